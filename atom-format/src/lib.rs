@@ -10,3 +10,12 @@
 pub mod label;
 
 pub use label::{Label, LabelError};
+pub mod commit;
+pub mod digest;
+pub mod id;
+pub mod manifest;
+
+pub use commit::AtomCommit;
+pub use digest::ContentDigest;
+pub use id::AtomId;
+pub use manifest::Manifest;
