@@ -12,8 +12,11 @@ pub mod label;
 pub use label::{Label, LabelError};
 pub mod commit;
 pub mod digest;
+pub mod git;
 pub mod id;
 pub mod manifest;
+pub mod publish;
+pub mod refs;
 
 pub use commit::AtomCommit;
 pub use digest::ContentDigest;

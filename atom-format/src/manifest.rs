@@ -43,10 +43,44 @@ pub struct Package {
     pub description: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// eka 0.3 keeps `description` and `tags` in `[package.meta]`; both
+    /// spellings are read, but not both at once.
+    #[serde(default)]
+    pub meta: Option<Meta>,
     /// Named sets of atoms (repositories) that dependencies come from.
     #[serde(default)]
     pub sets: BTreeMap<String, SetMirrors>,
 }
+
+/// `[package.meta]` (eka 0.3's place for description and tags).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Package {
+    /// The description, wherever the manifest put it.
+    pub fn description(&self) -> Option<&str> {
+        self.description
+            .as_deref()
+            .or(self.meta.as_ref().and_then(|m| m.description.as_deref()))
+    }
+
+    /// The tags, wherever the manifest put them.
+    pub fn tags(&self) -> &[String] {
+        match &self.meta {
+            Some(m) if self.tags.is_empty() => &m.tags,
+            _ => &self.tags,
+        }
+    }
+}
+
+/// The set name that means "this repository" (eka 0.3).
+pub const LOCAL_SET: &str = "::";
 
 /// Where a set lives: one git URL, or several mirrors of one repository.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -107,6 +141,19 @@ impl Manifest {
             };
             error_at(path, text, e.span(), e.message().trim().to_owned(), help)
         })?;
+        if let Some(meta) = &manifest.package.meta {
+            let both = (meta.description.is_some() && manifest.package.description.is_some())
+                || (!meta.tags.is_empty() && !manifest.package.tags.is_empty());
+            if both {
+                return Err(error_at(
+                    path,
+                    text,
+                    text.find("[package.meta]").map(|i| i..i + "[package.meta]".len()),
+                    "`description` or `tags` is given both in [package] and in [package.meta]".into(),
+                    "keep one of the two; [package] is the current place".into(),
+                ));
+            }
+        }
         if let Some(set) = manifest
             .deps
             .from
@@ -243,6 +290,16 @@ label = "nix-lock"
 
         let e = Manifest::parse("atom.toml", "[package]\nlabel = \"a\"\n").unwrap_err();
         assert!(e.message.contains("version"), "{e}");
+    }
+
+    #[test]
+    fn eka_03_meta_table() {
+        let text = "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[package.meta]\ntags = [\"x\"]\ndescription = \"d\"\n";
+        let m = Manifest::parse("atom.toml", text).unwrap();
+        assert_eq!(m.package.description(), Some("d"));
+        assert_eq!(m.package.tags(), ["x"]);
+        let both = "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\ndescription = \"e\"\n[package.meta]\ndescription = \"d\"\n";
+        assert!(Manifest::parse("atom.toml", both).is_err());
     }
 
     #[test]
