@@ -1,12 +1,65 @@
 //! `eka`: the command-line porcelain over the atom crates.
+//!
+//! Each command lives in its own file under `cmd/` and only parses
+//! arguments, calls a library and renders the result; the format and
+//! resolution logic live in the libraries.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod cmd;
+mod output;
 
 #[derive(Parser)]
-#[command(name = "eka", version, about = "A decentralized, verifiable package registry for atoms")]
-struct Cli {}
+#[command(
+    name = "eka",
+    version,
+    about = "A decentralized, verifiable package registry for atoms, on any git repository"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> miette::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+/// Flags that mean the same for every command.
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// Print nothing but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new atom: a directory with an atom.toml
+    New(cmd::new::Args),
+    /// Publish atoms of a commit to a remote, as atom commits under refs/atoms/
+    Publish(cmd::publish::Args),
+    /// Check that published atoms are exactly what their origin commits produce
+    Verify(cmd::verify::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::New(args) => cmd::new::run(args, &cli.global),
+        Command::Publish(args) => cmd::publish::run(args, &cli.global),
+        Command::Verify(args) => cmd::verify::run(args, &cli.global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            output::error(&report, &cli.global);
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -77,7 +77,9 @@ impl AtomCommit {
     /// [`to_bytes`](Self::to_bytes) writes is accepted.
     pub fn parse(bytes: &[u8]) -> Result<Self, AtomCommitError> {
         let text = std::str::from_utf8(bytes).map_err(|_| AtomCommitError::NotUtf8)?;
-        let (headers, message) = text.split_once("\n\n").ok_or(AtomCommitError::NotCanonical)?;
+        let (headers, message) = text
+            .split_once("\n\n")
+            .ok_or(AtomCommitError::NotCanonical)?;
         let lines: Vec<&str> = headers.split('\n').collect();
         if lines.iter().any(|l| l.starts_with("parent ")) {
             return Err(AtomCommitError::HasParents);
@@ -120,9 +122,10 @@ impl AtomCommit {
             .strip_prefix("publish(")
             .and_then(|m| m.split_once("): "))
             .ok_or_else(|| AtomCommitError::BadMessage(message.to_owned()))?;
-        let label = Label::parse(label).map_err(|e| AtomCommitError::BadLabel(label.to_owned(), e))?;
-        let version =
-            Version::parse(version).map_err(|e| AtomCommitError::BadVersion(version.to_owned(), e.to_string()))?;
+        let label =
+            Label::parse(label).map_err(|e| AtomCommitError::BadLabel(label.to_owned(), e))?;
+        let version = Version::parse(version)
+            .map_err(|e| AtomCommitError::BadVersion(version.to_owned(), e.to_string()))?;
         let commit = AtomCommit {
             tree,
             origin,
@@ -193,7 +196,10 @@ mod tests {
         ];
         for bad in cases {
             assert_ne!(bad, good, "the case must change the commit");
-            assert!(AtomCommit::parse(bad.as_bytes()).is_err(), "accepted:\n{bad}");
+            assert!(
+                AtomCommit::parse(bad.as_bytes()).is_err(),
+                "accepted:\n{bad}"
+            );
         }
         let with_parent = good.replacen(
             "\nauthor",

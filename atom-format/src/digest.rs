@@ -289,7 +289,16 @@ mod tests {
 
     #[test]
     fn names() {
-        for bad in [&b""[..], b".", b"..", b".git", b".GIT", b"a/b", b"a\\b", b"a\0"] {
+        for bad in [
+            &b""[..],
+            b".",
+            b"..",
+            b".git",
+            b".GIT",
+            b"a/b",
+            b"a\\b",
+            b"a\0",
+        ] {
             assert!(!is_allowed_name(bad), "{bad:?}");
         }
         for good in [&b"a"[..], b".gitignore", b"...", b"git"] {

@@ -34,7 +34,10 @@ pub enum GitError {
     )]
     EmptyRepository(PathBuf),
     #[error("`{rev}` does not name a commit: {why}")]
-    #[diagnostic(code(atom::git::revision), help("pass a branch, tag or commit id with --rev"))]
+    #[diagnostic(
+        code(atom::git::revision),
+        help("pass a branch, tag or commit id with --rev")
+    )]
     BadRevision { rev: String, why: String },
     #[error("object {id}: {why}")]
     #[diagnostic(code(atom::git::object))]
@@ -77,12 +80,10 @@ pub fn resolve_commit(repo: &gix::Repository, rev: &str) -> Result<ObjectId, Git
         }
     })?;
     let object = id.object().map_err(|e| GitError::object(id, e))?;
-    let commit = object
-        .peel_to_commit()
-        .map_err(|e| GitError::BadRevision {
-            rev: rev.to_owned(),
-            why: e.to_string(),
-        })?;
+    let commit = object.peel_to_commit().map_err(|e| GitError::BadRevision {
+        rev: rev.to_owned(),
+        why: e.to_string(),
+    })?;
     Ok(commit.id)
 }
 
@@ -100,7 +101,8 @@ pub fn root_commit(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId,
         if data.kind != gix::object::Kind::Commit {
             return Err(GitError::object(current, "not a commit"));
         }
-        let mut parents = gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash()).parent_ids();
+        let mut parents =
+            gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash()).parent_ids();
         match parents.next() {
             Some(first) => current = first,
             None => return Ok(current),
@@ -169,8 +171,12 @@ pub fn discover_atoms(repo: &gix::Repository, tree: ObjectId) -> Result<Discover
 
 /// The tree of `commit`.
 pub fn commit_tree(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId, GitError> {
-    let c = repo.find_commit(commit).map_err(|e| GitError::object(commit, e))?;
-    c.tree_id().map(|t| t.detach()).map_err(|e| GitError::object(commit, e))
+    let c = repo
+        .find_commit(commit)
+        .map_err(|e| GitError::object(commit, e))?;
+    c.tree_id()
+        .map(|t| t.detach())
+        .map_err(|e| GitError::object(commit, e))
 }
 
 /// The entry at `path` (`/`-separated) in `tree`, if any: its kind and id.
@@ -240,12 +246,17 @@ pub fn local_refs(
 ) -> Result<Vec<(String, ObjectId)>, GitError> {
     let err = |e: &dyn std::fmt::Display| GitError::Other(format!("cannot list refs: {e}"));
     let platform = repo.references().map_err(|e| err(&e))?;
-    let iter = platform.prefixed(prefix.as_bytes().as_bstr()).map_err(|e| err(&e))?;
+    let iter = platform
+        .prefixed(prefix.as_bytes().as_bstr())
+        .map_err(|e| err(&e))?;
     let mut out = Vec::new();
     for r in iter {
         let r = r.map_err(|e| err(&e))?;
         if let Some(id) = r.target().try_id() {
-            out.push((r.name().as_bstr().to_str_lossy().into_owned(), id.to_owned()));
+            out.push((
+                r.name().as_bstr().to_str_lossy().into_owned(),
+                id.to_owned(),
+            ));
         }
     }
     Ok(out)
@@ -294,11 +305,10 @@ pub fn update_refs(
                 log: RefLog::AndReference,
             },
         };
-        let name = u
-            .name
-            .as_str()
-            .try_into()
-            .map_err(|e| GitError::Other(format!("`{}` is not a valid ref name: {e}", u.name)))?;
+        let name =
+            u.name.as_str().try_into().map_err(|e| {
+                GitError::Other(format!("`{}` is not a valid ref name: {e}", u.name))
+            })?;
         edits.push(RefEdit {
             change,
             name,
@@ -384,7 +394,13 @@ pub fn ls_refs(url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, RemoteErr
             let refs = LsRefsCommand::new(
                 Some(p),
                 &outcome.capabilities,
-                ("agent", Some(gix::protocol::agent(concat!("eka/", env!("CARGO_PKG_VERSION"))))),
+                (
+                    "agent",
+                    Some(gix::protocol::agent(concat!(
+                        "eka/",
+                        env!("CARGO_PKG_VERSION")
+                    ))),
+                ),
             )
             .invoke_blocking(&mut transport, &mut gix::progress::Discard, false)
             .map_err(|e| err(e.to_string()))?;
@@ -471,7 +487,11 @@ fn details(refs: &[PushedRef], stderr: &str) -> String {
 /// land or none. Every ref is pushed create-only (`--force-with-lease=<ref>:`
 /// expects it absent), so a version published meanwhile by someone else is
 /// never overwritten.
-pub fn push_atomic(git_dir: &Path, url: &str, names: &[String]) -> Result<Vec<PushedRef>, PushError> {
+pub fn push_atomic(
+    git_dir: &Path,
+    url: &str,
+    names: &[String],
+) -> Result<Vec<PushedRef>, PushError> {
     let mut cmd = Command::new("git");
     cmd.arg("--git-dir")
         .arg(git_dir)

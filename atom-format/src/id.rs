@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_non_canonical() {
-        let id = AtomId::compute(&oid("4abbd2644bc3585e9be95deb277ccf48f6ed26ac"), &Label::parse("dev").unwrap());
+        let id = AtomId::compute(
+            &oid("4abbd2644bc3585e9be95deb277ccf48f6ed26ac"),
+            &Label::parse("dev").unwrap(),
+        );
         let s = id.to_string();
         assert_eq!(s.len(), 52);
         assert_eq!(AtomId::parse(&s).unwrap(), id);

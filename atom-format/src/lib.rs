@@ -7,6 +7,10 @@
 //! The normative description is `spec/format.md`; each rule there has a test
 //! here.
 
+// Errors carry the manifest text and spans for miette; they are built only when
+// rejecting input, so their size costs nothing on the success path.
+#![allow(clippy::result_large_err)]
+
 pub mod label;
 
 pub use label::{Label, LabelError};
@@ -17,6 +21,7 @@ pub mod id;
 pub mod manifest;
 pub mod publish;
 pub mod refs;
+pub mod verify;
 
 pub use commit::AtomCommit;
 pub use digest::ContentDigest;

@@ -148,8 +148,10 @@ impl Manifest {
                 return Err(error_at(
                     path,
                     text,
-                    text.find("[package.meta]").map(|i| i..i + "[package.meta]".len()),
-                    "`description` or `tags` is given both in [package] and in [package.meta]".into(),
+                    text.find("[package.meta]")
+                        .map(|i| i..i + "[package.meta]".len()),
+                    "`description` or `tags` is given both in [package] and in [package.meta]"
+                        .into(),
                     "keep one of the two; [package] is the current place".into(),
                 ));
             }
@@ -165,7 +167,9 @@ impl Manifest {
                 path,
                 text,
                 span,
-                format!("[deps.from.{set}] names set `{set}`, which [package.sets] does not define"),
+                format!(
+                    "[deps.from.{set}] names set `{set}`, which [package.sets] does not define"
+                ),
                 format!("add `{set} = \"<git URL>\"` under [package.sets]"),
             ));
         }
@@ -253,7 +257,10 @@ label = "nix-lock"
         assert_eq!(m.package.description.as_deref(), Some("says hello"));
         assert_eq!(m.package.tags, ["greeting"]);
         assert_eq!(m.package.sets["mirrored"].urls().len(), 2);
-        assert_eq!(m.package.sets["pub"].urls(), ["https://example.com/atoms.git"]);
+        assert_eq!(
+            m.package.sets["pub"].urls(),
+            ["https://example.com/atoms.git"]
+        );
         let base = Label::parse("base").unwrap();
         assert_eq!(m.deps.from["pub"][&base], VersionReq::parse("^1").unwrap());
         assert!(m.deps.direct.is_some() && m.compose.is_some() && m.locker.is_some());
@@ -262,9 +269,18 @@ label = "nix-lock"
     #[test]
     fn unknown_keys_point_at_the_key() {
         for (text, key) in [
-            ("[package]\nlabel = \"a\"\nversion = \"1.0.0\"\nlicence = \"MIT\"\n", "licence"),
-            ("[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[depz]\n", "depz"),
-            ("[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[deps.form.x]\n", "form"),
+            (
+                "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\nlicence = \"MIT\"\n",
+                "licence",
+            ),
+            (
+                "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[depz]\n",
+                "depz",
+            ),
+            (
+                "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[deps.form.x]\n",
+                "form",
+            ),
         ] {
             let e = Manifest::parse("atom.toml", text).unwrap_err();
             assert!(e.message.contains(key), "{e}");
@@ -304,7 +320,8 @@ label = "nix-lock"
 
     #[test]
     fn deps_must_name_a_known_set() {
-        let text = "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[deps.from.nowhere]\nb = \"^1\"\n";
+        let text =
+            "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[deps.from.nowhere]\nb = \"^1\"\n";
         let e = Manifest::parse("atom.toml", text).unwrap_err();
         assert!(e.message.contains("`nowhere`"), "{e}");
         assert_eq!(e.location, ":4:12");

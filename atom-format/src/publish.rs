@@ -147,7 +147,9 @@ pub enum PublishError {
     #[error("atom `{path}`: {source}")]
     #[diagnostic(
         code(atom::publish::ref_name),
-        help("choose a version git can store in a ref name (a pre-release may not end in `.lock`)")
+        help(
+            "choose a version git can store in a ref name (a pre-release may not end in `.lock`)"
+        )
     )]
     RefName {
         path: String,
@@ -188,10 +190,7 @@ pub enum PublishError {
     },
     #[error("the push failed, and restoring the local refs failed too: {restore}")]
     #[diagnostic(code(atom::publish::rollback))]
-    RollbackFailed {
-        push: PushError,
-        restore: GitError,
-    },
+    RollbackFailed { push: PushError, restore: GitError },
 }
 
 /// A version that the remote already has with different content.
@@ -378,10 +377,12 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
                 new: u.old,
             })
             .collect();
-        return Err(match git::update_refs(&repo, &undo, "eka publish: push failed") {
-            Ok(()) => PublishError::Push(push),
-            Err(restore) => PublishError::RollbackFailed { push, restore },
-        });
+        return Err(
+            match git::update_refs(&repo, &undo, "eka publish: push failed") {
+                Ok(()) => PublishError::Push(push),
+                Err(restore) => PublishError::RollbackFailed { push, restore },
+            },
+        );
     }
     report.pushed_refs = names;
     Ok(report)
@@ -397,8 +398,11 @@ fn prepare(
     let root = git::root_commit(repo, source)?;
     let tree = git::commit_tree(repo, source)?;
     let discovery = git::discover_atoms(repo, tree)?;
-    let by_path: BTreeMap<&str, &FoundAtom> =
-        discovery.atoms.iter().map(|a| (a.path.as_str(), a)).collect();
+    let by_path: BTreeMap<&str, &FoundAtom> = discovery
+        .atoms
+        .iter()
+        .map(|a| (a.path.as_str(), a))
+        .collect();
     let found_paths = || discovery.atoms.iter().map(|a| a.path.clone()).collect();
 
     let selected: Vec<&FoundAtom> = match selection {
@@ -407,7 +411,9 @@ fn prepare(
             for p in paths {
                 let norm = normalize_path(p);
                 if norm.is_empty() && discovery.root_manifest {
-                    return Err(PublishError::RootManifest { rev: rev.to_owned() });
+                    return Err(PublishError::RootManifest {
+                        rev: rev.to_owned(),
+                    });
                 }
                 match by_path.get(norm.as_str()) {
                     Some(a) if !out.contains(a) => out.push(*a),
@@ -439,14 +445,18 @@ fn prepare(
             }
             None => {
                 if discovery.root_manifest {
-                    return Err(PublishError::RootManifest { rev: rev.to_owned() });
+                    return Err(PublishError::RootManifest {
+                        rev: rev.to_owned(),
+                    });
                 }
                 discovery.atoms.iter().collect()
             }
         },
     };
     if selected.is_empty() {
-        return Err(PublishError::NoAtoms { rev: rev.to_owned() });
+        return Err(PublishError::NoAtoms {
+            rev: rev.to_owned(),
+        });
     }
 
     // Labels must be unique among all atoms of the commit, not only the
@@ -496,10 +506,11 @@ fn prepare(
     for found in selected {
         let m = &parsed[found.path.as_str()];
         let atom = AtomVersion::new(m.package.label.clone(), m.package.version.clone());
-        atom.check_ref_names().map_err(|source| PublishError::RefName {
-            path: found.path.clone(),
-            source,
-        })?;
+        atom.check_ref_names()
+            .map_err(|source| PublishError::RefName {
+                path: found.path.clone(),
+                source,
+            })?;
         let commit = AtomCommit {
             tree: found.tree,
             origin: source,
@@ -555,7 +566,8 @@ fn ekala_packages(
         return Ok(None);
     }
     let bytes = git::read_blob(repo, id)?;
-    let text = String::from_utf8(bytes).map_err(|_| PublishError::Ekala("not valid UTF-8".into()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| PublishError::Ekala("not valid UTF-8".into()))?;
     let manifest: EkalaManifest =
         toml::from_str(&text).map_err(|e| PublishError::Ekala(e.message().trim().to_owned()))?;
     Ok(Some(manifest.set.packages))

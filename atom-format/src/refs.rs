@@ -164,8 +164,14 @@ mod tests {
             assert_eq!(AtomRef::parse(&r.name()).unwrap().unwrap(), r);
         }
         assert_eq!(v.atom_ref(), "refs/atoms/hello/1.2.3-rc.1+build.5");
-        assert_eq!(v.manifest_ref(), "refs/atoms/_manifest/hello/1.2.3-rc.1+build.5");
-        assert_eq!(v.origin_ref(), "refs/atoms/_origin/hello/1.2.3-rc.1+build.5");
+        assert_eq!(
+            v.manifest_ref(),
+            "refs/atoms/_manifest/hello/1.2.3-rc.1+build.5"
+        );
+        assert_eq!(
+            v.origin_ref(),
+            "refs/atoms/_origin/hello/1.2.3-rc.1+build.5"
+        );
     }
 
     #[test]

@@ -55,7 +55,13 @@ fn atom_ids() {
     assert!(v.id.len() >= 4);
     for case in v.id {
         let id = AtomId::compute(&oid(&case.root), &Label::parse(&case.label).unwrap());
-        assert_eq!(id.to_string(), case.id, "{} under {}", case.label, case.root);
+        assert_eq!(
+            id.to_string(),
+            case.id,
+            "{} under {}",
+            case.label,
+            case.root
+        );
         assert_eq!(AtomId::parse(&case.id).unwrap(), id);
     }
 }
@@ -106,8 +112,22 @@ fn invalid_labels_name_every_offending_character() {
 fn further_invalid_labels() {
     // Listed in a comment of the vectors file.
     for label in [
-        "_ΑΒΓ", "-кириллица", "汉字!", "ひらがな。", "한글 ", "Ññ\u{200B}", "Öö\t", "Ææ\n", "Łł\r",
-        "ئ،", "א״", "ก๏", "Ա։", "ᚠ᛫", "한글漢字♥", "Café_au_lait-123☕",
+        "_ΑΒΓ",
+        "-кириллица",
+        "汉字!",
+        "ひらがな。",
+        "한글 ",
+        "Ññ\u{200B}",
+        "Öö\t",
+        "Ææ\n",
+        "Łł\r",
+        "ئ،",
+        "א״",
+        "ก๏",
+        "Ա։",
+        "ᚠ᛫",
+        "한글漢字♥",
+        "Café_au_lait-123☕",
     ] {
         assert!(Label::parse(label).is_err(), "{label:?} should be invalid");
     }

@@ -1,0 +1,5 @@
+//! One module per command.
+
+pub mod new;
+pub mod publish;
+pub mod verify;

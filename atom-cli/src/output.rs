@@ -1,0 +1,51 @@
+//! Rendering: tables for people, JSON for scripts, miette for errors.
+
+use crate::Global;
+
+/// Prints an error: a miette report on stderr, and with `--json` also a
+/// JSON object on stdout so a script always gets a parsable answer.
+pub fn error(report: &miette::Report, global: &Global) {
+    if global.json {
+        let diag: &dyn miette::Diagnostic = report.as_ref();
+        let value = serde_json::json!({
+            "error": report.to_string(),
+            "code": diag.code().map(|c| c.to_string()),
+            "help": diag.help().map(|h| h.to_string()),
+        });
+        println!("{value}");
+    }
+    eprintln!("{report:?}");
+}
+
+/// Prints rows as left-aligned columns under a header.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = *w));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn json<T: serde::Serialize>(value: &T) -> miette::Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| miette::miette!("cannot render JSON: {e}"))?;
+    println!("{text}");
+    Ok(())
+}

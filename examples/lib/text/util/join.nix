@@ -1,0 +1,1 @@
+sep: parts: builtins.concatStringsSep sep parts

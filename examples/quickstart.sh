@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The quickstart: build eka, turn examples/ into a monorepo, publish its atoms
+# to a local bare repository acting as the registry, list and verify them.
+# Needs only Rust and git. Leaves everything in a temporary directory it prints.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+top="$(dirname "$here")"
+
+echo "==> building eka"
+cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p atom-cli
+eka="$top/target/release/eka"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/eka-quickstart.XXXXXX")"
+echo "==> working in $work"
+mkdir "$work/monorepo"
+(cd "$here" && tar cf - --exclude=quickstart.sh .) | (cd "$work/monorepo" && tar xf -)
+git init --quiet --bare "$work/registry.git"
+cd "$work/monorepo"
+git init --quiet -b main
+git -c user.name=quickstart -c user.email=quickstart@example.com add -A
+# Fixed dates make the commit, and so every atom id and commit, the same on
+# every machine.
+GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z" \
+  git -c user.name=quickstart -c user.email=quickstart@example.com commit --quiet -m "examples"
+git remote add origin "file://$work/registry.git"
+
+echo "==> eka publish --all"
+"$eka" publish --all
+
+echo "==> what the registry holds (git ls-remote)"
+git ls-remote origin 'refs/atoms/*'
+
+echo "==> publishing again changes nothing"
+"$eka" publish --all
+
+echo "==> eka verify origin"
+"$eka" verify origin

@@ -1,0 +1,3 @@
+{
+  Message = "Hello, atoms";
+}
