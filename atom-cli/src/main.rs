@@ -3,7 +3,11 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "eka", version, about = "A decentralized, verifiable package registry for atoms")]
+#[command(
+    name = "eka",
+    version,
+    about = "A decentralized, verifiable package registry for atoms"
+)]
 struct Cli {}
 
 fn main() -> miette::Result<()> {

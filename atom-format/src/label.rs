@@ -107,9 +107,15 @@ mod tests {
     #[test]
     fn length_is_counted_after_normalisation() {
         assert!(Label::parse(&"a".repeat(128)).is_ok());
-        assert_eq!(Label::parse(&"a".repeat(129)), Err(LabelError::TooLong(129)));
+        assert_eq!(
+            Label::parse(&"a".repeat(129)),
+            Err(LabelError::TooLong(129))
+        );
         // 43 three-byte characters = 129 bytes.
-        assert_eq!(Label::parse(&"汉".repeat(43)), Err(LabelError::TooLong(129)));
+        assert_eq!(
+            Label::parse(&"汉".repeat(43)),
+            Err(LabelError::TooLong(129))
+        );
     }
 
     #[test]

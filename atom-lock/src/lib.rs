@@ -1,0 +1,20 @@
+//! # atom-lock
+//!
+//! The network-free foundations of dependency resolution:
+//! - [`uri`]: atom URIs (`gh:owner/repo::label@^1`) and their parsing, with
+//!   [`alias`] expansion (`spec/uri.md`);
+//! - [`lock`]: the `atom.lock` data model, its byte-stable serialisation,
+//!   atomic writing and verifying reader (`spec/lock.md`);
+//! - [`ids`]: atom ids, commit ids and content digests in their text forms.
+
+// Errors carry their source text and spans for miette; they are built only
+// on the cold path of rejecting user input, so their size costs nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod alias;
+pub mod ids;
+pub mod uri;
+
+pub use alias::{Aliases, ConfigError, Shadowed};
+pub use ids::{AtomId, CommitId, Digest, IdError};
+pub use uri::{AtomUri, RepoUrl, UriError, UriErrorKind};
