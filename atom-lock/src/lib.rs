@@ -13,8 +13,10 @@
 
 pub mod alias;
 pub mod ids;
+pub mod lock;
 pub mod uri;
 
 pub use alias::{Aliases, ConfigError, Shadowed};
 pub use ids::{AtomId, CommitId, Digest, IdError};
+pub use lock::{Edge, LockError, LockedAtom, Lockfile, Problem};
 pub use uri::{AtomUri, RepoUrl, UriError, UriErrorKind};

@@ -196,7 +196,9 @@ impl Failure {
         self
     }
     fn into_error(self, input: &str) -> UriError {
-        let note = self.note.unwrap_or_else(|| self.kind.to_string());
+        let note = self
+            .note
+            .unwrap_or_else(|| default_note(&self.kind).to_string());
         let help = self.help.or_else(|| default_help(&self.kind));
         UriError {
             kind: self.kind,
@@ -205,6 +207,26 @@ impl Failure {
             note,
             help,
         }
+    }
+}
+
+/// The label under the span; the message above already gives details.
+fn default_note(kind: &UriErrorKind) -> &'static str {
+    match kind {
+        UriErrorKind::MissingLabel => "expected a label",
+        UriErrorKind::InvalidLabel(_) => "not a valid label",
+        UriErrorKind::EmptyRequirement | UriErrorKind::InvalidRequirement(_) => {
+            "not a valid requirement"
+        }
+        UriErrorKind::MissingRepository => "expected a repository",
+        UriErrorKind::UnknownAlias { .. } => "not a defined alias",
+        UriErrorKind::AliasCycle { .. } => "this alias expands to itself",
+        UriErrorKind::UnsupportedScheme(_) => "unsupported scheme",
+        UriErrorKind::AliasConflict { .. } => "this alias",
+        UriErrorKind::MissingHost => "no host here",
+        UriErrorKind::InvalidHost(_) => "invalid host",
+        UriErrorKind::InvalidPort(_) => "invalid port",
+        UriErrorKind::InvalidUrl { .. } => "invalid URL",
     }
 }
 
@@ -471,7 +493,17 @@ fn parse_repo(
         .map(|r| base + r.start..base + r.end)
         .unwrap_or(body_span.clone());
 
-    let auth = split_authority(&parts.body).map_err(at_body)?;
+    let auth = split_authority(&parts.body).map_err(|kind| {
+        // Without expansion the body is the input itself, so the port can
+        // be pointed at exactly.
+        match (&kind, expanded, parts.body.find(']').map_or(0, |i| i + 1)) {
+            (UriErrorKind::InvalidPort(p), false, from) => {
+                let at = body_span.start + from + parts.body[from..].find(':').unwrap_or(0) + 1;
+                Failure::new(kind.clone(), at..at + p.len())
+            }
+            _ => at_body(kind),
+        }
+    })?;
     let scheme = match &parts.scheme {
         Some(s) => {
             if auth.scp {
