@@ -10,3 +10,15 @@
 pub mod label;
 
 pub use label::{Label, LabelError};
+pub mod commit;
+pub mod digest;
+pub mod git;
+pub mod id;
+pub mod manifest;
+pub mod publish;
+pub mod refs;
+
+pub use commit::AtomCommit;
+pub use digest::ContentDigest;
+pub use id::AtomId;
+pub use manifest::Manifest;

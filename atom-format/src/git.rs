@@ -1,0 +1,549 @@
+//! Git storage: reading source commits, writing atom commits and refs, and
+//! talking to remotes.
+//!
+//! Reading, writing and ref listing use gix. Pushing uses a `git push
+//! --atomic` subprocess, because gix cannot push yet and an atomic push is
+//! the only way to land all of a publish's refs or none.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gix::bstr::{BString, ByteSlice};
+use gix::objs::tree::EntryKind;
+use gix::ObjectId;
+
+use crate::manifest::MANIFEST_FILE;
+
+/// Errors of the git layer.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum GitError {
+    #[error("`{path}` is not in a git repository")]
+    #[diagnostic(
+        code(atom::git::not_a_repository),
+        help("run eka inside a git repository (`git init`), or pass the path of one")
+    )]
+    NotARepository {
+        path: PathBuf,
+        #[source]
+        source: gix::Error,
+    },
+    #[error("the repository at `{0}` has no commits yet")]
+    #[diagnostic(
+        code(atom::git::empty),
+        help("commit your atoms first: `git add . && git commit`; eka publishes committed trees only")
+    )]
+    EmptyRepository(PathBuf),
+    #[error("`{rev}` does not name a commit: {why}")]
+    #[diagnostic(code(atom::git::revision), help("pass a branch, tag or commit id with --rev"))]
+    BadRevision { rev: String, why: String },
+    #[error("object {id}: {why}")]
+    #[diagnostic(code(atom::git::object))]
+    Object { id: ObjectId, why: String },
+    #[error("{0}")]
+    #[diagnostic(code(atom::git::error))]
+    Other(String),
+}
+
+impl GitError {
+    fn object(id: impl Into<ObjectId>, e: impl std::fmt::Display) -> Self {
+        GitError::Object {
+            id: id.into(),
+            why: e.to_string(),
+        }
+    }
+}
+
+/// Opens the repository containing `path` (searching upwards, like git).
+pub fn open(path: &Path) -> Result<gix::Repository, GitError> {
+    let mut repo = gix::discover(path).map_err(|source| GitError::NotARepository {
+        path: path.to_owned(),
+        source,
+    })?;
+    // Publishing reads many small objects; a larger cache pays for itself.
+    repo.object_cache_size_if_unset(16 * 1024 * 1024);
+    Ok(repo)
+}
+
+/// Resolves `rev` to a commit id.
+pub fn resolve_commit(repo: &gix::Repository, rev: &str) -> Result<ObjectId, GitError> {
+    let id = repo.rev_parse_single(rev).map_err(|e| {
+        if rev == "HEAD" && repo.head_id().is_err() {
+            GitError::EmptyRepository(repo.workdir().unwrap_or(repo.git_dir()).to_owned())
+        } else {
+            GitError::BadRevision {
+                rev: rev.to_owned(),
+                why: e.to_string(),
+            }
+        }
+    })?;
+    let object = id.object().map_err(|e| GitError::object(id, e))?;
+    let commit = object
+        .peel_to_commit()
+        .map_err(|e| GitError::BadRevision {
+            rev: rev.to_owned(),
+            why: e.to_string(),
+        })?;
+    Ok(commit.id)
+}
+
+/// The repository root of `commit`: the parentless commit reached by
+/// following first parents.
+pub fn root_commit(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId, GitError> {
+    let mut buf = Vec::new();
+    let mut current = commit;
+    loop {
+        let data = repo
+            .objects
+            .try_find(&current, &mut buf)
+            .map_err(|e| GitError::object(current, e))?
+            .ok_or_else(|| GitError::object(current, "missing (is the history complete?)"))?;
+        if data.kind != gix::object::Kind::Commit {
+            return Err(GitError::object(current, "not a commit"));
+        }
+        let mut parents = gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash()).parent_ids();
+        match parents.next() {
+            Some(first) => current = first,
+            None => return Ok(current),
+        }
+    }
+}
+
+use gix::objs::Find as _;
+
+/// An `atom.toml` found in a commit's tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundAtom {
+    /// The atom directory, relative to the repository root, `/`-separated.
+    pub path: String,
+    /// The atom directory's tree.
+    pub tree: ObjectId,
+    /// The `atom.toml` blob.
+    pub manifest_blob: ObjectId,
+}
+
+/// What a tree walk found: the atoms, and an `atom.toml` at the root (which
+/// cannot be an atom) if there is one.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub atoms: Vec<FoundAtom>,
+    pub root_manifest: bool,
+}
+
+/// Finds every directory of `tree` holding a regular file `atom.toml`.
+pub fn discover_atoms(repo: &gix::Repository, tree: ObjectId) -> Result<Discovery, GitError> {
+    let mut out = Discovery::default();
+    let mut stack = vec![(String::new(), tree)];
+    let mut buf = Vec::new();
+    while let Some((path, id)) = stack.pop() {
+        let tree = gix::objs::FindExt::find_tree(&repo.objects, &id, &mut buf)
+            .map_err(|e| GitError::object(id, e))?;
+        for entry in &tree.entries {
+            let name = entry.filename;
+            match entry.mode.kind() {
+                EntryKind::Tree => {
+                    let child = if path.is_empty() {
+                        name.to_str_lossy().into_owned()
+                    } else {
+                        format!("{path}/{}", name.to_str_lossy())
+                    };
+                    stack.push((child, entry.oid.to_owned()));
+                }
+                EntryKind::Blob | EntryKind::BlobExecutable if name == MANIFEST_FILE => {
+                    if path.is_empty() {
+                        out.root_manifest = true;
+                    } else {
+                        out.atoms.push(FoundAtom {
+                            path: path.clone(),
+                            tree: id,
+                            manifest_blob: entry.oid.to_owned(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.atoms.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The tree of `commit`.
+pub fn commit_tree(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId, GitError> {
+    let c = repo.find_commit(commit).map_err(|e| GitError::object(commit, e))?;
+    c.tree_id().map(|t| t.detach()).map_err(|e| GitError::object(commit, e))
+}
+
+/// The entry at `path` (`/`-separated) in `tree`, if any: its kind and id.
+pub fn lookup_path(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    path: &str,
+) -> Result<Option<(EntryKind, ObjectId)>, GitError> {
+    let mut current = (EntryKind::Tree, tree);
+    let mut buf = Vec::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if current.0 != EntryKind::Tree {
+            return Ok(None);
+        }
+        let t = gix::objs::FindExt::find_tree(&repo.objects, &current.1, &mut buf)
+            .map_err(|e| GitError::object(current.1, e))?;
+        match t.entries.iter().find(|e| e.filename == part) {
+            Some(e) => current = (e.mode.kind(), e.oid.to_owned()),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(current))
+}
+
+/// Reads a blob's bytes.
+pub fn read_blob(repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>, GitError> {
+    let mut buf = Vec::new();
+    let blob = gix::objs::FindExt::find_blob(&repo.objects, &id, &mut buf)
+        .map_err(|e| GitError::object(id, e))?;
+    Ok(blob.data.to_vec())
+}
+
+/// The raw bytes and kind of an object, if present.
+pub fn read_object(
+    repo: &gix::Repository,
+    id: ObjectId,
+) -> Result<Option<(gix::object::Kind, Vec<u8>)>, GitError> {
+    let mut buf = Vec::new();
+    Ok(repo
+        .objects
+        .try_find(&id, &mut buf)
+        .map_err(|e| GitError::object(id, e))?
+        .map(|d| (d.kind, d.data.to_vec())))
+}
+
+/// Writes a commit object with exactly these bytes; returns its id.
+pub fn write_commit(repo: &gix::Repository, bytes: &[u8]) -> Result<ObjectId, GitError> {
+    use gix::objs::Write as _;
+    repo.objects
+        .write_buf(gix::object::Kind::Commit, bytes)
+        .map_err(|e| GitError::Other(format!("cannot write an atom commit: {e}")))
+}
+
+/// The current value of a local ref, if it exists.
+pub fn local_ref(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, GitError> {
+    match repo.try_find_reference(name) {
+        Ok(Some(r)) => Ok(r.target().try_id().map(|id| id.to_owned())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(GitError::Other(format!("cannot read ref `{name}`: {e}"))),
+    }
+}
+
+/// All local refs under `prefix`, with their targets.
+pub fn local_refs(
+    repo: &gix::Repository,
+    prefix: &str,
+) -> Result<Vec<(String, ObjectId)>, GitError> {
+    let err = |e: &dyn std::fmt::Display| GitError::Other(format!("cannot list refs: {e}"));
+    let platform = repo.references().map_err(|e| err(&e))?;
+    let iter = platform.prefixed(prefix.as_bytes().as_bstr()).map_err(|e| err(&e))?;
+    let mut out = Vec::new();
+    for r in iter {
+        let r = r.map_err(|e| err(&e))?;
+        if let Some(id) = r.target().try_id() {
+            out.push((r.name().as_bstr().to_str_lossy().into_owned(), id.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// One change to a local ref: from `old` (`None` = must not exist) to `new`
+/// (`None` = delete).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefUpdate {
+    pub name: String,
+    pub old: Option<ObjectId>,
+    pub new: Option<ObjectId>,
+}
+
+/// Applies all `updates` in one transaction: every ref must still have its
+/// `old` value, or nothing changes. New values go straight into
+/// `packed-refs`, which keeps thousands of atom refs cheap to write and read.
+pub fn update_refs(
+    repo: &gix::Repository,
+    updates: &[RefUpdate],
+    message: &str,
+) -> Result<(), GitError> {
+    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+    use gix::refs::Target;
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let mut edits = Vec::with_capacity(updates.len());
+    for u in updates {
+        let expected = match u.old {
+            Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+            None => PreviousValue::MustNotExist,
+        };
+        let change = match u.new {
+            Some(new) => Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: message.into(),
+                },
+                expected,
+                new: Target::Object(new),
+            },
+            None => Change::Delete {
+                expected,
+                log: RefLog::AndReference,
+            },
+        };
+        let name = u
+            .name
+            .as_str()
+            .try_into()
+            .map_err(|e| GitError::Other(format!("`{}` is not a valid ref name: {e}", u.name)))?;
+        edits.push(RefEdit {
+            change,
+            name,
+            deref: false,
+        });
+    }
+    let committer = gix::actor::SignatureRef {
+        name: "eka".into(),
+        email: "".into(),
+        time: "0 +0000",
+    };
+    let (file_lock, packed_lock) = (
+        gix::lock::acquire::Fail::AfterDurationWithBackoff(std::time::Duration::from_secs(5)),
+        gix::lock::acquire::Fail::AfterDurationWithBackoff(std::time::Duration::from_secs(5)),
+    );
+    repo.refs
+        .transaction()
+        .packed_refs(
+            gix::refs::file::transaction::PackedRefs::DeletionsAndNonSymbolicUpdatesRemoveLooseSourceReference(
+                Box::new(repo.objects.clone()),
+            ),
+        )
+        .prepare(edits, file_lock, packed_lock)
+        .and_then(|t| t.commit(Some(committer)))
+        .map_err(|e| GitError::Other(format!("cannot update local refs: {e}")))?;
+    Ok(())
+}
+
+/// A ref advertised by a remote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteRef {
+    pub name: String,
+    pub target: ObjectId,
+}
+
+/// Why a remote could not be asked.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot list refs of `{url}`: {why}")]
+#[diagnostic(
+    code(atom::remote::unreachable),
+    help("check the URL and that the server is up; for a remote name, see `git remote -v`")
+)]
+pub struct RemoteError {
+    pub url: String,
+    pub why: String,
+}
+
+/// Lists the refs under `prefixes` of the remote at `url`, fetching no
+/// objects. Protocol v2 `ls-refs` with `ref-prefix` arguments makes the
+/// server send only matching refs; an older server sends all, which are
+/// filtered here.
+pub fn ls_refs(url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, RemoteError> {
+    use gix::protocol::{handshake, ls_refs::RefPrefixes, transport, LsRefsCommand};
+    let err = |why: String| RemoteError {
+        url: url.to_owned(),
+        why,
+    };
+    let mut transport = transport::client::blocking_io::connect::connect(
+        url,
+        transport::client::blocking_io::connect::Options {
+            version: transport::Protocol::V2,
+            ssh: transport::client::blocking_io::ssh::connect::Options {
+                command: std::env::var_os("GIT_SSH_COMMAND"),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let outcome = handshake(
+        &mut transport,
+        transport::Service::UploadPack,
+        |_| Ok(None),
+        Vec::new(),
+        &mut gix::progress::Discard,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let refs = match outcome.refs {
+        Some(refs) => refs,
+        None => {
+            let mut p = RefPrefixes::new();
+            p.extend(prefixes.iter().map(|s| BString::from(*s)));
+            let refs = LsRefsCommand::new(
+                Some(p),
+                &outcome.capabilities,
+                ("agent", Some(gix::protocol::agent(concat!("eka/", env!("CARGO_PKG_VERSION"))))),
+            )
+            .invoke_blocking(&mut transport, &mut gix::progress::Discard, false)
+            .map_err(|e| err(e.to_string()))?;
+            gix::protocol::indicate_end_of_interaction(&mut transport, false).ok();
+            refs
+        }
+    };
+    Ok(refs
+        .iter()
+        .filter_map(|r| {
+            let (name, target, _peeled) = r.unpack();
+            let name = name.to_str_lossy();
+            let keep = prefixes.iter().any(|p| name.starts_with(p));
+            Some(RemoteRef {
+                name: name.into_owned(),
+                target: target?.to_owned(),
+            })
+            .filter(|_| keep)
+        })
+        .collect())
+}
+
+/// The URL of a remote given by name (as configured in `repo`) or as a URL
+/// or path.
+pub fn remote_url(repo: Option<&gix::Repository>, name_or_url: &str) -> Result<String, GitError> {
+    if let Some(repo) = repo {
+        if let Ok(remote) = repo.find_remote(name_or_url) {
+            if let Some(url) = remote
+                .url(gix::remote::Direction::Push)
+                .or_else(|| remote.url(gix::remote::Direction::Fetch))
+            {
+                return Ok(url.to_bstring().to_str_lossy().into_owned());
+            }
+        }
+    }
+    let looks_like_url = name_or_url.contains("://")
+        || name_or_url.contains('/')
+        || name_or_url.contains(':')
+        || name_or_url.starts_with('.');
+    if looks_like_url {
+        Ok(name_or_url.to_owned())
+    } else {
+        Err(GitError::Other(format!(
+            "`{name_or_url}` is neither a configured remote nor a URL or path"
+        )))
+    }
+}
+
+/// The outcome of one ref in a `git push --porcelain`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedRef {
+    pub name: String,
+    pub ok: bool,
+    pub summary: String,
+}
+
+/// Why a push did not land.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("the push to `{url}` was rejected; no ref was changed there{}", details(.refs, .stderr))]
+#[diagnostic(
+    code(atom::remote::push_rejected),
+    help("nothing was published; fix the cause above and run the command again")
+)]
+pub struct PushError {
+    pub url: String,
+    pub refs: Vec<PushedRef>,
+    pub stderr: String,
+}
+
+fn details(refs: &[PushedRef], stderr: &str) -> String {
+    let mut out = String::new();
+    for r in refs.iter().filter(|r| !r.ok) {
+        out.push_str(&format!("\n  {}: {}", r.name, r.summary));
+    }
+    let stderr = stderr.trim();
+    if !stderr.is_empty() {
+        out.push_str("\n  git said: ");
+        out.push_str(&stderr.replace('\n', "\n    "));
+    }
+    out
+}
+
+/// Pushes local refs `names` to the same names at `url`, atomically: all
+/// land or none. Every ref is pushed create-only (`--force-with-lease=<ref>:`
+/// expects it absent), so a version published meanwhile by someone else is
+/// never overwritten.
+pub fn push_atomic(git_dir: &Path, url: &str, names: &[String]) -> Result<Vec<PushedRef>, PushError> {
+    let mut cmd = Command::new("git");
+    cmd.arg("--git-dir")
+        .arg(git_dir)
+        .args(["push", "--atomic", "--porcelain", "--no-verify"]);
+    for n in names {
+        cmd.arg(format!("--force-with-lease={n}:"));
+    }
+    cmd.arg(url);
+    for n in names {
+        cmd.arg(format!("{n}:{n}"));
+    }
+    let output = cmd.output();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => {
+            return Err(PushError {
+                url: url.to_owned(),
+                refs: Vec::new(),
+                stderr: format!("cannot run git: {e}"),
+            })
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let refs: Vec<PushedRef> = stdout
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let flag = parts.next()?;
+            let spec = parts.next()?;
+            let summary = parts.next().unwrap_or("").to_owned();
+            let name = spec.rsplit(':').next()?.to_owned();
+            if flag.len() != 1 {
+                return None;
+            }
+            Some(PushedRef {
+                name,
+                ok: !matches!(flag, "!"),
+                summary,
+            })
+        })
+        .collect();
+    if output.status.success() && refs.iter().all(|r| r.ok) {
+        Ok(refs)
+    } else {
+        Err(PushError {
+            url: url.to_owned(),
+            refs,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+}
+
+/// Fetches `refspecs` from `url` into `repo` (gix), fetching what their
+/// targets need and nothing else.
+pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[String]) -> Result<(), RemoteError> {
+    use gix::remote::Direction;
+    let err = |why: String| RemoteError {
+        url: url.to_owned(),
+        why,
+    };
+    let remote = repo
+        .remote_at(url)
+        .map_err(|e| err(e.to_string()))?
+        .with_refspecs(refspecs.iter().map(|s| s.as_str()), Direction::Fetch)
+        .map_err(|e| err(e.to_string()))?
+        .with_fetch_tags(gix::remote::fetch::Tags::None);
+    remote
+        .connect(Direction::Fetch)
+        .map_err(|e| err(e.to_string()))?
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| err(e.to_string()))?
+        .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The ref layout of a registry: every atom ref lives under one prefix, so one
+//! protocol v2 `ls-refs` with `ref-prefix refs/atoms/` covers a repository.
+//!
+//! - `refs/atoms/<label>/<version>`: the atom commit;
+//! - `refs/atoms/_manifest/<label>/<version>`: the `atom.toml` blob;
+//! - `refs/atoms/_origin/<label>/<version>`: the source commit;
+//! - `refs/atoms/_root`: the repository's root commit.
+//!
+//! Labels never start with `_`, so the bookkeeping names cannot collide with
+//! an atom.
+
+use std::fmt;
+
+use gix::bstr::ByteSlice;
+use semver::Version;
+
+use crate::Label;
+
+/// The prefix of every ref this format writes.
+pub const ATOMS_PREFIX: &str = "refs/atoms/";
+/// The ref naming the repository root commit.
+pub const ROOT_REF: &str = "refs/atoms/_root";
+const MANIFEST_DIR: &str = "_manifest/";
+const ORIGIN_DIR: &str = "_origin/";
+
+/// What a ref under [`ATOMS_PREFIX`] names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AtomRef {
+    Atom(AtomVersion),
+    Manifest(AtomVersion),
+    Origin(AtomVersion),
+    Root,
+}
+
+/// One version of one atom.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AtomVersion {
+    pub label: Label,
+    pub version: Version,
+}
+
+impl fmt::Display for AtomVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.label, self.version)
+    }
+}
+
+/// A ref under the atoms prefix that is not one this format writes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is not an atom ref: {why}")]
+pub struct RefParseError {
+    pub name: String,
+    pub why: String,
+}
+
+/// A label and version that git cannot store as a ref name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is not a valid git ref name ({why})")]
+pub struct InvalidRefName {
+    pub name: String,
+    pub why: String,
+}
+
+impl AtomVersion {
+    pub fn new(label: Label, version: Version) -> Self {
+        AtomVersion { label, version }
+    }
+
+    fn suffix(&self) -> String {
+        format!("{}/{}", self.label, self.version)
+    }
+
+    pub fn atom_ref(&self) -> String {
+        format!("{ATOMS_PREFIX}{}", self.suffix())
+    }
+
+    pub fn manifest_ref(&self) -> String {
+        format!("{ATOMS_PREFIX}{MANIFEST_DIR}{}", self.suffix())
+    }
+
+    pub fn origin_ref(&self) -> String {
+        format!("{ATOMS_PREFIX}{ORIGIN_DIR}{}", self.suffix())
+    }
+
+    /// Checks that git can store all three refs of this version. Labels always
+    /// can; some semver versions cannot (`1.0.0-x.lock`: a ref component may
+    /// not end in `.lock`).
+    pub fn check_ref_names(&self) -> Result<(), InvalidRefName> {
+        for name in [self.atom_ref(), self.manifest_ref(), self.origin_ref()] {
+            gix::validate::reference::name(name.as_bytes().as_bstr()).map_err(|e| {
+                InvalidRefName {
+                    name: name.clone(),
+                    why: e.to_string(),
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl AtomRef {
+    /// Parses a full ref name. `None` if it is not under [`ATOMS_PREFIX`].
+    pub fn parse(name: &str) -> Option<Result<AtomRef, RefParseError>> {
+        let rest = name.strip_prefix(ATOMS_PREFIX)?;
+        let err = |why: &str| RefParseError {
+            name: name.to_owned(),
+            why: why.to_owned(),
+        };
+        if rest == "_root" {
+            return Some(Ok(AtomRef::Root));
+        }
+        let (make, rest): (fn(AtomVersion) -> AtomRef, &str) =
+            if let Some(r) = rest.strip_prefix(MANIFEST_DIR) {
+                (AtomRef::Manifest, r)
+            } else if let Some(r) = rest.strip_prefix(ORIGIN_DIR) {
+                (AtomRef::Origin, r)
+            } else {
+                (AtomRef::Atom, rest)
+            };
+        Some((|| {
+            let (label, version) = rest
+                .split_once('/')
+                .ok_or_else(|| err("expected <label>/<version>"))?;
+            let label = Label::parse(label).map_err(|e| err(&format!("label: {e}")))?;
+            if label.as_str() != rest.split_once('/').map_or("", |p| p.0) {
+                return Err(err("the label is not in NFKC normal form"));
+            }
+            let parsed = Version::parse(version).map_err(|e| err(&format!("version: {e}")))?;
+            if parsed.to_string() != version {
+                return Err(err("the version is not in canonical form"));
+            }
+            Ok(make(AtomVersion::new(label, parsed)))
+        })())
+    }
+
+    /// The full ref name.
+    pub fn name(&self) -> String {
+        match self {
+            AtomRef::Atom(v) => v.atom_ref(),
+            AtomRef::Manifest(v) => v.manifest_ref(),
+            AtomRef::Origin(v) => v.origin_ref(),
+            AtomRef::Root => ROOT_REF.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn av(l: &str, v: &str) -> AtomVersion {
+        AtomVersion::new(Label::parse(l).unwrap(), Version::parse(v).unwrap())
+    }
+
+    #[test]
+    fn names_round_trip() {
+        let v = av("hello", "1.2.3-rc.1+build.5");
+        for r in [
+            AtomRef::Atom(v.clone()),
+            AtomRef::Manifest(v.clone()),
+            AtomRef::Origin(v.clone()),
+            AtomRef::Root,
+        ] {
+            assert_eq!(AtomRef::parse(&r.name()).unwrap().unwrap(), r);
+        }
+        assert_eq!(v.atom_ref(), "refs/atoms/hello/1.2.3-rc.1+build.5");
+        assert_eq!(v.manifest_ref(), "refs/atoms/_manifest/hello/1.2.3-rc.1+build.5");
+        assert_eq!(v.origin_ref(), "refs/atoms/_origin/hello/1.2.3-rc.1+build.5");
+    }
+
+    #[test]
+    fn foreign_and_malformed_refs() {
+        assert!(AtomRef::parse("refs/heads/main").is_none());
+        for bad in [
+            "refs/atoms/hello",
+            "refs/atoms/hello/1.0",
+            "refs/atoms/hello/01.0.0",
+            "refs/atoms/9x/1.0.0",
+            "refs/atoms/_manifest/hello",
+            "refs/atoms/_other/x/1.0.0",
+            "refs/atoms/hello/1.0.0/extra",
+        ] {
+            assert!(AtomRef::parse(bad).unwrap().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions_git_cannot_store() {
+        assert!(av("a", "1.0.0-x.lock").check_ref_names().is_err());
+        assert!(av("a", "1.0.0-x.locked").check_ref_names().is_ok());
+    }
+}
