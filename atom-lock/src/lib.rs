@@ -17,6 +17,6 @@ pub mod lock;
 pub mod uri;
 
 pub use alias::{Aliases, ConfigError, Shadowed};
-pub use ids::{AtomId, CommitId, Digest, IdError};
+pub use ids::{AtomId, CommitId, ContentDigest, IdError};
 pub use lock::{Edge, LockError, LockedAtom, Lockfile, Problem};
 pub use uri::{AtomUri, RepoUrl, UriError, UriErrorKind};

@@ -5,7 +5,7 @@
 //! fail. Serialisation is byte-stable: atoms and edges are sorted and every
 //! value has one text form, so the same lock always gives the same bytes.
 
-use crate::ids::{AtomId, CommitId, Digest, IdError};
+use crate::ids::{parse_commit, AtomId, CommitId, ContentDigest, IdError};
 use crate::uri::RepoUrl;
 use atom_format::{Label, LabelError};
 use miette::{NamedSource, SourceSpan};
@@ -52,7 +52,7 @@ pub struct LockedAtom {
     /// The source commit it was published from.
     pub origin: CommitId,
     /// The BLAKE3 content digest of its tree.
-    pub digest: Digest,
+    pub digest: ContentDigest,
     /// Where to fetch it, in order of preference; expanded URLs only.
     pub mirrors: Vec<RepoUrl>,
     /// Its own dependencies.
@@ -651,14 +651,22 @@ fn field<T>(v: &Spanned<String>, f: impl FnOnce(&str) -> Result<T, Problem>) -> 
     f(v.get_ref()).map_err(|p| (p, v.span()))
 }
 
-fn id_field<T: std::str::FromStr<Err = IdError>>(
+fn id_field<T>(
     name: &'static str,
     v: &Spanned<String>,
+    parse: impl FnOnce(&str) -> Result<T, IdError>,
 ) -> FieldResult<T> {
     field(v, |s| {
-        s.parse()
-            .map_err(|error| Problem::Id { field: name, error })
+        parse(s).map_err(|error| Problem::Id { field: name, error })
     })
+}
+
+fn atom_id(s: &str) -> Result<AtomId, IdError> {
+    Ok(AtomId::parse(s)?)
+}
+
+fn digest(s: &str) -> Result<ContentDigest, IdError> {
+    Ok(ContentDigest::parse(s)?)
 }
 
 fn label_field(v: &Spanned<String>) -> FieldResult<Label> {
@@ -679,7 +687,7 @@ impl RawEdge {
             req: field(&self.req, |s| {
                 VersionReq::parse(s).map_err(|e| Problem::Requirement(e.to_string()))
             })?,
-            id: id_field("atom id", &self.id)?,
+            id: id_field("atom id", &self.id, atom_id)?,
         })
     }
 }
@@ -690,8 +698,8 @@ impl RawAtom {
         let version = field(&self.version, |s| {
             Version::parse(s).map_err(|e| Problem::Version(e.to_string()))
         })?;
-        let id: AtomId = id_field("atom id", &self.id)?;
-        let root: CommitId = id_field("root commit", &self.root)?;
+        let id = id_field("atom id", &self.id, atom_id)?;
+        let root = id_field("root commit", &self.root, parse_commit)?;
         let computed = AtomId::compute(&root, &label);
         if id != computed {
             return Err((Problem::IdMismatch { label, computed }, self.id.span()));
@@ -718,9 +726,9 @@ impl RawAtom {
             label,
             version,
             root,
-            commit: id_field("atom commit", &self.commit)?,
-            origin: id_field("origin commit", &self.origin)?,
-            digest: id_field("content digest", &self.digest)?,
+            commit: id_field("atom commit", &self.commit, parse_commit)?,
+            origin: id_field("origin commit", &self.origin, parse_commit)?,
+            digest: id_field("content digest", &self.digest, digest)?,
             mirrors,
             deps: self
                 .deps
@@ -761,17 +769,17 @@ mod tests {
     const ROOT_B: &str = "68b63bd131acd23bdfd57983fe85ba7c092ce02f";
 
     fn commit(n: u8) -> CommitId {
-        CommitId([n; 20])
+        gix::ObjectId::Sha1([n; 20])
     }
 
     fn atom(root: &str, label: &str, version: &str, deps: Vec<Edge>) -> LockedAtom {
         LockedAtom {
             label: Label::parse(label).unwrap(),
             version: Version::parse(version).unwrap(),
-            root: root.parse().unwrap(),
+            root: parse_commit(root).unwrap(),
             commit: commit(label.len() as u8),
             origin: commit(0xee),
-            digest: Digest([0xab; 32]),
+            digest: ContentDigest([0xab; 32]),
             mirrors: vec![
                 "https://example.com/repo".parse().unwrap(),
                 "ssh://git@mirror.example:2222/repo.git".parse().unwrap(),
@@ -1017,7 +1025,7 @@ mirrors = [
         let lib_a = lock
             .atoms()
             .iter()
-            .find(|a| a.root.to_string() == ROOT_A && a.label.as_str() == "lib")
+            .find(|a| a.root == parse_commit(ROOT_A).unwrap() && a.label.as_str() == "lib")
             .unwrap();
         let line = format!(
             "    {{ label = \"lib\", req = \"^1.2\", id = \"{}\" }},\n",
