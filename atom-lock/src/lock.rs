@@ -890,6 +890,21 @@ mirrors = [
     }
 
     #[test]
+    fn spec_example_is_valid_and_canonical() {
+        let spec = include_str!("../../spec/lock.md");
+        let start = spec.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + spec[start..].find("```").unwrap();
+        let example = &spec[start..end];
+        let lock = Lockfile::parse(example, "spec/lock.md").unwrap();
+        assert!(lock.is_canonical_text(example));
+        // It is the lock this module's fixtures build.
+        let util = atom(ROOT_A, "util", "0.3.1", vec![]);
+        let lib = atom(ROOT_A, "lib", "1.4.0", vec![edge(&util, "^0.3")]);
+        let built = Lockfile::new(vec![edge(&lib, "^1")], vec![util, lib]).unwrap();
+        assert_eq!(lock, built);
+    }
+
+    #[test]
     fn same_label_from_two_sets() {
         let lock = sample();
         let lib = Label::parse("lib").unwrap();

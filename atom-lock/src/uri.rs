@@ -495,9 +495,14 @@ fn parse_repo(
 
     let auth = split_authority(&parts.body).map_err(|kind| {
         // Without expansion the body is the input itself, so the port can
-        // be pointed at exactly.
-        match (&kind, expanded, parts.body.find(']').map_or(0, |i| i + 1)) {
-            (UriErrorKind::InvalidPort(p), false, from) => {
+        // be pointed at exactly; an IPv6 host's own colons precede its `]`.
+        let from = if parts.body.starts_with('[') {
+            parts.body.find(']').map_or(0, |i| i + 1)
+        } else {
+            0
+        };
+        match (&kind, expanded) {
+            (UriErrorKind::InvalidPort(p), false) => {
                 let at = body_span.start + from + parts.body[from..].find(':').unwrap_or(0) + 1;
                 Failure::new(kind.clone(), at..at + p.len())
             }

@@ -107,3 +107,40 @@ fn alias_cycle_names_the_chain() {
     let e = AtomUri::parse(&case.input, &table(&v.aliases, &case.aliases)).unwrap_err();
     assert_eq!(e.to_string(), "alias cycle loop -> loop2 -> loop");
 }
+
+/// No input makes the parser panic, and every error span lies on character
+/// boundaries inside the input: every prefix and suffix of every vector,
+/// and each with a troublesome character inserted at each position.
+#[test]
+fn never_panics_and_spans_are_in_bounds() {
+    let v = vectors();
+    let t = table(&v.aliases, &BTreeMap::new());
+    let inputs: Vec<&str> = v
+        .uri
+        .iter()
+        .map(|c| c.input.as_str())
+        .chain(v.bad_uri.iter().map(|c| c.input.as_str()))
+        .collect();
+    let mut count = 0;
+    let check = |s: &str| {
+        if let Err(e) = AtomUri::parse(s, &t) {
+            let (start, len) = (e.span.offset(), e.span.len());
+            assert!(start + len <= s.len(), "{s:?}: {e}");
+            assert!(
+                s.is_char_boundary(start) && s.is_char_boundary(start + len),
+                "{s:?}"
+            );
+        }
+    };
+    for input in inputs {
+        for (i, _) in input.char_indices().chain([(input.len(), ' ')]) {
+            check(&input[..i]);
+            check(&input[i..]);
+            for extra in [":", "::", "@", "/", "[", "]", "λ", "://", " "] {
+                check(&format!("{}{extra}{}", &input[..i], &input[i..]));
+                count += 1;
+            }
+        }
+    }
+    assert!(count > 1000);
+}
