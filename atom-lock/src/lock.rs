@@ -73,6 +73,9 @@ impl LockedAtom {
 pub struct Lockfile {
     deps: Vec<Edge>,
     atoms: Vec<LockedAtom>,
+    /// Position of each atom by id (ids are derived by hashing, so worth
+    /// computing once).
+    index: HashMap<AtomId, usize>,
 }
 
 /// What is wrong with a lock's content.
@@ -398,15 +401,27 @@ fn find_cycle(atoms: &[LockedAtom], index: &HashMap<AtomId, usize>) -> Result<()
 impl Lockfile {
     /// Builds a lock from direct dependencies and atoms, sorting them and
     /// checking it as reading does (ids, edges, cycles, reachability).
-    pub fn new(mut deps: Vec<Edge>, mut atoms: Vec<LockedAtom>) -> Result<Self, LockError> {
+    pub fn new(deps: Vec<Edge>, atoms: Vec<LockedAtom>) -> Result<Self, LockError> {
         validate(&deps, &atoms)
             .map_err(|(problem, _, _)| LockError::invalid(problem, None, Spans::default()))?;
+        Ok(Self::sorted(deps, atoms))
+    }
+
+    /// Sorts a validated lock into canonical order.
+    fn sorted(mut deps: Vec<Edge>, mut atoms: Vec<LockedAtom>) -> Self {
         sort_edges(&mut deps);
         for a in &mut atoms {
             sort_edges(&mut a.deps);
         }
         atoms.sort_by_cached_key(|a| (a.label.clone(), a.id()));
-        Ok(Lockfile { deps, atoms })
+        let index = atoms.iter().enumerate().map(|(i, a)| (a.id(), i)).collect();
+        Lockfile { deps, atoms, index }
+    }
+
+    /// The direct dependencies and the atoms, to change and rebuild with
+    /// [`Lockfile::new`].
+    pub fn into_parts(self) -> (Vec<Edge>, Vec<LockedAtom>) {
+        (self.deps, self.atoms)
     }
 
     /// The manifest's direct dependencies.
@@ -420,7 +435,7 @@ impl Lockfile {
     }
 
     pub fn get(&self, id: &AtomId) -> Option<&LockedAtom> {
-        self.atoms.iter().find(|a| a.id() == *id)
+        self.index.get(id).map(|&i| &self.atoms[i])
     }
 
     /// The atoms with this label (several sets may publish one label).
@@ -518,13 +533,7 @@ impl Lockfile {
             )
         })?;
         // Sorted like `new`, so that parse-then-write is canonical.
-        let mut lock = Lockfile { deps, atoms };
-        sort_edges(&mut lock.deps);
-        for a in &mut lock.atoms {
-            sort_edges(&mut a.deps);
-        }
-        lock.atoms.sort_by_cached_key(|a| (a.label.clone(), a.id()));
-        Ok(lock)
+        Ok(Self::sorted(deps, atoms))
     }
 
     /// Reads and verifies the lock at `path`.
@@ -902,6 +911,41 @@ mirrors = [
         let lib = atom(ROOT_A, "lib", "1.4.0", vec![edge(&util, "^0.3")]);
         let built = Lockfile::new(vec![edge(&lib, "^1")], vec![util, lib]).unwrap();
         assert_eq!(lock, built);
+    }
+
+    #[test]
+    fn into_parts_and_back() {
+        let lock = sample();
+        let (deps, atoms) = lock.clone().into_parts();
+        assert_eq!(Lockfile::new(deps, atoms).unwrap(), lock);
+    }
+
+    /// Truncated or spliced locks are errors with in-bounds spans, never a
+    /// panic.
+    #[test]
+    fn never_panics_on_damaged_text() {
+        let text = sample().to_toml_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut variants: Vec<String> = text
+            .char_indices()
+            .map(|(i, _)| text[..i].to_string())
+            .collect();
+        for skip in 0..lines.len() {
+            let mut v = lines.clone();
+            v.remove(skip);
+            variants.push(v.join("\n"));
+            let mut v = lines.clone();
+            v.insert(skip, lines[skip]);
+            variants.push(v.join("\n"));
+        }
+        for v in variants {
+            if let Err(
+                LockError::Invalid { span: Some(s), .. } | LockError::Syntax { span: Some(s), .. },
+            ) = Lockfile::parse(&v, "l")
+            {
+                assert!(s.offset() + s.len() <= v.len(), "{v}");
+            }
+        }
     }
 
     #[test]
