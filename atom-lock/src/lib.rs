@@ -6,6 +6,20 @@
 //! - [`lock`]: the `atom.lock` data model, its byte-stable serialisation,
 //!   atomic writing and verifying reader (`spec/lock.md`);
 //! - [`ids`]: atom ids, commit ids and content digests in their text forms.
+//!
+//! ```
+//! use atom_lock::{Aliases, AtomUri};
+//!
+//! // Built-in aliases only; `Aliases::load_default(Some(repo_root))` adds
+//! // the user's and the repository's.
+//! let uri = AtomUri::parse("gh:owner/repo::my-atom@^1", &Aliases::builtin()).unwrap();
+//! // What a manifest or a lock stores: the expanded URL.
+//! assert_eq!(uri.repo.unwrap().as_str(), "https://github.com/owner/repo");
+//! assert_eq!(uri.label.as_str(), "my-atom");
+//!
+//! let err = AtomUri::parse("gx:owner/repo::a", &Aliases::builtin()).unwrap_err();
+//! assert_eq!(err.snippet(), "gx"); // the span miette underlines
+//! ```
 
 // Errors carry their source text and spans for miette; they are built only
 // on the cold path of rejecting user input, so their size costs nothing.
