@@ -165,7 +165,7 @@ fn http_protocol_v2() {
     protocol_v2(Transport::Http);
 }
 
-fn missing_repository(kind: Transport) {
+fn failures(kind: Transport) {
     let sb = Sandbox::new();
     let server = sb.server(kind);
     let url = server.url("missing");
@@ -175,25 +175,45 @@ fn missing_repository(kind: Transport) {
     let pushed = support::git_run(repo.path(), &["push", &url, "main"]);
     assert!(!pushed.success(), "{pushed}");
     assert!(!server.path("missing").exists());
+
+    // Nothing listening.
+    let url = support::unreachable_url(kind, "remote");
+    let listed = support::git_run(sb.path(), &["ls-remote", &url]);
+    assert!(!listed.success(), "{listed}");
+
+    // A server-side hook refusing pushes: nothing lands.
+    let url = server.create("refusing");
+    support::reject_pushes(&server.path("refusing"), "no pushes here, it's closed");
+    let pushed = support::git_run(
+        repo.path(),
+        &["push", "--atomic", &url, "main", "HEAD:refs/atoms/a/0.1.0"],
+    );
+    assert!(!pushed.success(), "{pushed}");
+    assert!(
+        pushed.stderr.contains("no pushes here, it's closed"),
+        "{pushed}"
+    );
+    assert_eq!(ls_remote(&url, &[]), vec![]);
 }
 
 #[test]
-fn file_missing_repository_fails() {
-    missing_repository(Transport::File);
+fn file_failures() {
+    failures(Transport::File);
 }
 
 #[test]
-fn git_daemon_missing_repository_fails() {
-    missing_repository(Transport::Git);
+fn git_daemon_failures() {
+    failures(Transport::Git);
 }
 
 #[test]
-fn http_missing_repository_fails() {
-    missing_repository(Transport::Http);
+fn http_failures() {
+    failures(Transport::Http);
     let sb = Sandbox::new();
     let server = sb.server(Transport::Http);
     let _ = support::git_run(sb.path(), &["ls-remote", &server.url("missing")]);
     let requests = server.http().unwrap().requests();
+    // A missing repository is a 404.
     assert_eq!(requests.len(), 1, "{requests:#?}");
     assert_eq!(requests[0].status, 404, "{requests:#?}");
     assert_eq!(requests[0].path, "/missing.git/info/refs");
@@ -343,6 +363,16 @@ fn read_response(reader: &mut impl BufRead) -> (String, Vec<(String, String)>, V
     (status, headers, body)
 }
 
+/// A client connection that fails rather than hangs if the server does not
+/// answer or close as it should.
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
 /// Raw HTTP: keep-alive with several requests on one connection, HTTP/1.0
 /// delimited by close, a chunked request body, malformed requests.
 #[test]
@@ -354,7 +384,7 @@ fn http_raw_protocol() {
     let port = server.http().unwrap().port();
     let advert = b"001e# service=git-upload-pack\n";
 
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let stream = connect(port);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     for _ in 0..3 {
@@ -407,11 +437,37 @@ fn http_raw_protocol() {
     let mut rest = Vec::new();
     assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
 
-    // HTTP/1.0: the body ends with the connection.
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Expect: 100-continue gets its interim response before the body is
+    // sent.
+    let stream = connect(port);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    write!(
+        writer,
+        "POST /raw.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nGit-Protocol: version=2\r\n\
+         Content-Type: application/x-git-upload-pack-request\r\nExpect: 100-continue\r\n\
+         Content-Length: {}\r\n\r\n",
+        request.len()
+    )
+    .unwrap();
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "\r\n");
+    writer.write_all(request).unwrap();
+    let (status, _, body) = read_response(&mut reader);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(String::from_utf8_lossy(&body).contains(" refs/heads/main\n"));
+    drop((reader, writer));
+
+    // HTTP/1.0: the body ends with the connection, even if asked to keep
+    // it alive.
+    let mut stream = connect(port);
     write!(
         stream,
-        "GET /raw.git/info/refs?service=git-upload-pack HTTP/1.0\r\n\r\n"
+        "GET /raw.git/info/refs?service=git-upload-pack HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
     )
     .unwrap();
     let (status, _, body) = read_response(&mut BufReader::new(stream));
@@ -419,7 +475,7 @@ fn http_raw_protocol() {
     assert!(body.starts_with(advert));
 
     // Garbage gets a 400 and a closed connection.
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut stream = connect(port);
     stream.write_all(b"NONSENSE\r\n\r\n").unwrap();
     let (status, _, _) = read_response(&mut BufReader::new(stream));
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
@@ -439,6 +495,7 @@ fn http_raw_protocol() {
             ("GET", "/raw.git/info/refs"),
             ("POST", "/raw.git/git-upload-pack"),
             ("GET", "/raw.git/HEAD"),
+            ("POST", "/raw.git/git-upload-pack"),
             ("GET", "/raw.git/info/refs"),
         ]
     );
@@ -585,10 +642,8 @@ fn servers_stop_on_drop() {
     support::bare_repo(&base, "r");
 
     let daemon = support::GitDaemon::start(&base);
-    let (pid, port) = (daemon.pid(), daemon.port());
-    assert!(!ls_remote(&daemon.url("r"), &[])
-        .iter()
-        .any(|(r, _)| r == "HEAD"));
+    let pid = daemon.pid();
+    assert_eq!(ls_remote(&daemon.url("r"), &[]), vec![]);
     assert!(!group_is_gone(pid));
     drop(daemon);
     // Killed children are reaped by init, asynchronously.
@@ -600,15 +655,22 @@ fn servers_stop_on_drop() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 
     let http = support::HttpGitServer::start(&base);
     let port = http.port();
     ls_remote(&http.url("r"), &[]);
-    // An idle kept-alive connection does not hold the server up.
-    let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // An idle kept-alive connection does not hold the server up, and is
+    // closed.
+    let mut idle = connect(port);
+    write!(idle, "GET /r.git/HEAD HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(idle.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader).0, "HTTP/1.1 200 OK");
+    let watch = http.stop_watch();
+    assert!(!watch.stopped());
     drop(http);
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(watch.stopped());
+    let mut rest = Vec::new();
+    assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
 }
 
 /// The `eka` runner: hermetic environment, private home, output captured.

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -110,6 +110,11 @@ impl HttpGitServer {
         format!("http://127.0.0.1:{}/{name}.git", self.port())
     }
 
+    /// A handle to check, after dropping the server, that it is gone.
+    pub fn stop_watch(&self) -> StopWatch {
+        StopWatch(Arc::downgrade(&self.shared))
+    }
+
     /// Every request completed so far, in order of completion.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.records.lock().unwrap().clone()
@@ -134,6 +139,18 @@ impl HttpGitServer {
     /// Sum of the request body bytes received in the recorded requests.
     pub fn total_request_body_bytes(&self) -> u64 {
         self.requests().iter().map(|r| r.request_body_bytes).sum()
+    }
+}
+
+/// Tells whether an [`HttpGitServer`] has fully stopped, after it is dropped.
+pub struct StopWatch(Weak<Shared>);
+
+impl StopWatch {
+    /// True once the listening socket is closed and every thread of the
+    /// server (accept loop, connections) has ended: they all hold the
+    /// shared state, and the listener lives as long as the accept loop.
+    pub fn stopped(&self) -> bool {
+        self.0.strong_count() == 0
     }
 }
 
@@ -425,15 +442,18 @@ fn serve_requests(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared) 
                 return Err(e);
             }
         };
-        let keep_alive = match head.version.as_str() {
-            "HTTP/1.1" => !head.has_token("Connection", "close"),
-            "HTTP/1.0" => head.has_token("Connection", "keep-alive"),
-            _ => false,
-        };
+        // HTTP/1.0 has no chunked encoding: its responses end with the
+        // connection.
+        let keep_alive = head.version == "HTTP/1.1" && !head.has_token("Connection", "close");
         let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);
         writer.count = 0;
         let record = serve_request(&head, &mut reader, &mut writer, keep_alive, peer, shared)?;
+        // The end of the response is still buffered (at most a few bytes
+        // once the body is out): the client cannot see it before the
+        // request is recorded, so a test reading the records right after
+        // its client command returns sees them all.
         shared.records.lock().unwrap().push(record);
+        writer.flush()?;
         if !keep_alive {
             return Ok(());
         }
@@ -684,6 +704,6 @@ fn respond<W: Write>(
     if chunked {
         writer.write_all(b"0\r\n\r\n")?;
     }
-    writer.flush()?;
+    // Not flushed yet: the caller records the request first.
     Ok((status, body_bytes))
 }

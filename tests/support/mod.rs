@@ -16,11 +16,13 @@ mod repo;
 #[allow(unused_imports)]
 pub use daemon::GitDaemon;
 #[allow(unused_imports)]
-pub use http::{HttpGitServer, RequestRecord};
+pub use http::{HttpGitServer, RequestRecord, StopWatch};
 #[allow(unused_imports)]
 pub use process::{Run, DEFAULT_TIMEOUT};
 #[allow(unused_imports)]
-pub use remote::{bare_repo, file_url, GitServer, Transport};
+pub use remote::{
+    bare_repo, file_url, install_hook, reject_pushes, unreachable_url, GitServer, Transport,
+};
 #[allow(unused_imports)]
 pub use repo::{atom_toml, Repo};
 

@@ -22,6 +22,36 @@ pub fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
+/// A URL of `kind` for the repository `name` on 127.0.0.1 where nothing
+/// listens (a port that was free a moment ago), or for `file://` a path that
+/// does not exist: for "remote unreachable" cases.
+pub fn unreachable_url(kind: Transport, name: &str) -> String {
+    let port = super::daemon::free_port();
+    match kind {
+        Transport::File => format!("file:///nonexistent/eka-e2e/{name}.git"),
+        Transport::Git => format!("git://127.0.0.1:{port}/{name}.git"),
+        Transport::Http => format!("http://127.0.0.1:{port}/{name}.git"),
+    }
+}
+
+/// Installs the hook `name` (e.g. `pre-receive`, `update`) in the bare
+/// repository `repo`: a `/bin/sh` script with `body`.
+pub fn install_hook(repo: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let hooks = repo.join("hooks");
+    std::fs::create_dir_all(&hooks).expect("create hooks folder");
+    let path = hooks.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write hook");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod hook");
+}
+
+/// Makes the bare repository `repo` refuse every push (a `pre-receive`
+/// hook printing `message` and failing), for "push rejected" cases.
+pub fn reject_pushes(repo: &Path, message: &str) {
+    let quoted = message.replace('\'', "'\\''");
+    install_hook(repo, "pre-receive", &format!("echo '{quoted}' >&2\nexit 1"));
+}
+
 /// The ways a remote is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
