@@ -257,6 +257,30 @@ fn http_large_chunked_push() {
     assert!(http.total_response_body_bytes() > 5 << 20);
     assert!(http.total_response_bytes() > http.total_response_body_bytes());
     fsck(&server.path("big"));
+
+    // A client that goes away in the middle of a 5 MB pack: the server
+    // stops the CGI and still shuts down.
+    let mut stream = connect(http.port());
+    let request = format!("0012command=fetch\n00010032want {head}\n0009done\n0000");
+    write!(
+        stream,
+        "POST /big.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nGit-Protocol: version=2\r\n\
+         Content-Type: application/x-git-upload-pack-request\r\nContent-Length: {}\r\n\r\n{request}",
+        request.len()
+    )
+    .unwrap();
+    let mut start = [0; 64];
+    stream.read_exact(&mut start).unwrap();
+    assert!(start.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    drop(stream);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the server did not stop after a client went away");
 }
 
 /// Many refs: a prefixed protocol v2 listing transfers a few hundred bytes

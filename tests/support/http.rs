@@ -3,12 +3,15 @@
 
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use super::process::kill_group;
 
 /// One request served, as recorded by [`HttpGitServer`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -531,9 +534,13 @@ fn serve_request<R: BufRead + Send, W: Write>(
         let var = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
         cmd.env(var, value);
     }
+    // Its own process group, so that on error the CGI and the
+    // upload-pack/receive-pack it runs can be killed together (a survivor
+    // would hold the pipes open).
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = cmd.spawn()?;
     let result = run_cgi(
         &mut child,
@@ -545,7 +552,7 @@ fn serve_request<R: BufRead + Send, W: Write>(
         keep_alive,
     );
     if result.is_err() {
-        let _ = child.kill();
+        kill_group(&child, libc::SIGKILL);
     }
     let _ = child.wait();
     let (status, request_body_bytes, response_body_bytes, cgi_stderr) = result?;
@@ -614,6 +621,11 @@ fn run_cgi<R: BufRead + Send, W: Write>(
             String::from_utf8_lossy(&buf).into_owned()
         });
         let response = respond(stdout, head, writer, keep_alive);
+        if response.is_err() {
+            // The client is gone: stop the CGI, which may be blocked
+            // writing output nobody reads.
+            kill_group(child, libc::SIGKILL);
+        }
         let request_body_bytes = body_thread.join().expect("body thread")?;
         let cgi_stderr = stderr_thread.join().expect("stderr thread");
         let (status, response_body_bytes) = response?;
