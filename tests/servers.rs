@@ -323,6 +323,8 @@ fn http_counts_bytes_and_takes_gzip_requests() {
     assert!(sent < 2048, "{sent} bytes for one ref: {requests:#?}");
     assert!(requests.iter().all(|r| r.status == 200), "{requests:#?}");
     assert_eq!(requests.len(), 2, "{requests:#?}"); // info/refs + ls-refs
+    assert_eq!(requests[1].v2_command().as_deref(), Some("ls-refs"));
+    assert!(!http.any_fetch(), "{requests:#?}");
 
     http.clear_requests();
     git(
@@ -344,6 +346,7 @@ fn http_counts_bytes_and_takes_gzip_requests() {
             .any(|r| r.header("Content-Encoding") == Some("gzip") && r.status == 200),
         "no gzipped request: {requests:#?}"
     );
+    assert!(http.any_fetch());
 }
 
 /// Reads one HTTP response from `reader`: (status line, headers, body),
@@ -525,6 +528,13 @@ fn http_raw_protocol() {
     );
     let ls_refs = &requests[5];
     assert!(ls_refs.chunked_request);
+    assert_eq!(ls_refs.v2_command().as_deref(), Some("ls-refs"));
+    assert!(!ls_refs.is_fetch());
+    assert_eq!(ls_refs.request_body_start, request);
+    assert_eq!(
+        ls_refs.response_header("Content-Type"),
+        Some("application/x-git-upload-pack-result")
+    );
     assert_eq!(ls_refs.request_body_bytes, request.len() as u64);
 }
 
@@ -538,6 +548,9 @@ fn gix_list_and_fetch(kind: Transport) {
     let head = repo.head();
     repo.git(&["push", "--quiet", &url, "main", "HEAD:refs/atoms/a/0.1.0"]);
 
+    if let Some(http) = server.http() {
+        http.clear_requests();
+    }
     let local = gix::init_bare(sb.path().join("gix.git")).unwrap();
     let remote = local
         .remote_at(url.as_str())
@@ -569,6 +582,11 @@ fn gix_list_and_fetch(kind: Transport) {
         .map(|r| r.unpack().0.to_string())
         .collect();
     assert_eq!(names, ["refs/atoms/a/0.1.0"]);
+    if let Some(http) = server.http() {
+        let requests = http.requests();
+        assert!(!http.any_fetch(), "{requests:#?}");
+        assert!(http.total_response_bytes() < 2048, "{requests:#?}");
+    }
 
     let outcome = remote
         .connect(gix::remote::Direction::Fetch)
@@ -589,10 +607,13 @@ fn gix_list_and_fetch(kind: Transport) {
     assert_eq!(fetched, head);
     fsck(&sb.path().join("gix.git"));
     if let Some(http) = server.http() {
-        assert!(http
-            .requests()
-            .iter()
-            .any(|r| r.method == "POST" && r.path == "/remote.git/git-upload-pack"));
+        let requests = http.requests();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.is_fetch() && r.v2_command().as_deref() == Some("fetch")),
+            "{requests:#?}"
+        );
     }
 }
 

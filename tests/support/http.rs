@@ -25,11 +25,16 @@ pub struct RequestRecord {
     pub headers: Vec<(String, String)>,
     /// HTTP status sent.
     pub status: u16,
+    /// Response headers from the CGI (e.g. `Content-Type`), without the
+    /// framing ones this server adds.
+    pub response_headers: Vec<(String, String)>,
     /// Whether the request body came with `Transfer-Encoding: chunked`.
     pub chunked_request: bool,
     /// Request body bytes received (after de-chunking, before any gzip
     /// decoding).
     pub request_body_bytes: u64,
+    /// The first bytes (up to 1 kB) of the request body, as received.
+    pub request_body_start: Vec<u8>,
     /// Response body bytes sent (payload, without chunk framing).
     pub response_body_bytes: u64,
     /// All response bytes written to the socket: status line, headers,
@@ -40,6 +45,37 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
+    /// The protocol v2 command of an upload-pack request (`ls-refs`,
+    /// `fetch`, `object-info`), read from its first pkt-line; `None` for
+    /// other requests, protocol v0 and gzipped bodies.
+    pub fn v2_command(&self) -> Option<String> {
+        if self.method != "POST" || self.header("Content-Encoding").is_some() {
+            return None;
+        }
+        let body = &self.request_body_start;
+        let len = usize::from_str_radix(std::str::from_utf8(body.get(..4)?).ok()?, 16).ok()?;
+        let line = std::str::from_utf8(body.get(4..len)?).ok()?;
+        line.trim_end_matches('\n')
+            .strip_prefix("command=")
+            .map(str::to_owned)
+    }
+
+    /// Whether this request asked upload-pack for objects (a pack): a POST
+    /// to `git-upload-pack` that is not a protocol v2 `ls-refs`.
+    pub fn is_fetch(&self) -> bool {
+        self.method == "POST"
+            && self.path.ends_with("/git-upload-pack")
+            && self.v2_command().as_deref() != Some("ls-refs")
+    }
+
+    /// The first response header `name` (case-insensitive).
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        self.response_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The first request header `name` (case-insensitive), e.g.
     /// `Git-Protocol` or `Content-Encoding`.
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -137,6 +173,12 @@ impl HttpGitServer {
     /// the recorded requests.
     pub fn total_response_bytes(&self) -> u64 {
         self.requests().iter().map(|r| r.response_bytes).sum()
+    }
+
+    /// Whether any recorded request asked for objects (see
+    /// [`RequestRecord::is_fetch`]).
+    pub fn any_fetch(&self) -> bool {
+        self.requests().iter().any(RequestRecord::is_fetch)
     }
 
     /// Sum of the request body bytes received in the recorded requests.
@@ -555,24 +597,41 @@ fn serve_request<R: BufRead + Send, W: Write>(
         kill_group(&child, libc::SIGKILL);
     }
     let _ = child.wait();
-    let (status, request_body_bytes, response_body_bytes, cgi_stderr) = result?;
+    let cgi = result?;
     Ok(RequestRecord {
         method: head.method.clone(),
         path,
         query: query.to_owned(),
         headers: head.headers.clone(),
-        status,
+        status: cgi.status,
+        response_headers: cgi.response_headers,
         chunked_request: chunked,
-        request_body_bytes,
-        response_body_bytes,
+        request_body_bytes: cgi.request_body_bytes,
+        request_body_start: cgi.request_body_start,
+        response_body_bytes: cgi.response_body_bytes,
         response_bytes: writer.count,
-        cgi_stderr,
+        cgi_stderr: cgi.stderr,
     })
 }
 
+/// Header (name, value) pairs.
+type Headers = Vec<(String, String)>;
+
+/// What one CGI run produced.
+struct CgiOutcome {
+    status: u16,
+    response_headers: Vec<(String, String)>,
+    request_body_bytes: u64,
+    request_body_start: Vec<u8>,
+    response_body_bytes: u64,
+    stderr: String,
+}
+
+/// How many bytes of each request body are kept in its record.
+const BODY_START: usize = 1024;
+
 /// Feeds the body to the CGI (in a thread, so that a CGI answering before
 /// reading all its input cannot deadlock) while streaming its response.
-/// Returns (status, request body bytes, response body bytes, CGI stderr).
 fn run_cgi<R: BufRead + Send, W: Write>(
     child: &mut Child,
     head: &Head,
@@ -581,12 +640,12 @@ fn run_cgi<R: BufRead + Send, W: Write>(
     content_length: Option<u64>,
     chunked: bool,
     keep_alive: bool,
-) -> io::Result<(u16, u64, u64, String)> {
+) -> io::Result<CgiOutcome> {
     let stdin = child.stdin.take().expect("stdin");
     let stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     std::thread::scope(|s| {
-        let body_thread = s.spawn(move || -> io::Result<u64> {
+        let body_thread = s.spawn(move || -> io::Result<(u64, Vec<u8>)> {
             let mut body = if chunked {
                 Body::Chunked(ChunkedReader {
                     inner: reader,
@@ -599,6 +658,7 @@ fn run_cgi<R: BufRead + Send, W: Write>(
             let mut stdin = Some(stdin);
             let mut buf = vec![0; 64 * 1024];
             let mut total = 0;
+            let mut start = Vec::new();
             // Read the whole body even if the CGI stops reading, so that
             // the connection stays in sync for the next request.
             loop {
@@ -607,13 +667,16 @@ fn run_cgi<R: BufRead + Send, W: Write>(
                     break;
                 }
                 total += n as u64;
+                if start.len() < BODY_START {
+                    start.extend_from_slice(&buf[..n.min(BODY_START - start.len())]);
+                }
                 if let Some(pipe) = stdin.as_mut() {
                     if pipe.write_all(&buf[..n]).is_err() {
                         stdin = None;
                     }
                 }
             }
-            Ok(total) // drops stdin: EOF for the CGI
+            Ok((total, start)) // drops stdin: EOF for the CGI
         });
         let stderr_thread = s.spawn(move || {
             let mut buf = Vec::new();
@@ -626,22 +689,29 @@ fn run_cgi<R: BufRead + Send, W: Write>(
             // writing output nobody reads.
             kill_group(child, libc::SIGKILL);
         }
-        let request_body_bytes = body_thread.join().expect("body thread")?;
+        let (request_body_bytes, request_body_start) = body_thread.join().expect("body thread")?;
         let cgi_stderr = stderr_thread.join().expect("stderr thread");
-        let (status, response_body_bytes) = response?;
-        Ok((status, request_body_bytes, response_body_bytes, cgi_stderr))
+        let (status, response_headers, response_body_bytes) = response?;
+        Ok(CgiOutcome {
+            status,
+            response_headers,
+            request_body_bytes,
+            request_body_start,
+            response_body_bytes,
+            stderr: cgi_stderr,
+        })
     })
 }
 
 /// Parses the CGI response head and sends the HTTP response: chunked on a
 /// kept-alive HTTP/1.1 connection, delimited by closing otherwise.
-/// Returns (status, body bytes sent).
+/// Returns (status, headers sent from the CGI, body bytes sent).
 fn respond<W: Write>(
     stdout: impl Read,
     head: &Head,
     writer: &mut Counting<W>,
     keep_alive: bool,
-) -> io::Result<(u16, u64)> {
+) -> io::Result<(u16, Headers, u64)> {
     let mut cgi = BufReader::with_capacity(64 * 1024, stdout);
     let mut status = 200;
     let mut reason_text = None;
@@ -717,5 +787,5 @@ fn respond<W: Write>(
         writer.write_all(b"0\r\n\r\n")?;
     }
     // Not flushed yet: the caller records the request first.
-    Ok((status, body_bytes))
+    Ok((status, headers, body_bytes))
 }

@@ -3,7 +3,22 @@
 //! (`file://`, `git daemon`, smart HTTP through `git http-backend`).
 //!
 //! Every test binary includes this module with `mod support;` and uses only
-//! part of it.
+//! part of it. A typical test:
+//!
+//! ```ignore
+//! let sb = Sandbox::new();                       // temp dir + private HOME
+//! let server = sb.server(Transport::Http);       // or File, Git; stops on drop
+//! let url = server.create("registry");           // empty bare repo, its URL
+//! let repo = sb.repo("mono");                    // git init, branch main
+//! repo.write_atom("pkgs/a", "a", "0.1.0").write("pkgs/a/x.txt", "x\n");
+//! let source = repo.commit("add a");              // reproducible commit id
+//! let run = sb.eka(repo.path(), &["publish", "--all", "--remote", &url]).assert_success();
+//! let refs = ls_remote(&url, &["refs/atoms/*"]);
+//! fsck(&server.path("registry"));
+//! ```
+//!
+//! To run every case on every transport, loop over [`Transport::ALL`] (or
+//! write one `#[test]` per transport so they run in parallel).
 #![allow(dead_code)]
 
 mod daemon;
