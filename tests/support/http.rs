@@ -567,15 +567,27 @@ fn serve_request<R: BufRead + Send, W: Write>(
         cmd.env("CONTENT_LENGTH", len.to_string());
     }
     // Every other header as HTTP_<NAME>: Git-Protocol (protocol v2),
-    // Content-Encoding (gzip request bodies), …
+    // Content-Encoding (gzip request bodies), … Repeated headers are
+    // joined with ", " (RFC 3875 4.1.18); names that cannot be variable
+    // names are dropped.
+    let mut vars: Vec<(String, String)> = Vec::new();
     for (name, value) in &head.headers {
         let lower = name.to_ascii_lowercase();
-        if matches!(lower.as_str(), "content-type" | "content-length" | "proxy") {
+        if matches!(lower.as_str(), "content-type" | "content-length" | "proxy")
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             continue;
         }
         let var = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
-        cmd.env(var, value);
+        match vars.iter_mut().find(|(v, _)| *v == var) {
+            Some((_, joined)) => {
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            None => vars.push((var, value.clone())),
+        }
     }
+    cmd.envs(vars);
     // Its own process group, so that on error the CGI and the
     // upload-pack/receive-pack it runs can be killed together (a survivor
     // would hold the pipes open).
