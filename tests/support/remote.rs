@@ -1,0 +1,144 @@
+//! Remotes: bare repositories and the servers that serve them.
+
+use std::path::{Path, PathBuf};
+
+use super::{git, GitDaemon, HttpGitServer};
+
+/// Creates the bare repository `<dir>/<name>.git` (creating `dir` if needed)
+/// and returns its path.
+pub fn bare_repo(dir: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create remotes directory");
+    let path = dir.join(format!("{name}.git"));
+    assert!(!path.exists(), "{} already exists", path.display());
+    git(dir, &["init", "--quiet", "--bare", &format!("{name}.git")]);
+    path.canonicalize().expect("canonical path")
+}
+
+/// The `file://` URL of a local repository (absolute, canonical path).
+pub fn file_url(path: &Path) -> String {
+    let path = path
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    format!("file://{}", path.display())
+}
+
+/// A URL of `kind` for the repository `name` on 127.0.0.1 where nothing
+/// listens (a port that was free a moment ago), or for `file://` a path that
+/// does not exist: for "remote unreachable" cases.
+pub fn unreachable_url(kind: Transport, name: &str) -> String {
+    let port = super::daemon::free_port();
+    match kind {
+        Transport::File => format!("file:///nonexistent/eka-e2e/{name}.git"),
+        Transport::Git => format!("git://127.0.0.1:{port}/{name}.git"),
+        Transport::Http => format!("http://127.0.0.1:{port}/{name}.git"),
+    }
+}
+
+/// Installs the hook `name` (e.g. `pre-receive`, `update`) in the bare
+/// repository `repo`: a `/bin/sh` script with `body`.
+pub fn install_hook(repo: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let hooks = repo.join("hooks");
+    std::fs::create_dir_all(&hooks).expect("create hooks folder");
+    let path = hooks.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write hook");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod hook");
+}
+
+/// Makes the bare repository `repo` refuse every push (a `pre-receive`
+/// hook printing `message` and failing), for "push rejected" cases.
+pub fn reject_pushes(repo: &Path, message: &str) {
+    let quoted = message.replace('\'', "'\\''");
+    install_hook(repo, "pre-receive", &format!("echo '{quoted}' >&2\nexit 1"));
+}
+
+/// The ways a remote is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `file://` to a bare repository (no server).
+    File,
+    /// `git://` through `git daemon`.
+    Git,
+    /// Smart HTTP through `git http-backend`.
+    Http,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 3] = [Transport::File, Transport::Git, Transport::Http];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::File => "file",
+            Transport::Git => "git",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// Bare repositories `<base>/<name>.git` served over one [`Transport`]:
+/// create them with [`Self::create`], reach them at [`Self::url`]. The
+/// server (if any) stops on drop.
+pub enum GitServer {
+    File(PathBuf),
+    Git(GitDaemon),
+    Http(HttpGitServer),
+}
+
+impl GitServer {
+    /// Serves `base` (which must exist) over `kind`.
+    pub fn start(kind: Transport, base: &Path) -> Self {
+        let base = base
+            .canonicalize()
+            .unwrap_or_else(|e| panic!("{}: {e}", base.display()));
+        match kind {
+            Transport::File => GitServer::File(base),
+            Transport::Git => GitServer::Git(GitDaemon::start(&base)),
+            Transport::Http => GitServer::Http(HttpGitServer::start(&base)),
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        match self {
+            GitServer::File(_) => Transport::File,
+            GitServer::Git(_) => Transport::Git,
+            GitServer::Http(_) => Transport::Http,
+        }
+    }
+
+    /// The folder served.
+    pub fn base(&self) -> &Path {
+        match self {
+            GitServer::File(base) => base,
+            GitServer::Git(daemon) => daemon.base(),
+            GitServer::Http(http) => http.root(),
+        }
+    }
+
+    /// Path of the bare repository `name` on the server's disk.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.base().join(format!("{name}.git"))
+    }
+
+    /// Creates the empty bare repository `name`; returns its URL.
+    pub fn create(&self, name: &str) -> String {
+        bare_repo(self.base(), name);
+        self.url(name)
+    }
+
+    /// URL of the repository `name`.
+    pub fn url(&self, name: &str) -> String {
+        match self {
+            GitServer::File(_) => format!("file://{}", self.path(name).display()),
+            GitServer::Git(daemon) => daemon.url(name),
+            GitServer::Http(http) => http.url(name),
+        }
+    }
+
+    /// The HTTP server, to inspect the requests it served.
+    pub fn http(&self) -> Option<&HttpGitServer> {
+        match self {
+            GitServer::Http(http) => Some(http),
+            _ => None,
+        }
+    }
+}
