@@ -230,15 +230,6 @@ pub fn write_commit(repo: &gix::Repository, bytes: &[u8]) -> Result<ObjectId, Gi
         .map_err(|e| GitError::Other(format!("cannot write an atom commit: {e}")))
 }
 
-/// The current value of a local ref, if it exists.
-pub fn local_ref(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, GitError> {
-    match repo.try_find_reference(name) {
-        Ok(Some(r)) => Ok(r.target().try_id().map(|id| id.to_owned())),
-        Ok(None) => Ok(None),
-        Err(e) => Err(GitError::Other(format!("cannot read ref `{name}`: {e}"))),
-    }
-}
-
 /// All local refs under `prefix`, with their targets.
 pub fn local_refs(
     repo: &gix::Repository,
@@ -272,68 +263,58 @@ pub struct RefUpdate {
 }
 
 /// Applies all `updates` in one transaction: every ref must still have its
-/// `old` value, or nothing changes. New values go straight into
-/// `packed-refs`, which keeps thousands of atom refs cheap to write and read.
+/// `old` value, or nothing changes.
+///
+/// This runs `git update-ref --stdin`, whose transactions are atomic and, for
+/// thousands of refs, an order of magnitude faster than gix 0.90's.
 pub fn update_refs(
     repo: &gix::Repository,
     updates: &[RefUpdate],
     message: &str,
 ) -> Result<(), GitError> {
-    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
-    use gix::refs::Target;
+    use std::io::Write as _;
     if updates.is_empty() {
         return Ok(());
     }
-    let mut edits = Vec::with_capacity(updates.len());
+    let mut script = String::from("start\n");
     for u in updates {
-        let expected = match u.old {
-            Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
-            None => PreviousValue::MustNotExist,
-        };
-        let change = match u.new {
-            Some(new) => Change::Update {
-                log: LogChange {
-                    mode: RefLog::AndReference,
-                    force_create_reflog: false,
-                    message: message.into(),
-                },
-                expected,
-                new: Target::Object(new),
-            },
-            None => Change::Delete {
-                expected,
-                log: RefLog::AndReference,
-            },
-        };
-        let name =
-            u.name.as_str().try_into().map_err(|e| {
-                GitError::Other(format!("`{}` is not a valid ref name: {e}", u.name))
-            })?;
-        edits.push(RefEdit {
-            change,
-            name,
-            deref: false,
-        });
+        if u.name.contains(char::is_whitespace) {
+            return Err(GitError::Other(format!(
+                "`{}` is not a valid ref name",
+                u.name
+            )));
+        }
+        let zero = ObjectId::null(gix::hash::Kind::Sha1);
+        let old = u.old.unwrap_or(zero);
+        match u.new {
+            Some(new) => script.push_str(&format!("update {} {new} {old}\n", u.name)),
+            None => script.push_str(&format!("delete {} {old}\n", u.name)),
+        }
     }
-    let committer = gix::actor::SignatureRef {
-        name: "eka".into(),
-        email: "".into(),
-        time: "0 +0000",
-    };
-    let (file_lock, packed_lock) = (
-        gix::lock::acquire::Fail::AfterDurationWithBackoff(std::time::Duration::from_secs(5)),
-        gix::lock::acquire::Fail::AfterDurationWithBackoff(std::time::Duration::from_secs(5)),
-    );
-    repo.refs
-        .transaction()
-        .packed_refs(
-            gix::refs::file::transaction::PackedRefs::DeletionsAndNonSymbolicUpdatesRemoveLooseSourceReference(
-                Box::new(repo.objects.clone()),
-            ),
-        )
-        .prepare(edits, file_lock, packed_lock)
-        .and_then(|t| t.commit(Some(committer)))
-        .map_err(|e| GitError::Other(format!("cannot update local refs: {e}")))?;
+    script.push_str("prepare\ncommit\n");
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(repo.git_dir())
+        .args(["update-ref", "--stdin", "-m", message])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| GitError::Other(format!("cannot run git update-ref: {e}")))?;
+    let written = child
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(script.as_bytes()))
+        .unwrap_or(Ok(()));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| GitError::Other(format!("git update-ref: {e}")))?;
+    if !output.status.success() || written.is_err() {
+        return Err(GitError::Other(format!(
+            "cannot update local refs (nothing was changed): {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
     Ok(())
 }
 
@@ -483,25 +464,25 @@ fn details(refs: &[PushedRef], stderr: &str) -> String {
     out
 }
 
-/// Pushes local refs `names` to the same names at `url`, atomically: all
-/// land or none. Every ref is pushed create-only (`--force-with-lease=<ref>:`
-/// expects it absent), so a version published meanwhile by someone else is
-/// never overwritten.
+/// Pushes objects of the repository at `git_dir` to refs at `url`
+/// (`(ref name, object id)` pairs), atomically: all land or none. Every ref
+/// is pushed create-only (`--force-with-lease=<ref>:` expects it absent), so
+/// a version published meanwhile by someone else is never overwritten.
 pub fn push_atomic(
     git_dir: &Path,
     url: &str,
-    names: &[String],
+    refs: &[(String, ObjectId)],
 ) -> Result<Vec<PushedRef>, PushError> {
     let mut cmd = Command::new("git");
     cmd.arg("--git-dir")
         .arg(git_dir)
         .args(["push", "--atomic", "--porcelain", "--no-verify"]);
-    for n in names {
-        cmd.arg(format!("--force-with-lease={n}:"));
+    for (name, _) in refs {
+        cmd.arg(format!("--force-with-lease={name}:"));
     }
     cmd.arg(url);
-    for n in names {
-        cmd.arg(format!("{n}:{n}"));
+    for (name, id) in refs {
+        cmd.arg(format!("{id}:{name}"));
     }
     let output = cmd.output();
     let output = match output {

@@ -78,6 +78,10 @@ pub struct PublishReport {
     pub atoms: Vec<PublishedAtom>,
     /// Refs pushed to the remote (empty when nothing was new, or dry run).
     pub pushed_refs: Vec<String>,
+    /// Problems that did not stop the publish.
+    pub warnings: Vec<String>,
+    /// How long each phase took, in milliseconds, in order.
+    pub timings_ms: Vec<(&'static str, f64)>,
 }
 
 fn ser_oid<S: serde::Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
@@ -188,9 +192,6 @@ pub enum PublishError {
         existing: ObjectId,
         wanted: ObjectId,
     },
-    #[error("the push failed, and restoring the local refs failed too: {restore}")]
-    #[diagnostic(code(atom::publish::rollback))]
-    RollbackFailed { push: PushError, restore: GitError },
 }
 
 /// A version that the remote already has with different content.
@@ -256,6 +257,7 @@ pub fn normalize_path(p: &str) -> String {
 
 /// Publishes atoms of the repository containing `cwd`.
 pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, PublishError> {
+    let mut clock = Clock::new();
     let repo = git::open(cwd)?;
     let source = git::resolve_commit(&repo, &opts.rev)?;
     let rev = if opts.rev == "HEAD" {
@@ -275,7 +277,9 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     let remote_refs: HashMap<String, ObjectId> =
         listing?.into_iter().map(|r| (r.name, r.target)).collect();
 
+    clock.lap("read commit, list remote");
     let digests = digests(&repo, &prepared)?;
+    clock.lap("digests");
 
     let remote_root = remote_refs.get(ROOT_REF).copied();
     if let Some(theirs) = remote_root.filter(|t| *t != root) {
@@ -308,14 +312,19 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     if remote_root.is_none() && !fresh.is_empty() {
         wanted.push((ROOT_REF.to_owned(), root));
     }
+    // Local refs mirror what the remote will hold; one that disagrees is
+    // somebody's work, so it stops the publish rather than being overwritten.
+    let local: HashMap<String, ObjectId> = git::local_refs(&repo, crate::refs::ATOMS_PREFIX)?
+        .into_iter()
+        .collect();
     let mut local_updates = Vec::new();
     for (name, new) in &wanted {
-        match git::local_ref(&repo, name)? {
-            Some(existing) if existing == *new => {}
+        match local.get(name) {
+            Some(existing) if existing == new => {}
             Some(existing) => {
                 return Err(PublishError::LocalRefConflict {
                     name: name.clone(),
-                    existing,
+                    existing: *existing,
                     wanted: *new,
                 })
             }
@@ -357,8 +366,11 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
         root,
         atoms: report_atoms,
         pushed_refs: Vec::new(),
+        warnings: Vec::new(),
+        timings_ms: Vec::new(),
     };
     if opts.dry_run || wanted.is_empty() {
+        report.timings_ms = clock.laps;
         return Ok(report);
     }
 
@@ -366,26 +378,44 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
         let written = git::write_commit(&repo, &p.commit.to_bytes())?;
         debug_assert_eq!(written, p.commit_id);
     }
-    git::update_refs(&repo, &local_updates, "eka publish")?;
-    let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
-    if let Err(push) = git::push_atomic(repo.git_dir(), &url, &names) {
-        let undo: Vec<RefUpdate> = local_updates
-            .iter()
-            .map(|u| RefUpdate {
-                name: u.name.clone(),
-                old: u.new,
-                new: u.old,
-            })
-            .collect();
-        return Err(
-            match git::update_refs(&repo, &undo, "eka publish: push failed") {
-                Ok(()) => PublishError::Push(push),
-                Err(restore) => PublishError::RollbackFailed { push, restore },
-            },
-        );
+    clock.lap("write commits");
+    // The push names objects by id, so nothing local needs to change before
+    // it lands: a failed push leaves the local repository as it was.
+    git::push_atomic(repo.git_dir(), &url, &wanted)?;
+    clock.lap("push");
+    // The local refs follow the remote. Failing to write them loses nothing
+    // (the remote has everything), so it is a warning, not an error.
+    if let Err(e) = git::update_refs(&repo, &local_updates, "eka publish") {
+        report.warnings.push(format!(
+            "published, but the local refs under refs/atoms/ were not updated: {e}"
+        ));
     }
-    report.pushed_refs = names;
+    clock.lap("write local refs");
+    report.pushed_refs = wanted.into_iter().map(|(n, _)| n).collect();
+    report.timings_ms = clock.laps;
     Ok(report)
+}
+
+/// Phase timings for `-v` output and benchmarks.
+struct Clock {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock {
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps
+            .push((name, (now - self.last).as_secs_f64() * 1e3));
+        self.last = now;
+    }
 }
 
 /// Finds, selects and parses the atoms of `source`, and builds their commits.
