@@ -23,6 +23,22 @@ pub const ROOT_REF: &str = "refs/atoms/_root";
 const MANIFEST_DIR: &str = "_manifest/";
 const ORIGIN_DIR: &str = "_origin/";
 
+/// The legacy prefixes of eka 0.3, read (never written) so its atoms resolve
+/// and verify too.
+pub const EKA03_ATOMS_PREFIX: &str = "refs/eka/atoms/";
+pub const EKA03_META_PREFIX: &str = "refs/eka/meta/";
+pub const EKA03_ROOT_REF: &str = "refs/ekala/init";
+
+/// Which ref layout a ref belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Namespace {
+    /// `refs/atoms/…` (this format).
+    Atoms,
+    /// `refs/eka/…` and `refs/ekala/init` (eka 0.3).
+    Eka03,
+}
+
 /// What a ref under [`ATOMS_PREFIX`] names.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AtomRef {
@@ -133,6 +149,69 @@ impl AtomRef {
         })())
     }
 
+    /// Parses a ref of either layout: this format's, or eka 0.3's
+    /// (`refs/eka/atoms/<label>/<version>`,
+    /// `refs/eka/meta/<label>/<version>/{manifest,origin}`,
+    /// `refs/ekala/init`). `None` if it is in neither namespace.
+    pub fn parse_any(name: &str) -> Option<Result<(Namespace, AtomRef), RefParseError>> {
+        if let Some(r) = AtomRef::parse(name) {
+            return Some(r.map(|r| (Namespace::Atoms, r)));
+        }
+        if name == EKA03_ROOT_REF {
+            return Some(Ok((Namespace::Eka03, AtomRef::Root)));
+        }
+        let err = |why: &str| RefParseError {
+            name: name.to_owned(),
+            why: why.to_owned(),
+        };
+        let parse_av = |label: &str, version: &str| -> Result<AtomVersion, RefParseError> {
+            let l = Label::parse(label).map_err(|e| err(&format!("label: {e}")))?;
+            if l.as_str() != label {
+                return Err(err("the label is not in NFKC normal form"));
+            }
+            let v = Version::parse(version).map_err(|e| err(&format!("version: {e}")))?;
+            if v.to_string() != version {
+                return Err(err("the version is not in canonical form"));
+            }
+            Ok(AtomVersion::new(l, v))
+        };
+        if let Some(rest) = name.strip_prefix(EKA03_ATOMS_PREFIX) {
+            let r = match rest.split('/').collect::<Vec<_>>().as_slice() {
+                [label, version] => parse_av(label, version).map(AtomRef::Atom),
+                _ => Err(err("expected refs/eka/atoms/<label>/<version>")),
+            };
+            return Some(r.map(|r| (Namespace::Eka03, r)));
+        }
+        if let Some(rest) = name.strip_prefix(EKA03_META_PREFIX) {
+            let r = match rest.split('/').collect::<Vec<_>>().as_slice() {
+                [label, version, "manifest"] => parse_av(label, version).map(AtomRef::Manifest),
+                [label, version, "origin"] => parse_av(label, version).map(AtomRef::Origin),
+                _ => Err(err(
+                    "expected refs/eka/meta/<label>/<version>/{manifest,origin}",
+                )),
+            };
+            return Some(r.map(|r| (Namespace::Eka03, r)));
+        }
+        None
+    }
+
+    /// The full ref name in `namespace`.
+    pub fn name_in(&self, namespace: Namespace) -> String {
+        match namespace {
+            Namespace::Atoms => self.name(),
+            Namespace::Eka03 => match self {
+                AtomRef::Atom(v) => format!("{EKA03_ATOMS_PREFIX}{}/{}", v.label, v.version),
+                AtomRef::Manifest(v) => {
+                    format!("{EKA03_META_PREFIX}{}/{}/manifest", v.label, v.version)
+                }
+                AtomRef::Origin(v) => {
+                    format!("{EKA03_META_PREFIX}{}/{}/origin", v.label, v.version)
+                }
+                AtomRef::Root => EKA03_ROOT_REF.to_owned(),
+            },
+        }
+    }
+
     /// The full ref name.
     pub fn name(&self) -> String {
         match self {
@@ -188,6 +267,40 @@ mod tests {
         ] {
             assert!(AtomRef::parse(bad).unwrap().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn eka_03_namespace() {
+        let v = av("atom-nix", "0.4.4");
+        for r in [
+            AtomRef::Atom(v.clone()),
+            AtomRef::Manifest(v.clone()),
+            AtomRef::Origin(v.clone()),
+            AtomRef::Root,
+        ] {
+            let name = r.name_in(Namespace::Eka03);
+            assert_eq!(
+                AtomRef::parse_any(&name).unwrap().unwrap(),
+                (Namespace::Eka03, r)
+            );
+        }
+        assert_eq!(
+            AtomRef::Manifest(v).name_in(Namespace::Eka03),
+            "refs/eka/meta/atom-nix/0.4.4/manifest"
+        );
+        for bad in [
+            "refs/eka/atoms/x",
+            "refs/eka/meta/x/1.0.0/tree",
+            "refs/eka/meta/x/1.0.0",
+            "refs/eka/atoms/x/1.0",
+        ] {
+            assert!(AtomRef::parse_any(bad).unwrap().is_err(), "{bad}");
+        }
+        assert!(AtomRef::parse_any("refs/eka/other").is_none());
+        assert_eq!(
+            AtomRef::parse_any("refs/atoms/_root").unwrap().unwrap(),
+            (Namespace::Atoms, AtomRef::Root)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use semver::Version;
 use crate::digest::Digester;
 use crate::git::{self, GitError};
 use crate::manifest::{Manifest, MANIFEST_FILE};
-use crate::refs::{AtomRef, AtomVersion, ROOT_REF};
+use crate::refs::{AtomRef, AtomVersion, Namespace, EKA03_ROOT_REF};
 use crate::{AtomCommit, AtomId, ContentDigest, Label};
 
 /// Which atoms to verify.
@@ -25,6 +25,7 @@ pub struct Wanted {
 /// The verdict on one atom version.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Verdict {
+    pub namespace: Namespace,
     pub label: Label,
     pub version: Version,
     #[serde(serialize_with = "ser_opt_oid")]
@@ -68,7 +69,7 @@ pub enum VerifyError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Git(#[from] GitError),
-    #[error("no atoms to verify: the repository has no refs under refs/atoms/")]
+    #[error("no atoms to verify: the repository has no refs under refs/atoms/ (nor eka 0.3's refs/eka/)")]
     #[diagnostic(
         code(atom::verify::empty),
         help("publish atoms with `eka publish`, or name a repository that has some")
@@ -84,57 +85,62 @@ pub enum VerifyError {
 
 /// Verifies the atoms in `repo`'s refs (all, or those `wanted`).
 pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport, VerifyError> {
-    let refs = git::local_refs(repo, crate::refs::ATOMS_PREFIX)?;
-    let mut atoms: BTreeMap<AtomVersion, ObjectId> = BTreeMap::new();
-    let mut manifests: HashMap<AtomVersion, ObjectId> = HashMap::new();
-    let mut origins: HashMap<AtomVersion, ObjectId> = HashMap::new();
-    let mut root_ref = None;
+    let mut refs = git::local_refs(repo, crate::refs::ATOMS_PREFIX)?;
+    refs.extend(git::local_refs(repo, "refs/eka/")?);
+    refs.extend(git::local_refs(repo, EKA03_ROOT_REF)?);
+    type Key = (Namespace, AtomVersion);
+    let mut atoms: BTreeMap<Key, ObjectId> = BTreeMap::new();
+    let mut manifests: HashMap<Key, ObjectId> = HashMap::new();
+    let mut origins: HashMap<Key, ObjectId> = HashMap::new();
+    let mut roots: HashMap<Namespace, ObjectId> = HashMap::new();
     let mut foreign_refs = Vec::new();
     for (name, id) in &refs {
-        match AtomRef::parse(name) {
-            Some(Ok(AtomRef::Atom(v))) => {
-                atoms.insert(v, *id);
+        match AtomRef::parse_any(name) {
+            Some(Ok((ns, AtomRef::Atom(v)))) => {
+                atoms.insert((ns, v), *id);
             }
-            Some(Ok(AtomRef::Manifest(v))) => {
-                manifests.insert(v, *id);
+            Some(Ok((ns, AtomRef::Manifest(v)))) => {
+                manifests.insert((ns, v), *id);
             }
-            Some(Ok(AtomRef::Origin(v))) => {
-                origins.insert(v, *id);
+            Some(Ok((ns, AtomRef::Origin(v)))) => {
+                origins.insert((ns, v), *id);
             }
-            Some(Ok(AtomRef::Root)) => root_ref = Some(*id),
+            Some(Ok((ns, AtomRef::Root))) => {
+                roots.insert(ns, *id);
+            }
             Some(Err(_)) | None => foreign_refs.push(name.clone()),
         }
     }
     if atoms.is_empty() {
         return Err(VerifyError::NoAtoms);
     }
+    let matches = |w: &Wanted, a: &AtomVersion| {
+        a.label == w.label && w.version.as_ref().is_none_or(|v| *v == a.version)
+    };
     for w in wanted {
-        let any = atoms
-            .keys()
-            .any(|a| a.label == w.label && w.version.as_ref().is_none_or(|v| *v == a.version));
-        if !any {
+        if !atoms.keys().any(|(_, a)| matches(w, a)) {
             return Err(VerifyError::Unknown(match &w.version {
                 Some(v) => format!("{}@{v}", w.label),
                 None => w.label.to_string(),
             }));
         }
     }
-    let selected = atoms.iter().filter(|(a, _)| {
-        wanted.is_empty()
-            || wanted
-                .iter()
-                .any(|w| a.label == w.label && w.version.as_ref().is_none_or(|v| *v == a.version))
-    });
+    let selected = atoms
+        .iter()
+        .filter(|((_, a), _)| wanted.is_empty() || wanted.iter().any(|w| matches(w, a)));
 
     let mut origin_cache: HashMap<ObjectId, OriginInfo> = HashMap::new();
     let mut digester = Digester::new(&repo.objects);
     let mut verdicts = Vec::new();
-    for (atom, commit_id) in selected {
+    for (key, commit_id) in selected {
+        let (ns, atom) = key;
+        let root_ref = roots.get(ns).copied();
+        let ref_name = |r: AtomRef| r.name_in(*ns);
         let mut failures = Vec::new();
         let mut digest = None;
         let id = root_ref.map(|r| AtomId::compute(&r, &atom.label));
         if root_ref.is_none() {
-            failures.push(format!("{ROOT_REF} is missing"));
+            failures.push(format!("{} is missing", ref_name(AtomRef::Root)));
         }
         let parsed = match git::read_object(repo, *commit_id)? {
             None => {
@@ -163,12 +169,12 @@ pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport,
             if c.id() != *commit_id {
                 failures.push(format!("re-serialising gives {}, not {commit_id}", c.id()));
             }
-            match origins.get(atom) {
-                None => failures.push(format!("{} is missing", atom.origin_ref())),
+            let origin_ref = ref_name(AtomRef::Origin(atom.clone()));
+            match origins.get(key) {
+                None => failures.push(format!("{origin_ref} is missing")),
                 Some(o) if *o != c.origin => failures.push(format!(
-                    "the commit's origin is {}, but {} points to {o}",
-                    c.origin,
-                    atom.origin_ref()
+                    "the commit's origin is {}, but {origin_ref} points to {o}",
+                    c.origin
                 )),
                 Some(_) => {}
             }
@@ -177,7 +183,8 @@ pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport,
                 &mut origin_cache,
                 c,
                 atom,
-                manifests.get(atom).copied(),
+                *ns,
+                manifests.get(key).copied(),
                 root_ref,
                 &mut failures,
             )?;
@@ -187,6 +194,7 @@ pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport,
             }
         }
         verdicts.push(Verdict {
+            namespace: *ns,
             label: atom.label.clone(),
             version: atom.version.clone(),
             commit: Some(*commit_id),
@@ -239,6 +247,7 @@ fn check_origin(
     cache: &mut HashMap<ObjectId, OriginInfo>,
     commit: &AtomCommit,
     atom: &AtomVersion,
+    ns: Namespace,
     manifest_ref: Option<ObjectId>,
     root_ref: Option<ObjectId>,
     failures: &mut Vec<String>,
@@ -253,7 +262,8 @@ fn check_origin(
     match (&info.root, root_ref) {
         (Err(e), _) => failures.push(format!("origin history: {e}")),
         (Ok(root), Some(r)) if *root != r => failures.push(format!(
-            "the origin's root is {root}, but {ROOT_REF} is {r}"
+            "the origin's root is {root}, but {} is {r}",
+            AtomRef::Root.name_in(ns)
         )),
         _ => {}
     }
@@ -277,11 +287,11 @@ fn check_origin(
                     commit.tree
                 ));
             }
+            let name = AtomRef::Manifest(atom.clone()).name_in(ns);
             match manifest_ref {
-                None => failures.push(format!("{} is missing", atom.manifest_ref())),
+                None => failures.push(format!("{name} is missing")),
                 Some(m) if m != *blob => failures.push(format!(
-                    "{} is {m}, but `{path}/atom.toml` in the origin is {blob}",
-                    atom.manifest_ref()
+                    "{name} is {m}, but `{path}/atom.toml` in the origin is {blob}"
                 )),
                 Some(_) => {}
             }

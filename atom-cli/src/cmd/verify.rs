@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use atom_format::refs::ATOMS_PREFIX;
+use atom_format::refs::{Namespace, ATOMS_PREFIX, EKA03_ROOT_REF};
 use atom_format::verify::{self, Wanted};
 use atom_format::{git, Label};
 use miette::{miette, IntoDiagnostic};
@@ -60,24 +60,32 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 eprintln!("warning: ignoring `{r}`: not an atom ref of this format");
             }
         }
-        for v in &report.verdicts {
-            if v.ok() {
-                if !global.quiet {
-                    println!(
-                        "ok      {}@{}  {}  {}",
-                        v.label,
-                        v.version,
-                        v.id.map(|i| i.to_string()).unwrap_or_default(),
-                        v.digest.map(|d| d.to_string()).unwrap_or_default()
-                    );
-                }
-            } else {
-                println!(
-                    "FAILED  {}@{}: {}",
-                    v.label,
-                    v.version,
-                    v.failures.join("; ")
-                );
+        let rows: Vec<Vec<String>> = report
+            .verdicts
+            .iter()
+            .filter(|v| !(global.quiet && v.ok()))
+            .map(|v| {
+                let legacy = match v.namespace {
+                    Namespace::Atoms => "",
+                    Namespace::Eka03 => " (eka 0.3)",
+                };
+                vec![
+                    if v.ok() { "ok" } else { "FAILED" }.to_owned(),
+                    format!("{}@{}{legacy}", v.label, v.version),
+                    v.id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+                    v.digest
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            output::table(&["STATUS", "ATOM", "ATOM ID", "DIGEST"], &rows);
+        }
+        for v in report.verdicts.iter().filter(|v| !v.ok()) {
+            println!("{}@{} failed:", v.label, v.version);
+            for f in &v.failures {
+                println!("  - {f}");
             }
         }
         let failed = report.verdicts.iter().filter(|v| !v.ok()).count();
@@ -146,20 +154,24 @@ fn parse_wanted(arg: &str) -> miette::Result<Wanted> {
 /// What to fetch: everything under refs/atoms/, or only the named atoms'
 /// refs (plus the root).
 fn refspecs(wanted: &[Wanted]) -> Vec<String> {
+    let mirror = |r: String| format!("+{r}:{r}");
+    let mut specs = vec![
+        mirror(atom_format::refs::ROOT_REF.to_owned()),
+        mirror(EKA03_ROOT_REF.to_owned()),
+    ];
     if wanted.is_empty() {
-        return vec![format!("+{ATOMS_PREFIX}*:{ATOMS_PREFIX}*")];
+        specs.push(mirror(format!("{ATOMS_PREFIX}*")));
+        specs.push(mirror("refs/eka/*".to_owned()));
+        return specs;
     }
-    let mut specs = vec![format!("+{0}:{0}", atom_format::refs::ROOT_REF)];
     for w in wanted {
-        let tail = match &w.version {
-            Some(v) => format!("{}/{v}", w.label),
-            None => format!("{}/*", w.label),
-        };
+        let version = w.version.as_ref().map_or("*".to_owned(), |v| v.to_string());
+        let (l, v) = (&w.label, &version);
         for dir in ["", "_manifest/", "_origin/"] {
-            specs.push(format!(
-                "+{ATOMS_PREFIX}{dir}{tail}:{ATOMS_PREFIX}{dir}{tail}"
-            ));
+            specs.push(mirror(format!("{ATOMS_PREFIX}{dir}{l}/{v}")));
         }
+        specs.push(mirror(format!("refs/eka/atoms/{l}/{v}")));
+        specs.push(mirror(format!("refs/eka/meta/{l}/{v}/*")));
     }
     specs
 }
