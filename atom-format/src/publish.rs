@@ -287,19 +287,54 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     }
     let mut conflicts = Vec::new();
     let mut fresh = Vec::new();
-    for (p, digest) in prepared.iter().zip(&digests) {
+    // Atoms whose version the remote has from an earlier source commit:
+    // their published commit id, by position in `prepared`.
+    let mut published_earlier: HashMap<usize, ObjectId> = HashMap::new();
+    for (i, (p, digest)) in prepared.iter().zip(&digests).enumerate() {
         match remote_refs.get(&p.atom.atom_ref()) {
             Some(theirs) if *theirs == p.commit_id => {}
-            Some(theirs) => conflicts.push(Conflict {
-                atom: p.atom.clone(),
-                remote: *theirs,
-                local: p.commit_id,
-            }),
+            Some(theirs) => conflicts.push((i, *theirs)),
             None => fresh.push((p, *digest)),
         }
     }
     if !conflicts.is_empty() {
-        return Err(PublishError::Conflicts(conflicts));
+        // A version published from an earlier commit with the same tree is the
+        // same content: up to date, not a conflict. Its commit may need
+        // fetching first (only objects we lack come over).
+        let missing: Vec<String> = conflicts
+            .iter()
+            .filter(|(_, theirs)| matches!(git::read_object(&repo, *theirs), Ok(None)))
+            .map(|(i, _)| prepared[*i].atom.atom_ref())
+            .collect();
+        if !missing.is_empty() {
+            // If this fails, the conflict below reports what is known.
+            let _ = git::fetch(&repo, &url, &missing);
+        }
+        let mut real = Vec::new();
+        for (i, theirs) in conflicts {
+            let p = &prepared[i];
+            let same_content = match git::read_object(&repo, theirs) {
+                Ok(Some((gix::object::Kind::Commit, bytes))) => AtomCommit::parse(&bytes)
+                    .is_ok_and(|c| {
+                        c.tree == p.commit.tree
+                            && c.label == p.atom.label
+                            && c.version == p.atom.version
+                    }),
+                _ => false,
+            };
+            if same_content {
+                published_earlier.insert(i, theirs);
+            } else {
+                real.push(Conflict {
+                    atom: p.atom.clone(),
+                    remote: theirs,
+                    local: p.commit_id,
+                });
+            }
+        }
+        if !real.is_empty() {
+            return Err(PublishError::Conflicts(real));
+        }
     }
 
     // The refs each fresh atom needs, locally and on the remote.
@@ -346,7 +381,8 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     let report_atoms = prepared
         .iter()
         .zip(&digests)
-        .map(|(p, digest)| PublishedAtom {
+        .enumerate()
+        .map(|(i, (p, digest))| PublishedAtom {
             path: p.found.path.clone(),
             label: p.atom.label.clone(),
             version: p.atom.version.clone(),
@@ -357,7 +393,7 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
             },
             id: p.id,
             digest: *digest,
-            commit: p.commit_id,
+            commit: published_earlier.get(&i).copied().unwrap_or(p.commit_id),
         })
         .collect();
     let mut report = PublishReport {

@@ -22,6 +22,15 @@ pub struct Wanted {
     pub version: Option<Version>,
 }
 
+impl std::fmt::Display for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.version {
+            Some(v) => write!(f, "{}@{v}", self.label),
+            None => write!(f, "{}", self.label),
+        }
+    }
+}
+
 /// The verdict on one atom version.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Verdict {
@@ -112,17 +121,19 @@ pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport,
         }
     }
     if atoms.is_empty() {
-        return Err(VerifyError::NoAtoms);
+        // A remote is fetched only for the atoms asked for, so an empty result
+        // then means those are unknown, not that the registry is empty.
+        return Err(match wanted.first() {
+            Some(w) => VerifyError::Unknown(w.to_string()),
+            None => VerifyError::NoAtoms,
+        });
     }
     let matches = |w: &Wanted, a: &AtomVersion| {
         a.label == w.label && w.version.as_ref().is_none_or(|v| *v == a.version)
     };
     for w in wanted {
         if !atoms.keys().any(|(_, a)| matches(w, a)) {
-            return Err(VerifyError::Unknown(match &w.version {
-                Some(v) => format!("{}@{v}", w.label),
-                None => w.label.to_string(),
-            }));
+            return Err(VerifyError::Unknown(w.to_string()));
         }
     }
     let selected = atoms
@@ -154,7 +165,7 @@ pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport,
             Some((_, bytes)) => match AtomCommit::parse(&bytes) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    failures.push(format!("atom commit: {e}"));
+                    failures.push(format!("atom commit: {}", escape_controls(&e.to_string())));
                     None
                 }
             },
@@ -178,16 +189,12 @@ pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport,
                 )),
                 Some(_) => {}
             }
-            check_origin(
-                repo,
-                &mut origin_cache,
-                c,
-                atom,
-                *ns,
-                manifests.get(key).copied(),
-                root_ref,
-                &mut failures,
-            )?;
+            let recorded = Recorded {
+                ns: *ns,
+                manifest: manifests.get(key).copied(),
+                root: root_ref,
+            };
+            check_origin(repo, &mut origin_cache, c, atom, &recorded, &mut failures)?;
             match digester.atom_digest(c.tree) {
                 Ok(d) => digest = Some(d),
                 Err(e) => failures.push(format!("content: {e}")),
@@ -242,16 +249,23 @@ fn origin_info(repo: &gix::Repository, origin: ObjectId) -> OriginInfo {
     OriginInfo { root, atoms }
 }
 
+/// What the registry's refs say about an atom version, to check against its
+/// origin.
+struct Recorded {
+    ns: Namespace,
+    manifest: Option<ObjectId>,
+    root: Option<ObjectId>,
+}
+
 fn check_origin(
     repo: &gix::Repository,
     cache: &mut HashMap<ObjectId, OriginInfo>,
     commit: &AtomCommit,
     atom: &AtomVersion,
-    ns: Namespace,
-    manifest_ref: Option<ObjectId>,
-    root_ref: Option<ObjectId>,
+    recorded: &Recorded,
     failures: &mut Vec<String>,
 ) -> Result<(), VerifyError> {
+    let (ns, manifest_ref, root_ref) = (recorded.ns, recorded.manifest, recorded.root);
     if git::read_object(repo, commit.origin)?.is_none() {
         failures.push(format!("the origin commit {} is missing", commit.origin));
         return Ok(());
@@ -306,4 +320,18 @@ fn check_origin(
         )),
     }
     Ok(())
+}
+
+/// Escapes control characters (a forged commit can put newlines in what a
+/// failure quotes), so each failure stays on one line.
+fn escape_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

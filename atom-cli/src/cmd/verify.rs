@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use atom_format::refs::{Namespace, ATOMS_PREFIX, EKA03_ROOT_REF};
+use atom_format::refs::{AtomRef, Namespace, ATOMS_PREFIX, EKA03_ROOT_REF, ROOT_REF};
 use atom_format::verify::{self, Wanted};
 use atom_format::{git, Label};
 use miette::{miette, IntoDiagnostic};
@@ -47,7 +47,18 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             scratch = tempfile::tempdir().into_diagnostic()?;
             let repo = gix::init_bare(scratch.path())
                 .map_err(|e| miette!("cannot create a scratch repository: {e}"))?;
-            git::fetch(&repo, url, &refspecs(&wanted))?;
+            // List first, then fetch exactly the refs that exist: a fetch of
+            // refspecs that match nothing is an error, not an empty answer.
+            let prefixes = prefixes(&wanted);
+            let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+            let specs: Vec<String> = git::ls_refs(url, &prefixes)?
+                .into_iter()
+                .filter(|r| is_wanted(&r.name, &wanted))
+                .map(|r| format!("+{0}:{0}", r.name))
+                .collect();
+            if !specs.is_empty() {
+                git::fetch(&repo, url, &specs)?;
+            }
             repo
         }
     };
@@ -60,32 +71,28 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 eprintln!("warning: ignoring `{r}`: not an atom ref of this format");
             }
         }
-        let rows: Vec<Vec<String>> = report
+        // One line per atom: `ok` with its id and digest, or `FAILED` with
+        // everything that failed.
+        let name = |v: &verify::Verdict| match v.namespace {
+            Namespace::Atoms => format!("{}@{}", v.label, v.version),
+            Namespace::Eka03 => format!("{}@{} (eka 0.3)", v.label, v.version),
+        };
+        let width = report
             .verdicts
             .iter()
-            .filter(|v| !(global.quiet && v.ok()))
-            .map(|v| {
-                let legacy = match v.namespace {
-                    Namespace::Atoms => "",
-                    Namespace::Eka03 => " (eka 0.3)",
-                };
-                vec![
-                    if v.ok() { "ok" } else { "FAILED" }.to_owned(),
-                    format!("{}@{}{legacy}", v.label, v.version),
-                    v.id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-                    v.digest
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                ]
-            })
-            .collect();
-        if !rows.is_empty() {
-            output::table(&["STATUS", "ATOM", "ATOM ID", "DIGEST"], &rows);
-        }
-        for v in report.verdicts.iter().filter(|v| !v.ok()) {
-            println!("{}@{} failed:", v.label, v.version);
-            for f in &v.failures {
-                println!("  - {f}");
+            .map(|v| name(v).chars().count())
+            .max()
+            .unwrap_or(0);
+        for v in &report.verdicts {
+            if !v.ok() {
+                println!("FAILED  {}: {}", name(v), v.failures.join("; "));
+            } else if !global.quiet {
+                println!(
+                    "ok      {:<width$}  {}  {}",
+                    name(v),
+                    v.id.map(|i| i.to_string()).unwrap_or_default(),
+                    v.digest.map(|d| d.to_string()).unwrap_or_default()
+                );
             }
         }
         let failed = report.verdicts.iter().filter(|v| !v.ok()).count();
@@ -151,27 +158,39 @@ fn parse_wanted(arg: &str) -> miette::Result<Wanted> {
     Ok(Wanted { label, version })
 }
 
-/// What to fetch: everything under refs/atoms/, or only the named atoms'
-/// refs (plus the root).
-fn refspecs(wanted: &[Wanted]) -> Vec<String> {
-    let mirror = |r: String| format!("+{r}:{r}");
-    let mut specs = vec![
-        mirror(atom_format::refs::ROOT_REF.to_owned()),
-        mirror(EKA03_ROOT_REF.to_owned()),
-    ];
+/// The ref prefixes to list: everything of both layouts, or only the named
+/// atoms' refs (plus the roots).
+fn prefixes(wanted: &[Wanted]) -> Vec<String> {
+    let mut out = vec![ROOT_REF.to_owned(), EKA03_ROOT_REF.to_owned()];
     if wanted.is_empty() {
-        specs.push(mirror(format!("{ATOMS_PREFIX}*")));
-        specs.push(mirror("refs/eka/*".to_owned()));
-        return specs;
+        out.push(ATOMS_PREFIX.to_owned());
+        out.push("refs/eka/".to_owned());
+        return out;
     }
     for w in wanted {
-        let version = w.version.as_ref().map_or("*".to_owned(), |v| v.to_string());
-        let (l, v) = (&w.label, &version);
+        let l = &w.label;
         for dir in ["", "_manifest/", "_origin/"] {
-            specs.push(mirror(format!("{ATOMS_PREFIX}{dir}{l}/{v}")));
+            out.push(format!("{ATOMS_PREFIX}{dir}{l}/"));
         }
-        specs.push(mirror(format!("refs/eka/atoms/{l}/{v}")));
-        specs.push(mirror(format!("refs/eka/meta/{l}/{v}/*")));
+        out.push(format!("refs/eka/atoms/{l}/"));
+        out.push(format!("refs/eka/meta/{l}/"));
     }
-    specs
+    out
+}
+
+/// Whether a listed ref belongs to an atom asked for (the prefixes cannot
+/// select a version).
+fn is_wanted(name: &str, wanted: &[Wanted]) -> bool {
+    match AtomRef::parse_any(name) {
+        Some(Ok((_, AtomRef::Root))) => true,
+        Some(Ok((_, AtomRef::Atom(v) | AtomRef::Manifest(v) | AtomRef::Origin(v)))) => {
+            wanted.is_empty()
+                || wanted.iter().any(|w| {
+                    w.label == v.label && w.version.as_ref().is_none_or(|x| *x == v.version)
+                })
+        }
+        // Foreign refs are fetched too when verifying everything, so that
+        // they are reported.
+        _ => wanted.is_empty(),
+    }
 }
