@@ -1,0 +1,350 @@
+//! End-to-end tests of `eka publish`: the real binary against real git
+//! remotes (file://, git daemon, smart HTTP), every result cross-checked with
+//! git itself (cat-file, hash-object, fsck --strict, ls-remote).
+
+mod atoms;
+mod support;
+
+use atoms::{
+    check_atom, count_pushes, local_atom_refs, object_counts, push_count, remote_atom_refs,
+    transcript,
+};
+use support::{fsck, Repo, Sandbox, Transport};
+
+/// A monorepo with three atoms at different depths, one nested inside
+/// another, plus files that are not in any atom.
+fn monorepo(sb: &Sandbox) -> Repo {
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write("a/src/lib.txt", "hello\n")
+        .write("a/src/deeper/x.txt", "x\n")
+        .write_atom("libs/deep/b", "b", "1.0.0")
+        .write("libs/deep/b/b.txt", "b\n")
+        .write_atom("a/inner", "inner", "2.0.0-rc.1")
+        .write("a/inner/i.txt", "inner\n")
+        .write("README", "monorepo\n");
+    repo.commit("initial");
+    repo
+}
+
+const ATOMS: [(&str, &str, &str); 3] = [
+    ("a", "a", "0.1.0"),
+    ("a/inner", "inner", "2.0.0-rc.1"),
+    ("libs/deep/b", "b", "1.0.0"),
+];
+
+fn json(run: &support::Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{run}"))
+}
+
+/// Publishes every atom over `kind`, then checks everything with git.
+fn publish_all_over(kind: Transport) {
+    let sb = Sandbox::new();
+    let server = sb.server(kind);
+    let url = server.create("registry");
+    let bare = server.path("registry");
+    count_pushes(&bare);
+    let repo = monorepo(&sb);
+    let source = repo.head();
+    let before = object_counts(repo.path());
+
+    let run = sb
+        .eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    assert!(run.stdout.contains("published 3 to"), "{run}");
+    assert_eq!(push_count(&bare), 1, "one push: {run}");
+
+    let remote = remote_atom_refs(&url);
+    assert_eq!(remote.len(), 3 * 3 + 1, "{remote:#?}");
+    for (path, label, version) in ATOMS {
+        check_atom(&sb, &repo, &remote, &source, path, label, version);
+    }
+    // The local repository holds the same refs.
+    assert_eq!(local_atom_refs(&repo), remote);
+
+    // Publishing wrote commits only: no blob, no tree.
+    let after = object_counts(repo.path());
+    assert_eq!((after.0, after.1), (before.0, before.1), "blobs and trees");
+    assert_eq!(after.2, before.2 + 3, "three atom commits");
+
+    fsck(&bare);
+    fsck(repo.path());
+
+    // Again: up to date, nothing pushed.
+    let run = sb
+        .eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    assert!(run.stdout.contains("up to date"), "{run}");
+    assert_eq!(run.stdout.matches("up to date").count(), 4, "{run}");
+    assert_eq!(push_count(&bare), 1, "republishing pushed: {run}");
+    assert_eq!(remote_atom_refs(&url), remote);
+}
+
+#[test]
+fn publish_all_file() {
+    publish_all_over(Transport::File);
+}
+
+#[test]
+fn publish_all_git_daemon() {
+    publish_all_over(Transport::Git);
+}
+
+#[test]
+fn publish_all_http() {
+    publish_all_over(Transport::Http);
+}
+
+/// A republish over HTTP lists refs but sends no receive-pack request.
+#[test]
+fn republish_http_sends_no_push_request() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let url = server.create("registry");
+    let repo = monorepo(&sb);
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    let http = server.http().unwrap();
+    http.clear_requests();
+    let run = sb
+        .eka(
+            repo.path(),
+            &["--json", "publish", "--all", "--remote", &url],
+        )
+        .assert_success();
+    let requests = http.requests();
+    assert!(
+        requests.iter().all(|r| !r.path.contains("receive-pack")),
+        "{requests:#?}"
+    );
+    assert!(!http.any_fetch(), "{requests:#?}");
+    let v = json(&run);
+    assert_eq!(v["pushed_refs"], serde_json::json!([]), "{run}");
+    assert!(v["atoms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["status"] == "up-to-date"));
+}
+
+/// A configured remote name is resolved; `origin` is the default.
+#[test]
+fn publish_to_configured_remote() {
+    let sb = Sandbox::new();
+    let bare = sb.bare("registry");
+    let url = support::file_url(&bare);
+    let repo = monorepo(&sb);
+    repo.add_remote("origin", &url).add_remote("other", &url);
+    sb.eka(repo.path(), &["publish", "a"]).assert_success();
+    assert_eq!(remote_atom_refs(&url).len(), 4);
+    sb.eka(
+        repo.path(),
+        &["publish", "libs/deep/b", "--remote", "other"],
+    )
+    .assert_success();
+    assert_eq!(remote_atom_refs(&url).len(), 7);
+    fsck(&bare);
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let sb = Sandbox::new();
+    let bare = sb.bare("registry");
+    count_pushes(&bare);
+    let url = support::file_url(&bare);
+    let repo = monorepo(&sb);
+    let before = object_counts(repo.path());
+    let run = sb
+        .eka(
+            repo.path(),
+            &["publish", "--all", "--dry-run", "--remote", &url],
+        )
+        .assert_success();
+    assert!(run.stdout.contains("would publish"), "{run}");
+    assert!(run.stdout.contains("nothing written"), "{run}");
+    assert_eq!(local_atom_refs(&repo), vec![]);
+    assert_eq!(remote_atom_refs(&url), vec![]);
+    assert_eq!(object_counts(repo.path()), before, "objects written");
+    assert_eq!(push_count(&bare), 0);
+
+    let run = sb
+        .eka(
+            repo.path(),
+            &["--json", "publish", "--all", "--dry-run", "--remote", &url],
+        )
+        .assert_success();
+    let v = json(&run);
+    assert_eq!(v["pushed_refs"], serde_json::json!([]));
+    assert_eq!(v["atoms"].as_array().unwrap().len(), 3);
+    assert!(v["atoms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["status"] == "would-publish"));
+    assert_eq!(local_atom_refs(&repo), vec![]);
+    assert_eq!(remote_atom_refs(&url), vec![]);
+}
+
+/// `--rev` publishes an older commit's tree, never the work tree.
+#[test]
+fn rev_publishes_an_older_commit() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let first = repo.head();
+    repo.write_atom("a", "a", "0.2.0")
+        .write("a/src/lib.txt", "v2\n");
+    let second = repo.commit("a 0.2.0");
+    // Uncommitted changes are ignored.
+    repo.write_atom("a", "a", "9.9.9");
+
+    sb.eka(
+        repo.path(),
+        &["publish", "a", "--rev", "HEAD~1", "--remote", &url],
+    )
+    .assert_success();
+    let refs = remote_atom_refs(&url);
+    check_atom(&sb, &repo, &refs, &first, "a", "a", "0.1.0");
+    assert_eq!(refs.len(), 4, "{refs:#?}");
+
+    sb.eka(repo.path(), &["publish", "a", "--remote", &url])
+        .assert_success();
+    let refs = remote_atom_refs(&url);
+    check_atom(&sb, &repo, &refs, &second, "a", "a", "0.2.0");
+    check_atom(&sb, &repo, &refs, &first, "a", "a", "0.1.0");
+    assert!(!refs.iter().any(|(n, _)| n.contains("9.9.9")));
+    fsck(&sb.path().join("remotes/registry.git"));
+}
+
+/// PATH arguments choose atoms; without any, the atom around the current
+/// directory is published.
+#[test]
+fn path_selection() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let source = repo.head();
+
+    // From a subdirectory of `a`: the enclosing atom only.
+    let run = sb
+        .eka(
+            &repo.path().join("a/src/deeper"),
+            &["publish", "--remote", &url],
+        )
+        .assert_success();
+    assert!(run.stdout.contains("published 1"), "{run}");
+    let refs = remote_atom_refs(&url);
+    assert_eq!(refs.len(), 4, "{refs:#?}");
+    check_atom(&sb, &repo, &refs, &source, "a", "a", "0.1.0");
+
+    // Relative paths from a subdirectory, `./` and trailing slashes.
+    let run = sb
+        .eka(
+            &repo.path().join("libs"),
+            &["publish", "./deep/b/", "../a/inner", "--remote", &url],
+        )
+        .assert_success();
+    assert!(run.stdout.contains("published 2"), "{run}");
+    let refs = remote_atom_refs(&url);
+    assert_eq!(refs.len(), 10, "{refs:#?}");
+    for (path, label, version) in ATOMS {
+        check_atom(&sb, &repo, &refs, &source, path, label, version);
+    }
+}
+
+/// `ekala.toml`'s `[set] packages` restricts `--all`.
+#[test]
+fn ekala_toml_restricts_all() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    repo.write(
+        "ekala.toml",
+        "[set]\npackages = [\"libs/deep/b\", \"a/inner\"]\n",
+    );
+    let source = repo.commit("ekala.toml");
+    let run = sb
+        .eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    assert!(run.stdout.contains("published 2"), "{run}");
+    let refs = remote_atom_refs(&url);
+    assert_eq!(refs.len(), 7, "{refs:#?}");
+    check_atom(&sb, &repo, &refs, &source, "libs/deep/b", "b", "1.0.0");
+    check_atom(&sb, &repo, &refs, &source, "a/inner", "inner", "2.0.0-rc.1");
+    assert!(!refs.iter().any(|(n, _)| n == "refs/atoms/a/0.1.0"));
+}
+
+#[test]
+fn json_report() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let source = repo.head();
+    let run = sb
+        .eka(
+            repo.path(),
+            &["--json", "publish", "--all", "--remote", &url],
+        )
+        .assert_success();
+    let v = json(&run);
+    assert_eq!(v["remote"], url.as_str());
+    assert_eq!(v["source"], source.as_str());
+    assert_eq!(v["root"], source.as_str());
+    let atoms = v["atoms"].as_array().unwrap();
+    assert_eq!(atoms.len(), 3);
+    let refs = remote_atom_refs(&url);
+    for ((path, label, version), a) in ATOMS.iter().zip(atoms) {
+        assert_eq!(a["path"], *path);
+        assert_eq!(a["label"], *label);
+        assert_eq!(a["version"], *version);
+        assert_eq!(a["status"], "published");
+        let id = a["id"].as_str().unwrap();
+        assert_eq!(id.len(), 52, "{id}");
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='v').contains(&c)));
+        let digest = a["digest"].as_str().unwrap();
+        assert!(
+            digest.starts_with("blake3:") && digest.len() == 7 + 64,
+            "{digest}"
+        );
+        let commit = a["commit"].as_str().unwrap();
+        assert!(refs.contains(&(format!("refs/atoms/{label}/{version}"), commit.to_owned())));
+    }
+    let mut pushed: Vec<String> = v["pushed_refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    pushed.sort();
+    let names: Vec<String> = refs.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(pushed, names);
+    // Nothing but the JSON document on stdout.
+    assert!(run.stdout.trim_start().starts_with('{'));
+}
+
+/// The atoms' ids and digests are the same whichever way they are reached,
+/// and are printed in the human table.
+#[test]
+fn human_output_snapshot() {
+    let sb = Sandbox::new();
+    let bare = sb.bare("registry");
+    let url = support::file_url(&bare);
+    let repo = monorepo(&sb);
+    let run = sb
+        .eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    insta::assert_snapshot!("publish_all", transcript(&sb, &run));
+    let run = sb
+        .eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    insta::assert_snapshot!("publish_again", transcript(&sb, &run));
+    let run = sb
+        .eka(
+            repo.path(),
+            &["publish", "a", "--dry-run", "--remote", &url],
+        )
+        .assert_success();
+    insta::assert_snapshot!("publish_dry_run_up_to_date", transcript(&sb, &run));
+}
