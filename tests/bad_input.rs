@@ -482,3 +482,108 @@ fn json_error_object() {
     assert!(v["help"].as_str().is_some());
     assert_eq!(local_atom_refs(&s.repo), vec![]);
 }
+
+/// A hook refusing one ref of the push: the push is atomic, so none of the
+/// others land either, and the local refs are restored.
+#[test]
+fn one_ref_refused_none_land() {
+    let s = setup();
+    support::install_hook(
+        &s.bare,
+        "update",
+        "case \"$1\" in refs/atoms/_manifest/*) echo \"no manifests: $1\" >&2; exit 1;; esac\nexit 0",
+    );
+    let run = s.publish(&["a"]).assert_failure();
+    assert!(run.stderr.contains("refs/atoms/_manifest/a/0.1.0"), "{run}");
+    assert_eq!(remote_atom_refs(&s.url), vec![], "{run}");
+    assert_eq!(local_atom_refs(&s.repo), vec![], "{run}");
+}
+
+/// `ekala.toml` listing a directory that holds no atom.
+#[test]
+fn ekala_toml_lists_a_missing_atom() {
+    let s = setup();
+    s.repo
+        .write("ekala.toml", "[set]\npackages = [\"a\", \"gone\"]\n");
+    s.repo.commit("ekala");
+    let err = s.assert_refused(s.publish(&["--all"]), &[], &[]);
+    assert!(err.contains("ekala.toml lists `gone`"), "{err}");
+    s.repo.write("ekala.toml", "[set]\npackages = \"a\"\n");
+    s.repo.commit("ekala");
+    let err = s.assert_refused(s.publish(&["--all"]), &[], &[]);
+    assert!(err.contains("ekala.toml"), "{err}");
+}
+
+/// An `atom.toml` that is a symlink (or a directory) does not make an atom.
+#[test]
+fn atom_toml_must_be_a_regular_file() {
+    let s = setup();
+    s.repo
+        .write("real.toml", support::atom_toml("b", "0.1.0"))
+        .symlink("b/atom.toml", "../real.toml")
+        .write("c/atom.toml/x", "x\n");
+    s.repo.commit("not regular");
+    for path in ["b", "c"] {
+        let err = s.assert_refused(s.publish(&[path]), &[], &[]);
+        assert!(
+            err.contains(&format!("`{path}` is not an atom directory")),
+            "{err}"
+        );
+    }
+}
+
+/// A local ref in the way (left by something else) stops the publish
+/// before anything is pushed.
+#[test]
+fn local_ref_in_the_way() {
+    let s = setup();
+    let head = s.repo.head();
+    s.repo.git(&["update-ref", "refs/atoms/a/0.1.0", &head]);
+    let local = local_atom_refs(&s.repo);
+    let err = s.assert_refused(s.publish(&["a"]), &[], &local);
+    assert!(err.contains("local ref `refs/atoms/a/0.1.0`"), "{err}");
+    assert!(err.contains(&head), "{err}");
+    assert_eq!(push_count(&s.bare), 0);
+}
+
+/// A dry run checks what a real run checks.
+#[test]
+fn dry_run_reports_conflicts() {
+    let s = setup();
+    s.publish(&["a"]).assert_success();
+    let remote = remote_atom_refs(&s.url);
+    let local = local_atom_refs(&s.repo);
+    s.repo.write("a/a.txt", "changed\n");
+    s.repo.commit("change a");
+    let err = s.assert_refused(s.publish(&["a", "--dry-run"]), &remote, &local);
+    assert!(
+        err.contains("already published with different content"),
+        "{err}"
+    );
+}
+
+/// A repository whose history is incomplete (shallow clone) cannot name
+/// its root; publishing says so instead of inventing one.
+#[test]
+fn shallow_clone() {
+    let s = setup();
+    s.repo.write("more", "more\n");
+    s.repo.commit("second");
+    let clone = s.sb.path().join("shallow");
+    support::git(
+        s.sb.path(),
+        &[
+            "clone",
+            "--quiet",
+            "--depth=1",
+            &support::file_url(s.repo.path()),
+            clone.to_str().unwrap(),
+        ],
+    );
+    let run =
+        s.sb.eka(&clone, &["publish", "a", "--remote", &s.url])
+            .assert_failure();
+    assert!(!run.stderr.contains("panicked"), "{run}");
+    assert!(run.stderr.contains("history"), "{run}");
+    assert_eq!(remote_atom_refs(&s.url), vec![], "{run}");
+}

@@ -348,3 +348,235 @@ fn human_output_snapshot() {
         .assert_success();
     insta::assert_snapshot!("publish_dry_run_up_to_date", transcript(&sb, &run));
 }
+
+/// Over HTTP a publish lists the remote once (ls-refs, no fetch) and pushes
+/// once.
+#[test]
+fn http_one_listing_one_push() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let url = server.create("registry");
+    let repo = monorepo(&sb);
+    let http = server.http().unwrap();
+    http.clear_requests();
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    let requests = http.requests();
+    let ls_refs = requests
+        .iter()
+        .filter(|r| r.v2_command().as_deref() == Some("ls-refs"))
+        .count();
+    assert_eq!(ls_refs, 1, "{requests:#?}");
+    assert!(!http.any_fetch(), "{requests:#?}");
+    let pushes = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/git-receive-pack"))
+        .count();
+    assert_eq!(pushes, 1, "{requests:#?}");
+    assert!(requests.iter().all(|r| r.status == 200), "{requests:#?}");
+}
+
+/// Non-ASCII labels, build metadata, paths with spaces: refs git can store,
+/// over every transport.
+fn unusual_names_over(kind: Transport) {
+    let sb = Sandbox::new();
+    let server = sb.server(kind);
+    let url = server.create("registry");
+    let repo = sb.repo("mono");
+    repo.write_atom("pkgs/café au lait", "café", "1.0.0+build.5")
+        .write("pkgs/café au lait/x y.txt", "x\n")
+        .write_atom("ß", "straße-2", "0.0.1-alpha.1");
+    let source = repo.commit("unusual");
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    let refs = remote_atom_refs(&url);
+    check_atom(
+        &sb,
+        &repo,
+        &refs,
+        &source,
+        "pkgs/café au lait",
+        "café",
+        "1.0.0+build.5",
+    );
+    check_atom(&sb, &repo, &refs, &source, "ß", "straße-2", "0.0.1-alpha.1");
+    fsck(&server.path("registry"));
+    let run = sb.eka(sb.path(), &["verify", &url]).assert_success();
+    assert!(run.stdout.contains("ok      café@1.0.0+build.5"), "{run}");
+    assert!(
+        run.stdout.contains("ok      straße-2@0.0.1-alpha.1"),
+        "{run}"
+    );
+}
+
+#[test]
+fn unusual_names_file() {
+    unusual_names_over(Transport::File);
+}
+
+#[test]
+fn unusual_names_git_daemon() {
+    unusual_names_over(Transport::Git);
+}
+
+#[test]
+fn unusual_names_http() {
+    unusual_names_over(Transport::Http);
+}
+
+/// A label written in a non-NFKC form is published under its NFKC form.
+#[test]
+fn label_is_nfkc_normalised() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = sb.repo("mono");
+    // U+FB01 LATIN SMALL LIGATURE FI normalises to "fi".
+    repo.write_atom("x", "\u{fb01}x", "0.1.0");
+    let source = repo.commit("ligature");
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    let refs = remote_atom_refs(&url);
+    check_atom(&sb, &repo, &refs, &source, "x", "fix", "0.1.0");
+    sb.eka(repo.path(), &["verify"]).assert_success();
+}
+
+/// Executable files and submodules (gitlinks) inside an atom are kept as
+/// they are in the source tree.
+#[test]
+fn executables_and_submodules() {
+    let sb = Sandbox::new();
+    let bare = sb.bare("registry");
+    let url = support::file_url(&bare);
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write("a/run.sh", "#!/bin/sh\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["update-index", "--chmod=+x", "a/run.sh"]);
+    // A gitlink to a commit the registry does not have.
+    let foreign = "1111111111111111111111111111111111111111";
+    repo.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{foreign},a/vendor"),
+    ]);
+    // Not `Repo::commit`: its `git add -A` would undo both.
+    repo.git(&["commit", "--quiet", "-m", "exec and submodule"]);
+    let source = repo.head();
+    let ls = repo.git(&["ls-tree", "HEAD:a"]);
+    assert!(
+        ls.contains("100755 blob") && ls.contains("160000 commit"),
+        "{ls}"
+    );
+    sb.eka(repo.path(), &["publish", "a", "--remote", &url])
+        .assert_success();
+    let refs = remote_atom_refs(&url);
+    check_atom(&sb, &repo, &refs, &source, "a", "a", "0.1.0");
+    fsck(&bare);
+    sb.eka(sb.path(), &["verify", &url]).assert_success();
+}
+
+/// `_root` is the root reached by first parents, not the oldest
+/// parentless commit (spec/format.md, "Repository root").
+#[test]
+fn root_follows_first_parents() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = sb.repo("mono");
+    // An older, unrelated history...
+    repo.git(&["checkout", "--quiet", "--orphan", "old"]);
+    repo.write("old.txt", "old\n");
+    let old_root = repo.commit("old root");
+    // ...merged into main, whose own root is younger.
+    repo.git(&["checkout", "--quiet", "--orphan", "main"]);
+    repo.git(&["rm", "-r", "--quiet", "--cached", "."]);
+    repo.remove("old.txt");
+    repo.write_atom("a", "a", "0.1.0");
+    let main_root = repo.commit("main root");
+    repo.git(&[
+        "merge",
+        "--quiet",
+        "--allow-unrelated-histories",
+        "--no-edit",
+        "old",
+    ]);
+    let merge = repo.head();
+    assert_ne!(old_root, main_root);
+    sb.eka(repo.path(), &["publish", "a", "--remote", &url])
+        .assert_success();
+    let refs = remote_atom_refs(&url);
+    check_atom(&sb, &repo, &refs, &merge, "a", "a", "0.1.0");
+    assert!(
+        refs.contains(&("refs/atoms/_root".into(), main_root)),
+        "{refs:#?}"
+    );
+    sb.eka(repo.path(), &["verify"]).assert_success();
+}
+
+/// `--rev` takes branches and annotated tags (peeled to the commit).
+#[test]
+fn rev_accepts_tags() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let tagged = repo.head();
+    repo.git(&["tag", "-a", "-m", "release", "v1"]);
+    repo.write_atom("a", "a", "0.2.0");
+    repo.commit("next");
+    sb.eka(
+        repo.path(),
+        &["publish", "a", "--rev", "v1", "--remote", &url],
+    )
+    .assert_success();
+    check_atom(
+        &sb,
+        &repo,
+        &remote_atom_refs(&url),
+        &tagged,
+        "a",
+        "a",
+        "0.1.0",
+    );
+}
+
+/// A publish after a rejected push goes through once the cause is gone.
+#[test]
+fn publish_after_rejected_push() {
+    let sb = Sandbox::new();
+    let bare = sb.bare("registry");
+    let url = support::file_url(&bare);
+    let repo = monorepo(&sb);
+    support::reject_pushes(&bare, "not now");
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_failure();
+    assert_eq!(local_atom_refs(&repo), vec![]);
+    std::fs::remove_file(bare.join("hooks/pre-receive")).unwrap();
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    let refs = remote_atom_refs(&url);
+    assert_eq!(refs.len(), 10);
+    assert_eq!(local_atom_refs(&repo), refs);
+}
+
+/// `-q` prints nothing on success.
+#[test]
+fn quiet() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let run = sb
+        .eka(repo.path(), &["-q", "publish", "--all", "--remote", &url])
+        .assert_success();
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        ("", ""),
+        "{run}"
+    );
+    assert_eq!(remote_atom_refs(&url).len(), 10);
+    let run = sb.eka(repo.path(), &["-q", "verify"]).assert_success();
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        ("", ""),
+        "{run}"
+    );
+}

@@ -410,3 +410,82 @@ fn verify_output_snapshots() {
     let run = t.sb.eka(t.repo.path(), &["verify"]).assert_failure();
     insta::assert_snapshot!("verify_tampered", transcript(&t.sb, &run));
 }
+
+/// The origin holds two atoms with the label and version (made by moving
+/// the origin ref and header to a forged source commit).
+#[test]
+fn origin_with_two_matching_atoms() {
+    let t = Tamper::new();
+    let old = t.repo.rev_parse("HEAD~1");
+    // A source commit with `a` 0.1.0 twice, in the same history.
+    t.repo.git(&["checkout", "--quiet", "-b", "dup", &old]);
+    t.repo.write_atom("copy/a", "a", "0.1.0");
+    let dup = t.repo.commit("duplicate");
+    let tree_a = t.repo.rev_parse(&format!("{dup}:a"));
+    assert_eq!(tree_a, t.repo.rev_parse(&format!("{old}:a")));
+    let forged = t.forged_commit(
+        "refs/atoms/a/0.1.0",
+        &format!("origin {old}"),
+        &format!("origin {dup}"),
+    );
+    t.set_ref("refs/atoms/a/0.1.0", &forged);
+    t.set_ref("refs/atoms/_origin/a/0.1.0", &dup);
+    t.expect_failure(&["2 atoms for a@0.1.0", "`a`", "`copy/a`"]);
+}
+
+/// The atom ref points to a blob, not a commit.
+#[test]
+fn atom_ref_to_a_blob() {
+    let t = Tamper::new();
+    let blob = t.repo.rev_parse("refs/atoms/_manifest/a/0.1.0");
+    t.set_ref("refs/atoms/a/0.1.0", &blob);
+    t.expect_failure(&["blob"]);
+}
+
+/// A ref under refs/atoms/ that is not of this format is reported, not
+/// fatal.
+#[test]
+fn foreign_ref_is_a_warning() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = published(&sb, &url);
+    let head = repo.head();
+    repo.git(&["update-ref", "refs/atoms/not-a-version/x", &head]);
+    let run = sb.eka(repo.path(), &["verify"]).assert_success();
+    assert!(
+        run.stderr.contains("ignoring `refs/atoms/not-a-version/x`"),
+        "{run}"
+    );
+    assert_eq!(ok_lines(&run).len(), 3);
+}
+
+/// Deleting `_root` fails every atom, naming the ref.
+#[test]
+fn root_ref_deleted() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = published(&sb, &url);
+    repo.git(&["update-ref", "-d", "refs/atoms/_root"]);
+    let run = sb.eka(repo.path(), &["verify"]).assert_failure();
+    assert_eq!(
+        run.stdout.matches("refs/atoms/_root is missing").count(),
+        3,
+        "{run}"
+    );
+}
+
+/// The origin ref deleted on the remote: verify of the remote fails.
+#[test]
+fn origin_ref_deleted_on_remote() {
+    let sb = Sandbox::new();
+    let bare = sb.bare("registry");
+    let url = support::file_url(&bare);
+    published(&sb, &url);
+    support::git(&bare, &["update-ref", "-d", "refs/atoms/_origin/b/1.0.0"]);
+    let run = sb.eka(sb.path(), &["verify", &url]).assert_failure();
+    assert!(run.stdout.contains("FAILED  b@1.0.0"), "{run}");
+    assert!(
+        run.stdout.contains("refs/atoms/_origin/b/1.0.0 is missing"),
+        "{run}"
+    );
+}
