@@ -587,3 +587,94 @@ fn shallow_clone() {
     assert!(run.stderr.contains("history"), "{run}");
     assert_eq!(remote_atom_refs(&s.url), vec![], "{run}");
 }
+
+/// Someone else publishes the same version between eka's listing and its
+/// push (simulated by a `git` wrapper on PATH that does so just before the
+/// real push): the push is create-only, so their ref survives, none of ours
+/// lands, and the local refs are restored.
+#[test]
+fn version_published_meanwhile() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup();
+    let intruder = s.repo.head();
+    // The intruder's object must be on the remote for its ref to be set.
+    s.repo.git(&["push", "--quiet", &s.url, "main"]);
+    let real_git = support::git(s.sb.path(), &["--exec-path"]);
+    let real_git = format!("{real_git}/git");
+    let bin = s.sb.mkdir("bin");
+    let wrapper = bin.join("git");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *push*) \"{real_git}\" --git-dir='{bare}' update-ref refs/atoms/a/0.1.0 {intruder} || exit 99;; esac\nexec \"{real_git}\" \"$@\"\n",
+            bare = s.bare.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = s.sb.eka_command(s.repo.path());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    cmd.env("PATH", path)
+        .args(["publish", "a", "--remote", &s.url]);
+    let run = s.sb.run(cmd).assert_failure();
+    assert!(run.stderr.contains("rejected"), "{run}");
+    assert_eq!(
+        remote_atom_refs(&s.url),
+        vec![("refs/atoms/a/0.1.0".to_owned(), intruder)],
+        "{run}"
+    );
+    assert_eq!(local_atom_refs(&s.repo), vec![], "{run}");
+}
+
+/// No `--remote` and no `origin` configured.
+#[test]
+fn no_remote_configured() {
+    let s = setup();
+    let run = s.sb.eka(s.repo.path(), &["publish", "a"]).assert_failure();
+    assert!(run.stderr.contains("`origin`"), "{run}");
+    assert_eq!(local_atom_refs(&s.repo), vec![]);
+}
+
+/// Labels: 128 bytes (after NFKC) are fine, 129 are not; empty is not.
+#[test]
+fn label_length_limits() {
+    let s = setup();
+    let longest = "é".repeat(64);
+    assert_eq!(longest.len(), 128);
+    s.repo.write_atom("long", &longest, "0.1.0");
+    s.repo.commit("128 bytes");
+    s.publish(&["long"]).assert_success();
+    let remote = remote_atom_refs(&s.url);
+    let local = local_atom_refs(&s.repo);
+    assert!(remote
+        .iter()
+        .any(|(n, _)| *n == format!("refs/atoms/{longest}/0.1.0")));
+    for (i, bad) in ["a".repeat(129), String::new()].iter().enumerate() {
+        s.repo.write_atom("long", bad, "0.2.0");
+        s.repo.commit(&format!("bad {i}"));
+        let err = s.assert_refused(s.publish(&["long"]), &remote, &local);
+        assert!(err.contains("long/atom.toml:2:9"), "{err}");
+        assert!(err.contains("invalid label"), "{err}");
+    }
+}
+
+/// Directory names that git could not store in a ref name are fine: paths
+/// never go into ref names.
+#[test]
+fn paths_that_are_not_ref_names() {
+    let s = setup();
+    for (dir, label) in [("x.lock", "x"), ("a..b/c", "c"), ("sp ace~^/d", "d")] {
+        assert!(!atoms::git_accepts_ref(
+            s.repo.path(),
+            &format!("refs/{dir}")
+        ));
+        s.repo.write_atom(dir, label, "0.1.0");
+    }
+    let source = s.repo.commit("odd paths");
+    s.publish(&["--all"]).assert_success();
+    let refs = remote_atom_refs(&s.url);
+    for (dir, label) in [("x.lock", "x"), ("a..b/c", "c"), ("sp ace~^/d", "d")] {
+        atoms::check_atom(&s.sb, &s.repo, &refs, &source, dir, label, "0.1.0");
+    }
+    s.sb.eka(s.repo.path(), &["verify"]).assert_success();
+}

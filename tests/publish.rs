@@ -580,3 +580,24 @@ fn quiet() {
         "{run}"
     );
 }
+
+/// One repository published to two registries: each gets every ref
+/// (including `_root`), and both verify.
+#[test]
+fn two_registries() {
+    let sb = Sandbox::new();
+    let first = support::file_url(&sb.bare("first"));
+    let server = sb.server(Transport::Http);
+    let second = server.create("second");
+    let repo = monorepo(&sb);
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &first])
+        .assert_success();
+    let run = sb
+        .eka(repo.path(), &["publish", "--all", "--remote", &second])
+        .assert_success();
+    assert!(run.stdout.contains("published 3"), "{run}");
+    assert_eq!(remote_atom_refs(&first), remote_atom_refs(&second));
+    assert_eq!(remote_atom_refs(&second).len(), 10);
+    sb.eka(sb.path(), &["verify", &second]).assert_success();
+    fsck(&server.path("second"));
+}
