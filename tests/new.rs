@@ -124,3 +124,21 @@ fn bad_version() {
         .assert_failure();
     insta::assert_snapshot!("new_bad_version", atoms::transcript(&sb, &run));
 }
+
+/// `eka new .` names the atom after the current directory.
+#[test]
+fn new_in_current_directory() {
+    let sb = Sandbox::new();
+    let dir = sb.mkdir("greeting");
+    std::fs::write(dir.join("other.txt"), "kept\n").unwrap();
+    let run = sb.eka(&dir, &["new", "."]).assert_success();
+    assert!(run.stdout.contains("`greeting`"), "{run}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("atom.toml")).unwrap(),
+        support::atom_toml("greeting", "0.1.0")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("other.txt")).unwrap(),
+        "kept\n"
+    );
+}

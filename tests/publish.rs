@@ -601,3 +601,58 @@ fn two_registries() {
     sb.eka(sb.path(), &["verify", &second]).assert_success();
     fsck(&server.path("second"));
 }
+
+/// `_root` goes with the first publish only; the same path named twice is
+/// published once.
+#[test]
+fn root_pushed_once_and_paths_deduplicated() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let run = sb
+        .eka(
+            repo.path(),
+            &["--json", "publish", "a", "./a", "a/", "--remote", &url],
+        )
+        .assert_success();
+    let v = json(&run);
+    assert_eq!(v["atoms"].as_array().unwrap().len(), 1, "{run}");
+    let mut pushed: Vec<&str> = v["pushed_refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    pushed.sort();
+    assert_eq!(
+        pushed,
+        [
+            "refs/atoms/_manifest/a/0.1.0",
+            "refs/atoms/_origin/a/0.1.0",
+            "refs/atoms/_root",
+            "refs/atoms/a/0.1.0"
+        ]
+    );
+    let run = sb
+        .eka(
+            repo.path(),
+            &["--json", "publish", "libs/deep/b", "--remote", &url],
+        )
+        .assert_success();
+    let v = json(&run);
+    let mut pushed: Vec<&str> = v["pushed_refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    pushed.sort();
+    assert_eq!(
+        pushed,
+        [
+            "refs/atoms/_manifest/b/1.0.0",
+            "refs/atoms/_origin/b/1.0.0",
+            "refs/atoms/b/1.0.0"
+        ]
+    );
+}

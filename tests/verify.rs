@@ -147,6 +147,39 @@ fn verify_nothing_published() {
     assert!(run.stderr.contains("no atoms to verify"), "{run}");
 }
 
+/// Unknown atoms on a remote are named as such, as they are locally.
+#[test]
+fn verify_remote_unknown_atom() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let url = server.create("registry");
+    published(&sb, &url);
+    for arg in ["zzz", "a@9.9.9"] {
+        let run = sb.eka(sb.path(), &["verify", &url, arg]).assert_failure();
+        assert!(
+            run.stderr
+                .contains(&format!("`{arg}` has no published versions")),
+            "{run}"
+        );
+    }
+}
+
+/// A reachable remote with nothing published.
+#[test]
+fn verify_empty_remote() {
+    let sb = Sandbox::new();
+    for kind in Transport::ALL {
+        let server = sb.server(kind);
+        let url = server.create(&format!("empty-{}", kind.name()));
+        for args in [&[][..], &["a"][..]] {
+            let mut all = vec!["verify", url.as_str()];
+            all.extend_from_slice(args);
+            let run = sb.eka(sb.path(), &all).assert_failure();
+            assert!(run.stderr.contains("no atoms to verify"), "{run}");
+        }
+    }
+}
+
 #[test]
 fn verify_unreachable_remote() {
     let sb = Sandbox::new();
@@ -488,4 +521,44 @@ fn origin_ref_deleted_on_remote() {
         run.stdout.contains("refs/atoms/_origin/b/1.0.0 is missing"),
         "{run}"
     );
+}
+
+/// With --json, a failed verification is a JSON report naming the failures,
+/// and the exit status is non-zero.
+#[test]
+fn json_report_of_failures() {
+    let t = Tamper::new();
+    let head = t.repo.head();
+    t.set_ref("refs/atoms/_origin/a/0.1.0", &head);
+    let run =
+        t.sb.eka(t.repo.path(), &["--json", "verify"])
+            .assert_failure();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let verdicts = v["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 3);
+    let bad: Vec<_> = verdicts
+        .iter()
+        .filter(|d| !d["failures"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(bad.len(), 1, "{run}");
+    assert_eq!(bad[0]["label"], "a");
+    assert_eq!(bad[0]["version"], "0.1.0");
+    let why = bad[0]["failures"][0].as_str().unwrap();
+    assert!(
+        why.contains("refs/atoms/_origin/a/0.1.0") && why.contains(&head),
+        "{why}"
+    );
+}
+
+/// `-q` prints failures only.
+#[test]
+fn quiet_prints_failures_only() {
+    let t = Tamper::new();
+    let run = t.sb.eka(t.repo.path(), &["-q", "verify"]).assert_success();
+    assert_eq!(run.stdout, "", "{run}");
+    let head = t.repo.head();
+    t.set_ref("refs/atoms/_origin/a/0.1.0", &head);
+    let run = t.sb.eka(t.repo.path(), &["-q", "verify"]).assert_failure();
+    assert!(run.stdout.starts_with("FAILED  a@0.1.0: "), "{run}");
+    assert!(!run.stdout.contains("ok "), "{run}");
 }
