@@ -656,3 +656,60 @@ fn root_pushed_once_and_paths_deduplicated() {
         ]
     );
 }
+
+/// Publishing from a linked worktree and from a bare clone: the refs go to
+/// the shared repository.
+#[test]
+fn from_worktree_and_bare_clone() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let linked = sb.path().join("linked");
+    repo.git(&[
+        "worktree",
+        "add",
+        "--quiet",
+        "-b",
+        "side",
+        linked.to_str().unwrap(),
+    ]);
+    let wt = Repo::open(&linked);
+    wt.write_atom("a", "a", "0.3.0");
+    let source = wt.commit("a 0.3.0 on a side branch");
+    sb.eka(&linked.join("a"), &["publish", "--remote", &url])
+        .assert_success();
+    let refs = remote_atom_refs(&url);
+    check_atom(&sb, &repo, &refs, &source, "a", "a", "0.3.0");
+    // The refs are the main repository's.
+    assert_eq!(local_atom_refs(&repo), refs);
+    fsck(repo.path());
+
+    let bare = sb.path().join("clone.git");
+    support::git(
+        sb.path(),
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            &support::file_url(repo.path()),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let run = sb
+        .eka(&bare, &["publish", "--all", "--remote", &url])
+        .assert_success();
+    assert!(run.stdout.contains("published 3"), "{run}");
+    let refs = remote_atom_refs(&url);
+    assert_eq!(refs.len(), 13, "{refs:#?}");
+    let clone = Repo::open(&bare);
+    check_atom(
+        &sb,
+        &clone,
+        &refs,
+        &repo.head(),
+        "libs/deep/b",
+        "b",
+        "1.0.0",
+    );
+    fsck(&bare);
+}
