@@ -260,7 +260,8 @@ fn ekala_toml_restricts_all() {
     let repo = monorepo(&sb);
     repo.write(
         "ekala.toml",
-        "[set]\npackages = [\"libs/deep/b\", \"a/inner\"]\n",
+        // The shape of eka 0.3's own ekala.toml.
+        "[set]\npackages = [\"libs/deep/b\", \"a/inner\"]\n\n[metadata]\ntags = [\"eka\", \"atom\"]\n",
     );
     let source = repo.commit("ekala.toml");
     let run = sb
