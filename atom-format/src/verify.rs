@@ -121,11 +121,12 @@ pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport,
         }
     }
     if atoms.is_empty() {
-        // A remote is fetched only for the atoms asked for, so an empty result
-        // then means those are unknown, not that the registry is empty.
+        // A remote is fetched only for the atoms asked for (and its root), so
+        // with a root but no atoms, those atoms are unknown; with neither,
+        // nothing was ever published there.
         return Err(match wanted.first() {
-            Some(w) => VerifyError::Unknown(w.to_string()),
-            None => VerifyError::NoAtoms,
+            Some(w) if !roots.is_empty() => VerifyError::Unknown(w.to_string()),
+            _ => VerifyError::NoAtoms,
         });
     }
     let matches = |w: &Wanted, a: &AtomVersion| {

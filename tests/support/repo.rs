@@ -42,6 +42,11 @@ impl Repo {
 
     /// Writes `contents` to the file `rel` (creating parent folders).
     pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> &Self {
+        // An absolute `rel` would make `join` escape the repository.
+        assert!(
+            !rel.starts_with('/'),
+            "write: `{rel}` must be relative to the repository"
+        );
         let file = self.path.join(rel);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent).expect("create parent folders");
@@ -52,7 +57,12 @@ impl Repo {
 
     /// Writes `<dir>/atom.toml` for `label` at `version` (see [`atom_toml`]).
     pub fn write_atom(&self, dir: &str, label: &str, version: &str) -> &Self {
-        self.write(&format!("{dir}/atom.toml"), atom_toml(label, version))
+        let path = if dir.is_empty() {
+            "atom.toml".to_owned()
+        } else {
+            format!("{dir}/atom.toml")
+        };
+        self.write(&path, atom_toml(label, version))
     }
 
     /// Creates the symbolic link `rel` pointing to `target`.
