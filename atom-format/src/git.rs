@@ -464,37 +464,38 @@ fn details(refs: &[PushedRef], stderr: &str) -> String {
     out
 }
 
-/// Pushes objects of the repository at `git_dir` to refs at `url`
-/// (`(ref name, object id)` pairs), atomically: all land or none. Every ref
-/// is pushed create-only (`--force-with-lease=<ref>:` expects it absent), so
-/// a version published meanwhile by someone else is never overwritten.
+/// Pushes objects of `repo` to refs at `url` (`(ref name, object id)`
+/// pairs), atomically: all land or none.
+///
+/// `git push` matches explicit refspecs in time quadratic in their number
+/// (10 s for 3,000 refs here, against 2 s for one wildcard), and staging refs
+/// in the user's repository would cost two more ref transactions. So the push
+/// runs from a scratch repository that borrows `repo`'s objects (git
+/// alternates) and holds exactly the refs to push, in a `packed-refs` file
+/// written in one go, and pushes them with one wildcard refspec. No ref is
+/// forced: an existing atom ref can never be fast-forwarded (atom commits
+/// have no parents) and manifest refs point to blobs, so a version that
+/// someone else published in the meantime is refused, and with `--atomic`
+/// so is the whole push.
 pub fn push_atomic(
-    git_dir: &Path,
+    repo: &gix::Repository,
     url: &str,
     refs: &[(String, ObjectId)],
 ) -> Result<Vec<PushedRef>, PushError> {
-    let mut cmd = Command::new("git");
-    cmd.arg("--git-dir")
-        .arg(git_dir)
-        .args(["push", "--atomic", "--porcelain", "--no-verify"]);
-    for (name, _) in refs {
-        cmd.arg(format!("--force-with-lease={name}:"));
-    }
-    cmd.arg(url);
-    for (name, id) in refs {
-        cmd.arg(format!("{id}:{name}"));
-    }
-    let output = cmd.output();
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => {
-            return Err(PushError {
-                url: url.to_owned(),
-                refs: Vec::new(),
-                stderr: format!("cannot run git: {e}"),
-            })
-        }
+    let fail = |stderr: String| PushError {
+        url: url.to_owned(),
+        refs: Vec::new(),
+        stderr,
     };
+    let scratch =
+        scratch_push_repo(repo, refs).map_err(|e| fail(format!("cannot prepare the push: {e}")))?;
+    let output = Command::new("git")
+        .arg("--git-dir")
+        .arg(scratch.path())
+        .args(["push", "--atomic", "--porcelain", "--no-verify", url])
+        .arg(format!("{0}*:{0}*", crate::refs::ATOMS_PREFIX))
+        .output()
+        .map_err(|e| fail(format!("cannot run git: {e}")))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let refs: Vec<PushedRef> = stdout
         .lines()
@@ -523,6 +524,35 @@ pub fn push_atomic(
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         })
     }
+}
+
+/// A bare repository in a temporary directory whose objects are `repo`'s
+/// (through `objects/info/alternates`) and whose only refs are `refs`.
+fn scratch_push_repo(
+    repo: &gix::Repository,
+    refs: &[(String, ObjectId)],
+) -> std::io::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix("eka-push-").tempdir()?;
+    let objects = repo.objects.store_ref().path().canonicalize()?;
+    for sub in ["objects/info", "objects/pack", "refs/heads", "refs/tags"] {
+        std::fs::create_dir_all(dir.path().join(sub))?;
+    }
+    std::fs::write(dir.path().join("HEAD"), "ref: refs/heads/main\n")?;
+    std::fs::write(
+        dir.path().join("config"),
+        "[core]\n\trepositoryformatversion = 0\n\tbare = true\n",
+    )?;
+    let mut alternates = objects.as_os_str().as_encoded_bytes().to_vec();
+    alternates.push(b'\n');
+    std::fs::write(dir.path().join("objects/info/alternates"), alternates)?;
+    let mut sorted: Vec<&(String, ObjectId)> = refs.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut packed = String::from("# pack-refs with: sorted \n");
+    for (name, id) in sorted {
+        packed.push_str(&format!("{id} {name}\n"));
+    }
+    std::fs::write(dir.path().join("packed-refs"), packed)?;
+    Ok(dir)
 }
 
 /// Fetches `refspecs` from `url` into `repo` (gix), fetching what their

@@ -417,7 +417,7 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     clock.lap("write commits");
     // The push names objects by id, so nothing local needs to change before
     // it lands: a failed push leaves the local repository as it was.
-    git::push_atomic(repo.git_dir(), &url, &wanted)?;
+    git::push_atomic(&repo, &url, &wanted)?;
     clock.lap("push");
     // The local refs follow the remote. Failing to write them loses nothing
     // (the remote has everything), so it is a warning, not an error.
