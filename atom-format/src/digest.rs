@@ -127,11 +127,7 @@ impl<'r, O: gix::objs::Find> Digester<'r, O> {
         let tree = self
             .objects
             .find_tree(&id, &mut self.buf)
-            .map_err(|source| DigestError::Object {
-                path: display_path(path),
-                id,
-                source,
-            })?;
+            .map_err(object_error(path, id))?;
         let mut entries: Vec<(EntryKind, Vec<u8>, ObjectId)> = tree
             .entries
             .iter()
@@ -189,11 +185,7 @@ impl<'r, O: gix::objs::Find> Digester<'r, O> {
         let blob = self
             .objects
             .find_blob(&id, &mut self.buf)
-            .map_err(|source| DigestError::Object {
-                path: display_path(path),
-                id,
-                source,
-            })?;
+            .map_err(object_error(path, id))?;
         let digest = blob_digest(blob.data);
         self.blobs.insert(id, digest);
         Ok(digest)
@@ -205,11 +197,7 @@ impl<'r, O: gix::objs::Find> Digester<'r, O> {
         let blob = self
             .objects
             .find_blob(&id, &mut self.buf)
-            .map_err(|source| DigestError::Object {
-                path: display_path(path),
-                id,
-                source,
-            })?;
+            .map_err(object_error(path, id))?;
         let target = blob.data.to_vec();
         if symlink_escapes(path.len() - 1, &target) {
             return Err(DigestError::SymlinkEscapes {
@@ -263,6 +251,14 @@ pub fn is_allowed_name(name: &[u8]) -> bool {
         || name.iter().any(|&b| b == b'/' || b == b'\\' || b == 0))
 }
 
+fn object_error(path: &[String], id: ObjectId) -> impl FnOnce(gix::Error) -> DigestError + '_ {
+    move |source| DigestError::Object {
+        path: display_path(path),
+        id,
+        source,
+    }
+}
+
 fn display_path(path: &[String]) -> String {
     if path.is_empty() {
         ".".to_owned()
@@ -314,6 +310,76 @@ mod tests {
         assert_eq!(ContentDigest::parse(&s).unwrap(), d);
         assert!(ContentDigest::parse(&s.to_uppercase()).is_err());
         assert!(ContentDigest::parse(&s[..70]).is_err());
+    }
+
+    /// Builds a tree in a scratch repository and checks the digest against
+    /// the formula of spec/format.md §8, computed here independently.
+    #[test]
+    fn digest_follows_the_spec() {
+        use gix::objs::tree::{Entry, EntryKind};
+        let dir = tempfile::tempdir().unwrap();
+        let repo = gix::init_bare(dir.path()).unwrap();
+        let blob = |data: &[u8]| repo.write_blob(data).unwrap().detach();
+        let tree = |mut entries: Vec<Entry>| {
+            entries.sort();
+            repo.write_object(gix::objs::Tree { entries })
+                .unwrap()
+                .detach()
+        };
+        let entry = |kind: EntryKind, name: &str, oid| Entry {
+            mode: kind.into(),
+            filename: name.into(),
+            oid,
+        };
+        let sub = tree(vec![entry(EntryKind::BlobExecutable, "x", blob(b""))]);
+        let root = tree(vec![
+            entry(EntryKind::Blob, "b.txt", blob(b"hi")),
+            entry(EntryKind::Tree, "a", sub),
+            entry(EntryKind::Link, "l", blob(b"a/x")),
+        ]);
+
+        let node = |tag: &[u8], parts: &[&[u8]]| {
+            let mut h = blake3::Hasher::new();
+            h.update(tag);
+            for p in parts {
+                h.update(p);
+            }
+            *h.finalize().as_bytes()
+        };
+        let blob_node = |data: &[u8]| node(b"blob", &[&(data.len() as u64).to_le_bytes(), data]);
+        let entry_bytes = |kind: u8, name: &str, child: [u8; 32]| {
+            let mut v = vec![kind];
+            v.extend((name.len() as u64).to_le_bytes());
+            v.extend(name.as_bytes());
+            v.extend(child);
+            v
+        };
+        let sub_node = node(
+            b"tree",
+            &[&1u64.to_le_bytes(), &entry_bytes(b'x', "x", blob_node(b""))],
+        );
+        // Sorted by name bytes: "a" < "b.txt" < "l".
+        let expected = node(
+            b"tree",
+            &[
+                &3u64.to_le_bytes(),
+                &entry_bytes(b'd', "a", sub_node),
+                &entry_bytes(b'f', "b.txt", blob_node(b"hi")),
+                &entry_bytes(b'l', "l", blob_node(b"a/x")),
+            ],
+        );
+        let got = Digester::new(&repo.objects).atom_digest(root).unwrap();
+        assert_eq!(got, ContentDigest(expected));
+
+        // A link climbing out of the atom has no digest.
+        let escaping = tree(vec![entry(EntryKind::Link, "up", blob(b"../x"))]);
+        assert!(matches!(
+            Digester::new(&repo.objects).atom_digest(escaping),
+            Err(DigestError::SymlinkEscapes { .. })
+        ));
+        // The same link one level down stays inside.
+        let nested = tree(vec![entry(EntryKind::Tree, "d", escaping)]);
+        assert!(Digester::new(&repo.objects).atom_digest(nested).is_ok());
     }
 
     #[test]

@@ -114,6 +114,24 @@ impl AtomVersion {
     }
 }
 
+/// A label and version as they appear in ref `name`: both must be in
+/// canonical form, so that one atom version has exactly one ref name.
+fn parse_canonical(name: &str, label: &str, version: &str) -> Result<AtomVersion, RefParseError> {
+    let err = |why: String| RefParseError {
+        name: name.to_owned(),
+        why,
+    };
+    let l = Label::parse(label).map_err(|e| err(format!("label: {e}")))?;
+    if l.as_str() != label {
+        return Err(err("the label is not in NFKC normal form".into()));
+    }
+    let v = Version::parse(version).map_err(|e| err(format!("version: {e}")))?;
+    if v.to_string() != version {
+        return Err(err("the version is not in canonical form".into()));
+    }
+    Ok(AtomVersion::new(l, v))
+}
+
 impl AtomRef {
     /// Parses a full ref name. `None` if it is not under [`ATOMS_PREFIX`].
     pub fn parse(name: &str) -> Option<Result<AtomRef, RefParseError>> {
@@ -133,20 +151,10 @@ impl AtomRef {
             } else {
                 (AtomRef::Atom, rest)
             };
-        Some((|| {
-            let (label, version) = rest
-                .split_once('/')
-                .ok_or_else(|| err("expected <label>/<version>"))?;
-            let label = Label::parse(label).map_err(|e| err(&format!("label: {e}")))?;
-            if label.as_str() != rest.split_once('/').map_or("", |p| p.0) {
-                return Err(err("the label is not in NFKC normal form"));
-            }
-            let parsed = Version::parse(version).map_err(|e| err(&format!("version: {e}")))?;
-            if parsed.to_string() != version {
-                return Err(err("the version is not in canonical form"));
-            }
-            Ok(make(AtomVersion::new(label, parsed)))
-        })())
+        Some(match rest.split_once('/') {
+            Some((label, version)) => parse_canonical(name, label, version).map(make),
+            None => Err(err("expected <label>/<version>")),
+        })
     }
 
     /// Parses a ref of either layout: this format's, or eka 0.3's
@@ -164,17 +172,7 @@ impl AtomRef {
             name: name.to_owned(),
             why: why.to_owned(),
         };
-        let parse_av = |label: &str, version: &str| -> Result<AtomVersion, RefParseError> {
-            let l = Label::parse(label).map_err(|e| err(&format!("label: {e}")))?;
-            if l.as_str() != label {
-                return Err(err("the label is not in NFKC normal form"));
-            }
-            let v = Version::parse(version).map_err(|e| err(&format!("version: {e}")))?;
-            if v.to_string() != version {
-                return Err(err("the version is not in canonical form"));
-            }
-            Ok(AtomVersion::new(l, v))
-        };
+        let parse_av = |label: &str, version: &str| parse_canonical(name, label, version);
         if let Some(rest) = name.strip_prefix(EKA03_ATOMS_PREFIX) {
             let r = match rest.split('/').collect::<Vec<_>>().as_slice() {
                 [label, version] => parse_av(label, version).map(AtomRef::Atom),
