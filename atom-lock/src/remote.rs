@@ -523,7 +523,11 @@ fn read_refs(url: &str, refs: &[RemoteRef], warnings: &mut Vec<QueryWarning>) ->
             let name = ns.atom_ref(v);
             warnings.push(QueryWarning::IgnoredRef {
                 url: url.to_owned(),
-                name: ns.manifest_ref(v),
+                name: if slot.manifest.is_some() {
+                    ns.manifest_ref(v)
+                } else {
+                    ns.origin_ref(v)
+                },
                 why: format!("`{name}` does not exist"),
             });
         }
