@@ -652,6 +652,30 @@ fn batched_manifest_fetch() {
         .collect();
     assert_eq!(wants.len(), 4);
 
+    // Several atoms in one listing: one ls-refs.
+    server.clear_requests();
+    let both = remote::list_atoms(
+        std::slice::from_ref(&url),
+        &[Label::parse("a").unwrap(), Label::parse("b").unwrap()],
+        &QueryOptions {
+            metadata: true,
+            ..QueryOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(server.requests().len(), 2, "{:#?}", server.requests());
+    assert_eq!(both.atoms, listing.atoms);
+    let err = remote::list_atoms(
+        std::slice::from_ref(&url),
+        &[Label::parse("a").unwrap(), Label::parse("nope").unwrap()],
+        &QueryOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, QueryError::UnknownAtom { label, .. } if label.as_str() == "nope"),
+        "{err:?}"
+    );
+
     let cache = sb.path().join("cache.git");
     let store = ManifestStore::open(&cache).unwrap();
     server.clear_requests();

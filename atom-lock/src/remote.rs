@@ -7,6 +7,8 @@
 //!   `refs/eka/atoms/<label>/` and `refs/ekala/init`), and with
 //!   [`QueryOptions::metadata`] also the atom's `_manifest` and `_origin`
 //!   refs (`refs/eka/meta/<label>/` in eka 0.3's namespace).
+//! - [`list_atoms`]: the versions of several atoms of one repository, in
+//!   one listing per mirror (a resolver's round).
 //! - [`list_repo`]: every atom of a repository: `refs/atoms/`,
 //!   `refs/eka/atoms/`, `refs/eka/meta/`, `refs/ekala/init`.
 //! - [`fetch_manifests`] / [`ManifestStore::fetch`]: the `atom.toml` blobs of
@@ -444,11 +446,30 @@ pub fn list_atom_versions(
     label: &Label,
     options: &QueryOptions,
 ) -> Result<Listing, QueryError> {
-    let prefixes = atom_prefixes(label, options.metadata);
+    list_atoms(urls, std::slice::from_ref(label), options)
+}
+
+/// The versions of several atoms of one repository in one listing per
+/// mirror (the prefixes of every label in one `ls-refs`): what a resolver
+/// needs to ask each remote once per round. Errors as
+/// [`list_atom_versions`], for the first label without versions.
+pub fn list_atoms(
+    urls: &[RepoUrl],
+    labels: &[Label],
+    options: &QueryOptions,
+) -> Result<Listing, QueryError> {
+    let mut prefixes: Vec<String> = Vec::new();
+    for label in labels {
+        for p in atom_prefixes(label, options.metadata) {
+            if !prefixes.contains(&p) {
+                prefixes.push(p);
+            }
+        }
+    }
     let listing = query(urls, &prefixes, options)?;
-    if listing.versions(label).is_empty() {
+    if let Some(label) = labels.iter().find(|l| listing.versions(l).is_empty()) {
         let urls = listing.answered.iter().map(|u| u.to_string()).collect();
-        return Err(if listing.root.is_none() {
+        return Err(if listing.root.is_none() && listing.atoms.is_empty() {
             QueryError::NoAtoms { urls }
         } else {
             QueryError::UnknownAtom {
