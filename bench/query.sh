@@ -4,11 +4,10 @@
 #   - r50k: 1,000 atoms x 10 versions (published by eka) + 50,000 unrelated refs,
 #   - r1m:  the same + 1,000,000 more unrelated refs,
 # each served over smart HTTP (lighttpd + git-http-backend) and git:// (git
-# daemon) on 127.0.0.1. Reports hyperfine timings and, for HTTP, the bytes the
-# server sent for one run of each command (lighttpd's access log, %O: status
-# line, headers and body).
+# daemon) on 127.0.0.1. Reports hyperfine timings and the bytes each server
+# sent for one run of each command (counted by a TCP proxy in front of it).
 #
-# usage: bench/query.sh            (needs git, hyperfine, lighttpd)
+# usage: bench/query.sh            (needs git, hyperfine, lighttpd, python3)
 # env:   EKA=path/to/eka (default: target/release/eka, built if missing)
 #        BENCH_DIR=... (default: a temporary folder, deleted at the end;
 #        reused between runs if given, skipping generation)
@@ -100,9 +99,7 @@ server.document-root = "$RUN/www"
 server.bind          = "127.0.0.1"
 server.port          = $HTTP_PORT
 server.errorlog      = "$RUN/error.log"
-server.modules       = ( "mod_alias", "mod_setenv", "mod_cgi", "mod_accesslog" )
-accesslog.filename   = "$RUN/access.log"
-accesslog.format     = "%r %>s %O"
+server.modules       = ( "mod_alias", "mod_setenv", "mod_cgi" )
 server.stream-request-body  = 2
 server.stream-response-body = 2
 alias.url = ( "/git/" => "$(git --exec-path)/git-http-backend/" )
@@ -124,12 +121,53 @@ wait_port "$GIT_PORT"; wait_port "$HTTP_PORT"
 http_url() { echo "http://127.0.0.1:$HTTP_PORT/git/$1.git"; }
 git_url() { echo "git://127.0.0.1:$GIT_PORT/$1.git"; }
 
-# Bytes lighttpd sent for one run of a command (sum of %O over its requests).
-http_bytes() {
-  : > "$RUN/access.log"
+# Bytes on the wire: a counting TCP proxy in front of each server adds up what
+# the server sends (TCP payload: HTTP status lines, headers, bodies; git://
+# pkt-lines) and writes the running total to a file after each connection.
+cat > "$RUN/count-proxy.py" <<'PY'
+import socket, sys, threading
+listen, target, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+total, lock = 0, threading.Lock()
+def pipe(src, dst, count):
+    global total
+    n = 0
+    try:
+        while True:
+            b = src.recv(65536)
+            if not b: break
+            dst.sendall(b); n += len(b)
+    except OSError: pass
+    for s in (src, dst):
+        try: s.shutdown(socket.SHUT_RDWR)
+        except OSError: pass
+    if count:
+        with lock:
+            total += n
+            with open(out, "w") as f: f.write(str(total))
+def serve(c):
+    u = socket.create_connection(("127.0.0.1", target))
+    threading.Thread(target=pipe, args=(c, u, False), daemon=True).start()
+    pipe(u, c, True)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", listen)); s.listen(64)
+open(out, "w").write("0")
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+HTTP_PROXY_PORT=$(free_port); GIT_PROXY_PORT=$(free_port)
+python3 "$RUN/count-proxy.py" "$HTTP_PROXY_PORT" "$HTTP_PORT" "$RUN/http.bytes" & PROXY1=$!
+python3 "$RUN/count-proxy.py" "$GIT_PROXY_PORT" "$GIT_PORT" "$RUN/git.bytes" & PROXY2=$!
+trap 'kill $PROXY1 $PROXY2 2>/dev/null; cleanup' EXIT
+wait_port "$HTTP_PROXY_PORT"; wait_port "$GIT_PROXY_PORT"
+
+# Bytes the server sent for one run of a command through proxy $1 (http|git).
+wire_bytes() {
+  local f=$RUN/$1.bytes before after; shift
+  sleep 0.3; before=$(cat "$f")
   "$@" > /dev/null
-  sleep 0.2
-  awk '{ n += $NF } END { print n + 0 }' "$RUN/access.log"
+  sleep 0.3; after=$(cat "$f")
+  echo $((after - before))
 }
 
 echo
@@ -144,11 +182,13 @@ for r in r50k r1m; do
 done
 
 echo
-echo "== bytes sent by the server (HTTP, one run)"
+echo "== bytes sent by the server for one run (counted by a TCP proxy)"
 for r in r50k r1m; do
-  url=$(http_url $r)
-  echo "$r  eka versions:  $(http_bytes "$EKA" versions "$url::$LABEL") bytes"
-  echo "$r  git ls-remote: $(http_bytes git ls-remote "$url" "refs/atoms/$LABEL/*") bytes"
+  h="http://127.0.0.1:$HTTP_PROXY_PORT/git/$r.git" g="git://127.0.0.1:$GIT_PROXY_PORT/$r.git"
+  echo "$r  http  eka versions:  $(wire_bytes http "$EKA" versions "$h::$LABEL") bytes"
+  echo "$r  http  git ls-remote: $(wire_bytes http git ls-remote "$h" "refs/atoms/$LABEL/*") bytes"
+  echo "$r  git   eka versions:  $(wire_bytes git "$EKA" versions "$g::$LABEL") bytes"
+  echo "$r  git   git ls-remote: $(wire_bytes git git ls-remote "$g" "refs/atoms/$LABEL/*") bytes"
 done
 
 echo
