@@ -46,6 +46,12 @@ enum Command {
     Publish(cmd::publish::Args),
     /// Check that published atoms are exactly what their origin commits produce
     Verify(cmd::verify::Args),
+    /// List the versions of an atom on a remote (fetches no objects)
+    Versions(cmd::versions::Args),
+    /// List every atom and version of a remote (fetches no objects)
+    List(cmd::list::Args),
+    /// Show a version's manifest, atom id, commit and origin
+    Show(cmd::show::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,9 @@ fn main() -> ExitCode {
         Command::New(args) => cmd::new::run(args, &cli.global),
         Command::Publish(args) => cmd::publish::run(args, &cli.global),
         Command::Verify(args) => cmd::verify::run(args, &cli.global),
+        Command::Versions(args) => cmd::versions::run(args, &cli.global),
+        Command::List(args) => cmd::list::run(args, &cli.global),
+        Command::Show(args) => cmd::show::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

@@ -1,11 +1,13 @@
 //! # atom-lock
 //!
-//! The network-free foundations of dependency resolution:
+//! The foundations of dependency resolution:
 //! - [`uri`]: atom URIs (`gh:owner/repo::label@^1`) and their parsing, with
 //!   [`alias`] expansion (`spec/uri.md`);
 //! - [`lock`]: the `atom.lock` data model, its byte-stable serialisation,
 //!   atomic writing and verifying reader (`spec/lock.md`);
-//! - [`ids`]: atom ids, commit ids and content digests in their text forms.
+//! - [`ids`]: atom ids, commit ids and content digests in their text forms;
+//! - [`remote`]: queries of remotes and their mirrors that fetch no objects
+//!   (ref listings) or only manifest blobs (`spec/query.md`).
 //!
 //! ```
 //! use atom_lock::{Aliases, AtomUri};
@@ -28,6 +30,7 @@
 pub mod alias;
 pub mod ids;
 pub mod lock;
+pub mod remote;
 pub mod uri;
 
 pub use alias::{Aliases, ConfigError, Shadowed};

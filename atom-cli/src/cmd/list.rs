@@ -1,0 +1,100 @@
+//! `eka list`: every atom of a remote and its versions, from one ref listing.
+
+use std::process::ExitCode;
+
+use atom_lock::remote::{self, QueryOptions, QueryWarning, VersionEntry};
+
+use super::query::{self, MirrorArgs};
+use crate::{output, Global};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The repository: a URL, a path or an alias such as `gh:owner/repo`
+    repository: String,
+    #[command(flatten)]
+    mirrors: MirrorArgs,
+}
+
+#[derive(serde::Serialize)]
+struct Atom<'a> {
+    label: &'a atom_format::Label,
+    id: Option<atom_format::AtomId>,
+    versions: &'a [VersionEntry],
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    repositories: Vec<&'a str>,
+    root: Option<String>,
+    atoms: Vec<Atom<'a>>,
+    warnings: &'a [QueryWarning],
+}
+
+pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
+    let urls = query::repo_target(&args.repository, &args.mirrors, global)?;
+    let listing = remote::list_repo(&urls, &QueryOptions::default())?;
+    query::warn(&listing.warnings, global);
+    if global.json {
+        output::json(&Report {
+            repositories: listing.answered.iter().map(|u| u.as_str()).collect(),
+            root: listing.root.map(|r| r.to_string()),
+            atoms: listing
+                .atoms
+                .iter()
+                .map(|(label, versions)| Atom {
+                    label,
+                    id: listing.atom_id(label),
+                    versions,
+                })
+                .collect(),
+            warnings: &listing.warnings,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if global.verbose {
+        let mut rows = Vec::new();
+        for (label, versions) in &listing.atoms {
+            for v in versions {
+                rows.push(vec![
+                    label.to_string(),
+                    v.version.to_string(),
+                    v.commit.to_string(),
+                    query::namespace_note(v.namespace).to_owned(),
+                ]);
+            }
+        }
+        output::table(&["LABEL", "VERSION", "COMMIT", ""], &rows);
+    } else {
+        let rows: Vec<Vec<String>> = listing
+            .atoms
+            .iter()
+            .map(|(label, versions)| {
+                vec![
+                    label.to_string(),
+                    versions
+                        .iter()
+                        .map(|v| format!("{}{}", v.version, legacy_mark(v)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect();
+        output::table(&["LABEL", "VERSIONS"], &rows);
+    }
+    if !global.quiet {
+        let count: usize = listing.atoms.values().map(Vec::len).sum();
+        println!(
+            "{} atoms, {count} versions on {}",
+            listing.atoms.len(),
+            listing.answered[0]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn legacy_mark(v: &VersionEntry) -> &'static str {
+    match v.namespace {
+        remote::Namespace::Atoms => "",
+        remote::Namespace::Eka03 => " (eka 0.3)",
+    }
+}

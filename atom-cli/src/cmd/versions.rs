@@ -1,0 +1,92 @@
+//! `eka versions`: the versions of an atom on a remote, from one ref listing.
+
+use std::process::ExitCode;
+
+use atom_lock::remote::{self, QueryOptions, VersionEntry};
+
+use super::query::{self, MirrorArgs};
+use crate::{output, Global};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The atom, `<repository>::<label>[@<requirement>]`, e.g.
+    /// `gh:owner/repo::hello@^1`; with a requirement, the highest matching
+    /// version is marked `*`
+    uri: String,
+    #[command(flatten)]
+    mirrors: MirrorArgs,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    label: &'a atom_format::Label,
+    repositories: Vec<&'a str>,
+    #[serde(serialize_with = "ser_opt")]
+    root: Option<String>,
+    id: Option<atom_format::AtomId>,
+    requirement: Option<String>,
+    /// The highest version matching the requirement.
+    selected: Option<String>,
+    versions: &'a [VersionEntry],
+    warnings: &'a [remote::QueryWarning],
+}
+
+fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
+    let target = query::atom_target(&args.uri, &args.mirrors, global)?;
+    let listing =
+        remote::list_atom_versions(&target.urls, &target.label, &QueryOptions::default())?;
+    query::warn(&listing.warnings, global);
+    let versions = listing.versions(&target.label);
+    let selected = match &target.req {
+        Some(req) => Some(listing.select(&target.label, Some(req))?.version.clone()),
+        None => None,
+    };
+    if global.json {
+        output::json(&Report {
+            label: &target.label,
+            repositories: listing.answered.iter().map(|u| u.as_str()).collect(),
+            root: listing.root.map(|r| r.to_string()),
+            id: listing.atom_id(&target.label),
+            requirement: target.req.as_ref().map(ToString::to_string),
+            selected: selected.as_ref().map(ToString::to_string),
+            versions,
+            warnings: &listing.warnings,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !global.quiet {
+        let id = listing
+            .atom_id(&target.label)
+            .map(|i| format!(" (atom id {i})"))
+            .unwrap_or_default();
+        println!("{} on {}{id}", target.label, listing.answered[0]);
+    }
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|v| {
+            let mark = if selected.as_ref() == Some(&v.version) {
+                "*"
+            } else {
+                ""
+            };
+            vec![
+                mark.to_owned(),
+                v.version.to_string(),
+                v.commit.to_string(),
+                query::namespace_note(v.namespace).to_owned(),
+            ]
+        })
+        .collect();
+    output::table(&["", "VERSION", "COMMIT", ""], &rows);
+    if let (Some(req), Some(sel), false) = (&target.req, &selected, global.quiet) {
+        println!("* highest matching {req}: {sel}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
