@@ -46,6 +46,16 @@ enum Command {
     Publish(cmd::publish::Args),
     /// Check that published atoms are exactly what their origin commits produce
     Verify(cmd::verify::Args),
+    /// Add dependencies to atom.toml (`<repository>::<label>[@<req>]`) and lock them
+    Add(cmd::add::Args),
+    /// Remove dependencies from atom.toml and atom.lock
+    Remove(cmd::remove::Args),
+    /// Bring atom.lock in line with atom.toml, changing nothing that still satisfies it
+    Lock(cmd::lock::Args),
+    /// Move dependencies (or the named ones) to the highest allowed versions
+    Update(cmd::update::Args),
+    /// Fetch the locked atoms into the local cache and verify them
+    Fetch(cmd::fetch::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +64,11 @@ fn main() -> ExitCode {
         Command::New(args) => cmd::new::run(args, &cli.global),
         Command::Publish(args) => cmd::publish::run(args, &cli.global),
         Command::Verify(args) => cmd::verify::run(args, &cli.global),
+        Command::Add(args) => cmd::add::run(args, &cli.global),
+        Command::Remove(args) => cmd::remove::run(args, &cli.global),
+        Command::Lock(args) => cmd::lock::run(args, &cli.global),
+        Command::Update(args) => cmd::update::run(args, &cli.global),
+        Command::Fetch(args) => cmd::fetch::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

@@ -26,8 +26,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod alias;
+pub mod cache;
+pub mod fetch;
+pub mod gitreg;
 pub mod ids;
 pub mod lock;
+pub mod project;
+pub mod registry;
+pub mod resolve;
 pub mod uri;
 
 pub use alias::{Aliases, ConfigError, Shadowed};
