@@ -21,9 +21,12 @@ fn manifest(label: &str, version: &str, set: &str, deps: &[(&str, &str)]) -> Str
     s
 }
 
+/// An atom to publish: directory, label, version, dependencies.
+type Spec<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 /// Publishes, one commit each, the atoms `(dir, label, version, deps)` of
 /// `repo` to `url` (deps are on the same registry `url`).
-fn publish(sb: &Sandbox, repo: &Repo, url: &str, atoms: &[(&str, &str, &str, &[(&str, &str)])]) {
+fn publish(sb: &Sandbox, repo: &Repo, url: &str, atoms: &[Spec<'_>]) {
     for (dir, label, version, deps) in atoms {
         repo.write(
             &format!("{dir}/atom.toml"),
