@@ -755,3 +755,246 @@ fn find_cycle(atoms: &[ResolvedAtom]) -> Option<Vec<Label>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Listing, ManifestRequest};
+    use std::cell::RefCell;
+
+    /// An in-memory registry: sets by URL, each a root and
+    /// label → version → manifest text. Counts the calls.
+    /// A set: its root, and (label, version) → manifest text.
+    type FakeSet = (CommitId, BTreeMap<(String, String), String>);
+
+    #[derive(Default)]
+    struct Fake {
+        sets: BTreeMap<String, FakeSet>,
+        calls: RefCell<Vec<String>>,
+    }
+
+    fn oid(n: u8) -> CommitId {
+        gix::ObjectId::from_bytes_or_panic(&[n; 20])
+    }
+
+    fn blob_of(text: &str) -> CommitId {
+        atom_format::commit::object_id(gix::object::Kind::Blob, text.as_bytes())
+    }
+
+    impl Fake {
+        fn publish(
+            &mut self,
+            set: &str,
+            root: u8,
+            label: &str,
+            version: &str,
+            deps: &[(&str, &str)],
+        ) {
+            let mut text = format!("[package]\nlabel = \"{label}\"\nversion = \"{version}\"\n");
+            if !deps.is_empty() {
+                text.push_str(&format!("[package.sets]\ns = \"{set}\"\n[deps.from.s]\n"));
+                for (d, r) in deps {
+                    text.push_str(&format!("{d} = \"{r}\"\n"));
+                }
+            }
+            let entry = self
+                .sets
+                .entry(set.into())
+                .or_insert((oid(root), BTreeMap::new()));
+            entry.1.insert((label.into(), version.into()), text);
+        }
+    }
+
+    impl Registry for Fake {
+        fn list(&self, queries: &[(SetKey, Vec<Label>)]) -> Vec<Result<Listing, RegistryError>> {
+            self.calls
+                .borrow_mut()
+                .push(format!("list {}", queries.len()));
+            queries
+                .iter()
+                .map(|(set, labels)| {
+                    let (root, atoms) = self.sets.get(set.0[0].as_str()).ok_or_else(|| {
+                        RegistryError::Unreachable {
+                            set: set.to_string(),
+                            why: "no such set".into(),
+                        }
+                    })?;
+                    let mut listing = Listing {
+                        root: Some(*root),
+                        ..Default::default()
+                    };
+                    for ((l, v), text) in atoms {
+                        let label = Label::parse(l).unwrap();
+                        if labels.contains(&label) {
+                            listing.atoms.entry(label).or_default().insert(
+                                Version::parse(v).unwrap(),
+                                Published {
+                                    commit: blob_of(&format!("commit {text}")),
+                                    manifest: Some(blob_of(text)),
+                                    origin: None,
+                                },
+                            );
+                        }
+                    }
+                    Ok(listing)
+                })
+                .collect()
+        }
+
+        fn manifests(
+            &self,
+            requests: &[ManifestRequest],
+        ) -> Result<BTreeMap<CommitId, Vec<u8>>, RegistryError> {
+            self.calls
+                .borrow_mut()
+                .push(format!("manifests {}", requests.len()));
+            let mut out = BTreeMap::new();
+            for (set, wanted) in requests {
+                for (l, v, blob) in wanted {
+                    let text = &self.sets[set.0[0].as_str()].1[&(l.to_string(), v.to_string())];
+                    assert_eq!(blob_of(text), *blob);
+                    out.insert(*blob, text.clone().into_bytes());
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    fn key(url: &str) -> SetKey {
+        SetKey(vec![url.parse().unwrap()])
+    }
+
+    fn root(deps: &[(&str, &str, &str)]) -> RootInput {
+        RootInput {
+            label: Label::parse("app").unwrap(),
+            version: Version::new(0, 1, 0),
+            deps: deps
+                .iter()
+                .map(|(s, l, r)| Dependency {
+                    set: key(s),
+                    label: Label::parse(l).unwrap(),
+                    req: VersionReq::parse(r).unwrap(),
+                })
+                .collect(),
+        }
+    }
+
+    fn versions(r: &Resolution) -> Vec<String> {
+        let mut v: Vec<String> = r
+            .atoms
+            .iter()
+            .map(|a| format!("{}@{}", a.label, a.version))
+            .collect();
+        v.sort();
+        v
+    }
+
+    const S: &str = "https://example.com/s";
+    const T: &str = "https://example.com/t";
+
+    fn fake() -> Fake {
+        let mut f = Fake::default();
+        for v in ["1.0.0", "1.1.0", "2.0.0", "2.1.0-rc.1"] {
+            f.publish(S, 1, "b", v, &[]);
+        }
+        f.publish(S, 1, "a", "1.0.0", &[("b", "^1")]);
+        f.publish(S, 1, "a", "1.1.0", &[("b", ">=1.1")]);
+        f.publish(S, 1, "c", "1.0.0", &[("b", "^2")]);
+        f
+    }
+
+    #[test]
+    fn highest_allowed_and_transitive() {
+        let f = fake();
+        let r = resolve(&f, &root(&[(S, "a", "^1")]), &HashMap::new()).unwrap();
+        assert_eq!(versions(&r), ["a@1.1.0", "b@2.0.0"]);
+        // Pre-releases only when asked for.
+        let r = resolve(&f, &root(&[(S, "b", ">=2.1.0-rc.1")]), &HashMap::new()).unwrap();
+        assert_eq!(versions(&r), ["b@2.1.0-rc.1"]);
+        // Two levels: one listing and one manifest fetch per level.
+        assert_eq!(
+            *f.calls.borrow(),
+            [
+                "list 1",
+                "manifests 1",
+                "list 1",
+                "manifests 1",
+                "list 1",
+                "manifests 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn preferences_are_kept_while_allowed() {
+        let f = fake();
+        let r0 = resolve(&f, &root(&[(S, "a", "^1")]), &HashMap::new()).unwrap();
+        let a = r0.atoms.iter().find(|a| a.label.as_str() == "a").unwrap();
+        let b = r0.atoms.iter().find(|a| a.label.as_str() == "b").unwrap();
+        let prefer = HashMap::from([(a.id, Version::new(1, 0, 0)), (b.id, Version::new(1, 0, 0))]);
+        let r = resolve(&f, &root(&[(S, "a", "^1")]), &prefer).unwrap();
+        assert_eq!(versions(&r), ["a@1.0.0", "b@1.0.0"]);
+        // A preference the requirement no longer allows gives way.
+        let r = resolve(&f, &root(&[(S, "a", "^1"), (S, "b", "^2")]), &prefer).unwrap();
+        assert_eq!(versions(&r), ["a@1.1.0", "b@2.0.0"]);
+    }
+
+    #[test]
+    fn conflicts_name_the_requirements() {
+        let f = fake();
+        let e = resolve(
+            &f,
+            &root(&[(S, "a", "=1.0.0"), (S, "c", "^1")]),
+            &HashMap::new(),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("a 1.0.0 depends on b ^1"), "{text}");
+        assert!(text.contains("c 1.0.0 depends on b ^2"), "{text}");
+        let e = resolve(&f, &root(&[(S, "b", "^3")]), &HashMap::new()).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("it has 2.1.0-rc.1, 2.0.0, 1.1.0, 1.0.0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cycles_are_errors() {
+        let mut f = Fake::default();
+        f.publish(S, 1, "x", "1.0.0", &[("y", "^1")]);
+        f.publish(S, 1, "y", "1.0.0", &[("x", "^1")]);
+        f.publish(S, 1, "z", "1.0.0", &[("z", "^1")]);
+        let e = resolve(&f, &root(&[(S, "x", "^1")]), &HashMap::new()).unwrap_err();
+        assert!(matches!(&e, ResolveError::Cycle(l) if l.len() == 3), "{e}");
+        let e = resolve(&f, &root(&[(S, "z", "^1")]), &HashMap::new()).unwrap_err();
+        assert_eq!(e.to_string(), "dependency cycle: z -> z");
+    }
+
+    #[test]
+    fn mirrors_with_one_root_are_one_set() {
+        let mut f = fake();
+        for v in ["1.0.0", "1.1.0", "2.0.0", "2.1.0-rc.1"] {
+            f.publish(T, 1, "b", v, &[]);
+        }
+        // b through S (^1) and through T (=1.0.0): one atom, both hold.
+        let r = resolve(
+            &f,
+            &root(&[(S, "b", "^1"), (T, "b", "=1.0.0")]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(versions(&r), ["b@1.0.0"]);
+        assert_eq!(r.deps.len(), 1);
+        // Another root: two atoms with one label.
+        let mut f = fake();
+        f.publish(T, 2, "b", "1.0.0", &[]);
+        let r = resolve(
+            &f,
+            &root(&[(S, "b", "^2"), (T, "b", "^1")]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(versions(&r), ["b@1.0.0", "b@2.0.0"]);
+    }
+}
