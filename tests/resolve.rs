@@ -470,3 +470,77 @@ fn interrupted_add_changes_nothing() {
     sb.eka(&dir, &["add", &format!("{url}::a")])
         .assert_success();
 }
+
+/// A set with mirrors: an unreachable mirror is a warning; mirrors that
+/// disagree are an error naming both; `eka fetch` refuses a mirror whose
+/// root is not the locked one.
+#[test]
+fn mirrors() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let url = registry(&sb, &server);
+    let http = sb.server(Transport::Http);
+    git(
+        http.base(),
+        &[
+            "clone",
+            "--quiet",
+            "--mirror",
+            server.path("registry").to_str().unwrap(),
+            "mirror.git",
+        ],
+    );
+    let mirror = http.url("mirror");
+    let dead = support::unreachable_url(Transport::Git, "dead");
+    let dir = app(&sb);
+    let write = |mirrors: &[&str]| {
+        let list: Vec<String> = mirrors.iter().map(|m| format!("\"{m}\"")).collect();
+        std::fs::write(
+            dir.join("atom.toml"),
+            format!(
+                "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = [{}]\n\n[deps.from.reg]\na = \"^1\"\n",
+                list.join(", ")
+            ),
+        )
+        .unwrap();
+    };
+    write(&[&dead, &mirror, &url]);
+    let run = sb.eka(&dir, &["lock"]).assert_success();
+    assert!(run.stderr.contains("mirror unreachable"), "{run}");
+    let lock = read(&dir.join("atom.lock"));
+    assert!(
+        lock.contains(&format!("    \"{dead}\",\n    \"{mirror}\",\n")),
+        "{lock}"
+    );
+    // fetch goes past the dead mirror.
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    let run = sb.eka(&dir, &["fetch"]).assert_success();
+    assert!(run.stderr.contains("mirror unreachable"), "{run}");
+
+    // The HTTP mirror is tampered with: a 1.0.0 now points at b's commit.
+    let bare = http.base().join("mirror.git");
+    let other = git(&bare, &["rev-parse", "refs/atoms/b/2.0.0"]);
+    git(&bare, &["update-ref", "refs/atoms/a/1.0.0", &other]);
+    std::fs::remove_file(dir.join("atom.lock")).unwrap();
+    let run = sb.eka(&dir, &["lock"]).assert_failure();
+    assert!(run.stderr.contains("disagree"), "{run}");
+    assert!(
+        run.stderr.contains(&mirror) && run.stderr.contains(&url),
+        "{run}"
+    );
+    assert!(!dir.join("atom.lock").exists());
+
+    // A mirror holding another repository is refused by fetch.
+    let other_repo = sb.repo("other");
+    let other_url = server.create("other");
+    publish(&sb, &other_repo, &other_url, &[("a", "a", "1.0.0", &[])]);
+    std::fs::write(dir.join("atom.lock"), &lock).unwrap();
+    let swapped = lock.replace(
+        &format!("    \"{dead}\",\n    \"{mirror}\",\n    \"{url}\",\n"),
+        &format!("    \"{other_url}\",\n"),
+    );
+    assert_ne!(swapped, lock);
+    std::fs::write(dir.join("atom.lock"), &swapped).unwrap();
+    let run = sb.eka(&dir, &["fetch"]).assert_failure();
+    assert!(run.stderr.contains("is refused: its root"), "{run}");
+}
