@@ -387,6 +387,12 @@ fn offline_fetch_needs_the_cache() {
     sb.eka(&dir, &["fetch"]).assert_success();
     std::fs::remove_dir_all(server.path("registry")).unwrap();
     sb.eka(&dir, &["fetch", "--offline"]).assert_success();
+    // A lock in line with the manifest needs no network either.
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    let run = sb.eka(&dir, &["lock"]).assert_success();
+    assert!(run.stdout.contains("up to date"), "{run}");
+    sb.eka(&dir, &["lock", "--check"]).assert_success();
+    assert!(!sb.home().join(".cache/eka").exists());
 }
 
 #[test]

@@ -35,6 +35,17 @@ pub fn lock(
     keep: &Keep,
     global: &Global,
 ) -> miette::Result<Locked> {
+    // A lock in line needs neither the network nor the cache.
+    if let (Keep::Locked, Some(old)) = (keep, old) {
+        if project::stale_reasons(&project::root_input(manifest)?, old).is_empty() {
+            return Ok(Locked {
+                lock: old.clone(),
+                resolution: None,
+                warnings: Vec::new(),
+                changes: Vec::new(),
+            });
+        }
+    }
     let cache = project::open_cache()?;
     let registry = project::registry(&cache, dir);
     let locked = project::lock(dir, manifest, old, keep, &registry, &cache)?;
