@@ -142,6 +142,10 @@ fn workflow(kind: Transport) {
     std::fs::write(dir.join("atom.toml"), &edited).unwrap();
     let run = sb.eka(&dir, &["lock", "--check"]).assert_failure();
     assert!(run.stderr.contains("requirement on `b`"), "{run}");
+    let run = sb
+        .eka(&dir, &["lock", "--check", "--json"])
+        .assert_failure();
+    assert!(run.stdout.contains("\"up_to_date\": false"), "{run}");
     assert_eq!(read(&dir.join("atom.lock")), lock2);
     sb.eka(&dir, &["lock"]).assert_success();
     let lock3 = read(&dir.join("atom.lock"));

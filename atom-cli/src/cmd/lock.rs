@@ -36,6 +36,11 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             output::json(
                 &serde_json::json!({ "up_to_date": reasons.is_empty(), "stale": reasons }),
             )?;
+            return Ok(if reasons.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         if !reasons.is_empty() {
             return Err(miette!(
@@ -45,7 +50,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 reasons.join("\n  - ")
             ));
         }
-        if !global.quiet && !global.json {
+        if !global.quiet {
             println!("atom.lock is up to date ({} atoms)", lock.atoms().len());
         }
         return Ok(ExitCode::SUCCESS);
