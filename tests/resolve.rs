@@ -554,3 +554,31 @@ fn mirrors() {
     let run = sb.eka(&dir, &["fetch"]).assert_failure();
     assert!(run.stderr.contains("is refused: its root"), "{run}");
 }
+
+/// Sets that cannot be used are errors pointing into atom.toml.
+#[test]
+fn bad_sets_point_into_the_manifest() {
+    let sb = Sandbox::new();
+    let dir = app(&sb);
+    for (sets, shown) in [
+        ("reg = \"gh:owner/repo\"", "\"gh:owner/repo\""),
+        ("\"::\" = \"::\"", "::"),
+    ] {
+        let set = if shown == "::" { "\"::\"" } else { "reg" };
+        std::fs::write(
+            dir.join("atom.toml"),
+            format!(
+                "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\n{sets}\n\n[deps.from.{set}]\nx = \"^1\"\n"
+            ),
+        )
+        .unwrap();
+        let run = sb.eka(&dir, &["lock"]).assert_failure();
+        assert!(run.stderr.contains("atom.toml"), "{run}");
+        // miette draws the line with the offending text under a label.
+        assert!(
+            run.stderr.contains(shown) && run.stderr.contains("here"),
+            "{run}"
+        );
+        assert!(!dir.join("atom.lock").exists());
+    }
+}

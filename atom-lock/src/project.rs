@@ -56,7 +56,16 @@ pub enum ProjectError {
         code(eka::project::set),
         help("a set is an expanded git URL or path, or a list of mirror URLs")
     )]
-    BadSet { set: String, why: String },
+    BadSet {
+        set: String,
+        why: String,
+        /// The text the problem is in (`offending`), when known.
+        offending: Option<String>,
+        #[source_code]
+        src: Option<miette::NamedSource<String>>,
+        #[label("here")]
+        span: Option<miette::SourceSpan>,
+    },
     #[error("{MANIFEST_FILE} has no dependency `{0}`")]
     #[diagnostic(code(eka::project::no_such_dep))]
     NoSuchDependency(String),
@@ -161,9 +170,12 @@ impl Project {
 fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectError> {
     let mut out = HashMap::new();
     for (name, mirrors) in &manifest.package.sets {
-        let bad = |why: String| ProjectError::BadSet {
+        let bad = |why: String, offending: &str| ProjectError::BadSet {
             set: name.clone(),
             why,
+            offending: Some(offending.to_owned()),
+            src: None,
+            span: None,
         };
         if name == LOCAL_SET || mirrors.urls().iter().any(|u| u == LOCAL_SET) {
             // Needed only if a dependency names it (checked there).
@@ -173,14 +185,14 @@ fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectError
         for u in mirrors.urls() {
             let url: RepoUrl = u
                 .parse()
-                .map_err(|e| bad(format!("`{u}` is not an expanded URL or path: {e}")))?;
+                .map_err(|e| bad(format!("`{u}` is not an expanded URL or path: {e}"), u))?;
             if urls.contains(&url) {
-                return Err(bad(format!("mirror `{u}` is listed twice")));
+                return Err(bad(format!("mirror `{u}` is listed twice"), u));
             }
             urls.push(url);
         }
         if urls.is_empty() {
-            return Err(bad("it lists no mirror".into()));
+            return Err(bad("it lists no mirror".into(), name));
         }
         out.insert(name.clone(), SetKey(urls));
     }
@@ -195,6 +207,9 @@ pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
         let key = keys.get(set).ok_or_else(|| ProjectError::BadSet {
             set: set.clone(),
             why: "`::` (this repository) cannot be resolved yet: name the repository's URL".into(),
+            offending: Some(set.clone()),
+            src: None,
+            span: None,
         })?;
         for (label, req) in labels {
             deps.push(Dependency {
@@ -208,6 +223,42 @@ pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
         label: manifest.package.label.clone(),
         version: manifest.package.version.clone(),
         deps,
+    })
+}
+
+/// [`root_input`] of the manifest `text` (at `path`), with errors
+/// pointing into it.
+pub fn root_input_at(
+    manifest: &Manifest,
+    path: &Path,
+    text: &str,
+) -> Result<RootInput, ProjectError> {
+    root_input(manifest).map_err(|e| match e {
+        ProjectError::BadSet {
+            set,
+            why,
+            offending,
+            ..
+        } => {
+            let span = offending.as_deref().and_then(|o| {
+                let quoted = format!("\"{o}\"");
+                text.find(&quoted)
+                    .map(|at| at..at + quoted.len())
+                    .or_else(|| text.find(o).map(|at| at..at + o.len()))
+                    .map(miette::SourceSpan::from)
+            });
+            ProjectError::BadSet {
+                set,
+                why,
+                offending,
+                src: Some(miette::NamedSource::new(
+                    path.display().to_string(),
+                    text.to_owned(),
+                )),
+                span,
+            }
+        }
+        e => e,
     })
 }
 

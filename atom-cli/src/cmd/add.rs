@@ -43,7 +43,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let name = p.manifest_path().display().to_string();
     let manifest = Manifest::parse(&name, &edit.text())?;
     let old = deps::old_lock(&p, global);
-    let mut locked = deps::lock(&p.dir, &manifest, old, &Keep::Locked, global)?;
+    let mut locked = deps::lock(&p.dir, &manifest, &edit.text(), old, &Keep::Locked, global)?;
     // `^<resolved>` for those given without a requirement.
     for (a, set) in adds.iter().zip(&sets) {
         if a.req.is_some() {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use atom_format::manifest::MANIFEST_FILE;
 use atom_format::Manifest;
 use atom_lock::project::{self, Keep, LockState, Locked, Project};
 use atom_lock::Lockfile;
@@ -28,16 +29,19 @@ pub fn old_lock<'p>(p: &'p Project, global: &Global) -> Option<&'p Lockfile> {
 }
 
 /// Resolves `manifest` for the project in `dir`, with the cache.
+/// `text` is the manifest's text, for errors that point into it.
 pub fn lock(
     dir: &Path,
     manifest: &Manifest,
+    text: &str,
     old: Option<&Lockfile>,
     keep: &Keep,
     global: &Global,
 ) -> miette::Result<Locked> {
+    let root = project::root_input_at(manifest, &dir.join(MANIFEST_FILE), text)?;
     // A lock in line needs neither the network nor the cache.
     if let (Keep::Locked, Some(old)) = (keep, old) {
-        if project::stale_reasons(&project::root_input(manifest)?, old).is_empty() {
+        if project::stale_reasons(&root, old).is_empty() {
             return Ok(Locked {
                 lock: old.clone(),
                 resolution: None,

@@ -31,7 +31,10 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             LockState::Invalid(e) => return Err(e.into()),
             LockState::Valid(ref l) => l,
         };
-        let reasons = project::stale_reasons(&project::root_input(&p.manifest)?, lock);
+        let reasons = project::stale_reasons(
+            &project::root_input_at(&p.manifest, &p.manifest_path(), &p.manifest_text)?,
+            lock,
+        );
         if global.json {
             output::json(
                 &serde_json::json!({ "up_to_date": reasons.is_empty(), "stale": reasons }),
@@ -56,7 +59,14 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let old = deps::old_lock(&p, global);
-    let locked = deps::lock(&p.dir, &p.manifest, old, &Keep::Locked, global)?;
+    let locked = deps::lock(
+        &p.dir,
+        &p.manifest,
+        &p.manifest_text,
+        old,
+        &Keep::Locked,
+        global,
+    )?;
     if locked.resolution.is_some() || !matches!(p.lock, LockState::Valid(_)) {
         project::write_both(&p.dir, None, &locked.lock)?;
     }

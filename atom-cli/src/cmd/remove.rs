@@ -25,7 +25,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let name = p.manifest_path().display().to_string();
     let manifest = Manifest::parse(&name, &text)?;
     let old = deps::old_lock(&p, global);
-    let locked = deps::lock(&p.dir, &manifest, old, &Keep::Locked, global)?;
+    let locked = deps::lock(&p.dir, &manifest, &text, old, &Keep::Locked, global)?;
     project::write_both(&p.dir, Some(&text), &locked.lock)?;
     deps::report(&locked, global, "adding")?;
     Ok(ExitCode::SUCCESS)

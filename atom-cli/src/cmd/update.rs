@@ -31,7 +31,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         }
         Keep::AllBut(labels)
     };
-    let locked = deps::lock(&p.dir, &p.manifest, old, &keep, global)?;
+    let locked = deps::lock(&p.dir, &p.manifest, &p.manifest_text, old, &keep, global)?;
     project::write_both(&p.dir, None, &locked.lock)?;
     deps::report(&locked, global, "locking")?;
     Ok(ExitCode::SUCCESS)
