@@ -582,3 +582,27 @@ fn bad_sets_point_into_the_manifest() {
         assert!(!dir.join("atom.lock").exists());
     }
 }
+
+/// A set whose URL now serves another repository is refused by `eka lock`
+/// and `eka update` while the lock holds the old root.
+#[test]
+fn replaced_repository_is_refused() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let url = registry(&sb, &server);
+    let dir = app(&sb);
+    sb.eka(&dir, &["add", &format!("{url}::b@^1")])
+        .assert_success();
+    let lock = read(&dir.join("atom.lock"));
+    // Same URL, another history publishing the same label.
+    std::fs::remove_dir_all(server.path("registry")).unwrap();
+    let url2 = server.create("registry");
+    assert_eq!(url, url2);
+    let other = sb.repo("other");
+    publish(&sb, &other, &url, &[("x/b", "b", "1.5.0", &[])]);
+    let run = sb.eka(&dir, &["update"]).assert_failure();
+    assert!(run.stderr.contains("root_changed"), "{run}");
+    assert_eq!(read(&dir.join("atom.lock")), lock);
+    let run = sb.eka(&dir, &["fetch"]).assert_failure();
+    assert!(run.stderr.contains("is refused"), "{run}");
+}

@@ -66,6 +66,16 @@ pub enum ProjectError {
         #[label("here")]
         span: Option<miette::SourceSpan>,
     },
+    #[error("set {set} is refused: its root is now {now}, but atom.lock locks root {locked}")]
+    #[diagnostic(
+        code(eka::project::root_changed),
+        help("the URL now serves another repository (replaced, or tampered with); if that is intended, delete atom.lock and lock again")
+    )]
+    RootChanged {
+        set: String,
+        now: crate::ids::CommitId,
+        locked: crate::ids::CommitId,
+    },
     #[error("{MANIFEST_FILE} has no dependency `{0}`")]
     #[diagnostic(code(eka::project::no_such_dep))]
     NoSuchDependency(String),
@@ -360,6 +370,9 @@ pub fn lock(
     }
     let prefer = preferences(old, keep);
     let resolution = resolve::resolve(registry, &root, &prefer)?;
+    if let Some(old) = old {
+        check_roots(&resolution, old)?;
+    }
     let lock = materialize(dir, &resolution, old, cache)?;
     let changes = changes(old, &lock);
     Ok(Locked {
@@ -368,6 +381,25 @@ pub fn lock(
         resolution: Some(resolution),
         changes,
     })
+}
+
+/// Refuses a set whose mirrors now answer another root than the one the
+/// lock holds for atoms with those mirrors.
+fn check_roots(resolution: &Resolution, old: &Lockfile) -> Result<(), ProjectError> {
+    for (set, root) in &resolution.roots {
+        if let Some(a) = old
+            .atoms()
+            .iter()
+            .find(|a| a.mirrors == set.mirrors() && a.root != *root)
+        {
+            return Err(ProjectError::RootChanged {
+                set: set.to_string(),
+                now: *root,
+                locked: a.root,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Turns a resolution into a lock, fetching the atoms not locked before.

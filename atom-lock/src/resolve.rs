@@ -72,6 +72,8 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// Listing and manifest rounds (levels of depth) it took.
     pub rounds: usize,
+    /// The root each set listed answered.
+    pub roots: Vec<(SetKey, CommitId)>,
 }
 
 /// Why resolution failed.
@@ -708,11 +710,14 @@ fn build(
     if let Some(cycle) = find_cycle(&atoms) {
         return Err(ResolveError::Cycle(cycle));
     }
+    let mut roots: Vec<(SetKey, CommitId)> = d.roots.iter().map(|(k, r)| (k.clone(), *r)).collect();
+    roots.sort();
     Ok(Resolution {
         deps: edges(&root.deps),
         atoms,
         warnings: d.warnings.clone(),
         rounds: d.rounds,
+        roots,
     })
 }
 
