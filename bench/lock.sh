@@ -2,6 +2,7 @@
 # Benchmarks for resolution and fetching (issue 3); figures, not tests.
 #
 #   bench/lock.sh [path/to/eka]      (default: target/release/eka)
+#   KEEP=1 bench/lock.sh             keeps the work folder
 #
 # 1. `eka lock` for a manifest with 50 dependencies spread over 5 remotes
 #    (10 atoms x 3 versions each, all served by `git daemon` on loopback):
@@ -17,7 +18,7 @@ W=$(mktemp -d /tmp/eka-bench.XXXXXX)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$W"
+    if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 
