@@ -606,3 +606,40 @@ fn replaced_repository_is_refused() {
     let run = sb.eka(&dir, &["fetch"]).assert_failure();
     assert!(run.stderr.contains("is refused"), "{run}");
 }
+
+/// Transitive dependencies across two registries: a published manifest's
+/// `::` set is the registry it came from, and one label from two
+/// registries is two atoms.
+#[test]
+fn transitive_across_registries() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let r1 = registry(&sb, &server);
+    let r2 = server.create("second");
+    let repo = sb.repo("second-src");
+    repo.write(
+        "b/atom.toml",
+        "[package]\nlabel = \"b\"\nversion = \"9.0.0\"\n",
+    )
+    .write(
+        "top/atom.toml",
+        format!(
+            "[package]\nlabel = \"top\"\nversion = \"0.3.0\"\n\n[package.sets]\n\"::\" = \"::\"\nfirst = \"{r1}\"\n\n[deps.from.\"::\"]\nb = \"^9\"\n\n[deps.from.first]\na = \"^1\"\n"
+        ),
+    );
+    repo.commit("second registry");
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &r2])
+        .assert_success();
+    let dir = app(&sb);
+    sb.eka(&dir, &["add", &format!("{r2}::top")])
+        .assert_success();
+    let lock = read(&dir.join("atom.lock"));
+    // top, b 9.0.0 (second), a 1.0.0 and b 1.1.0 (first).
+    assert_eq!(lock.matches("[[atom]]").count(), 4, "{lock}");
+    assert!(lock.contains("version = \"9.0.0\""), "{lock}");
+    assert!(lock.contains("version = \"1.1.0\""), "{lock}");
+    sb.eka(&dir, &["lock", "--check"]).assert_success();
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    let run = sb.eka(&dir, &["fetch"]).assert_success();
+    assert!(run.stdout.contains("4 atoms verified"), "{run}");
+}
