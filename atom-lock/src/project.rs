@@ -766,3 +766,82 @@ pub fn open_cache() -> Result<Cache, ProjectError> {
     let dir = crate::cache::default_dir()?;
     Ok(Cache::open(&dir, crate::cache::Access::Write)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dep(url: &str, label: &str, req: Option<&str>) -> AddDep {
+        AddDep {
+            url: url.parse().unwrap(),
+            label: Label::parse(label).unwrap(),
+            req: req.map(|r| VersionReq::parse(r).unwrap()),
+        }
+    }
+
+    const TEXT: &str = "# top comment\n[package]\nlabel = \"app\" # the label\nversion = \"0.1.0\"\nsets.mine = [\"https://a.example/x.git\", \"https://b.example/x\"]\n\n[deps.from.mine]\nold = \"^1\" # keep\n";
+
+    #[test]
+    fn add_keeps_formatting_and_reuses_sets() {
+        let mut e = ManifestEdit::new(TEXT).unwrap();
+        // A mirror of an existing set (dotted keys) is that set.
+        assert_eq!(
+            e.add(&dep("https://b.example/x", "new", Some("~2")))
+                .unwrap(),
+            "mine"
+        );
+        // Another URL gets a new set named after it.
+        assert_eq!(
+            e.add(&dep("https://c.example/org/x.git", "z", None))
+                .unwrap(),
+            "x"
+        );
+        assert_eq!(
+            e.add(&dep("https://d.example/x", "w", None)).unwrap(),
+            "x-2"
+        );
+        e.set_req(
+            "x",
+            &Label::parse("z").unwrap(),
+            &VersionReq::parse("^1.2.3").unwrap(),
+        )
+        .unwrap();
+        let text = e.text();
+        assert!(
+            text.starts_with("# top comment\n[package]\nlabel = \"app\" # the label\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("old = \"^1\" # keep\nnew = \"~2\"\n"),
+            "{text}"
+        );
+        let m = Manifest::parse("atom.toml", &text).unwrap();
+        assert_eq!(
+            m.deps.from["x"][&Label::parse("z").unwrap()].to_string(),
+            "^1.2.3"
+        );
+        assert_eq!(m.package.sets["x-2"].urls(), ["https://d.example/x"]);
+        // Removing the last label of a table removes the table.
+        e.remove("w").unwrap();
+        assert!(!e.text().contains("deps.from.x-2"), "{}", e.text());
+        assert!(matches!(
+            e.remove("w"),
+            Err(ProjectError::NoSuchDependency(_))
+        ));
+    }
+
+    #[test]
+    fn caret_of_resolved_versions() {
+        for (v, want) in [
+            ("1.2.3", "^1.2.3"),
+            ("0.0.3", "^0.0.3"),
+            ("2.0.0-rc.1", "^2.0.0-rc.1"),
+            ("1.0.0+build.7", "^1.0.0"),
+        ] {
+            let v = Version::parse(v).unwrap();
+            let req = caret(&v);
+            assert_eq!(req.to_string(), want);
+            assert!(req.matches(&v), "{want}");
+        }
+    }
+}
