@@ -155,7 +155,17 @@ impl Cache {
         // Under the lock: no other process is creating it at the same time.
         let repo = if repo_dir.join("HEAD").exists() {
             gix::open(&repo_dir).map_err(|e| io(&e))?
+        } else if access == Access::Read {
+            return Err(CacheError::Empty {
+                dir: dir.to_owned(),
+            });
         } else {
+            // Leftovers of processes killed while creating it.
+            for entry in std::fs::read_dir(dir).map_err(|e| io(&e))?.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".git-new.") {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
             // A leftover of a process killed while creating it.
             if repo_dir.exists() {
                 std::fs::remove_dir_all(&repo_dir).map_err(|e| io(&e))?;
