@@ -52,6 +52,16 @@ enum Command {
     List(cmd::list::Args),
     /// Show a version's manifest, atom id, commit and origin
     Show(cmd::show::Args),
+    /// Add dependencies to atom.toml (`<repository>::<label>[@<req>]`) and lock them
+    Add(cmd::add::Args),
+    /// Remove dependencies from atom.toml and atom.lock
+    Remove(cmd::remove::Args),
+    /// Bring atom.lock in line with atom.toml, changing nothing that still satisfies it
+    Lock(cmd::lock::Args),
+    /// Move dependencies (or the named ones) to the highest allowed versions
+    Update(cmd::update::Args),
+    /// Fetch the locked atoms into the local cache and verify them
+    Fetch(cmd::fetch::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +73,11 @@ fn main() -> ExitCode {
         Command::Versions(args) => cmd::versions::run(args, &cli.global),
         Command::List(args) => cmd::list::run(args, &cli.global),
         Command::Show(args) => cmd::show::run(args, &cli.global),
+        Command::Add(args) => cmd::add::run(args, &cli.global),
+        Command::Remove(args) => cmd::remove::run(args, &cli.global),
+        Command::Lock(args) => cmd::lock::run(args, &cli.global),
+        Command::Update(args) => cmd::update::run(args, &cli.global),
+        Command::Fetch(args) => cmd::fetch::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

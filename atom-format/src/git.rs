@@ -230,6 +230,15 @@ pub fn write_commit(repo: &gix::Repository, bytes: &[u8]) -> Result<ObjectId, Gi
         .map_err(|e| GitError::Other(format!("cannot write an atom commit: {e}")))
 }
 
+/// The current value of a local ref, if it exists.
+pub fn local_ref(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, GitError> {
+    match repo.try_find_reference(name) {
+        Ok(Some(r)) => Ok(r.target().try_id().map(|id| id.to_owned())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(GitError::Other(format!("cannot read ref `{name}`: {e}"))),
+    }
+}
+
 /// All local refs under `prefix`, with their targets.
 pub fn local_refs(
     repo: &gix::Repository,

@@ -28,9 +28,15 @@
 #![allow(clippy::result_large_err)]
 
 pub mod alias;
+pub mod cache;
+pub mod fetch;
+pub mod gitreg;
 pub mod ids;
 pub mod lock;
+pub mod project;
+pub mod registry;
 pub mod remote;
+pub mod resolve;
 pub mod uri;
 
 pub use alias::{Aliases, ConfigError, Shadowed};

@@ -1,0 +1,307 @@
+//! The local cache of fetched atoms: one bare git repository per user,
+//! shared by every project (`$XDG_CACHE_HOME/eka/git`, or
+//! `~/.cache/eka/git`).
+//!
+//! It holds atom commits with their trees, and manifest blobs, never source
+//! history: fetches name atom and manifest refs only, and atom commits have
+//! no parents. Every atom that passed its checks is kept alive by a ref
+//! `refs/cache/<atom id>/<version>`.
+//!
+//! Concurrency: a process holds `$XDG_CACHE_HOME/eka/lock` (an advisory
+//! file lock) for as long as it uses the cache, exclusively to write and
+//! shared to read, so two `eka` processes never write the repository at the
+//! same time, and the repository is created under the lock too.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use atom_format::commit::AtomCommit;
+use atom_format::digest::Digester;
+use atom_format::git::{self, RefUpdate, RemoteError};
+use atom_format::Label;
+use gix::ObjectId;
+use semver::Version;
+
+use crate::ids::{AtomId, CommitId, ContentDigest};
+
+/// The cache folder's name under the user's cache directory.
+const CACHE_SUBDIR: &str = "eka";
+
+/// How a process uses the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read only (a shared lock); the repository must exist.
+    Read,
+    /// Read and write (an exclusive lock); the repository is created if
+    /// needed.
+    Write,
+}
+
+/// The cache repository, locked for this process.
+pub struct Cache {
+    dir: PathBuf,
+    repo: gix::ThreadSafeRepository,
+    _lock: File,
+}
+
+/// What is wrong with the cache.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum CacheError {
+    #[error("no cache directory: neither XDG_CACHE_HOME nor HOME is an absolute path")]
+    #[diagnostic(code(eka::cache::no_dir), help("set XDG_CACHE_HOME or HOME"))]
+    NoDirectory,
+    #[error("cannot use the cache at {}: {why}", dir.display())]
+    #[diagnostic(code(eka::cache::io))]
+    Io { dir: PathBuf, why: String },
+    #[error("the cache at {} is empty", dir.display())]
+    #[diagnostic(
+        code(eka::cache::empty),
+        help("run `eka fetch` without --offline first")
+    )]
+    Empty { dir: PathBuf },
+}
+
+/// Why a cached atom does not match what was expected of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AtomCheckError {
+    #[error("commit {0} is not in the cache")]
+    Missing(CommitId),
+    #[error("{0} is not an atom commit: {1}")]
+    NotAnAtomCommit(CommitId, String),
+    #[error("commit {commit} publishes `{found}`, not `{expected}`")]
+    WrongAtom {
+        commit: CommitId,
+        expected: String,
+        found: String,
+    },
+    #[error("commit {commit} was published from origin {found}, but {expected} was expected")]
+    Origin {
+        commit: CommitId,
+        expected: CommitId,
+        found: CommitId,
+    },
+    #[error("the tree of {commit} is unusable: {why}")]
+    Tree { commit: CommitId, why: String },
+    #[error("content digest of {commit} is {found}, but {expected} was expected")]
+    Digest {
+        commit: CommitId,
+        expected: ContentDigest,
+        found: ContentDigest,
+    },
+}
+
+/// What a cached atom must be.
+#[derive(Clone, Debug)]
+pub struct Expected<'a> {
+    pub label: &'a Label,
+    pub version: &'a Version,
+    pub commit: CommitId,
+    /// `None`: not known yet (taken from the commit, and returned).
+    pub origin: Option<CommitId>,
+    /// `None`: not known yet (computed, and returned).
+    pub digest: Option<ContentDigest>,
+}
+
+/// What checking a cached atom found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub origin: CommitId,
+    pub digest: ContentDigest,
+}
+
+/// `$XDG_CACHE_HOME/eka`, or `$HOME/.cache/eka` when `XDG_CACHE_HOME` is
+/// unset, empty or relative.
+pub fn default_dir() -> Result<PathBuf, CacheError> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from);
+    let base = match xdg.filter(|p| p.is_absolute()) {
+        Some(x) => x,
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .ok_or(CacheError::NoDirectory)?
+            .join(".cache"),
+    };
+    Ok(base.join(CACHE_SUBDIR))
+}
+
+impl Cache {
+    /// Opens (with [`Access::Write`], creating) the cache in `dir`, and
+    /// locks it for this process; blocks while another process holds a
+    /// conflicting lock.
+    pub fn open(dir: &Path, access: Access) -> Result<Self, CacheError> {
+        let io = |e: &dyn std::fmt::Display| CacheError::Io {
+            dir: dir.to_owned(),
+            why: e.to_string(),
+        };
+        let repo_dir = dir.join("git");
+        if access == Access::Read && !repo_dir.exists() {
+            return Err(CacheError::Empty {
+                dir: dir.to_owned(),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(|e| io(&e))?;
+        match access {
+            Access::Read => lock.lock_shared(),
+            Access::Write => lock.lock(),
+        }
+        .map_err(|e| io(&e))?;
+        // Under the lock: no other process is creating it at the same time.
+        let repo = if repo_dir.join("HEAD").exists() {
+            gix::open(&repo_dir).map_err(|e| io(&e))?
+        } else if access == Access::Read {
+            return Err(CacheError::Empty {
+                dir: dir.to_owned(),
+            });
+        } else {
+            // Leftovers of processes killed while creating it.
+            for entry in std::fs::read_dir(dir).map_err(|e| io(&e))?.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".git-new.") {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+            // A leftover of a process killed while creating it.
+            if repo_dir.exists() {
+                std::fs::remove_dir_all(&repo_dir).map_err(|e| io(&e))?;
+            }
+            let tmp = tempfile::Builder::new()
+                .prefix(".git-new.")
+                .tempdir_in(dir)
+                .map_err(|e| io(&e))?;
+            gix::init_bare(tmp.path()).map_err(|e| io(&e))?;
+            let tmp = tmp.keep();
+            std::fs::rename(&tmp, &repo_dir).map_err(|e| io(&e))?;
+            gix::open(&repo_dir).map_err(|e| io(&e))?
+        };
+        Ok(Cache {
+            dir: dir.to_owned(),
+            repo: repo.into_sync(),
+            _lock: lock,
+        })
+    }
+
+    /// The cache folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A handle on the repository for this thread.
+    pub fn repo(&self) -> gix::Repository {
+        self.repo.to_thread_local()
+    }
+
+    /// Whether the object `id` is in the cache.
+    pub fn has(&self, id: &ObjectId) -> bool {
+        self.repo().has_object(id)
+    }
+
+    /// A blob's bytes, if the cache has it.
+    pub fn blob(&self, id: ObjectId) -> Option<Vec<u8>> {
+        match git::read_object(&self.repo(), id) {
+            Ok(Some((gix::object::Kind::Blob, data))) => Some(data),
+            _ => None,
+        }
+    }
+
+    /// Fetches the objects that the remote refs `refs` point to (and what
+    /// they reach), writing no ref: the caller checks what arrived and pins
+    /// it with [`Cache::pin`].
+    pub fn fetch(&self, url: &str, refs: &[String]) -> Result<(), RemoteError> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        git::fetch(&self.repo(), url, refs)
+    }
+
+    /// Checks that the cache holds the atom commit `expect.commit`, that it
+    /// is a well-formed atom commit of that label, version (and origin),
+    /// and that its tree is complete and safe with the expected digest.
+    pub fn check_atom(&self, expect: &Expected<'_>) -> Result<Checked, AtomCheckError> {
+        let repo = self.repo();
+        let commit = expect.commit;
+        let (kind, bytes) = git::read_object(&repo, commit)
+            .ok()
+            .flatten()
+            .ok_or(AtomCheckError::Missing(commit))?;
+        if kind != gix::object::Kind::Commit {
+            return Err(AtomCheckError::NotAnAtomCommit(
+                commit,
+                format!("it is a {kind}"),
+            ));
+        }
+        let parsed = AtomCommit::parse(&bytes)
+            .map_err(|e| AtomCheckError::NotAnAtomCommit(commit, e.to_string()))?;
+        if &parsed.label != expect.label || &parsed.version != expect.version {
+            return Err(AtomCheckError::WrongAtom {
+                commit,
+                expected: format!("{}@{}", expect.label, expect.version),
+                found: format!("{}@{}", parsed.label, parsed.version),
+            });
+        }
+        if let Some(origin) = expect.origin {
+            if origin != parsed.origin {
+                return Err(AtomCheckError::Origin {
+                    commit,
+                    expected: origin,
+                    found: parsed.origin,
+                });
+            }
+        }
+        let digest = Digester::new(&repo.objects)
+            .atom_digest(parsed.tree)
+            .map_err(|e| AtomCheckError::Tree {
+                commit,
+                why: e.to_string(),
+            })?;
+        if let Some(expected) = expect.digest {
+            if expected != digest {
+                return Err(AtomCheckError::Digest {
+                    commit,
+                    expected,
+                    found: digest,
+                });
+            }
+        }
+        Ok(Checked {
+            origin: parsed.origin,
+            digest,
+        })
+    }
+
+    /// Keeps checked atoms alive: `refs/cache/<atom id>/<version>` → commit.
+    pub fn pin(&self, atoms: &[(AtomId, Version, CommitId)]) -> Result<(), CacheError> {
+        let repo = self.repo();
+        let mut updates = Vec::new();
+        for (id, version, commit) in atoms {
+            let name = pin_ref(id, version);
+            let old = git::local_ref(&repo, &name).map_err(|e| self.err(e))?;
+            if old == Some(*commit) {
+                continue;
+            }
+            updates.push(RefUpdate {
+                name,
+                old,
+                new: Some(*commit),
+            });
+        }
+        git::update_refs(&repo, &updates, "eka: cache atoms").map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> CacheError {
+        CacheError::Io {
+            dir: self.dir.clone(),
+            why: e.to_string(),
+        }
+    }
+}
+
+/// The ref that keeps a cached atom alive.
+pub fn pin_ref(id: &AtomId, version: &Version) -> String {
+    format!("refs/cache/{id}/{version}")
+}

@@ -1,0 +1,847 @@
+//! The lockfile workflow of one atom (a folder with `atom.toml` and
+//! `atom.lock`): reading both, deciding whether the lock is in line with
+//! the manifest, editing the manifest (`eka add`, `eka remove`) with its
+//! formatting and comments kept, locking, and writing both files together.
+//!
+//! Nothing is written until everything succeeded, and then both files are
+//! replaced by renames of fully written temporary files (the lock first);
+//! if the second rename fails, the first file is put back.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use atom_format::manifest::{Manifest, ManifestError, LOCAL_SET, MANIFEST_FILE};
+use atom_format::Label;
+use semver::{Version, VersionReq};
+
+use crate::cache::Cache;
+use crate::fetch::{self, FetchError, Want};
+use crate::gitreg::GitRegistry;
+use crate::ids::AtomId;
+use crate::lock::{Edge, LockError, LockedAtom, Lockfile, LOCK_FILE};
+use crate::registry::{Registry, SetKey};
+use crate::resolve::{self, Dependency, Resolution, ResolveError, RootInput};
+use crate::uri::RepoUrl;
+
+/// What is wrong with a project or a workflow step.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ProjectError {
+    #[error("no {MANIFEST_FILE} in {} or any parent folder", .0.display())]
+    #[diagnostic(
+        code(eka::project::no_manifest),
+        help("run eka inside an atom (`eka new <path>` creates one)")
+    )]
+    NoManifest(PathBuf),
+    #[error("cannot read {}: {why}", path.display())]
+    #[diagnostic(code(eka::project::io))]
+    Io { path: PathBuf, why: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Manifest(#[from] Box<ManifestError>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error("set `{set}` in {MANIFEST_FILE}: {why}")]
+    #[diagnostic(
+        code(eka::project::set),
+        help("a set is an expanded git URL or path, or a list of mirror URLs")
+    )]
+    BadSet {
+        set: String,
+        why: String,
+        /// The text the problem is in (`offending`), when known.
+        offending: Option<String>,
+        #[source_code]
+        src: Option<miette::NamedSource<String>>,
+        #[label("here")]
+        span: Option<miette::SourceSpan>,
+    },
+    #[error("set {set} is refused: its root is now {now}, but atom.lock locks root {locked}")]
+    #[diagnostic(
+        code(eka::project::root_changed),
+        help("the URL now serves another repository (replaced, or tampered with); if that is intended, delete atom.lock and lock again")
+    )]
+    RootChanged {
+        set: String,
+        now: crate::ids::CommitId,
+        locked: crate::ids::CommitId,
+    },
+    #[error("{MANIFEST_FILE} has no dependency `{0}`")]
+    #[diagnostic(code(eka::project::no_such_dep))]
+    NoSuchDependency(String),
+    #[error("atom.lock has no atom `{0}`")]
+    #[diagnostic(
+        code(eka::project::not_locked),
+        help("`eka update` takes labels of locked atoms; see atom.lock")
+    )]
+    NotLocked(String),
+    #[error("`{0}` names no repository")]
+    #[diagnostic(
+        code(eka::project::no_repository),
+        help("write the repository before the label: `eka add <url>::<label>[@<requirement>]`")
+    )]
+    NoRepository(String),
+    #[error("cannot edit {MANIFEST_FILE}: {0}")]
+    #[diagnostic(code(eka::project::edit))]
+    Edit(String),
+    #[error("cannot write {}: {why}", path.display())]
+    #[diagnostic(
+        code(eka::project::write),
+        help("nothing was changed: both atom.toml and atom.lock are as they were")
+    )]
+    Write { path: PathBuf, why: String },
+}
+
+/// The state of `atom.lock`.
+#[derive(Debug)]
+pub enum LockState {
+    Missing,
+    Valid(Lockfile),
+    /// It exists but does not verify.
+    Invalid(LockError),
+}
+
+/// An atom folder: its manifest (text and parsed) and its lock.
+#[derive(Debug)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub manifest_text: String,
+    pub manifest: Manifest,
+    pub lock: LockState,
+}
+
+impl Project {
+    /// The atom containing `start` (the nearest folder with an atom.toml).
+    pub fn find(start: &Path) -> Result<Self, ProjectError> {
+        let mut dir = Some(start);
+        while let Some(d) = dir {
+            if d.join(MANIFEST_FILE).is_file() {
+                return Self::load(d);
+            }
+            dir = d.parent();
+        }
+        Err(ProjectError::NoManifest(start.to_owned()))
+    }
+
+    /// Reads `dir/atom.toml` and `dir/atom.lock`.
+    pub fn load(dir: &Path) -> Result<Self, ProjectError> {
+        let path = dir.join(MANIFEST_FILE);
+        let manifest_text = std::fs::read_to_string(&path).map_err(|e| ProjectError::Io {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        let manifest =
+            Manifest::parse(&path.display().to_string(), &manifest_text).map_err(Box::new)?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = if lock_path.exists() {
+            match Lockfile::read(&lock_path) {
+                Ok(l) => LockState::Valid(l),
+                Err(e) => LockState::Invalid(e),
+            }
+        } else {
+            LockState::Missing
+        };
+        Ok(Project {
+            dir: dir.to_owned(),
+            manifest_text,
+            manifest,
+            lock,
+        })
+    }
+
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.join(MANIFEST_FILE)
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join(LOCK_FILE)
+    }
+
+    /// The valid lock, if there is one.
+    pub fn valid_lock(&self) -> Option<&Lockfile> {
+        match &self.lock {
+            LockState::Valid(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// The sets of a manifest as set keys.
+fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectError> {
+    let mut out = HashMap::new();
+    for (name, mirrors) in &manifest.package.sets {
+        let bad = |why: String, offending: &str| ProjectError::BadSet {
+            set: name.clone(),
+            why,
+            offending: Some(offending.to_owned()),
+            src: None,
+            span: None,
+        };
+        if name == LOCAL_SET || mirrors.urls().iter().any(|u| u == LOCAL_SET) {
+            // Needed only if a dependency names it (checked there).
+            continue;
+        }
+        let mut urls = Vec::new();
+        for u in mirrors.urls() {
+            let url: RepoUrl = u
+                .parse()
+                .map_err(|e| bad(format!("`{u}` is not an expanded URL or path: {e}"), u))?;
+            if urls.contains(&url) {
+                return Err(bad(format!("mirror `{u}` is listed twice"), u));
+            }
+            urls.push(url);
+        }
+        if urls.is_empty() {
+            return Err(bad("it lists no mirror".into(), name));
+        }
+        out.insert(name.clone(), SetKey(urls));
+    }
+    Ok(out)
+}
+
+/// What the manifest asks for, as resolver input.
+pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
+    let keys = set_keys(manifest)?;
+    let mut deps = Vec::new();
+    for (set, labels) in &manifest.deps.from {
+        let key = keys.get(set).ok_or_else(|| ProjectError::BadSet {
+            set: set.clone(),
+            why: "`::` (this repository) cannot be resolved yet: name the repository's URL".into(),
+            offending: Some(set.clone()),
+            src: None,
+            span: None,
+        })?;
+        for (label, req) in labels {
+            deps.push(Dependency {
+                set: key.clone(),
+                label: label.clone(),
+                req: req.clone(),
+            });
+        }
+    }
+    Ok(RootInput {
+        label: manifest.package.label.clone(),
+        version: manifest.package.version.clone(),
+        deps,
+    })
+}
+
+/// [`root_input`] of the manifest `text` (at `path`), with errors
+/// pointing into it.
+pub fn root_input_at(
+    manifest: &Manifest,
+    path: &Path,
+    text: &str,
+) -> Result<RootInput, ProjectError> {
+    root_input(manifest).map_err(|e| match e {
+        ProjectError::BadSet {
+            set,
+            why,
+            offending,
+            ..
+        } => {
+            let span = offending.as_deref().and_then(|o| {
+                let quoted = format!("\"{o}\"");
+                text.find(&quoted)
+                    .map(|at| at..at + quoted.len())
+                    .or_else(|| text.find(o).map(|at| at..at + o.len()))
+                    .map(miette::SourceSpan::from)
+            });
+            ProjectError::BadSet {
+                set,
+                why,
+                offending,
+                src: Some(miette::NamedSource::new(
+                    path.display().to_string(),
+                    text.to_owned(),
+                )),
+                span,
+            }
+        }
+        e => e,
+    })
+}
+
+/// Why a lock is not in line with its manifest; empty when it is.
+pub fn stale_reasons(root: &RootInput, lock: &Lockfile) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let mut matched = BTreeSet::new();
+    for dep in &root.deps {
+        let found = lock.deps().iter().find(|e| {
+            e.label == dep.label
+                && lock
+                    .get(&e.id)
+                    .is_some_and(|a| a.mirrors == dep.set.mirrors())
+        });
+        match found {
+            None => reasons.push(format!("`{}` from {} is not locked", dep.label, dep.set)),
+            Some(e) => {
+                matched.insert(e.id);
+                if e.req.to_string() != dep.req.to_string() {
+                    reasons.push(format!(
+                        "the requirement on `{}` is `{}` in {MANIFEST_FILE} but `{}` in {LOCK_FILE}",
+                        dep.label, dep.req, e.req
+                    ));
+                }
+            }
+        }
+    }
+    for e in lock.deps() {
+        if !matched.contains(&e.id) {
+            reasons.push(format!(
+                "`{}` is locked but {MANIFEST_FILE} no longer asks for it",
+                e.label
+            ));
+        }
+    }
+    reasons
+}
+
+/// What a workflow step should do with the locked versions.
+#[derive(Clone, Debug)]
+pub enum Keep {
+    /// Keep every locked version that still satisfies the manifest.
+    Locked,
+    /// Keep the locked versions except these labels' (moved to the highest
+    /// allowed).
+    AllBut(Vec<Label>),
+    /// Move everything to the highest allowed versions.
+    Nothing,
+}
+
+/// The outcome of locking.
+#[derive(Debug)]
+pub struct Locked {
+    pub lock: Lockfile,
+    /// `None`: the lock was already in line; nothing was resolved.
+    pub resolution: Option<Resolution>,
+    pub warnings: Vec<String>,
+    /// The lock's atoms whose version changed: (label, old, new).
+    pub changes: Vec<(Label, Option<Version>, Option<Version>)>,
+}
+
+/// The versions to prefer when resolving.
+fn preferences(old: Option<&Lockfile>, keep: &Keep) -> HashMap<AtomId, Version> {
+    let Some(old) = old else {
+        return HashMap::new();
+    };
+    old.atoms()
+        .iter()
+        .filter(|a| match keep {
+            Keep::Locked => true,
+            Keep::AllBut(labels) => !labels.contains(&a.label),
+            Keep::Nothing => false,
+        })
+        .map(|a| (a.id(), a.version.clone()))
+        .collect()
+}
+
+/// Resolves `manifest` and builds its lock: atoms that were locked at the
+/// same commit keep their entry; new ones are fetched into the cache
+/// (one fetch per set) to compute their digests.
+pub fn lock(
+    dir: &Path,
+    manifest: &Manifest,
+    old: Option<&Lockfile>,
+    keep: &Keep,
+    registry: &dyn Registry,
+    cache: &Cache,
+) -> Result<Locked, ProjectError> {
+    let root = root_input(manifest)?;
+    if let (Keep::Locked, Some(old)) = (keep, old) {
+        if stale_reasons(&root, old).is_empty() {
+            return Ok(Locked {
+                lock: old.clone(),
+                resolution: None,
+                warnings: Vec::new(),
+                changes: Vec::new(),
+            });
+        }
+    }
+    let prefer = preferences(old, keep);
+    let resolution = resolve::resolve(registry, &root, &prefer)?;
+    if let Some(old) = old {
+        check_roots(&resolution, old)?;
+    }
+    let lock = materialize(dir, &resolution, old, cache)?;
+    let changes = changes(old, &lock);
+    Ok(Locked {
+        lock,
+        warnings: resolution.warnings.clone(),
+        resolution: Some(resolution),
+        changes,
+    })
+}
+
+/// Refuses a set whose mirrors now answer another root than the one the
+/// lock holds for atoms with those mirrors.
+fn check_roots(resolution: &Resolution, old: &Lockfile) -> Result<(), ProjectError> {
+    for (set, root) in &resolution.roots {
+        if let Some(a) = old
+            .atoms()
+            .iter()
+            .find(|a| a.mirrors == set.mirrors() && a.root != *root)
+        {
+            return Err(ProjectError::RootChanged {
+                set: set.to_string(),
+                now: *root,
+                locked: a.root,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Turns a resolution into a lock, fetching the atoms not locked before.
+pub fn materialize(
+    dir: &Path,
+    resolution: &Resolution,
+    old: Option<&Lockfile>,
+    cache: &Cache,
+) -> Result<Lockfile, ProjectError> {
+    let mut wants = Vec::new();
+    for a in &resolution.atoms {
+        let reuse = old
+            .and_then(|l| l.get(&a.id))
+            .filter(|l| l.version == a.version && l.commit == a.published.commit);
+        wants.push(Want {
+            id: a.id,
+            label: a.label.clone(),
+            version: a.version.clone(),
+            commit: a.published.commit,
+            root: a.root,
+            origin: reuse.map(|l| l.origin).or(a.published.origin),
+            digest: reuse.map(|l| l.digest),
+            mirrors: a.set.mirrors().to_vec(),
+        });
+    }
+    let (got, _) = fetch::fetch(
+        cache,
+        dir,
+        &wants,
+        fetch::Options {
+            offline: false,
+            check_remote: false,
+        },
+    )?;
+    let atoms = resolution
+        .atoms
+        .iter()
+        .zip(got)
+        .map(|(a, g)| LockedAtom {
+            label: a.label.clone(),
+            version: a.version.clone(),
+            root: a.root,
+            commit: a.published.commit,
+            origin: g.origin,
+            digest: g.digest,
+            mirrors: a.set.mirrors().to_vec(),
+            deps: a.deps.clone(),
+        })
+        .collect();
+    Ok(Lockfile::new(resolution.deps.clone(), atoms)?)
+}
+
+fn changes(
+    old: Option<&Lockfile>,
+    new: &Lockfile,
+) -> Vec<(Label, Option<Version>, Option<Version>)> {
+    let mut out = Vec::new();
+    let empty = Vec::new();
+    let old_atoms = old.map(|l| l.atoms()).unwrap_or(&empty);
+    for a in new.atoms() {
+        match old.and_then(|l| l.get(&a.id())) {
+            Some(o) if o.version == a.version => {}
+            o => out.push((
+                a.label.clone(),
+                o.map(|o| o.version.clone()),
+                Some(a.version.clone()),
+            )),
+        }
+    }
+    for o in old_atoms {
+        if new.get(&o.id()).is_none() {
+            out.push((o.label.clone(), Some(o.version.clone()), None));
+        }
+    }
+    out
+}
+
+/// A [`GitRegistry`] for a project in `dir`.
+pub fn registry<'c>(cache: &'c Cache, dir: &Path) -> GitRegistry<'c> {
+    GitRegistry::new(cache, dir)
+}
+
+// ---------------------------------------------------------------------
+// Manifest editing.
+
+/// A manifest being edited, formatting and comments kept.
+pub struct ManifestEdit {
+    doc: toml_edit::DocumentMut,
+}
+
+/// A dependency to add: where from, which label, and the requirement
+/// (`None`: `^<resolved version>`, filled in by [`ManifestEdit::set_req`]).
+#[derive(Clone, Debug)]
+pub struct AddDep {
+    pub url: RepoUrl,
+    pub label: Label,
+    pub req: Option<VersionReq>,
+}
+
+impl ManifestEdit {
+    pub fn new(text: &str) -> Result<Self, ProjectError> {
+        let doc = text
+            .parse::<toml_edit::DocumentMut>()
+            .map_err(|e| ProjectError::Edit(e.to_string()))?;
+        Ok(ManifestEdit { doc })
+    }
+
+    pub fn text(&self) -> String {
+        self.doc.to_string()
+    }
+
+    /// The name of the set whose mirrors include `url`, if any.
+    fn find_set(&self, url: &RepoUrl) -> Option<String> {
+        let sets = self.doc.get("package")?.get("sets")?.as_table_like()?;
+        for (name, value) in sets.iter() {
+            let urls: Vec<&str> = match value.as_value() {
+                Some(toml_edit::Value::String(s)) => vec![s.value().as_str()],
+                Some(toml_edit::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
+                _ => continue,
+            };
+            if urls
+                .iter()
+                .any(|u| u.parse::<RepoUrl>().is_ok_and(|p| &p == url))
+            {
+                return Some(name.to_owned());
+            }
+        }
+        None
+    }
+
+    /// Adds `dep` (the set if needed, reusing a set with the same URL);
+    /// returns the set's name.
+    pub fn add(&mut self, dep: &AddDep) -> Result<String, ProjectError> {
+        let set = match self.find_set(&dep.url) {
+            Some(name) => name,
+            None => {
+                let name = self.new_set_name(&dep.url);
+                let package = self
+                    .doc
+                    .get_mut("package")
+                    .and_then(|p| p.as_table_like_mut())
+                    .ok_or_else(|| ProjectError::Edit("no [package] table".into()))?;
+                if package.get("sets").is_none() {
+                    package.insert("sets", toml_edit::Item::Table(toml_edit::Table::new()));
+                }
+                let sets = package
+                    .get_mut("sets")
+                    .and_then(|s| s.as_table_like_mut())
+                    .ok_or_else(|| ProjectError::Edit("[package.sets] is not a table".into()))?;
+                sets.insert(&name, toml_edit::value(dep.url.as_str()));
+                name
+            }
+        };
+        let req = dep
+            .req
+            .as_ref()
+            .map_or_else(|| "*".to_owned(), |r| r.to_string());
+        let table = self.deps_table(&set)?;
+        table.insert(dep.label.as_str(), toml_edit::value(req));
+        Ok(set)
+    }
+
+    /// Sets the requirement of `label` in `[deps.from.<set>]`.
+    pub fn set_req(
+        &mut self,
+        set: &str,
+        label: &Label,
+        req: &VersionReq,
+    ) -> Result<(), ProjectError> {
+        let table = self.deps_table(set)?;
+        table.insert(label.as_str(), toml_edit::value(req.to_string()));
+        Ok(())
+    }
+
+    fn deps_table(&mut self, set: &str) -> Result<&mut dyn toml_edit::TableLike, ProjectError> {
+        let not_table = |what: &str| ProjectError::Edit(format!("{what} is not a table"));
+        let root = self.doc.as_table_mut();
+        if !root.contains_key("deps") {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            root.insert("deps", toml_edit::Item::Table(t));
+        }
+        let deps = root["deps"]
+            .as_table_like_mut()
+            .ok_or_else(|| not_table("[deps]"))?;
+        if deps.get("from").is_none() {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            deps.insert("from", toml_edit::Item::Table(t));
+        }
+        let from = deps
+            .get_mut("from")
+            .and_then(|f| f.as_table_like_mut())
+            .ok_or_else(|| not_table("[deps.from]"))?;
+        if from.get(set).is_none() {
+            from.insert(set, toml_edit::Item::Table(toml_edit::Table::new()));
+        }
+        from.get_mut(set)
+            .and_then(|s| s.as_table_like_mut())
+            .ok_or_else(|| not_table(&format!("[deps.from.{set}]")))
+    }
+
+    /// Removes `label` from every `[deps.from.*]` table (and a table it
+    /// leaves empty); an error if no table has it.
+    pub fn remove(&mut self, label: &str) -> Result<(), ProjectError> {
+        let missing = || ProjectError::NoSuchDependency(label.to_owned());
+        let from = self
+            .doc
+            .get_mut("deps")
+            .and_then(|d| d.get_mut("from"))
+            .and_then(|f| f.as_table_like_mut())
+            .ok_or_else(missing)?;
+        let mut found = false;
+        let mut emptied = Vec::new();
+        for (set, table) in from.iter_mut() {
+            if let Some(t) = table.as_table_like_mut() {
+                if t.remove(label).is_some() {
+                    found = true;
+                    if t.is_empty() {
+                        emptied.push(set.get().to_owned());
+                    }
+                }
+            }
+        }
+        for set in emptied {
+            from.remove(&set);
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(missing())
+        }
+    }
+
+    /// A set name for `url` not used yet: its last path component.
+    fn new_set_name(&self, url: &RepoUrl) -> String {
+        let path = url.as_str().trim_end_matches('/');
+        let last = path.rsplit(['/', ':']).next().unwrap_or("");
+        let last = last.strip_suffix(".git").unwrap_or(last);
+        let mut base: String = last
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if base.is_empty() {
+            base = "set".into();
+        }
+        let taken = |n: &str| {
+            self.doc
+                .get("package")
+                .and_then(|p| p.get("sets"))
+                .and_then(|s| s.get(n))
+                .is_some()
+                || n == LOCAL_SET
+        };
+        if !taken(&base) {
+            return base;
+        }
+        (2..)
+            .map(|i| format!("{base}-{i}"))
+            .find(|n| !taken(n))
+            .expect("some suffix is free")
+    }
+}
+
+/// `^<version>` for a resolved version (build metadata dropped: a
+/// requirement cannot carry it).
+pub fn caret(v: &Version) -> VersionReq {
+    let mut text = format!("^{}.{}.{}", v.major, v.minor, v.patch);
+    if !v.pre.is_empty() {
+        text.push('-');
+        text.push_str(v.pre.as_str());
+    }
+    VersionReq::parse(&text).expect("a caret requirement of a valid version parses")
+}
+
+/// Replaces the requirement of the root edge to `id` (after `eka add`
+/// wrote `^<resolved>` for a dependency given without one).
+pub fn with_root_req(
+    lock: Lockfile,
+    id: AtomId,
+    req: &VersionReq,
+) -> Result<Lockfile, ProjectError> {
+    let (mut deps, atoms) = lock.into_parts();
+    for e in &mut deps {
+        if e.id == id {
+            e.req = req.clone();
+        }
+    }
+    Ok(Lockfile::new(deps, atoms)?)
+}
+
+/// The root edge of the lock for `label` from `url`.
+pub fn root_edge<'l>(lock: &'l Lockfile, label: &Label, url: &RepoUrl) -> Option<&'l Edge> {
+    lock.deps()
+        .iter()
+        .find(|e| &e.label == label && lock.get(&e.id).is_some_and(|a| a.mirrors.contains(url)))
+}
+
+// ---------------------------------------------------------------------
+// Writing both files.
+
+/// Writes the lock and (if given) the manifest of the project in `dir`,
+/// all or nothing: both temporary files are written and flushed first;
+/// then the lock is renamed into place, then the manifest; if the manifest
+/// cannot be renamed, the old lock is put back.
+pub fn write_both(dir: &Path, manifest: Option<&str>, lock: &Lockfile) -> Result<(), ProjectError> {
+    let lock_path = dir.join(LOCK_FILE);
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let err = |path: &Path, e: &dyn std::fmt::Display| ProjectError::Write {
+        path: path.to_owned(),
+        why: e.to_string(),
+    };
+    let temp = |name: &str, path: &Path, text: &str| {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(dir)
+            .map_err(|e| err(path, &e))?;
+        tmp.write_all(text.as_bytes()).map_err(|e| err(path, &e))?;
+        tmp.as_file().sync_all().map_err(|e| err(path, &e))?;
+        Ok::<_, ProjectError>(tmp)
+    };
+    let lock_tmp = temp(LOCK_FILE, &lock_path, &lock.to_toml_string())?;
+    let manifest_tmp = match manifest {
+        Some(text) => Some(temp(MANIFEST_FILE, &manifest_path, text)?),
+        None => None,
+    };
+    let old_lock = std::fs::read(&lock_path).ok();
+    lock_tmp
+        .persist(&lock_path)
+        .map_err(|e| err(&lock_path, &e.error))?;
+    if let Some(tmp) = manifest_tmp {
+        if let Err(e) = tmp.persist(&manifest_path) {
+            // Put the old lock back (or remove the new one).
+            let _ = match old_lock {
+                Some(bytes) => restore(dir, &lock_path, &bytes),
+                None => std::fs::remove_file(&lock_path),
+            };
+            return Err(err(&manifest_path, &e.error));
+        }
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn restore(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".restore.")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
+/// Opens the cache in its default place for writing.
+pub fn open_cache() -> Result<Cache, ProjectError> {
+    let dir = crate::cache::default_dir()?;
+    Ok(Cache::open(&dir, crate::cache::Access::Write)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dep(url: &str, label: &str, req: Option<&str>) -> AddDep {
+        AddDep {
+            url: url.parse().unwrap(),
+            label: Label::parse(label).unwrap(),
+            req: req.map(|r| VersionReq::parse(r).unwrap()),
+        }
+    }
+
+    const TEXT: &str = "# top comment\n[package]\nlabel = \"app\" # the label\nversion = \"0.1.0\"\nsets.mine = [\"https://a.example/x.git\", \"https://b.example/x\"]\n\n[deps.from.mine]\nold = \"^1\" # keep\n";
+
+    #[test]
+    fn add_keeps_formatting_and_reuses_sets() {
+        let mut e = ManifestEdit::new(TEXT).unwrap();
+        // A mirror of an existing set (dotted keys) is that set.
+        assert_eq!(
+            e.add(&dep("https://b.example/x", "new", Some("~2")))
+                .unwrap(),
+            "mine"
+        );
+        // Another URL gets a new set named after it.
+        assert_eq!(
+            e.add(&dep("https://c.example/org/x.git", "z", None))
+                .unwrap(),
+            "x"
+        );
+        assert_eq!(
+            e.add(&dep("https://d.example/x", "w", None)).unwrap(),
+            "x-2"
+        );
+        e.set_req(
+            "x",
+            &Label::parse("z").unwrap(),
+            &VersionReq::parse("^1.2.3").unwrap(),
+        )
+        .unwrap();
+        let text = e.text();
+        assert!(
+            text.starts_with("# top comment\n[package]\nlabel = \"app\" # the label\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("old = \"^1\" # keep\nnew = \"~2\"\n"),
+            "{text}"
+        );
+        let m = Manifest::parse("atom.toml", &text).unwrap();
+        assert_eq!(
+            m.deps.from["x"][&Label::parse("z").unwrap()].to_string(),
+            "^1.2.3"
+        );
+        assert_eq!(m.package.sets["x-2"].urls(), ["https://d.example/x"]);
+        // Removing the last label of a table removes the table.
+        e.remove("w").unwrap();
+        assert!(!e.text().contains("deps.from.x-2"), "{}", e.text());
+        assert!(matches!(
+            e.remove("w"),
+            Err(ProjectError::NoSuchDependency(_))
+        ));
+    }
+
+    #[test]
+    fn caret_of_resolved_versions() {
+        for (v, want) in [
+            ("1.2.3", "^1.2.3"),
+            ("0.0.3", "^0.0.3"),
+            ("2.0.0-rc.1", "^2.0.0-rc.1"),
+            ("1.0.0+build.7", "^1.0.0"),
+        ] {
+            let v = Version::parse(v).unwrap();
+            let req = caret(&v);
+            assert_eq!(req.to_string(), want);
+            assert!(req.matches(&v), "{want}");
+        }
+    }
+}

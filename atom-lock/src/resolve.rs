@@ -1,0 +1,1005 @@
+//! Resolution: from a manifest's requirements to one version of every atom
+//! the graph reaches (normative text in `spec/lock.md`, "Resolution").
+//!
+//! It runs in two phases:
+//! 1. **Discovery**, level by level: list the sets the current level names
+//!    (one listing per set, all sets at once), then fetch the manifests of
+//!    every version that matches a requirement (one fetch per set), parse
+//!    their dependencies, and go on with the next level until nothing new
+//!    is named. Atoms are identified by atom id (root and label), so one
+//!    repository reached through different mirror URLs is one set.
+//! 2. **Solving** with PubGrub over what was discovered, offline. A
+//!    conflict is explained in terms of the requirements that clash. The
+//!    solver prefers the versions given as preferences (the locked ones),
+//!    then the highest.
+//!
+//! Cycles between atoms are errors.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use atom_format::manifest::{Manifest, LOCAL_SET};
+use atom_format::Label;
+use pubgrub::{
+    DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
+    PubGrubError, Ranges, Reporter, VersionSet,
+};
+use semver::{Version, VersionReq};
+
+use crate::ids::{AtomId, CommitId};
+use crate::lock::Edge;
+use crate::registry::{Published, Registry, RegistryError, SetKey};
+use crate::uri::RepoUrl;
+
+/// A requirement on an atom of a set.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Dependency {
+    pub set: SetKey,
+    pub label: Label,
+    pub req: VersionReq,
+}
+
+/// What to resolve: the root manifest's package and requirements.
+#[derive(Clone, Debug)]
+pub struct RootInput {
+    pub label: Label,
+    pub version: Version,
+    pub deps: Vec<Dependency>,
+}
+
+/// One atom of the solution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedAtom {
+    pub id: AtomId,
+    pub label: Label,
+    pub version: Version,
+    pub root: CommitId,
+    /// The set it was first reached through (its mirrors go in the lock).
+    pub set: SetKey,
+    pub published: Published,
+    /// Its own dependencies.
+    pub deps: Vec<Edge>,
+}
+
+/// The whole graph: the root's edges and every atom reached.
+#[derive(Clone, Debug, Default)]
+pub struct Resolution {
+    pub deps: Vec<Edge>,
+    pub atoms: Vec<ResolvedAtom>,
+    /// Things to tell the user (unreachable mirrors, ignored versions).
+    pub warnings: Vec<String>,
+    /// Listing and manifest rounds (levels of depth) it took.
+    pub rounds: usize,
+    /// The root each set listed answered.
+    pub roots: Vec<(SetKey, CommitId)>,
+}
+
+/// Why resolution failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ResolveError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{set} has no atoms (no refs/atoms/_root)")]
+    #[diagnostic(
+        code(eka::resolve::not_a_registry),
+        help("is this the right repository? atoms are published there with `eka publish`")
+    )]
+    NotARegistry { set: String },
+    #[error("{set} publishes no atom `{label}`")]
+    #[diagnostic(code(eka::resolve::no_such_atom))]
+    NoSuchAtom { set: String, label: Label },
+    #[error("no version of `{label}` in {set} matches `{req}`; it has {}", list_versions(.available))]
+    #[diagnostic(
+        code(eka::resolve::no_match),
+        help("change the requirement in atom.toml to one of the versions there are")
+    )]
+    NoMatch {
+        set: String,
+        label: Label,
+        req: VersionReq,
+        available: Vec<Version>,
+    },
+    #[error("set `{name}` in {manifest}: {why}")]
+    #[diagnostic(code(eka::resolve::set))]
+    BadSet {
+        manifest: String,
+        name: String,
+        why: String,
+    },
+    #[error("the dependencies cannot be satisfied:\n{explanation}")]
+    #[diagnostic(
+        code(eka::resolve::conflict),
+        help("relax one of the clashing requirements above")
+    )]
+    Conflict { explanation: String },
+    #[error("dependency cycle: {}", .0.iter().map(Label::as_str).collect::<Vec<_>>().join(" -> "))]
+    #[diagnostic(
+        code(eka::resolve::cycle),
+        help(
+            "atoms may not depend on each other in a cycle; the published manifests above form one"
+        )
+    )]
+    Cycle(Vec<Label>),
+    #[error("mirrors of one repository disagree on {label}@{version}: commit {a} and {b}")]
+    #[diagnostic(
+        code(eka::resolve::disagree),
+        help("two sets with the same root must publish the same commits; one may have been tampered with")
+    )]
+    Disagree {
+        label: Label,
+        version: Version,
+        a: CommitId,
+        b: CommitId,
+    },
+}
+
+fn list_versions(v: &[Version]) -> String {
+    if v.is_empty() {
+        return "no versions".into();
+    }
+    let mut v = v.to_vec();
+    v.sort();
+    v.reverse();
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What discovery learnt about one atom.
+#[derive(Clone, Debug)]
+struct AtomInfo {
+    label: Label,
+    root: CommitId,
+    set: SetKey,
+    versions: BTreeMap<Version, Published>,
+}
+
+/// What discovery learnt overall.
+#[derive(Default)]
+struct Discovery {
+    /// Set → root.
+    roots: HashMap<SetKey, CommitId>,
+    /// (set, label) pairs listed.
+    listed: HashSet<(SetKey, Label)>,
+    atoms: HashMap<AtomId, AtomInfo>,
+    /// Dependencies of a version, or why it is unusable.
+    deps: HashMap<(AtomId, Version), Result<Vec<Dependency>, String>>,
+    warnings: Vec<String>,
+    rounds: usize,
+}
+
+impl Discovery {
+    fn id_of(&self, set: &SetKey, label: &Label) -> Option<AtomId> {
+        self.roots.get(set).map(|root| AtomId::compute(root, label))
+    }
+}
+
+/// The set keys a published manifest's `[package.sets]` names, for the
+/// dependencies of an atom reached through `parent`.
+fn manifest_deps(
+    text: &str,
+    label: &Label,
+    version: &Version,
+    parent: &SetKey,
+) -> Result<Vec<Dependency>, String> {
+    let name = format!("{label}@{version}/atom.toml");
+    let m = Manifest::parse(&name, text).map_err(|e| format!("its manifest is invalid: {e}"))?;
+    if &m.package.label != label || &m.package.version != version {
+        return Err(format!(
+            "its manifest says {}@{}",
+            m.package.label, m.package.version
+        ));
+    }
+    let mut out = Vec::new();
+    for (set_name, deps) in &m.deps.from {
+        let set = if set_name == LOCAL_SET {
+            parent.clone()
+        } else {
+            let urls = m.package.sets[set_name].urls();
+            if urls.iter().any(|u| u == LOCAL_SET) {
+                parent.clone()
+            } else {
+                let mut mirrors = Vec::new();
+                for u in urls {
+                    let url: RepoUrl = u
+                        .parse()
+                        .map_err(|e| format!("set `{set_name}`: `{u}` is not a URL: {e}"))?;
+                    if url.is_path() && !std::path::Path::new(u).is_absolute() {
+                        return Err(format!(
+                            "set `{set_name}` is a relative path (`{u}`), which means nothing outside its repository"
+                        ));
+                    }
+                    mirrors.push(url);
+                }
+                SetKey(mirrors)
+            }
+        };
+        for (dep, req) in deps {
+            out.push(Dependency {
+                set: set.clone(),
+                label: dep.clone(),
+                req: req.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, ResolveError> {
+    let mut d = Discovery::default();
+    let mut frontier: Vec<Dependency> = root.deps.clone();
+    let mut first_level = true;
+    while !frontier.is_empty() {
+        d.rounds += 1;
+        // 1. One listing per set of the labels not listed yet.
+        let mut queries: BTreeMap<SetKey, BTreeSet<Label>> = BTreeMap::new();
+        for dep in &frontier {
+            if !d.listed.contains(&(dep.set.clone(), dep.label.clone())) {
+                queries
+                    .entry(dep.set.clone())
+                    .or_default()
+                    .insert(dep.label.clone());
+            }
+        }
+        let queries: Vec<(SetKey, Vec<Label>)> = queries
+            .into_iter()
+            .map(|(s, l)| (s, l.into_iter().collect()))
+            .collect();
+        let answers = registry.list(&queries);
+        for ((set, labels), answer) in queries.iter().zip(answers) {
+            let listing = answer?;
+            d.warnings.extend(listing.warnings.iter().cloned());
+            let root_commit = listing.root.ok_or_else(|| ResolveError::NotARegistry {
+                set: set.to_string(),
+            })?;
+            d.roots.insert(set.clone(), root_commit);
+            for label in labels {
+                d.listed.insert((set.clone(), label.clone()));
+                let id = AtomId::compute(&root_commit, label);
+                let info = d.atoms.entry(id).or_insert_with(|| AtomInfo {
+                    label: label.clone(),
+                    root: root_commit,
+                    set: set.clone(),
+                    versions: BTreeMap::new(),
+                });
+                for (v, p) in listing.atoms.get(label).into_iter().flatten() {
+                    match info.versions.get(v) {
+                        Some(known) if known.commit != p.commit => {
+                            return Err(ResolveError::Disagree {
+                                label: label.clone(),
+                                version: v.clone(),
+                                a: known.commit,
+                                b: p.commit,
+                            })
+                        }
+                        Some(_) => {}
+                        None => {
+                            info.versions.insert(v.clone(), p.clone());
+                        }
+                    }
+                }
+            }
+        }
+        // 2. The manifests of every version a requirement allows.
+        let mut wanted: BTreeMap<SetKey, Vec<(Label, Version, CommitId)>> = BTreeMap::new();
+        let mut queued: HashSet<(AtomId, Version)> = HashSet::new();
+        for dep in &frontier {
+            let id = d.id_of(&dep.set, &dep.label).expect("listed above");
+            let info = &d.atoms[&id];
+            let matching: Vec<&Version> = info
+                .versions
+                .keys()
+                .filter(|v| dep.req.matches(v))
+                .collect();
+            if first_level && matching.is_empty() {
+                if info.versions.is_empty() {
+                    return Err(ResolveError::NoSuchAtom {
+                        set: dep.set.to_string(),
+                        label: dep.label.clone(),
+                    });
+                }
+                return Err(ResolveError::NoMatch {
+                    set: dep.set.to_string(),
+                    label: dep.label.clone(),
+                    req: dep.req.clone(),
+                    available: info.versions.keys().cloned().collect(),
+                });
+            }
+            for v in matching {
+                let key = (id, v.clone());
+                if d.deps.contains_key(&key) || !queued.insert(key.clone()) {
+                    continue;
+                }
+                match info.versions[v].manifest {
+                    Some(blob) => wanted.entry(dep.set.clone()).or_default().push((
+                        dep.label.clone(),
+                        v.clone(),
+                        blob,
+                    )),
+                    None => {
+                        d.deps
+                            .insert(key, Err("its manifest ref is missing".into()));
+                    }
+                }
+            }
+        }
+        let requests: Vec<_> = wanted.into_iter().collect();
+        let blobs = if requests.is_empty() {
+            BTreeMap::new()
+        } else {
+            registry.manifests(&requests)?
+        };
+        let mut next = Vec::new();
+        for (set, versions) in &requests {
+            for (label, version, blob) in versions {
+                let id = d.id_of(set, label).expect("listed above");
+                let parsed = match std::str::from_utf8(&blobs[blob]) {
+                    Ok(text) => manifest_deps(text, label, version, set),
+                    Err(_) => Err("its manifest is not UTF-8".into()),
+                };
+                if let Ok(deps) = &parsed {
+                    next.extend(deps.iter().cloned());
+                }
+                if let Err(why) = &parsed {
+                    d.warnings
+                        .push(format!("ignoring {label}@{version} from {set}: {why}"));
+                }
+                d.deps.insert((id, version.clone()), parsed);
+            }
+        }
+        let mut seen = HashSet::new();
+        next.retain(|dep| seen.insert(dep.clone()));
+        frontier = next;
+        first_level = false;
+    }
+    Ok(d)
+}
+
+/// A version set for PubGrub: ranges over versions, remembering the
+/// requirement it was made from so that conflicts read as requirements.
+#[derive(Clone, Debug)]
+pub struct VSet {
+    ranges: Ranges<Version>,
+    text: Option<Arc<str>>,
+}
+
+impl VSet {
+    fn plain(ranges: Ranges<Version>) -> Self {
+        VSet { ranges, text: None }
+    }
+
+    /// The versions of `available` that `req` matches (semver's rules, with
+    /// pre-releases), named after `req`.
+    fn from_req<'a>(req: &VersionReq, available: impl Iterator<Item = &'a Version>) -> Self {
+        let mut ranges = Ranges::empty();
+        for v in available.filter(|v| req.matches(v)) {
+            ranges = ranges.union(&Ranges::singleton(v.clone()));
+        }
+        VSet {
+            ranges,
+            text: Some(req.to_string().into()),
+        }
+    }
+}
+
+impl PartialEq for VSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.ranges == other.ranges
+    }
+}
+impl Eq for VSet {}
+
+impl fmt::Display for VSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.text {
+            Some(t) => f.write_str(t),
+            None if self.ranges == Ranges::full() => f.write_str("any version"),
+            None => write!(f, "{}", self.ranges),
+        }
+    }
+}
+
+impl VersionSet for VSet {
+    type V = Version;
+    fn empty() -> Self {
+        Self::plain(Ranges::empty())
+    }
+    fn singleton(v: Version) -> Self {
+        Self::plain(Ranges::singleton(v))
+    }
+    fn complement(&self) -> Self {
+        Self::plain(self.ranges.complement())
+    }
+    fn intersection(&self, other: &Self) -> Self {
+        Self::plain(self.ranges.intersection(&other.ranges))
+    }
+    fn contains(&self, v: &Version) -> bool {
+        self.ranges.contains(v)
+    }
+    fn full() -> Self {
+        Self::plain(Ranges::full())
+    }
+    fn union(&self, other: &Self) -> Self {
+        Self::plain(self.ranges.union(&other.ranges))
+    }
+    fn is_disjoint(&self, other: &Self) -> bool {
+        self.ranges.is_disjoint(&other.ranges)
+    }
+    fn subset_of(&self, other: &Self) -> bool {
+        self.ranges.subset_of(&other.ranges)
+    }
+}
+
+/// A package for PubGrub: the root manifest, or an atom (by id; the label
+/// and where it is from are for messages).
+#[derive(Clone, Debug)]
+pub enum Pkg {
+    Root(Label),
+    Atom {
+        id: AtomId,
+        label: Label,
+        /// Shown when two atoms in the graph share a label.
+        from: Option<Arc<str>>,
+    },
+}
+
+impl PartialEq for Pkg {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Pkg::Root(_), Pkg::Root(_)) => true,
+            (Pkg::Atom { id: a, .. }, Pkg::Atom { id: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Pkg {}
+impl std::hash::Hash for Pkg {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Pkg::Root(_) => 0u8.hash(state),
+            Pkg::Atom { id, .. } => id.hash(state),
+        }
+    }
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pkg::Root(label) => write!(f, "{label} (atom.toml)"),
+            Pkg::Atom {
+                label,
+                from: Some(s),
+                ..
+            } => write!(f, "{label} (from {s})"),
+            Pkg::Atom { label, .. } => write!(f, "{label}"),
+        }
+    }
+}
+
+/// An error from inside the solver.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?}")]
+struct Cycle(Vec<Label>);
+
+struct Provider<'a> {
+    d: &'a Discovery,
+    root: &'a RootInput,
+    prefer: &'a HashMap<AtomId, Version>,
+    shared_labels: HashSet<Label>,
+}
+
+impl Provider<'_> {
+    fn pkg(&self, id: AtomId) -> Pkg {
+        let info = &self.d.atoms[&id];
+        Pkg::Atom {
+            id,
+            label: info.label.clone(),
+            from: self
+                .shared_labels
+                .contains(&info.label)
+                .then(|| info.set.to_string().into()),
+        }
+    }
+
+    fn constraints(
+        &self,
+        deps: &[Dependency],
+        me: Option<(AtomId, &Label)>,
+    ) -> Result<Vec<(Pkg, VSet)>, Cycle> {
+        let mut out: Vec<(Pkg, VSet)> = Vec::new();
+        for dep in deps {
+            let id = self
+                .d
+                .id_of(&dep.set, &dep.label)
+                .expect("every set named was listed");
+            if let Some((me_id, me_label)) = me {
+                if me_id == id {
+                    return Err(Cycle(vec![me_label.clone(), me_label.clone()]));
+                }
+            }
+            let set = VSet::from_req(&dep.req, self.d.atoms[&id].versions.keys());
+            let pkg = self.pkg(id);
+            match out.iter_mut().find(|(p, _)| *p == pkg) {
+                // One atom reached through two mirror URLs: both apply.
+                Some((_, s)) => *s = s.intersection(&set),
+                None => out.push((pkg, set)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl DependencyProvider for Provider<'_> {
+    type P = Pkg;
+    type V = Version;
+    type VS = VSet;
+    type M = String;
+    type Err = Cycle;
+    type Priority = (u32, Reverse<usize>);
+
+    fn prioritize(
+        &self,
+        package: &Pkg,
+        range: &VSet,
+        stats: &PackageResolutionStatistics,
+    ) -> Self::Priority {
+        let count = match package {
+            Pkg::Root(_) => 1,
+            Pkg::Atom { id, .. } => self.d.atoms[id]
+                .versions
+                .keys()
+                .filter(|v| range.contains(v))
+                .count(),
+        };
+        (stats.conflict_count(), Reverse(count))
+    }
+
+    fn choose_version(&self, package: &Pkg, range: &VSet) -> Result<Option<Version>, Cycle> {
+        Ok(match package {
+            Pkg::Root(_) => Some(self.root.version.clone()).filter(|v| range.contains(v)),
+            Pkg::Atom { id, .. } => {
+                let versions = &self.d.atoms[id].versions;
+                match self.prefer.get(id) {
+                    Some(v) if range.contains(v) && versions.contains_key(v) => Some(v.clone()),
+                    _ => versions.keys().rev().find(|v| range.contains(v)).cloned(),
+                }
+            }
+        })
+    }
+
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &Version,
+    ) -> Result<Dependencies<Pkg, VSet, String>, Cycle> {
+        match package {
+            Pkg::Root(_) => Ok(Dependencies::Available(
+                self.constraints(&self.root.deps, None)?
+                    .into_iter()
+                    .collect(),
+            )),
+            Pkg::Atom { id, label, .. } => match self.d.deps.get(&(*id, version.clone())) {
+                Some(Ok(deps)) => Ok(Dependencies::Available(
+                    self.constraints(deps, Some((*id, label)))?
+                        .into_iter()
+                        .collect(),
+                )),
+                Some(Err(why)) => Ok(Dependencies::Unavailable(why.clone())),
+                None => Ok(Dependencies::Unavailable(
+                    "its manifest was not read".into(),
+                )),
+            },
+        }
+    }
+}
+
+/// Resolves `root` against `registry`, preferring the versions in `prefer`
+/// (the locked ones) where they are still allowed.
+pub fn resolve(
+    registry: &dyn Registry,
+    root: &RootInput,
+    prefer: &HashMap<AtomId, Version>,
+) -> Result<Resolution, ResolveError> {
+    let d = discover(registry, root)?;
+    let mut by_label: HashMap<&Label, usize> = HashMap::new();
+    for info in d.atoms.values() {
+        *by_label.entry(&info.label).or_default() += 1;
+    }
+    let shared_labels = by_label
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(l, _)| l.clone())
+        .collect();
+    let provider = Provider {
+        d: &d,
+        root,
+        prefer,
+        shared_labels,
+    };
+    let solution = match pubgrub::resolve(
+        &provider,
+        Pkg::Root(root.label.clone()),
+        root.version.clone(),
+    ) {
+        Ok(s) => s,
+        Err(PubGrubError::NoSolution(mut tree)) => {
+            tree.collapse_no_versions();
+            let mut explanation = DefaultStringReporter::report(&tree);
+            // Say what there is, for every atom the explanation names.
+            let mut named: Vec<(&Label, String, &BTreeMap<Version, Published>)> = d
+                .atoms
+                .values()
+                .filter(|a| explanation.contains(a.label.as_str()))
+                .map(|a| (&a.label, a.set.to_string(), &a.versions))
+                .collect();
+            named.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            for (label, set, versions) in named {
+                let list: Vec<Version> = versions.keys().cloned().collect();
+                explanation.push_str(&format!(
+                    "\n  ({label} in {set} has {})",
+                    list_versions(&list)
+                ));
+            }
+            return Err(ResolveError::Conflict { explanation });
+        }
+        Err(PubGrubError::ErrorRetrievingDependencies { source, .. }) => {
+            return Err(ResolveError::Cycle(source.0))
+        }
+        Err(e) => {
+            return Err(ResolveError::Conflict {
+                explanation: e.to_string(),
+            })
+        }
+    };
+    build(
+        &d,
+        root,
+        solution.iter().map(|(p, v)| (p.clone(), v.clone())),
+    )
+}
+
+fn build(
+    d: &Discovery,
+    root: &RootInput,
+    solution: impl Iterator<Item = (Pkg, Version)>,
+) -> Result<Resolution, ResolveError> {
+    let chosen: HashMap<AtomId, Version> = solution
+        .filter_map(|(p, v)| match p {
+            Pkg::Atom { id, .. } => Some((id, v)),
+            Pkg::Root(_) => None,
+        })
+        .collect();
+    let edges = |deps: &[Dependency]| -> Vec<Edge> {
+        let mut out: Vec<Edge> = Vec::new();
+        for dep in deps {
+            let id = d.id_of(&dep.set, &dep.label).expect("listed");
+            // One atom named twice (two mirror URLs): one edge, both
+            // requirements hold; keep the first.
+            if out.iter().all(|e| e.id != id) {
+                out.push(Edge {
+                    label: dep.label.clone(),
+                    req: dep.req.clone(),
+                    id,
+                });
+            }
+        }
+        out
+    };
+    let mut atoms = Vec::new();
+    for (id, version) in &chosen {
+        let info = &d.atoms[id];
+        let deps = match d.deps.get(&(*id, version.clone())) {
+            Some(Ok(deps)) => deps,
+            _ => unreachable!("the solver only picks versions whose dependencies it read"),
+        };
+        atoms.push(ResolvedAtom {
+            id: *id,
+            label: info.label.clone(),
+            version: version.clone(),
+            root: info.root,
+            set: info.set.clone(),
+            published: info.versions[version].clone(),
+            deps: edges(deps),
+        });
+    }
+    atoms.sort_by(|a, b| (&a.label, a.id).cmp(&(&b.label, b.id)));
+    if let Some(cycle) = find_cycle(&atoms) {
+        return Err(ResolveError::Cycle(cycle));
+    }
+    let mut roots: Vec<(SetKey, CommitId)> = d.roots.iter().map(|(k, r)| (k.clone(), *r)).collect();
+    roots.sort();
+    Ok(Resolution {
+        deps: edges(&root.deps),
+        atoms,
+        warnings: d.warnings.clone(),
+        rounds: d.rounds,
+        roots,
+    })
+}
+
+/// A cycle among the chosen atoms, as labels (`a -> b -> a`).
+fn find_cycle(atoms: &[ResolvedAtom]) -> Option<Vec<Label>> {
+    let index: HashMap<AtomId, usize> = atoms.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+    // 0 new, 1 on the path, 2 done.
+    let mut state = vec![0u8; atoms.len()];
+    for start in 0..atoms.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (a, ref mut k)) = path.last_mut() {
+            let Some(edge) = atoms[a].deps.get(*k) else {
+                state[a] = 2;
+                path.pop();
+                continue;
+            };
+            *k += 1;
+            let t = index[&edge.id];
+            match state[t] {
+                0 => {
+                    state[t] = 1;
+                    path.push((t, 0));
+                }
+                1 => {
+                    let from = path.iter().position(|&(p, _)| p == t).unwrap_or(0);
+                    let mut labels: Vec<Label> = path[from..]
+                        .iter()
+                        .map(|&(p, _)| atoms[p].label.clone())
+                        .collect();
+                    labels.push(atoms[t].label.clone());
+                    return Some(labels);
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Listing, ManifestRequest};
+    use std::cell::RefCell;
+
+    /// An in-memory registry: sets by URL, each a root and
+    /// label → version → manifest text. Counts the calls.
+    /// A set: its root, and (label, version) → manifest text.
+    type FakeSet = (CommitId, BTreeMap<(String, String), String>);
+
+    #[derive(Default)]
+    struct Fake {
+        sets: BTreeMap<String, FakeSet>,
+        calls: RefCell<Vec<String>>,
+    }
+
+    fn oid(n: u8) -> CommitId {
+        gix::ObjectId::from_bytes_or_panic(&[n; 20])
+    }
+
+    fn blob_of(text: &str) -> CommitId {
+        atom_format::commit::object_id(gix::object::Kind::Blob, text.as_bytes())
+    }
+
+    impl Fake {
+        fn publish(
+            &mut self,
+            set: &str,
+            root: u8,
+            label: &str,
+            version: &str,
+            deps: &[(&str, &str)],
+        ) {
+            let mut text = format!("[package]\nlabel = \"{label}\"\nversion = \"{version}\"\n");
+            if !deps.is_empty() {
+                text.push_str(&format!("[package.sets]\ns = \"{set}\"\n[deps.from.s]\n"));
+                for (d, r) in deps {
+                    text.push_str(&format!("{d} = \"{r}\"\n"));
+                }
+            }
+            let entry = self
+                .sets
+                .entry(set.into())
+                .or_insert((oid(root), BTreeMap::new()));
+            entry.1.insert((label.into(), version.into()), text);
+        }
+    }
+
+    impl Registry for Fake {
+        fn list(&self, queries: &[(SetKey, Vec<Label>)]) -> Vec<Result<Listing, RegistryError>> {
+            self.calls
+                .borrow_mut()
+                .push(format!("list {}", queries.len()));
+            queries
+                .iter()
+                .map(|(set, labels)| {
+                    let (root, atoms) = self.sets.get(set.0[0].as_str()).ok_or_else(|| {
+                        RegistryError::Unreachable {
+                            set: set.to_string(),
+                            why: "no such set".into(),
+                        }
+                    })?;
+                    let mut listing = Listing {
+                        root: Some(*root),
+                        ..Default::default()
+                    };
+                    for ((l, v), text) in atoms {
+                        let label = Label::parse(l).unwrap();
+                        if labels.contains(&label) {
+                            listing.atoms.entry(label).or_default().insert(
+                                Version::parse(v).unwrap(),
+                                Published {
+                                    commit: blob_of(&format!("commit {text}")),
+                                    manifest: Some(blob_of(text)),
+                                    origin: None,
+                                },
+                            );
+                        }
+                    }
+                    Ok(listing)
+                })
+                .collect()
+        }
+
+        fn manifests(
+            &self,
+            requests: &[ManifestRequest],
+        ) -> Result<BTreeMap<CommitId, Vec<u8>>, RegistryError> {
+            self.calls
+                .borrow_mut()
+                .push(format!("manifests {}", requests.len()));
+            let mut out = BTreeMap::new();
+            for (set, wanted) in requests {
+                for (l, v, blob) in wanted {
+                    let text = &self.sets[set.0[0].as_str()].1[&(l.to_string(), v.to_string())];
+                    assert_eq!(blob_of(text), *blob);
+                    out.insert(*blob, text.clone().into_bytes());
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    fn key(url: &str) -> SetKey {
+        SetKey(vec![url.parse().unwrap()])
+    }
+
+    fn root(deps: &[(&str, &str, &str)]) -> RootInput {
+        RootInput {
+            label: Label::parse("app").unwrap(),
+            version: Version::new(0, 1, 0),
+            deps: deps
+                .iter()
+                .map(|(s, l, r)| Dependency {
+                    set: key(s),
+                    label: Label::parse(l).unwrap(),
+                    req: VersionReq::parse(r).unwrap(),
+                })
+                .collect(),
+        }
+    }
+
+    fn versions(r: &Resolution) -> Vec<String> {
+        let mut v: Vec<String> = r
+            .atoms
+            .iter()
+            .map(|a| format!("{}@{}", a.label, a.version))
+            .collect();
+        v.sort();
+        v
+    }
+
+    const S: &str = "https://example.com/s";
+    const T: &str = "https://example.com/t";
+
+    fn fake() -> Fake {
+        let mut f = Fake::default();
+        for v in ["1.0.0", "1.1.0", "2.0.0", "2.1.0-rc.1"] {
+            f.publish(S, 1, "b", v, &[]);
+        }
+        f.publish(S, 1, "a", "1.0.0", &[("b", "^1")]);
+        f.publish(S, 1, "a", "1.1.0", &[("b", ">=1.1")]);
+        f.publish(S, 1, "c", "1.0.0", &[("b", "^2")]);
+        f
+    }
+
+    #[test]
+    fn highest_allowed_and_transitive() {
+        let f = fake();
+        let r = resolve(&f, &root(&[(S, "a", "^1")]), &HashMap::new()).unwrap();
+        assert_eq!(versions(&r), ["a@1.1.0", "b@2.0.0"]);
+        // Pre-releases only when asked for.
+        let r = resolve(&f, &root(&[(S, "b", ">=2.1.0-rc.1")]), &HashMap::new()).unwrap();
+        assert_eq!(versions(&r), ["b@2.1.0-rc.1"]);
+        // Two levels: one listing and one manifest fetch per level.
+        assert_eq!(
+            *f.calls.borrow(),
+            [
+                "list 1",
+                "manifests 1",
+                "list 1",
+                "manifests 1",
+                "list 1",
+                "manifests 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn preferences_are_kept_while_allowed() {
+        let f = fake();
+        let r0 = resolve(&f, &root(&[(S, "a", "^1")]), &HashMap::new()).unwrap();
+        let a = r0.atoms.iter().find(|a| a.label.as_str() == "a").unwrap();
+        let b = r0.atoms.iter().find(|a| a.label.as_str() == "b").unwrap();
+        let prefer = HashMap::from([(a.id, Version::new(1, 0, 0)), (b.id, Version::new(1, 0, 0))]);
+        let r = resolve(&f, &root(&[(S, "a", "^1")]), &prefer).unwrap();
+        assert_eq!(versions(&r), ["a@1.0.0", "b@1.0.0"]);
+        // A preference the requirement no longer allows gives way.
+        let r = resolve(&f, &root(&[(S, "a", "^1"), (S, "b", "^2")]), &prefer).unwrap();
+        assert_eq!(versions(&r), ["a@1.1.0", "b@2.0.0"]);
+    }
+
+    #[test]
+    fn conflicts_name_the_requirements() {
+        let f = fake();
+        let e = resolve(
+            &f,
+            &root(&[(S, "a", "=1.0.0"), (S, "c", "^1")]),
+            &HashMap::new(),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("a 1.0.0 depends on b ^1"), "{text}");
+        assert!(text.contains("c 1.0.0 depends on b ^2"), "{text}");
+        let e = resolve(&f, &root(&[(S, "b", "^3")]), &HashMap::new()).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("it has 2.1.0-rc.1, 2.0.0, 1.1.0, 1.0.0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cycles_are_errors() {
+        let mut f = Fake::default();
+        f.publish(S, 1, "x", "1.0.0", &[("y", "^1")]);
+        f.publish(S, 1, "y", "1.0.0", &[("x", "^1")]);
+        f.publish(S, 1, "z", "1.0.0", &[("z", "^1")]);
+        let e = resolve(&f, &root(&[(S, "x", "^1")]), &HashMap::new()).unwrap_err();
+        assert!(matches!(&e, ResolveError::Cycle(l) if l.len() == 3), "{e}");
+        let e = resolve(&f, &root(&[(S, "z", "^1")]), &HashMap::new()).unwrap_err();
+        assert_eq!(e.to_string(), "dependency cycle: z -> z");
+    }
+
+    #[test]
+    fn mirrors_with_one_root_are_one_set() {
+        let mut f = fake();
+        for v in ["1.0.0", "1.1.0", "2.0.0", "2.1.0-rc.1"] {
+            f.publish(T, 1, "b", v, &[]);
+        }
+        // b through S (^1) and through T (=1.0.0): one atom, both hold.
+        let r = resolve(
+            &f,
+            &root(&[(S, "b", "^1"), (T, "b", "=1.0.0")]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(versions(&r), ["b@1.0.0"]);
+        assert_eq!(r.deps.len(), 1);
+        // Another root: two atoms with one label.
+        let mut f = fake();
+        f.publish(T, 2, "b", "1.0.0", &[]);
+        let r = resolve(
+            &f,
+            &root(&[(S, "b", "^2"), (T, "b", "^1")]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(versions(&r), ["b@1.0.0", "b@2.0.0"]);
+    }
+}
