@@ -27,11 +27,23 @@ git remote add origin "file://$work/registry.git"
 echo "==> eka publish --all"
 "$eka" publish --all
 
-echo "==> what the registry holds (git ls-remote)"
-git ls-remote origin 'refs/atoms/*'
+echo "==> what the registry holds (eka list: one ref listing, no objects fetched)"
+"$eka" list "file://$work/registry.git"
 
 echo "==> publishing again changes nothing"
 "$eka" publish --all
 
 echo "==> eka verify origin"
 "$eka" verify origin
+
+echo "==> a consumer depends on hello, resolved from the registry"
+mkdir "$work/consumer"
+cd "$work/consumer"
+git init --quiet -b main
+"$eka" new app
+cd app
+"$eka" add "file://$work/registry.git::hello@^1"
+cat atom.toml
+echo "--- atom.lock"
+cat atom.lock
+"$eka" fetch
