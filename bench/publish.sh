@@ -58,7 +58,7 @@ echo "git push processes: $(grep '"event":"start"' "$work/trace.json" | grep -c 
 echo "atom refs on the remote: $(git -C "$work/remote.git" for-each-ref refs/atoms | wc -l)"
 git -C "$work/remote.git" fsck --strict --no-dangling >/dev/null && echo "remote: git fsck --strict ok"
 
-hyperfine --warmup 1 --runs 10 --export-markdown "$work/publish.md" \
+hyperfine --warmup 1 --runs "${RUNS:-10}" --export-markdown "$work/publish.md" \
   --prepare "bash $work/reset.sh" \
   -n "eka publish ($atoms atoms, fresh remote)" "$eka -q publish --all --remote $remote" \
   --prepare "bash $work/reset.sh" \
