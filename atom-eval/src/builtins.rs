@@ -107,6 +107,7 @@ const PRIMOPS: &[(&str, usize, PrimOpFn)] = &[
     ("dirOf", 1, dir_of),
     ("unsafeDiscardStringContext", 1, discard_context),
     ("import", 1, import),
+    ("scopedImport", 2, scoped_import),
     ("readFile", 1, read_file),
     ("readDir", 1, read_dir),
     ("pathExists", 1, path_exists),
@@ -136,7 +137,6 @@ const ABSENT: &[&str] = &[
     "storeDir",
     "nixPath",
     "findFile",
-    "scopedImport",
     "toXML",
     "getFlake",
     "outputOf",
@@ -185,7 +185,7 @@ pub(crate) fn all_builtins(ev: &mut Evaluator) -> Vec<(&'static str, Value)> {
             span,
         );
         let env = Env::new(None, Vec::new());
-        out.push((name, Thunk::new(ThunkState::Pending(env, Rc::new(fail)))));
+        out.push((name, Thunk::lazy(ThunkState::Pending(env, Rc::new(fail)))));
     }
     out.push(("true", Value::Bool(true)));
     out.push(("false", Value::Bool(false)));
@@ -418,7 +418,7 @@ fn map_attrs(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
             let name = Value::String(ev.sym_name(*k).clone());
             (
                 *k,
-                Thunk::new(ThunkState::Apply(f.clone(), vec![name, v.clone()], span)),
+                Thunk::lazy(ThunkState::Apply(f.clone(), vec![name, v.clone()], span)),
             )
         })
         .collect();
@@ -486,7 +486,7 @@ fn zip_attrs_with(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> 
             let name = Value::String(ev.sym_name(k).clone());
             (
                 k,
-                Thunk::new(ThunkState::Apply(
+                Thunk::lazy(ThunkState::Apply(
                     f.clone(),
                     vec![name, list_value(vs)],
                     span,
@@ -574,7 +574,7 @@ fn map(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let f = a[0].clone();
     Ok(list_value(
         l.iter()
-            .map(|x| Thunk::new(ThunkState::Apply(f.clone(), vec![x.clone()], span)))
+            .map(|x| Thunk::lazy(ThunkState::Apply(f.clone(), vec![x.clone()], span)))
             .collect(),
     ))
 }
@@ -600,7 +600,7 @@ fn gen_list(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let f = a[0].clone();
     Ok(list_value(
         (0..n)
-            .map(|i| Thunk::new(ThunkState::Apply(f.clone(), vec![Value::Int(i)], span)))
+            .map(|i| Thunk::lazy(ThunkState::Apply(f.clone(), vec![Value::Int(i)], span)))
             .collect(),
     ))
 }
@@ -725,21 +725,25 @@ fn generic_closure(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value>
     let op = ev.select(Value::Attrs(args), op_sym, span)?;
     let mut work: Vec<Value> = expect_list(start)?.iter().cloned().collect();
     work.reverse();
+    // Keys kept sorted with Nix's `<`, as Nix's std::set: incomparable keys
+    // are an error, not silently distinct.
     let mut keys: Vec<Value> = Vec::new();
     let mut out = Vec::new();
     while let Some(item) = work.pop() {
         let key = ev.select(item.clone(), key_sym, span)?;
-        let mut seen = false;
-        for k in &keys {
-            if ev.equal(k, &key)? {
-                seen = true;
-                break;
+        let (mut lo, mut hi) = (0, keys.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if ev.less_than(&keys[mid], &key)? {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
         }
-        if seen {
+        if lo < keys.len() && !ev.less_than(&key, &keys[lo])? {
             continue;
         }
-        keys.push(key);
+        keys.insert(lo, key);
         out.push(item.clone());
         let next = call1(ev, &op, item, span)?;
         let next = expect_list(next)?;
@@ -1017,7 +1021,9 @@ fn round(ev: &mut Evaluator, a: &[Value], f: fn(f64) -> f64) -> Result<Value> {
         Value::Float(x) => {
             let r = f(x);
             // i64::MAX as f64 rounds up to 2^63, which is out of range.
-            if r.is_nan() || r < -9_223_372_036_854_775_808.0 || r >= 9_223_372_036_854_775_808.0 {
+            if r.is_nan()
+                || !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&r)
+            {
                 return err(ErrorKind::IntegerOverflow {
                     operation: "rounding a float",
                 });
@@ -1172,6 +1178,12 @@ fn path_arg(ev: &mut Evaluator, v: &Value) -> Result<String> {
 fn import(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let p = path_arg(ev, &a[0])?;
     ev.import(&p)
+}
+
+fn scoped_import(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
+    let scope = attrs(ev, &a[0])?;
+    let p = path_arg(ev, &a[1])?;
+    ev.scoped_import(&scope, &p)
 }
 
 fn read_file(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {

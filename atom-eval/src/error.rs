@@ -247,7 +247,7 @@ mod tests {
         let names = ["foo", "bar", "fob", "food"];
         assert_eq!(
             closest_names("fo", names.iter().copied()),
-            vec!["foo", "fob", "food"]
+            vec!["fob", "foo", "food"]
         );
         assert!(closest_names("zzzzzz", names.iter().copied()).is_empty());
     }

@@ -45,6 +45,7 @@ pub(crate) struct KnownSyms {
     pub functor: Sym,
     pub to_string: Sym,
     pub out_path: Sym,
+    pub overrides: Sym,
     pub name: Sym,
     pub value: Sym,
 }
@@ -95,6 +96,7 @@ impl Evaluator {
             functor: interner.intern("__functor"),
             to_string: interner.intern("__toString"),
             out_path: interner.intern("outPath"),
+            overrides: interner.intern("__overrides"),
             name: interner.intern("name"),
             value: interner.intern("value"),
         };
@@ -133,6 +135,18 @@ impl Evaluator {
         text: Rc<str>,
         base_dir: &str,
     ) -> Result<Rc<Expr>> {
+        self.compile_scoped(name, text, base_dir, None)
+    }
+
+    /// Like [`Self::compile`], with `scope` as an outermost static scope
+    /// (`scopedImport`); its values go in the root environment's slots.
+    pub(crate) fn compile_scoped(
+        &mut self,
+        name: &str,
+        text: Rc<str>,
+        base_dir: &str,
+        scope: Option<FxHashMap<Sym, u32>>,
+    ) -> Result<Rc<Expr>> {
         let file = FileId(self.sources.len() as u32);
         self.sources.push(Source {
             name: name.to_string(),
@@ -146,6 +160,7 @@ impl Evaluator {
             file_name: name,
             base_dir,
             home_dir: self.home_dir.as_deref(),
+            outer_scope: scope,
         };
         lower_source(&mut cx)
     }
@@ -233,7 +248,7 @@ impl Evaluator {
                 env: env.clone(),
                 def: def.clone(),
             })),
-            _ => Thunk::new(ThunkState::Pending(env.clone(), expr.clone())),
+            _ => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
         }
     }
 
@@ -242,7 +257,7 @@ impl Evaluator {
     #[inline]
     fn delay_in_new(&mut self, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
         match &**expr {
-            Expr::Var { up: 0, .. } => Thunk::new(ThunkState::Pending(env.clone(), expr.clone())),
+            Expr::Var { up: 0, .. } => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
             _ => self.delay(env, expr),
         }
     }
@@ -491,7 +506,7 @@ impl Evaluator {
                 };
                 new.slots.borrow_mut().push(v);
             }
-            let entries: Vec<(Sym, Value)> = {
+            let mut entries: Vec<(Sym, Value)> = {
                 let slots = new.slots.borrow();
                 def.statics
                     .iter()
@@ -499,6 +514,7 @@ impl Evaluator {
                     .map(|((s, _), v)| (*s, v.clone()))
                     .collect()
             };
+            self.apply_overrides(&new, &mut entries)?;
             (entries, new)
         } else {
             let entries = def
@@ -536,6 +552,32 @@ impl Evaluator {
             }
         }
         Ok(Value::Attrs(Rc::new(Attrs::from_sorted(entries))))
+    }
+
+    /// Nix's legacy `rec { __overrides = { ... }; }`: the overrides replace
+    /// attributes both in the result and for references inside the set.
+    fn apply_overrides(&mut self, env: &Rc<Env>, entries: &mut Vec<(Sym, Value)>) -> Result<()> {
+        let overrides_sym = self.syms.overrides;
+        let Ok(pos) = entries.binary_search_by_key(&overrides_sym, |e| e.0) else {
+            return Ok(());
+        };
+        let v = entries[pos].1.clone();
+        let overrides = self.force(v).and_then(expect_attrs).map_err(|e| {
+            e.push_trace(
+                || "while evaluating the `__overrides` attribute".into(),
+                None,
+            )
+        })?;
+        for (k, v) in &overrides.entries {
+            match entries.binary_search_by_key(k, |e| e.0) {
+                Ok(i) => {
+                    entries[i].1 = v.clone();
+                    env.slots.borrow_mut()[i] = v.clone();
+                }
+                Err(i) => entries.insert(i, (*k, v.clone())),
+            }
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- calling
@@ -1088,12 +1130,35 @@ impl Evaluator {
         }
     }
 
+    /// `scopedImport attrs path`: like `import`, with the names of `attrs`
+    /// bound statically around the file (shadowing globals). Not cached.
+    pub(crate) fn scoped_import(&mut self, scope: &Attrs, path: &str) -> Result<Value> {
+        let file = self.import_target(path);
+        let text = self.read_text(&file)?;
+        let base = path::dir_of(&file).to_string();
+        let names = scope
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, i as u32))
+            .collect();
+        let values = scope.entries.iter().map(|(_, v)| v.clone()).collect();
+        let expr = self.compile_scoped(&file, text, &base, Some(names))?;
+        let env = Env::new(None, values);
+        self.eval(&env, &expr)
+            .map_err(|e| e.push_trace(|| format!("while importing '{file}'"), None))
+    }
+
+    fn import_target(&self, path: &str) -> String {
+        match self.fs.file_type(path) {
+            Ok(Some(FileType::Directory)) => path::join(path, "default.nix"),
+            _ => path.to_string(),
+        }
+    }
+
     /// `import path`: parsed and evaluated once per path.
     pub(crate) fn import(&mut self, path: &str) -> Result<Value> {
-        let mut file = path.to_string();
-        if let Ok(Some(FileType::Directory)) = self.fs.file_type(path) {
-            file = path::join(path, "default.nix");
-        }
+        let file = self.import_target(path);
         if let Some(v) = self.import_cache.get(&file) {
             return Ok(v.clone());
         }

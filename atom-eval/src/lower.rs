@@ -26,7 +26,12 @@ pub(crate) struct LowerContext<'a> {
     /// Directory relative path literals are resolved against.
     pub base_dir: &'a str,
     pub home_dir: Option<&'a str>,
+    /// Names bound around the whole file, in the root environment.
+    pub outer_scope: Option<FxHashMap<Sym, u32>>,
 }
+
+/// Names of one static scope and their slots.
+type Names = FxHashMap<Sym, u32>;
 
 enum Scope {
     Static(FxHashMap<Sym, u32>),
@@ -40,7 +45,16 @@ struct Binder<'a, 'c> {
 
 /// Parses `source` and lowers it. Syntax errors carry their span.
 pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
-    let parse = rnix::Root::parse(cx.source);
+    // Nix ends comments and lines at a lone CR too; rnix only at LF. Same
+    // length, so spans stay right.
+    let normalized;
+    let source = if cx.source.contains('\r') {
+        normalized = normalize_cr(cx.source);
+        normalized.as_str()
+    } else {
+        cx.source
+    };
+    let parse = rnix::Root::parse(source);
     if let Some(e) = parse.errors().first() {
         let (message, range) = describe_parse_error(e, cx.source.len());
         return Err(EvalError::new(
@@ -57,11 +71,28 @@ pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
             Some(span_of(cx.file, TextRange::empty(0.into()))),
         )
     })?;
-    let mut binder = Binder {
-        cx,
-        scopes: Vec::new(),
-    };
+    let scopes = cx
+        .outer_scope
+        .take()
+        .map(Scope::Static)
+        .into_iter()
+        .collect();
+    let mut binder = Binder { cx, scopes };
     binder.lower(expr)
+}
+
+/// Lone CRs become LFs; CRLF pairs are left for the string lowering.
+fn normalize_cr(source: &str) -> String {
+    let bytes = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    for (i, c) in source.char_indices() {
+        if c == '\r' && bytes.get(i + 1) != Some(&b'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn span_of(file: FileId, range: TextRange) -> Span {
@@ -459,7 +490,15 @@ impl<'a, 'c> Binder<'a, 'c> {
 
     fn lower_str(&mut self, s: ast::Str) -> Result<Expr> {
         let range = s.syntax().text_range();
-        let parts = s.normalized_parts();
+        let mut parts = s.normalized_parts();
+        if s.syntax().text().contains_char('\r') {
+            // Source line ends inside strings are LF, whatever the file uses.
+            for p in &mut parts {
+                if let InterpolPart::Literal(l) = p {
+                    *l = l.replace("\r\n", "\n");
+                }
+            }
+        }
         if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
             let mut text = String::new();
             for p in parts {
@@ -940,7 +979,7 @@ impl<'a, 'c> Binder<'a, 'c> {
 
     /// Lowers `let` bindings; the caller pushes the returned names as the
     /// body's scope.
-    fn lower_let_binds(&mut self, pre: PreAttrs) -> Result<(Box<[Binding]>, FxHashMap<Sym, u32>)> {
+    fn lower_let_binds(&mut self, pre: PreAttrs) -> Result<(Box<[Binding]>, Names)> {
         let names: FxHashMap<Sym, u32> = pre
             .statics
             .iter()

@@ -236,7 +236,7 @@ pub(crate) enum ThunkState {
 pub struct Thunk(pub(crate) RefCell<ThunkState>);
 
 impl Thunk {
-    pub(crate) fn new(state: ThunkState) -> Value {
+    pub(crate) fn lazy(state: ThunkState) -> Value {
         Value::Thunk(Rc::new(Thunk(RefCell::new(state))))
     }
     /// The value, if the thunk was already forced.
