@@ -184,7 +184,7 @@ pub(crate) fn all_builtins(ev: &mut Evaluator) -> Vec<(&'static str, Value)> {
             },
             span,
         );
-        let env = Env::new(None, Vec::new());
+        let env = Env::new(None, Slots::new());
         out.push((name, Thunk::lazy(ThunkState::Pending(env, Rc::new(fail)))));
     }
     out.push(("true", Value::Bool(true)));
@@ -408,7 +408,7 @@ fn list_to_attrs(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     Ok(Value::Attrs(Rc::new(Attrs::from_sorted(entries))))
 }
 
-fn map_attrs(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
+fn map_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let set = attrs(ev, &a[1])?;
     let f = a[0].clone();
     let entries = set
@@ -418,7 +418,7 @@ fn map_attrs(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
             let name = Value::String(ev.sym_name(*k).clone());
             (
                 *k,
-                Thunk::lazy(ThunkState::Apply(f.clone(), vec![name, v.clone()], span)),
+                Thunk::lazy(ThunkState::Call2(Box::new([f.clone(), name, v.clone()]))),
             )
         })
         .collect();
@@ -470,7 +470,7 @@ fn cat_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     Ok(list_value(out))
 }
 
-fn zip_attrs_with(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
+fn zip_attrs_with(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let f = a[0].clone();
     let sets = list(ev, &a[1])?;
     let mut grouped: FxHashMap<Sym, Vec<Value>> = FxHashMap::default();
@@ -486,11 +486,11 @@ fn zip_attrs_with(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> 
             let name = Value::String(ev.sym_name(k).clone());
             (
                 k,
-                Thunk::lazy(ThunkState::Apply(
+                Thunk::lazy(ThunkState::Call2(Box::new([
                     f.clone(),
-                    vec![name, list_value(vs)],
-                    span,
-                )),
+                    name,
+                    list_value(vs),
+                ]))),
             )
         })
         .collect();
@@ -569,12 +569,12 @@ fn filter(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     Ok(list_value(out))
 }
 
-fn map(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
+fn map(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let l = list(ev, &a[1])?;
     let f = a[0].clone();
     Ok(list_value(
         l.iter()
-            .map(|x| Thunk::lazy(ThunkState::Apply(f.clone(), vec![x.clone()], span)))
+            .map(|x| Thunk::lazy(ThunkState::Call1(f.clone(), x.clone())))
             .collect(),
     ))
 }
@@ -592,7 +592,7 @@ fn foldl(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     Ok(acc)
 }
 
-fn gen_list(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
+fn gen_list(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let n = int(ev, &a[1])?;
     if n < 0 {
         return other(format!("cannot create list of size {n}"));
@@ -600,7 +600,7 @@ fn gen_list(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let f = a[0].clone();
     Ok(list_value(
         (0..n)
-            .map(|i| Thunk::lazy(ThunkState::Apply(f.clone(), vec![Value::Int(i)], span)))
+            .map(|i| Thunk::lazy(ThunkState::Call1(f.clone(), Value::Int(i))))
             .collect(),
     ))
 }

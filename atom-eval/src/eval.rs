@@ -166,7 +166,7 @@ impl Evaluator {
     }
 
     pub(crate) fn run(&mut self, expr: &Rc<Expr>) -> Result<Value> {
-        let env = Env::new(None, Vec::new());
+        let env = Env::new(None, Slots::new());
         self.eval(&env, expr)
     }
 
@@ -220,7 +220,8 @@ impl Evaluator {
         self.enter()?;
         let result = match &state {
             ThunkState::Pending(env, expr) => self.eval(env, expr),
-            ThunkState::Apply(f, args, span) => self.call_many(f.clone(), args, *span),
+            ThunkState::Call1(f, a) => self.call_lazy(f, std::slice::from_ref(a)),
+            ThunkState::Call2(fab) => self.call_lazy(&fab[0], &fab[1..]),
             ThunkState::Blackhole | ThunkState::Done(_) => unreachable_state(),
         };
         self.leave();
@@ -264,7 +265,38 @@ impl Evaluator {
 
     // ------------------------------------------------------------- evaluation
 
+    /// Evaluates to weak head normal form. Only the hottest forms are handled
+    /// here: this function's stack frame is paid on every level of Nix
+    /// recursion, so the rest live in [`Self::eval_cold`].
     pub(crate) fn eval(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
+        match expr {
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Var { up, idx } => {
+                let v = slot(env, *up, *idx);
+                self.force(v)
+            }
+            Expr::Apply { func, arg, span } => {
+                let f = self.eval(env, func)?;
+                let a = self.delay(env, arg);
+                self.call(f, a, *span)
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                span,
+            } => match self.eval(env, cond)? {
+                Value::Bool(true) => self.eval(env, then),
+                Value::Bool(false) => self.eval(env, otherwise),
+                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
+            },
+            Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
+            _ => self.eval_cold(env, expr),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_cold(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
         match expr {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Var { up, idx } => {
@@ -274,7 +306,7 @@ impl Evaluator {
             Expr::WithVar { name, withs, span } => self.with_var(env, *name, withs, *span),
             Expr::Attrs(def) => self.eval_attrs(env, def),
             Expr::Let { binds, body } => {
-                let new = Env::new(Some(env.clone()), Vec::with_capacity(binds.len()));
+                let new = Env::new(Some(env.clone()), Slots::with_capacity(binds.len()));
                 for b in binds.iter() {
                     let v = if b.outer {
                         self.delay(env, &b.expr)
@@ -390,7 +422,7 @@ impl Evaluator {
             },
             Expr::With { attrs, body } => {
                 let scope = self.delay(env, attrs);
-                let new = Env::new(Some(env.clone()), vec![scope]);
+                let new = Env::new(Some(env.clone()), smallvec::smallvec![scope]);
                 self.eval(&new, body)
             }
             Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
@@ -495,9 +527,10 @@ impl Evaluator {
         }
     }
 
+    #[inline(never)]
     fn eval_attrs(&mut self, env: &Rc<Env>, def: &AttrsDef) -> Result<Value> {
         let (mut entries, dyn_env) = if def.rec {
-            let new = Env::new(Some(env.clone()), Vec::with_capacity(def.statics.len()));
+            let new = Env::new(Some(env.clone()), Slots::with_capacity(def.statics.len()));
             for (_, b) in &def.statics {
                 let v = if b.outer {
                     self.delay(env, &b.expr)
@@ -585,6 +618,15 @@ impl Evaluator {
     pub(crate) fn call(&mut self, f: Value, arg: Value, span: Span) -> Result<Value> {
         match f {
             Value::Lambda(c) => self.call_lambda(&c, arg, span),
+            other => self.call_other(other, arg, span),
+        }
+    }
+
+    /// Builtins, functors and errors: kept out of [`Self::call`]'s frame.
+    #[inline(never)]
+    fn call_other(&mut self, f: Value, arg: Value, span: Span) -> Result<Value> {
+        match f {
+            Value::Lambda(c) => self.call_lambda(&c, arg, span),
             Value::PrimOp(p) => {
                 if p.arity == 1 {
                     self.call_primop(&p, &[arg], span)
@@ -635,6 +677,18 @@ impl Evaluator {
         }
     }
 
+    /// Forces a lazy call thunk. It has no call site of its own, so errors
+    /// point into the called function.
+    fn call_lazy(&mut self, f: &Value, args: &[Value]) -> Result<Value> {
+        let span = Span {
+            file: FileId(0),
+            start: 0,
+            end: 0,
+        };
+        let r = self.call_many(f.clone(), args, span)?;
+        self.force(r)
+    }
+
     pub(crate) fn call_many(&mut self, f: Value, args: &[Value], span: Span) -> Result<Value> {
         let mut f = self.force(f)?;
         for a in args {
@@ -643,6 +697,7 @@ impl Evaluator {
         Ok(f)
     }
 
+    #[inline(never)]
     fn call_primop(&mut self, p: &PrimOp, args: &[Value], span: Span) -> Result<Value> {
         (p.func)(self, args, span).map_err(|e| {
             e.with_span_if_none(span).push_trace(
@@ -670,77 +725,81 @@ impl Evaluator {
 
     fn call_lambda_inner(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Value> {
         self.step()?;
-        self.enter()?;
-        let def = &c.def;
-        let env = match &def.param {
-            Param::Ident => Env::new(Some(c.env.clone()), vec![arg]),
-            Param::Pattern {
-                formals,
-                ellipsis,
-                bind,
-            } => {
-                let forced = self.force(arg.clone())?;
-                let Value::Attrs(attrs) = forced else {
-                    self.leave();
-                    return Err(type_error("a set", &forced).with_span_if_none(span));
-                };
-                let env = Env::new(
-                    Some(c.env.clone()),
-                    Vec::with_capacity(formals.len() + usize::from(*bind)),
-                );
-                let mut used = 0;
-                for f in formals.iter() {
-                    let v = match attrs.get(f.name) {
-                        Some(v) => {
-                            used += 1;
-                            v.clone()
-                        }
-                        None => match &f.default {
-                            Some(d) => self.delay_in_new(&env, d),
-                            None => {
-                                self.leave();
-                                return Err(EvalError::new(
-                                    ErrorKind::MissingArgument {
-                                        name: self.sym_name(f.name).to_string(),
-                                    },
-                                    Some(def.span),
-                                )
-                                .push_trace(|| "while calling a function".into(), Some(span)));
-                            }
-                        },
-                    };
-                    env.slots.borrow_mut().push(v);
-                }
-                if !*ellipsis && used < attrs.len() {
-                    for (k, _) in &attrs.entries {
-                        if !formals.iter().any(|f| f.name == *k) {
-                            let name = self.sym_name(*k).to_string();
-                            let suggestions = closest_names(
-                                &name,
-                                formals.iter().map(|f| &**self.interner.name(f.name)),
-                            );
-                            self.leave();
-                            return Err(EvalError::new(
-                                ErrorKind::UnexpectedArgument { name, suggestions },
-                                Some(def.span),
-                            )
-                            .push_trace(|| "while calling a function".into(), Some(span)));
-                        }
-                    }
-                }
-                if *bind {
-                    env.slots.borrow_mut().push(arg);
-                }
-                env
-            }
+        let env = match &c.def.param {
+            Param::Ident => Env::new(Some(c.env.clone()), smallvec::smallvec![arg]),
+            Param::Pattern { .. } => self.pattern_env(c, arg, span)?,
         };
-        let result = self.eval(&env, &def.body);
+        self.enter()?;
+        let result = self.eval(&env, &c.def.body);
         self.leave();
         result.map_err(|e| e.push_trace(|| "while calling a function".into(), Some(span)))
     }
 
+    /// The environment of a call to `{ a, b ? d, ... } @ x: body`.
+    #[inline(never)]
+    fn pattern_env(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Rc<Env>> {
+        let def = &c.def;
+        let Param::Pattern {
+            formals,
+            ellipsis,
+            bind,
+        } = &def.param
+        else {
+            return Ok(Env::new(Some(c.env.clone()), smallvec::smallvec![arg]));
+        };
+        let forced = self.force(arg.clone())?;
+        let Value::Attrs(attrs) = forced else {
+            return Err(type_error("a set", &forced).with_span_if_none(span));
+        };
+        let env = Env::new(
+            Some(c.env.clone()),
+            Slots::with_capacity(formals.len() + usize::from(*bind)),
+        );
+        let mut used = 0;
+        for f in formals.iter() {
+            let v = match attrs.get(f.name) {
+                Some(v) => {
+                    used += 1;
+                    v.clone()
+                }
+                None => match &f.default {
+                    Some(d) => self.delay_in_new(&env, d),
+                    None => {
+                        return Err(EvalError::new(
+                            ErrorKind::MissingArgument {
+                                name: self.sym_name(f.name).to_string(),
+                            },
+                            Some(def.span),
+                        )
+                        .push_trace(|| "while calling a function".into(), Some(span)));
+                    }
+                },
+            };
+            env.slots.borrow_mut().push(v);
+        }
+        if !*ellipsis && used < attrs.len() {
+            for (k, _) in &attrs.entries {
+                if !formals.iter().any(|f| f.name == *k) {
+                    let name = self.sym_name(*k).to_string();
+                    let suggestions =
+                        closest_names(&name, formals.iter().map(|f| &**self.interner.name(f.name)));
+                    return Err(EvalError::new(
+                        ErrorKind::UnexpectedArgument { name, suggestions },
+                        Some(def.span),
+                    )
+                    .push_trace(|| "while calling a function".into(), Some(span)));
+                }
+            }
+        }
+        if *bind {
+            env.slots.borrow_mut().push(arg);
+        }
+        Ok(env)
+    }
+
     // -------------------------------------------------------------- operators
 
+    #[inline(never)]
     fn eval_bin(
         &mut self,
         env: &Rc<Env>,
@@ -772,12 +831,32 @@ impl Evaluator {
             _ => {
                 let l = self.eval(env, lhs)?;
                 let r = self.eval(env, rhs)?;
+                // Small-integer fast path: most arithmetic and comparisons.
+                if let (Value::Int(a), Value::Int(b)) = (&l, &r) {
+                    let (a, b) = (*a, *b);
+                    let fast = match op {
+                        BinOp::Add => a.checked_add(b).map(Value::Int),
+                        BinOp::Sub => a.checked_sub(b).map(Value::Int),
+                        BinOp::Mul => a.checked_mul(b).map(Value::Int),
+                        BinOp::Less => Some(Value::Bool(a < b)),
+                        BinOp::LessEq => Some(Value::Bool(a <= b)),
+                        BinOp::Greater => Some(Value::Bool(a > b)),
+                        BinOp::GreaterEq => Some(Value::Bool(a >= b)),
+                        BinOp::Eq => Some(Value::Bool(a == b)),
+                        BinOp::NotEq => Some(Value::Bool(a != b)),
+                        _ => None,
+                    };
+                    if let Some(v) = fast {
+                        return Ok(v);
+                    }
+                }
                 self.binary(op, l, r).map_err(at)
             }
         }
     }
 
     /// A strict binary operator on two values in weak head normal form.
+    #[inline(never)]
     pub(crate) fn binary(&mut self, op: BinOp, l: Value, r: Value) -> Result<Value> {
         match op {
             BinOp::Eq => Ok(Value::Bool(self.equal(&l, &r)?)),

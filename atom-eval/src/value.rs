@@ -7,6 +7,7 @@ use std::rc::Rc;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Result, Span};
+
 use crate::eval::Evaluator;
 use crate::ir::{Expr, LambdaDef};
 
@@ -192,12 +193,16 @@ impl Attrs {
 /// A variable scope at run time: one frame per `let`, `rec`, function call
 /// or `with`. Slots are addressed by indices computed when binding names.
 pub struct Env {
-    pub(crate) slots: RefCell<Vec<Value>>,
+    /// Most frames (function calls, `with`) hold one or two values; keeping
+    /// them inline saves an allocation per call.
+    pub(crate) slots: RefCell<Slots>,
     pub(crate) parent: Option<Rc<Env>>,
 }
 
+pub(crate) type Slots = smallvec::SmallVec<[Value; 2]>;
+
 impl Env {
-    pub(crate) fn new(parent: Option<Rc<Env>>, slots: Vec<Value>) -> Rc<Env> {
+    pub(crate) fn new(parent: Option<Rc<Env>>, slots: Slots) -> Rc<Env> {
         Rc::new(Env {
             slots: RefCell::new(slots),
             parent,
@@ -226,8 +231,10 @@ pub struct PrimOpApp {
 pub(crate) enum ThunkState {
     /// An expression waiting for its environment to evaluate it.
     Pending(Rc<Env>, Rc<Expr>),
-    /// `f a b ...`, created by builtins such as `map` that stay lazy.
-    Apply(Value, Vec<Value>, Span),
+    /// `f a`, created by builtins such as `map` that stay lazy.
+    Call1(Value, Value),
+    /// `f a b` (`mapAttrs`, `zipAttrsWith`); boxed to keep thunks small.
+    Call2(Box<[Value; 3]>),
     /// Being evaluated right now: reaching it again is infinite recursion.
     Blackhole,
     Done(Value),
