@@ -42,6 +42,8 @@ mod lower;
 mod path;
 mod posix_regex;
 mod print;
+#[cfg(test)]
+mod tests;
 mod value;
 
 use std::rc::Rc;

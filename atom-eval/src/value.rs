@@ -254,3 +254,20 @@ impl Thunk {
         }
     }
 }
+
+impl std::fmt::Debug for Value {
+    /// Shallow: containers show their size, never force or recurse.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => write!(f, "null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::String(s) => write!(f, "{s:?}"),
+            Value::Path(p) => write!(f, "{p}"),
+            Value::Attrs(a) => write!(f, "<set of {}>", a.len()),
+            Value::List(l) => write!(f, "<list of {}>", l.len()),
+            other => write!(f, "<{}>", other.type_name()),
+        }
+    }
+}
