@@ -640,7 +640,8 @@ fn any_all(ev: &mut Evaluator, a: &[Value], span: Span, any: bool) -> Result<Val
 fn sort(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let f = function(ev, &a[0])?;
     let l = list(ev, &a[1])?;
-    let mut items: Vec<Value> = l.to_vec();
+    // Nix forces every element before sorting, even a one-element list.
+    let mut items: Vec<Value> = l.iter().map(|v| force(ev, v)).collect::<Result<_>>()?;
     // A stable merge sort with a fallible comparator: the user's function
     // may throw or be inconsistent, neither of which may panic.
     let mut buf = items.clone();
@@ -686,6 +687,8 @@ fn partition(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let l = list(ev, &a[1])?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
     for item in l.iter() {
+        // Nix forces each element, not only the predicate's result.
+        force(ev, item)?;
         let r = call1(ev, &f, item.clone(), span)?;
         if bool_of(ev, r)? {
             right.push(item.clone());
