@@ -193,13 +193,13 @@ impl Attrs {
 /// A variable scope at run time: one frame per `let`, `rec`, function call
 /// or `with`. Slots are addressed by indices computed when binding names.
 pub struct Env {
-    /// Most frames (function calls, `with`) hold one or two values; keeping
-    /// them inline saves an allocation per call.
+    /// Most frames (plain function calls, `with`) hold one value; keeping
+    /// it inline saves an allocation per call.
     pub(crate) slots: RefCell<Slots>,
     pub(crate) parent: Option<Rc<Env>>,
 }
 
-pub(crate) type Slots = smallvec::SmallVec<[Value; 2]>;
+pub(crate) type Slots = smallvec::SmallVec<[Value; 1]>;
 
 impl Env {
     pub(crate) fn new(parent: Option<Rc<Env>>, slots: Slots) -> Rc<Env> {
