@@ -245,6 +245,10 @@ impl Evaluator {
         match &**expr {
             Expr::Const(v) => v.clone(),
             Expr::Var { up, idx } => slot(env, *up, *idx),
+            Expr::Bin { op, lhs, rhs, .. } => match eager_int_op(env, *op, lhs, rhs) {
+                Some(v) => v,
+                None => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
+            },
             Expr::Lambda(def) => Value::Lambda(Rc::new(Closure {
                 env: env.clone(),
                 def: def.clone(),
@@ -258,7 +262,9 @@ impl Evaluator {
     #[inline]
     fn delay_in_new(&mut self, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
         match &**expr {
-            Expr::Var { up: 0, .. } => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
+            Expr::Var { up: 0, .. } | Expr::Bin { .. } => {
+                Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone()))
+            }
             _ => self.delay(env, expr),
         }
     }
@@ -1249,6 +1255,52 @@ impl Evaluator {
             .map_err(|e| e.push_trace(|| format!("while importing '{file}'"), None))?;
         self.import_cache.insert(file, value.clone());
         Ok(value)
+    }
+}
+
+/// An already evaluated integer, if `expr` is a constant or a variable
+/// whose value is known.
+#[inline]
+fn known_int(env: &Rc<Env>, expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Const(Value::Int(i)) => Some(*i),
+        Expr::Var { up, idx } => match slot(env, *up, *idx) {
+            Value::Int(i) => Some(i),
+            Value::Thunk(t) => match t.done() {
+                Some(Value::Int(i)) => Some(i),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `n - 1` on integers already known: computing it now is
+/// indistinguishable from computing it later (it cannot fail, loop or
+/// observe anything), and saves allocating and later forcing a thunk.
+/// Overflow is left to the thunk, which reports it only if forced.
+#[inline]
+fn eager_int_op(env: &Rc<Env>, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Value> {
+    if !matches!(
+        op,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Less | BinOp::Eq
+    ) {
+        return None;
+    }
+    // Constant-only operations stay lazy: the non-strict printer shows
+    // them as `<CODE>`, as Nix does.
+    if !matches!(lhs, Expr::Var { .. }) && !matches!(rhs, Expr::Var { .. }) {
+        return None;
+    }
+    let a = known_int(env, lhs)?;
+    let b = known_int(env, rhs)?;
+    match op {
+        BinOp::Add => a.checked_add(b).map(Value::Int),
+        BinOp::Sub => a.checked_sub(b).map(Value::Int),
+        BinOp::Mul => a.checked_mul(b).map(Value::Int),
+        BinOp::Less => Some(Value::Bool(a < b)),
+        _ => Some(Value::Bool(a == b)),
     }
 }
 

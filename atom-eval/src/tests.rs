@@ -55,6 +55,17 @@ fn scoping_let_rec_with_inherit() {
 }
 
 #[test]
+fn bindings_may_refer_forward() {
+    assert_eq!(ok("let a = b + 1; b = 2; in a"), "3");
+    assert_eq!(ok("rec { a = b * 2; b = c - 1; c = 5; }.a"), "8");
+    assert_eq!(ok("({ b ? a + 1, a }: b) { a = 1; }"), "2");
+    assert_eq!(
+        ok("let x = 1; f = n: [ (n + x) (n < x) (n == x) ]; in f 1"),
+        "[ 2 false true ]"
+    );
+}
+
+#[test]
 fn functions_and_formals() {
     assert_eq!(ok("({ a, b ? a + 1, ... }: b) { a = 1; c = 3; }"), "2");
     assert_eq!(ok("(args@{ a, ... }: args.b) { a = 1; b = 2; }"), "2");
