@@ -216,7 +216,7 @@ fn attrs(ev: &mut Evaluator, v: &Value) -> Result<Rc<Attrs>> {
     expect_attrs(force(ev, v)?)
 }
 
-fn string(ev: &mut Evaluator, v: &Value) -> Result<Rc<str>> {
+fn string(ev: &mut Evaluator, v: &Value) -> Result<NixStr> {
     ev.expect_string(v.clone())
 }
 
@@ -258,8 +258,8 @@ fn list_value(items: Vec<Value>) -> Value {
 }
 
 /// Attribute entries in name order, as Nix iterates them.
-pub(crate) fn sorted_by_name(ev: &Evaluator, a: &Attrs) -> Vec<(Rc<str>, Value)> {
-    let mut out: Vec<(Rc<str>, Value)> = a
+pub(crate) fn sorted_by_name(ev: &Evaluator, a: &Attrs) -> Vec<(NixStr, Value)> {
+    let mut out: Vec<(NixStr, Value)> = a
         .entries
         .iter()
         .map(|(s, v)| (ev.sym_name(*s).clone(), v.clone()))
@@ -813,9 +813,9 @@ fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
             "'from' and 'to' arguments passed to builtins.replaceStrings have different lengths",
         );
     }
-    let froms: Vec<Rc<str>> = from.iter().map(|f| string(ev, f)).collect::<Result<_>>()?;
+    let froms: Vec<NixStr> = from.iter().map(|f| string(ev, f)).collect::<Result<_>>()?;
     // Replacements are forced only when used, as in today's Nix.
-    let mut tos: Vec<Option<Rc<str>>> = vec![None; to.len()];
+    let mut tos: Vec<Option<NixStr>> = vec![None; to.len()];
     let s = string(ev, &a[2])?;
     let mut out = String::with_capacity(s.len());
     let mut p = 0;

@@ -37,7 +37,7 @@ pub(crate) const MAX_EVAL_DEPTH: usize = 200_000;
 
 pub(crate) struct Source {
     pub name: String,
-    pub text: Rc<str>,
+    pub text: NixStr,
 }
 
 /// Frequently used symbols, interned once.
@@ -123,18 +123,13 @@ impl Evaluator {
         self.interner.intern(name)
     }
 
-    pub(crate) fn sym_name(&self, sym: Sym) -> &Rc<str> {
+    pub(crate) fn sym_name(&self, sym: Sym) -> &NixStr {
         self.interner.name(sym)
     }
 
     /// Parses and binds `text` as a file named `name` whose relative paths
     /// resolve against `base_dir`.
-    pub(crate) fn compile(
-        &mut self,
-        name: &str,
-        text: Rc<str>,
-        base_dir: &str,
-    ) -> Result<Rc<Expr>> {
+    pub(crate) fn compile(&mut self, name: &str, text: NixStr, base_dir: &str) -> Result<Rc<Expr>> {
         self.compile_scoped(name, text, base_dir, None)
     }
 
@@ -143,7 +138,7 @@ impl Evaluator {
     pub(crate) fn compile_scoped(
         &mut self,
         name: &str,
-        text: Rc<str>,
+        text: NixStr,
         base_dir: &str,
         scope: Option<FxHashMap<Sym, u32>>,
     ) -> Result<Rc<Expr>> {
@@ -208,16 +203,19 @@ impl Evaluator {
     }
 
     pub(crate) fn force_thunk(&mut self, t: &Rc<Thunk>) -> Result<Value> {
-        let state = {
-            let mut cell = t.0.borrow_mut();
-            match &*cell {
-                ThunkState::Done(v) => return Ok(v.clone()),
-                ThunkState::Blackhole => return err(ErrorKind::InfiniteRecursion),
-                _ => std::mem::replace(&mut *cell, ThunkState::Blackhole),
+        let state = t.take();
+        match state {
+            ThunkState::Done(v) => {
+                t.set(ThunkState::Done(v.clone()));
+                return Ok(v);
             }
-        };
-        self.step()?;
-        self.enter()?;
+            ThunkState::Blackhole => return err(ErrorKind::InfiniteRecursion),
+            _ => {}
+        }
+        if let Err(e) = self.step().and_then(|()| self.enter()) {
+            t.set(state);
+            return Err(e);
+        }
         let result = match &state {
             ThunkState::Pending(env, expr) => self.eval(env, expr),
             ThunkState::Call1(f, a) => self.call_lazy(f, std::slice::from_ref(a)),
@@ -227,12 +225,12 @@ impl Evaluator {
         self.leave();
         match result {
             Ok(v) => {
-                *t.0.borrow_mut() = ThunkState::Done(v.clone());
+                t.set(ThunkState::Done(v.clone()));
                 Ok(v)
             }
             Err(e) => {
                 // Restored so that `tryEval` callers can force it again.
-                *t.0.borrow_mut() = state;
+                t.set(state);
                 Err(e)
             }
         }
@@ -1069,7 +1067,7 @@ impl Evaluator {
         v: Value,
         more: bool,
         to_store: bool,
-    ) -> Result<Rc<str>> {
+    ) -> Result<NixStr> {
         let v = self.force(v)?;
         match &v {
             Value::String(s) => Ok(s.clone()),
@@ -1124,7 +1122,7 @@ impl Evaluator {
         }
     }
 
-    pub(crate) fn expect_string(&mut self, v: Value) -> Result<Rc<str>> {
+    pub(crate) fn expect_string(&mut self, v: Value) -> Result<NixStr> {
         match self.force(v)? {
             Value::String(s) => Ok(s),
             other => Err(type_error("a string", &other)),
@@ -1202,7 +1200,7 @@ impl Evaluator {
         EvalError::new(kind, None)
     }
 
-    pub(crate) fn read_text(&mut self, path: &str) -> Result<Rc<str>> {
+    pub(crate) fn read_text(&mut self, path: &str) -> Result<NixStr> {
         let bytes = self
             .fs
             .read_file(path)

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use crate::error::{ErrorKind, Span};
-use crate::value::{Sym, Value};
+use crate::value::{NixStr, Sym, Value};
 
 pub(crate) enum Expr {
     Const(Value),
@@ -50,7 +50,7 @@ pub(crate) enum Expr {
     Assert {
         cond: Rc<Expr>,
         body: Rc<Expr>,
-        text: Rc<str>,
+        text: NixStr,
         span: Span,
     },
     With {

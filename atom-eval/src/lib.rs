@@ -51,7 +51,7 @@ use std::rc::Rc;
 pub use error::{ErrorKind, EvalError, FileId, Result, Span, TraceFrame};
 pub use eval::{Evaluator, Limits};
 pub use fs::{FileSystem, FileType, FsError, NoFileSystem, RootedFileSystem};
-pub use value::Value;
+pub use value::{NixStr, Value};
 
 /// Stack size for [`run_with_large_stack`]: deep enough for
 /// [`Limits::max_call_depth`] of 10,000 and the internal thunk-depth bound.
@@ -172,13 +172,13 @@ impl Evaluator {
     /// Parses and binds `text` without evaluating it (Nix's static errors
     /// included).
     pub fn check_source(&mut self, name: &str, text: &str, base_dir: &str) -> Result<()> {
-        self.compile(name, Rc::from(text), base_dir).map(|_| ())
+        self.compile(name, NixStr::from(text), base_dir).map(|_| ())
     }
 
     /// Evaluates `text` to weak head normal form. Relative paths in it
     /// resolve against `base_dir`.
     pub fn eval_source(&mut self, name: &str, text: &str, base_dir: &str) -> Result<Value> {
-        let expr = self.compile(name, Rc::from(text), base_dir)?;
+        let expr = self.compile(name, NixStr::from(text), base_dir)?;
         self.run(&expr)
     }
 

@@ -362,3 +362,20 @@ fn bind_time_errors() {
     assert_eq!(check("with {}; y"), Ok(()));
     assert!(matches!(check("1 +"), Err(ErrorKind::Syntax { .. })));
 }
+
+#[test]
+fn value_representations_stay_small() {
+    use crate::value::{Env, Thunk, ThunkState};
+    assert_eq!(std::mem::size_of::<crate::Value>(), 16);
+    assert!(
+        std::mem::size_of::<ThunkState>() <= 40,
+        "{}",
+        std::mem::size_of::<ThunkState>()
+    );
+    assert!(std::mem::size_of::<Thunk>() <= 40);
+    assert!(
+        std::mem::size_of::<Env>() <= 48,
+        "{}",
+        std::mem::size_of::<Env>()
+    );
+}

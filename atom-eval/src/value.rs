@@ -1,7 +1,7 @@
 //! Runtime values. Everything is reference counted and cheap to clone: a
 //! `Value` is two words, and lists, sets and closures are shared, never copied.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
@@ -11,6 +11,10 @@ use crate::error::{Result, Span};
 use crate::eval::Evaluator;
 use crate::ir::{Expr, LambdaDef};
 
+/// A string value: one thin pointer to a shared, immutable allocation, so
+/// that [`Value`] stays two words.
+pub type NixStr = arcstr::ArcStr;
+
 /// An interned attribute or variable name. Comparing and hashing symbols is
 /// comparing integers, which is what makes attribute lookup cheap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,8 +22,8 @@ pub struct Sym(pub(crate) u32);
 
 #[derive(Default)]
 pub(crate) struct Interner {
-    map: FxHashMap<Rc<str>, Sym>,
-    names: Vec<Rc<str>>,
+    map: FxHashMap<NixStr, Sym>,
+    names: Vec<NixStr>,
 }
 
 impl Interner {
@@ -28,7 +32,7 @@ impl Interner {
             return *s;
         }
         let sym = Sym(self.names.len() as u32);
-        let rc: Rc<str> = Rc::from(name);
+        let rc = NixStr::from(name);
         self.names.push(rc.clone());
         self.map.insert(rc, sym);
         sym
@@ -36,7 +40,7 @@ impl Interner {
     pub(crate) fn lookup(&self, name: &str) -> Option<Sym> {
         self.map.get(name).copied()
     }
-    pub(crate) fn name(&self, sym: Sym) -> &Rc<str> {
+    pub(crate) fn name(&self, sym: Sym) -> &NixStr {
         &self.names[sym.0 as usize]
     }
 }
@@ -48,9 +52,9 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    String(Rc<str>),
+    String(NixStr),
     /// An absolute, canonical path in the host's file system namespace.
-    Path(Rc<str>),
+    Path(NixStr),
     Attrs(Rc<Attrs>),
     List(Rc<Vec<Value>>),
     Lambda(Rc<Closure>),
@@ -61,7 +65,7 @@ pub enum Value {
 
 impl Value {
     pub fn string(s: &str) -> Value {
-        Value::String(Rc::from(s))
+        Value::String(NixStr::from(s))
     }
 
     /// Nix's type name with its article, for "expected an integer but found
@@ -240,18 +244,30 @@ pub(crate) enum ThunkState {
     Done(Value),
 }
 
-pub struct Thunk(pub(crate) RefCell<ThunkState>);
+/// A `Cell`, not a `RefCell`: the state is only ever swapped whole, and
+/// without a borrow flag a thunk fits a 64-byte allocation.
+pub struct Thunk(Cell<ThunkState>);
 
 impl Thunk {
     pub(crate) fn lazy(state: ThunkState) -> Value {
-        Value::Thunk(Rc::new(Thunk(RefCell::new(state))))
+        Value::Thunk(Rc::new(Thunk(Cell::new(state))))
     }
     /// The value, if the thunk was already forced.
     pub(crate) fn done(&self) -> Option<Value> {
-        match &*self.0.borrow() {
+        let state = self.0.replace(ThunkState::Blackhole);
+        let value = match &state {
             ThunkState::Done(v) => Some(v.clone()),
             _ => None,
-        }
+        };
+        self.0.set(state);
+        value
+    }
+    /// Takes the state out for evaluation, leaving a blackhole behind.
+    pub(crate) fn take(&self) -> ThunkState {
+        self.0.replace(ThunkState::Blackhole)
+    }
+    pub(crate) fn set(&self, state: ThunkState) {
+        self.0.set(state);
     }
 }
 

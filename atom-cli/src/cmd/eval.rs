@@ -164,8 +164,3 @@ pub fn run(args: Args) -> miette::Result<()> {
     }
     Ok(())
 }
-
-// Evaluation allocates many small, short-lived objects (thunks,
-// environments); mimalloc handles that pattern far better than glibc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
