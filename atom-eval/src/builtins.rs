@@ -385,8 +385,7 @@ fn has_attr(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 
 fn list_to_attrs(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let items = list(ev, &a[0])?;
-    let mut entries: Vec<(Sym, Value)> = Vec::with_capacity(items.len());
-    let mut seen = FxHashSet::default();
+    let mut named: Vec<(Sym, Rc<Attrs>)> = Vec::with_capacity(items.len());
     let (name_sym, value_sym) = (ev.syms.name, ev.syms.value);
     for item in items.iter() {
         let set = attrs(ev, item)?;
@@ -394,17 +393,19 @@ fn list_to_attrs(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
             Some(n) => string(ev, &n.clone())?,
             None => return Err(ev.missing_attr(&set, name_sym, span)),
         };
-        let sym = ev.sym(&name);
-        // The first definition of a name wins, as in Nix.
-        if seen.insert(sym) {
-            let value = match set.get(value_sym) {
-                Some(v) => v.clone(),
-                None => return Err(ev.missing_attr(&set, value_sym, span)),
-            };
-            entries.push((sym, value));
+        named.push((ev.sym(&name), set));
+    }
+    // The first definition of a name wins, as in Nix: a stable sort keeps
+    // list order among equal names, and dedup keeps the first.
+    named.sort_by_key(|e| e.0);
+    named.dedup_by_key(|e| e.0);
+    let mut entries = Vec::with_capacity(named.len());
+    for (sym, set) in named {
+        match set.get(value_sym) {
+            Some(v) => entries.push((sym, v.clone())),
+            None => return Err(ev.missing_attr(&set, value_sym, span)),
         }
     }
-    entries.sort_by_key(|e| e.0);
     Ok(Value::Attrs(Rc::new(Attrs::from_sorted(entries))))
 }
 

@@ -4,8 +4,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use rustc_hash::FxHashMap;
-
 use crate::error::{Result, Span};
 
 use crate::eval::Evaluator;
@@ -20,25 +18,46 @@ pub type NixStr = arcstr::ArcStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sym(pub(crate) u32);
 
+/// The symbol table. Each entry keeps its name's hash, so growing the table
+/// never re-reads the strings, and a probe compares strings only when the
+/// hashes agree.
 #[derive(Default)]
 pub(crate) struct Interner {
-    map: FxHashMap<NixStr, Sym>,
+    table: hashbrown::HashTable<(u64, Sym)>,
     names: Vec<NixStr>,
+}
+
+fn hash_name(name: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(name)
 }
 
 impl Interner {
     pub(crate) fn intern(&mut self, name: &str) -> Sym {
-        if let Some(s) = self.map.get(name) {
-            return *s;
+        let hash = hash_name(name);
+        let names = &self.names;
+        let entry = self.table.entry(
+            hash,
+            |(h, s)| *h == hash && &*names[s.0 as usize] == name,
+            |(h, _)| *h,
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(o) => o.get().1,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let sym = Sym(self.names.len() as u32);
+                v.insert((hash, sym));
+                self.names.push(NixStr::from(name));
+                sym
+            }
         }
-        let sym = Sym(self.names.len() as u32);
-        let rc = NixStr::from(name);
-        self.names.push(rc.clone());
-        self.map.insert(rc, sym);
-        sym
     }
     pub(crate) fn lookup(&self, name: &str) -> Option<Sym> {
-        self.map.get(name).copied()
+        let hash = hash_name(name);
+        self.table
+            .find(hash, |(h, s)| {
+                *h == hash && &*self.names[s.0 as usize] == name
+            })
+            .map(|(_, s)| *s)
     }
     pub(crate) fn name(&self, sym: Sym) -> &NixStr {
         &self.names[sym.0 as usize]
