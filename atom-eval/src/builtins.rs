@@ -242,10 +242,7 @@ fn call1(ev: &mut Evaluator, f: &Value, a: Value, span: Span) -> Result<Value> {
 }
 
 fn call2(ev: &mut Evaluator, f: &Value, a: Value, b: Value, span: Span) -> Result<Value> {
-    let g = ev.call(f.clone(), a, span)?;
-    let g = ev.force(g)?;
-    let r = ev.call(g, b, span)?;
-    ev.force(r)
+    ev.call2(f, a, b, span)
 }
 
 fn make_attrs(ev: &mut Evaluator, entries: Vec<(&str, Value)>) -> Value {

@@ -219,7 +219,19 @@ impl Evaluator {
         let result = match &state {
             ThunkState::Pending(env, expr) => self.eval(env, expr),
             ThunkState::Call1(f, a) => self.call_lazy(f, std::slice::from_ref(a)),
-            ThunkState::Call2(fab) => self.call_lazy(&fab[0], &fab[1..]),
+            ThunkState::Call2(fab) => {
+                let [f, a, b] = &**fab;
+                self.call2(
+                    f,
+                    a.clone(),
+                    b.clone(),
+                    Span {
+                        file: FileId(0),
+                        start: 0,
+                        end: 0,
+                    },
+                )
+            }
             ThunkState::Blackhole | ThunkState::Done(_) => unreachable_state(),
         };
         self.leave();
@@ -624,6 +636,42 @@ impl Evaluator {
             Value::Lambda(c) => self.call_lambda(&c, arg, span),
             other => self.call_other(other, arg, span),
         }
+    }
+
+    /// `f a b`, forced. A curried lambda `a: b: body` (the usual shape of
+    /// `sort`, `foldl'` and `mapAttrs` callbacks) is entered directly,
+    /// without building the intermediate closure.
+    pub(crate) fn call2(&mut self, f: &Value, a: Value, b: Value, span: Span) -> Result<Value> {
+        if let Value::Lambda(c) = f {
+            if let (Param::Ident, Expr::Lambda(inner)) = (&c.def.param, &*c.def.body) {
+                if let Param::Ident = inner.param {
+                    if self.call_depth + 2 > self.limits.max_call_depth {
+                        return Err(EvalError::new(
+                            ErrorKind::CallDepthExceeded {
+                                limit: self.limits.max_call_depth,
+                            },
+                            Some(span),
+                        ));
+                    }
+                    self.step()?;
+                    self.step()?;
+                    self.enter()?;
+                    self.call_depth += 2;
+                    let outer = Env::new(Some(c.env.clone()), smallvec::smallvec![a]);
+                    let env = Env::new(Some(outer), smallvec::smallvec![b]);
+                    let result = self.eval(&env, &inner.body);
+                    self.call_depth -= 2;
+                    self.leave();
+                    return result.map_err(|e| {
+                        e.push_trace(|| "while calling a function".into(), Some(span))
+                    });
+                }
+            }
+        }
+        let g = self.call(f.clone(), a, span)?;
+        let g = self.force(g)?;
+        let r = self.call(g, b, span)?;
+        self.force(r)
     }
 
     /// Builtins, functors and errors: kept out of [`Self::call`]'s frame.
