@@ -292,6 +292,9 @@ impl Evaluator {
                 self.force(v)
             }
             Expr::Apply { func, arg, span } => {
+                if let Expr::Apply { .. } = &**func {
+                    return self.eval_apply_chain(env, expr);
+                }
                 let f = self.eval(env, func)?;
                 let a = self.delay(env, arg);
                 self.call(f, a, *span)
@@ -309,6 +312,37 @@ impl Evaluator {
             Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
             _ => self.eval_cold(env, expr),
         }
+    }
+
+    /// `f a b c`: when `f` is a builtin taking exactly these arguments, call
+    /// it once with all of them instead of building partial applications.
+    #[inline(never)]
+    fn eval_apply_chain(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
+        let mut args: smallvec::SmallVec<[(&Rc<Expr>, Span); 4]> = smallvec::SmallVec::new();
+        let mut head = expr;
+        while let Expr::Apply { func, arg, span } = head {
+            args.push((arg, *span));
+            head = func;
+        }
+        args.reverse();
+        let f = self.eval(env, head)?;
+        if let Value::PrimOp(p) = &f {
+            if p.arity == args.len() {
+                let values: smallvec::SmallVec<[Value; 4]> =
+                    args.iter().map(|(a, _)| self.delay(env, a)).collect();
+                let span = args[args.len() - 1].1;
+                return self.call_primop(p, &values, span);
+            }
+        }
+        let mut f = f;
+        for (i, (arg, span)) in args.iter().enumerate() {
+            let a = self.delay(env, arg);
+            f = self.call(f, a, *span)?;
+            if i + 1 < args.len() {
+                f = self.force(f)?;
+            }
+        }
+        Ok(f)
     }
 
     #[inline(never)]
