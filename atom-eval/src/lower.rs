@@ -56,7 +56,7 @@ pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
     };
     let parse = rnix::Root::parse(source);
     if let Some(e) = parse.errors().first() {
-        let (message, range) = describe_parse_error(e, cx.source.len());
+        let (message, range) = describe_parse_error(e, cx.source);
         return Err(EvalError::new(
             ErrorKind::Syntax { message },
             Some(span_of(cx.file, range)),
@@ -112,9 +112,12 @@ fn kind_name(kind: SyntaxKind) -> String {
     name.to_lowercase().replace('_', " ")
 }
 
-fn describe_parse_error(e: &rnix::ParseError, len: usize) -> (String, TextRange) {
+fn describe_parse_error(e: &rnix::ParseError, source: &str) -> (String, TextRange) {
+    // "End of file" points at the last character, so that it can be shown.
+    let len = source.len();
+    let last = source.char_indices().last().map_or(0, |(i, _)| i);
     use rnix::ParseError::*;
-    let end = TextRange::empty((len as u32).into());
+    let end = TextRange::new((last as u32).into(), (len as u32).into());
     match e {
         Unexpected(r) => ("unexpected token".into(), *r),
         UnexpectedExtra(r) => ("unexpected text after the expression".into(), *r),
