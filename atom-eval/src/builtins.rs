@@ -592,8 +592,11 @@ fn foldl(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
 
 fn gen_list(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let n = int(ev, &a[1])?;
-    if n < 0 {
-        return other(format!("cannot create list of size {n}"));
+    // Beyond this the allocation alone would exhaust memory and abort the
+    // process; refuse it as an error instead.
+    const MAX_LIST: i64 = 1 << 28;
+    if !(0..=MAX_LIST).contains(&n) {
+        return other(format!("cannot create a list of {n} elements"));
     }
     let f = a[0].clone();
     Ok(list_value(

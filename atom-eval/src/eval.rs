@@ -651,13 +651,21 @@ impl Evaluator {
                 None,
             )
         })?;
+        // First replace existing attributes: entry `i` is still slot `i`
+        // until something is inserted.
+        let mut added = Vec::new();
         for (k, v) in &overrides.entries {
             match entries.binary_search_by_key(k, |e| e.0) {
                 Ok(i) => {
                     entries[i].1 = v.clone();
                     env.slots.borrow_mut()[i] = v.clone();
                 }
-                Err(i) => entries.insert(i, (*k, v.clone())),
+                Err(_) => added.push((*k, v.clone())),
+            }
+        }
+        for (k, v) in added {
+            if let Err(i) = entries.binary_search_by_key(&k, |e| e.0) {
+                entries.insert(i, (k, v));
             }
         }
         Ok(())

@@ -118,6 +118,18 @@ fn laziness_and_thunks() {
 }
 
 #[test]
+fn overrides_that_add_and_replace() {
+    assert_eq!(
+        ok("rec { b = 1; c = b; __overrides = { a = 2; b = 3; z = 4; }; }"),
+        "{ __overrides = { a = 2; b = 3; z = 4; }; a = 2; b = 3; c = 3; z = 4; }"
+    );
+    assert!(matches!(
+        fails("builtins.genList (x: x) 1000000000000"),
+        ErrorKind::Other { .. }
+    ));
+}
+
+#[test]
 fn infinite_recursion_is_detected() {
     assert_eq!(fails("let x = x + 1; in x"), ErrorKind::InfiniteRecursion);
     assert_eq!(
