@@ -47,6 +47,8 @@ pub enum ErrorKind {
     InfiniteRecursion,
     #[error("stack overflow: call depth exceeded the limit of {limit}")]
     CallDepthExceeded { limit: usize },
+    #[error("stack overflow: evaluation nested deeper than {limit} levels")]
+    NestingTooDeep { limit: usize },
     #[error("evaluation exceeded its budget of {budget} steps")]
     StepBudgetExhausted { budget: u64 },
     #[error("expected {expected} but found {found}")]

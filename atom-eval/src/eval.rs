@@ -190,8 +190,8 @@ impl Evaluator {
         self.eval_depth += 1;
         if self.eval_depth > MAX_EVAL_DEPTH {
             self.eval_depth -= 1;
-            return err(ErrorKind::CallDepthExceeded {
-                limit: self.limits.max_call_depth,
+            return err(ErrorKind::NestingTooDeep {
+                limit: MAX_EVAL_DEPTH,
             });
         }
         Ok(())

@@ -85,8 +85,8 @@ fn print_into(
     depth: usize,
 ) -> Result<()> {
     if depth > crate::eval::MAX_EVAL_DEPTH {
-        return err(ErrorKind::Other {
-            message: "value nests too deeply to print".into(),
+        return err(ErrorKind::NestingTooDeep {
+            limit: crate::eval::MAX_EVAL_DEPTH,
         });
     }
     match v {
@@ -167,8 +167,8 @@ pub(crate) fn to_json(ev: &mut Evaluator, v: &Value) -> Result<String> {
 
 fn json_into(ev: &mut Evaluator, v: &Value, out: &mut String, depth: usize) -> Result<()> {
     if depth > crate::eval::MAX_EVAL_DEPTH {
-        return err(ErrorKind::Other {
-            message: "value nests too deeply for JSON".into(),
+        return err(ErrorKind::NestingTooDeep {
+            limit: crate::eval::MAX_EVAL_DEPTH,
         });
     }
     let v = ev.force(v.clone())?;
