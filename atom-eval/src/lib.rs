@@ -59,17 +59,19 @@ pub use value::{NixStr, Value};
 pub const STACK_SIZE: usize = 2 << 30;
 
 /// Runs `f` on a fresh thread with a [`STACK_SIZE`] stack and returns its
-/// result. If the thread cannot be spawned, `f` runs on the current thread.
-pub fn run_with_large_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let builder = std::thread::Builder::new()
+/// result. Fails only if the system refuses such a thread (the evaluator's
+/// depth bounds assume that stack, so it is not silently shrunk).
+pub fn run_with_large_stack<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    let handle = std::thread::Builder::new()
         .name("atom-eval".into())
-        .stack_size(STACK_SIZE);
-    match builder.spawn(f) {
-        Ok(handle) => match handle.join() {
-            Ok(v) => v,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(e) => panic!("cannot spawn the evaluation thread: {e}"),
+        .stack_size(STACK_SIZE)
+        .spawn(f)?;
+    match handle.join() {
+        Ok(v) => Ok(v),
+        // A panic is a bug in the evaluator; keep its message and location.
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

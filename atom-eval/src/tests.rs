@@ -15,6 +15,7 @@ fn run(src: &str) -> Result<String, EvalError> {
         let v = ev.force_deep(&v)?;
         ev.print(&v)
     })
+    .expect("evaluation thread")
 }
 
 fn ok(src: &str) -> String {
@@ -113,7 +114,8 @@ fn laziness_and_thunks() {
             .eval_source("t", "let x = builtins.trace \"once\" 1; in x + x", "/")
             .unwrap();
         (ev.print(&v).unwrap(), ev.traces().len())
-    });
+    })
+    .expect("evaluation thread");
     assert_eq!(counted, ("2".to_string(), 1));
 }
 
@@ -217,7 +219,8 @@ fn printer_matches_nix() {
         let mut ev = evaluator();
         let v = ev.eval_source("t", "{ a = 1 + 1; b = 2; }", "/").unwrap();
         ev.print(&v).unwrap()
-    });
+    })
+    .expect("evaluation thread");
     assert_eq!(lazy, "{ a = <CODE>; b = 2; }");
 }
 
@@ -306,7 +309,8 @@ fn step_budget_stops_evaluation() {
         let mut ev = Evaluator::new(Box::new(NoFileSystem), limits);
         ev.eval_source("t", "let f = n: f (n + 1); in f 0", "/")
             .map(|_| ())
-    });
+    })
+    .expect("evaluation thread");
     assert_eq!(
         r.unwrap_err().kind(),
         &ErrorKind::StepBudgetExhausted { budget: 1000 }
@@ -337,7 +341,8 @@ fn host_controls_globals_and_builtins() {
         let v = bare.eval_source("t", "map (x: x) [ 1 ]", "/").unwrap();
         let v = bare.force_deep(&v).unwrap();
         assert_eq!(bare.print(&v).unwrap(), "[ 1 ]");
-    });
+    })
+    .expect("evaluation thread");
 }
 
 #[test]
@@ -349,6 +354,7 @@ fn bind_time_errors() {
                 .check_source("t", &src, "/")
                 .map_err(|e| e.kind().clone())
         })
+        .expect("evaluation thread")
     };
     assert_eq!(
         check("x: y"),

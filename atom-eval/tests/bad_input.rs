@@ -49,6 +49,7 @@ impl Tree {
                 (e, pos)
             })
         })
+        .expect("evaluation thread")
     }
 }
 

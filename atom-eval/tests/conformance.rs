@@ -71,6 +71,7 @@ fn run_one(root: &Path, name: &str) -> Outcome {
             }
         }
     })
+    .expect("evaluation thread")
 }
 
 #[test]

@@ -167,6 +167,7 @@ fn our_eval(exprs: &[String]) -> Vec<Result<serde_json::Value, String>> {
             })
             .collect()
     })
+    .expect("evaluation thread")
 }
 
 fn list_source(exprs: &[String]) -> String {

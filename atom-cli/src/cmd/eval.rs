@@ -158,7 +158,8 @@ fn evaluate(args: Args) -> miette::Result<Option<String>> {
 pub fn run(args: Args) -> miette::Result<()> {
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
-    let out = atom_eval::run_with_large_stack(move || evaluate(args))?;
+    let out = atom_eval::run_with_large_stack(move || evaluate(args))
+        .map_err(|e| miette::miette!("cannot start the evaluation thread: {e}"))??;
     if let Some(text) = out {
         println!("{text}");
     }
