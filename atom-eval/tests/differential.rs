@@ -122,6 +122,53 @@ const CORPUS: &[&str] = &[
     "builtins.tryEval (builtins.seq (throw \"x\") 1)",
 ];
 
+/// Expressions both evaluators must reject (compared one by one: only
+/// whether evaluation fails, not the wording).
+const FAILING: &[&str] = &[
+    "1 + \"a\"",
+    "{ a = 1; }.b",
+    "(x: x) 1 2",
+    "let x = x; in x",
+    "assert 1 == 2; 3",
+    "throw \"boom\"",
+    "builtins.head [ ]",
+    "builtins.elemAt [ 1 ] 5",
+    "1 / 0",
+    "({ a }: a) { b = 1; }",
+    "({ a }: a) { }",
+    "builtins.length (builtins.sort (a: b: true) [ (throw \"x\") ])",
+    "(builtins.partition (x: true) [ (throw \"x\") ]).wrong",
+    "\"${1.5}\"",
+    "builtins.fromJSON \"{\"",
+    "if 1 then 2 else 3",
+    "builtins.substring (-1) 1 \"abc\"",
+    "[ 1 ] < [ \"a\" ]",
+    "builtins.genericClosure { startSet = [ { key = 1; } { key = \"a\"; } ]; operator = x: [ ]; }",
+    "let f = { a, ... }@args: args.b; in f { a = 1; }",
+];
+
+fn nix_fails(expr: &str) -> bool {
+    let out = Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "-E", expr])
+        .output()
+        .expect("nix-instantiate runs");
+    !out.status.success()
+}
+
+#[test]
+fn failures_match_nix() {
+    if !nix_available() {
+        println!("SKIPPED: nix-instantiate is not installed; differential tests need it (apt-get install nix-bin)");
+        return;
+    }
+    let exprs: Vec<String> = FAILING.iter().map(|s| s.to_string()).collect();
+    let ours = our_eval(&exprs);
+    for (e, o) in exprs.iter().zip(&ours) {
+        assert!(nix_fails(e), "the corpus is wrong: Nix evaluates {e}");
+        assert!(o.is_err(), "Nix rejects {e}, we gave {o:?}");
+    }
+}
+
 fn nix_available() -> bool {
     Command::new("nix-instantiate")
         .arg("--version")

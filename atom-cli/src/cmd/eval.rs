@@ -171,3 +171,113 @@ pub fn run(args: Args) -> miette::Result<()> {
 // similar peak memory.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(file: Option<PathBuf>, expr: Option<&str>) -> Args {
+        Args {
+            file,
+            expr: expr.map(str::to_string),
+            strict: false,
+            json: false,
+            parse: false,
+            max_call_depth: Limits::default().max_call_depth,
+            max_steps: None,
+        }
+    }
+
+    fn run_args(a: Args) -> miette::Result<Option<String>> {
+        atom_eval::run_with_large_stack(move || evaluate(a)).expect("evaluation thread")
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempTree(PathBuf);
+
+    impl TempTree {
+        fn new(name: &str) -> TempTree {
+            let dir = std::env::temp_dir().join(format!("eka-eval-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("root")).unwrap();
+            TempTree(dir)
+        }
+        fn write(&self, rel: &str, text: &str) -> PathBuf {
+            let p = self.0.join(rel);
+            std::fs::write(&p, text).unwrap();
+            p
+        }
+    }
+
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn expressions_print_like_nix_instantiate() {
+        let mut a = args(None, Some("{ b = [ 1 (1 + 1) ]; a = \"x\"; }"));
+        assert_eq!(run_args(a).unwrap().unwrap(), "{ a = \"x\"; b = <CODE>; }");
+        a = args(None, Some("{ b = [ 1 (1 + 1) ]; a = \"x\"; }"));
+        a.strict = true;
+        assert_eq!(run_args(a).unwrap().unwrap(), "{ a = \"x\"; b = [ 1 2 ]; }");
+        a = args(None, Some("{ b = [ 1 2.5 ]; a = null; }"));
+        a.json = true;
+        assert_eq!(run_args(a).unwrap().unwrap(), "{\"a\":null,\"b\":[1,2.5]}");
+    }
+
+    #[test]
+    fn parse_only_binds_without_evaluating() {
+        let mut a = args(None, Some("throw \"not evaluated\""));
+        a.parse = true;
+        assert_eq!(run_args(a).unwrap(), None);
+        let mut a = args(None, Some("x: y"));
+        a.parse = true;
+        let e = run_args(a).unwrap_err();
+        assert_eq!(e.to_string(), "undefined variable 'y'");
+    }
+
+    #[test]
+    fn files_see_their_directory_and_nothing_outside() {
+        let t = TempTree::new("files");
+        t.write("root/lib.nix", "{ x = 41; }");
+        t.write("secret.nix", "42");
+        let main = t.write("root/main.nix", "(import ./lib.nix).x + 1");
+        let mut a = args(Some(main), None);
+        a.strict = true;
+        assert_eq!(run_args(a).unwrap().unwrap(), "42");
+        let escape = t.write("root/escape.nix", "import ../secret.nix");
+        let e = run_args(args(Some(escape), None)).unwrap_err();
+        assert!(e.to_string().contains("outside the root"), "{e}");
+    }
+
+    #[test]
+    fn errors_carry_labelled_spans_and_a_trace() {
+        let e = run_args(args(None, Some("let f = s: s.fooo; in f { foo = 1; }"))).unwrap_err();
+        let d = e
+            .downcast_ref::<EvalDiagnostic>()
+            .expect("an evaluation diagnostic");
+        assert_eq!(d.message, "attribute 'fooo' missing; did you mean 'foo'?");
+        assert_eq!(d.span, Some(SourceSpan::from(11..17)));
+        assert!(d
+            .trace
+            .iter()
+            .any(|f| f.message == "while calling a function"));
+    }
+
+    #[test]
+    fn call_depth_limit_is_configurable() {
+        let mut a = args(
+            None,
+            Some("let f = n: if n == 0 then 0 else f (n - 1); in f 100"),
+        );
+        a.max_call_depth = 50;
+        let e = run_args(a).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("call depth exceeded the limit of 50"),
+            "{e}"
+        );
+    }
+}
