@@ -87,6 +87,7 @@ const PRIMOPS: &[(&str, usize, PrimOpFn)] = &[
     ("split", 2, split),
     ("match", 2, regex_match),
     ("toJSON", 1, to_json),
+    ("toXML", 1, to_xml),
     ("fromJSON", 1, from_json),
     ("fromTOML", 1, from_toml),
     ("add", 2, |ev, a, _| arith(ev, a, crate::ir::BinOp::Add)),
@@ -137,7 +138,6 @@ const ABSENT: &[&str] = &[
     "storeDir",
     "nixPath",
     "findFile",
-    "toXML",
     "getFlake",
     "outputOf",
 ];
@@ -924,6 +924,10 @@ fn discard_context(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 
 fn to_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     Ok(Value::String(print::to_json(ev, &a[0])?.into()))
+}
+
+fn to_xml(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
+    Ok(Value::String(print::to_xml(ev, &a[0])?.into()))
 }
 
 fn from_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {

@@ -126,6 +126,8 @@ pub(crate) enum AttrKey {
 
 pub(crate) struct LambdaDef {
     pub param: Param,
+    /// `x` in `x: ...` or `{ ... } @ x: ...`.
+    pub arg_name: Option<Sym>,
     pub body: Rc<Expr>,
     pub span: Span,
 }

@@ -652,6 +652,15 @@ impl<'a, 'c> Binder<'a, 'c> {
                 (Some((entries, p.ellipsis_token().is_some(), bind)), names)
             }
         };
+        // The name bound to the whole argument (`x:` or `@x`), for `toXML`.
+        let arg_name = match &param {
+            None => names.keys().next().copied(),
+            Some((entries, _, true)) => names
+                .iter()
+                .find(|(_, i)| **i as usize == entries.len())
+                .map(|(k, _)| *k),
+            Some(_) => None,
+        };
         self.scopes.push(Scope::Static(names));
         let result = (|| {
             let param = match param {
@@ -675,6 +684,7 @@ impl<'a, 'c> Binder<'a, 'c> {
             let body = self.opt(l.body(), range)?;
             Ok(LambdaDef {
                 param,
+                arg_name,
                 body,
                 span: self.span(range),
             })

@@ -259,3 +259,128 @@ mod tests {
         assert!(!is_bare_name(""));
     }
 }
+
+fn xml_escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            '\t' => out.push_str("&#x9;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn xml_empty(out: &mut String, indent: usize, tag: &str, attrs: &[(&str, &str)]) {
+    out.push_str(&" ".repeat(indent));
+    out.push('<');
+    out.push_str(tag);
+    for (k, v) in attrs {
+        let _ = write!(out, " {k}=\"");
+        xml_escape(v, out);
+        out.push('"');
+    }
+    out.push_str(" />\n");
+}
+
+/// `builtins.toXML`: Nix's XML rendering of a value, forcing all of it.
+pub(crate) fn to_xml(ev: &mut Evaluator, v: &Value) -> Result<String> {
+    let mut out = String::from("<?xml version='1.0' encoding='utf-8'?>\n<expr>\n");
+    xml_into(ev, v, &mut out, 2, 0)?;
+    out.push_str("</expr>\n");
+    Ok(out)
+}
+
+fn xml_into(
+    ev: &mut Evaluator,
+    v: &Value,
+    out: &mut String,
+    indent: usize,
+    depth: usize,
+) -> Result<()> {
+    if depth > crate::eval::MAX_EVAL_DEPTH {
+        return err(ErrorKind::NestingTooDeep {
+            limit: crate::eval::MAX_EVAL_DEPTH,
+        });
+    }
+    let v = ev.force(v.clone())?;
+    let pad = " ".repeat(indent);
+    match &v {
+        Value::Null => xml_empty(out, indent, "null", &[]),
+        Value::Bool(b) => xml_empty(
+            out,
+            indent,
+            "bool",
+            &[("value", if *b { "true" } else { "false" })],
+        ),
+        Value::Int(i) => xml_empty(out, indent, "int", &[("value", &i.to_string())]),
+        Value::Float(f) => xml_empty(out, indent, "float", &[("value", &format_float(*f))]),
+        Value::String(s) => xml_empty(out, indent, "string", &[("value", s)]),
+        Value::Path(p) => xml_empty(out, indent, "path", &[("value", p)]),
+        Value::Attrs(a) => {
+            let _ = writeln!(out, "{pad}<attrs>");
+            for (name, value) in sorted_by_name(ev, a) {
+                let _ = write!(out, "{pad}  <attr name=\"");
+                xml_escape(&name, out);
+                out.push_str("\">\n");
+                xml_into(ev, &value, out, indent + 4, depth + 1)?;
+                let _ = writeln!(out, "{pad}  </attr>");
+            }
+            let _ = writeln!(out, "{pad}</attrs>");
+        }
+        Value::List(l) => {
+            let _ = writeln!(out, "{pad}<list>");
+            for item in l.iter() {
+                xml_into(ev, item, out, indent + 2, depth + 1)?;
+            }
+            let _ = writeln!(out, "{pad}</list>");
+        }
+        Value::Lambda(c) => {
+            let _ = writeln!(out, "{pad}<function>");
+            let arg = c.def.arg_name.map(|s| ev.sym_name(s).to_string());
+            match &c.def.param {
+                crate::ir::Param::Ident => {
+                    xml_empty(
+                        out,
+                        indent + 2,
+                        "varpat",
+                        &[("name", arg.as_deref().unwrap_or_default())],
+                    );
+                }
+                crate::ir::Param::Pattern {
+                    formals, ellipsis, ..
+                } => {
+                    let mut head = format!("{pad}  <attrspat");
+                    if *ellipsis {
+                        head.push_str(" ellipsis=\"1\"");
+                    }
+                    if let Some(a) = &arg {
+                        head.push_str(" name=\"");
+                        xml_escape(a, &mut head);
+                        head.push('"');
+                    }
+                    let mut names: Vec<String> = formals
+                        .iter()
+                        .map(|f| ev.sym_name(f.name).to_string())
+                        .collect();
+                    names.sort();
+                    out.push_str(&head);
+                    out.push_str(">\n");
+                    for n in &names {
+                        xml_empty(out, indent + 4, "attr", &[("name", n)]);
+                    }
+                    let _ = writeln!(out, "{pad}  </attrspat>");
+                }
+            }
+            let _ = writeln!(out, "{pad}</function>");
+        }
+        Value::PrimOp(_) | Value::PrimOpApp(_) | Value::Thunk(_) => {
+            xml_empty(out, indent, "unevaluated", &[])
+        }
+    }
+    Ok(())
+}

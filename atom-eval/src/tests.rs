@@ -282,6 +282,14 @@ fn builtins_behave_like_nix() {
 }
 
 #[test]
+fn to_xml_matches_nix() {
+    assert_eq!(
+        ok("builtins.toXML { a = [ 1 \"<\" ]; e = { }; f = { x, ... }@y: x; }"),
+        ok("\"<?xml version='1.0' encoding='utf-8'?>\\n<expr>\\n  <attrs>\\n    <attr name=\\\"a\\\">\\n      <list>\\n        <int value=\\\"1\\\" />\\n        <string value=\\\"&lt;\\\" />\\n      </list>\\n    </attr>\\n    <attr name=\\\"e\\\">\\n      <attrs>\\n      </attrs>\\n    </attr>\\n    <attr name=\\\"f\\\">\\n      <function>\\n        <attrspat ellipsis=\\\"1\\\" name=\\\"y\\\">\\n          <attr name=\\\"x\\\" />\\n        </attrspat>\\n      </function>\\n    </attr>\\n  </attrs>\\n</expr>\\n\"")
+    );
+}
+
+#[test]
 fn deep_recursion_within_the_limit_works_and_beyond_is_an_error() {
     // 10,000 nested calls (f 9999 .. f 0) are within the default limit.
     assert_eq!(
