@@ -232,34 +232,6 @@ fn json_into(ev: &mut Evaluator, v: &Value, out: &mut String, depth: usize) -> R
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn floats_print_like_printf_g() {
-        assert_eq!(format_float(1.0), "1");
-        assert_eq!(format_float(0.1), "0.1");
-        assert_eq!(format_float(1e6), "1e+06");
-        assert_eq!(format_float(123456.7), "123457");
-        assert_eq!(format_float(1.5e-5), "1.5e-05");
-        assert_eq!(format_float(1.0 / 3.0), "0.333333");
-        assert_eq!(format_float(1e20), "1e+20");
-        assert_eq!(format_float(123456789.0), "1.23457e+08");
-        assert_eq!(format_float(-2.5), "-2.5");
-    }
-
-    #[test]
-    fn strings_escape_like_nix() {
-        let mut s = String::new();
-        escape_string("a${b}\n\t\"\\$x", &mut s);
-        assert_eq!(s, r#""a\${b}\n\t\"\\$x""#);
-        assert!(is_bare_name("a-b'"));
-        assert!(!is_bare_name("1a"));
-        assert!(!is_bare_name(""));
-    }
-}
-
 fn xml_escape(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
@@ -383,4 +355,32 @@ fn xml_into(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_printf_g() {
+        assert_eq!(format_float(1.0), "1");
+        assert_eq!(format_float(0.1), "0.1");
+        assert_eq!(format_float(1e6), "1e+06");
+        assert_eq!(format_float(123456.7), "123457");
+        assert_eq!(format_float(1.5e-5), "1.5e-05");
+        assert_eq!(format_float(1.0 / 3.0), "0.333333");
+        assert_eq!(format_float(1e20), "1e+20");
+        assert_eq!(format_float(123456789.0), "1.23457e+08");
+        assert_eq!(format_float(-2.5), "-2.5");
+    }
+
+    #[test]
+    fn strings_escape_like_nix() {
+        let mut s = String::new();
+        escape_string("a${b}\n\t\"\\$x", &mut s);
+        assert_eq!(s, r#""a\${b}\n\t\"\\$x""#);
+        assert!(is_bare_name("a-b'"));
+        assert!(!is_bare_name("1a"));
+        assert!(!is_bare_name(""));
+    }
 }
