@@ -54,6 +54,17 @@ pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
     } else {
         cx.source
     };
+    if let Some(offset) = too_deep(source) {
+        return Err(EvalError::new(
+            ErrorKind::Syntax {
+                message: format!("the expression nests deeper than {MAX_NESTING} levels"),
+            },
+            Some(span_of(
+                cx.file,
+                TextRange::new((offset as u32).into(), (offset as u32 + 1).into()),
+            )),
+        ));
+    }
     let parse = rnix::Root::parse(source);
     if let Some(e) = parse.errors().first() {
         let (message, range) = describe_parse_error(e, cx.source);
@@ -79,6 +90,50 @@ pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
         .collect();
     let mut binder = Binder { cx, scopes };
     binder.lower(expr)
+}
+
+/// Bracket nesting beyond this is refused before parsing: rowan's node
+/// cache makes parsing quadratic in the nesting depth, and Nix's own parser
+/// stops at a similar depth (bison's 10,000-entry stack).
+const MAX_NESTING: usize = 10_000;
+
+/// The offset where brackets (`( [ { ${`) first nest deeper than
+/// [`MAX_NESTING`], skipping comments and the text of strings.
+fn too_deep(source: &str) -> Option<usize> {
+    let b = source.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Lone CRs become LFs; CRLF pairs are left for the string lowering.

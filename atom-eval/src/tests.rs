@@ -387,6 +387,12 @@ fn bind_time_errors() {
     // A name a `with` might provide is resolved at run time.
     assert_eq!(check("with {}; y"), Ok(()));
     assert!(matches!(check("1 +"), Err(ErrorKind::Syntax { .. })));
+    // Deep nesting is refused quickly instead of parsing for minutes.
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    assert!(matches!(check(&deep), Err(ErrorKind::Syntax { .. })));
+    let ok_depth = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
+    assert_eq!(check(&ok_depth), Ok(()));
+    assert_eq!(check(&format!("\"{}\"", "(".repeat(20_000))), Ok(()));
 }
 
 #[test]
