@@ -2,6 +2,7 @@
 
 pub mod add;
 mod deps;
+pub mod eval;
 pub mod fetch;
 pub mod list;
 pub mod lock;

@@ -1,0 +1,278 @@
+//! `eka eval`: evaluate a Nix file or expression with the embedded
+//! evaluator, printing like `nix-instantiate --eval`.
+
+use std::path::{Path, PathBuf};
+
+use atom_eval::{EvalError, Evaluator, Limits, RootedFileSystem, Span};
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The file to evaluate; `import` and file reads stay inside its
+    /// directory.
+    #[arg(conflicts_with = "expr", required_unless_present = "expr")]
+    file: Option<PathBuf>,
+    /// Evaluate this expression instead of a file (the root is the current
+    /// directory).
+    #[arg(short = 'E', long = "expr")]
+    expr: Option<String>,
+    /// Force the whole value, like `nix-instantiate --eval --strict`.
+    #[arg(long)]
+    strict: bool,
+    /// Print the value as JSON (the global `--json`).
+    #[arg(skip)]
+    json: bool,
+    /// Parse and bind only: exit 0, or report the error.
+    #[arg(long)]
+    parse: bool,
+    /// Nested function calls allowed.
+    #[arg(long, default_value_t = Limits::default().max_call_depth)]
+    max_call_depth: usize,
+    /// Stop after this many evaluation steps.
+    #[arg(long)]
+    max_steps: Option<u64>,
+}
+
+/// An evaluation error with its source span and trace, for miette.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+struct EvalDiagnostic {
+    message: String,
+    #[source_code]
+    source_code: Option<NamedSource<String>>,
+    #[label("{label}")]
+    span: Option<SourceSpan>,
+    label: String,
+    #[related]
+    trace: Vec<EvalDiagnostic>,
+}
+
+fn located(
+    ev: &Evaluator,
+    span: Option<Span>,
+) -> (Option<NamedSource<String>>, Option<SourceSpan>) {
+    match span.and_then(|s| ev.source(s.file).map(|src| (s, src))) {
+        Some((s, (name, text))) => {
+            let len = text.len();
+            let start = (s.start as usize).min(len);
+            let end = (s.end as usize).clamp(start, len);
+            (
+                Some(NamedSource::new(name, text.to_string())),
+                Some(SourceSpan::from(start..end)),
+            )
+        }
+        None => (None, None),
+    }
+}
+
+fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
+    let (source_code, span) = located(ev, e.span());
+    let trace = e
+        .trace()
+        .iter()
+        .map(|frame| {
+            let (source_code, span) = located(ev, frame.span);
+            EvalDiagnostic {
+                message: frame.message.clone(),
+                source_code,
+                span,
+                label: String::new(),
+                trace: Vec::new(),
+            }
+        })
+        .collect();
+    EvalDiagnostic {
+        message: e.to_string(),
+        source_code,
+        span,
+        label: "here".into(),
+        trace,
+    }
+}
+
+fn absolute(path: &Path) -> miette::Result<PathBuf> {
+    std::path::absolute(path)
+        .map_err(|e| miette::miette!("cannot resolve '{}': {e}", path.display()))
+}
+
+fn evaluate(args: Args) -> miette::Result<Option<String>> {
+    let (root, file) = match &args.file {
+        Some(f) => {
+            let abs = absolute(f)?;
+            let dir = abs
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("/"));
+            (dir, Some(abs))
+        }
+        None => (absolute(Path::new("."))?, None),
+    };
+    let fs = RootedFileSystem::new(&root)
+        .map_err(|e| miette::miette!("cannot open '{}': {e}", root.display()))?;
+    let root = fs.root().to_path_buf();
+    let limits = Limits {
+        max_call_depth: args.max_call_depth,
+        max_steps: args.max_steps,
+    };
+    let mut ev = Evaluator::new(Box::new(fs), limits);
+    ev.set_home_dir(std::env::var("HOME").ok());
+    // The root is canonical; address the file through it so that it is
+    // inside even when the given path went through a symlink.
+    let file = file.map(|f| {
+        root.join(f.file_name().unwrap_or_default())
+            .display()
+            .to_string()
+    });
+    let fail = |ev: &Evaluator, e: EvalError| miette::Report::new(diagnose(ev, &e));
+    if args.parse {
+        let r = match (&file, &args.expr) {
+            (Some(f), _) => ev.check_file(f),
+            (None, Some(expr)) => ev.check_source("«string»", expr, &root.display().to_string()),
+            (None, None) => Ok(()),
+        };
+        return r.map(|()| None).map_err(|e| fail(&ev, e));
+    }
+    let value = match (&file, &args.expr) {
+        (Some(f), _) => ev.eval_file(f),
+        (None, Some(expr)) => ev.eval_source("«string»", expr, &root.display().to_string()),
+        (None, None) => return Ok(None),
+    };
+    let out = value
+        .and_then(|v| {
+            if args.strict || args.json {
+                ev.force_deep(&v)
+            } else {
+                Ok(v)
+            }
+        })
+        .and_then(|v| {
+            if args.json {
+                ev.to_json(&v)
+            } else {
+                ev.print(&v)
+            }
+        });
+    out.map(Some).map_err(|e| fail(&ev, e))
+}
+
+pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
+    args.json = global.json;
+    // Evaluation recurses; the big stack turns deep recursion into a
+    // reported error rather than a crash.
+    let out = atom_eval::run_with_large_stack(move || evaluate(args))
+        .map_err(|e| miette::miette!("cannot start the evaluation thread: {e}"))??;
+    if let Some(text) = out {
+        println!("{text}");
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(file: Option<PathBuf>, expr: Option<&str>) -> Args {
+        Args {
+            file,
+            expr: expr.map(str::to_string),
+            strict: false,
+            json: false,
+            parse: false,
+            max_call_depth: Limits::default().max_call_depth,
+            max_steps: None,
+        }
+    }
+
+    fn run_args(a: Args) -> miette::Result<Option<String>> {
+        atom_eval::run_with_large_stack(move || evaluate(a)).expect("evaluation thread")
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempTree(PathBuf);
+
+    impl TempTree {
+        fn new(name: &str) -> TempTree {
+            let dir = std::env::temp_dir().join(format!("eka-eval-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("root")).unwrap();
+            TempTree(dir)
+        }
+        fn write(&self, rel: &str, text: &str) -> PathBuf {
+            let p = self.0.join(rel);
+            std::fs::write(&p, text).unwrap();
+            p
+        }
+    }
+
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn expressions_print_like_nix_instantiate() {
+        let mut a = args(None, Some("{ b = [ 1 (1 + 1) ]; a = \"x\"; }"));
+        assert_eq!(run_args(a).unwrap().unwrap(), "{ a = \"x\"; b = <CODE>; }");
+        a = args(None, Some("{ b = [ 1 (1 + 1) ]; a = \"x\"; }"));
+        a.strict = true;
+        assert_eq!(run_args(a).unwrap().unwrap(), "{ a = \"x\"; b = [ 1 2 ]; }");
+        a = args(None, Some("{ b = [ 1 2.5 ]; a = null; }"));
+        a.json = true;
+        assert_eq!(run_args(a).unwrap().unwrap(), "{\"a\":null,\"b\":[1,2.5]}");
+    }
+
+    #[test]
+    fn parse_only_binds_without_evaluating() {
+        let mut a = args(None, Some("throw \"not evaluated\""));
+        a.parse = true;
+        assert_eq!(run_args(a).unwrap(), None);
+        let mut a = args(None, Some("x: y"));
+        a.parse = true;
+        let e = run_args(a).unwrap_err();
+        assert_eq!(e.to_string(), "undefined variable 'y'");
+    }
+
+    #[test]
+    fn files_see_their_directory_and_nothing_outside() {
+        let t = TempTree::new("files");
+        t.write("root/lib.nix", "{ x = 41; }");
+        t.write("secret.nix", "42");
+        let main = t.write("root/main.nix", "(import ./lib.nix).x + 1");
+        let mut a = args(Some(main), None);
+        a.strict = true;
+        assert_eq!(run_args(a).unwrap().unwrap(), "42");
+        let escape = t.write("root/escape.nix", "import ../secret.nix");
+        let e = run_args(args(Some(escape), None)).unwrap_err();
+        assert!(e.to_string().contains("outside the root"), "{e}");
+    }
+
+    #[test]
+    fn errors_carry_labelled_spans_and_a_trace() {
+        let e = run_args(args(None, Some("let f = s: s.fooo; in f { foo = 1; }"))).unwrap_err();
+        let d = e
+            .downcast_ref::<EvalDiagnostic>()
+            .expect("an evaluation diagnostic");
+        assert_eq!(d.message, "attribute 'fooo' missing; did you mean 'foo'?");
+        assert_eq!(d.span, Some(SourceSpan::from(11..17)));
+        assert!(d
+            .trace
+            .iter()
+            .any(|f| f.message == "while calling a function"));
+    }
+
+    #[test]
+    fn call_depth_limit_is_configurable() {
+        let mut a = args(
+            None,
+            Some("let f = n: if n == 0 then 0 else f (n - 1); in f 100"),
+        );
+        a.max_call_depth = 50;
+        let e = run_args(a).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("call depth exceeded the limit of 50"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Typed evaluation errors, with the source span and the chain of what was
+//! being evaluated, so that a front end can render them (the CLI uses miette).
+
+use std::fmt;
+
+/// Identifies one source text registered with an [`crate::Evaluator`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId(pub(crate) u32);
+
+/// A byte range in one source text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    /// The byte range as `start..end`.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// What went wrong. The message texts follow Nix's where Nix has one.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("syntax error: {message}")]
+    Syntax { message: String },
+    #[error("undefined variable '{name}'")]
+    UndefinedVariable { name: String },
+    #[error("attribute '{name}' already defined")]
+    DuplicateAttribute { name: String },
+    #[error("duplicate formal function argument '{name}'")]
+    DuplicateFormal { name: String },
+    #[error("dynamic attributes not allowed in let")]
+    DynamicAttributeInLet,
+    #[error("{what} is not supported by this evaluator")]
+    Unsupported { what: String },
+    #[error("{message}")]
+    Thrown { message: String },
+    #[error("evaluation aborted with the following error message: '{message}'")]
+    Aborted { message: String },
+    #[error("assertion '{condition}' failed")]
+    AssertionFailed { condition: String },
+    #[error("infinite recursion encountered")]
+    InfiniteRecursion,
+    #[error("stack overflow: call depth exceeded the limit of {limit}")]
+    CallDepthExceeded { limit: usize },
+    #[error("stack overflow: evaluation nested deeper than {limit} levels")]
+    NestingTooDeep { limit: usize },
+    #[error("evaluation exceeded its budget of {budget} steps")]
+    StepBudgetExhausted { budget: u64 },
+    #[error("expected {expected} but found {found}")]
+    TypeMismatch {
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("attempt to call something which is not a function but {found}")]
+    NotAFunction { found: &'static str },
+    #[error("attribute '{name}' missing{}", suggestion_text(.suggestions))]
+    MissingAttribute {
+        name: String,
+        suggestions: Vec<String>,
+    },
+    #[error("function called without required argument '{name}'")]
+    MissingArgument { name: String },
+    #[error("function called with unexpected argument '{name}'{}", suggestion_text(.suggestions))]
+    UnexpectedArgument {
+        name: String,
+        suggestions: Vec<String>,
+    },
+    #[error("integer overflow in {operation}")]
+    IntegerOverflow { operation: &'static str },
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("access to path '{path}' is forbidden: it is outside the root '{root}'")]
+    OutsideRoot { path: String, root: String },
+    #[error("path '{path}' does not exist")]
+    NotFound { path: String },
+    #[error("reading '{path}': {message}")]
+    Io { path: String, message: String },
+    #[error("file '{path}' is not valid UTF-8")]
+    NotUtf8 { path: String },
+    #[error("invalid JSON: {message}")]
+    InvalidJson { message: String },
+    #[error("invalid TOML: {message}")]
+    InvalidToml { message: String },
+    #[error("{message}")]
+    Other { message: String },
+}
+
+fn suggestion_text(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!("; did you mean '{one}'?"),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|s| format!("'{s}'")).collect();
+            format!("; did you mean one of {}?", quoted.join(", "))
+        }
+    }
+}
+
+/// One step of the "while evaluating ..." chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceFrame {
+    pub message: String,
+    pub span: Option<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct ErrorData {
+    kind: ErrorKind,
+    span: Option<Span>,
+    trace: Vec<TraceFrame>,
+}
+
+/// An evaluation (or parse/bind) error. Boxed so `Result<Value, EvalError>`
+/// stays two words wide on the hot path.
+#[derive(Clone, PartialEq)]
+pub struct EvalError(Box<ErrorData>);
+
+/// The trace keeps its innermost frames; beyond this it only grows noise.
+const MAX_TRACE: usize = 32;
+
+impl EvalError {
+    pub fn new(kind: ErrorKind, span: Option<Span>) -> Self {
+        EvalError(Box::new(ErrorData {
+            kind,
+            span,
+            trace: Vec::new(),
+        }))
+    }
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+    /// Where the error happened, when known.
+    pub fn span(&self) -> Option<Span> {
+        self.0.span
+    }
+    /// What was being evaluated, innermost first.
+    pub fn trace(&self) -> &[TraceFrame] {
+        &self.0.trace
+    }
+    pub(crate) fn with_span_if_none(mut self, span: Span) -> Self {
+        if self.0.span.is_none() {
+            self.0.span = Some(span);
+        }
+        self
+    }
+    pub(crate) fn push_trace(
+        mut self,
+        message: impl FnOnce() -> String,
+        span: Option<Span>,
+    ) -> Self {
+        if self.0.trace.len() < MAX_TRACE {
+            let message = message();
+            // Deep recursion repeats the same frame; one copy says enough.
+            if self
+                .0
+                .trace
+                .last()
+                .is_none_or(|f| f.message != message || f.span != span)
+            {
+                self.0.trace.push(TraceFrame { message, span });
+            }
+        }
+        self
+    }
+    /// `tryEval` catches only `throw` and failed assertions, as in Nix.
+    pub fn is_catchable(&self) -> bool {
+        matches!(
+            self.0.kind,
+            ErrorKind::Thrown { .. } | ErrorKind::AssertionFailed { .. }
+        )
+    }
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.kind.fmt(f)
+    }
+}
+
+impl fmt::Debug for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "EvalError({:?} at {:?}, trace {:?})",
+            self.0.kind, self.0.span, self.0.trace
+        )
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+pub(crate) fn err<T>(kind: ErrorKind) -> Result<T> {
+    Err(EvalError::new(kind, None))
+}
+
+pub(crate) fn other<T>(message: impl Into<String>) -> Result<T> {
+    err(ErrorKind::Other {
+        message: message.into(),
+    })
+}
+
+/// Names within a small edit distance of `name`, closest first: Nix's
+/// "did you mean" suggestions.
+pub(crate) fn closest_names<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = candidates
+        .filter_map(|c| {
+            let d = levenshtein(name, c);
+            (d <= 2.max(name.len() / 3)).then_some((d, c))
+        })
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_are_closest_first() {
+        let names = ["foo", "bar", "fob", "food"];
+        assert_eq!(
+            closest_names("fo", names.iter().copied()),
+            vec!["fob", "foo", "food"]
+        );
+        assert!(closest_names("zzzzzz", names.iter().copied()).is_empty());
+    }
+
+    #[test]
+    fn missing_attribute_message_suggests() {
+        let e = ErrorKind::MissingAttribute {
+            name: "fo".into(),
+            suggestions: vec!["foo".into()],
+        };
+        assert_eq!(e.to_string(), "attribute 'fo' missing; did you mean 'foo'?");
+    }
+}

@@ -1,0 +1,1430 @@
+//! The evaluator: lazy, call-by-need evaluation of [`crate::ir`].
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{closest_names, err, other, ErrorKind, EvalError, FileId, Result, Span};
+use crate::fs::{FileSystem, FileType, FsError};
+use crate::ir::*;
+use crate::lower::{lower_source, LowerContext};
+use crate::path;
+use crate::value::*;
+
+/// Limits the host sets on one evaluation.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Nested function calls allowed; one more is an error (never a stack
+    /// overflow). Nix's default is 10,000.
+    pub max_call_depth: usize,
+    /// Total number of function calls and thunk evaluations allowed, if set.
+    pub max_steps: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_call_depth: 10_000,
+            max_steps: None,
+        }
+    }
+}
+
+/// Nested thunk forcing (not only calls) also recurses on the Rust stack, so
+/// it is bounded too. [`crate::STACK_SIZE`] is sized for this many frames.
+pub(crate) const MAX_EVAL_DEPTH: usize = 200_000;
+
+pub(crate) struct Source {
+    pub name: String,
+    pub text: NixStr,
+}
+
+/// Frequently used symbols, interned once.
+pub(crate) struct KnownSyms {
+    pub functor: Sym,
+    pub to_string: Sym,
+    pub out_path: Sym,
+    pub overrides: Sym,
+    pub name: Sym,
+    pub value: Sym,
+}
+
+/// Evaluates Nix expressions. See the crate documentation for the
+/// embedding contract.
+pub struct Evaluator {
+    pub(crate) interner: Interner,
+    pub(crate) globals: FxHashMap<Sym, Value>,
+    /// Every builtin this evaluator offers, by name; the `builtins` set and
+    /// the global aliases are derived from it.
+    pub(crate) builtins: Vec<(&'static str, Value)>,
+    pub(crate) fs: Box<dyn FileSystem>,
+    pub(crate) sources: Vec<Source>,
+    pub(crate) import_cache: FxHashMap<String, Value>,
+    pub(crate) limits: Limits,
+    pub(crate) home_dir: Option<String>,
+    pub(crate) syms: KnownSyms,
+    pub(crate) trace_output: Vec<String>,
+    pub(crate) regex_cache: FxHashMap<String, Rc<regex::Regex>>,
+    call_depth: usize,
+    eval_depth: usize,
+    steps_left: u64,
+}
+
+#[inline]
+fn env_at(env: &Rc<Env>, up: u32) -> &Rc<Env> {
+    let mut e = env;
+    for _ in 0..up {
+        // Binding guarantees `up` never exceeds the static nesting.
+        e = e
+            .parent
+            .as_ref()
+            .expect("binder computed a valid scope depth");
+    }
+    e
+}
+
+#[inline]
+fn slot(env: &Rc<Env>, up: u32, idx: u32) -> Value {
+    env_at(env, up).slots.borrow()[idx as usize].clone()
+}
+
+impl Evaluator {
+    pub(crate) fn with_parts(fs: Box<dyn FileSystem>, limits: Limits) -> Evaluator {
+        let mut interner = Interner::default();
+        let syms = KnownSyms {
+            functor: interner.intern("__functor"),
+            to_string: interner.intern("__toString"),
+            out_path: interner.intern("outPath"),
+            overrides: interner.intern("__overrides"),
+            name: interner.intern("name"),
+            value: interner.intern("value"),
+        };
+        let steps_left = limits.max_steps.unwrap_or(u64::MAX);
+        Evaluator {
+            interner,
+            globals: FxHashMap::default(),
+            builtins: Vec::new(),
+            fs,
+            sources: Vec::new(),
+            import_cache: FxHashMap::default(),
+            limits,
+            home_dir: None,
+            syms,
+            trace_output: Vec::new(),
+            regex_cache: FxHashMap::default(),
+            call_depth: 0,
+            eval_depth: 0,
+            steps_left,
+        }
+    }
+
+    pub(crate) fn sym(&mut self, name: &str) -> Sym {
+        self.interner.intern(name)
+    }
+
+    pub(crate) fn sym_name(&self, sym: Sym) -> &NixStr {
+        self.interner.name(sym)
+    }
+
+    /// Parses and binds `text` as a file named `name` whose relative paths
+    /// resolve against `base_dir`.
+    pub(crate) fn compile(&mut self, name: &str, text: NixStr, base_dir: &str) -> Result<Rc<Expr>> {
+        self.compile_scoped(name, text, base_dir, None)
+    }
+
+    /// Like [`Self::compile`], with `scope` as an outermost static scope
+    /// (`scopedImport`); its values go in the root environment's slots.
+    pub(crate) fn compile_scoped(
+        &mut self,
+        name: &str,
+        text: NixStr,
+        base_dir: &str,
+        scope: Option<FxHashMap<Sym, u32>>,
+    ) -> Result<Rc<Expr>> {
+        let file = FileId(self.sources.len() as u32);
+        self.sources.push(Source {
+            name: name.to_string(),
+            text: text.clone(),
+        });
+        let mut cx = LowerContext {
+            interner: &mut self.interner,
+            globals: &self.globals,
+            file,
+            source: &text,
+            file_name: name,
+            base_dir,
+            home_dir: self.home_dir.as_deref(),
+            outer_scope: scope,
+        };
+        lower_source(&mut cx)
+    }
+
+    pub(crate) fn run(&mut self, expr: &Rc<Expr>) -> Result<Value> {
+        let env = Env::new(None, Slots::new());
+        self.eval(&env, expr)
+    }
+
+    // ---------------------------------------------------------------- forcing
+
+    #[inline]
+    pub(crate) fn force(&mut self, v: Value) -> Result<Value> {
+        match v {
+            Value::Thunk(t) => self.force_thunk(&t),
+            v => Ok(v),
+        }
+    }
+
+    fn step(&mut self) -> Result<()> {
+        if self.steps_left == 0 {
+            return err(ErrorKind::StepBudgetExhausted {
+                budget: self.limits.max_steps.unwrap_or(0),
+            });
+        }
+        self.steps_left -= 1;
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn enter(&mut self) -> Result<()> {
+        self.eval_depth += 1;
+        if self.eval_depth > MAX_EVAL_DEPTH {
+            self.eval_depth -= 1;
+            return err(ErrorKind::NestingTooDeep {
+                limit: MAX_EVAL_DEPTH,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn leave(&mut self) {
+        self.eval_depth -= 1;
+    }
+
+    pub(crate) fn force_thunk(&mut self, t: &Rc<Thunk>) -> Result<Value> {
+        let state = t.take();
+        match state {
+            ThunkState::Done(v) => {
+                t.set(ThunkState::Done(v.clone()));
+                return Ok(v);
+            }
+            ThunkState::Blackhole => return err(ErrorKind::InfiniteRecursion),
+            _ => {}
+        }
+        if let Err(e) = self.step().and_then(|()| self.enter()) {
+            t.set(state);
+            return Err(e);
+        }
+        let result = match &state {
+            ThunkState::Pending(env, expr) => self.eval(env, expr),
+            ThunkState::Call1(f, a) => self.call_lazy(f, std::slice::from_ref(a)),
+            ThunkState::Call2(fab) => {
+                let [f, a, b] = &**fab;
+                self.call2(
+                    f,
+                    a.clone(),
+                    b.clone(),
+                    Span {
+                        file: FileId(0),
+                        start: 0,
+                        end: 0,
+                    },
+                )
+            }
+            ThunkState::Blackhole | ThunkState::Done(_) => unreachable_state(),
+        };
+        self.leave();
+        match result {
+            Ok(v) => {
+                t.set(ThunkState::Done(v.clone()));
+                Ok(v)
+            }
+            Err(e) => {
+                // Restored so that `tryEval` callers can force it again.
+                t.set(state);
+                Err(e)
+            }
+        }
+    }
+
+    /// A lazy value for `expr` in `env`; avoids a thunk when the value is
+    /// already known.
+    #[inline]
+    pub(crate) fn delay(&mut self, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
+        match &**expr {
+            Expr::Const(v) => v.clone(),
+            Expr::Var { up, idx } => slot(env, *up, *idx),
+            Expr::Bin { op, lhs, rhs, .. } => match eager_int_op(env, *op, lhs, rhs) {
+                Some(v) => v,
+                None => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
+            },
+            Expr::Lambda(def) => Value::Lambda(Rc::new(Closure {
+                env: env.clone(),
+                def: def.clone(),
+            })),
+            _ => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
+        }
+    }
+
+    /// Like [`Self::delay`] for an environment still being filled (`let`,
+    /// `rec`): a variable of that same frame may not be set yet.
+    #[inline]
+    fn delay_in_new(&mut self, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
+        match &**expr {
+            Expr::Var { up: 0, .. } | Expr::Bin { .. } => {
+                Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone()))
+            }
+            _ => self.delay(env, expr),
+        }
+    }
+
+    // ------------------------------------------------------------- evaluation
+
+    /// Evaluates to weak head normal form. Only the hottest forms are handled
+    /// here: this function's stack frame is paid on every level of Nix
+    /// recursion, so the rest live in [`Self::eval_cold`].
+    pub(crate) fn eval(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
+        match expr {
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Var { up, idx } => {
+                let v = slot(env, *up, *idx);
+                self.force(v)
+            }
+            Expr::Apply { func, arg, span } => {
+                if let Expr::Apply { .. } = &**func {
+                    return self.eval_apply_chain(env, expr);
+                }
+                let f = self.eval(env, func)?;
+                let a = self.delay(env, arg);
+                self.call(f, a, *span)
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                span,
+            } => match self.eval(env, cond)? {
+                Value::Bool(true) => self.eval(env, then),
+                Value::Bool(false) => self.eval(env, otherwise),
+                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
+            },
+            Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
+            _ => self.eval_cold(env, expr),
+        }
+    }
+
+    /// `f a b c`: when `f` is a builtin taking exactly these arguments, call
+    /// it once with all of them instead of building partial applications.
+    #[inline(never)]
+    fn eval_apply_chain(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
+        let mut args: smallvec::SmallVec<[(&Rc<Expr>, Span); 4]> = smallvec::SmallVec::new();
+        let mut head = expr;
+        while let Expr::Apply { func, arg, span } = head {
+            args.push((arg, *span));
+            head = func;
+        }
+        args.reverse();
+        let f = self.eval(env, head)?;
+        if let Value::PrimOp(p) = &f {
+            if p.arity == args.len() {
+                let values: smallvec::SmallVec<[Value; 4]> =
+                    args.iter().map(|(a, _)| self.delay(env, a)).collect();
+                let span = args[args.len() - 1].1;
+                return self.call_primop(p, &values, span);
+            }
+        }
+        let mut f = f;
+        for (i, (arg, span)) in args.iter().enumerate() {
+            let a = self.delay(env, arg);
+            f = self.call(f, a, *span)?;
+            if i + 1 < args.len() {
+                f = self.force(f)?;
+            }
+        }
+        Ok(f)
+    }
+
+    #[inline(never)]
+    fn eval_cold(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
+        match expr {
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Var { up, idx } => {
+                let v = slot(env, *up, *idx);
+                self.force(v)
+            }
+            Expr::WithVar { name, withs, span } => self.with_var(env, *name, withs, *span),
+            Expr::Attrs(def) => self.eval_attrs(env, def),
+            Expr::Let { binds, body } => {
+                let new = Env::new(Some(env.clone()), Slots::with_capacity(binds.len()));
+                for b in binds.iter() {
+                    let v = if b.outer {
+                        self.delay(env, &b.expr)
+                    } else {
+                        self.delay_in_new(&new, &b.expr)
+                    };
+                    new.slots.borrow_mut().push(v);
+                }
+                self.eval(&new, body)
+            }
+            Expr::List(items) => {
+                let list: Vec<Value> = items.iter().map(|e| self.delay(env, e)).collect();
+                Ok(Value::List(Rc::new(list)))
+            }
+            Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
+                env: env.clone(),
+                def: def.clone(),
+            }))),
+            Expr::Apply { func, arg, span } => {
+                let f = self.eval(env, func)?;
+                let a = self.delay(env, arg);
+                self.call(f, a, *span)
+            }
+            Expr::Select {
+                expr,
+                path,
+                default,
+                span,
+            } => {
+                let mut v = self.eval(env, expr)?;
+                for key in path.iter() {
+                    let sym = self.attr_key(env, key)?;
+                    let attrs = match v {
+                        Value::Attrs(a) => a,
+                        other => {
+                            if let Some(d) = default {
+                                return self.eval(env, d);
+                            }
+                            return Err(type_error("a set", &other).with_span_if_none(*span));
+                        }
+                    };
+                    match attrs.get(sym) {
+                        Some(found) => {
+                            let found = found.clone();
+                            v = self.force(found).map_err(|e| {
+                                e.push_trace(
+                                    || {
+                                        format!(
+                                            "while evaluating the attribute '{}'",
+                                            self.sym_name(sym)
+                                        )
+                                    },
+                                    Some(*span),
+                                )
+                            })?;
+                        }
+                        None => {
+                            if let Some(d) = default {
+                                return self.eval(env, d);
+                            }
+                            return Err(self.missing_attr(&attrs, sym, *span));
+                        }
+                    }
+                }
+                Ok(v)
+            }
+            Expr::HasAttr { expr, path } => {
+                let mut v = self.eval(env, expr)?;
+                for (i, key) in path.iter().enumerate() {
+                    let sym = self.attr_key(env, key)?;
+                    let Value::Attrs(attrs) = &v else {
+                        return Ok(Value::Bool(false));
+                    };
+                    match attrs.get(sym) {
+                        Some(found) => {
+                            if i + 1 < path.len() {
+                                let found = found.clone();
+                                v = self.force(found)?;
+                            }
+                        }
+                        None => return Ok(Value::Bool(false)),
+                    }
+                }
+                Ok(Value::Bool(true))
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                span,
+            } => {
+                let c = self.eval(env, cond)?;
+                match c {
+                    Value::Bool(true) => self.eval(env, then),
+                    Value::Bool(false) => self.eval(env, otherwise),
+                    other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
+                }
+            }
+            Expr::Assert {
+                cond,
+                body,
+                text,
+                span,
+            } => match self.eval(env, cond)? {
+                Value::Bool(true) => self.eval(env, body),
+                Value::Bool(false) => Err(EvalError::new(
+                    ErrorKind::AssertionFailed {
+                        condition: text.to_string(),
+                    },
+                    Some(*span),
+                )),
+                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
+            },
+            Expr::With { attrs, body } => {
+                let scope = self.delay(env, attrs);
+                let new = Env::new(Some(env.clone()), smallvec::smallvec![scope]);
+                self.eval(&new, body)
+            }
+            Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
+            Expr::Not(e, span) => match self.eval(env, e)? {
+                Value::Bool(b) => Ok(Value::Bool(!b)),
+                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
+            },
+            Expr::Neg(e, span) => {
+                let v = self.eval(env, e)?;
+                self.arith(BinOp::Sub, Value::Int(0), v)
+                    .map_err(|e| e.with_span_if_none(*span))
+            }
+            Expr::Interpolate { parts, span } => {
+                let mut out = String::new();
+                for p in parts.iter() {
+                    let v = self.eval(env, p)?;
+                    let s = self
+                        .coerce_to_string(v, false, true)
+                        .map_err(|e| e.with_span_if_none(*span))?;
+                    out.push_str(&s);
+                }
+                Ok(Value::String(out.into()))
+            }
+            Expr::PathInterpolate { parts, span } => {
+                let mut out = String::new();
+                for p in parts.iter() {
+                    let v = self.eval(env, p)?;
+                    let s = self
+                        .coerce_to_string(v, false, false)
+                        .map_err(|e| e.with_span_if_none(*span))?;
+                    out.push_str(&s);
+                }
+                if !out.starts_with('/') {
+                    return Err(EvalError::new(
+                        ErrorKind::Other {
+                            message: format!("path '{out}' is not absolute"),
+                        },
+                        Some(*span),
+                    ));
+                }
+                Ok(Value::Path(path::canon_path(&out).into()))
+            }
+            Expr::Fail(kind, span) => Err(EvalError::new(kind.clone(), Some(*span))),
+        }
+    }
+
+    fn with_var(&mut self, env: &Rc<Env>, name: Sym, withs: &[u32], span: Span) -> Result<Value> {
+        for up in withs {
+            let scope = slot(env, *up, 0);
+            let scope = self.force(scope)?;
+            let Value::Attrs(attrs) = scope else {
+                return Err(type_error("a set", &scope).with_span_if_none(span));
+            };
+            if let Some(v) = attrs.get(name) {
+                let v = v.clone();
+                return self.force(v);
+            }
+        }
+        Err(EvalError::new(
+            ErrorKind::UndefinedVariable {
+                name: self.sym_name(name).to_string(),
+            },
+            Some(span),
+        ))
+    }
+
+    fn attr_key(&mut self, env: &Rc<Env>, key: &AttrKey) -> Result<Sym> {
+        match key {
+            AttrKey::Static(s) => Ok(*s),
+            AttrKey::Dynamic(e) => {
+                let v = self.eval(env, e)?;
+                let s = self.expect_string(v)?;
+                Ok(self.sym(&s))
+            }
+        }
+    }
+
+    pub(crate) fn missing_attr(&self, attrs: &Attrs, sym: Sym, span: Span) -> EvalError {
+        let name = self.sym_name(sym).to_string();
+        let suggestions = closest_names(
+            &name,
+            attrs.entries.iter().map(|(s, _)| &**self.sym_name(*s)),
+        );
+        EvalError::new(
+            ErrorKind::MissingAttribute { name, suggestions },
+            Some(span),
+        )
+    }
+
+    /// `v.name`, forced.
+    pub(crate) fn select(&mut self, v: Value, sym: Sym, span: Span) -> Result<Value> {
+        let v = self.force(v)?;
+        let Value::Attrs(attrs) = v else {
+            return Err(type_error("a set", &v).with_span_if_none(span));
+        };
+        match attrs.get(sym) {
+            Some(found) => {
+                let found = found.clone();
+                self.force(found)
+            }
+            None => Err(self.missing_attr(&attrs, sym, span)),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_attrs(&mut self, env: &Rc<Env>, def: &AttrsDef) -> Result<Value> {
+        let (mut entries, dyn_env) = if def.rec {
+            let new = Env::new(Some(env.clone()), Slots::with_capacity(def.statics.len()));
+            for (_, b) in &def.statics {
+                let v = if b.outer {
+                    self.delay(env, &b.expr)
+                } else {
+                    self.delay_in_new(&new, &b.expr)
+                };
+                new.slots.borrow_mut().push(v);
+            }
+            let mut entries: Vec<(Sym, Value)> = {
+                let slots = new.slots.borrow();
+                def.statics
+                    .iter()
+                    .zip(slots.iter())
+                    .map(|((s, _), v)| (*s, v.clone()))
+                    .collect()
+            };
+            self.apply_overrides(&new, &mut entries)?;
+            (entries, new)
+        } else {
+            let entries = def
+                .statics
+                .iter()
+                .map(|(s, b)| (*s, self.delay(env, &b.expr)))
+                .collect();
+            (entries, env.clone())
+        };
+        if def.dynamics.is_empty() {
+            return Ok(Value::Attrs(Rc::new(Attrs::from_sorted(entries))));
+        }
+        for d in &def.dynamics {
+            let key = self.eval(&dyn_env, &d.key)?;
+            if matches!(key, Value::Null) {
+                continue; // `${null} = ...` defines nothing, as in Nix.
+            }
+            let name = self
+                .expect_string(key)
+                .map_err(|e| e.with_span_if_none(d.span))?;
+            let sym = self.sym(&name);
+            match entries.binary_search_by_key(&sym, |e| e.0) {
+                Ok(_) => {
+                    return Err(EvalError::new(
+                        ErrorKind::DuplicateAttribute {
+                            name: name.to_string(),
+                        },
+                        Some(d.span),
+                    ));
+                }
+                Err(pos) => {
+                    let v = self.delay(&dyn_env, &d.value);
+                    entries.insert(pos, (sym, v));
+                }
+            }
+        }
+        Ok(Value::Attrs(Rc::new(Attrs::from_sorted(entries))))
+    }
+
+    /// Nix's legacy `rec { __overrides = { ... }; }`: the overrides replace
+    /// attributes both in the result and for references inside the set.
+    fn apply_overrides(&mut self, env: &Rc<Env>, entries: &mut Vec<(Sym, Value)>) -> Result<()> {
+        let overrides_sym = self.syms.overrides;
+        let Ok(pos) = entries.binary_search_by_key(&overrides_sym, |e| e.0) else {
+            return Ok(());
+        };
+        let v = entries[pos].1.clone();
+        let overrides = self.force(v).and_then(expect_attrs).map_err(|e| {
+            e.push_trace(
+                || "while evaluating the `__overrides` attribute".into(),
+                None,
+            )
+        })?;
+        // First replace existing attributes: entry `i` is still slot `i`
+        // until something is inserted.
+        let mut added = Vec::new();
+        for (k, v) in &overrides.entries {
+            match entries.binary_search_by_key(k, |e| e.0) {
+                Ok(i) => {
+                    entries[i].1 = v.clone();
+                    env.slots.borrow_mut()[i] = v.clone();
+                }
+                Err(_) => added.push((*k, v.clone())),
+            }
+        }
+        for (k, v) in added {
+            if let Err(i) = entries.binary_search_by_key(&k, |e| e.0) {
+                entries.insert(i, (k, v));
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- calling
+
+    pub(crate) fn call(&mut self, f: Value, arg: Value, span: Span) -> Result<Value> {
+        match f {
+            Value::Lambda(c) => self.call_lambda(&c, arg, span),
+            other => self.call_other(other, arg, span),
+        }
+    }
+
+    /// `f a b`, forced. A curried lambda `a: b: body` (the usual shape of
+    /// `sort`, `foldl'` and `mapAttrs` callbacks) is entered directly,
+    /// without building the intermediate closure.
+    pub(crate) fn call2(&mut self, f: &Value, a: Value, b: Value, span: Span) -> Result<Value> {
+        if let Value::Lambda(c) = f {
+            if let (Param::Ident, Expr::Lambda(inner)) = (&c.def.param, &*c.def.body) {
+                if let Param::Ident = inner.param {
+                    if self.call_depth + 2 > self.limits.max_call_depth {
+                        return Err(EvalError::new(
+                            ErrorKind::CallDepthExceeded {
+                                limit: self.limits.max_call_depth,
+                            },
+                            Some(span),
+                        ));
+                    }
+                    self.step()?;
+                    self.step()?;
+                    self.enter()?;
+                    self.call_depth += 2;
+                    let outer = Env::new(Some(c.env.clone()), smallvec::smallvec![a]);
+                    let env = Env::new(Some(outer), smallvec::smallvec![b]);
+                    let result = self.eval(&env, &inner.body);
+                    self.call_depth -= 2;
+                    self.leave();
+                    return result.map_err(|e| {
+                        e.push_trace(|| "while calling a function".into(), Some(span))
+                    });
+                }
+            }
+        }
+        let g = self.call(f.clone(), a, span)?;
+        let g = self.force(g)?;
+        let r = self.call(g, b, span)?;
+        self.force(r)
+    }
+
+    /// Builtins, functors and errors: kept out of [`Self::call`]'s frame.
+    #[inline(never)]
+    fn call_other(&mut self, f: Value, arg: Value, span: Span) -> Result<Value> {
+        match f {
+            Value::Lambda(c) => self.call_lambda(&c, arg, span),
+            Value::PrimOp(p) => {
+                if p.arity == 1 {
+                    self.call_primop(&p, &[arg], span)
+                } else {
+                    Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
+                        op: p,
+                        args: vec![arg],
+                    })))
+                }
+            }
+            Value::PrimOpApp(app) => {
+                let mut args = Vec::with_capacity(app.args.len() + 1);
+                args.extend_from_slice(&app.args);
+                args.push(arg);
+                if args.len() == app.op.arity {
+                    self.call_primop(&app.op, &args, span)
+                } else {
+                    Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
+                        op: app.op.clone(),
+                        args,
+                    })))
+                }
+            }
+            Value::Attrs(ref attrs) => match attrs.get(self.syms.functor) {
+                Some(functor) => {
+                    let functor = self.force(functor.clone())?;
+                    let g = self.call(functor, f.clone(), span)?;
+                    let g = self.force(g)?;
+                    self.call(g, arg, span)
+                }
+                None => Err(EvalError::new(
+                    ErrorKind::NotAFunction {
+                        found: f.type_with_article(),
+                    },
+                    Some(span),
+                )),
+            },
+            Value::Thunk(t) => {
+                let f = self.force_thunk(&t)?;
+                self.call(f, arg, span)
+            }
+            other => Err(EvalError::new(
+                ErrorKind::NotAFunction {
+                    found: other.type_with_article(),
+                },
+                Some(span),
+            )),
+        }
+    }
+
+    /// Forces a lazy call thunk. It has no call site of its own, so errors
+    /// point into the called function.
+    fn call_lazy(&mut self, f: &Value, args: &[Value]) -> Result<Value> {
+        let span = Span {
+            file: FileId(0),
+            start: 0,
+            end: 0,
+        };
+        let r = self.call_many(f.clone(), args, span)?;
+        self.force(r)
+    }
+
+    pub(crate) fn call_many(&mut self, f: Value, args: &[Value], span: Span) -> Result<Value> {
+        let mut f = self.force(f)?;
+        for a in args {
+            f = self.call(f, a.clone(), span)?;
+        }
+        Ok(f)
+    }
+
+    #[inline(never)]
+    fn call_primop(&mut self, p: &PrimOp, args: &[Value], span: Span) -> Result<Value> {
+        (p.func)(self, args, span).map_err(|e| {
+            e.with_span_if_none(span).push_trace(
+                || format!("while calling the '{}' builtin", p.name),
+                Some(span),
+            )
+        })
+    }
+
+    fn call_lambda(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Value> {
+        self.call_depth += 1;
+        if self.call_depth > self.limits.max_call_depth {
+            self.call_depth -= 1;
+            return Err(EvalError::new(
+                ErrorKind::CallDepthExceeded {
+                    limit: self.limits.max_call_depth,
+                },
+                Some(span),
+            ));
+        }
+        let result = self.call_lambda_inner(c, arg, span);
+        self.call_depth -= 1;
+        result
+    }
+
+    fn call_lambda_inner(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Value> {
+        self.step()?;
+        let env = match &c.def.param {
+            Param::Ident => Env::new(Some(c.env.clone()), smallvec::smallvec![arg]),
+            Param::Pattern { .. } => self.pattern_env(c, arg, span)?,
+        };
+        self.enter()?;
+        let result = self.eval(&env, &c.def.body);
+        self.leave();
+        result.map_err(|e| e.push_trace(|| "while calling a function".into(), Some(span)))
+    }
+
+    /// The environment of a call to `{ a, b ? d, ... } @ x: body`.
+    #[inline(never)]
+    fn pattern_env(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Rc<Env>> {
+        let def = &c.def;
+        let Param::Pattern {
+            formals,
+            ellipsis,
+            bind,
+        } = &def.param
+        else {
+            return Ok(Env::new(Some(c.env.clone()), smallvec::smallvec![arg]));
+        };
+        let forced = self.force(arg.clone())?;
+        let Value::Attrs(attrs) = forced else {
+            return Err(type_error("a set", &forced).with_span_if_none(span));
+        };
+        let env = Env::new(
+            Some(c.env.clone()),
+            Slots::with_capacity(formals.len() + usize::from(*bind)),
+        );
+        let mut used = 0;
+        for f in formals.iter() {
+            let v = match attrs.get(f.name) {
+                Some(v) => {
+                    used += 1;
+                    v.clone()
+                }
+                None => match &f.default {
+                    Some(d) => self.delay_in_new(&env, d),
+                    None => {
+                        return Err(EvalError::new(
+                            ErrorKind::MissingArgument {
+                                name: self.sym_name(f.name).to_string(),
+                            },
+                            Some(def.span),
+                        )
+                        .push_trace(|| "while calling a function".into(), Some(span)));
+                    }
+                },
+            };
+            env.slots.borrow_mut().push(v);
+        }
+        if !*ellipsis && used < attrs.len() {
+            for (k, _) in &attrs.entries {
+                if !formals.iter().any(|f| f.name == *k) {
+                    let name = self.sym_name(*k).to_string();
+                    let suggestions =
+                        closest_names(&name, formals.iter().map(|f| &**self.interner.name(f.name)));
+                    return Err(EvalError::new(
+                        ErrorKind::UnexpectedArgument { name, suggestions },
+                        Some(def.span),
+                    )
+                    .push_trace(|| "while calling a function".into(), Some(span)));
+                }
+            }
+        }
+        if *bind {
+            env.slots.borrow_mut().push(arg);
+        }
+        Ok(env)
+    }
+
+    // -------------------------------------------------------------- operators
+
+    #[inline(never)]
+    fn eval_bin(
+        &mut self,
+        env: &Rc<Env>,
+        op: BinOp,
+        lhs: &Rc<Expr>,
+        rhs: &Rc<Expr>,
+        span: Span,
+    ) -> Result<Value> {
+        let at = |e: EvalError| e.with_span_if_none(span);
+        match op {
+            BinOp::And | BinOp::Or | BinOp::Implies => {
+                let l = match self.eval(env, lhs)? {
+                    Value::Bool(b) => b,
+                    other => return Err(at(type_error("a Boolean", &other))),
+                };
+                let short = match op {
+                    BinOp::And => (!l).then_some(false),
+                    BinOp::Or => l.then_some(true),
+                    _ => (!l).then_some(true),
+                };
+                if let Some(b) = short {
+                    return Ok(Value::Bool(b));
+                }
+                match self.eval(env, rhs)? {
+                    Value::Bool(b) => Ok(Value::Bool(b)),
+                    other => Err(at(type_error("a Boolean", &other))),
+                }
+            }
+            _ => {
+                let l = self.eval(env, lhs)?;
+                let r = self.eval(env, rhs)?;
+                // Small-integer fast path: most arithmetic and comparisons.
+                if let (Value::Int(a), Value::Int(b)) = (&l, &r) {
+                    let (a, b) = (*a, *b);
+                    let fast = match op {
+                        BinOp::Add => a.checked_add(b).map(Value::Int),
+                        BinOp::Sub => a.checked_sub(b).map(Value::Int),
+                        BinOp::Mul => a.checked_mul(b).map(Value::Int),
+                        BinOp::Less => Some(Value::Bool(a < b)),
+                        BinOp::LessEq => Some(Value::Bool(a <= b)),
+                        BinOp::Greater => Some(Value::Bool(a > b)),
+                        BinOp::GreaterEq => Some(Value::Bool(a >= b)),
+                        BinOp::Eq => Some(Value::Bool(a == b)),
+                        BinOp::NotEq => Some(Value::Bool(a != b)),
+                        _ => None,
+                    };
+                    if let Some(v) = fast {
+                        return Ok(v);
+                    }
+                }
+                self.binary(op, l, r).map_err(at)
+            }
+        }
+    }
+
+    /// A strict binary operator on two values in weak head normal form.
+    #[inline(never)]
+    pub(crate) fn binary(&mut self, op: BinOp, l: Value, r: Value) -> Result<Value> {
+        match op {
+            BinOp::Eq => Ok(Value::Bool(self.equal(&l, &r)?)),
+            BinOp::NotEq => Ok(Value::Bool(!self.equal(&l, &r)?)),
+            BinOp::Less => Ok(Value::Bool(self.less_than(&l, &r)?)),
+            BinOp::Greater => Ok(Value::Bool(self.less_than(&r, &l)?)),
+            BinOp::LessEq => Ok(Value::Bool(!self.less_than(&r, &l)?)),
+            BinOp::GreaterEq => Ok(Value::Bool(!self.less_than(&l, &r)?)),
+            BinOp::Update => {
+                let a = expect_attrs(l)?;
+                let b = expect_attrs(r)?;
+                Ok(Value::Attrs(if b.is_empty() {
+                    a
+                } else if a.is_empty() {
+                    b
+                } else {
+                    Rc::new(a.update(&b))
+                }))
+            }
+            BinOp::Concat => {
+                let a = expect_list(l)?;
+                let b = expect_list(r)?;
+                Ok(Value::List(if b.is_empty() {
+                    a
+                } else if a.is_empty() {
+                    b
+                } else {
+                    let mut v = Vec::with_capacity(a.len() + b.len());
+                    v.extend_from_slice(&a);
+                    v.extend_from_slice(&b);
+                    Rc::new(v)
+                }))
+            }
+            BinOp::Add => match (&l, &r) {
+                (Value::Int(_) | Value::Float(_), _) => self.arith(op, l, r),
+                (Value::Path(p), _) => {
+                    let s = self.coerce_to_string(r, false, false)?;
+                    Ok(Value::Path(path::canon_path(&format!("{p}{s}")).into()))
+                }
+                _ => {
+                    let a = self.coerce_to_string(l, false, true)?;
+                    let b = self.coerce_to_string(r, false, true)?;
+                    let mut s = String::with_capacity(a.len() + b.len());
+                    s.push_str(&a);
+                    s.push_str(&b);
+                    Ok(Value::String(s.into()))
+                }
+            },
+            _ => self.arith(op, l, r),
+        }
+    }
+
+    pub(crate) fn arith(&mut self, op: BinOp, l: Value, r: Value) -> Result<Value> {
+        match (l, r) {
+            (Value::Int(a), Value::Int(b)) => {
+                let (res, name) = match op {
+                    BinOp::Add => (a.checked_add(b), "addition"),
+                    BinOp::Sub => (a.checked_sub(b), "subtraction"),
+                    BinOp::Mul => (a.checked_mul(b), "multiplication"),
+                    _ => {
+                        if b == 0 {
+                            return err(ErrorKind::DivisionByZero);
+                        }
+                        (a.checked_div(b), "division")
+                    }
+                };
+                res.map(Value::Int).ok_or_else(|| {
+                    EvalError::new(ErrorKind::IntegerOverflow { operation: name }, None)
+                })
+            }
+            (l @ (Value::Int(_) | Value::Float(_)), r @ (Value::Int(_) | Value::Float(_))) => {
+                let a = as_float(&l);
+                let b = as_float(&r);
+                Ok(Value::Float(match op {
+                    BinOp::Add => a + b,
+                    BinOp::Sub => a - b,
+                    BinOp::Mul => a * b,
+                    _ => {
+                        if b == 0.0 {
+                            return err(ErrorKind::DivisionByZero);
+                        }
+                        a / b
+                    }
+                }))
+            }
+            (Value::Int(_) | Value::Float(_), r) => Err(type_error("an integer", &r)),
+            (l, _) => Err(type_error("an integer", &l)),
+        }
+    }
+
+    pub(crate) fn equal(&mut self, a: &Value, b: &Value) -> Result<bool> {
+        let a = self.force(a.clone())?;
+        let b = self.force(b.clone())?;
+        Ok(match (&a, &b) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(x), Value::Bool(y)) => x == y,
+            (Value::Int(x), Value::Int(y)) => x == y,
+            (Value::Float(x), Value::Float(y)) => x == y,
+            (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => {
+                (*x as f64) == *y
+            }
+            (Value::String(x), Value::String(y)) => x == y,
+            (Value::Path(x), Value::Path(y)) => x == y,
+            (Value::List(x), Value::List(y)) => {
+                if Rc::ptr_eq(x, y) {
+                    return Ok(true);
+                }
+                if x.len() != y.len() {
+                    return Ok(false);
+                }
+                self.enter()?;
+                let mut same = true;
+                for (p, q) in x.iter().zip(y.iter()) {
+                    if p.same_as(q) {
+                        continue;
+                    }
+                    match self.equal(p, q) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            same = false;
+                            break;
+                        }
+                        Err(e) => {
+                            self.leave();
+                            return Err(e);
+                        }
+                    }
+                }
+                self.leave();
+                same
+            }
+            (Value::Attrs(x), Value::Attrs(y)) => {
+                if Rc::ptr_eq(x, y) {
+                    return Ok(true);
+                }
+                if x.len() != y.len() {
+                    return Ok(false);
+                }
+                if x.entries
+                    .iter()
+                    .zip(y.entries.iter())
+                    .any(|(p, q)| p.0 != q.0)
+                {
+                    return Ok(false);
+                }
+                self.enter()?;
+                let mut same = true;
+                for (p, q) in x.entries.iter().zip(y.entries.iter()) {
+                    if p.1.same_as(&q.1) {
+                        continue;
+                    }
+                    match self.equal(&p.1, &q.1) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            same = false;
+                            break;
+                        }
+                        Err(e) => {
+                            self.leave();
+                            return Err(e);
+                        }
+                    }
+                }
+                self.leave();
+                same
+            }
+            _ => false,
+        })
+    }
+
+    pub(crate) fn less_than(&mut self, a: &Value, b: &Value) -> Result<bool> {
+        let a = self.force(a.clone())?;
+        let b = self.force(b.clone())?;
+        match (&a, &b) {
+            (Value::Int(x), Value::Int(y)) => Ok(x < y),
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                Ok(as_float(&a) < as_float(&b))
+            }
+            (Value::String(x), Value::String(y)) => Ok(x < y),
+            (Value::Path(x), Value::Path(y)) => Ok(x < y),
+            (Value::List(x), Value::List(y)) => {
+                for (p, q) in x.iter().zip(y.iter()) {
+                    if !self.equal(p, q)? {
+                        return self.less_than(p, q);
+                    }
+                }
+                Ok(x.len() < y.len())
+            }
+            _ => other(format!(
+                "cannot compare {} with {}",
+                a.type_with_article(),
+                b.type_with_article()
+            )),
+        }
+    }
+
+    // ------------------------------------------------------------- coercions
+
+    /// Nix's `coerceToString`. `more` is `toString`'s wider coercion;
+    /// `to_store` marks contexts where Nix would copy a path to the store,
+    /// which this evaluator has none of.
+    pub(crate) fn coerce_to_string(
+        &mut self,
+        v: Value,
+        more: bool,
+        to_store: bool,
+    ) -> Result<NixStr> {
+        let v = self.force(v)?;
+        match &v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Path(p) => {
+                if to_store {
+                    return err(ErrorKind::Unsupported {
+                        what: format!("copying the path '{p}' to the store (interpolating a path into a string)"),
+                    });
+                }
+                Ok(p.clone())
+            }
+            Value::Attrs(attrs) => {
+                if let Some(f) = attrs.get(self.syms.to_string) {
+                    let f = self.force(f.clone())?;
+                    let span = Span {
+                        file: FileId(0),
+                        start: 0,
+                        end: 0,
+                    };
+                    let r = self.call(f, v.clone(), span)?;
+                    return self.coerce_to_string(r, more, false);
+                }
+                if let Some(out) = attrs.get(self.syms.out_path) {
+                    let out = out.clone();
+                    return self.coerce_to_string(out, more, to_store);
+                }
+                other("cannot coerce a set to a string")
+            }
+            Value::Int(n) if more => Ok(n.to_string().into()),
+            Value::Float(f) if more => Ok(format!("{f:.6}").into()),
+            Value::Bool(b) if more => Ok(if *b { "1" } else { "" }.into()),
+            Value::Null if more => Ok("".into()),
+            Value::List(items) if more => {
+                let mut out = String::new();
+                for (i, item) in items.iter().enumerate() {
+                    let s = self.coerce_to_string(item.clone(), more, to_store)?;
+                    out.push_str(&s);
+                    // Nix separates elements with a space, skipping after empty lists.
+                    if i + 1 < items.len() {
+                        let forced = self.force(item.clone())?;
+                        if !matches!(&forced, Value::List(l) if l.is_empty()) {
+                            out.push(' ');
+                        }
+                    }
+                }
+                Ok(out.into())
+            }
+            other_value => other(format!(
+                "cannot coerce {} to a string",
+                other_value.type_with_article()
+            )),
+        }
+    }
+
+    pub(crate) fn expect_string(&mut self, v: Value) -> Result<NixStr> {
+        match self.force(v)? {
+            Value::String(s) => Ok(s),
+            other => Err(type_error("a string", &other)),
+        }
+    }
+
+    /// Forces `v` and everything inside it. Shared and cyclic structures are
+    /// visited once.
+    pub(crate) fn deep_force(&mut self, v: &Value) -> Result<Value> {
+        let mut seen = HashSet::new();
+        let v = self.force(v.clone())?;
+        self.force_deep_inner(&v, &mut seen)?;
+        Ok(v)
+    }
+
+    fn force_deep_inner(&mut self, v: &Value, seen: &mut HashSet<usize>) -> Result<()> {
+        match v {
+            Value::Attrs(a) => {
+                if !seen.insert(Rc::as_ptr(a) as usize) {
+                    return Ok(());
+                }
+                self.enter()?;
+                for (sym, item) in &a.entries {
+                    let r = self
+                        .force(item.clone())
+                        .and_then(|x| self.force_deep_inner(&x, seen));
+                    if let Err(e) = r {
+                        self.leave();
+                        let name = self.sym_name(*sym).to_string();
+                        return Err(e.push_trace(
+                            || format!("while evaluating the attribute '{name}'"),
+                            None,
+                        ));
+                    }
+                }
+                self.leave();
+            }
+            Value::List(l) => {
+                if !seen.insert(Rc::as_ptr(l) as usize) {
+                    return Ok(());
+                }
+                self.enter()?;
+                for item in l.iter() {
+                    let r = self
+                        .force(item.clone())
+                        .and_then(|x| self.force_deep_inner(&x, seen));
+                    if let Err(e) = r {
+                        self.leave();
+                        return Err(e);
+                    }
+                }
+                self.leave();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ file system
+
+    pub(crate) fn fs_error(&self, path: &str, e: FsError) -> EvalError {
+        let kind = match e {
+            FsError::NotFound => ErrorKind::NotFound {
+                path: path.to_string(),
+            },
+            FsError::OutsideRoot { root } => ErrorKind::OutsideRoot {
+                path: path.to_string(),
+                root,
+            },
+            FsError::Io(message) => ErrorKind::Io {
+                path: path.to_string(),
+                message,
+            },
+        };
+        EvalError::new(kind, None)
+    }
+
+    pub(crate) fn read_text(&mut self, path: &str) -> Result<NixStr> {
+        let bytes = self
+            .fs
+            .read_file(path)
+            .map_err(|e| self.fs_error(path, e))?;
+        match String::from_utf8(bytes) {
+            Ok(s) => Ok(s.into()),
+            Err(_) => err(ErrorKind::NotUtf8 {
+                path: path.to_string(),
+            }),
+        }
+    }
+
+    /// `scopedImport attrs path`: like `import`, with the names of `attrs`
+    /// bound statically around the file (shadowing globals). Not cached.
+    pub(crate) fn scoped_import(&mut self, scope: &Attrs, path: &str) -> Result<Value> {
+        let file = self.import_target(path);
+        let text = self.read_text(&file)?;
+        let base = path::dir_of(&file).to_string();
+        let names = scope
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, i as u32))
+            .collect();
+        let values = scope.entries.iter().map(|(_, v)| v.clone()).collect();
+        let expr = self.compile_scoped(&file, text, &base, Some(names))?;
+        let env = Env::new(None, values);
+        self.eval(&env, &expr)
+            .map_err(|e| e.push_trace(|| format!("while importing '{file}'"), None))
+    }
+
+    fn import_target(&self, path: &str) -> String {
+        match self.fs.file_type(path) {
+            Ok(Some(FileType::Directory)) => path::join(path, "default.nix"),
+            _ => path.to_string(),
+        }
+    }
+
+    /// `import path`: parsed and evaluated once per path.
+    pub(crate) fn import(&mut self, path: &str) -> Result<Value> {
+        let file = self.import_target(path);
+        if let Some(v) = self.import_cache.get(&file) {
+            return Ok(v.clone());
+        }
+        let text = self.read_text(&file)?;
+        let base = path::dir_of(&file).to_string();
+        let expr = self.compile(&file, text, &base)?;
+        let value = self
+            .run(&expr)
+            .map_err(|e| e.push_trace(|| format!("while importing '{file}'"), None))?;
+        self.import_cache.insert(file, value.clone());
+        Ok(value)
+    }
+}
+
+/// An already evaluated integer, if `expr` is a constant or a variable
+/// whose value is known.
+#[inline]
+fn known_int(env: &Rc<Env>, expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Const(Value::Int(i)) => Some(*i),
+        Expr::Var { up, idx } => match slot(env, *up, *idx) {
+            Value::Int(i) => Some(i),
+            Value::Thunk(t) => match t.done() {
+                Some(Value::Int(i)) => Some(i),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `n - 1` on integers already known: computing it now is
+/// indistinguishable from computing it later (it cannot fail, loop or
+/// observe anything), and saves allocating and later forcing a thunk.
+/// Overflow is left to the thunk, which reports it only if forced.
+#[inline]
+fn eager_int_op(env: &Rc<Env>, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Value> {
+    if !matches!(
+        op,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Less | BinOp::Eq
+    ) {
+        return None;
+    }
+    // Constant-only operations stay lazy: the non-strict printer shows
+    // them as `<CODE>`, as Nix does.
+    if !matches!(lhs, Expr::Var { .. }) && !matches!(rhs, Expr::Var { .. }) {
+        return None;
+    }
+    let a = known_int(env, lhs)?;
+    let b = known_int(env, rhs)?;
+    match op {
+        BinOp::Add => a.checked_add(b).map(Value::Int),
+        BinOp::Sub => a.checked_sub(b).map(Value::Int),
+        BinOp::Mul => a.checked_mul(b).map(Value::Int),
+        BinOp::Less => Some(Value::Bool(a < b)),
+        _ => Some(Value::Bool(a == b)),
+    }
+}
+
+#[cold]
+fn unreachable_state() -> Result<Value> {
+    other("internal error: a thunk was forced in an impossible state")
+}
+
+pub(crate) fn type_error(expected: &'static str, found: &Value) -> EvalError {
+    EvalError::new(
+        ErrorKind::TypeMismatch {
+            expected,
+            found: found.type_with_article(),
+        },
+        None,
+    )
+}
+
+pub(crate) fn as_float(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        _ => f64::NAN,
+    }
+}
+
+pub(crate) fn expect_attrs(v: Value) -> Result<Rc<Attrs>> {
+    match v {
+        Value::Attrs(a) => Ok(a),
+        other => Err(type_error("a set", &other)),
+    }
+}
+
+pub(crate) fn expect_list(v: Value) -> Result<Rc<Vec<Value>>> {
+    match v {
+        Value::List(l) => Ok(l),
+        other => Err(type_error("a list", &other)),
+    }
+}

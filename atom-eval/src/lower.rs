@@ -1,0 +1,1094 @@
+//! Lowering from rnix's syntax tree to [`crate::ir`], binding every name.
+//!
+//! This is where Nix's static errors happen, before any evaluation:
+//! undefined variables, duplicate attributes, duplicate formals, and
+//! dynamic attributes in `let`.
+
+use std::rc::Rc;
+
+use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
+use rnix::{SyntaxKind, TextRange};
+use rowan::ast::AstNode;
+use rustc_hash::FxHashMap;
+
+use crate::error::{ErrorKind, EvalError, FileId, Result, Span};
+use crate::ir::*;
+use crate::path;
+use crate::value::{Attrs, Interner, Sym, Value};
+
+/// What a file being lowered can see and where it lives.
+pub(crate) struct LowerContext<'a> {
+    pub interner: &'a mut Interner,
+    pub globals: &'a FxHashMap<Sym, Value>,
+    pub file: FileId,
+    pub source: &'a str,
+    pub file_name: &'a str,
+    /// Directory relative path literals are resolved against.
+    pub base_dir: &'a str,
+    pub home_dir: Option<&'a str>,
+    /// Names bound around the whole file, in the root environment.
+    pub outer_scope: Option<FxHashMap<Sym, u32>>,
+}
+
+/// Names of one static scope and their slots.
+type Names = FxHashMap<Sym, u32>;
+
+enum Scope {
+    Static(FxHashMap<Sym, u32>),
+    With,
+}
+
+struct Binder<'a, 'c> {
+    cx: &'c mut LowerContext<'a>,
+    scopes: Vec<Scope>,
+}
+
+/// Parses `source` and lowers it. Syntax errors carry their span.
+pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
+    // Nix ends comments and lines at a lone CR too; rnix only at LF. Same
+    // length, so spans stay right.
+    let normalized;
+    let source = if cx.source.contains('\r') {
+        normalized = normalize_cr(cx.source);
+        normalized.as_str()
+    } else {
+        cx.source
+    };
+    if let Some(offset) = too_deep(source) {
+        return Err(EvalError::new(
+            ErrorKind::Syntax {
+                message: format!("the expression nests deeper than {MAX_NESTING} levels"),
+            },
+            Some(span_of(
+                cx.file,
+                TextRange::new((offset as u32).into(), (offset as u32 + 1).into()),
+            )),
+        ));
+    }
+    let parse = rnix::Root::parse(source);
+    if let Some(e) = parse.errors().first() {
+        let (message, range) = describe_parse_error(e, cx.source);
+        return Err(EvalError::new(
+            ErrorKind::Syntax { message },
+            Some(span_of(cx.file, range)),
+        ));
+    }
+    let root = parse.tree();
+    let expr = root.expr().ok_or_else(|| {
+        EvalError::new(
+            ErrorKind::Syntax {
+                message: "the file holds no expression".into(),
+            },
+            Some(span_of(cx.file, TextRange::empty(0.into()))),
+        )
+    })?;
+    let scopes = cx
+        .outer_scope
+        .take()
+        .map(Scope::Static)
+        .into_iter()
+        .collect();
+    let mut binder = Binder { cx, scopes };
+    binder.lower(expr)
+}
+
+/// Bracket nesting beyond this is refused before parsing: rowan's node
+/// cache makes parsing quadratic in the nesting depth, and Nix's own parser
+/// stops at a similar depth (bison's 10,000-entry stack).
+const MAX_NESTING: usize = 10_000;
+
+/// The offset where brackets (`( [ { ${`) first nest deeper than
+/// [`MAX_NESTING`], skipping comments and the text of strings.
+fn too_deep(source: &str) -> Option<usize> {
+    let b = source.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Lone CRs become LFs; CRLF pairs are left for the string lowering.
+fn normalize_cr(source: &str) -> String {
+    let bytes = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    for (i, c) in source.char_indices() {
+        if c == '\r' && bytes.get(i + 1) != Some(&b'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn span_of(file: FileId, range: TextRange) -> Span {
+    Span {
+        file,
+        start: range.start().into(),
+        end: range.end().into(),
+    }
+}
+
+fn kind_name(kind: SyntaxKind) -> String {
+    let name = format!("{kind:?}");
+    let name = name
+        .strip_prefix("TOKEN_")
+        .or_else(|| name.strip_prefix("NODE_"))
+        .unwrap_or(&name);
+    name.to_lowercase().replace('_', " ")
+}
+
+fn describe_parse_error(e: &rnix::ParseError, source: &str) -> (String, TextRange) {
+    // "End of file" points at the last character, so that it can be shown.
+    let len = source.len();
+    let last = source.char_indices().last().map_or(0, |(i, _)| i);
+    use rnix::ParseError::*;
+    let end = TextRange::new((last as u32).into(), (len as u32).into());
+    match e {
+        Unexpected(r) => ("unexpected token".into(), *r),
+        UnexpectedExtra(r) => ("unexpected text after the expression".into(), *r),
+        UnexpectedWanted(got, r, wanted) => {
+            let wanted: Vec<String> = wanted.iter().map(|k| kind_name(*k)).collect();
+            (
+                format!(
+                    "unexpected {}, expected {}",
+                    kind_name(*got),
+                    wanted.join(" or ")
+                ),
+                *r,
+            )
+        }
+        UnexpectedDoubleBind(r) => ("a pattern is bound twice".into(), *r),
+        UnexpectedEOF => ("unexpected end of file".into(), end),
+        UnexpectedEOFWanted(wanted) => {
+            let wanted: Vec<String> = wanted.iter().map(|k| kind_name(*k)).collect();
+            (
+                format!("unexpected end of file, expected {}", wanted.join(" or ")),
+                end,
+            )
+        }
+        DuplicatedArgs(r, name) => (format!("duplicate formal function argument '{name}'"), *r),
+        RecursionLimitExceeded => ("the expression nests too deeply".into(), end),
+        other => (other.to_string(), end),
+    }
+}
+
+/// An attribute set (or `let`) being assembled from its attribute paths.
+struct PreAttrs {
+    rec: bool,
+    statics: Vec<(Sym, PreVal, TextRange)>,
+    index: FxHashMap<Sym, usize>,
+    dynamics: Vec<(ast::Attr, PreVal, TextRange)>,
+}
+
+enum PreVal {
+    Expr(ast::Expr),
+    Attrs(PreAttrs),
+    /// `inherit x;`
+    Inherit(Sym, TextRange),
+    /// `inherit (from) x;`
+    InheritFrom(ast::Expr, Sym, TextRange),
+}
+
+impl PreAttrs {
+    fn new(rec: bool) -> Self {
+        PreAttrs {
+            rec,
+            statics: Vec::new(),
+            index: FxHashMap::default(),
+            dynamics: Vec::new(),
+        }
+    }
+}
+
+impl<'a, 'c> Binder<'a, 'c> {
+    fn span(&self, range: TextRange) -> Span {
+        span_of(self.cx.file, range)
+    }
+
+    fn error(&self, kind: ErrorKind, range: TextRange) -> EvalError {
+        EvalError::new(kind, Some(self.span(range)))
+    }
+
+    fn name(&self, sym: Sym) -> String {
+        self.cx.interner.name(sym).to_string()
+    }
+
+    fn resolve(&mut self, name: &str, range: TextRange) -> Result<Expr> {
+        let sym = self.cx.interner.intern(name);
+        let mut withs = Vec::new();
+        for (up, scope) in self.scopes.iter().rev().enumerate() {
+            match scope {
+                Scope::Static(map) => {
+                    if let Some(idx) = map.get(&sym) {
+                        return Ok(Expr::Var {
+                            up: up as u32,
+                            idx: *idx,
+                        });
+                    }
+                }
+                Scope::With => withs.push(up as u32),
+            }
+        }
+        if let Some(v) = self.cx.globals.get(&sym) {
+            return Ok(Expr::Const(v.clone()));
+        }
+        if withs.is_empty() {
+            return Err(self.error(
+                ErrorKind::UndefinedVariable {
+                    name: name.to_string(),
+                },
+                range,
+            ));
+        }
+        Ok(Expr::WithVar {
+            name: sym,
+            withs: withs.into(),
+            span: self.span(range),
+        })
+    }
+
+    fn lower(&mut self, expr: ast::Expr) -> Result<Rc<Expr>> {
+        Ok(Rc::new(self.lower_inner(expr)?))
+    }
+
+    fn opt(&mut self, expr: Option<ast::Expr>, parent: TextRange) -> Result<Rc<Expr>> {
+        match expr {
+            Some(e) => self.lower(e),
+            None => Err(self.error(
+                ErrorKind::Syntax {
+                    message: "missing expression".into(),
+                },
+                parent,
+            )),
+        }
+    }
+
+    fn lower_inner(&mut self, expr: ast::Expr) -> Result<Expr> {
+        let range = expr.syntax().text_range();
+        Ok(match expr {
+            ast::Expr::Literal(lit) => match lit.kind() {
+                ast::LiteralKind::Integer(i) => match i.value() {
+                    Ok(n) => Expr::Const(Value::Int(n)),
+                    Err(_) => {
+                        return Err(self.error(
+                            ErrorKind::Syntax {
+                                message: format!("invalid integer '{}'", i.syntax().text()),
+                            },
+                            range,
+                        ));
+                    }
+                },
+                ast::LiteralKind::Float(f) => match f.value() {
+                    Ok(x) => Expr::Const(Value::Float(x)),
+                    Err(_) => {
+                        return Err(self.error(
+                            ErrorKind::Syntax {
+                                message: format!("invalid float '{}'", f.syntax().text()),
+                            },
+                            range,
+                        ));
+                    }
+                },
+                ast::LiteralKind::Uri(u) => Expr::Const(Value::string(u.syntax().text())),
+            },
+            ast::Expr::Ident(id) => {
+                let text = id
+                    .ident_token()
+                    .map(|t| t.text().to_string())
+                    .unwrap_or_default();
+                self.resolve(&text, range)?
+            }
+            ast::Expr::Paren(p) => match p.expr() {
+                Some(inner) => return self.lower_inner(inner),
+                None => {
+                    return Err(self.error(
+                        ErrorKind::Syntax {
+                            message: "missing expression".into(),
+                        },
+                        range,
+                    ))
+                }
+            },
+            ast::Expr::Root(r) => match r.expr() {
+                Some(inner) => return self.lower_inner(inner),
+                None => {
+                    return Err(self.error(
+                        ErrorKind::Syntax {
+                            message: "missing expression".into(),
+                        },
+                        range,
+                    ))
+                }
+            },
+            ast::Expr::Str(s) => self.lower_str(s)?,
+            ast::Expr::PathAbs(p) => self.lower_path(p.parts(), range, PathBase::Abs)?,
+            ast::Expr::PathRel(p) => self.lower_path(p.parts(), range, PathBase::Rel)?,
+            ast::Expr::PathHome(p) => self.lower_path(p.parts(), range, PathBase::Home)?,
+            ast::Expr::PathSearch(p) => {
+                let text = p
+                    .content()
+                    .map(|c| c.text().to_string())
+                    .unwrap_or_default();
+                Expr::Fail(
+                    ErrorKind::Unsupported {
+                        what: format!("the search path {text}"),
+                    },
+                    self.span(range),
+                )
+            }
+            ast::Expr::List(l) => {
+                let items = l
+                    .items()
+                    .map(|e| self.lower(e))
+                    .collect::<Result<Vec<_>>>()?;
+                Expr::List(items.into())
+            }
+            ast::Expr::Lambda(l) => Expr::Lambda(Rc::new(self.lower_lambda(l)?)),
+            ast::Expr::Apply(a) => {
+                let func = self.opt(a.lambda(), range)?;
+                let arg = self.opt(a.argument(), range)?;
+                Expr::Apply {
+                    func,
+                    arg,
+                    span: self.span(range),
+                }
+            }
+            ast::Expr::Assert(a) => {
+                let text = a
+                    .condition()
+                    .map(|c| c.syntax().text().to_string())
+                    .unwrap_or_default();
+                let cond = self.opt(a.condition(), range)?;
+                let body = self.opt(a.body(), range)?;
+                Expr::Assert {
+                    cond,
+                    body,
+                    text: text.into(),
+                    span: self.span(range),
+                }
+            }
+            ast::Expr::IfElse(i) => {
+                let cond = self.opt(i.condition(), range)?;
+                let then = self.opt(i.body(), range)?;
+                let otherwise = self.opt(i.else_body(), range)?;
+                Expr::If {
+                    cond,
+                    then,
+                    otherwise,
+                    span: self.span(range),
+                }
+            }
+            ast::Expr::Select(s) => {
+                let inner = self.opt(s.expr(), range)?;
+                let path = self.lower_attrpath(s.attrpath(), range)?;
+                let default = match s.default_expr() {
+                    Some(d) => Some(self.lower(d)?),
+                    None => None,
+                };
+                Expr::Select {
+                    expr: inner,
+                    path,
+                    default,
+                    span: self.span(range),
+                }
+            }
+            ast::Expr::HasAttr(h) => {
+                let inner = self.opt(h.expr(), range)?;
+                let path = self.lower_attrpath(h.attrpath(), range)?;
+                Expr::HasAttr { expr: inner, path }
+            }
+            ast::Expr::With(w) => {
+                let attrs = self.opt(w.namespace(), range)?;
+                self.scopes.push(Scope::With);
+                let body = self.opt(w.body(), range);
+                self.scopes.pop();
+                Expr::With { attrs, body: body? }
+            }
+            ast::Expr::UnaryOp(u) => {
+                let inner = self.opt(u.expr(), range)?;
+                match u.operator() {
+                    Some(ast::UnaryOpKind::Invert) => Expr::Not(inner, self.span(range)),
+                    Some(ast::UnaryOpKind::Negate) => Expr::Neg(inner, self.span(range)),
+                    None => {
+                        return Err(self.error(
+                            ErrorKind::Syntax {
+                                message: "unknown operator".into(),
+                            },
+                            range,
+                        ))
+                    }
+                }
+            }
+            ast::Expr::BinOp(b) => {
+                use ast::BinOpKind as K;
+                let op = match b.operator() {
+                    Some(K::Concat) => BinOp::Concat,
+                    Some(K::Update) => BinOp::Update,
+                    Some(K::Add) => BinOp::Add,
+                    Some(K::Sub) => BinOp::Sub,
+                    Some(K::Mul) => BinOp::Mul,
+                    Some(K::Div) => BinOp::Div,
+                    Some(K::And) => BinOp::And,
+                    Some(K::Or) => BinOp::Or,
+                    Some(K::Implication) => BinOp::Implies,
+                    Some(K::Equal) => BinOp::Eq,
+                    Some(K::NotEqual) => BinOp::NotEq,
+                    Some(K::Less) => BinOp::Less,
+                    Some(K::LessOrEq) => BinOp::LessEq,
+                    Some(K::More) => BinOp::Greater,
+                    Some(K::MoreOrEq) => BinOp::GreaterEq,
+                    Some(K::PipeLeft) | Some(K::PipeRight) => {
+                        return Err(self.error(
+                            ErrorKind::Unsupported {
+                                what: "the pipe operators `|>` and `<|`".into(),
+                            },
+                            range,
+                        ));
+                    }
+                    None => {
+                        return Err(self.error(
+                            ErrorKind::Syntax {
+                                message: "unknown operator".into(),
+                            },
+                            range,
+                        ))
+                    }
+                };
+                let lhs = self.opt(b.lhs(), range)?;
+                let rhs = self.opt(b.rhs(), range)?;
+                Expr::Bin {
+                    op,
+                    lhs,
+                    rhs,
+                    span: self.span(range),
+                }
+            }
+            ast::Expr::AttrSet(set) => {
+                let rec = set.rec_token().is_some();
+                let pre = self.collect(&set, rec, false)?;
+                Expr::Attrs(Box::new(self.lower_attrs(pre)?))
+            }
+            ast::Expr::LetIn(l) => {
+                let pre = self.collect(&l, true, true)?;
+                let (binds, names) = self.lower_let_binds(pre)?;
+                self.scopes.push(Scope::Static(names));
+                let body = self.opt(l.body(), range);
+                self.scopes.pop();
+                Expr::Let { binds, body: body? }
+            }
+            ast::Expr::LegacyLet(l) => {
+                // `let { ...; body = e; }` is `rec { ...; body = e; }.body`.
+                let pre = self.collect(&l, true, false)?;
+                let attrs = Rc::new(Expr::Attrs(Box::new(self.lower_attrs(pre)?)));
+                let body = self.cx.interner.intern("body");
+                Expr::Select {
+                    expr: attrs,
+                    path: vec![AttrKey::Static(body)].into(),
+                    default: None,
+                    span: self.span(range),
+                }
+            }
+            ast::Expr::CurPos(_) => self.cur_pos(range),
+            ast::Expr::Error(_) => {
+                return Err(self.error(
+                    ErrorKind::Syntax {
+                        message: "unexpected token".into(),
+                    },
+                    range,
+                ));
+            }
+        })
+    }
+
+    fn cur_pos(&mut self, range: TextRange) -> Expr {
+        let offset: usize = range.start().into();
+        let before = &self.cx.source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let entries = vec![
+            (
+                self.cx.interner.intern("file"),
+                Value::string(self.cx.file_name),
+            ),
+            (self.cx.interner.intern("line"), Value::Int(line as i64)),
+            (self.cx.interner.intern("column"), Value::Int(column as i64)),
+        ];
+        Expr::Const(Value::Attrs(Rc::new(Attrs::from_unsorted(entries))))
+    }
+
+    fn lower_str(&mut self, s: ast::Str) -> Result<Expr> {
+        let range = s.syntax().text_range();
+        let mut parts = s.normalized_parts();
+        if s.syntax().text().contains_char('\r') {
+            // Source line ends inside strings are LF, whatever the file uses.
+            for p in &mut parts {
+                if let InterpolPart::Literal(l) = p {
+                    *l = l.replace("\r\n", "\n");
+                }
+            }
+        }
+        if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
+            let mut text = String::new();
+            for p in parts {
+                if let InterpolPart::Literal(l) = p {
+                    text.push_str(&l);
+                }
+            }
+            return Ok(Expr::Const(Value::String(text.into())));
+        }
+        let mut lowered = Vec::with_capacity(parts.len());
+        for p in parts {
+            match p {
+                InterpolPart::Literal(l) => {
+                    lowered.push(Rc::new(Expr::Const(Value::String(l.into()))))
+                }
+                InterpolPart::Interpolation(i) => lowered.push(self.opt(i.expr(), range)?),
+            }
+        }
+        Ok(Expr::Interpolate {
+            parts: lowered.into(),
+            span: self.span(range),
+        })
+    }
+
+    fn lower_path(
+        &mut self,
+        parts: Vec<InterpolPart<ast::PathContent>>,
+        range: TextRange,
+        base: PathBase,
+    ) -> Result<Expr> {
+        let mut lowered: Vec<Rc<Expr>> = Vec::new();
+        let mut literal = String::new();
+        let mut first = true;
+        for part in parts {
+            match part {
+                InterpolPart::Literal(l) => {
+                    let text = l.text();
+                    if first {
+                        literal = match base {
+                            PathBase::Abs => text.to_string(),
+                            PathBase::Rel => format!("{}/{}", self.cx.base_dir, text),
+                            PathBase::Home => {
+                                match self.cx.home_dir {
+                                    Some(home) => format!(
+                                        "{home}/{}",
+                                        text.strip_prefix("~/").unwrap_or(text)
+                                    ),
+                                    None => {
+                                        return Ok(Expr::Fail(
+                                        ErrorKind::Unsupported { what: "a home-relative path (no home directory is set)".into() },
+                                        self.span(range),
+                                    ));
+                                    }
+                                }
+                            }
+                        };
+                        first = false;
+                    } else {
+                        literal.push_str(text);
+                    }
+                }
+                InterpolPart::Interpolation(i) => {
+                    if !literal.is_empty() {
+                        let mut text = std::mem::take(&mut literal);
+                        if lowered.is_empty() {
+                            // Nix keeps the first segment's trailing slash: `./${x}`.
+                            let slash = text.ends_with('/');
+                            text = path::canon_path(&text);
+                            if slash && text != "/" {
+                                text.push('/');
+                            }
+                        }
+                        lowered.push(Rc::new(Expr::Const(Value::String(text.into()))));
+                    }
+                    first = false;
+                    lowered.push(self.opt(i.expr(), range)?);
+                }
+            }
+        }
+        if lowered.is_empty() {
+            return Ok(Expr::Const(Value::Path(path::canon_path(&literal).into())));
+        }
+        if !literal.is_empty() {
+            lowered.push(Rc::new(Expr::Const(Value::String(literal.into()))));
+        }
+        Ok(Expr::PathInterpolate {
+            parts: lowered.into(),
+            span: self.span(range),
+        })
+    }
+
+    fn lower_lambda(&mut self, l: ast::Lambda) -> Result<LambdaDef> {
+        let range = l.syntax().text_range();
+        let param = l.param().ok_or_else(|| {
+            self.error(
+                ErrorKind::Syntax {
+                    message: "missing parameter".into(),
+                },
+                range,
+            )
+        })?;
+        let (param, names) = match param {
+            ast::Param::IdentParam(p) => {
+                let name = p
+                    .ident()
+                    .and_then(|i| i.ident_token())
+                    .map(|t| t.text().to_string())
+                    .unwrap_or_default();
+                let mut names = FxHashMap::default();
+                names.insert(self.cx.interner.intern(&name), 0);
+                (None, names)
+            }
+            ast::Param::Pattern(p) => {
+                let mut names = FxHashMap::default();
+                let mut entries = Vec::new();
+                for entry in p.pat_entries() {
+                    let ident = entry.ident().and_then(|i| i.ident_token());
+                    let name = ident.map(|t| t.text().to_string()).unwrap_or_default();
+                    let sym = self.cx.interner.intern(&name);
+                    if names.insert(sym, entries.len() as u32).is_some() {
+                        return Err(self.error(
+                            ErrorKind::DuplicateFormal { name },
+                            entry.syntax().text_range(),
+                        ));
+                    }
+                    entries.push((sym, entry.default()));
+                }
+                let bind = match p
+                    .pat_bind()
+                    .and_then(|b| b.ident())
+                    .and_then(|i| i.ident_token())
+                {
+                    Some(t) => {
+                        let sym = self.cx.interner.intern(t.text());
+                        if names.contains_key(&sym) {
+                            return Err(self.error(
+                                ErrorKind::DuplicateFormal {
+                                    name: t.text().to_string(),
+                                },
+                                t.text_range(),
+                            ));
+                        }
+                        names.insert(sym, entries.len() as u32);
+                        true
+                    }
+                    None => false,
+                };
+                (Some((entries, p.ellipsis_token().is_some(), bind)), names)
+            }
+        };
+        // The name bound to the whole argument (`x:` or `@x`), for `toXML`.
+        let arg_name = match &param {
+            None => names.keys().next().copied(),
+            Some((entries, _, true)) => names
+                .iter()
+                .find(|(_, i)| **i as usize == entries.len())
+                .map(|(k, _)| *k),
+            Some(_) => None,
+        };
+        self.scopes.push(Scope::Static(names));
+        let result = (|| {
+            let param = match param {
+                None => Param::Ident,
+                Some((entries, ellipsis, bind)) => {
+                    let mut formals = Vec::with_capacity(entries.len());
+                    for (name, default) in entries {
+                        let default = match default {
+                            Some(d) => Some(self.lower(d)?),
+                            None => None,
+                        };
+                        formals.push(Formal { name, default });
+                    }
+                    Param::Pattern {
+                        formals: formals.into(),
+                        ellipsis,
+                        bind,
+                    }
+                }
+            };
+            let body = self.opt(l.body(), range)?;
+            Ok(LambdaDef {
+                param,
+                arg_name,
+                body,
+                span: self.span(range),
+            })
+        })();
+        self.scopes.pop();
+        result
+    }
+
+    fn attr_static_name(&mut self, attr: &ast::Attr) -> Option<String> {
+        match attr {
+            ast::Attr::Ident(i) => i.ident_token().map(|t| t.text().to_string()),
+            ast::Attr::Str(s) => const_str(s),
+            ast::Attr::Dynamic(d) => match d.expr() {
+                Some(ast::Expr::Str(s)) => const_str(&s),
+                _ => None,
+            },
+        }
+    }
+
+    fn lower_attr_key(&mut self, attr: &ast::Attr) -> Result<AttrKey> {
+        if let Some(name) = self.attr_static_name(attr) {
+            return Ok(AttrKey::Static(self.cx.interner.intern(&name)));
+        }
+        let range = attr.syntax().text_range();
+        Ok(AttrKey::Dynamic(match attr {
+            ast::Attr::Dynamic(d) => self.opt(d.expr(), range)?,
+            ast::Attr::Str(s) => Rc::new(self.lower_str(s.clone())?),
+            ast::Attr::Ident(_) => unreachable_ident(),
+        }))
+    }
+
+    fn lower_attrpath(
+        &mut self,
+        path: Option<ast::Attrpath>,
+        range: TextRange,
+    ) -> Result<Box<[AttrKey]>> {
+        let path = path.ok_or_else(|| {
+            self.error(
+                ErrorKind::Syntax {
+                    message: "missing attribute path".into(),
+                },
+                range,
+            )
+        })?;
+        path.attrs()
+            .map(|a| self.lower_attr_key(&a))
+            .collect::<Result<Vec<_>>>()
+            .map(Into::into)
+    }
+
+    /// Gathers the entries of a set or `let`, merging nested attribute paths.
+    fn collect(&mut self, node: &impl HasEntry, rec: bool, is_let: bool) -> Result<PreAttrs> {
+        let mut pre = PreAttrs::new(rec);
+        for entry in node.entries() {
+            match entry {
+                ast::Entry::Inherit(inh) => {
+                    let from = inh.from().and_then(|f| f.expr());
+                    for attr in inh.attrs() {
+                        let range = attr.syntax().text_range();
+                        let Some(name) = self.attr_static_name(&attr) else {
+                            return Err(self.error(
+                                ErrorKind::Syntax {
+                                    message: "dynamic attributes are not allowed in inherit".into(),
+                                },
+                                range,
+                            ));
+                        };
+                        let sym = self.cx.interner.intern(&name);
+                        let value = match &from {
+                            Some(f) => PreVal::InheritFrom(f.clone(), sym, range),
+                            None => PreVal::Inherit(sym, range),
+                        };
+                        self.insert_static(&mut pre, sym, value, range)?;
+                    }
+                }
+                ast::Entry::AttrpathValue(av) => {
+                    let range = av.syntax().text_range();
+                    let attrs: Vec<ast::Attr> = av
+                        .attrpath()
+                        .map(|p| p.attrs().collect())
+                        .unwrap_or_default();
+                    let Some(value) = av.value() else {
+                        return Err(self.error(
+                            ErrorKind::Syntax {
+                                message: "missing value".into(),
+                            },
+                            range,
+                        ));
+                    };
+                    if attrs.is_empty() {
+                        return Err(self.error(
+                            ErrorKind::Syntax {
+                                message: "missing attribute name".into(),
+                            },
+                            range,
+                        ));
+                    }
+                    if is_let && self.attr_static_name(&attrs[0]).is_none() {
+                        return Err(self.error(
+                            ErrorKind::DynamicAttributeInLet,
+                            attrs[0].syntax().text_range(),
+                        ));
+                    }
+                    self.insert_path(&mut pre, &attrs, value, range)?;
+                }
+            }
+        }
+        Ok(pre)
+    }
+
+    fn dup(&self, sym: Sym, range: TextRange) -> EvalError {
+        self.error(
+            ErrorKind::DuplicateAttribute {
+                name: self.name(sym),
+            },
+            range,
+        )
+    }
+
+    fn insert_static(
+        &mut self,
+        pre: &mut PreAttrs,
+        sym: Sym,
+        value: PreVal,
+        range: TextRange,
+    ) -> Result<()> {
+        if pre.index.contains_key(&sym) {
+            return Err(self.dup(sym, range));
+        }
+        pre.index.insert(sym, pre.statics.len());
+        pre.statics.push((sym, value, range));
+        Ok(())
+    }
+
+    fn value_of(&mut self, value: ast::Expr) -> Result<PreVal> {
+        Ok(match value {
+            ast::Expr::AttrSet(set) => {
+                let rec = set.rec_token().is_some();
+                PreVal::Attrs(self.collect(&set, rec, false)?)
+            }
+            other => PreVal::Expr(other),
+        })
+    }
+
+    fn insert_path(
+        &mut self,
+        pre: &mut PreAttrs,
+        path: &[ast::Attr],
+        value: ast::Expr,
+        range: TextRange,
+    ) -> Result<()> {
+        let attr = &path[0];
+        let last = path.len() == 1;
+        match self.attr_static_name(attr) {
+            Some(name) => {
+                let sym = self.cx.interner.intern(&name);
+                match pre.index.get(&sym).copied() {
+                    Some(i) => {
+                        let PreVal::Attrs(existing) = &mut pre.statics[i].1 else {
+                            return Err(self.dup(sym, range));
+                        };
+                        if last {
+                            // `a.x = 1; a = { y = 2; };` merges; anything else is a duplicate.
+                            let ast::Expr::AttrSet(set) = value else {
+                                return Err(self.dup(sym, range));
+                            };
+                            let incoming = self.collect(&set, set.rec_token().is_some(), false)?;
+                            let mut existing = std::mem::replace(existing, PreAttrs::new(false));
+                            let merged = (|| {
+                                for (s, v, r) in incoming.statics {
+                                    self.insert_static(&mut existing, s, v, r)?;
+                                }
+                                existing.dynamics.extend(incoming.dynamics);
+                                Ok::<_, EvalError>(())
+                            })();
+                            pre.statics[i].1 = PreVal::Attrs(existing);
+                            merged
+                        } else {
+                            let mut nested = std::mem::replace(existing, PreAttrs::new(false));
+                            let r = self.insert_path(&mut nested, &path[1..], value, range);
+                            pre.statics[i].1 = PreVal::Attrs(nested);
+                            r
+                        }
+                    }
+                    None => {
+                        let v = if last {
+                            self.value_of(value)?
+                        } else {
+                            let mut nested = PreAttrs::new(false);
+                            self.insert_path(&mut nested, &path[1..], value, range)?;
+                            PreVal::Attrs(nested)
+                        };
+                        self.insert_static(pre, sym, v, attr.syntax().text_range())
+                    }
+                }
+            }
+            None => {
+                let v = if last {
+                    self.value_of(value)?
+                } else {
+                    let mut nested = PreAttrs::new(false);
+                    self.insert_path(&mut nested, &path[1..], value, range)?;
+                    PreVal::Attrs(nested)
+                };
+                pre.dynamics.push((attr.clone(), v, range));
+                Ok(())
+            }
+        }
+    }
+
+    fn lower_preval(&mut self, value: PreVal) -> Result<Binding> {
+        Ok(match value {
+            PreVal::Expr(e) => Binding {
+                expr: self.lower(e)?,
+                outer: false,
+            },
+            PreVal::Attrs(a) => Binding {
+                expr: Rc::new(Expr::Attrs(Box::new(self.lower_attrs(a)?))),
+                outer: false,
+            },
+            PreVal::InheritFrom(from, sym, range) => {
+                let from = self.lower(from)?;
+                Binding {
+                    expr: Rc::new(Expr::Select {
+                        expr: from,
+                        path: vec![AttrKey::Static(sym)].into(),
+                        default: None,
+                        span: self.span(range),
+                    }),
+                    outer: false,
+                }
+            }
+            PreVal::Inherit(sym, range) => {
+                let name = self.name(sym);
+                Binding {
+                    expr: Rc::new(self.resolve(&name, range)?),
+                    outer: false,
+                }
+            }
+        })
+    }
+
+    /// Lowers a plain `inherit x;` relative to the scope outside the
+    /// innermost one (the `rec`/`let` frame itself).
+    fn lower_inherit_outside(&mut self, sym: Sym, range: TextRange) -> Result<Binding> {
+        let frame = self.scopes.pop();
+        let name = self.name(sym);
+        let r = self.resolve(&name, range);
+        if let Some(frame) = frame {
+            self.scopes.push(frame);
+        }
+        Ok(Binding {
+            expr: Rc::new(r?),
+            outer: true,
+        })
+    }
+
+    fn lower_attrs(&mut self, mut pre: PreAttrs) -> Result<AttrsDef> {
+        pre.statics.sort_by_key(|s| s.0);
+        if pre.rec {
+            let names = pre
+                .statics
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.0, i as u32))
+                .collect();
+            self.scopes.push(Scope::Static(names));
+        }
+        let rec = pre.rec;
+        let result = (|| {
+            let mut statics = Vec::with_capacity(pre.statics.len());
+            for (sym, value, _) in pre.statics {
+                let binding = match value {
+                    PreVal::Inherit(s, range) if rec => self.lower_inherit_outside(s, range)?,
+                    other => self.lower_preval(other)?,
+                };
+                statics.push((sym, binding));
+            }
+            let mut dynamics = Vec::with_capacity(pre.dynamics.len());
+            for (attr, value, range) in pre.dynamics {
+                let key = match self.lower_attr_key(&attr)? {
+                    AttrKey::Dynamic(e) => e,
+                    AttrKey::Static(s) => {
+                        Rc::new(Expr::Const(Value::String(self.cx.interner.name(s).clone())))
+                    }
+                };
+                let value = self.lower_preval(value)?.expr;
+                dynamics.push(DynamicAttr {
+                    key,
+                    value,
+                    span: self.span(range),
+                });
+            }
+            Ok(AttrsDef {
+                rec,
+                statics,
+                dynamics,
+            })
+        })();
+        if rec {
+            self.scopes.pop();
+        }
+        result
+    }
+
+    /// Lowers `let` bindings; the caller pushes the returned names as the
+    /// body's scope.
+    fn lower_let_binds(&mut self, pre: PreAttrs) -> Result<(Box<[Binding]>, Names)> {
+        let names: FxHashMap<Sym, u32> = pre
+            .statics
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.0, i as u32))
+            .collect();
+        self.scopes.push(Scope::Static(names.clone()));
+        let result = (|| {
+            let mut binds = Vec::with_capacity(pre.statics.len());
+            for (_, value, _) in pre.statics {
+                binds.push(match value {
+                    PreVal::Inherit(s, range) => self.lower_inherit_outside(s, range)?,
+                    other => self.lower_preval(other)?,
+                });
+            }
+            Ok(binds.into())
+        })();
+        self.scopes.pop();
+        Ok((result?, names))
+    }
+}
+
+enum PathBase {
+    Abs,
+    Rel,
+    Home,
+}
+
+fn const_str(s: &ast::Str) -> Option<String> {
+    let mut out = String::new();
+    for part in s.normalized_parts() {
+        match part {
+            InterpolPart::Literal(l) => out.push_str(&l),
+            InterpolPart::Interpolation(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn unreachable_ident() -> Rc<Expr> {
+    // An identifier attribute always has a static name; keep a harmless
+    // value rather than panicking if rnix ever hands us an empty one.
+    Rc::new(Expr::Const(Value::string("")))
+}

@@ -1,0 +1,386 @@
+//! Output formats: the `nix-instantiate --eval` printer (byte for byte) and
+//! JSON (as `builtins.toJSON` and `--json`).
+
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::rc::Rc;
+
+use crate::builtins::sorted_by_name;
+use crate::error::{err, ErrorKind, Result};
+use crate::eval::Evaluator;
+use crate::value::Value;
+
+/// Formats a float as C's `%g` (six significant digits), which is how Nix
+/// prints floats.
+pub(crate) fn format_float(x: f64) -> String {
+    if x.is_nan() {
+        return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
+    if x.is_infinite() {
+        return if x < 0.0 { "-inf" } else { "inf" }.to_string();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let sci = format!("{x:.5e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let m = trim_zeros(mantissa);
+        format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    } else {
+        let decimals = (5 - exp).max(0) as usize;
+        trim_zeros(&format!("{x:.decimals$}")).to_string()
+    }
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+pub(crate) fn escape_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn is_bare_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'))
+}
+
+/// Prints like `nix-instantiate --eval`: values not yet forced show as
+/// `<CODE>`, a non-empty set or list seen before as `«repeated»`.
+pub(crate) fn print_value(ev: &mut Evaluator, v: &Value) -> Result<String> {
+    let mut out = String::new();
+    let mut seen = HashSet::new();
+    print_into(ev, v, &mut out, &mut seen, 0)?;
+    Ok(out)
+}
+
+fn print_into(
+    ev: &mut Evaluator,
+    v: &Value,
+    out: &mut String,
+    seen: &mut HashSet<usize>,
+    depth: usize,
+) -> Result<()> {
+    if depth > crate::eval::MAX_EVAL_DEPTH {
+        return err(ErrorKind::NestingTooDeep {
+            limit: crate::eval::MAX_EVAL_DEPTH,
+        });
+    }
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(f) => out.push_str(&format_float(*f)),
+        Value::String(s) => escape_string(s, out),
+        Value::Path(p) => out.push_str(p),
+        Value::Attrs(a) => {
+            if !a.is_empty() && !seen.insert(Rc::as_ptr(a) as usize) {
+                out.push_str("«repeated»");
+                return Ok(());
+            }
+            out.push_str("{ ");
+            for (name, value) in sorted_by_name(ev, a) {
+                if is_bare_name(&name) {
+                    out.push_str(&name);
+                } else {
+                    escape_string(&name, out);
+                }
+                out.push_str(" = ");
+                print_into(ev, &value, out, seen, depth + 1)?;
+                out.push_str("; ");
+            }
+            out.push('}');
+        }
+        Value::List(l) => {
+            if !l.is_empty() && !seen.insert(Rc::as_ptr(l) as usize) {
+                out.push_str("«repeated»");
+                return Ok(());
+            }
+            out.push_str("[ ");
+            for item in l.iter() {
+                print_into(ev, item, out, seen, depth + 1)?;
+                out.push(' ');
+            }
+            out.push(']');
+        }
+        Value::Lambda(_) => out.push_str("<LAMBDA>"),
+        Value::PrimOp(_) => out.push_str("<PRIMOP>"),
+        Value::PrimOpApp(_) => out.push_str("<PRIMOP-APP>"),
+        Value::Thunk(t) => match t.done() {
+            Some(inner) => print_into(ev, &inner, out, seen, depth)?,
+            None => out.push_str("<CODE>"),
+        },
+    }
+    Ok(())
+}
+
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// JSON as Nix writes it: forces everything, sets in name order, a set with
+/// `__toString` or `outPath` as that string.
+pub(crate) fn to_json(ev: &mut Evaluator, v: &Value) -> Result<String> {
+    let mut out = String::new();
+    json_into(ev, v, &mut out, 0)?;
+    Ok(out)
+}
+
+fn json_into(ev: &mut Evaluator, v: &Value, out: &mut String, depth: usize) -> Result<()> {
+    if depth > crate::eval::MAX_EVAL_DEPTH {
+        return err(ErrorKind::NestingTooDeep {
+            limit: crate::eval::MAX_EVAL_DEPTH,
+        });
+    }
+    let v = ev.force(v.clone())?;
+    match &v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(f) => out.push_str(&format_float(*f)),
+        Value::String(s) => json_string(s, out),
+        Value::Path(p) => {
+            return err(ErrorKind::Unsupported {
+                what: format!("copying the path '{p}' to the store (a path in JSON)"),
+            });
+        }
+        Value::Attrs(a) => {
+            if a.contains(ev.syms.to_string) {
+                let s = ev.coerce_to_string(v.clone(), false, false)?;
+                json_string(&s, out);
+                return Ok(());
+            }
+            if let Some(p) = a.get(ev.syms.out_path) {
+                let p = p.clone();
+                return json_into(ev, &p, out, depth + 1);
+            }
+            out.push('{');
+            for (i, (name, value)) in sorted_by_name(ev, a).into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(&name, out);
+                out.push(':');
+                json_into(ev, &value, out, depth + 1).map_err(|e| {
+                    e.push_trace(|| format!("while evaluating attribute '{name}'"), None)
+                })?;
+            }
+            out.push('}');
+        }
+        Value::List(l) => {
+            out.push('[');
+            for (i, item) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_into(ev, item, out, depth + 1)?;
+            }
+            out.push(']');
+        }
+        Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => {
+            return err(ErrorKind::Other {
+                message: "cannot convert a function to JSON".into(),
+            });
+        }
+        Value::Thunk(_) => {
+            return err(ErrorKind::Other {
+                message: "internal error: a forced value is still a thunk".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn xml_escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            '\t' => out.push_str("&#x9;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn xml_empty(out: &mut String, indent: usize, tag: &str, attrs: &[(&str, &str)]) {
+    out.push_str(&" ".repeat(indent));
+    out.push('<');
+    out.push_str(tag);
+    for (k, v) in attrs {
+        let _ = write!(out, " {k}=\"");
+        xml_escape(v, out);
+        out.push('"');
+    }
+    out.push_str(" />\n");
+}
+
+/// `builtins.toXML`: Nix's XML rendering of a value, forcing all of it.
+pub(crate) fn to_xml(ev: &mut Evaluator, v: &Value) -> Result<String> {
+    let mut out = String::from("<?xml version='1.0' encoding='utf-8'?>\n<expr>\n");
+    xml_into(ev, v, &mut out, 2, 0)?;
+    out.push_str("</expr>\n");
+    Ok(out)
+}
+
+fn xml_into(
+    ev: &mut Evaluator,
+    v: &Value,
+    out: &mut String,
+    indent: usize,
+    depth: usize,
+) -> Result<()> {
+    if depth > crate::eval::MAX_EVAL_DEPTH {
+        return err(ErrorKind::NestingTooDeep {
+            limit: crate::eval::MAX_EVAL_DEPTH,
+        });
+    }
+    let v = ev.force(v.clone())?;
+    let pad = " ".repeat(indent);
+    match &v {
+        Value::Null => xml_empty(out, indent, "null", &[]),
+        Value::Bool(b) => xml_empty(
+            out,
+            indent,
+            "bool",
+            &[("value", if *b { "true" } else { "false" })],
+        ),
+        Value::Int(i) => xml_empty(out, indent, "int", &[("value", &i.to_string())]),
+        Value::Float(f) => xml_empty(out, indent, "float", &[("value", &format_float(*f))]),
+        Value::String(s) => xml_empty(out, indent, "string", &[("value", s)]),
+        Value::Path(p) => xml_empty(out, indent, "path", &[("value", p)]),
+        Value::Attrs(a) => {
+            let _ = writeln!(out, "{pad}<attrs>");
+            for (name, value) in sorted_by_name(ev, a) {
+                let _ = write!(out, "{pad}  <attr name=\"");
+                xml_escape(&name, out);
+                out.push_str("\">\n");
+                xml_into(ev, &value, out, indent + 4, depth + 1)?;
+                let _ = writeln!(out, "{pad}  </attr>");
+            }
+            let _ = writeln!(out, "{pad}</attrs>");
+        }
+        Value::List(l) => {
+            let _ = writeln!(out, "{pad}<list>");
+            for item in l.iter() {
+                xml_into(ev, item, out, indent + 2, depth + 1)?;
+            }
+            let _ = writeln!(out, "{pad}</list>");
+        }
+        Value::Lambda(c) => {
+            let _ = writeln!(out, "{pad}<function>");
+            let arg = c.def.arg_name.map(|s| ev.sym_name(s).to_string());
+            match &c.def.param {
+                crate::ir::Param::Ident => {
+                    xml_empty(
+                        out,
+                        indent + 2,
+                        "varpat",
+                        &[("name", arg.as_deref().unwrap_or_default())],
+                    );
+                }
+                crate::ir::Param::Pattern {
+                    formals, ellipsis, ..
+                } => {
+                    let mut head = format!("{pad}  <attrspat");
+                    if *ellipsis {
+                        head.push_str(" ellipsis=\"1\"");
+                    }
+                    if let Some(a) = &arg {
+                        head.push_str(" name=\"");
+                        xml_escape(a, &mut head);
+                        head.push('"');
+                    }
+                    let mut names: Vec<String> = formals
+                        .iter()
+                        .map(|f| ev.sym_name(f.name).to_string())
+                        .collect();
+                    names.sort();
+                    out.push_str(&head);
+                    out.push_str(">\n");
+                    for n in &names {
+                        xml_empty(out, indent + 4, "attr", &[("name", n)]);
+                    }
+                    let _ = writeln!(out, "{pad}  </attrspat>");
+                }
+            }
+            let _ = writeln!(out, "{pad}</function>");
+        }
+        Value::PrimOp(_) | Value::PrimOpApp(_) | Value::Thunk(_) => {
+            xml_empty(out, indent, "unevaluated", &[])
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_printf_g() {
+        assert_eq!(format_float(1.0), "1");
+        assert_eq!(format_float(0.1), "0.1");
+        assert_eq!(format_float(1e6), "1e+06");
+        assert_eq!(format_float(123456.7), "123457");
+        assert_eq!(format_float(1.5e-5), "1.5e-05");
+        assert_eq!(format_float(1.0 / 3.0), "0.333333");
+        assert_eq!(format_float(1e20), "1e+20");
+        assert_eq!(format_float(123456789.0), "1.23457e+08");
+        assert_eq!(format_float(-2.5), "-2.5");
+    }
+
+    #[test]
+    fn strings_escape_like_nix() {
+        let mut s = String::new();
+        escape_string("a${b}\n\t\"\\$x", &mut s);
+        assert_eq!(s, r#""a\${b}\n\t\"\\$x""#);
+        assert!(is_bare_name("a-b'"));
+        assert!(!is_bare_name("1a"));
+        assert!(!is_bare_name(""));
+    }
+}
