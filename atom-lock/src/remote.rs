@@ -789,6 +789,11 @@ impl ManifestStore {
         })
     }
 
+    /// A store over an existing repository (the resolver's cache).
+    pub fn with_repo(repo: gix::Repository) -> Self {
+        ManifestStore { repo, _dir: None }
+    }
+
     /// The store at `path`, created (a bare repository) if missing.
     pub fn open(path: &Path) -> Result<Self, QueryError> {
         let repo = match gix::open(path) {
