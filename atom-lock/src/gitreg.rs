@@ -75,6 +75,7 @@ impl<'c> GitRegistry<'c> {
     fn list_set(&self, set: &SetKey, labels: &[Label]) -> Result<Listing, RegistryError> {
         let options = QueryOptions {
             metadata: true,
+            same_root: true,
             ..QueryOptions::default()
         };
         let found =

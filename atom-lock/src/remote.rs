@@ -88,6 +88,11 @@ pub struct QueryOptions {
     /// How long to wait for mirrors; those that have not answered by then
     /// count as unreachable.
     pub timeout: Duration,
+    /// Also refuse a mirror without a root while another has one
+    /// ([`QueryError::Disagree`]): what a resolver needs, where a set's
+    /// mirrors must be copies of one repository. Off by default, so that a
+    /// mirror that has not received any atom yet only lags.
+    pub same_root: bool,
 }
 
 impl Default for QueryOptions {
@@ -96,6 +101,7 @@ impl Default for QueryOptions {
             metadata: false,
             expected_root: None,
             timeout: Duration::from_secs(60),
+            same_root: false,
         }
     }
 }
@@ -545,6 +551,17 @@ pub fn query(
                 Some(_) => {}
                 None => root_from = Some((url.to_string(), r)),
             }
+        }
+    }
+    if let (true, Some((u, first))) = (options.same_root, &root_from) {
+        if let Some((url, _)) = mirrors.iter().find(|(_, m)| m.root.is_none()) {
+            return Err(QueryError::Disagree {
+                what: format!("the repository root ({ROOT_REF})"),
+                url_a: u.clone(),
+                a: first.to_string(),
+                url_b: url.to_string(),
+                b: "none".to_owned(),
+            });
         }
     }
     listing.root = root_from.map(|(_, r)| r);
@@ -1001,6 +1018,48 @@ mod tests {
         assert!(w
             .iter()
             .any(|w| w.to_string().contains("refs/atoms/a/junk")));
+    }
+
+    /// With [`QueryOptions::same_root`], a mirror without a root next to
+    /// one with a root is a disagreement; without it, the empty one lags.
+    #[test]
+    fn same_root_refuses_a_rootless_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@t")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@t")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        git(&["init", "-q", "--bare", "full"]);
+        git(&["init", "-q", "--bare", "empty"]);
+        let tree = git(&["--git-dir=full", "mktree"]);
+        let root = git(&["--git-dir=full", "commit-tree", &tree, "-m", "root"]);
+        git(&["--git-dir=full", "update-ref", ROOT_REF, &root]);
+        git(&["--git-dir=full", "update-ref", "refs/atoms/a/1.0.0", &root]);
+        let urls: Vec<RepoUrl> = ["full", "empty"]
+            .iter()
+            .map(|d| RepoUrl::Path(dir.path().join(d).display().to_string()))
+            .collect();
+        let label = Label::parse("a").unwrap();
+        let lenient = list_atom_versions(&urls, &label, &QueryOptions::default()).unwrap();
+        assert_eq!(lenient.root.unwrap().to_string(), root);
+        let strict = QueryOptions {
+            same_root: true,
+            ..QueryOptions::default()
+        };
+        let err = list_atom_versions(&urls, &label, &strict).unwrap_err();
+        assert!(
+            matches!(&err, QueryError::Disagree { b, .. } if b == "none"),
+            "{err}"
+        );
     }
 
     #[test]
