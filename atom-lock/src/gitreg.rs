@@ -1,18 +1,20 @@
-//! [`Registry`] over git: protocol v2 `ls-refs` with precise ref prefixes
-//! for listings, and fetches of `refs/atoms/_manifest/…` refs into the
-//! [`Cache`] for manifests. Sets are asked concurrently, and so are the
-//! mirrors of a set for listings; mirrors must agree.
+//! [`Registry`] over git, on top of [`crate::remote`]: listings are
+//! [`remote::query`]s (protocol v2 `ls-refs` with precise ref prefixes, the
+//! mirrors of a set asked concurrently and required to agree), and manifests
+//! are [`ManifestStore::fetch`]es of `refs/atoms/_manifest/…` refs into the
+//! [`Cache`]. Sets are asked concurrently.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use atom_format::refs::{AtomRef, AtomVersion, ATOMS_PREFIX, ROOT_REF};
+use atom_format::refs::{AtomVersion, Namespace, ATOMS_PREFIX, ROOT_REF};
 use atom_format::Label;
 use semver::Version;
 
 use crate::cache::Cache;
 use crate::ids::CommitId;
 use crate::registry::{Listing, ManifestRequest, Published, Registry, RegistryError, SetKey};
+use crate::remote::{self, ManifestStore, ManifestWant, QueryError, QueryOptions, QueryWarning};
 use crate::uri::RepoUrl;
 
 /// Where to reach `url`: relative paths are relative to `base` (the folder
@@ -43,55 +45,6 @@ pub fn prefixes(labels: &[Label]) -> Vec<String> {
     out
 }
 
-/// One mirror's answer, parsed.
-#[derive(Default)]
-struct MirrorAnswer {
-    root: Option<CommitId>,
-    atoms: BTreeMap<Label, BTreeMap<Version, Published>>,
-}
-
-/// Lists `labels` on one URL.
-fn list_one(url: &str, labels: &[Label]) -> Result<MirrorAnswer, String> {
-    let prefixes = prefixes(labels);
-    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-    let listed = atom_format::git::ls_refs(url, &refs).map_err(|e| e.why)?;
-    let mut out = MirrorAnswer::default();
-    let mut manifests: HashMap<AtomVersion, CommitId> = HashMap::new();
-    let mut origins: HashMap<AtomVersion, CommitId> = HashMap::new();
-    for r in listed {
-        match AtomRef::parse(&r.name) {
-            Some(Ok(AtomRef::Root)) => out.root = Some(r.target),
-            Some(Ok(AtomRef::Atom(v))) if labels.contains(&v.label) => {
-                out.atoms.entry(v.label).or_default().insert(
-                    v.version,
-                    Published {
-                        commit: r.target,
-                        manifest: None,
-                        origin: None,
-                    },
-                );
-            }
-            Some(Ok(AtomRef::Manifest(v))) => {
-                manifests.insert(v, r.target);
-            }
-            Some(Ok(AtomRef::Origin(v))) => {
-                origins.insert(v, r.target);
-            }
-            // Refs that are not label/version (or another label sharing a
-            // prefix) are not ours to interpret.
-            _ => {}
-        }
-    }
-    for (label, versions) in &mut out.atoms {
-        for (version, p) in versions.iter_mut() {
-            let key = AtomVersion::new(label.clone(), version.clone());
-            p.manifest = manifests.get(&key).copied();
-            p.origin = origins.get(&key).copied();
-        }
-    }
-    Ok(out)
-}
-
 /// A [`Registry`] that asks git remotes, caching manifests in `cache`.
 pub struct GitRegistry<'c> {
     cache: &'c Cache,
@@ -107,133 +60,135 @@ impl<'c> GitRegistry<'c> {
         }
     }
 
-    fn urls(&self, set: &SetKey) -> Vec<String> {
+    /// The mirrors of `set`, relative paths resolved against `base`.
+    fn urls(&self, set: &SetKey) -> Vec<RepoUrl> {
         set.mirrors()
             .iter()
-            .map(|m| location(m, &self.base))
+            .map(|m| match m {
+                RepoUrl::Url(_) => m.clone(),
+                RepoUrl::Path(_) => RepoUrl::Path(location(m, &self.base)),
+            })
             .collect()
     }
 
+    /// One [`remote::query`] over the mirrors of `set`.
     fn list_set(&self, set: &SetKey, labels: &[Label]) -> Result<Listing, RegistryError> {
-        let urls = self.urls(set);
-        let answers: Vec<(String, Result<MirrorAnswer, String>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = urls
-                .iter()
-                .map(|u| s.spawn(move || list_one(u, labels)))
-                .collect();
-            urls.iter()
-                .cloned()
-                .zip(handles)
-                .map(|(u, h)| (u, h.join().unwrap_or_else(|_| Err("panicked".into()))))
-                .collect()
-        });
-        let mut listing = Listing::default();
-        let mut ok: Vec<(String, MirrorAnswer)> = Vec::new();
-        let mut failures = Vec::new();
-        for (url, answer) in answers {
-            match answer {
-                Ok(a) => ok.push((url, a)),
-                Err(why) => failures.push(format!("{url}: {why}")),
-            }
-        }
-        if ok.is_empty() {
-            return Err(RegistryError::Unreachable {
-                set: set.to_string(),
-                why: failures.join("; "),
-            });
-        }
-        listing.warnings = failures
+        let options = QueryOptions {
+            metadata: true,
+            same_root: true,
+            ..QueryOptions::default()
+        };
+        let found =
+            remote::query(&self.urls(set), &prefixes(labels), &options).map_err(|e| match e {
+                QueryError::Unreachable { failures } => RegistryError::Unreachable {
+                    set: set.to_string(),
+                    why: failures
+                        .iter()
+                        .map(|(url, why)| format!("{url}: {why}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                },
+                QueryError::Disagree {
+                    what,
+                    url_a,
+                    a,
+                    url_b,
+                    b,
+                } => RegistryError::MirrorsDisagree {
+                    set: set.to_string(),
+                    what,
+                    a_url: url_a,
+                    a,
+                    b_url: url_b,
+                    b,
+                },
+                QueryError::NoMirrors => RegistryError::Unreachable {
+                    set: set.to_string(),
+                    why: e.to_string(),
+                },
+                e => RegistryError::Other(e.to_string()),
+            })?;
+        let mut listing = Listing {
+            root: found.root,
+            ..Listing::default()
+        };
+        listing.warnings = found
+            .warnings
             .into_iter()
-            .map(|f| format!("mirror unreachable, using the others: {f}"))
-            .collect();
-        let disagree =
-            |what: String, a: (&str, String), b: (&str, String)| RegistryError::MirrorsDisagree {
-                set: set.to_string(),
-                what,
-                a_url: a.0.to_owned(),
-                a: a.1,
-                b_url: b.0.to_owned(),
-                b: b.1,
-            };
-        let show = |r: Option<CommitId>| r.map_or("none".to_owned(), |c| c.to_string());
-        let (first_url, first) = &ok[0];
-        listing.root = first.root;
-        for (url, a) in &ok[1..] {
-            if a.root != first.root {
-                return Err(disagree(
-                    "the root (refs/atoms/_root)".into(),
-                    (first_url, show(first.root)),
-                    (url, show(a.root)),
-                ));
-            }
-        }
-        // The union of the versions, each one agreed on by every mirror
-        // that has it.
-        let mut seen: BTreeMap<(Label, Version), (&str, Published)> = BTreeMap::new();
-        for (url, a) in &ok {
-            for (label, versions) in &a.atoms {
-                for (version, p) in versions {
-                    let key = (label.clone(), version.clone());
-                    if let Some((other_url, other)) = seen.get(&key) {
-                        if other.commit != p.commit || other.manifest != p.manifest {
-                            return Err(disagree(
-                                format!("{label}@{version}"),
-                                (other_url, other.commit.to_string()),
-                                (url, p.commit.to_string()),
-                            ));
-                        }
-                    } else {
-                        seen.insert(key, (url, p.clone()));
-                    }
+            .map(|w| match w {
+                QueryWarning::Unreachable { url, why } => {
+                    format!("mirror unreachable, using the others: {url}: {why}")
                 }
+                w => w.to_string(),
+            })
+            .collect();
+        for (label, versions) in found.atoms {
+            if !labels.contains(&label) {
+                continue;
             }
-        }
-        for ((label, version), (_, p)) in seen {
-            listing.atoms.entry(label).or_default().insert(version, p);
+            let entry: &mut BTreeMap<Version, Published> = listing.atoms.entry(label).or_default();
+            for v in versions {
+                entry.insert(
+                    v.version,
+                    Published {
+                        commit: v.commit,
+                        manifest: v.manifest,
+                        origin: v.origin,
+                    },
+                );
+            }
         }
         Ok(listing)
     }
 
+    /// The manifests `wanted` of `set`, fetched by [`ManifestStore::fetch`]
+    /// into the cache from the first mirror that has them all.
     fn fetch_manifests(
         &self,
         set: &SetKey,
         wanted: &[(Label, Version, CommitId)],
     ) -> Result<Vec<(CommitId, Vec<u8>)>, RegistryError> {
-        let missing: Vec<String> = wanted
+        let wants: Vec<ManifestWant> = wanted
             .iter()
-            .filter(|(_, _, blob)| !self.cache.has(blob))
-            .map(|(l, v, _)| AtomVersion::new(l.clone(), v.clone()).manifest_ref())
+            .map(|(l, v, blob)| ManifestWant {
+                version: AtomVersion::new(l.clone(), v.clone()),
+                namespace: Namespace::Atoms,
+                blob: Some(*blob),
+            })
             .collect();
-        if !missing.is_empty() {
-            let mut failures = Vec::new();
-            let mut fetched = false;
-            for url in self.urls(set) {
-                match self.cache.fetch(&url, &missing) {
-                    Ok(()) => {
-                        fetched = true;
-                        break;
-                    }
-                    Err(e) => failures.push(format!("{url}: {}", e.why)),
+        let store = ManifestStore::with_repo(self.cache.repo());
+        let mut failures = Vec::new();
+        let mut fetched = None;
+        for url in self.urls(set) {
+            match store.fetch(&url, &wants) {
+                Ok(f) => {
+                    fetched = Some(f);
+                    break;
                 }
-            }
-            if !fetched {
-                return Err(RegistryError::Fetch {
-                    set: set.to_string(),
-                    why: failures.join("; "),
-                });
+                Err(QueryError::Fetch { url, why }) => failures.push(format!("{url}: {why}")),
+                Err(e) => failures.push(format!("{url}: {e}")),
             }
         }
+        let Some(fetched) = fetched else {
+            return Err(RegistryError::Fetch {
+                set: set.to_string(),
+                why: failures.join("; "),
+            });
+        };
         wanted
             .iter()
-            .map(|(l, v, blob)| {
-                self.cache.blob(*blob).map(|b| (*blob, b)).ok_or_else(|| {
-                    RegistryError::Fetch {
+            .zip(fetched)
+            .map(|((l, v, blob), f)| {
+                (f.blob == *blob)
+                    .then(|| self.cache.blob(*blob))
+                    .flatten()
+                    .map(|b| (*blob, b))
+                    .ok_or_else(|| RegistryError::Fetch {
                         set: set.to_string(),
                         why: format!(
                             "the manifest of {l}@{v} ({blob}) did not arrive: the ref changed while resolving"
                         ),
-                    }
-                })
+                    })
             })
             .collect()
     }

@@ -55,124 +55,23 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use atom_format::git::{self, RemoteRef};
-use atom_format::refs::{AtomRef, AtomVersion, RefParseError, ATOMS_PREFIX, ROOT_REF};
+use atom_format::refs::{
+    AtomRef, AtomVersion, ATOMS_PREFIX, EKA03_ATOMS_PREFIX, EKA03_META_PREFIX, EKA03_ROOT_REF,
+    ROOT_REF,
+};
 use atom_format::{AtomId, Label};
 use gix::ObjectId;
 use semver::{Version, VersionReq};
 
 use crate::RepoUrl;
 
-/// eka 0.3's prefix of atom commits: `refs/eka/atoms/<label>/<version>`.
-pub const LEGACY_ATOMS_PREFIX: &str = "refs/eka/atoms/";
-/// eka 0.3's prefix of metadata refs:
-/// `refs/eka/meta/<label>/<version>/{manifest,origin}`.
-pub const LEGACY_META_PREFIX: &str = "refs/eka/meta/";
-/// eka 0.3's ref naming the repository root commit.
-pub const LEGACY_ROOT_REF: &str = "refs/ekala/init";
+/// The ref layout a version was found in: atom-format's, re-exported.
+pub use atom_format::refs::Namespace;
 
-/// Which ref layout a version was found in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Namespace {
-    /// `refs/atoms/…` (`spec/format.md`).
-    Atoms,
-    /// eka 0.3's `refs/eka/atoms/…` and `refs/eka/meta/…`.
-    Eka03,
-}
-
-impl Namespace {
-    /// The ref of `version`'s atom commit.
-    pub fn atom_ref(self, v: &AtomVersion) -> String {
-        match self {
-            Namespace::Atoms => v.atom_ref(),
-            Namespace::Eka03 => format!("{LEGACY_ATOMS_PREFIX}{}/{}", v.label, v.version),
-        }
-    }
-
-    /// The ref of `version`'s `atom.toml` blob.
-    pub fn manifest_ref(self, v: &AtomVersion) -> String {
-        match self {
-            Namespace::Atoms => v.manifest_ref(),
-            Namespace::Eka03 => {
-                format!("{LEGACY_META_PREFIX}{}/{}/manifest", v.label, v.version)
-            }
-        }
-    }
-
-    /// The ref of `version`'s origin (source) commit.
-    pub fn origin_ref(self, v: &AtomVersion) -> String {
-        match self {
-            Namespace::Atoms => v.origin_ref(),
-            Namespace::Eka03 => format!("{LEGACY_META_PREFIX}{}/{}/origin", v.label, v.version),
-        }
-    }
-}
-
-/// A ref of either namespace, parsed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamespacedRef {
-    pub namespace: Namespace,
-    pub kind: AtomRef,
-}
-
-/// Parses a full ref name of either layout. `None` if it belongs to
-/// neither; an error if it is under one of their prefixes but is not a ref
-/// that layout writes (for example `refs/atoms/hello/not-a-version`).
-pub fn parse_ref(name: &str) -> Option<Result<NamespacedRef, RefParseError>> {
-    let err = |why: &str| RefParseError {
-        name: name.to_owned(),
-        why: why.to_owned(),
-    };
-    if let Some(parsed) = AtomRef::parse(name) {
-        return Some(parsed.map(|kind| NamespacedRef {
-            namespace: Namespace::Atoms,
-            kind,
-        }));
-    }
-    if name == LEGACY_ROOT_REF {
-        return Some(Ok(NamespacedRef {
-            namespace: Namespace::Eka03,
-            kind: AtomRef::Root,
-        }));
-    }
-    // Reuse the label and version rules of the current layout, then keep
-    // only the kind this legacy prefix may hold.
-    let relabel = |rest: &str| {
-        AtomRef::parse(&format!("{ATOMS_PREFIX}{rest}"))
-            .unwrap_or_else(|| Err(err("expected <label>/<version>")))
-            .map_err(|e| err(&e.why))
-    };
-    if let Some(rest) = name.strip_prefix(LEGACY_ATOMS_PREFIX) {
-        return Some(match relabel(rest) {
-            Ok(AtomRef::Atom(v)) => Ok(NamespacedRef {
-                namespace: Namespace::Eka03,
-                kind: AtomRef::Atom(v),
-            }),
-            Ok(_) => Err(err("expected <label>/<version>")),
-            Err(e) => Err(e),
-        });
-    }
-    if let Some(rest) = name.strip_prefix(LEGACY_META_PREFIX) {
-        let (path, make): (&str, fn(AtomVersion) -> AtomRef) =
-            if let Some(p) = rest.strip_suffix("/manifest") {
-                (p, AtomRef::Manifest)
-            } else if let Some(p) = rest.strip_suffix("/origin") {
-                (p, AtomRef::Origin)
-            } else {
-                return Some(Err(err(
-                    "expected <label>/<version>/manifest or <label>/<version>/origin",
-                )));
-            };
-        return Some(match relabel(path) {
-            Ok(AtomRef::Atom(v)) => Ok(NamespacedRef {
-                namespace: Namespace::Eka03,
-                kind: make(v),
-            }),
-            Ok(_) => Err(err("expected <label>/<version>")),
-            Err(e) => Err(e),
-        });
-    }
-    None
+/// The full name of `kind` in `namespace` (`kind` is an [`AtomRef`]
+/// constructor).
+fn ref_in(namespace: Namespace, kind: fn(AtomVersion) -> AtomRef, v: &AtomVersion) -> String {
+    kind(v.clone()).name_in(namespace)
 }
 
 /// How to query.
@@ -189,6 +88,11 @@ pub struct QueryOptions {
     /// How long to wait for mirrors; those that have not answered by then
     /// count as unreachable.
     pub timeout: Duration,
+    /// Also refuse a mirror without a root while another has one
+    /// ([`QueryError::Disagree`]): what a resolver needs, where a set's
+    /// mirrors must be copies of one repository. Off by default, so that a
+    /// mirror that has not received any atom yet only lags.
+    pub same_root: bool,
 }
 
 impl Default for QueryOptions {
@@ -197,6 +101,7 @@ impl Default for QueryOptions {
             metadata: false,
             expected_root: None,
             timeout: Duration::from_secs(60),
+            same_root: false,
         }
     }
 }
@@ -413,13 +318,13 @@ pub fn atom_prefixes(label: &Label, metadata: bool) -> Vec<String> {
     let mut p = vec![
         format!("{ATOMS_PREFIX}{label}/"),
         ROOT_REF.to_owned(),
-        format!("{LEGACY_ATOMS_PREFIX}{label}/"),
-        LEGACY_ROOT_REF.to_owned(),
+        format!("{EKA03_ATOMS_PREFIX}{label}/"),
+        EKA03_ROOT_REF.to_owned(),
     ];
     if metadata {
         p.push(format!("{ATOMS_PREFIX}_manifest/{label}/"));
         p.push(format!("{ATOMS_PREFIX}_origin/{label}/"));
-        p.push(format!("{LEGACY_META_PREFIX}{label}/"));
+        p.push(format!("{EKA03_META_PREFIX}{label}/"));
     }
     p
 }
@@ -428,9 +333,9 @@ pub fn atom_prefixes(label: &Label, metadata: bool) -> Vec<String> {
 pub fn repo_prefixes() -> Vec<String> {
     [
         ATOMS_PREFIX,
-        LEGACY_ATOMS_PREFIX,
-        LEGACY_META_PREFIX,
-        LEGACY_ROOT_REF,
+        EKA03_ATOMS_PREFIX,
+        EKA03_META_PREFIX,
+        EKA03_ROOT_REF,
     ]
     .map(str::to_owned)
     .to_vec()
@@ -511,14 +416,14 @@ fn read_refs(url: &str, refs: &[RemoteRef], warnings: &mut Vec<QueryWarning>) ->
     let mut out = MirrorRefs::default();
     let mut legacy_root = None;
     for r in refs {
-        match parse_ref(&r.name) {
+        match AtomRef::parse_any(&r.name) {
             None => {}
             Some(Err(e)) => warnings.push(QueryWarning::IgnoredRef {
                 url: url.to_owned(),
                 name: r.name.clone(),
                 why: e.why,
             }),
-            Some(Ok(NamespacedRef { namespace, kind })) => {
+            Some(Ok((namespace, kind))) => {
                 let (v, set): (AtomVersion, fn(&mut Slot, ObjectId)) = match kind {
                     AtomRef::Root => {
                         match namespace {
@@ -541,13 +446,13 @@ fn read_refs(url: &str, refs: &[RemoteRef], warnings: &mut Vec<QueryWarning>) ->
     // Metadata without an atom commit names no version.
     out.versions.retain(|(v, ns), slot| {
         if slot.commit.is_none() {
-            let name = ns.atom_ref(v);
+            let name = ref_in(*ns, AtomRef::Atom, v);
             warnings.push(QueryWarning::IgnoredRef {
                 url: url.to_owned(),
                 name: if slot.manifest.is_some() {
-                    ns.manifest_ref(v)
+                    ref_in(*ns, AtomRef::Manifest, v)
                 } else {
-                    ns.origin_ref(v)
+                    ref_in(*ns, AtomRef::Origin, v)
                 },
                 why: format!("`{name}` does not exist"),
             });
@@ -648,6 +553,17 @@ pub fn query(
             }
         }
     }
+    if let (true, Some((u, first))) = (options.same_root, &root_from) {
+        if let Some((url, _)) = mirrors.iter().find(|(_, m)| m.root.is_none()) {
+            return Err(QueryError::Disagree {
+                what: format!("the repository root ({ROOT_REF})"),
+                url_a: u.clone(),
+                a: first.to_string(),
+                url_b: url.to_string(),
+                b: "none".to_owned(),
+            });
+        }
+    }
     listing.root = root_from.map(|(_, r)| r);
 
     // Versions: merge per (label, version), the refs/atoms/ namespace first.
@@ -669,9 +585,9 @@ pub fn query(
                     if first.commit != slot.commit {
                         listing.warnings.push(QueryWarning::NamespaceConflict {
                             url: url_text.clone(),
-                            atom_ref: first_ns.atom_ref(v),
+                            atom_ref: ref_in(*first_ns, AtomRef::Atom, v),
                             current: oid_text(first.commit),
-                            legacy_ref: ns.atom_ref(v),
+                            legacy_ref: ref_in(*ns, AtomRef::Atom, v),
                             legacy: oid_text(slot.commit),
                         });
                     }
@@ -848,6 +764,13 @@ pub struct ManifestWant {
     pub blob: Option<ObjectId>,
 }
 
+impl ManifestWant {
+    /// The name of the manifest ref, in the version's namespace.
+    pub fn manifest_ref(&self) -> String {
+        ref_in(self.namespace, AtomRef::Manifest, &self.version)
+    }
+}
+
 /// A fetched `atom.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FetchedManifest {
@@ -883,6 +806,11 @@ impl ManifestStore {
         })
     }
 
+    /// A store over an existing repository (the resolver's cache).
+    pub fn with_repo(repo: gix::Repository) -> Self {
+        ManifestStore { repo, _dir: None }
+    }
+
     /// The store at `path`, created (a bare repository) if missing.
     pub fn open(path: &Path) -> Result<Self, QueryError> {
         let repo = match gix::open(path) {
@@ -909,10 +837,7 @@ impl ManifestStore {
             url: url_text.clone(),
             why,
         };
-        let names: Vec<String> = wanted
-            .iter()
-            .map(|w| w.namespace.manifest_ref(&w.version))
-            .collect();
+        let names: Vec<String> = wanted.iter().map(ManifestWant::manifest_ref).collect();
         let mut blobs: Vec<Option<ObjectId>> = wanted
             .iter()
             .map(|w| w.blob.filter(|b| self.repo.has_object(b)))
@@ -1030,20 +955,17 @@ mod tests {
 
     #[test]
     fn both_layouts_parse() {
-        let ok = |n: &str| parse_ref(n).unwrap().unwrap();
-        assert_eq!(ok("refs/ekala/init").kind, AtomRef::Root);
-        assert_eq!(ok("refs/atoms/_root").namespace, Namespace::Atoms);
+        let ok = |n: &str| AtomRef::parse_any(n).unwrap().unwrap();
+        assert_eq!(ok("refs/ekala/init").1, AtomRef::Root);
+        assert_eq!(ok("refs/atoms/_root").0, Namespace::Atoms);
         let m = ok("refs/eka/meta/ひらがな/0.1.0/manifest");
-        assert_eq!(m.namespace, Namespace::Eka03);
-        assert!(matches!(m.kind, AtomRef::Manifest(ref v) if v.label.as_str() == "ひらがな"));
+        assert_eq!(m.0, Namespace::Eka03);
+        assert!(matches!(m.1, AtomRef::Manifest(ref v) if v.label.as_str() == "ひらがな"));
         assert!(matches!(
-            ok("refs/eka/meta/a/1.0.0/origin").kind,
+            ok("refs/eka/meta/a/1.0.0/origin").1,
             AtomRef::Origin(_)
         ));
-        assert!(matches!(
-            ok("refs/eka/atoms/a/1.0.0").kind,
-            AtomRef::Atom(_)
-        ));
+        assert!(matches!(ok("refs/eka/atoms/a/1.0.0").1, AtomRef::Atom(_)));
         for bad in [
             "refs/eka/atoms/a",
             "refs/eka/atoms/a/1.0",
@@ -1052,16 +974,25 @@ mod tests {
             "refs/eka/meta/a/1.0.0/other",
             "refs/atoms/a/x",
         ] {
-            assert!(parse_ref(bad).unwrap().is_err(), "{bad}");
+            assert!(AtomRef::parse_any(bad).unwrap().is_err(), "{bad}");
         }
-        assert!(parse_ref("refs/heads/main").is_none());
-        assert!(parse_ref("refs/eka/other").is_none());
+        assert!(AtomRef::parse_any("refs/heads/main").is_none());
+        assert!(AtomRef::parse_any("refs/eka/other").is_none());
         // Round trips of the names this module builds.
         let v = AtomVersion::new(Label::parse("a").unwrap(), Version::new(1, 2, 3));
         for ns in [Namespace::Atoms, Namespace::Eka03] {
-            assert_eq!(ok(&ns.atom_ref(&v)).kind, AtomRef::Atom(v.clone()));
-            assert_eq!(ok(&ns.manifest_ref(&v)).kind, AtomRef::Manifest(v.clone()));
-            assert_eq!(ok(&ns.origin_ref(&v)).kind, AtomRef::Origin(v.clone()));
+            assert_eq!(
+                ok(&ref_in(ns, AtomRef::Atom, &v)).1,
+                AtomRef::Atom(v.clone())
+            );
+            assert_eq!(
+                ok(&ref_in(ns, AtomRef::Manifest, &v)).1,
+                AtomRef::Manifest(v.clone())
+            );
+            assert_eq!(
+                ok(&ref_in(ns, AtomRef::Origin, &v)).1,
+                AtomRef::Origin(v.clone())
+            );
         }
     }
 
@@ -1087,6 +1018,48 @@ mod tests {
         assert!(w
             .iter()
             .any(|w| w.to_string().contains("refs/atoms/a/junk")));
+    }
+
+    /// With [`QueryOptions::same_root`], a mirror without a root next to
+    /// one with a root is a disagreement; without it, the empty one lags.
+    #[test]
+    fn same_root_refuses_a_rootless_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@t")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@t")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        git(&["init", "-q", "--bare", "full"]);
+        git(&["init", "-q", "--bare", "empty"]);
+        let tree = git(&["--git-dir=full", "mktree"]);
+        let root = git(&["--git-dir=full", "commit-tree", &tree, "-m", "root"]);
+        git(&["--git-dir=full", "update-ref", ROOT_REF, &root]);
+        git(&["--git-dir=full", "update-ref", "refs/atoms/a/1.0.0", &root]);
+        let urls: Vec<RepoUrl> = ["full", "empty"]
+            .iter()
+            .map(|d| RepoUrl::Path(dir.path().join(d).display().to_string()))
+            .collect();
+        let label = Label::parse("a").unwrap();
+        let lenient = list_atom_versions(&urls, &label, &QueryOptions::default()).unwrap();
+        assert_eq!(lenient.root.unwrap().to_string(), root);
+        let strict = QueryOptions {
+            same_root: true,
+            ..QueryOptions::default()
+        };
+        let err = list_atom_versions(&urls, &label, &strict).unwrap_err();
+        assert!(
+            matches!(&err, QueryError::Disagree { b, .. } if b == "none"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -78,11 +78,11 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
 
     // Check what the blob says against what its ref says.
     let table = toml::from_str::<toml::Table>(&manifest.text).ok();
-    match Manifest::parse(&want.namespace.manifest_ref(&want.version), &manifest.text) {
+    match Manifest::parse(&want.manifest_ref(), &manifest.text) {
         Ok(m) if m.package.label != target.label || m.package.version != entry.version => warnings
             .push(QueryWarning::IgnoredRef {
                 url: url.to_string(),
-                name: want.namespace.manifest_ref(&want.version),
+                name: want.manifest_ref(),
                 why: format!(
                     "the manifest declares {}@{}",
                     m.package.label, m.package.version
@@ -91,7 +91,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         Ok(_) => {}
         Err(e) => warnings.push(QueryWarning::IgnoredRef {
             url: url.to_string(),
-            name: want.namespace.manifest_ref(&want.version),
+            name: want.manifest_ref(),
             why: format!("invalid manifest: {}", e.message),
         }),
     }
@@ -108,7 +108,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             root: listing.root.map(|r| r.to_string()),
             namespace: entry.namespace,
             repository: url.as_str(),
-            manifest_ref: want.namespace.manifest_ref(&want.version),
+            manifest_ref: want.manifest_ref(),
             manifest_blob: manifest.blob.to_string(),
             manifest_text: &manifest.text,
             manifest: table,
@@ -126,11 +126,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         ("root", listing.root.map_or_else(none, |r| r.to_string())),
         (
             "manifest",
-            format!(
-                "{} ({})",
-                manifest.blob,
-                want.namespace.manifest_ref(&want.version)
-            ),
+            format!("{} ({})", manifest.blob, want.manifest_ref()),
         ),
         ("repository", url.to_string()),
     ];
