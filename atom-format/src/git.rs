@@ -281,6 +281,16 @@ pub fn update_refs(
     updates: &[RefUpdate],
     message: &str,
 ) -> Result<(), GitError> {
+    update_refs_in(repo.git_dir(), updates, message)
+}
+
+/// [`update_refs`] for the repository whose git directory is `git_dir` (a
+/// `gix::Repository` cannot cross threads; a path can).
+pub fn update_refs_in(
+    git_dir: &Path,
+    updates: &[RefUpdate],
+    message: &str,
+) -> Result<(), GitError> {
     use std::io::Write as _;
     if updates.is_empty() {
         return Ok(());
@@ -303,7 +313,7 @@ pub fn update_refs(
     script.push_str("prepare\ncommit\n");
     let mut child = Command::new("git")
         .arg("--git-dir")
-        .arg(repo.git_dir())
+        .arg(git_dir)
         .args(["update-ref", "--stdin", "-m", message])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())

@@ -415,18 +415,41 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
         debug_assert_eq!(written, p.commit_id);
     }
     clock.lap("write commits");
-    // The push names objects by id, so nothing local needs to change before
-    // it lands: a failed push leaves the local repository as it was.
-    git::push_atomic(&repo, &url, &wanted)?;
-    clock.lap("push");
-    // The local refs follow the remote. Failing to write them loses nothing
-    // (the remote has everything), so it is a warning, not an error.
-    if let Err(e) = git::update_refs(&repo, &local_updates, "eka publish") {
+    // The push and the local refs are independent disk-bound work, so they
+    // run side by side. If the push fails, the local refs written meanwhile
+    // are taken back, so the local repository ends as it was.
+    let git_dir = repo.git_dir().to_owned();
+    let (pushed, local) = std::thread::scope(|s| {
+        let local = s.spawn(|| git::update_refs_in(&git_dir, &local_updates, "eka publish"));
+        let pushed = git::push_atomic(&repo, &url, &wanted);
+        (pushed, local.join().expect("local ref thread panicked"))
+    });
+    clock.lap("push and local refs");
+    if let Err(mut push) = pushed {
+        if local.is_ok() {
+            let undo: Vec<RefUpdate> = local_updates
+                .iter()
+                .map(|u| RefUpdate {
+                    name: u.name.clone(),
+                    old: u.new,
+                    new: u.old,
+                })
+                .collect();
+            if let Err(e) = git::update_refs(&repo, &undo, "eka publish: push failed") {
+                push.stderr.push_str(&format!(
+                    "\nand the local refs written meanwhile could not be taken back: {e}"
+                ));
+            }
+        }
+        return Err(PublishError::Push(push));
+    }
+    // Failing to write the local refs loses nothing (the remote has
+    // everything), so it is a warning, not an error.
+    if let Err(e) = local {
         report.warnings.push(format!(
             "published, but the local refs under refs/atoms/ were not updated: {e}"
         ));
     }
-    clock.lap("write local refs");
     report.pushed_refs = wanted.into_iter().map(|(n, _)| n).collect();
     report.timings_ms = clock.laps;
     Ok(report)
