@@ -641,113 +641,10 @@ pub fn query(
     Ok(listing)
 }
 
-/// `ls-refs` with `prefixes` on `url`. `git://` gets a connection of its
-/// own with `TCP_NODELAY`: gix writes a request as many small pkt-line
-/// writes, and without it Nagle's algorithm holds the last ones until the
-/// server's delayed acknowledgement (40 ms on Linux loopback), which would
-/// be most of a query's time. Every other transport is
-/// [`atom_format::git::ls_refs`].
+/// `ls-refs` with `prefixes` on `url` ([`atom_format::git::ls_refs`], which
+/// also opens `git://` connections with `TCP_NODELAY`).
 fn ls_refs(url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, String> {
-    match url::Url::parse(url) {
-        Ok(u) if u.scheme() == "git" => ls_refs_git_daemon(&u, prefixes),
-        _ => git::ls_refs(url, prefixes).map_err(|e| e.why),
-    }
-}
-
-fn ls_refs_git_daemon(url: &url::Url, prefixes: &[&str]) -> Result<Vec<RemoteRef>, String> {
-    use gix::bstr::{BString, ByteSlice};
-    use gix::protocol::transport::client::git::{blocking_io::Connection, ConnectMode};
-    use gix::protocol::transport::{self, Protocol};
-    use gix::protocol::{handshake, ls_refs::RefPrefixes, LsRefsCommand};
-    use std::net::{TcpStream, ToSocketAddrs};
-
-    let host = url
-        .host_str()
-        .ok_or_else(|| "the URL has no host".to_owned())?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = url.port();
-    let addr = (host, port.unwrap_or(9418))
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
-        .next()
-        .ok_or_else(|| format!("`{host}` has no address"))?;
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let write = stream.try_clone().map_err(|e| e.to_string())?;
-    let path = percent_decode(url.path());
-    let mut conn = Connection::new(
-        stream,
-        write,
-        Protocol::V2,
-        BString::from(path),
-        Some((host.to_owned(), port)),
-        ConnectMode::Daemon,
-        false,
-    );
-    let outcome = handshake(
-        &mut conn,
-        transport::Service::UploadPack,
-        |_| Ok(None),
-        Vec::new(),
-        &mut gix::progress::Discard,
-    )
-    .map_err(|e| e.to_string())?;
-    let refs = match outcome.refs {
-        Some(refs) => refs, // protocol v0/v1: the whole advertisement
-        None => {
-            let mut p = RefPrefixes::new();
-            p.extend(prefixes.iter().map(|s| BString::from(*s)));
-            let refs = LsRefsCommand::new(
-                Some(p),
-                &outcome.capabilities,
-                (
-                    "agent",
-                    Some(gix::protocol::agent(concat!(
-                        "eka/",
-                        env!("CARGO_PKG_VERSION")
-                    ))),
-                ),
-            )
-            .invoke_blocking(&mut conn, &mut gix::progress::Discard, false)
-            .map_err(|e| e.to_string())?;
-            gix::protocol::indicate_end_of_interaction(&mut conn, false).ok();
-            refs
-        }
-    };
-    Ok(refs
-        .iter()
-        .filter_map(|r| {
-            let (name, target, _) = r.unpack();
-            let name = name.to_str_lossy();
-            prefixes.iter().any(|p| name.starts_with(p)).then_some(())?;
-            Some(RemoteRef {
-                name: name.into_owned(),
-                target: target?.to_owned(),
-            })
-        })
-        .collect())
-}
-
-/// `%XX` escapes of a URL path decoded (git daemon paths are raw bytes).
-fn percent_decode(path: &str) -> Vec<u8> {
-    let b = path.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    git::ls_refs(url, prefixes).map_err(|e| e.why)
 }
 
 fn oid_text(id: Option<ObjectId>) -> String {
@@ -1060,13 +957,6 @@ mod tests {
             matches!(&err, QueryError::Disagree { b, .. } if b == "none"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn daemon_paths_are_percent_decoded() {
-        assert_eq!(percent_decode("/a%20b/r.git"), b"/a b/r.git");
-        assert_eq!(percent_decode("/x%zz%4"), b"/x%zz%4");
-        assert_eq!(percent_decode("/%C3%A9"), "/é".as_bytes());
     }
 
     #[test]
