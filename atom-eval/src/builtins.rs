@@ -1180,6 +1180,14 @@ fn path_arg(ev: &mut Evaluator, v: &Value) -> Result<String> {
     if !s.starts_with('/') {
         return other(format!("string '{s}' doesn't represent an absolute path"));
     }
+    if ev.policy.as_ref().is_some_and(|p| p.refuse_parent_segments)
+        && s.split('/').any(|c| c == "..")
+    {
+        return err(ErrorKind::Forbidden {
+            what: format!("the path '{s}'"),
+            help: "paths may not contain `..`; a file can only read below its own directory".into(),
+        });
+    }
     Ok(path::canon_path(&s))
 }
 

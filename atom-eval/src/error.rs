@@ -86,6 +86,8 @@ pub enum ErrorKind {
     InvalidJson { message: String },
     #[error("invalid TOML: {message}")]
     InvalidToml { message: String },
+    #[error("{what} is not available here: {help}")]
+    Forbidden { what: String, help: String },
     #[error("{message}")]
     Other { message: String },
 }
@@ -166,6 +168,12 @@ impl EvalError {
             }
         }
         self
+    }
+    /// Adds a frame to the trace: what the host was doing when the error
+    /// happened (e.g. which module it was evaluating).
+    pub fn context(self, message: impl Into<String>) -> Self {
+        let message = message.into();
+        self.push_trace(|| message, None)
     }
     /// `tryEval` catches only `throw` and failed assertions, as in Nix.
     pub fn is_catchable(&self) -> bool {

@@ -66,6 +66,7 @@ pub struct Evaluator {
     pub(crate) syms: KnownSyms,
     pub(crate) trace_output: Vec<String>,
     pub(crate) regex_cache: FxHashMap<String, Rc<regex::Regex>>,
+    pub(crate) policy: Option<crate::policy::BindPolicy>,
     call_depth: usize,
     eval_depth: usize,
     steps_left: u64,
@@ -113,6 +114,7 @@ impl Evaluator {
             syms,
             trace_output: Vec::new(),
             regex_cache: FxHashMap::default(),
+            policy: None,
             call_depth: 0,
             eval_depth: 0,
             steps_left,
@@ -156,6 +158,7 @@ impl Evaluator {
             base_dir,
             home_dir: self.home_dir.as_deref(),
             outer_scope: scope,
+            policy: self.policy.as_ref(),
         };
         lower_source(&mut cx)
     }
@@ -232,6 +235,7 @@ impl Evaluator {
                     },
                 )
             }
+            ThunkState::Host(f) => f(self),
             ThunkState::Blackhole | ThunkState::Done(_) => unreachable_state(),
         };
         self.leave();

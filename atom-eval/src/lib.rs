@@ -40,6 +40,7 @@ mod fs;
 mod ir;
 mod lower;
 mod path;
+mod policy;
 mod posix_regex;
 mod print;
 #[cfg(test)]
@@ -51,6 +52,7 @@ use std::rc::Rc;
 pub use error::{ErrorKind, EvalError, FileId, Result, Span, TraceFrame};
 pub use eval::{Evaluator, Limits};
 pub use fs::{FileSystem, FileType, FsError, NoFileSystem, RootedFileSystem};
+pub use policy::{BindPolicy, PathLiteralHelp};
 pub use value::{NixStr, Value};
 
 /// Stack size for [`run_with_large_stack`]: deep enough for
@@ -196,6 +198,97 @@ impl Evaluator {
     /// weak head normal form, as `import` would.
     pub fn eval_file(&mut self, path: &str) -> Result<Value> {
         self.import(&path::canon_path(path))
+    }
+
+    /// Sets what files bound from now on may not use; `None` allows all.
+    pub fn set_policy(&mut self, policy: Option<BindPolicy>) {
+        self.policy = policy;
+    }
+
+    /// Like [`Evaluator::eval_source`], with `scope` bound around the file as
+    /// `scopedImport` does: these names shadow the globals. The values may
+    /// be lazy ([`Value::lazy`]); binding the file forces none of them.
+    pub fn eval_source_scoped(
+        &mut self,
+        name: &str,
+        text: &str,
+        base_dir: &str,
+        scope: &[(&str, Value)],
+    ) -> Result<Value> {
+        let mut names = rustc_hash::FxHashMap::default();
+        let mut values = value::Slots::new();
+        for (name, v) in scope {
+            let sym = self.interner.intern(name);
+            if let Some(&slot) = names.get(&sym) {
+                values[slot as usize] = v.clone();
+            } else {
+                names.insert(sym, values.len() as u32);
+                values.push(v.clone());
+            }
+        }
+        let expr = self.compile_scoped(name, NixStr::from(text), base_dir, Some(names))?;
+        let env = value::Env::new(None, values);
+        self.eval(&env, &expr)
+    }
+
+    /// An attribute set of `entries` (a later duplicate name wins).
+    pub fn make_attrs<S: AsRef<str>>(
+        &mut self,
+        entries: impl IntoIterator<Item = (S, Value)>,
+    ) -> Value {
+        let entries: Vec<(value::Sym, Value)> = entries
+            .into_iter()
+            .map(|(k, v)| (self.interner.intern(k.as_ref()), v))
+            .collect();
+        Value::Attrs(Rc::new(value::Attrs::from_unsorted(entries)))
+    }
+
+    /// The names and (unforced) values of the set `value`, sorted by name;
+    /// forces `value` itself and fails if it is not a set.
+    pub fn attr_entries(&mut self, value: &Value) -> Result<Vec<(String, Value)>> {
+        match self.force(value.clone())? {
+            Value::Attrs(a) => {
+                let mut out: Vec<(String, Value)> = a
+                    .entries
+                    .iter()
+                    .map(|(k, v)| (self.sym_name(*k).to_string(), v.clone()))
+                    .collect();
+                out.sort_by(|x, y| x.0.cmp(&y.0));
+                Ok(out)
+            }
+            other => Err(EvalError::new(
+                ErrorKind::TypeMismatch {
+                    expected: "a set",
+                    found: other.type_with_article(),
+                },
+                None,
+            )),
+        }
+    }
+
+    /// The attribute `name` of the set `value` (forced to a set), unforced.
+    pub fn get_attr(&mut self, value: &Value, name: &str) -> Result<Option<Value>> {
+        match self.force(value.clone())? {
+            Value::Attrs(a) => Ok(self.interner.lookup(name).and_then(|s| a.get(s).cloned())),
+            other => Err(EvalError::new(
+                ErrorKind::TypeMismatch {
+                    expected: "a set",
+                    found: other.type_with_article(),
+                },
+                None,
+            )),
+        }
+    }
+
+    /// Applies the function `f` to `arg`.
+    pub fn apply(&mut self, f: &Value, arg: Value) -> Result<Value> {
+        let span = Span {
+            file: FileId(0),
+            start: 0,
+            end: 0,
+        };
+        let f = self.force(f.clone())?;
+        self.call(f, arg, span)
     }
 
     /// Forces `value` completely (`--strict`).

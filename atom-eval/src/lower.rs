@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{ErrorKind, EvalError, FileId, Result, Span};
 use crate::ir::*;
 use crate::path;
+use crate::policy::BindPolicy;
 use crate::value::{Attrs, Interner, Sym, Value};
 
 /// What a file being lowered can see and where it lives.
@@ -28,6 +29,8 @@ pub(crate) struct LowerContext<'a> {
     pub home_dir: Option<&'a str>,
     /// Names bound around the whole file, in the root environment.
     pub outer_scope: Option<FxHashMap<Sym, u32>>,
+    /// What the host forbids, checked here so errors come before running.
+    pub policy: Option<&'a BindPolicy>,
 }
 
 /// Names of one static scope and their slots.
@@ -41,6 +44,8 @@ enum Scope {
 struct Binder<'a, 'c> {
     cx: &'c mut LowerContext<'a>,
     scopes: Vec<Scope>,
+    /// Whether `scopes[0]` is the host's outer scope.
+    has_outer: bool,
 }
 
 /// Parses `source` and lowers it. Syntax errors carry their span.
@@ -82,13 +87,18 @@ pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
             Some(span_of(cx.file, TextRange::empty(0.into()))),
         )
     })?;
-    let scopes = cx
+    let scopes: Vec<Scope> = cx
         .outer_scope
         .take()
         .map(Scope::Static)
         .into_iter()
         .collect();
-    let mut binder = Binder { cx, scopes };
+    let has_outer = !scopes.is_empty();
+    let mut binder = Binder {
+        cx,
+        scopes,
+        has_outer,
+    };
     binder.lower(expr)
 }
 
@@ -259,6 +269,15 @@ impl<'a, 'c> Binder<'a, 'c> {
                 Scope::With => withs.push(up as u32),
             }
         }
+        if let Some((_, help)) = self.cx.policy.and_then(|p| p.forbidden_help(name)) {
+            return Err(self.error(
+                ErrorKind::Forbidden {
+                    what: format!("`{name}`"),
+                    help: help.to_string(),
+                },
+                range,
+            ));
+        }
         if let Some(v) = self.cx.globals.get(&sym) {
             return Ok(Expr::Const(v.clone()));
         }
@@ -275,6 +294,56 @@ impl<'a, 'c> Binder<'a, 'c> {
             withs: withs.into(),
             span: self.span(range),
         })
+    }
+
+    /// Refuses `builtins.import` and the like: `base.attr` where `base` is a
+    /// guarded set of the host (not a local variable of the same name) and
+    /// `attr` a forbidden name.
+    fn check_guarded(&mut self, base: &ast::Expr, attr: &ast::Attr) -> Result<()> {
+        let Some(policy) = self.cx.policy else {
+            return Ok(());
+        };
+        let ast::Expr::Ident(id) = base else {
+            return Ok(());
+        };
+        let Some(token) = id.ident_token() else {
+            return Ok(());
+        };
+        let set = token.text();
+        if !policy.guarded_sets.iter().any(|g| g == set) {
+            return Ok(());
+        }
+        let Some(name) = self.attr_static_name(attr) else {
+            return Ok(());
+        };
+        let Some((_, help)) = policy.forbidden_help(&name) else {
+            return Ok(());
+        };
+        if !self.is_host_name(set) {
+            return Ok(());
+        }
+        Err(self.error(
+            ErrorKind::Forbidden {
+                what: format!("`{set}.{name}`"),
+                help: help.to_string(),
+            },
+            attr.syntax().text_range(),
+        ))
+    }
+
+    /// Whether `name` refers to the host's outer scope or a global, rather
+    /// than to a binding of the file itself.
+    fn is_host_name(&mut self, name: &str) -> bool {
+        let sym = self.cx.interner.intern(name);
+        let outer = usize::from(self.has_outer);
+        for scope in self.scopes.iter().skip(outer) {
+            if let Scope::Static(map) = scope {
+                if map.contains_key(&sym) {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     fn lower(&mut self, expr: ast::Expr) -> Result<Rc<Expr>> {
@@ -359,6 +428,15 @@ impl<'a, 'c> Binder<'a, 'c> {
                     .content()
                     .map(|c| c.text().to_string())
                     .unwrap_or_default();
+                if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
+                    return Err(self.error(
+                        ErrorKind::Forbidden {
+                            what: format!("the search path {text}"),
+                            help: help.search_path.clone(),
+                        },
+                        range,
+                    ));
+                }
                 Expr::Fail(
                     ErrorKind::Unsupported {
                         what: format!("the search path {text}"),
@@ -409,6 +487,11 @@ impl<'a, 'c> Binder<'a, 'c> {
                 }
             }
             ast::Expr::Select(s) => {
+                if let (Some(base), Some(first)) =
+                    (s.expr(), s.attrpath().and_then(|p| p.attrs().next()))
+                {
+                    self.check_guarded(&base, &first)?;
+                }
                 let inner = self.opt(s.expr(), range)?;
                 let path = self.lower_attrpath(s.attrpath(), range)?;
                 let default = match s.default_expr() {
@@ -587,6 +670,24 @@ impl<'a, 'c> Binder<'a, 'c> {
         range: TextRange,
         base: PathBase,
     ) -> Result<Expr> {
+        if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
+            let text =
+                self.cx.source[usize::from(range.start())..usize::from(range.end())].to_string();
+            let help = match base {
+                PathBase::Rel => {
+                    let rel = text.strip_prefix("./").unwrap_or(&text);
+                    help.relative.replace("{rel}", rel)
+                }
+                PathBase::Abs | PathBase::Home => help.absolute.clone(),
+            };
+            return Err(self.error(
+                ErrorKind::Forbidden {
+                    what: format!("the path literal `{text}`"),
+                    help,
+                },
+                range,
+            ));
+        }
         let mut lowered: Vec<Rc<Expr>> = Vec::new();
         let mut literal = String::new();
         let mut first = true;
@@ -807,6 +908,9 @@ impl<'a, 'c> Binder<'a, 'c> {
                                 range,
                             ));
                         };
+                        if let Some(f) = &from {
+                            self.check_guarded(f, &attr)?;
+                        }
                         let sym = self.cx.interner.intern(&name);
                         let value = match &from {
                             Some(f) => PreVal::InheritFrom(f.clone(), sym, range),

@@ -87,6 +87,12 @@ impl Value {
         Value::String(NixStr::from(s))
     }
 
+    /// A lazy value the host computes the first time it is forced; the
+    /// result is shared by every holder of this value.
+    pub fn lazy(f: impl Fn(&mut Evaluator) -> Result<Value> + 'static) -> Value {
+        Thunk::lazy(ThunkState::Host(Rc::new(f)))
+    }
+
     /// Nix's type name with its article, for "expected an integer but found
     /// a string" messages.
     pub fn type_with_article(&self) -> &'static str {
@@ -251,6 +257,10 @@ pub struct PrimOpApp {
     pub(crate) args: Vec<Value>,
 }
 
+/// A host computation behind a thunk. `Fn`, not `FnOnce`: a failed thunk is
+/// restored so that `tryEval` can force it again.
+pub(crate) type HostFn = Rc<dyn Fn(&mut Evaluator) -> Result<Value>>;
+
 pub(crate) enum ThunkState {
     /// An expression waiting for its environment to evaluate it.
     Pending(Rc<Env>, Rc<Expr>),
@@ -258,6 +268,8 @@ pub(crate) enum ThunkState {
     Call1(Value, Value),
     /// `f a b` (`mapAttrs`, `zipAttrsWith`); boxed to keep thunks small.
     Call2(Box<[Value; 3]>),
+    /// Computed by the host (the module system's lazily read files).
+    Host(HostFn),
     /// Being evaluated right now: reaching it again is infinite recursion.
     Blackhole,
     Done(Value),

@@ -1,5 +1,6 @@
-//! `eka eval`: evaluate a Nix file or expression with the embedded
-//! evaluator, printing like `nix-instantiate --eval`.
+//! `eka eval`: evaluate an atom's public API (or one attribute of it), a
+//! Nix file or an expression with the embedded evaluator, printing like
+//! `nix-instantiate --eval`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,35 +9,52 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The file to evaluate; `import` and file reads stay inside its
-    /// directory.
-    #[arg(conflicts_with = "expr", required_unless_present = "expr")]
-    file: Option<PathBuf>,
+    /// An atom directory, optionally with `#attr.path` (its public API, or
+    /// that attribute of it), or a Nix file (`import` and file reads stay
+    /// inside its directory).
+    #[arg(
+        value_name = "ATOM[#ATTR]|FILE",
+        conflicts_with = "expr",
+        required_unless_present = "expr"
+    )]
+    pub(crate) file: Option<PathBuf>,
+    /// List the atom's public names without evaluating them.
+    #[arg(long)]
+    pub(crate) names: bool,
+    /// Read the atom from the files on disk instead of a commit.
+    #[arg(long, conflicts_with = "rev")]
+    pub(crate) worktree: bool,
+    /// Read the atom from this commit of its repository.
+    #[arg(long, default_value = "HEAD")]
+    pub(crate) rev: String,
+    /// Use atom.lock and the cache alone for dependencies: no network.
+    #[arg(long)]
+    pub(crate) offline: bool,
     /// Evaluate this expression instead of a file (the root is the current
     /// directory).
     #[arg(short = 'E', long = "expr")]
-    expr: Option<String>,
+    pub(crate) expr: Option<String>,
     /// Force the whole value, like `nix-instantiate --eval --strict`.
     #[arg(long)]
-    strict: bool,
+    pub(crate) strict: bool,
     /// Print the value as JSON (the global `--json`).
     #[arg(skip)]
-    json: bool,
+    pub(crate) json: bool,
     /// Parse and bind only: exit 0, or report the error.
     #[arg(long)]
-    parse: bool,
+    pub(crate) parse: bool,
     /// Nested function calls allowed.
     #[arg(long, default_value_t = Limits::default().max_call_depth)]
-    max_call_depth: usize,
+    pub(crate) max_call_depth: usize,
     /// Stop after this many evaluation steps.
     #[arg(long)]
-    max_steps: Option<u64>,
+    pub(crate) max_steps: Option<u64>,
 }
 
 /// An evaluation error with its source span and trace, for miette.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{message}")]
-struct EvalDiagnostic {
+pub(crate) struct EvalDiagnostic {
     message: String,
     #[source_code]
     source_code: Option<NamedSource<String>>,
@@ -65,7 +83,7 @@ fn located(
     }
 }
 
-fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
+pub(crate) fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
     let (source_code, span) = located(ev, e.span());
     let trace = e
         .trace()
@@ -96,6 +114,18 @@ fn absolute(path: &Path) -> miette::Result<PathBuf> {
 }
 
 fn evaluate(args: Args) -> miette::Result<Option<String>> {
+    if let Some(target) = &args.file {
+        if let Some(atom) = atom_target(target) {
+            return crate::cmd::eval_atom::evaluate(&args, atom);
+        }
+        if args.names {
+            return Err(miette::miette!(
+                help = "--names lists an atom's public names; name an atom directory (holding atom.toml)",
+                "'{}' is not an atom directory",
+                target.display()
+            ));
+        }
+    }
     let (root, file) = match &args.file {
         Some(f) => {
             let abs = absolute(f)?;
@@ -155,6 +185,33 @@ fn evaluate(args: Args) -> miette::Result<Option<String>> {
     out.map(Some).map_err(|e| fail(&ev, e))
 }
 
+/// An atom target: `DIR` or `DIR#attr.path` where `DIR` holds atom.toml.
+pub(crate) struct AtomTarget {
+    pub dir: PathBuf,
+    pub attr: Vec<String>,
+}
+
+fn atom_target(target: &Path) -> Option<AtomTarget> {
+    let text = target.to_str()?;
+    let (dir, attr) = match text.rsplit_once('#') {
+        Some((d, a)) => (if d.is_empty() { "." } else { d }, Some(a)),
+        None => (text, None),
+    };
+    let dir = PathBuf::from(dir);
+    if !dir.is_dir() {
+        return None;
+    }
+    let attr = attr
+        .map(|a| {
+            a.split('.')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(AtomTarget { dir, attr })
+}
+
 pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
     args.json = global.json;
     // Evaluation recurses; the big stack turns deep recursion into a
@@ -174,6 +231,10 @@ mod tests {
     fn args(file: Option<PathBuf>, expr: Option<&str>) -> Args {
         Args {
             file,
+            names: false,
+            worktree: false,
+            rev: "HEAD".into(),
+            offline: false,
             expr: expr.map(str::to_string),
             strict: false,
             json: false,

@@ -1,0 +1,477 @@
+//! The composer: turns an atom's directories and files into lazily built
+//! module values, each file evaluated in its own bounded scope.
+//!
+//! Nothing is read before it is needed: a module's names come from its
+//! directory listing and its `mod.nix` alone, and a member file is read,
+//! parsed and evaluated the first time its value is forced. Every value is
+//! built once and shared (`mod`, `pre`, the public API and each member are
+//! thunks of the evaluator).
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use atom_eval::{ErrorKind, EvalError, Evaluator, FileType, FsError, Value};
+
+use crate::files::{AtomFiles, MountTable};
+
+/// Where `deps.from.<set>.<label>` atoms come from.
+pub trait DepSource {
+    /// The atom that `deps.from.<set>.<label>` of the atom `dependent` (its
+    /// key from an earlier [`LoadedAtom`], or `""` for the atom being
+    /// evaluated) names; `set_urls` are the set's URLs in the dependent's
+    /// manifest. The error says what is missing and what to do.
+    fn load(
+        &self,
+        dependent: &str,
+        set: &str,
+        set_urls: &[String],
+        label: &str,
+    ) -> Result<LoadedAtom, String>;
+}
+
+/// An atom's files and the key that identifies it (its atom id): an atom is
+/// composed once per key however many atoms depend on it.
+pub struct LoadedAtom {
+    pub key: String,
+    pub files: Rc<dyn AtomFiles>,
+}
+
+/// A [`DepSource`] with no dependencies at all.
+pub struct NoDeps;
+
+impl DepSource for NoDeps {
+    fn load(&self, _: &str, set: &str, _: &[String], label: &str) -> Result<LoadedAtom, String> {
+        Err(format!(
+            "`{set}::{label}` is not locked: there is no atom.lock; run `eka lock`"
+        ))
+    }
+}
+
+/// State shared by every lazy value of one evaluation.
+pub(crate) struct Shared {
+    pub fs: MountTable,
+    pub std: Value,
+    pub deps: Box<dyn DepSource>,
+    /// Public API of each loaded atom, by key.
+    pub loaded: RefCell<HashMap<String, Value>>,
+}
+
+/// One loaded atom.
+pub(crate) struct Atom {
+    /// `label@version`, as errors name it.
+    pub name: String,
+    pub key: String,
+    pub mount: String,
+    pub files: Rc<dyn AtomFiles>,
+    pub cfg: Value,
+    pub deps: Value,
+    /// The atom's public API (`atom`), set right after the root module is
+    /// made.
+    pub public: OnceCell<Value>,
+    pub shared: Rc<Shared>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// A directory holding `mod.nix`.
+    Submodule,
+    /// A `<name>.nix` file.
+    File,
+    /// A key of the set `mod.nix` evaluates to.
+    ModKey,
+}
+
+impl Kind {
+    fn describe(self, raw: &str) -> String {
+        match self {
+            Kind::Submodule => format!("the submodule `{raw}/`"),
+            Kind::File => format!("the file `{raw}.nix`"),
+            Kind::ModKey => format!("the key `{raw}` of mod.nix"),
+        }
+    }
+}
+
+struct Member {
+    raw: String,
+    kind: Kind,
+    value: Value,
+}
+
+/// A module's members, after precedence and collision checks, by exported
+/// name.
+struct Listing {
+    members: BTreeMap<String, Member>,
+}
+
+pub(crate) struct Module {
+    atom: Rc<Atom>,
+    /// The module directory, relative to the atom directory.
+    dir: String,
+    /// Directory names from the root module, as written.
+    path: Vec<String>,
+    /// `pre` for this module's files (absent at the root).
+    pre: Option<Value>,
+    listing: OnceCell<Rc<Listing>>,
+    listing_now: Cell<bool>,
+    /// `mod`: every member, first letters lowercased, and `outPath`.
+    pub private: OnceCell<Value>,
+    /// `pre` of the submodules: the members and `pre.pre`.
+    pub for_children: OnceCell<Value>,
+    /// What the parent (or, at the root, everyone) sees.
+    pub public: OnceCell<Value>,
+}
+
+/// `Foo` -> `foo`: how a name is exported.
+pub fn exported_name(raw: &str) -> String {
+    let mut chars = raw.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_uppercase() => {
+            let mut s = String::with_capacity(raw.len());
+            s.push(c.to_ascii_lowercase());
+            s.push_str(chars.as_str());
+            s
+        }
+        _ => raw.to_string(),
+    }
+}
+
+/// Whether a name is public: it starts with an ASCII capital letter.
+pub fn is_public(raw: &str) -> bool {
+    raw.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+}
+
+/// The stem of a member file: `name.nix` where `name` is not empty and
+/// holds no `.` (`a.b.nix` is not a member), and is not `mod`.
+fn member_stem(file: &str) -> Option<&str> {
+    let stem = file.strip_suffix(".nix")?;
+    (!stem.is_empty() && !stem.contains('.') && stem != "mod").then_some(stem)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+pub(crate) fn fail(message: String) -> EvalError {
+    EvalError::new(ErrorKind::Other { message }, None)
+}
+
+fn fs_fail(atom: &Atom, rel: &str, e: FsError) -> EvalError {
+    match e {
+        FsError::NotFound => fail(format!("{}: '{rel}' does not exist", atom.name)),
+        other => fail(format!("{}: '{rel}': {other}", atom.name)),
+    }
+}
+
+impl Module {
+    pub(crate) fn new(
+        atom: Rc<Atom>,
+        dir: String,
+        path: Vec<String>,
+        pre: Option<Value>,
+    ) -> Rc<Module> {
+        let m = Rc::new(Module {
+            atom,
+            dir,
+            path,
+            pre,
+            listing: OnceCell::new(),
+            listing_now: Cell::new(false),
+            private: OnceCell::new(),
+            for_children: OnceCell::new(),
+            public: OnceCell::new(),
+        });
+        // The values hold the module (a cycle, freed with the process, like
+        // the evaluator's own cyclic values).
+        let me = m.clone();
+        let _ = m.private.set(Value::lazy(move |ev| {
+            let listing = me.listing(ev)?;
+            let mut entries: Vec<(String, Value)> = listing
+                .members
+                .iter()
+                .map(|(k, m)| (k.clone(), m.value.clone()))
+                .collect();
+            entries.push(("outPath".into(), Value::string(&me.directory())));
+            Ok(ev.make_attrs(entries))
+        }));
+        let me = m.clone();
+        let _ = m.for_children.set(Value::lazy(move |ev| {
+            let listing = me.listing(ev)?;
+            let mut entries: Vec<(String, Value)> = listing
+                .members
+                .iter()
+                .map(|(k, m)| (k.clone(), m.value.clone()))
+                .collect();
+            if let Some(pre) = &me.pre {
+                entries.push(("pre".into(), pre.clone()));
+            }
+            Ok(ev.make_attrs(entries))
+        }));
+        let me = m.clone();
+        let _ = m.public.set(Value::lazy(move |ev| {
+            let listing = me.listing(ev)?;
+            let entries: Vec<(String, Value)> = listing
+                .members
+                .iter()
+                .filter(|(_, m)| is_public(&m.raw))
+                .map(|(k, m)| (k.clone(), m.value.clone()))
+                .collect();
+            Ok(ev.make_attrs(entries))
+        }));
+        m
+    }
+
+    /// `"${mod}"`: the module directory in the evaluator's file system.
+    fn directory(&self) -> String {
+        if self.dir.is_empty() {
+            self.atom.mount.clone()
+        } else {
+            format!("{}/{}", self.atom.mount, self.dir)
+        }
+    }
+
+    /// `net.http` or `net.http.Client`, as errors name places.
+    fn place(&self, member: Option<&str>) -> String {
+        let mut parts: Vec<&str> = self.path.iter().map(String::as_str).collect();
+        parts.extend(member);
+        if parts.is_empty() {
+            "the root module".into()
+        } else {
+            parts.join(".")
+        }
+    }
+
+    fn context(&self, member: Option<&str>) -> String {
+        format!("in {} at {}", self.atom.name, self.place(member))
+    }
+
+    /// Reads, binds and evaluates one file of this module in its scope.
+    fn eval_file(&self, ev: &mut Evaluator, file: &str) -> Result<Value, EvalError> {
+        let rel = join(&self.dir, file);
+        let bytes = self
+            .atom
+            .files
+            .read_file(&rel)
+            .map_err(|e| fs_fail(&self.atom, &rel, e))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail(format!("{}: '{rel}' is not valid UTF-8", self.atom.name)))?;
+        let atom = &self.atom;
+        let mut scope: Vec<(&str, Value)> = vec![
+            ("mod", self.private.get().expect("set in new").clone()),
+            ("atom", atom.public.get().expect("set at load").clone()),
+            ("std", atom.shared.std.clone()),
+            ("cfg", atom.cfg.clone()),
+            ("deps", atom.deps.clone()),
+        ];
+        if let Some(pre) = &self.pre {
+            scope.push(("pre", pre.clone()));
+        }
+        let name = format!("{}/{rel}", atom.name);
+        ev.eval_source_scoped(&name, &text, &self.directory(), &scope)
+    }
+
+    /// The module's members: the directory listing and `mod.nix`, read
+    /// once.
+    fn listing(self: &Rc<Self>, ev: &mut Evaluator) -> Result<Rc<Listing>, EvalError> {
+        if let Some(l) = self.listing.get() {
+            return Ok(l.clone());
+        }
+        if self.listing_now.replace(true) {
+            return Err(fail(format!(
+                "infinite recursion: the names of {} depend on themselves ({}'s mod.nix must be a set whose keys do not depend on `mod`)",
+                self.place(None),
+                self.atom.name
+            ))
+            .context(self.context(None)));
+        }
+        let result = self.read_listing(ev);
+        self.listing_now.set(false);
+        let listing = Rc::new(result?);
+        let _ = self.listing.set(listing.clone());
+        Ok(listing)
+    }
+
+    fn read_listing(self: &Rc<Self>, ev: &mut Evaluator) -> Result<Listing, EvalError> {
+        let atom = self.atom.clone();
+        let mut entries = atom
+            .files
+            .read_dir(&self.dir)
+            .map_err(|e| fs_fail(&atom, &self.dir, e))?;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut found: Vec<(String, Kind, Value)> = Vec::new();
+        for (name, kind) in entries {
+            let rel = join(&self.dir, &name);
+            match kind {
+                FileType::Symlink => {
+                    return Err(fail(format!(
+                        "{}: '{rel}' is a symbolic link; atoms may not contain symlinks",
+                        atom.name
+                    ))
+                    .context(self.context(None)))
+                }
+                FileType::Regular => {
+                    if let Some(stem) = member_stem(&name) {
+                        let me = self.clone();
+                        let file = name.clone();
+                        let stem_owned = stem.to_string();
+                        let value = Value::lazy(move |ev| {
+                            me.eval_file(ev, &file)
+                                .map_err(|e| e.context(me.context(Some(&stem_owned))))
+                        });
+                        found.push((stem.to_string(), Kind::File, value));
+                    }
+                }
+                FileType::Directory => {
+                    let module_file = join(&rel, "mod.nix");
+                    match atom.files.file_type(&module_file) {
+                        Ok(Some(FileType::Regular)) => {
+                            let mut path = self.path.clone();
+                            path.push(name.clone());
+                            let pre = self.for_children.get().cloned();
+                            let child = Module::new(atom.clone(), rel.clone(), path, pre);
+                            let value = child.public.get().expect("set in new").clone();
+                            found.push((name.clone(), Kind::Submodule, value));
+                        }
+                        Ok(Some(FileType::Symlink)) => {
+                            return Err(fail(format!(
+                                "{}: '{module_file}' is a symbolic link; atoms may not contain symlinks",
+                                atom.name
+                            ))
+                            .context(self.context(None)))
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Err(fs_fail(&atom, &module_file, e)),
+                    }
+                }
+                FileType::Unknown => {}
+            }
+        }
+        // mod.nix: its keys are members too, and win.
+        let module = self
+            .eval_file(ev, "mod.nix")
+            .map_err(|e| e.context(self.context(None)))?;
+        let module = ev
+            .force_value(&module)
+            .map_err(|e| e.context(self.context(None)))?;
+        if !matches!(module, Value::Attrs(_)) {
+            return Err(fail(format!(
+                "{} must evaluate to an attribute set, but it is {}",
+                join(&self.dir, "mod.nix"),
+                module.type_with_article()
+            ))
+            .context(self.context(None)));
+        }
+        for (key, value) in ev.attr_entries(&module)? {
+            found.push((key, Kind::ModKey, value));
+        }
+        // Same raw name: mod.nix key > file > submodule.
+        let mut by_raw: BTreeMap<String, (Kind, Value)> = BTreeMap::new();
+        for (raw, kind, value) in found {
+            match by_raw.get(&raw) {
+                Some((k, _)) if *k >= kind => {}
+                _ => {
+                    by_raw.insert(raw, (kind, value));
+                }
+            }
+        }
+        let mut members: BTreeMap<String, Member> = BTreeMap::new();
+        for (raw, (kind, value)) in by_raw {
+            let exported = exported_name(&raw);
+            if let Some(other) = members.get(&exported) {
+                return Err(fail(format!(
+                    "{} and {} are both exported as `{exported}`; rename one of them",
+                    other.kind.describe(&other.raw),
+                    kind.describe(&raw),
+                ))
+                .context(self.context(None)));
+            }
+            members.insert(exported, Member { raw, kind, value });
+        }
+        Ok(Listing { members })
+    }
+}
+
+/// Loads an atom (once per key) and returns its public API, lazily.
+pub(crate) fn load_atom(
+    ev: &mut Evaluator,
+    shared: &Rc<Shared>,
+    key: &str,
+    files: Rc<dyn AtomFiles>,
+) -> Result<Value, EvalError> {
+    if let Some(v) = shared.loaded.borrow().get(key) {
+        return Ok(v.clone());
+    }
+    let manifest_bytes = files
+        .read_file(crate::MANIFEST)
+        .map_err(|e| fail(format!("reading atom.toml: {e}")))?;
+    let text = String::from_utf8(manifest_bytes)
+        .map_err(|_| fail("atom.toml is not valid UTF-8".into()))?;
+    let manifest = atom_format::manifest::Manifest::parse("atom.toml", &text)
+        .map_err(|e| fail(e.to_string()))?;
+    let name = format!("{}@{}", manifest.package.label, manifest.package.version);
+    let entry = crate::entry_dir(&manifest).map_err(|m| fail(format!("{name}: {m}")))?;
+    let from_toml = ev.builtin("fromTOML").expect("fromTOML is a pure builtin");
+    let cfg = ev.apply(&from_toml, Value::string(&text))?;
+    let mount = shared.fs.mount(&name, files.clone());
+
+    // deps.from.<set>.<label>: each a lazy load of that atom.
+    let mut sets: Vec<(String, Value)> = Vec::new();
+    for (set, labels) in &manifest.deps.from {
+        let urls: Vec<String> = manifest
+            .package
+            .sets
+            .get(set)
+            .map(|m| m.urls().to_vec())
+            .unwrap_or_default();
+        let mut atoms: Vec<(String, Value)> = Vec::new();
+        for label in labels.keys() {
+            let exported = label.to_string();
+            let (shared, dependent, set, urls, label, from) = (
+                shared.clone(),
+                key.to_string(),
+                set.clone(),
+                urls.clone(),
+                label.to_string(),
+                name.clone(),
+            );
+            let value = Value::lazy(move |ev| {
+                let loaded = shared
+                    .deps
+                    .load(&dependent, &set, &urls, &label)
+                    .map_err(|m| {
+                        fail(m).context(format!("in {from}, loading `deps.from.{set}.{label}`"))
+                    })?;
+                let public = load_atom(ev, &shared, &loaded.key, loaded.files)?;
+                ev.force_value(&public)
+            });
+            atoms.push((exported, value));
+        }
+        let set_value = ev.make_attrs(atoms);
+        sets.push((set.clone(), set_value));
+    }
+    let from = ev.make_attrs(sets);
+    let deps = ev.make_attrs([("from", from)]);
+
+    let atom = Rc::new(Atom {
+        name,
+        key: key.to_string(),
+        mount,
+        files,
+        cfg,
+        deps,
+        public: OnceCell::new(),
+        shared: shared.clone(),
+    });
+    let root = Module::new(atom.clone(), entry, Vec::new(), None);
+    let public = root.public.get().expect("set in new").clone();
+    let _ = atom.public.set(public.clone());
+    shared
+        .loaded
+        .borrow_mut()
+        .insert(atom.key.clone(), public.clone());
+    Ok(public)
+}

@@ -1,0 +1,318 @@
+//! Where an atom's files come from, and the one file system the evaluator
+//! sees.
+//!
+//! Atoms are read from git, not from the host: a published atom from its
+//! atom commit's tree, an atom under development from a commit of its
+//! repository, and the working tree only when asked ([`DirFiles`]). Every
+//! atom loaded in one evaluation is mounted under its own directory
+//! (`/<label>@<version>`) of a [`MountTable`]; nothing else exists.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use atom_eval::{FileSystem, FileType, FsError};
+use gix::objs::tree::EntryKind;
+use gix::ObjectId;
+
+/// Read access to the files of one atom. Paths are relative to the atom
+/// directory, `/`-separated, canonical; `""` is the atom directory.
+pub trait AtomFiles {
+    fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError>;
+    fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError>;
+    fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError>;
+}
+
+fn symlink_refused(rel: &str) -> FsError {
+    FsError::Io(format!(
+        "'{rel}' is a symbolic link; atoms may not contain symlinks"
+    ))
+}
+
+/// A parsed tree: entry names, kinds and ids.
+type TreeEntries = Vec<(String, EntryKind, ObjectId)>;
+
+/// An atom stored as a git tree (an atom commit's tree, or the atom's
+/// directory in a source commit). Trees are parsed once and kept.
+pub struct GitTreeFiles {
+    repo: gix::Repository,
+    root: ObjectId,
+    trees: RefCell<HashMap<String, Rc<TreeEntries>>>,
+}
+
+impl GitTreeFiles {
+    pub fn new(repo: gix::Repository, tree: ObjectId) -> GitTreeFiles {
+        GitTreeFiles {
+            repo,
+            root: tree,
+            trees: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn tree(&self, rel: &str) -> Result<Rc<TreeEntries>, FsError> {
+        if let Some(t) = self.trees.borrow().get(rel) {
+            return Ok(t.clone());
+        }
+        let id = if rel.is_empty() {
+            self.root
+        } else {
+            match self.entry(rel)? {
+                Some((EntryKind::Tree, id)) => id,
+                Some(_) => return Err(FsError::Io(format!("'{rel}' is not a directory"))),
+                None => return Err(FsError::NotFound),
+            }
+        };
+        let mut buf = Vec::new();
+        let tree = gix::objs::FindExt::find_tree(&self.repo.objects, &id, &mut buf)
+            .map_err(|e| FsError::Io(format!("reading tree {id}: {e}")))?;
+        let entries: Vec<(String, EntryKind, ObjectId)> = tree
+            .entries
+            .iter()
+            .map(|e| (e.filename.to_string(), e.mode.kind(), e.oid.to_owned()))
+            .collect();
+        let entries = Rc::new(entries);
+        self.trees
+            .borrow_mut()
+            .insert(rel.to_string(), entries.clone());
+        Ok(entries)
+    }
+
+    fn entry(&self, rel: &str) -> Result<Option<(EntryKind, ObjectId)>, FsError> {
+        let (dir, name) = match rel.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", rel),
+        };
+        let tree = match self.tree(dir) {
+            Ok(t) => t,
+            Err(FsError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(tree
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, k, id)| (*k, *id)))
+    }
+}
+
+fn file_type_of(kind: EntryKind) -> FileType {
+    match kind {
+        EntryKind::Tree => FileType::Directory,
+        EntryKind::Blob | EntryKind::BlobExecutable => FileType::Regular,
+        EntryKind::Link => FileType::Symlink,
+        EntryKind::Commit => FileType::Unknown,
+    }
+}
+
+impl AtomFiles for GitTreeFiles {
+    fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError> {
+        match self.entry(rel)? {
+            Some((EntryKind::Blob | EntryKind::BlobExecutable, id)) => {
+                let mut buf = Vec::new();
+                let blob = gix::objs::FindExt::find_blob(&self.repo.objects, &id, &mut buf)
+                    .map_err(|e| FsError::Io(format!("reading blob {id}: {e}")))?;
+                Ok(blob.data.to_vec())
+            }
+            Some((EntryKind::Link, _)) => Err(symlink_refused(rel)),
+            Some((EntryKind::Tree, _)) => Err(FsError::Io("is a directory".into())),
+            Some((EntryKind::Commit, _)) => Err(FsError::Io("is a submodule".into())),
+            None => Err(FsError::NotFound),
+        }
+    }
+
+    fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError> {
+        Ok(self
+            .tree(rel)?
+            .iter()
+            .map(|(n, k, _)| (n.clone(), file_type_of(*k)))
+            .collect())
+    }
+
+    fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError> {
+        if rel.is_empty() {
+            return Ok(Some(FileType::Directory));
+        }
+        Ok(self.entry(rel)?.map(|(k, _)| file_type_of(k)))
+    }
+}
+
+/// An atom directory on disk (`--worktree`). Symlinks are refused rather
+/// than followed, so nothing outside the directory can be reached.
+pub struct DirFiles {
+    root: PathBuf,
+}
+
+impl DirFiles {
+    pub fn new(root: &Path) -> DirFiles {
+        DirFiles {
+            root: root.to_owned(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+
+    /// Refuses a path if any of its components is a symlink.
+    fn check(&self, rel: &str) -> Result<(), FsError> {
+        let mut p = self.root.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p.push(part);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(rel)),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(FsError::NotFound)
+                }
+                Err(e) => return Err(FsError::Io(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn io_error(e: std::io::Error) -> FsError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => FsError::NotFound,
+        _ => FsError::Io(e.to_string()),
+    }
+}
+
+fn disk_type(t: std::fs::FileType) -> FileType {
+    if t.is_symlink() {
+        FileType::Symlink
+    } else if t.is_dir() {
+        FileType::Directory
+    } else if t.is_file() {
+        FileType::Regular
+    } else {
+        FileType::Unknown
+    }
+}
+
+impl AtomFiles for DirFiles {
+    fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError> {
+        self.check(rel)?;
+        std::fs::read(self.path(rel)).map_err(io_error)
+    }
+
+    fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError> {
+        self.check(rel)?;
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(self.path(rel)).map_err(io_error)? {
+            let entry = entry.map_err(io_error)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let t = entry.file_type().map_err(io_error)?;
+            out.push((name, disk_type(t)));
+        }
+        Ok(out)
+    }
+
+    fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError> {
+        let (dir, _) = rel.rsplit_once('/').unwrap_or(("", rel));
+        match self.check(dir) {
+            Ok(()) => {}
+            Err(FsError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        match std::fs::symlink_metadata(self.path(rel)) {
+            Ok(m) => Ok(Some(disk_type(m.file_type()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(FsError::Io(e.to_string())),
+        }
+    }
+}
+
+/// The evaluator's whole file system: every loaded atom under
+/// `/<mount>/`. Shared with the composer, which mounts dependencies as it
+/// loads them.
+#[derive(Clone, Default)]
+pub struct MountTable {
+    mounts: Rc<RefCell<HashMap<String, Rc<dyn AtomFiles>>>>,
+}
+
+impl MountTable {
+    /// Mounts `files` under `/<name>`, or under `/<name>~2`… if that is
+    /// taken; returns the mount directory.
+    pub fn mount(&self, name: &str, files: Rc<dyn AtomFiles>) -> String {
+        let mut mounts = self.mounts.borrow_mut();
+        let mut candidate = name.to_string();
+        let mut n = 1;
+        while mounts.contains_key(&candidate) {
+            n += 1;
+            candidate = format!("{name}~{n}");
+        }
+        mounts.insert(candidate.clone(), files);
+        format!("/{candidate}")
+    }
+
+    fn split<'p>(&self, path: &'p str) -> Result<(Rc<dyn AtomFiles>, &'p str), FsError> {
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        let (mount, rel) = rest.split_once('/').unwrap_or((rest, ""));
+        match self.mounts.borrow().get(mount) {
+            Some(files) => Ok((files.clone(), rel)),
+            None => Err(FsError::NotFound),
+        }
+    }
+}
+
+impl FileSystem for MountTable {
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        let (files, rel) = self.split(path)?;
+        files.read_file(rel)
+    }
+
+    fn read_dir(&self, path: &str) -> Result<Vec<(String, FileType)>, FsError> {
+        if path == "/" {
+            return Err(FsError::NotFound);
+        }
+        let (files, rel) = self.split(path)?;
+        files.read_dir(rel)
+    }
+
+    fn file_type(&self, path: &str) -> Result<Option<FileType>, FsError> {
+        if path == "/" {
+            return Ok(None);
+        }
+        match self.split(path) {
+            Ok((files, rel)) => files.file_type(rel),
+            Err(FsError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_files_refuse_symlinks_and_paths_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b.txt"), "b").unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("sub/etc")).unwrap();
+        let files = DirFiles::new(dir.path());
+        assert_eq!(files.read_file("a.txt").unwrap(), b"a");
+        assert_eq!(files.read_file("sub/b.txt").unwrap(), b"b");
+        assert!(
+            matches!(files.read_file("sub/etc/passwd"), Err(FsError::Io(m)) if m.contains("symbolic link"))
+        );
+        assert_eq!(files.file_type("sub/etc").unwrap(), Some(FileType::Symlink));
+        assert_eq!(files.file_type("nope/x").unwrap(), None);
+
+        let table = MountTable::default();
+        let root = table.mount("a@1.0.0", Rc::new(files));
+        assert_eq!(root, "/a@1.0.0");
+        assert_eq!(table.read_file("/a@1.0.0/a.txt").unwrap(), b"a");
+        assert_eq!(table.read_file("/elsewhere/a.txt"), Err(FsError::NotFound));
+        assert_eq!(table.file_type("/").unwrap(), None);
+        let other = table.mount("a@1.0.0", Rc::new(DirFiles::new(dir.path())));
+        assert_eq!(other, "/a@1.0.0~2");
+    }
+}

@@ -1,0 +1,145 @@
+//! `atom-modules`: the atom module system.
+//!
+//! An atom's Nix code is organised in modules: a module is a directory
+//! holding `mod.nix`, its members are the other `.nix` files beside it and
+//! its submodules, and names starting with a capital letter are public.
+//! This crate builds, for every file, the bounded scope it is evaluated in
+//! (`mod`, `pre`, `atom`, `std`, `cfg`, `deps`, the pure builtins, and
+//! nothing of the host) and evaluates it with `atom-eval`, lazily.
+//!
+//! Why in Rust rather than in Nix (as atom-nix does): the scope is then
+//! enforced by the evaluator's binder, so `import`, fetchers, the
+//! environment and host paths are refused before a file runs instead of
+//! being shadowed by convention; and composition is a few hash-map
+//! operations per module instead of evaluated Nix, so it stays fast on
+//! large atoms. `spec/modules.md` is the normative description.
+//!
+//! Reading: [`AtomFiles`] gives an atom's files, from a git tree
+//! ([`GitTreeFiles`]) or a directory ([`DirFiles`]); dependencies come from
+//! a [`DepSource`] ([`LockedDeps`]: the lockfile and the local cache).
+
+mod compose;
+mod files;
+mod locked;
+mod scope;
+mod source;
+
+use std::rc::Rc;
+
+pub use atom_eval::{EvalError, Evaluator, Limits, Value};
+pub use compose::{exported_name, is_public, DepSource, LoadedAtom, NoDeps};
+pub use files::{AtomFiles, DirFiles, GitTreeFiles, MountTable};
+pub use locked::LockedDeps;
+pub use scope::{forbidden, policy, SCOPE_NAMES};
+pub use source::{open_local, Checkout, LocalAtom, SourceError};
+
+use compose::{load_atom, Shared};
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "atom.toml";
+
+/// The root module's directory within the atom: `.` unless the manifest's
+/// `[compose.with.<composer>] entry` (eka 0.3) names another.
+pub fn entry_dir(manifest: &atom_format::manifest::Manifest) -> Result<String, String> {
+    let entry = manifest
+        .compose
+        .as_ref()
+        .and_then(|c| c.get("with"))
+        .and_then(|w| w.as_table())
+        .and_then(|w| w.values().find_map(|spec| spec.get("entry")));
+    let Some(entry) = entry else {
+        return Ok(String::new());
+    };
+    let Some(entry) = entry.as_str() else {
+        return Err("[compose.with.*] entry must be a string".into());
+    };
+    let mut parts = Vec::new();
+    for part in entry.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(format!(
+                "[compose] entry `{entry}` leaves the atom directory; name a directory inside it"
+            )),
+            p => parts.push(p),
+        }
+    }
+    if entry.starts_with('/') {
+        return Err(format!(
+            "[compose] entry `{entry}` is absolute; name a directory relative to atom.toml"
+        ));
+    }
+    Ok(parts.join("/"))
+}
+
+/// One evaluation: an evaluator prepared for atom files, and the atoms
+/// loaded into it.
+pub struct Composer {
+    ev: Evaluator,
+    shared: Rc<Shared>,
+}
+
+impl Composer {
+    /// A composer whose atoms get their dependencies from `deps`.
+    pub fn new(deps: Box<dyn DepSource>, limits: Limits) -> Result<Composer, EvalError> {
+        let fs = MountTable::default();
+        let mut ev = Evaluator::new(Box::new(fs.clone()), limits);
+        let std = scope::prepare(&mut ev)?;
+        let shared = Rc::new(Shared {
+            fs,
+            std,
+            deps,
+            loaded: Default::default(),
+        });
+        Ok(Composer { ev, shared })
+    }
+
+    /// The public API of the atom whose files are `files` (lazy: reads the
+    /// manifest now, modules when forced). `key` identifies the atom (its
+    /// id), so that a dependency on it is the same value.
+    pub fn load(&mut self, key: &str, files: Rc<dyn AtomFiles>) -> Result<Value, EvalError> {
+        load_atom(&mut self.ev, &self.shared, key, files)
+    }
+
+    /// The evaluator, to force and print values.
+    pub fn evaluator(&mut self) -> &mut Evaluator {
+        &mut self.ev
+    }
+
+    /// The public names of a module value without forcing any member.
+    pub fn names(&mut self, module: &Value) -> Result<Vec<String>, EvalError> {
+        Ok(self
+            .ev
+            .attr_entries(module)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// Follows `path` (`a.b.c`) from `value`, forcing only the sets on the
+    /// way.
+    pub fn select(&mut self, value: &Value, path: &[String]) -> Result<Value, EvalError> {
+        let mut current = value.clone();
+        for (i, name) in path.iter().enumerate() {
+            match self.ev.get_attr(&current, name)? {
+                Some(v) => current = v,
+                None => {
+                    let names = self.names(&current).unwrap_or_default();
+                    let at = if i == 0 {
+                        "the atom's public API".to_string()
+                    } else {
+                        format!("`{}`", path[..i].join("."))
+                    };
+                    let hint = if names.is_empty() {
+                        String::from("it has no public names")
+                    } else {
+                        format!("it has: {}", names.join(", "))
+                    };
+                    return Err(compose::fail(format!(
+                        "attribute `{name}` is not in {at} ({hint}); private names (not starting with a capital letter) are not visible from outside"
+                    )));
+                }
+            }
+        }
+        Ok(current)
+    }
+}

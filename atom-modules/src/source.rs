@@ -1,0 +1,120 @@
+//! Finding the atom to evaluate: an atom directory of a repository, read
+//! from a commit (by default `HEAD`) or, when asked, from the working tree.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::files::{AtomFiles, DirFiles, GitTreeFiles};
+use crate::MANIFEST;
+
+/// Which state of the repository to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checkout {
+    /// The commit a revision names (`HEAD` by default): what would be
+    /// published.
+    Rev(String),
+    /// The files on disk, committed or not.
+    Worktree,
+}
+
+/// Why the atom could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("'{}' does not exist or is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("'{}' is not an atom: it holds no atom.toml", .0.display())]
+    NotAnAtom(PathBuf),
+    #[error("'{}' is not inside a git repository", .0.display())]
+    NoRepository(PathBuf),
+    #[error("'{}' is the repository root, and an atom is never the root", .0.display())]
+    RepositoryRoot(PathBuf),
+    #[error("'{rel}/atom.toml' is not in {rev} ({commit})")]
+    NotCommitted {
+        rel: String,
+        rev: String,
+        commit: String,
+    },
+    #[error(transparent)]
+    Git(#[from] atom_format::git::GitError),
+}
+
+impl SourceError {
+    /// What to do about it.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            SourceError::NotAnAtom(_) => Some("create one with `eka new <dir>`, or name an atom directory"),
+            SourceError::NoRepository(_) => Some("atoms are read from git: `git init` and commit the atom, or pass --worktree to read the files on disk"),
+            SourceError::NotCommitted { .. } => Some("commit the atom, or pass --worktree to evaluate the files on disk"),
+            _ => None,
+        }
+    }
+}
+
+/// An atom opened for evaluation.
+pub struct LocalAtom {
+    pub files: Rc<dyn AtomFiles>,
+    /// The text of its `atom.lock`, if it has one (from the same source).
+    pub lock: Option<String>,
+    /// Where it was read from, for messages: `HEAD (1234abc)`, `worktree`.
+    pub from: String,
+}
+
+/// Opens the atom in `dir` as `checkout` says.
+pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceError> {
+    let dir = std::fs::canonicalize(dir).map_err(|_| SourceError::NotADirectory(dir.to_owned()))?;
+    if !dir.is_dir() {
+        return Err(SourceError::NotADirectory(dir));
+    }
+    let files: Rc<dyn AtomFiles>;
+    let from;
+    match checkout {
+        Checkout::Worktree => {
+            if !dir.join(MANIFEST).is_file() {
+                return Err(SourceError::NotAnAtom(dir));
+            }
+            files = Rc::new(DirFiles::new(&dir));
+            from = "the working tree".to_string();
+        }
+        Checkout::Rev(rev) => {
+            let repo = gix::discover(&dir).map_err(|_| SourceError::NoRepository(dir.clone()))?;
+            let workdir = repo
+                .workdir()
+                .and_then(|w| std::fs::canonicalize(w).ok())
+                .ok_or_else(|| SourceError::NoRepository(dir.clone()))?;
+            let rel = dir
+                .strip_prefix(&workdir)
+                .map_err(|_| SourceError::NoRepository(dir.clone()))?
+                .to_string_lossy()
+                .replace('\\', "/");
+            if rel.is_empty() {
+                return Err(SourceError::RepositoryRoot(dir));
+            }
+            let commit = atom_format::git::resolve_commit(&repo, rev)?;
+            let tree = atom_format::git::commit_tree(&repo, commit)?;
+            let short = commit.to_hex_with_len(12).to_string();
+            let not_committed = || SourceError::NotCommitted {
+                rel: rel.clone(),
+                rev: rev.clone(),
+                commit: short.clone(),
+            };
+            let atom_tree = match atom_format::git::lookup_path(&repo, tree, &rel)? {
+                Some((gix::objs::tree::EntryKind::Tree, id)) => id,
+                _ => return Err(not_committed()),
+            };
+            match atom_format::git::lookup_path(&repo, atom_tree, MANIFEST)? {
+                Some((
+                    gix::objs::tree::EntryKind::Blob | gix::objs::tree::EntryKind::BlobExecutable,
+                    _,
+                )) => {}
+                _ => return Err(not_committed()),
+            }
+            files = Rc::new(GitTreeFiles::new(repo, atom_tree));
+            from = format!("{rev} ({short})");
+        }
+    }
+    let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(_) => None,
+    };
+    Ok(LocalAtom { files, lock, from })
+}
