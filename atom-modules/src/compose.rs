@@ -27,6 +27,7 @@ pub trait DepSource {
         set: &str,
         set_urls: &[String],
         label: &str,
+        req: &semver::VersionReq,
     ) -> Result<LoadedAtom, String>;
 }
 
@@ -41,7 +42,14 @@ pub struct LoadedAtom {
 pub struct NoDeps;
 
 impl DepSource for NoDeps {
-    fn load(&self, _: &str, set: &str, _: &[String], label: &str) -> Result<LoadedAtom, String> {
+    fn load(
+        &self,
+        _: &str,
+        set: &str,
+        _: &[String],
+        label: &str,
+        _: &semver::VersionReq,
+    ) -> Result<LoadedAtom, String> {
         Err(format!(
             "`{set}::{label}` is not locked: there is no atom.lock; run `eka lock`"
         ))
@@ -55,6 +63,9 @@ pub(crate) struct Shared {
     pub deps: Box<dyn DepSource>,
     /// Public API of each loaded atom, by key.
     pub loaded: RefCell<HashMap<String, Value>>,
+    /// The place (`in hello@1.2.0 at net.Client`) of every file evaluated,
+    /// by source name, to name it in errors raised after its thunk returned.
+    pub places: RefCell<HashMap<String, String>>,
 }
 
 /// One loaded atom.
@@ -225,12 +236,14 @@ impl Module {
         m
     }
 
-    /// `"${mod}"`: the module directory in the evaluator's file system.
+    /// `"${mod}"`: the module directory in the evaluator's file system,
+    /// `/<atom>:<dir>` (the `:` form tells the file system which module
+    /// reads, so that it can refuse members and submodules).
     fn directory(&self) -> String {
         if self.dir.is_empty() {
             self.atom.mount.clone()
         } else {
-            format!("{}/{}", self.atom.mount, self.dir)
+            format!("{}:{}", self.atom.mount, self.dir.replace('/', ":"))
         }
     }
 
@@ -271,6 +284,12 @@ impl Module {
             scope.push(("pre", pre.clone()));
         }
         let name = format!("{}/{rel}", atom.name);
+        let member = member_stem(file);
+        atom.shared
+            .places
+            .borrow_mut()
+            .entry(name.clone())
+            .or_insert_with(|| self.context(member));
         ev.eval_source_scoped(&name, &text, &self.directory(), &scope)
     }
 
@@ -366,6 +385,11 @@ impl Module {
             .context(self.context(None)));
         }
         for (key, value) in ev.attr_entries(&module)? {
+            let context = self.context(Some(&key));
+            let value = Value::lazy(move |ev| {
+                ev.force_value(&value)
+                    .map_err(|e| e.context(context.clone()))
+            });
             found.push((key, Kind::ModKey, value));
         }
         // Same raw name: mod.nix key > file > submodule.
@@ -428,8 +452,9 @@ pub(crate) fn load_atom(
             .map(|m| m.urls().to_vec())
             .unwrap_or_default();
         let mut atoms: Vec<(String, Value)> = Vec::new();
-        for label in labels.keys() {
+        for (label, req) in labels {
             let exported = label.to_string();
+            let req = req.clone();
             let (shared, dependent, set, urls, label, from) = (
                 shared.clone(),
                 key.to_string(),
@@ -441,7 +466,7 @@ pub(crate) fn load_atom(
             let value = Value::lazy(move |ev| {
                 let loaded = shared
                     .deps
-                    .load(&dependent, &set, &urls, &label)
+                    .load(&dependent, &set, &urls, &label, &req)
                     .map_err(|m| {
                         fail(m).context(format!("in {from}, loading `deps.from.{set}.{label}`"))
                     })?;

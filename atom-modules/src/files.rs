@@ -250,37 +250,88 @@ impl MountTable {
         format!("/{candidate}")
     }
 
-    fn split<'p>(&self, path: &'p str) -> Result<(Rc<dyn AtomFiles>, &'p str), FsError> {
+    /// `/<mount>[:<module dir, ':'-separated>]/<rest>` -> the atom's files
+    /// and the path in the atom, refusing what a module may not read
+    /// through its directory: `.nix` files (members) and anything of a
+    /// submodule (which has its own directory string).
+    fn resolve(&self, path: &str) -> Result<(Rc<dyn AtomFiles>, String), FsError> {
         let rest = path.strip_prefix('/').unwrap_or(path);
-        let (mount, rel) = rest.split_once('/').unwrap_or((rest, ""));
-        match self.mounts.borrow().get(mount) {
-            Some(files) => Ok((files.clone(), rel)),
-            None => Err(FsError::NotFound),
+        let (first, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        let (mount, module) = match first.split_once(':') {
+            Some((m, dir)) => (m, dir.replace(':', "/")),
+            None => (first, String::new()),
+        };
+        let files = match self.mounts.borrow().get(mount) {
+            Some(files) => files.clone(),
+            None => return Err(FsError::NotFound),
+        };
+        let mut rel = module.clone();
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        for (i, part) in parts.iter().enumerate() {
+            rel = if rel.is_empty() {
+                part.to_string()
+            } else {
+                format!("{rel}/{part}")
+            };
+            let last = i + 1 == parts.len();
+            if last && part.ends_with(".nix") {
+                return Err(FsError::Io(
+                    "Nix files of a module are its members: use `mod.<name>`, not their text"
+                        .into(),
+                ));
+            }
+            if let Ok(Some(FileType::Regular)) = files.file_type(&format!("{rel}/mod.nix")) {
+                return Err(FsError::Io(format!(
+                    "'{part}' is a submodule; its files are read through its own `\"${{mod}}\"`"
+                )));
+            }
         }
+        Ok((files, rel))
     }
 }
 
 impl FileSystem for MountTable {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
-        let (files, rel) = self.split(path)?;
-        files.read_file(rel)
+        let (files, rel) = self.resolve(path)?;
+        files.read_file(&rel)
     }
 
     fn read_dir(&self, path: &str) -> Result<Vec<(String, FileType)>, FsError> {
         if path == "/" {
             return Err(FsError::NotFound);
         }
-        let (files, rel) = self.split(path)?;
-        files.read_dir(rel)
+        let (files, rel) = self.resolve(path)?;
+        // What a module directory holds as data: no members, no submodules.
+        let mut out = Vec::new();
+        for (name, kind) in files.read_dir(&rel)? {
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let hidden = match kind {
+                FileType::Regular => name.ends_with(".nix"),
+                FileType::Directory => matches!(
+                    files.file_type(&format!("{child}/mod.nix")),
+                    Ok(Some(FileType::Regular))
+                ),
+                _ => false,
+            };
+            if !hidden {
+                out.push((name, kind));
+            }
+        }
+        Ok(out)
     }
 
     fn file_type(&self, path: &str) -> Result<Option<FileType>, FsError> {
         if path == "/" {
             return Ok(None);
         }
-        match self.split(path) {
-            Ok((files, rel)) => files.file_type(rel),
+        match self.resolve(path) {
+            Ok((files, rel)) => files.file_type(&rel),
             Err(FsError::NotFound) => Ok(None),
+            Err(FsError::Io(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -31,7 +31,7 @@ pub use compose::{exported_name, is_public, DepSource, LoadedAtom, NoDeps};
 pub use files::{AtomFiles, DirFiles, GitTreeFiles, MountTable};
 pub use locked::LockedDeps;
 pub use scope::{forbidden, policy, SCOPE_NAMES};
-pub use source::{open_local, Checkout, LocalAtom, SourceError};
+pub use source::{open_local, Checkout, LocalAtom, Siblings, SourceError, WithSiblings};
 
 use compose::{load_atom, Shared};
 
@@ -57,9 +57,11 @@ pub fn entry_dir(manifest: &atom_format::manifest::Manifest) -> Result<String, S
     for part in entry.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Err(format!(
+            ".." => {
+                return Err(format!(
                 "[compose] entry `{entry}` leaves the atom directory; name a directory inside it"
-            )),
+            ))
+            }
             p => parts.push(p),
         }
     }
@@ -89,6 +91,7 @@ impl Composer {
             std,
             deps,
             loaded: Default::default(),
+            places: Default::default(),
         });
         Ok(Composer { ev, shared })
     }
@@ -98,6 +101,26 @@ impl Composer {
     /// id), so that a dependency on it is the same value.
     pub fn load(&mut self, key: &str, files: Rc<dyn AtomFiles>) -> Result<Value, EvalError> {
         load_atom(&mut self.ev, &self.shared, key, files)
+    }
+
+    /// `e`, with the atom, version and module it happened in when its trace
+    /// does not say yet (errors raised while forcing a value deeply, after
+    /// the module code that made it returned).
+    pub fn locate(&self, e: EvalError) -> EvalError {
+        if e.trace()
+            .iter()
+            .any(|f| f.message.starts_with("in ") && f.message.contains(" at "))
+        {
+            return e;
+        }
+        let place = e
+            .span()
+            .and_then(|s| self.ev.source(s.file))
+            .and_then(|(name, _)| self.shared.places.borrow().get(name).cloned());
+        match place {
+            Some(p) => e.context(p),
+            None => e,
+        }
     }
 
     /// The evaluator, to force and print values.

@@ -38,13 +38,16 @@ impl DepSource for LockedDeps {
         set: &str,
         set_urls: &[String],
         label: &str,
+        _: &semver::VersionReq,
     ) -> Result<LoadedAtom, String> {
         let Some(lock) = &self.lock else {
             return Err(format!(
                 "`{set}::{label}` is not locked: there is no atom.lock beside atom.toml; run `eka lock`"
             ));
         };
-        let edges: &[Edge] = if dependent.is_empty() {
+        // Atoms of this repository ("::" keys) share the lock of the atom
+        // being evaluated.
+        let edges: &[Edge] = if dependent.is_empty() || dependent.starts_with("::") {
             lock.deps()
         } else {
             let id: AtomId = dependent

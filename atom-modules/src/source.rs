@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::compose::{DepSource, LoadedAtom};
 use crate::files::{AtomFiles, DirFiles, GitTreeFiles};
 use crate::MANIFEST;
 
@@ -50,6 +51,81 @@ impl SourceError {
     }
 }
 
+/// The other atoms of the repository at the same commit: what the set
+/// `"::"` (this repository) names.
+pub struct Siblings {
+    repo: gix::Repository,
+    tree: gix::ObjectId,
+    /// Read siblings from the working tree under this directory.
+    worktree: Option<PathBuf>,
+}
+
+impl Siblings {
+    fn find(&self, label: &str) -> Result<(String, semver::Version, Rc<dyn AtomFiles>), String> {
+        let found =
+            atom_format::git::discover_atoms(&self.repo, self.tree).map_err(|e| e.to_string())?;
+        for atom in found.atoms {
+            let text = atom_format::git::read_blob(&self.repo, atom.manifest_blob)
+                .map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&text);
+            // Other atoms' broken manifests are not this evaluation's
+            // business unless they carry the label asked for.
+            let Ok(m) = atom_format::manifest::Manifest::parse(&atom.path, &text) else {
+                continue;
+            };
+            if m.package.label.as_str() == label {
+                let files: Rc<dyn AtomFiles> = match &self.worktree {
+                    Some(root) => Rc::new(DirFiles::new(&root.join(&atom.path))),
+                    None => Rc::new(GitTreeFiles::new(self.repo.clone(), atom.tree)),
+                };
+                return Ok((atom.path, m.package.version, files));
+            }
+        }
+        Err(format!("this repository has no atom labelled `{label}`"))
+    }
+}
+
+/// A [`DepSource`] that finds the set `"::"` among [`Siblings`] and asks
+/// `inner` for every other set.
+pub struct WithSiblings<D> {
+    pub inner: D,
+    pub siblings: Option<Siblings>,
+}
+
+impl<D: DepSource> DepSource for WithSiblings<D> {
+    fn load(
+        &self,
+        dependent: &str,
+        set: &str,
+        set_urls: &[String],
+        label: &str,
+        req: &semver::VersionReq,
+    ) -> Result<LoadedAtom, String> {
+        // A fetched atom's "::" is its own repository, which its lock pins.
+        let local = dependent.is_empty() || dependent.starts_with("::");
+        if !local || set_urls != [atom_format::manifest::LOCAL_SET] {
+            return self.inner.load(dependent, set, set_urls, label, req);
+        }
+        let Some(siblings) = &self.siblings else {
+            return Err(format!(
+                "`{set}` is this repository (\"::\"), but the atom was not read from a repository"
+            ));
+        };
+        let (path, version, files) = siblings
+            .find(label)
+            .map_err(|e| format!("`{set}::{label}`: {e}"))?;
+        if !req.matches(&version) {
+            return Err(format!(
+                "`{set}::{label}` is version {version} in this repository (at {path}), which does not match `{req}`"
+            ));
+        }
+        Ok(LoadedAtom {
+            key: format!("::{path}"),
+            files,
+        })
+    }
+}
+
 /// An atom opened for evaluation.
 pub struct LocalAtom {
     pub files: Rc<dyn AtomFiles>,
@@ -57,6 +133,8 @@ pub struct LocalAtom {
     pub lock: Option<String>,
     /// Where it was read from, for messages: `HEAD (1234abc)`, `worktree`.
     pub from: String,
+    /// The repository's other atoms, for the set `"::"`.
+    pub siblings: Option<Siblings>,
 }
 
 /// Opens the atom in `dir` as `checkout` says.
@@ -67,6 +145,7 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
     }
     let files: Rc<dyn AtomFiles>;
     let from;
+    let siblings;
     match checkout {
         Checkout::Worktree => {
             if !dir.join(MANIFEST).is_file() {
@@ -74,6 +153,17 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
             }
             files = Rc::new(DirFiles::new(&dir));
             from = "the working tree".to_string();
+            // Siblings are found in HEAD and read from disk.
+            siblings = gix::discover(&dir).ok().and_then(|repo| {
+                let root = repo.workdir().map(Path::to_path_buf)?;
+                let commit = atom_format::git::resolve_commit(&repo, "HEAD").ok()?;
+                let tree = atom_format::git::commit_tree(&repo, commit).ok()?;
+                Some(Siblings {
+                    repo,
+                    tree,
+                    worktree: Some(root),
+                })
+            });
         }
         Checkout::Rev(rev) => {
             let repo = gix::discover(&dir).map_err(|_| SourceError::NoRepository(dir.clone()))?;
@@ -108,13 +198,23 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
                 )) => {}
                 _ => return Err(not_committed()),
             }
-            files = Rc::new(GitTreeFiles::new(repo, atom_tree));
+            files = Rc::new(GitTreeFiles::new(repo.clone(), atom_tree));
             from = format!("{rev} ({short})");
+            siblings = Some(Siblings {
+                repo,
+                tree,
+                worktree: None,
+            });
         }
     }
     let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {
         Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
         Err(_) => None,
     };
-    Ok(LocalAtom { files, lock, from })
+    Ok(LocalAtom {
+        files,
+        lock,
+        from,
+        siblings,
+    })
 }

@@ -113,7 +113,13 @@ fn absolute(path: &Path) -> miette::Result<PathBuf> {
         .map_err(|e| miette::miette!("cannot resolve '{}': {e}", path.display()))
 }
 
-fn evaluate(args: Args) -> miette::Result<Option<String>> {
+fn evaluate(
+    args: Args,
+    fetched: Option<crate::cmd::eval_atom::Fetched>,
+) -> miette::Result<Option<String>> {
+    if let Some(fetched) = fetched {
+        return crate::cmd::eval_atom::evaluate_fetched(&args, fetched);
+    }
     if let Some(target) = &args.file {
         if let Some(atom) = atom_target(target) {
             return crate::cmd::eval_atom::evaluate(&args, atom);
@@ -214,9 +220,15 @@ fn atom_target(target: &Path) -> Option<AtomTarget> {
 
 pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
     args.json = global.json;
+    // An atom URI is resolved and fetched here, before the evaluation
+    // thread starts.
+    let fetched = match args.file.as_ref().and_then(|f| f.to_str()) {
+        Some(t) if t.contains("::") => Some(crate::cmd::eval_atom::fetch_uri(t, &args, global)?),
+        _ => None,
+    };
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
-    let out = atom_eval::run_with_large_stack(move || evaluate(args))
+    let out = atom_eval::run_with_large_stack(move || evaluate(args, fetched))
         .map_err(|e| miette::miette!("cannot start the evaluation thread: {e}"))??;
     if let Some(text) = out {
         println!("{text}");
@@ -245,7 +257,7 @@ mod tests {
     }
 
     fn run_args(a: Args) -> miette::Result<Option<String>> {
-        atom_eval::run_with_large_stack(move || evaluate(a)).expect("evaluation thread")
+        atom_eval::run_with_large_stack(move || evaluate(a, None)).expect("evaluation thread")
     }
 
     /// A fresh directory under the system temp dir, removed on drop.

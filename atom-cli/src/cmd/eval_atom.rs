@@ -8,15 +8,114 @@ use std::rc::Rc;
 use atom_eval::Limits;
 use atom_lock::cache::{self, Access, Cache};
 use atom_lock::fetch::{self, Want};
+use atom_lock::remote::{self, QueryOptions};
+use atom_lock::AtomId;
 use atom_lock::Lockfile;
-use atom_modules::{open_local, Checkout, Composer, LockedDeps};
-use miette::miette;
+use atom_modules::{
+    open_local, AtomFiles, Checkout, Composer, GitTreeFiles, LockedDeps, Siblings, WithSiblings,
+};
+use miette::{miette, IntoDiagnostic};
 
 use crate::cmd::eval::{diagnose, Args, AtomTarget};
+use crate::cmd::query::{self, MirrorArgs};
+use crate::Global;
 
-/// Opens the cache with the locked atoms in it, fetching the missing ones
-/// unless `offline`.
-fn locked_cache(lock: &Lockfile, offline: bool, base: &std::path::Path) -> miette::Result<Cache> {
+/// An atom named by URI, resolved and fetched into the cache.
+pub(crate) struct Fetched {
+    cache: Cache,
+    commit: gix::ObjectId,
+    attr: Vec<String>,
+}
+
+/// Resolves `uri` (`repo::label[@req][#attr]`) from the remote's ref listing
+/// and fetches that version into the cache.
+pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Result<Fetched> {
+    let (uri, attr) = match text.rsplit_once('#') {
+        Some((u, a)) => (
+            u,
+            a.split('.')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        None => (text, Vec::new()),
+    };
+    if args.offline {
+        return Err(miette!(
+            help = "evaluate a local atom whose atom.lock pins it, or drop --offline",
+            "`{uri}` must be resolved over the network, but --offline was given"
+        ));
+    }
+    let target = query::atom_target(uri, &MirrorArgs::default(), global)?;
+    let listing =
+        remote::list_atom_versions(&target.urls, &target.label, &QueryOptions::default())?;
+    let entry = listing.select(&target.label, target.req.as_ref())?;
+    let root = listing.root.ok_or_else(|| {
+        miette!(
+            help = "publish from the repository again with this eka, which writes refs/atoms/_root",
+            "the repository does not publish its root commit, so the atom id of `{}` cannot be checked",
+            target.label
+        )
+    })?;
+    let cache = Cache::open(&cache::default_dir()?, Access::Write)?;
+    let want = Want {
+        id: AtomId::compute(&root, &target.label),
+        label: target.label.clone(),
+        version: entry.version.clone(),
+        commit: entry.commit,
+        root,
+        origin: entry.origin,
+        digest: None,
+        mirrors: listing.answered.clone(),
+    };
+    let base = std::env::current_dir().into_diagnostic()?;
+    fetch::fetch(
+        &cache,
+        &base,
+        &[want],
+        fetch::Options {
+            offline: false,
+            check_remote: false,
+        },
+    )?;
+    Ok(Fetched {
+        cache,
+        commit: entry.commit,
+        attr,
+    })
+}
+
+/// Evaluates an atom fetched by [`fetch_uri`], with the dependencies its
+/// own atom.lock pins.
+pub(crate) fn evaluate_fetched(args: &Args, fetched: Fetched) -> miette::Result<Option<String>> {
+    let repo = fetched.cache.repo();
+    let tree = atom_format::git::commit_tree(&repo, fetched.commit)?;
+    let files: Rc<dyn AtomFiles> = Rc::new(GitTreeFiles::new(repo, tree));
+    let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {
+        Ok(bytes) => Some(Lockfile::parse(
+            &String::from_utf8_lossy(&bytes),
+            "atom.lock",
+        )?),
+        Err(_) => None,
+    };
+    let base = std::env::current_dir().into_diagnostic()?;
+    let cache = match &lock {
+        Some(l) if !l.atoms().is_empty() => {
+            locked_cache(l, args.offline, &base, Some(fetched.cache)).map_err(|e| format!("{e}"))
+        }
+        _ => Err("no dependency is locked in the atom's atom.lock".to_string()),
+    };
+    run_atom(args, files, lock, cache, None, &fetched.attr)
+}
+
+/// Opens the cache (or uses `open`) with the locked atoms in it, fetching
+/// the missing ones unless `offline`.
+fn locked_cache(
+    lock: &Lockfile,
+    offline: bool,
+    base: &std::path::Path,
+    open: Option<Cache>,
+) -> miette::Result<Cache> {
     let dir = cache::default_dir()?;
     let wants: Vec<Want> = lock
         .atoms()
@@ -33,7 +132,10 @@ fn locked_cache(lock: &Lockfile, offline: bool, base: &std::path::Path) -> miett
         })
         .collect();
     if !offline {
-        let cache = Cache::open(&dir, Access::Write)?;
+        let cache = match open {
+            Some(c) => c,
+            None => Cache::open(&dir, Access::Write)?,
+        };
         if wants.iter().any(|w| !cache.has(&w.commit)) {
             fetch::fetch(
                 &cache,
@@ -47,7 +149,10 @@ fn locked_cache(lock: &Lockfile, offline: bool, base: &std::path::Path) -> miett
         }
         return Ok(cache);
     }
-    Ok(Cache::open(&dir, Access::Read)?)
+    match open {
+        Some(c) => Ok(c),
+        None => Ok(Cache::open(&dir, Access::Read)?),
+    }
 }
 
 pub(crate) fn evaluate(args: &Args, target: AtomTarget) -> miette::Result<Option<String>> {
@@ -66,25 +171,42 @@ pub(crate) fn evaluate(args: &Args, target: AtomTarget) -> miette::Result<Option
     };
     let cache = match &lock {
         Some(l) if !l.atoms().is_empty() => {
-            locked_cache(l, args.offline, &target.dir).map_err(|e| format!("{e}"))
+            locked_cache(l, args.offline, &target.dir, None).map_err(|e| format!("{e}"))
         }
         _ => Err("no dependency is locked in atom.lock; run `eka lock`".to_string()),
     };
-    let deps = LockedDeps::new(lock, cache);
+    run_atom(args, local.files, lock, cache, local.siblings, &target.attr)
+}
+
+/// Composes the atom and prints what was asked.
+fn run_atom(
+    args: &Args,
+    files: Rc<dyn AtomFiles>,
+    lock: Option<Lockfile>,
+    cache: Result<Cache, String>,
+    siblings: Option<Siblings>,
+    attr: &[String],
+) -> miette::Result<Option<String>> {
+    let deps = WithSiblings {
+        inner: LockedDeps::new(lock, cache),
+        siblings,
+    };
     let limits = Limits {
         max_call_depth: args.max_call_depth,
         max_steps: args.max_steps,
     };
     let mut composer = Composer::new(Box::new(deps), limits)
         .map_err(|e| miette!("cannot prepare the module system: {e}"))?;
-    let files = Rc::clone(&local.files);
-    let fail = |c: &mut Composer, e| miette::Report::new(diagnose(c.evaluator(), &e));
+    let fail = |c: &mut Composer, e| {
+        let e = c.locate(e);
+        miette::Report::new(diagnose(c.evaluator(), &e))
+    };
     let api = match composer.load("", files) {
         Ok(v) => v,
         Err(e) => return Err(fail(&mut composer, e)),
     };
     if args.names {
-        let value = match composer.select(&api, &target.attr) {
+        let value = match composer.select(&api, attr) {
             Ok(v) => v,
             Err(e) => return Err(fail(&mut composer, e)),
         };
@@ -98,7 +220,7 @@ pub(crate) fn evaluate(args: &Args, target: AtomTarget) -> miette::Result<Option
             names.join("\n")
         }));
     }
-    let result = composer.select(&api, &target.attr).and_then(|v| {
+    let result = composer.select(&api, attr).and_then(|v| {
         let ev = composer.evaluator();
         let v = if args.strict || args.json {
             ev.force_deep(&v)?

@@ -10,7 +10,7 @@ use semver::VersionReq;
 use crate::Global;
 
 /// Mirrors given on the command line, beside the URI's repository.
-#[derive(clap::Args, Clone, Debug)]
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct MirrorArgs {
     /// Another URL (or alias) of the same repository, asked concurrently;
     /// repeat for more mirrors

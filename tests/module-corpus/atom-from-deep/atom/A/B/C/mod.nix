@@ -1,0 +1,5 @@
+{
+  Deep = atom.name + "!";
+  SeesSecret = atom ? secret;
+  Sibling = atom.a.b.leaf;
+}

@@ -1,0 +1,5 @@
+{
+  Name = "top";
+  secret = "hidden";
+  Again = atom.name;
+}

@@ -1,0 +1,1 @@
+{ Same = cfg.package.label; }

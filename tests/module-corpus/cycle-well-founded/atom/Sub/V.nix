@@ -1,0 +1,1 @@
+atom.base + 1

@@ -1,0 +1,4 @@
+{
+  val = 2;
+  other = mod.x.val;
+}

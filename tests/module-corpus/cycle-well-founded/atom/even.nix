@@ -1,0 +1,1 @@
+n: if n == 0 then true else mod.odd (n - 1)

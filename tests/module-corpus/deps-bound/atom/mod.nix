@@ -1,0 +1,1 @@
+{ IsSet = builtins.isAttrs deps; }

@@ -1,0 +1,4 @@
+{
+  Fine = 1;
+  UseDep = deps.from.pub.base;
+}

@@ -1,0 +1,1 @@
+builtins.pathExists "${mod}/assets/../data.txt"

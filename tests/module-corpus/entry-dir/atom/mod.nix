@@ -1,0 +1,1 @@
+{ Wrong = "the atom directory is not the root"; }

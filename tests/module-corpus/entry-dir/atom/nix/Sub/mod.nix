@@ -1,0 +1,1 @@
+{ Up = pre.hello; }

@@ -1,0 +1,5 @@
+{
+  Hello = "from entry";
+  Cfg = cfg.package.label;
+  Data = builtins.readFile "${mod}/data.txt";
+}

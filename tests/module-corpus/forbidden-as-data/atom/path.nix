@@ -1,0 +1,1 @@
+"a member named path"

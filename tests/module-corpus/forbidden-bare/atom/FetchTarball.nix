@@ -1,0 +1,1 @@
+if false then fetchTarball else "reachable"

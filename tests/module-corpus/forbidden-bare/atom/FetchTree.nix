@@ -1,0 +1,1 @@
+if false then fetchTree else "reachable"

@@ -1,0 +1,1 @@
+if false then fetchurl else "reachable"

@@ -1,0 +1,1 @@
+if false then findFile else "reachable"

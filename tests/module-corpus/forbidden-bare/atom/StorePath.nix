@@ -1,0 +1,1 @@
+if false then storePath else "reachable"

@@ -1,0 +1,1 @@
+if false then toFile else "reachable"

@@ -1,0 +1,1 @@
+if false then builtins.currentSystem else "reachable"

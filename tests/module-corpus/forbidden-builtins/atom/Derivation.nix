@@ -1,0 +1,1 @@
+if false then builtins.derivation else "reachable"

@@ -1,0 +1,1 @@
+if false then builtins.fetchurl else "reachable"

@@ -1,0 +1,1 @@
+if false then builtins.findFile else "reachable"

@@ -1,0 +1,1 @@
+if false then __derivation else "reachable"

@@ -1,0 +1,1 @@
+if false then __fetchGit else "reachable"

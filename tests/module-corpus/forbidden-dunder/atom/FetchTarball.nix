@@ -1,0 +1,1 @@
+if false then __fetchTarball else "reachable"

@@ -1,0 +1,1 @@
+if false then __fetchurl else "reachable"

@@ -1,0 +1,1 @@
+if false then __findFile else "reachable"

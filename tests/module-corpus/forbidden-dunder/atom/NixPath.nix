@@ -1,0 +1,1 @@
+if false then __nixPath else "reachable"

@@ -1,0 +1,1 @@
+if false then __path else "reachable"

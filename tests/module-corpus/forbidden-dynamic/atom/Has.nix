@@ -1,0 +1,1 @@
+[ (builtins ? import) (builtins ? getEnv) (std ? fetchGit) (builtins ? derivation) ]

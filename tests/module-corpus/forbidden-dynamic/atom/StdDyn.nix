@@ -1,0 +1,1 @@
+std.${"getEnv"} "HOME"

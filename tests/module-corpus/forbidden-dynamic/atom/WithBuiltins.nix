@@ -1,0 +1,1 @@
+with builtins; getEnv "HOME"

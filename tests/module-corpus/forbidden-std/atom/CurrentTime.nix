@@ -1,0 +1,1 @@
+if false then std.currentTime else "reachable"

@@ -1,0 +1,1 @@
+if false then std.toFile else "reachable"

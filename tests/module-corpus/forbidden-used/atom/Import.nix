@@ -1,0 +1,1 @@
+import "${mod}/value.txt"

@@ -1,0 +1,1 @@
+scopedImport { } "${mod}/value.txt"

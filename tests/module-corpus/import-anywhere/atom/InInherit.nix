@@ -1,0 +1,1 @@
+let inherit (builtins) import; in "ok"

@@ -1,0 +1,1 @@
+x: if x then import "${mod}/v.txt" else x

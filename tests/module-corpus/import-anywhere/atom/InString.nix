@@ -1,0 +1,1 @@
+"value: ${if false then import "${mod}/v.txt" else "ok"}"

@@ -1,0 +1,1 @@
+{ X = if false then import "${mod}/v.txt" else 1; }

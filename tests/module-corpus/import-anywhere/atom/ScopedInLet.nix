@@ -1,0 +1,1 @@
+let f = scopedImport; in 1

@@ -1,0 +1,1 @@
+import "${mod}/x.nix"

@@ -1,0 +1,1 @@
+{ HasOdd = mod ? odd; }

@@ -1,0 +1,1 @@
+{ FromKey = throw "key evaluated"; }

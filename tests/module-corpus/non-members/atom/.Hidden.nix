@@ -1,0 +1,1 @@
+throw ".Hidden.nix is not a member"

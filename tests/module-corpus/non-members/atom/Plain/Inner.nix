@@ -1,0 +1,1 @@
+throw "Plain has no mod.nix"

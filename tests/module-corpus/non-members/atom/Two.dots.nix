@@ -1,0 +1,1 @@
+throw "Two.dots.nix is not a member"

@@ -1,0 +1,1 @@
+throw "a.b.nix is not a member"

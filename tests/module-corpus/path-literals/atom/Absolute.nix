@@ -1,0 +1,1 @@
+if false then /etc/hostname else 1

@@ -1,0 +1,1 @@
+if false then ~/x.txt else 1

@@ -1,0 +1,1 @@
+if false then ./${"data"}.txt else 1

@@ -1,0 +1,4 @@
+{
+  bar = pre.foo + 1;
+  Sibling = pre.other.z;
+}

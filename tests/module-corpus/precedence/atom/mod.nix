@@ -1,0 +1,5 @@
+{
+  Foo = "mod.nix";
+  helper = "mod.nix helper";
+  UseHelper = mod.helper;
+}

@@ -1,0 +1,4 @@
+{
+  hidden = 3;
+  Shown = 4;
+}

@@ -1,0 +1,1 @@
+{ Via = mod.inner.x; }

@@ -1,0 +1,5 @@
+{
+  Answer = 42;
+  secret = "s";
+  Shout = mod.secret + "!";
+}

@@ -1,0 +1,1 @@
+std.fix (self: { a = 1; b = self.a + 1; })

@@ -1,0 +1,1 @@
+std.list.imap (i: v: "${v}${toString i}") [ "a" "b" ]

@@ -1,0 +1,1 @@
+std.set.merge { a.b = 1; a.c = 2; } { a.c = 3; d = 4; }

@@ -1,0 +1,1 @@
+std.list.sublist 1 2 [ 1 2 3 4 ]

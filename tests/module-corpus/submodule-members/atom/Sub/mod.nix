@@ -1,0 +1,1 @@
+{ Local = mod.helper * 2; }

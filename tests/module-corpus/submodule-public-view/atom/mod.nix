@@ -1,0 +1,4 @@
+{
+  SeesPriv = mod.sub ? priv;
+  SeesPub = mod.sub.pub;
+}

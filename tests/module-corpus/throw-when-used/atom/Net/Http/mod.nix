@@ -1,0 +1,1 @@
+{ Client = throw "client down"; Port = 80; }

@@ -1,0 +1,1 @@
+x: if x then throw "bad input: ${builtins.toJSON x}" else "fine"

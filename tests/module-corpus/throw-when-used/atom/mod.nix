@@ -1,0 +1,4 @@
+{
+  Ok = mod.check false;
+  Boom = mod.check true;
+}
