@@ -316,6 +316,16 @@ impl Module {
 
     fn read_listing(self: &Rc<Self>, ev: &mut Evaluator) -> Result<Listing, EvalError> {
         let atom = self.atom.clone();
+        // An atom without a root mod.nix (what `eka new` makes) has no
+        // modules, so no names.
+        if self.path.is_empty() {
+            let module_file = join(&self.dir, "mod.nix");
+            if let Ok(None) = atom.files.file_type(&module_file) {
+                return Ok(Listing {
+                    members: BTreeMap::new(),
+                });
+            }
+        }
         let mut entries = atom
             .files
             .read_dir(&self.dir)
