@@ -166,3 +166,6 @@ impl Composer {
         Ok(current)
     }
 }
+
+#[cfg(test)]
+mod tests;

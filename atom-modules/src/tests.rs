@@ -1,0 +1,194 @@
+//! Unit tests of the composer on in-memory atoms.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use atom_eval::{FileType, FsError, Limits};
+
+use crate::{exported_name, is_public, AtomFiles, Composer, NoDeps};
+
+/// An atom in memory that records which files were read.
+struct MemFiles {
+    files: BTreeMap<String, String>,
+    reads: RefCell<Vec<String>>,
+}
+
+impl MemFiles {
+    fn new(files: &[(&str, &str)]) -> Rc<MemFiles> {
+        Rc::new(MemFiles {
+            files: files
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            reads: RefCell::new(Vec::new()),
+        })
+    }
+}
+
+impl AtomFiles for MemFiles {
+    fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError> {
+        self.reads.borrow_mut().push(rel.to_string());
+        self.files
+            .get(rel)
+            .map(|s| s.as_bytes().to_vec())
+            .ok_or(FsError::NotFound)
+    }
+    fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError> {
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{rel}/")
+        };
+        let mut out: Vec<(String, FileType)> = Vec::new();
+        for path in self.files.keys() {
+            if let Some(rest) = path.strip_prefix(&prefix) {
+                let entry = match rest.split_once('/') {
+                    Some((dir, _)) => (dir.to_string(), FileType::Directory),
+                    None => (rest.to_string(), FileType::Regular),
+                };
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError> {
+        if self.files.contains_key(rel) {
+            return Ok(Some(FileType::Regular));
+        }
+        let dir = format!("{rel}/");
+        Ok(self
+            .files
+            .keys()
+            .any(|k| k.starts_with(&dir))
+            .then_some(FileType::Directory))
+    }
+}
+
+const MANIFEST: &str = "[package]\nlabel = \"t\"\nversion = \"1.0.0\"\n";
+
+fn eval(files: Rc<MemFiles>, attr: &[&str]) -> Result<String, String> {
+    // Small atoms: the test thread's stack is enough.
+    let mut c = Composer::new(Box::new(NoDeps), Limits::default()).unwrap();
+    let api = c.load("", files).map_err(|e| e.to_string())?;
+    let path: Vec<String> = attr.iter().map(|s| s.to_string()).collect();
+    let v = c.select(&api, &path).map_err(|e| e.to_string())?;
+    let ev = c.evaluator();
+    let v = ev.force_deep(&v).map_err(|e| e.to_string())?;
+    ev.print(&v).map_err(|e| e.to_string())
+}
+
+#[test]
+fn names_are_exported_with_the_first_letter_lowercased() {
+    assert_eq!(exported_name("Foo"), "foo");
+    assert_eq!(exported_name("FOO"), "fOO");
+    assert_eq!(exported_name("foo"), "foo");
+    assert_eq!(exported_name("Élan"), "Élan");
+    assert!(is_public("Foo") && !is_public("foo") && !is_public("Élan") && !is_public(""));
+}
+
+#[test]
+fn listing_names_reads_only_the_manifest_and_mod_nix() {
+    let files = MemFiles::new(&[
+        ("atom.toml", MANIFEST),
+        ("mod.nix", "{ A = 1; }"),
+        ("B.nix", "this is not valid nix ((("),
+        ("Sub/mod.nix", "{ X = throw \"unused\"; }"),
+        ("Sub/Y.nix", "2"),
+    ]);
+    let seen = files.clone();
+    let mut c = Composer::new(Box::new(NoDeps), Limits::default()).unwrap();
+    let api = c.load("", files).unwrap();
+    let names = c.names(&api).unwrap();
+    assert_eq!(names, ["a", "b", "sub"]);
+    assert_eq!(*seen.reads.borrow(), ["atom.toml", "mod.nix"]);
+}
+
+#[test]
+fn members_are_evaluated_once_and_lazily() {
+    let files = MemFiles::new(&[
+        ("atom.toml", MANIFEST),
+        (
+            "mod.nix",
+            "{ Both = [ mod.counted mod.counted ]; Bad = mod.broken; }",
+        ),
+        ("counted.nix", "{ v = 1; }"),
+        ("broken.nix", "(((("),
+    ]);
+    let seen = files.clone();
+    // The same value twice: Nix prints the second as «repeated».
+    assert_eq!(eval(files, &["both"]).unwrap(), "[ { v = 1; } «repeated» ]");
+    let reads = seen.reads.borrow();
+    assert_eq!(reads.iter().filter(|r| *r == "counted.nix").count(), 1);
+    assert!(!reads.iter().any(|r| r == "broken.nix"));
+}
+
+#[test]
+fn precedence_and_collisions() {
+    let files = MemFiles::new(&[
+        ("atom.toml", MANIFEST),
+        ("mod.nix", "{ Thing = \"key\"; }"),
+        ("Thing.nix", "\"file\""),
+        ("Thing/mod.nix", "{ }"),
+        ("Other.nix", "\"file\""),
+        ("Other/mod.nix", "{ }"),
+    ]);
+    assert_eq!(
+        eval(files, &[]).unwrap(),
+        "{ other = \"file\"; thing = \"key\"; }"
+    );
+    let files = MemFiles::new(&[
+        ("atom.toml", MANIFEST),
+        ("mod.nix", "{ }"),
+        ("Widget.nix", "1"),
+        ("widget.nix", "2"),
+    ]);
+    let e = eval(files, &[]).unwrap_err();
+    assert!(
+        e.contains("`Widget.nix`") && e.contains("`widget.nix`") && e.contains("`widget`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn scope_pre_atom_and_private_names() {
+    let files = MemFiles::new(&[
+        ("atom.toml", MANIFEST),
+        ("mod.nix", "{ top = \"T\"; Pub = 1; }"),
+        ("A/mod.nix", "{ mid = \"M\"; }"),
+        (
+            "A/B/mod.nix",
+            "{ Chain = \"${pre.mid}${pre.pre.top}${toString atom.pub}\"; }",
+        ),
+    ]);
+    assert_eq!(
+        eval(files.clone(), &["a", "b", "chain"]).unwrap(),
+        "\"MT1\""
+    );
+    let e = eval(files, &["top"]).unwrap_err();
+    assert!(e.contains("`top`") && e.contains("private"), "{e}");
+}
+
+#[test]
+fn forbidden_names_fail_when_the_file_is_bound() {
+    for (src, what) in [
+        ("if false then import ./x else 1", "`import`"),
+        (
+            "if false then builtins.fetchGit {} else 1",
+            "`builtins.fetchGit`",
+        ),
+        ("if false then std.getEnv \"HOME\" else 1", "`std.getEnv`"),
+        ("if false then __currentTime else 1", "`__currentTime`"),
+        ("if false then ./x else 1", "the path literal `./x`"),
+        ("if false then <nixpkgs> else 1", "the search path"),
+    ] {
+        let files = MemFiles::new(&[("atom.toml", MANIFEST), ("mod.nix", "{ }"), ("X.nix", src)]);
+        let e = eval(files, &["x"]).unwrap_err();
+        assert!(
+            e.contains(what) && e.contains("not available"),
+            "{src}: {e}"
+        );
+    }
+}
