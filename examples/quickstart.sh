@@ -36,6 +36,12 @@ echo "==> publishing again changes nothing"
 echo "==> eka verify origin"
 "$eka" verify origin
 
+echo "==> eka eval: hello's public API, composed by the module system (it uses greeting and text-util from this repository)"
+"$eka" eval tools/hello --strict
+
+echo "==> public names only, without evaluating any member"
+"$eka" eval lib/text/util --names
+
 echo "==> a consumer depends on hello, resolved from the registry"
 mkdir "$work/consumer"
 cd "$work/consumer"
@@ -47,3 +53,13 @@ cat atom.toml
 echo "--- atom.lock"
 cat atom.lock
 "$eka" fetch
+
+echo "==> the consumer's own module uses hello through deps"
+cat > mod.nix <<'NIX'
+{ Says = deps.from.registry.hello.message; }
+NIX
+"$eka" eval . --worktree --strict
+
+echo "==> or straight from the registry, by URI"
+"$eka" eval "file://$work/registry.git::hello@^1#message"
+echo "==> done: $work"

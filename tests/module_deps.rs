@@ -44,9 +44,22 @@ fn registry(sb: &Sandbox, transport: Transport) -> (support::GitServer, String, 
     );
     sb.eka(&mono.path().join("lib/words"), &["lock"])
         .assert_success();
+    // `both` depends on greet through "::" (its own repository) and is
+    // published without a lock.
+    mono.write(
+        "lib/both/atom.toml",
+        "[package]\nlabel = \"both\"\nversion = \"1.0.0\"\n\n[package.sets]\nhere = \"::\"\n\n[deps.from.here]\ngreet = \"^1\"\n",
+    )
+    .write(
+        "lib/both/mod.nix",
+        "{ Twice = let h = deps.from.here.greet.hello; in [ (h \"a\") (h \"b\") ]; }\n",
+    );
     mono.commit("words");
-    sb.eka(mono.path(), &["publish", "lib/words", "--remote", &url])
-        .assert_success();
+    sb.eka(
+        mono.path(),
+        &["publish", "lib/words", "lib/both", "--remote", &url],
+    )
+    .assert_success();
     (server, url, mono)
 }
 

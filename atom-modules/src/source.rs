@@ -106,10 +106,9 @@ impl<D: DepSource> DepSource for WithSiblings<D> {
         if !local || set_urls != [atom_format::manifest::LOCAL_SET] {
             return self.inner.load(dependent, set, set_urls, label, req);
         }
+        // Not read from a repository (by URI): its lock covers "::".
         let Some(siblings) = &self.siblings else {
-            return Err(format!(
-                "`{set}` is this repository (\"::\"), but the atom was not read from a repository"
-            ));
+            return self.inner.load(dependent, set, set_urls, label, req);
         };
         let (path, version, files) = siblings
             .find(label)

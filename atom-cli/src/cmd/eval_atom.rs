@@ -8,6 +8,7 @@ use std::rc::Rc;
 use atom_eval::Limits;
 use atom_lock::cache::{self, Access, Cache};
 use atom_lock::fetch::{self, Want};
+use atom_lock::project::{self, Keep};
 use atom_lock::remote::{self, QueryOptions};
 use atom_lock::AtomId;
 use atom_lock::Lockfile;
@@ -25,6 +26,8 @@ pub(crate) struct Fetched {
     cache: Cache,
     commit: gix::ObjectId,
     attr: Vec<String>,
+    /// Its dependencies, resolved now when its tree holds no atom.lock.
+    lock: Option<Lockfile>,
 }
 
 /// Resolves `uri` (`repo::label[@req][#attr]`) from the remote's ref listing
@@ -78,11 +81,50 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
             check_remote: false,
         },
     )?;
+    let lock = resolve_unlocked(&cache, entry.commit, &listing.answered, &base)?;
     Ok(Fetched {
         cache,
         commit: entry.commit,
         attr,
+        lock,
     })
+}
+
+/// For a fetched atom without an atom.lock of its own but with
+/// dependencies: resolves them now (its set `"::"` being the repository it
+/// came from) and fetches them, as `eka lock` would.
+fn resolve_unlocked(
+    cache: &Cache,
+    commit: gix::ObjectId,
+    came_from: &[atom_lock::RepoUrl],
+    base: &std::path::Path,
+) -> miette::Result<Option<Lockfile>> {
+    use atom_format::git;
+    use gix::objs::tree::EntryKind;
+    let repo = cache.repo();
+    let tree = git::commit_tree(&repo, commit)?;
+    if git::lookup_path(&repo, tree, atom_lock::lock::LOCK_FILE)?.is_some() {
+        return Ok(None);
+    }
+    let Some((EntryKind::Blob | EntryKind::BlobExecutable, blob)) =
+        git::lookup_path(&repo, tree, "atom.toml")?
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&git::read_blob(&repo, blob)?).into_owned();
+    let mut manifest = atom_format::Manifest::parse("atom.toml", &text)?;
+    if manifest.deps.from.is_empty() {
+        return Ok(None);
+    }
+    let here: Vec<String> = came_from.iter().map(|u| u.to_string()).collect();
+    for mirrors in manifest.package.sets.values_mut() {
+        if mirrors.urls() == [atom_format::manifest::LOCAL_SET] {
+            *mirrors = atom_format::manifest::SetMirrors::Mirrors(here.clone());
+        }
+    }
+    let registry = project::registry(cache, base);
+    let locked = project::lock(base, &manifest, None, &Keep::Nothing, &registry, cache)?;
+    Ok(Some(locked.lock))
 }
 
 /// Evaluates an atom fetched by [`fetch_uri`], with the dependencies its
@@ -96,7 +138,7 @@ pub(crate) fn evaluate_fetched(args: &Args, fetched: Fetched) -> miette::Result<
             &String::from_utf8_lossy(&bytes),
             "atom.lock",
         )?),
-        Err(_) => None,
+        Err(_) => fetched.lock,
     };
     let base = std::env::current_dir().into_diagnostic()?;
     let cache = match &lock {
