@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{closest_names, err, other, ErrorKind, EvalError, FileId, Result, Span};
 use crate::fs::{FileSystem, FileType, FsError};
 use crate::ir::*;
-use crate::lower::{lower_source, LowerContext};
+use crate::lower::{lower_parsed, lower_source, LowerContext};
 use crate::path;
 use crate::value::*;
 
@@ -144,6 +144,19 @@ impl Evaluator {
         base_dir: &str,
         scope: Option<FxHashMap<Sym, u32>>,
     ) -> Result<Rc<Expr>> {
+        self.compile_parsed(name, None, text, base_dir, scope)
+    }
+
+    /// [`Self::compile_scoped`] of a source parsed already (`parsed`, whose
+    /// text is `text`), or parsed here.
+    pub(crate) fn compile_parsed(
+        &mut self,
+        name: &str,
+        parsed: Option<&crate::lower::ParsedSource>,
+        text: NixStr,
+        base_dir: &str,
+        scope: Option<FxHashMap<Sym, u32>>,
+    ) -> Result<Rc<Expr>> {
         let file = FileId(self.sources.len() as u32);
         self.sources.push(Source {
             name: name.to_string(),
@@ -160,7 +173,10 @@ impl Evaluator {
             outer_scope: scope,
             policy: self.policy.as_ref(),
         };
-        lower_source(&mut cx)
+        match parsed {
+            Some(p) => lower_parsed(&mut cx, p),
+            None => lower_source(&mut cx),
+        }
     }
 
     pub(crate) fn run(&mut self, expr: &Rc<Expr>) -> Result<Value> {

@@ -38,7 +38,7 @@ mod error;
 mod eval;
 mod fs;
 mod ir;
-mod lower;
+pub(crate) mod lower;
 mod path;
 mod policy;
 mod posix_regex;
@@ -52,6 +52,7 @@ use std::rc::Rc;
 pub use error::{ErrorKind, EvalError, FileId, Result, Span, TraceFrame};
 pub use eval::{Evaluator, Limits};
 pub use fs::{FileSystem, FileType, FsError, NoFileSystem, RootedFileSystem};
+pub use lower::ParsedSource;
 pub use policy::{BindPolicy, PathLiteralHelp};
 pub use value::{NixStr, Value};
 
@@ -215,6 +216,32 @@ impl Evaluator {
         base_dir: &str,
         scope: &[(&str, Value)],
     ) -> Result<Value> {
+        let (names, values) = self.scope_slots(scope);
+        let expr = self.compile_scoped(name, NixStr::from(text), base_dir, Some(names))?;
+        let env = value::Env::new(None, values);
+        self.eval(&env, &expr)
+    }
+
+    /// [`Evaluator::eval_source_scoped`] of a source parsed beforehand
+    /// (possibly on another thread).
+    pub fn eval_parsed_scoped(
+        &mut self,
+        name: &str,
+        parsed: &ParsedSource,
+        base_dir: &str,
+        scope: &[(&str, Value)],
+    ) -> Result<Value> {
+        let (names, values) = self.scope_slots(scope);
+        let text = parsed.text.clone();
+        let expr = self.compile_parsed(name, Some(parsed), text, base_dir, Some(names))?;
+        let env = value::Env::new(None, values);
+        self.eval(&env, &expr)
+    }
+
+    fn scope_slots(
+        &mut self,
+        scope: &[(&str, Value)],
+    ) -> (rustc_hash::FxHashMap<value::Sym, u32>, value::Slots) {
         let mut names = rustc_hash::FxHashMap::default();
         let mut values = value::Slots::new();
         for (name, v) in scope {
@@ -226,9 +253,7 @@ impl Evaluator {
                 values.push(v.clone());
             }
         }
-        let expr = self.compile_scoped(name, NixStr::from(text), base_dir, Some(names))?;
-        let env = value::Env::new(None, values);
-        self.eval(&env, &expr)
+        (names, values)
     }
 
     /// An attribute set of `entries` (a later duplicate name wins).

@@ -48,37 +48,70 @@ struct Binder<'a, 'c> {
     has_outer: bool,
 }
 
+/// A parsed (not yet bound) source: the syntax tree, or the first syntax
+/// error. Parsing needs no evaluator, so a host can do it on another thread
+/// ([`crate::Evaluator::eval_parsed_scoped`] binds and evaluates it).
+pub struct ParsedSource {
+    pub(crate) text: crate::value::NixStr,
+    pub(crate) outcome: std::result::Result<rowan::GreenNode, (String, TextRange)>,
+}
+
+impl ParsedSource {
+    /// Parses `text`.
+    pub fn parse(text: &str) -> ParsedSource {
+        // Nix ends comments and lines at a lone CR too; rnix only at LF.
+        // Same length, so spans stay right.
+        let normalized;
+        let source = if text.contains('\r') {
+            normalized = normalize_cr(text);
+            normalized.as_str()
+        } else {
+            text
+        };
+        let outcome = if let Some(offset) = too_deep(source) {
+            Err((
+                format!("the expression nests deeper than {MAX_NESTING} levels"),
+                TextRange::new((offset as u32).into(), (offset as u32 + 1).into()),
+            ))
+        } else {
+            let parse = rnix::Root::parse(source);
+            match parse.errors().first() {
+                Some(e) => Err(describe_parse_error(e, text)),
+                None => Ok(parse.syntax().green().to_owned()),
+            }
+        };
+        ParsedSource {
+            text: text.into(),
+            outcome,
+        }
+    }
+
+    /// The source text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 /// Parses `source` and lowers it. Syntax errors carry their span.
 pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
-    // Nix ends comments and lines at a lone CR too; rnix only at LF. Same
-    // length, so spans stay right.
-    let normalized;
-    let source = if cx.source.contains('\r') {
-        normalized = normalize_cr(cx.source);
-        normalized.as_str()
-    } else {
-        cx.source
+    let parsed = ParsedSource::parse(cx.source);
+    lower_parsed(cx, &parsed)
+}
+
+/// Lowers an already parsed source (`cx.source` is its text).
+pub(crate) fn lower_parsed(cx: &mut LowerContext<'_>, parsed: &ParsedSource) -> Result<Rc<Expr>> {
+    let green = match &parsed.outcome {
+        Ok(g) => g.clone(),
+        Err((message, range)) => {
+            return Err(EvalError::new(
+                ErrorKind::Syntax {
+                    message: message.clone(),
+                },
+                Some(span_of(cx.file, *range)),
+            ))
+        }
     };
-    if let Some(offset) = too_deep(source) {
-        return Err(EvalError::new(
-            ErrorKind::Syntax {
-                message: format!("the expression nests deeper than {MAX_NESTING} levels"),
-            },
-            Some(span_of(
-                cx.file,
-                TextRange::new((offset as u32).into(), (offset as u32 + 1).into()),
-            )),
-        ));
-    }
-    let parse = rnix::Root::parse(source);
-    if let Some(e) = parse.errors().first() {
-        let (message, range) = describe_parse_error(e, cx.source);
-        return Err(EvalError::new(
-            ErrorKind::Syntax { message },
-            Some(span_of(cx.file, range)),
-        ));
-    }
-    let root = parse.tree();
+    let root = ast::Root::cast(rnix::SyntaxNode::new_root(green)).expect("parsed as a root");
     let expr = root.expr().ok_or_else(|| {
         EvalError::new(
             ErrorKind::Syntax {

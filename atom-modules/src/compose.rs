@@ -11,7 +11,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use atom_eval::{ErrorKind, EvalError, Evaluator, FileType, FsError, Value};
+use atom_eval::{ErrorKind, EvalError, Evaluator, FileType, FsError, ParsedSource, Value};
 
 use crate::files::{AtomFiles, MountTable};
 
@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub deps: Box<dyn DepSource>,
     /// Public API of each loaded atom, by key.
     pub loaded: RefCell<HashMap<String, Value>>,
+    /// Reader threads per atom loaded from now on; 0: no reading ahead.
+    pub read_ahead: Cell<usize>,
     /// The place (`in hello@1.2.0 at net.Client`) of every file evaluated,
     /// by source name, to name it in errors raised after its thunk returned.
     pub places: RefCell<HashMap<String, String>>,
@@ -80,6 +82,8 @@ pub(crate) struct Atom {
     /// The atom's public API (`atom`), set right after the root module is
     /// made.
     pub public: OnceCell<Value>,
+    /// Files parsed ahead by other threads.
+    pub prefetched: Option<crate::readahead::ReadAheadHandle>,
     pub shared: Rc<Shared>,
 }
 
@@ -265,13 +269,19 @@ impl Module {
     /// Reads, binds and evaluates one file of this module in its scope.
     fn eval_file(&self, ev: &mut Evaluator, file: &str) -> Result<Value, EvalError> {
         let rel = join(&self.dir, file);
-        let bytes = self
-            .atom
-            .files
-            .read_file(&rel)
-            .map_err(|e| fs_fail(&self.atom, &rel, e))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| fail(format!("{}: '{rel}' is not valid UTF-8", self.atom.name)))?;
+        let parsed = match self.atom.prefetched.as_ref().and_then(|p| p.0.take(&rel)) {
+            Some(p) => p,
+            None => {
+                let bytes = self
+                    .atom
+                    .files
+                    .read_file(&rel)
+                    .map_err(|e| fs_fail(&self.atom, &rel, e))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| fail(format!("{}: '{rel}' is not valid UTF-8", self.atom.name)))?;
+                ParsedSource::parse(&text)
+            }
+        };
         let atom = &self.atom;
         let mut scope: Vec<(&str, Value)> = vec![
             ("mod", self.private.get().expect("set in new").clone()),
@@ -290,7 +300,7 @@ impl Module {
             .borrow_mut()
             .entry(name.clone())
             .or_insert_with(|| self.context(member));
-        ev.eval_source_scoped(&name, &text, &self.directory(), &scope)
+        ev.eval_parsed_scoped(&name, &parsed, &self.directory(), &scope)
     }
 
     /// The module's members: the directory listing and `mod.nix`, read
@@ -491,10 +501,19 @@ pub(crate) fn load_atom(
     let from = ev.make_attrs(sets);
     let deps = ev.make_attrs([("from", from)]);
 
+    let threads = shared.read_ahead.get();
+    let prefetched = if threads > 0 {
+        files.read_ahead().map(|plan| {
+            crate::readahead::ReadAheadHandle(crate::readahead::Prefetched::start(plan, threads))
+        })
+    } else {
+        None
+    };
     let atom = Rc::new(Atom {
         name,
         key: key.to_string(),
         mount,
+        prefetched,
         files,
         cfg,
         deps,

@@ -11,10 +11,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use atom_eval::{FileSystem, FileType, FsError};
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
+
+use crate::readahead::ReadAhead;
 
 /// Read access to the files of one atom. Paths are relative to the atom
 /// directory, `/`-separated, canonical; `""` is the atom directory.
@@ -22,6 +25,39 @@ pub trait AtomFiles {
     fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError>;
     fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError>;
     fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError>;
+    /// The `.nix` files and a way to read them from other threads, for
+    /// [`crate::readahead`]; `None` if this source cannot.
+    fn read_ahead(&self) -> Option<ReadAhead> {
+        None
+    }
+}
+
+/// Lists a directory for [`walk_nix`]: names, types and what the caller
+/// keeps of each entry.
+type ListDir<'a, T> = &'a dyn Fn(&str) -> Option<Vec<(String, FileType, T)>>;
+
+/// Every `.nix` file under `rel`, depth first in name order (the order a
+/// strict evaluation of sorted attribute sets needs them), with what `list`
+/// kept of each.
+fn walk_nix<T>(
+    rel: &str,
+    list: ListDir<'_, T>,
+    out: &mut Vec<(String, T)>,
+) {
+    let Some(mut entries) = list(rel) else { return };
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, kind, leaf) in entries {
+        let child = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        match kind {
+            FileType::Regular if name.ends_with(".nix") => out.push((child, leaf)),
+            FileType::Directory => walk_nix(&child, list, out),
+            _ => {}
+        }
+    }
 }
 
 fn symlink_refused(rel: &str) -> FsError {
@@ -105,6 +141,34 @@ fn file_type_of(kind: EntryKind) -> FileType {
 }
 
 impl AtomFiles for GitTreeFiles {
+    fn read_ahead(&self) -> Option<ReadAhead> {
+        let mut found: Vec<(String, ObjectId)> = Vec::new();
+        let list = |rel: &str| {
+            self.tree(rel).ok().map(|t| {
+                t.iter()
+                    .map(|(n, k, id)| (n.clone(), file_type_of(*k), *id))
+                    .collect()
+            })
+        };
+        walk_nix("", &list, &mut found);
+        let (files, ids): (Vec<String>, Vec<ObjectId>) = found.into_iter().unzip();
+        let ids = Arc::new(ids);
+        let repo = self.repo.clone().into_sync();
+        Some(ReadAhead {
+            files,
+            reader: Arc::new(move || {
+                let repo = repo.to_thread_local();
+                let ids = ids.clone();
+                Box::new(move |i| {
+                    let mut buf = Vec::new();
+                    gix::objs::FindExt::find_blob(&repo.objects, &ids[i], &mut buf)
+                        .ok()
+                        .map(|b| b.data.to_vec())
+                })
+            }),
+        })
+    }
+
     fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError> {
         match self.entry(rel)? {
             Some((EntryKind::Blob | EntryKind::BlobExecutable, id)) => {
@@ -195,6 +259,30 @@ fn disk_type(t: std::fs::FileType) -> FileType {
 }
 
 impl AtomFiles for DirFiles {
+    fn read_ahead(&self) -> Option<ReadAhead> {
+        let mut found: Vec<(String, ())> = Vec::new();
+        let list = |rel: &str| {
+            self.read_dir(rel)
+                .ok()
+                .map(|v| v.into_iter().map(|(n, k)| (n, k, ())).collect())
+        };
+        walk_nix("", &list, &mut found);
+        let files: Vec<String> = found.into_iter().map(|(f, ())| f).collect();
+        let paths: Arc<Vec<PathBuf>> = Arc::new(files.iter().map(|f| self.root.join(f)).collect());
+        Some(ReadAhead {
+            files,
+            reader: Arc::new(move || {
+                let paths = paths.clone();
+                // Symlinks are not followed here either (`DirFiles::check`
+                // refuses them when the evaluator reads the file itself).
+                Box::new(move |i| match std::fs::symlink_metadata(&paths[i]) {
+                    Ok(m) if m.file_type().is_file() => std::fs::read(&paths[i]).ok(),
+                    _ => None,
+                })
+            }),
+        })
+    }
+
     fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError> {
         self.check(rel)?;
         std::fs::read(self.path(rel)).map_err(io_error)

@@ -21,6 +21,7 @@
 mod compose;
 mod files;
 mod locked;
+pub mod readahead;
 mod scope;
 mod source;
 
@@ -92,8 +93,18 @@ impl Composer {
             deps,
             loaded: Default::default(),
             places: Default::default(),
+            read_ahead: std::cell::Cell::new(0),
         });
         Ok(Composer { ev, shared })
+    }
+
+    /// Read and parse the `.nix` files of atoms loaded from now on ahead of
+    /// the evaluator, on `threads` other threads (0: never). Worth it when
+    /// everything will be forced (`--strict`); it reads files that a lazy
+    /// evaluation would not, though their errors still surface only if
+    /// used.
+    pub fn set_read_ahead(&mut self, threads: usize) {
+        self.shared.read_ahead.set(threads);
     }
 
     /// The public API of the atom whose files are `files` (lazy: reads the

@@ -239,6 +239,11 @@ fn run_atom(
     };
     let mut composer = Composer::new(Box::new(deps), limits)
         .map_err(|e| miette!("cannot prepare the module system: {e}"))?;
+    if (args.strict || args.json) && !args.names {
+        // Everything will be forced: parse ahead on the other cores.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        composer.set_read_ahead(cores.saturating_sub(1).max(1));
+    }
     let fail = |c: &mut Composer, e| {
         let e = c.locate(e);
         miette::Report::new(diagnose(c.evaluator(), &e))
