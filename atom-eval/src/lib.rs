@@ -134,10 +134,16 @@ impl Evaluator {
     /// alias and `__name`). Returns whether it existed. Globals set with
     /// [`Evaluator::set_global`] are reset to the standard scope.
     pub fn remove_builtin(&mut self, name: &str) -> bool {
+        self.remove_builtins(&[name]) == 1
+    }
+
+    /// [`Evaluator::remove_builtin`] of several names at once (the global
+    /// scope is rebuilt once). Returns how many existed.
+    pub fn remove_builtins(&mut self, names: &[&str]) -> usize {
         let before = self.builtins.len();
-        self.builtins.retain(|(n, _)| *n != name);
-        let removed = self.builtins.len() != before;
-        if removed {
+        self.builtins.retain(|(n, _)| !names.contains(n));
+        let removed = before - self.builtins.len();
+        if removed > 0 {
             self.rebuild_globals();
         }
         removed

@@ -36,16 +36,20 @@ pub trait AtomFiles {
 /// keeps of each entry.
 type ListDir<'a, T> = &'a dyn Fn(&str) -> Option<Vec<(String, FileType, T)>>;
 
-/// Every `.nix` file under `rel`, depth first in name order (the order a
-/// strict evaluation of sorted attribute sets needs them), with what `list`
-/// kept of each.
-fn walk_nix<T>(
-    rel: &str,
-    list: ListDir<'_, T>,
-    out: &mut Vec<(String, T)>,
-) {
+/// Every `.nix` file under `rel`, in the order a strict evaluation needs
+/// them: a directory's `mod.nix` first (it is read to list the module),
+/// then its entries by exported name (the order sets are printed in),
+/// directories depth first.
+fn walk_nix<T>(rel: &str, list: ListDir<'_, T>, out: &mut Vec<(String, T)>) {
     let Some(mut entries) = list(rel) else { return };
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let key = |name: &str, kind: FileType| {
+        let first = name == "mod.nix" && kind == FileType::Regular;
+        (
+            !first,
+            crate::exported_name(name.strip_suffix(".nix").unwrap_or(name)),
+        )
+    };
+    entries.sort_by(|a, b| key(&a.0, a.1).cmp(&key(&b.0, b.1)));
     for (name, kind, leaf) in entries {
         let child = if rel.is_empty() {
             name.clone()

@@ -79,9 +79,9 @@ pub fn policy() -> BindPolicy {
 /// `builtins.${"imp" + "ort"}` does not find them either) and sets the
 /// policy. Returns `std`: the pure builtins and the helpers of `std.nix`.
 pub fn prepare(ev: &mut Evaluator) -> Result<Value, EvalError> {
-    for name in forbidden().keys() {
-        ev.remove_builtin(name);
-    }
+    let forbidden = forbidden();
+    let names: Vec<&str> = forbidden.keys().map(String::as_str).collect();
+    ev.remove_builtins(&names);
     // Nix's global aliases stay (map, toString, throw, ...), minus the
     // removed ones; `__name` forms are caught by the policy.
     let builtins = ev
