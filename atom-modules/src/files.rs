@@ -49,7 +49,7 @@ fn walk_nix<T>(rel: &str, list: ListDir<'_, T>, out: &mut Vec<(String, T)>) {
             crate::exported_name(name.strip_suffix(".nix").unwrap_or(name)),
         )
     };
-    entries.sort_by(|a, b| key(&a.0, a.1).cmp(&key(&b.0, b.1)));
+    entries.sort_by_key(|e| key(&e.0, e.1));
     for (name, kind, leaf) in entries {
         let child = if rel.is_empty() {
             name.clone()
