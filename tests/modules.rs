@@ -628,3 +628,45 @@ fn rev_selects_the_commit() {
     );
     expect(eval(&sb, &repo, "atoms/rv", &["--names"]), "later\nvalue");
 }
+
+// ---------------------------------------------------------------------------
+// CLI output pinned by snapshots: the diagnostics users see.
+
+#[path = "atoms/mod.rs"]
+#[allow(dead_code)]
+mod atoms;
+
+#[test]
+fn module_diagnostics_snapshots() {
+    let sb = Sandbox::new();
+    let repo = sb.repo("mono");
+    repo.write(
+        "net/atom.toml",
+        "[package]\nlabel = \"net\"\nversion = \"1.2.0\"\n",
+    )
+    .write("net/mod.nix", "{ Name = \"net\"; secret = 1; }\n")
+    .write(
+        "net/Http/mod.nix",
+        "{ Client = mod.port + 1; port = \"80\"; }\n",
+    )
+    .write(
+        "net/Fetch.nix",
+        "{ url }:\n  let body = import ./body.nix; in body\n",
+    )
+    .write("net/Local.nix", "builtins.readFile ./README.md\n")
+    .write("net/Private.nix", "atom.secret\n");
+    repo.commit("net");
+    let show = |args: &[&str]| {
+        let run = sb.eka(repo.path(), args);
+        atoms::transcript(&sb, &run)
+    };
+    insta::assert_snapshot!("module_names", show(&["eval", "net", "--names"]));
+    insta::assert_snapshot!("module_forbidden_import", show(&["eval", "net#fetch"]));
+    insta::assert_snapshot!("module_path_literal", show(&["eval", "net#local"]));
+    insta::assert_snapshot!(
+        "module_type_error_names_the_module",
+        show(&["eval", "net#http", "--strict"])
+    );
+    insta::assert_snapshot!("module_private_from_outside", show(&["eval", "net#secret"]));
+    insta::assert_snapshot!("module_private_via_atom", show(&["eval", "net#private"]));
+}

@@ -61,6 +61,8 @@ pub(crate) struct EvalDiagnostic {
     #[label("{label}")]
     span: Option<SourceSpan>,
     label: String,
+    #[help]
+    help: Option<String>,
     #[related]
     trace: Vec<EvalDiagnostic>,
 }
@@ -95,15 +97,24 @@ pub(crate) fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
                 source_code,
                 span,
                 label: String::new(),
+                help: None,
                 trace: Vec::new(),
             }
         })
         .collect();
+    // What to use instead goes on its own `help:` line.
+    let (message, help) = match e.kind() {
+        atom_eval::ErrorKind::Forbidden { what, help } => {
+            (format!("{what} is not available here"), Some(help.clone()))
+        }
+        _ => (e.to_string(), None),
+    };
     EvalDiagnostic {
-        message: e.to_string(),
+        message,
         source_code,
         span,
         label: "here".into(),
+        help,
         trace,
     }
 }
