@@ -633,7 +633,6 @@ fn rev_selects_the_commit() {
 // CLI output pinned by snapshots: the diagnostics users see.
 
 #[path = "atoms/mod.rs"]
-#[allow(dead_code)]
 mod atoms;
 
 #[test]
