@@ -83,7 +83,7 @@ fn consumer(sb: &Sandbox, url: &str, extra_dep: bool) -> Repo {
 
 fn deps_through_the_lock(transport: Transport) {
     let sb = Sandbox::new();
-    let (_server, url, _mono) = registry(&sb, transport);
+    let (_server, url, mono) = registry(&sb, transport);
     let repo = consumer(&sb, &url, true);
     let app = repo.path().join("app");
     let app_arg = app.to_str().unwrap();

@@ -26,8 +26,35 @@ pub(crate) struct Fetched {
     cache: Cache,
     commit: gix::ObjectId,
     attr: Vec<String>,
-    /// Its dependencies, resolved now when its tree holds no atom.lock.
+    /// Its dependencies, resolved now when its tree holds no atom.lock, or
+    /// the current project's lock when that pins the atom.
     lock: Option<Lockfile>,
+    /// The atom's key for the dependency source: its id when `lock` is the
+    /// project's (whose entry for it lists its dependencies), else `""`.
+    key: String,
+}
+
+/// The version of `target` that the lock of the project around the current
+/// directory pins, if it pins one (same label, a mirror in common, the
+/// requirement met).
+fn locked_in_project(target: &query::Target) -> Option<(Lockfile, atom_lock::LockedAtom)> {
+    let cwd = std::env::current_dir().ok()?;
+    let project = project::Project::find(&cwd).ok()?;
+    let lock = project.valid_lock()?.clone();
+    let found: Vec<&atom_lock::LockedAtom> = lock
+        .atoms()
+        .iter()
+        .filter(|a| a.label == target.label)
+        .filter(|a| a.mirrors.iter().any(|m| target.urls.contains(m)))
+        .filter(|a| target.req.as_ref().is_none_or(|r| r.matches(&a.version)))
+        .collect();
+    match found.as_slice() {
+        [one] => {
+            let one = (*one).clone();
+            Some((lock, one))
+        }
+        _ => None,
+    }
 }
 
 /// Resolves `uri` (`repo::label[@req][#attr]`) from the remote's ref listing
@@ -43,13 +70,57 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
         ),
         None => (text, Vec::new()),
     };
+    let target = query::atom_target(uri, &MirrorArgs::default(), global)?;
+    let base = std::env::current_dir().into_diagnostic()?;
+    // The version the current project locked, like `cargo run -p`: no
+    // resolution, and the same dependencies as the project's.
+    if let Some((lock, atom)) = locked_in_project(&target) {
+        let access = if args.offline {
+            Access::Read
+        } else {
+            Access::Write
+        };
+        let cache = Cache::open(&cache::default_dir()?, access)?;
+        let wants: Vec<Want> = lock
+            .atoms()
+            .iter()
+            .map(|a| Want {
+                id: a.id(),
+                label: a.label.clone(),
+                version: a.version.clone(),
+                commit: a.commit,
+                root: a.root,
+                origin: Some(a.origin),
+                digest: Some(a.digest),
+                mirrors: a.mirrors.clone(),
+            })
+            .collect();
+        let missing = wants.iter().any(|w| !cache.has(&w.commit));
+        if missing || args.offline {
+            fetch::fetch(
+                &cache,
+                &base,
+                &wants,
+                fetch::Options {
+                    offline: args.offline,
+                    check_remote: false,
+                },
+            )?;
+        }
+        return Ok(Fetched {
+            cache,
+            commit: atom.commit,
+            attr,
+            key: atom.id().to_string(),
+            lock: Some(lock),
+        });
+    }
     if args.offline {
         return Err(miette!(
-            help = "evaluate a local atom whose atom.lock pins it, or drop --offline",
+            help = "evaluate it from a project whose atom.lock pins it, or drop --offline",
             "`{uri}` must be resolved over the network, but --offline was given"
         ));
     }
-    let target = query::atom_target(uri, &MirrorArgs::default(), global)?;
     let listing =
         remote::list_atom_versions(&target.urls, &target.label, &QueryOptions::default())?;
     let entry = listing.select(&target.label, target.req.as_ref())?;
@@ -71,7 +142,6 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
         digest: None,
         mirrors: listing.answered.clone(),
     };
-    let base = std::env::current_dir().into_diagnostic()?;
     fetch::fetch(
         &cache,
         &base,
@@ -87,6 +157,7 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
         commit: entry.commit,
         attr,
         lock,
+        key: String::new(),
     })
 }
 
@@ -133,6 +204,19 @@ pub(crate) fn evaluate_fetched(args: &Args, fetched: Fetched) -> miette::Result<
     let repo = fetched.cache.repo();
     let tree = atom_format::git::commit_tree(&repo, fetched.commit)?;
     let files: Rc<dyn AtomFiles> = Rc::new(GitTreeFiles::new(repo, tree));
+    if !fetched.key.is_empty() {
+        // Pinned by the project's lock, which also pins its dependencies.
+        let cache = Ok(fetched.cache);
+        return run_atom(
+            args,
+            &fetched.key,
+            files,
+            fetched.lock,
+            cache,
+            None,
+            &fetched.attr,
+        );
+    }
     let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {
         Ok(bytes) => Some(Lockfile::parse(
             &String::from_utf8_lossy(&bytes),
@@ -147,7 +231,7 @@ pub(crate) fn evaluate_fetched(args: &Args, fetched: Fetched) -> miette::Result<
         }
         _ => Err("no dependency is locked in the atom's atom.lock".to_string()),
     };
-    run_atom(args, files, lock, cache, None, &fetched.attr)
+    run_atom(args, "", files, lock, cache, None, &fetched.attr)
 }
 
 /// Opens the cache (or uses `open`) with the locked atoms in it, fetching
@@ -217,12 +301,21 @@ pub(crate) fn evaluate(args: &Args, target: AtomTarget) -> miette::Result<Option
         }
         _ => Err("no dependency is locked in atom.lock; run `eka lock`".to_string()),
     };
-    run_atom(args, local.files, lock, cache, local.siblings, &target.attr)
+    run_atom(
+        args,
+        "",
+        local.files,
+        lock,
+        cache,
+        local.siblings,
+        &target.attr,
+    )
 }
 
 /// Composes the atom and prints what was asked.
 fn run_atom(
     args: &Args,
+    key: &str,
     files: Rc<dyn AtomFiles>,
     lock: Option<Lockfile>,
     cache: Result<Cache, String>,
@@ -248,7 +341,7 @@ fn run_atom(
         let e = c.locate(e);
         miette::Report::new(diagnose(c.evaluator(), &e))
     };
-    let api = match composer.load("", files) {
+    let api = match composer.load(key, files) {
         Ok(v) => v,
         Err(e) => return Err(fail(&mut composer, e)),
     };
