@@ -153,6 +153,28 @@ fn deps_through_the_lock(transport: Transport) {
         )
         .assert_failure();
     assert!(run.stderr.contains("greet"), "{}", run.stderr);
+
+    // A newer greet is published: inside the project the URI means the
+    // locked version (offline too), elsewhere the newest.
+    mono.write("lib/greet/atom.toml", manifest("greet", "1.1.0", &url, &[]));
+    mono.commit("greet 1.1.0");
+    sb.eka(mono.path(), &["publish", "lib/greet", "--remote", &url])
+        .assert_success();
+    let uri = format!("{url}::greet#version");
+    let run = sb.eka(&app, &["eval", &uri]).assert_success();
+    assert_eq!(run.stdout.trim(), "\"1.0.0\"");
+    let run = sb.eka(&app, &["eval", &uri, "--offline"]).assert_success();
+    assert_eq!(run.stdout.trim(), "\"1.0.0\"");
+    let run = sb.eka(repo.path(), &["eval", &uri]).assert_success();
+    assert_eq!(run.stdout.trim(), "\"1.1.0\"");
+    // The project's lock also serves the dependencies of a locked atom.
+    let run = sb
+        .eka(
+            &app,
+            &["eval", &format!("{url}::words#greeting"), "--offline"],
+        )
+        .assert_success();
+    assert_eq!(run.stdout.trim(), "\"hello world\"");
 }
 
 #[test]
