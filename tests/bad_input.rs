@@ -313,6 +313,11 @@ fn unreachable_http() {
     unreachable_over(Transport::Http);
 }
 
+#[test]
+fn unreachable_ssh() {
+    unreachable_over(Transport::Ssh);
+}
+
 /// A push refused by the server: the local refs go back to what they were
 /// (including refs published earlier), the remote is unchanged.
 fn rejected_over(kind: Transport) {
@@ -364,6 +369,11 @@ fn push_rejected_git_daemon() {
 #[test]
 fn push_rejected_http() {
     rejected_over(Transport::Http);
+}
+
+#[test]
+fn push_rejected_ssh() {
+    rejected_over(Transport::Ssh);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! End-to-end tests of `eka publish`: the real binary against real git
-//! remotes (file://, git daemon, smart HTTP), every result cross-checked with
+//! remotes (file://, git daemon, smart HTTP, ssh), every result cross-checked with
 //! git itself (cat-file, hash-object, fsck --strict, ls-remote).
 
 mod atoms;
@@ -93,6 +93,11 @@ fn publish_all_git_daemon() {
 #[test]
 fn publish_all_http() {
     publish_all_over(Transport::Http);
+}
+
+#[test]
+fn publish_all_ssh() {
+    publish_all_over(Transport::Ssh);
 }
 
 /// A republish over HTTP lists refs but sends no receive-pack request.
@@ -423,6 +428,11 @@ fn unusual_names_git_daemon() {
 #[test]
 fn unusual_names_http() {
     unusual_names_over(Transport::Http);
+}
+
+#[test]
+fn unusual_names_ssh() {
+    unusual_names_over(Transport::Ssh);
 }
 
 /// A label written in a non-NFKC form is published under its NFKC form.

@@ -1,5 +1,5 @@
 //! End-to-end tests of the zero-object queries: `eka versions`, `eka list`,
-//! `eka show`, over `file://`, `git://` and smart HTTP, with mirrors, eka
+//! `eka show`, over `file://`, `git://`, smart HTTP and ssh, with mirrors, eka
 //! 0.3's ref namespace, and every bad input the issue names. The library
 //! side (`atom_lock::remote`) is exercised directly where the command line
 //! has no switch for it (an expected root, batched manifest fetches, a
@@ -229,6 +229,59 @@ fn versions_list_show(kind: Transport) {
         );
         assert!(http.total_response_bytes() < 4096);
     }
+
+    // Over ssh: what the server's git-upload-pack saw.
+    if let Some(ssh) = server.ssh() {
+        ssh.clear_packet_trace();
+        sb.eka(here, &["versions", &format!("{url}::a@^1")])
+            .assert_success();
+        let trace = ssh.packet_trace();
+        assert!(trace.contains("upload-pack> version 2"), "{trace}");
+        assert!(trace.contains("upload-pack< command=ls-refs"), "{trace}");
+        assert!(!trace.contains("command=fetch"), "{trace}");
+        let prefixes = sent_prefixes(&trace);
+        for p in ["refs/atoms/a/", "refs/atoms/_root", "refs/eka/atoms/a/"] {
+            assert!(prefixes.contains(&p), "{p} not in {prefixes:?}");
+        }
+        assert!(!prefixes.contains(&"refs/atoms/"), "{prefixes:?}");
+        // The server sent only matching refs: none of the 2000 others.
+        assert!(
+            !trace.contains("refs/heads/") && !trace.contains("refs/tags/"),
+            "{trace}"
+        );
+
+        ssh.clear_packet_trace();
+        sb.eka(here, &["list", url.as_str()]).assert_success();
+        let trace = ssh.packet_trace();
+        assert!(!trace.contains("command=fetch"), "{trace}");
+        assert!(sent_prefixes(&trace).contains(&"refs/atoms/"), "{trace}");
+        assert!(
+            !trace.contains("refs/heads/") && !trace.contains("refs/tags/"),
+            "{trace}"
+        );
+
+        // show fetches one blob.
+        ssh.clear_packet_trace();
+        sb.eka(here, &["show", &format!("{url}::a@1")])
+            .assert_success();
+        let trace = ssh.packet_trace();
+        assert_eq!(
+            trace.matches("upload-pack< command=fetch").count(),
+            1,
+            "{trace}"
+        );
+        let wants = trace.matches("upload-pack< want ").count();
+        assert_eq!(wants, 1, "{trace}");
+    }
+}
+
+/// The `ref-prefix` arguments of the `ls-refs` commands in a server-side
+/// packet trace.
+fn sent_prefixes(trace: &str) -> Vec<&str> {
+    trace
+        .lines()
+        .filter_map(|l| l.split_once("upload-pack< ref-prefix ").map(|(_, p)| p))
+        .collect()
 }
 
 #[test]
@@ -244,6 +297,11 @@ fn versions_list_show_git() {
 #[test]
 fn versions_list_show_http() {
     versions_list_show(Transport::Http);
+}
+
+#[test]
+fn versions_list_show_ssh() {
+    versions_list_show(Transport::Ssh);
 }
 
 /// Moves every `refs/atoms/` ref of `label` (and the root) to eka 0.3's
@@ -339,6 +397,11 @@ fn eka03_namespace_file() {
 #[test]
 fn eka03_namespace_http() {
     eka03_namespace(Transport::Http);
+}
+
+#[test]
+fn eka03_namespace_ssh() {
+    eka03_namespace(Transport::Ssh);
 }
 
 /// Every bad input gets a clear error and a failing exit code.

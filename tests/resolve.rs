@@ -166,7 +166,15 @@ fn workflow(kind: Transport) {
 
     // fetch: into an empty cache, only atom objects.
     std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    if let Some(ssh) = server.ssh() {
+        ssh.clear_packet_trace();
+    }
     let run = sb.eka(&dir, &["fetch"]).assert_success();
+    if let Some(ssh) = server.ssh() {
+        // gix fetched with protocol v2 (GIT_PROTOCOL went through ssh).
+        let trace = ssh.packet_trace();
+        assert!(trace.contains("upload-pack< command=fetch"), "{trace}");
+    }
     assert!(run.stdout.contains("2 atoms verified"), "{run}");
     assert!(run.stdout.contains("fetched"), "{run}");
     let objects = git(
@@ -215,6 +223,11 @@ fn workflow_http() {
 #[test]
 fn workflow_git_daemon() {
     workflow(Transport::Git);
+}
+
+#[test]
+fn workflow_ssh() {
+    workflow(Transport::Ssh);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Self-tests of the end-to-end harness: the git servers it starts answer
-//! stock git (and gix) over `file://`, `git://` and smart HTTP, for push,
-//! ref listing, clone, protocol v2 and large pushes.
+//! stock git (and gix) over `file://`, `git://`, smart HTTP and ssh, for
+//! push, ref listing, clone, protocol v2 and large pushes.
 
 mod support;
 
@@ -103,6 +103,11 @@ fn http_push_list_clone() {
     push_list_clone(Transport::Http);
 }
 
+#[test]
+fn ssh_push_list_clone() {
+    push_list_clone(Transport::Ssh);
+}
+
 /// `GIT_TRACE_PACKET` of a `ls-remote --heads` (which sends the ref prefix
 /// `refs/heads/` in protocol v2) with `protocol.version=V`: (stdout, stderr).
 fn traced_ls_remote(sb: &Sandbox, url: &str, version: u8) -> (String, String) {
@@ -140,6 +145,16 @@ fn protocol_v2(kind: Transport) {
             "{requests:#?}"
         );
     }
+    if let Some(ssh) = server.ssh() {
+        // GIT_PROTOCOL reached the server (sshd's AcceptEnv).
+        let trace = ssh.packet_trace();
+        assert!(trace.contains("upload-pack> version 2"), "{trace}");
+        assert!(
+            trace.contains("upload-pack< ref-prefix refs/heads/"),
+            "{trace}"
+        );
+        ssh.clear_packet_trace();
+    }
 
     // The check tells the versions apart.
     let (stdout, trace) = traced_ls_remote(&sb, &url, 0);
@@ -163,6 +178,11 @@ fn git_daemon_protocol_v2() {
 #[test]
 fn http_protocol_v2() {
     protocol_v2(Transport::Http);
+}
+
+#[test]
+fn ssh_protocol_v2() {
+    protocol_v2(Transport::Ssh);
 }
 
 fn failures(kind: Transport) {
@@ -204,6 +224,11 @@ fn file_failures() {
 #[test]
 fn git_daemon_failures() {
     failures(Transport::Git);
+}
+
+#[test]
+fn ssh_failures() {
+    failures(Transport::Ssh);
 }
 
 #[test]
@@ -551,7 +576,15 @@ fn gix_list_and_fetch(kind: Transport) {
     if let Some(http) = server.http() {
         http.clear_requests();
     }
-    let local = gix::init_bare(sb.path().join("gix.git")).unwrap();
+    // gix in this process: the test ssh client comes from the repository's
+    // core.sshCommand (GIT_SSH_COMMAND is only in the children's
+    // environment).
+    gix::init_bare(sb.path().join("gix.git")).unwrap();
+    git(
+        &sb.path().join("gix.git"),
+        &["config", "core.sshCommand", &support::ssh_command()],
+    );
+    let local = gix::open(sb.path().join("gix.git")).unwrap();
     let remote = local
         .remote_at(url.as_str())
         .unwrap()
@@ -587,6 +620,16 @@ fn gix_list_and_fetch(kind: Transport) {
         assert!(!http.any_fetch(), "{requests:#?}");
         assert!(http.total_response_bytes() < 2048, "{requests:#?}");
     }
+    if let Some(ssh) = server.ssh() {
+        let trace = ssh.packet_trace();
+        assert!(trace.contains("upload-pack> version 2"), "{trace}");
+        assert!(trace.contains("upload-pack< command=ls-refs"), "{trace}");
+        assert!(
+            trace.contains("upload-pack< ref-prefix refs/atoms/"),
+            "{trace}"
+        );
+        assert!(!trace.contains("command=fetch"), "{trace}");
+    }
 
     let outcome = remote
         .connect(gix::remote::Direction::Fetch)
@@ -615,6 +658,10 @@ fn gix_list_and_fetch(kind: Transport) {
             "{requests:#?}"
         );
     }
+    if let Some(ssh) = server.ssh() {
+        let trace = ssh.packet_trace();
+        assert!(trace.contains("upload-pack< command=fetch"), "{trace}");
+    }
 }
 
 #[test]
@@ -630,6 +677,11 @@ fn gix_git_daemon() {
 #[test]
 fn gix_http() {
     gix_list_and_fetch(Transport::Http);
+}
+
+#[test]
+fn gix_ssh() {
+    gix_list_and_fetch(Transport::Ssh);
 }
 
 /// The fsck helper rejects what `git fsck --strict` rejects.
@@ -701,6 +753,20 @@ fn servers_stop_on_drop() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 
+    let ssh = support::SshServer::start(&base);
+    let (pid, port) = (ssh.pid(), ssh.port());
+    assert_eq!(ls_remote(&ssh.url("r"), &[]), vec![]);
+    drop(ssh);
+    let start = std::time::Instant::now();
+    while !group_is_gone(pid) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "sshd group {pid} still alive"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+
     let http = support::HttpGitServer::start(&base);
     let port = http.port();
     ls_remote(&http.url("r"), &[]);
@@ -716,6 +782,22 @@ fn servers_stop_on_drop() {
     assert!(watch.stopped());
     let mut rest = Vec::new();
     assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
+}
+
+/// Without OpenSSH, ssh tests fail saying what to install (they are never
+/// skipped).
+#[test]
+fn missing_openssh_says_what_to_install() {
+    let caught = std::panic::catch_unwind(|| support::ssh::find_program("eka-e2e-no-such-sshd"));
+    let message = caught.expect_err("found a program that does not exist");
+    let message = message
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains("apt-get install openssh-server"),
+        "{message}"
+    );
+    assert!(support::ssh::find_program("sshd").is_absolute());
 }
 
 /// The `eka` runner: hermetic environment, private home, output captured.
@@ -734,6 +816,11 @@ fn eka_runs_hermetically() {
     let home = format!("HOME={}", sb.home().display());
     assert!(env.lines().any(|l| l == home), "{env}");
     assert!(env.lines().any(|l| l == "GIT_CONFIG_NOSYSTEM=1"), "{env}");
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("GIT_SSH_COMMAND=ssh -F /dev/null -i ")),
+        "{env}"
+    );
     assert!(!env.contains("CARGO_"), "{env}");
     assert!(Path::new(&sb.home()).join(".config").is_dir());
 }

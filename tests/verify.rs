@@ -118,6 +118,11 @@ fn verify_remote_http() {
 }
 
 #[test]
+fn verify_remote_ssh() {
+    verify_remote_over(Transport::Ssh);
+}
+
+#[test]
 fn verify_label_and_version_locally() {
     let sb = Sandbox::new();
     let url = support::file_url(&sb.bare("registry"));

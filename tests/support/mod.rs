@@ -1,13 +1,14 @@
 //! Shared support for the end-to-end tests: a hermetic environment for `git`
 //! and `eka`, test monorepos, bare remotes, and real git servers on loopback
-//! (`file://`, `git daemon`, smart HTTP through `git http-backend`).
+//! (`file://`, `git daemon`, smart HTTP through `git http-backend`, ssh
+//! through a private `sshd`).
 //!
 //! Every test binary includes this module with `mod support;` and uses only
 //! part of it. A typical test:
 //!
 //! ```ignore
 //! let sb = Sandbox::new();                       // temp dir + private HOME
-//! let server = sb.server(Transport::Http);       // or File, Git; stops on drop
+//! let server = sb.server(Transport::Http);       // or File, Git, Ssh; stops on drop
 //! let url = server.create("registry");           // empty bare repo, its URL
 //! let repo = sb.repo("mono");                    // git init, branch main
 //! repo.write_atom("pkgs/a", "a", "0.1.0").write("pkgs/a/x.txt", "x\n");
@@ -26,6 +27,7 @@ mod http;
 mod process;
 mod remote;
 mod repo;
+pub mod ssh;
 
 // Each test binary uses part of the support code.
 #[allow(unused_imports)]
@@ -40,6 +42,8 @@ pub use remote::{
 };
 #[allow(unused_imports)]
 pub use repo::{atom_toml, Repo};
+#[allow(unused_imports)]
+pub use ssh::{current_user, ssh_command, SshServer};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -63,7 +67,8 @@ const NO_HOME: &str = "/nonexistent/eka-e2e-home";
 
 /// Clears the environment of `cmd` and sets a hermetic one: `PATH` (to find
 /// git), `HOME` and the XDG directories under `home`, no system or global git
-/// configuration, no prompts, C locale, UTC, no colours.
+/// configuration, no prompts, C locale, UTC, no colours, and the test ssh
+/// client ([`ssh_command`] as `GIT_SSH_COMMAND`) for `ssh://` URLs.
 ///
 /// A few variables that only steer tooling (`RUST_BACKTRACE`, `RUST_LOG`,
 /// `LLVM_PROFILE_FILE` for coverage) pass through.
@@ -85,6 +90,7 @@ pub fn hermetic<'c>(cmd: &'c mut Command, home: &Path) -> &'c mut Command {
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "/bin/false")
         .env("SSH_ASKPASS", "/bin/false")
+        .env("GIT_SSH_COMMAND", ssh_command())
         .env("LC_ALL", "C")
         .env("LANG", "C")
         .env("TZ", "UTC")

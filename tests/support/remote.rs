@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{git, GitDaemon, HttpGitServer};
+use super::{git, GitDaemon, HttpGitServer, SshServer};
 
 /// Creates the bare repository `<dir>/<name>.git` (creating `dir` if needed)
 /// and returns its path.
@@ -31,6 +31,11 @@ pub fn unreachable_url(kind: Transport, name: &str) -> String {
         Transport::File => format!("file:///nonexistent/eka-e2e/{name}.git"),
         Transport::Git => format!("git://127.0.0.1:{port}/{name}.git"),
         Transport::Http => format!("http://127.0.0.1:{port}/{name}.git"),
+        Transport::Ssh => {
+            super::ssh::client_key();
+            let user = super::current_user();
+            format!("ssh://{user}@127.0.0.1:{port}/nonexistent/eka-e2e/{name}.git")
+        }
     }
 }
 
@@ -61,16 +66,25 @@ pub enum Transport {
     Git,
     /// Smart HTTP through `git http-backend`.
     Http,
+    /// `ssh://` through a private `sshd` running `git-upload-pack` and
+    /// `git-receive-pack`.
+    Ssh,
 }
 
 impl Transport {
-    pub const ALL: [Transport; 3] = [Transport::File, Transport::Git, Transport::Http];
+    pub const ALL: [Transport; 4] = [
+        Transport::File,
+        Transport::Git,
+        Transport::Http,
+        Transport::Ssh,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Transport::File => "file",
             Transport::Git => "git",
             Transport::Http => "http",
+            Transport::Ssh => "ssh",
         }
     }
 }
@@ -82,6 +96,7 @@ pub enum GitServer {
     File(PathBuf),
     Git(GitDaemon),
     Http(HttpGitServer),
+    Ssh(SshServer),
 }
 
 impl GitServer {
@@ -94,6 +109,7 @@ impl GitServer {
             Transport::File => GitServer::File(base),
             Transport::Git => GitServer::Git(GitDaemon::start(&base)),
             Transport::Http => GitServer::Http(HttpGitServer::start(&base)),
+            Transport::Ssh => GitServer::Ssh(SshServer::start(&base)),
         }
     }
 
@@ -102,6 +118,7 @@ impl GitServer {
             GitServer::File(_) => Transport::File,
             GitServer::Git(_) => Transport::Git,
             GitServer::Http(_) => Transport::Http,
+            GitServer::Ssh(_) => Transport::Ssh,
         }
     }
 
@@ -111,6 +128,7 @@ impl GitServer {
             GitServer::File(base) => base,
             GitServer::Git(daemon) => daemon.base(),
             GitServer::Http(http) => http.root(),
+            GitServer::Ssh(ssh) => ssh.base(),
         }
     }
 
@@ -131,6 +149,7 @@ impl GitServer {
             GitServer::File(_) => format!("file://{}", self.path(name).display()),
             GitServer::Git(daemon) => daemon.url(name),
             GitServer::Http(http) => http.url(name),
+            GitServer::Ssh(ssh) => ssh.url(name),
         }
     }
 
@@ -138,6 +157,14 @@ impl GitServer {
     pub fn http(&self) -> Option<&HttpGitServer> {
         match self {
             GitServer::Http(http) => Some(http),
+            _ => None,
+        }
+    }
+
+    /// The ssh server, to read what went over the wire.
+    pub fn ssh(&self) -> Option<&SshServer> {
+        match self {
+            GitServer::Ssh(ssh) => Some(ssh),
             _ => None,
         }
     }
