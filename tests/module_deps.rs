@@ -240,3 +240,8 @@ fn sibling_atoms_through_the_local_set() {
         run.stderr
     );
 }
+
+#[test]
+fn deps_through_the_lock_ssh() {
+    deps_through_the_lock(Transport::Ssh);
+}
