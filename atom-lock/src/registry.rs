@@ -5,7 +5,9 @@
 //! set (concurrently across sets where the implementation can):
 //! - [`Registry::list`]: the set's root and the published versions of some
 //!   labels (a ref listing; no objects);
-//! - [`Registry::manifests`]: the `atom.toml` blobs of some versions.
+//! - [`Registry::manifests`]: the `atom.toml` blobs of some versions, and
+//!   in the same round trip the atom commits resolution will most likely
+//!   lock, so that their content digests need no further one.
 //!
 //! [`crate::gitreg::GitRegistry`] implements it over git (`ls-refs` and
 //! fetches into the local [`crate::cache::Cache`]).
@@ -28,6 +30,17 @@ pub struct SetKey(pub Vec<RepoUrl>);
 impl SetKey {
     pub fn mirrors(&self) -> &[RepoUrl] {
         &self.0
+    }
+}
+
+impl ManifestRequest {
+    /// A request of nothing yet, from `set`.
+    pub fn new(set: SetKey) -> Self {
+        ManifestRequest {
+            set,
+            manifests: Vec::new(),
+            atoms: Vec::new(),
+        }
     }
 }
 
@@ -98,8 +111,18 @@ pub enum RegistryError {
     Other(String),
 }
 
-/// Manifests wanted from one set: label, version and blob id of each.
-pub type ManifestRequest = (SetKey, Vec<(Label, Version, CommitId)>);
+/// What one round wants from one set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestRequest {
+    pub set: SetKey,
+    /// The manifests to read: label, version and blob id of each.
+    pub manifests: Vec<(Label, Version, CommitId)>,
+    /// Atom commits to bring into the cache in the same fetch: the versions
+    /// the solver will most likely choose, whose trees locking needs for
+    /// their content digests. Speculative: one that does not arrive is no
+    /// error here (locking fetches what it still lacks).
+    pub atoms: Vec<CommitId>,
+}
 
 /// The queries resolution makes, batched by set.
 pub trait Registry {
@@ -107,9 +130,9 @@ pub trait Registry {
     /// set (per mirror). Results are in the order of `queries`.
     fn list(&self, queries: &[(SetKey, Vec<Label>)]) -> Vec<Result<Listing, RegistryError>>;
 
-    /// The manifest blobs `(label, version, blob id)` of each set, one fetch
-    /// per set; returns the bytes by blob id (the implementation checks the
-    /// id).
+    /// The manifest blobs `(label, version, blob id)` of each set, and its
+    /// [`ManifestRequest::atoms`], one fetch per set; returns the manifests'
+    /// bytes by blob id (the implementation checks the id).
     fn manifests(
         &self,
         requests: &[ManifestRequest],

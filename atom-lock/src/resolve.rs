@@ -19,6 +19,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use atom_format::manifest::{Manifest, LOCAL_SET};
 use atom_format::Label;
@@ -30,7 +31,7 @@ use semver::{Version, VersionReq};
 
 use crate::ids::{AtomId, CommitId};
 use crate::lock::Edge;
-use crate::registry::{Published, Registry, RegistryError, SetKey};
+use crate::registry::{ManifestRequest, Published, Registry, RegistryError, SetKey};
 use crate::uri::RepoUrl;
 
 /// A requirement on an atom of a set.
@@ -72,6 +73,8 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// Listing and manifest rounds (levels of depth) it took.
     pub rounds: usize,
+    /// How long each phase took (`eka -v`), in order.
+    pub timings: Vec<(String, Duration)>,
     /// The root each set listed answered.
     pub roots: Vec<(SetKey, CommitId)>,
 }
@@ -170,6 +173,7 @@ struct Discovery {
     deps: HashMap<(AtomId, Version), Result<Vec<Dependency>, String>>,
     warnings: Vec<String>,
     rounds: usize,
+    timings: Vec<(String, Duration)>,
 }
 
 impl Discovery {
@@ -229,12 +233,17 @@ fn manifest_deps(
     Ok(out)
 }
 
-fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, ResolveError> {
+fn discover(
+    registry: &dyn Registry,
+    root: &RootInput,
+    prefer: &HashMap<AtomId, Version>,
+) -> Result<Discovery, ResolveError> {
     let mut d = Discovery::default();
     let mut frontier: Vec<Dependency> = root.deps.clone();
     let mut first_level = true;
     while !frontier.is_empty() {
         d.rounds += 1;
+        let started = Instant::now();
         // 1. One listing per set of the labels not listed yet.
         let mut queries: BTreeMap<SetKey, BTreeSet<Label>> = BTreeMap::new();
         for dep in &frontier {
@@ -250,6 +259,11 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
             .map(|(s, l)| (s, l.into_iter().collect()))
             .collect();
         let answers = registry.list(&queries);
+        d.timings.push((
+            format!("level {}: list {} sets", d.rounds, queries.len()),
+            started.elapsed(),
+        ));
+        let started = Instant::now();
         for ((set, labels), answer) in queries.iter().zip(answers) {
             let listing = answer?;
             d.warnings.extend(listing.warnings.iter().cloned());
@@ -284,8 +298,12 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
                 }
             }
         }
-        // 2. The manifests of every version a requirement allows.
-        let mut wanted: BTreeMap<SetKey, Vec<(Label, Version, CommitId)>> = BTreeMap::new();
+        // 2. The manifests of every version a requirement allows, and the
+        //    atom commit of the version the solver will most likely choose
+        //    (the preferred one if allowed, else the highest), in one fetch
+        //    per set: locking then needs no further round trip for digests
+        //    unless the solver chooses otherwise.
+        let mut wanted: BTreeMap<SetKey, ManifestRequest> = BTreeMap::new();
         let mut queued: HashSet<(AtomId, Version)> = HashSet::new();
         for dep in &frontier {
             let id = d.id_of(&dep.set, &dep.label).expect("listed above");
@@ -295,6 +313,19 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
                 .keys()
                 .filter(|v| dep.req.matches(v))
                 .collect();
+            let likely = prefer
+                .get(&id)
+                .filter(|v| matching.contains(v))
+                .or(matching.last().copied());
+            if let Some(v) = likely {
+                let commit = info.versions[v].commit;
+                let request = wanted
+                    .entry(dep.set.clone())
+                    .or_insert_with(|| ManifestRequest::new(dep.set.clone()));
+                if !request.atoms.contains(&commit) {
+                    request.atoms.push(commit);
+                }
+            }
             if first_level && matching.is_empty() {
                 if info.versions.is_empty() {
                     return Err(ResolveError::NoSuchAtom {
@@ -315,11 +346,11 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
                     continue;
                 }
                 match info.versions[v].manifest {
-                    Some(blob) => wanted.entry(dep.set.clone()).or_default().push((
-                        dep.label.clone(),
-                        v.clone(),
-                        blob,
-                    )),
+                    Some(blob) => wanted
+                        .entry(dep.set.clone())
+                        .or_insert_with(|| ManifestRequest::new(dep.set.clone()))
+                        .manifests
+                        .push((dep.label.clone(), v.clone(), blob)),
                     None => {
                         d.deps
                             .insert(key, Err("its manifest ref is missing".into()));
@@ -327,15 +358,25 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
                 }
             }
         }
-        let requests: Vec<_> = wanted.into_iter().collect();
+        let requests: Vec<ManifestRequest> = wanted.into_values().collect();
         let blobs = if requests.is_empty() {
             BTreeMap::new()
         } else {
             registry.manifests(&requests)?
         };
+        d.timings.push((
+            format!(
+                "level {}: fetch {} manifests and {} atoms from {} sets",
+                d.rounds,
+                requests.iter().map(|r| r.manifests.len()).sum::<usize>(),
+                requests.iter().map(|r| r.atoms.len()).sum::<usize>(),
+                requests.len()
+            ),
+            started.elapsed(),
+        ));
         let mut next = Vec::new();
-        for (set, versions) in &requests {
-            for (label, version, blob) in versions {
+        for ManifestRequest { set, manifests, .. } in &requests {
+            for (label, version, blob) in manifests {
                 let id = d.id_of(set, label).expect("listed above");
                 let parsed = match std::str::from_utf8(&blobs[blob]) {
                     Ok(text) => manifest_deps(text, label, version, set),
@@ -604,7 +645,8 @@ pub fn resolve(
     root: &RootInput,
     prefer: &HashMap<AtomId, Version>,
 ) -> Result<Resolution, ResolveError> {
-    let d = discover(registry, root)?;
+    let mut d = discover(registry, root, prefer)?;
+    let started = Instant::now();
     let mut by_label: HashMap<&Label, usize> = HashMap::new();
     for info in d.atoms.values() {
         *by_label.entry(&info.label).or_default() += 1;
@@ -655,6 +697,7 @@ pub fn resolve(
             })
         }
     };
+    d.timings.push(("solve".into(), started.elapsed()));
     build(
         &d,
         root,
@@ -717,6 +760,7 @@ fn build(
         atoms,
         warnings: d.warnings.clone(),
         rounds: d.rounds,
+        timings: d.timings.clone(),
         roots,
     })
 }
@@ -764,7 +808,7 @@ fn find_cycle(atoms: &[ResolvedAtom]) -> Option<Vec<Label>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Listing, ManifestRequest};
+    use crate::registry::Listing;
     use std::cell::RefCell;
 
     /// An in-memory registry: sets by URL, each a root and
@@ -854,8 +898,8 @@ mod tests {
                 .borrow_mut()
                 .push(format!("manifests {}", requests.len()));
             let mut out = BTreeMap::new();
-            for (set, wanted) in requests {
-                for (l, v, blob) in wanted {
+            for ManifestRequest { set, manifests, .. } in requests {
+                for (l, v, blob) in manifests {
                     let text = &self.sets[set.0[0].as_str()].1[&(l.to_string(), v.to_string())];
                     assert_eq!(blob_of(text), *blob);
                     out.insert(*blob, text.clone().into_bytes());
