@@ -2,8 +2,10 @@
 //! [`remote::query`]s (protocol v2 `ls-refs` with precise ref prefixes, the
 //! mirrors of a set asked concurrently and required to agree); manifests,
 //! with the atom commits resolution will likely lock, are fetched by id
-//! into the [`Cache`] in one request per set ([`Cache::fetch`]). Sets are
-//! asked concurrently.
+//! into the [`Cache`] in one request per set ([`Cache::fetch`]), on the
+//! connection the listing opened. Sets are asked concurrently, and in a
+//! [`Registry::round`] each goes on to its fetch as soon as its own
+//! listing is in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,9 @@ use semver::Version;
 
 use crate::cache::Cache;
 use crate::ids::CommitId;
-use crate::registry::{Listing, ManifestRequest, Published, Registry, RegistryError, SetKey};
+use crate::registry::{
+    Listing, ManifestRequest, Plan, Published, Registry, RegistryError, Round, SetKey,
+};
 use crate::remote::{self, QueryError, QueryOptions, QueryWarning};
 use crate::uri::RepoUrl;
 
@@ -217,6 +221,47 @@ impl Registry for GitRegistry<'_> {
                 .map(|h| {
                     h.join()
                         .unwrap_or_else(|_| Err(RegistryError::Other("listing panicked".into())))
+                })
+                .collect()
+        })
+    }
+
+    /// Each set in its own thread: its listing, then at once its fetch, on
+    /// the connection the listing opened; no set waits for another.
+    fn round(&self, queries: &[(SetKey, Vec<Label>)], plan: &Plan<'_>) -> Vec<Round> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = queries
+                .iter()
+                .map(|(set, labels)| {
+                    s.spawn(move || {
+                        let listing = match labels.is_empty() {
+                            true => Ok(Listing::default()),
+                            false => self.list_set(set, labels),
+                        };
+                        let request = match &listing {
+                            Ok(l) => plan(set, labels, l),
+                            Err(_) => ManifestRequest::new(set.clone()),
+                        };
+                        let fetched = self
+                            .fetch_round(&request)
+                            .map(|blobs| blobs.into_iter().collect());
+                        Round {
+                            listing,
+                            request,
+                            fetched,
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(queries)
+                .map(|(h, (set, _))| {
+                    h.join().unwrap_or_else(|_| Round {
+                        listing: Err(RegistryError::Other("listing panicked".into())),
+                        request: ManifestRequest::new(set.clone()),
+                        fetched: Ok(BTreeMap::new()),
+                    })
                 })
                 .collect()
         })

@@ -124,6 +124,22 @@ pub struct ManifestRequest {
     pub atoms: Vec<CommitId>,
 }
 
+/// What a round plans to fetch from a set once its listing is in: called
+/// with the set, the labels just listed, and the listing (empty when no
+/// label needed listing).
+pub type Plan<'a> = dyn Fn(&SetKey, &[Label], &Listing) -> ManifestRequest + Sync + 'a;
+
+/// One set's part of a [`Registry::round`].
+#[derive(Debug)]
+pub struct Round {
+    /// The listing (an empty one when no label needed listing).
+    pub listing: Result<Listing, RegistryError>,
+    /// What the plan asked of the set (nothing if the listing failed).
+    pub request: ManifestRequest,
+    /// The manifests fetched, by blob id.
+    pub fetched: Result<BTreeMap<CommitId, Vec<u8>>, RegistryError>,
+}
+
 /// The queries resolution makes, batched by set.
 pub trait Registry {
     /// The root and the versions of `labels` in each set, one listing per
@@ -137,4 +153,53 @@ pub trait Registry {
         &self,
         requests: &[ManifestRequest],
     ) -> Result<BTreeMap<CommitId, Vec<u8>>, RegistryError>;
+
+    /// One level of discovery: for each `(set, labels)`, the listing of
+    /// `labels` (none when empty), then the fetch that `plan` makes of it.
+    /// Results are in the order of `queries`. This default lists every set,
+    /// then fetches from every set ([`Registry::list`], then
+    /// [`Registry::manifests`]); an implementation that can should let each
+    /// set go on to its fetch as soon as its own listing is in.
+    fn round(&self, queries: &[(SetKey, Vec<Label>)], plan: &Plan<'_>) -> Vec<Round> {
+        let to_list: Vec<(SetKey, Vec<Label>)> = queries
+            .iter()
+            .filter(|(_, labels)| !labels.is_empty())
+            .cloned()
+            .collect();
+        let mut listed = self.list(&to_list).into_iter();
+        let listings: Vec<Result<Listing, RegistryError>> = queries
+            .iter()
+            .map(|(_, labels)| match labels.is_empty() {
+                true => Ok(Listing::default()),
+                false => listed.next().expect("one answer per query"),
+            })
+            .collect();
+        let requests: Vec<ManifestRequest> = queries
+            .iter()
+            .zip(&listings)
+            .map(|((set, labels), listing)| match listing {
+                Ok(listing) => plan(set, labels, listing),
+                Err(_) => ManifestRequest::new(set.clone()),
+            })
+            .collect();
+        let asked: Vec<ManifestRequest> = requests
+            .iter()
+            .filter(|r| !r.manifests.is_empty() || !r.atoms.is_empty())
+            .cloned()
+            .collect();
+        let fetched = if asked.is_empty() {
+            Ok(BTreeMap::new())
+        } else {
+            self.manifests(&asked)
+        };
+        listings
+            .into_iter()
+            .zip(requests)
+            .map(|(listing, request)| Round {
+                listing,
+                request,
+                fetched: fetched.clone(),
+            })
+            .collect()
+    }
 }
