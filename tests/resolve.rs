@@ -579,6 +579,11 @@ fn bad_sets_point_into_the_manifest() {
             run.stderr.contains(shown) && run.stderr.contains("here"),
             "{run}"
         );
+        if shown == "::" {
+            // It says why (spec/lock.md, "The set `::`") and what to do.
+            assert!(run.stderr.contains("cannot be locked"), "{run}");
+            assert!(run.stderr.contains("[package.sets]"), "{run}");
+        }
         assert!(!dir.join("atom.lock").exists());
     }
 }

@@ -216,7 +216,7 @@ pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
     for (set, labels) in &manifest.deps.from {
         let key = keys.get(set).ok_or_else(|| ProjectError::BadSet {
             set: set.clone(),
-            why: "`::` names this repository's own atoms, which are not locked: `eka eval` reads them from the same commit as this atom, like path dependencies. To lock the versions this repository publishes, name its URL in [package.sets] instead, as a consumer would".into(),
+            why: "`::` cannot be locked: it names this repository's own atoms, which `eka eval` reads from the same commit as this atom (like path dependencies), not a published version. To lock the versions this repository publishes, name its URL in [package.sets] instead, as a consumer would".into(),
             offending: Some(set.clone()),
             src: None,
             span: None,
