@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks for resolution and fetching (issue 3); figures, not tests.
 #
-#   bench/lock.sh [path/to/eka]      (default: target/release/eka)
+#   bench/lock.sh [path/to/eka [path/to/other-eka]]
+#                                    (default: target/release/eka)
 #   KEEP=1 bench/lock.sh             keeps the work folder
+#   RUNS=20 bench/lock.sh            hyperfine runs per command (10)
+#
+# With a second binary (e.g. a copy of the release binary before a change),
+# every timed command runs with both in one hyperfine run, side by side
+# ("new" is the first, "old" the second); the registries are published with
+# the first.
 #
 # 1. `eka lock` for a manifest with 50 dependencies spread over 5 remotes
 #    (10 atoms x 3 versions each, all served by `git daemon` on loopback):
@@ -14,6 +21,8 @@
 set -euo pipefail
 
 EKA=$(realpath "${1:-target/release/eka}")
+OLD=${2:+$(realpath "$2")}
+RUNS=${RUNS:-10}
 W=$(mktemp -d /tmp/eka-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -105,16 +114,37 @@ mkdir -p "$app"
     done
 } >"$app/atom.toml"
 cd "$app"
-: >"$W/daemon.log"
+BINS=("$EKA") NAMES=("")
+[ -n "$OLD" ] && BINS+=("$OLD") NAMES=(" [new]" " [old]")
+for i in "${!BINS[@]}"; do
+    rm -rf "$XDG_CACHE_HOME/eka" atom.lock
+    : >"$W/daemon.log"
+    "${BINS[$i]}" -q lock
+    cp atom.lock "$W/atom.lock.$i"
+    echo "${NAMES[$i]# }${NAMES[$i]:+: }atoms locked: $(grep -c '^\[\[atom\]\]' atom.lock)"
+    echo "connections per remote (cold lock):"
+    for r in 1 2 3 4 5; do printf '  r%s: %s\n' "$r" "$(grep -c "Request upload-pack for '/r$r.git'" "$W/daemon.log")"; done
+    echo "phases of one cold lock (eka -v lock, if it reports them):"
+    rm -rf "$XDG_CACHE_HOME/eka" atom.lock
+    "${BINS[$i]}" -v lock 2>&1 >/dev/null | grep ' ms$' | sed 's/^/  /' || true
+done
+if [ -n "$OLD" ]; then
+    cmp -s "$W/atom.lock.0" "$W/atom.lock.1" && echo "both write the same atom.lock, byte for byte" \
+        || { echo "the two binaries write different locks" >&2; exit 1; }
+fi
+args=()
+add() { # name, prepare, eka arguments…
+    local name=$1 prepare=$2; shift 2
+    for i in "${!BINS[@]}"; do
+        args+=(--prepare "$prepare" -n "$name${NAMES[$i]}" "'${BINS[$i]}' $*")
+    done
+}
+add "cold (no cache, no lock)" "rm -rf '$XDG_CACHE_HOME/eka' '$app/atom.lock'" -q lock
+add "warm cache, no lock" "rm -f '$app/atom.lock'" -q lock
+add "lock in line (no network)" "true" -q lock
+add "lock --check" "true" -q lock --check
 "$EKA" -q lock
-echo "atoms locked: $(grep -c '^\[\[atom\]\]' atom.lock)"
-echo "connections per remote (cold lock: listing, manifests, atoms):"
-for r in 1 2 3 4 5; do printf '  r%s: %s\n' "$r" "$(grep -c "Request upload-pack for '/r$r.git'" "$W/daemon.log")"; done
-hyperfine --warmup 1 --runs 10 --export-markdown "$W/lock.md" \
-    --prepare "rm -rf '$XDG_CACHE_HOME/eka' '$app/atom.lock'" -n "cold (no cache, no lock)" "'$EKA' -q lock" \
-    --prepare "rm -f '$app/atom.lock'" -n "warm cache, no lock" "'$EKA' -q lock" \
-    --prepare "true" -n "lock in line (no network)" "'$EKA' -q lock" \
-    --prepare "true" -n "lock --check" "'$EKA' -q lock --check"
+hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$W/lock.md" "${args[@]}"
 cat "$W/lock.md"
 
 # ---------------------------------------------------------------------------

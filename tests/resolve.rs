@@ -592,6 +592,11 @@ fn bad_sets_point_into_the_manifest() {
             run.stderr.contains(shown) && run.stderr.contains("here"),
             "{run}"
         );
+        if shown == "::" {
+            // It says why (spec/lock.md, "The set `::`") and what to do.
+            assert!(run.stderr.contains("cannot be locked"), "{run}");
+            assert!(run.stderr.contains("[package.sets]"), "{run}");
+        }
         assert!(!dir.join("atom.lock").exists());
     }
 }
@@ -655,4 +660,101 @@ fn transitive_across_registries() {
     std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
     let run = sb.eka(&dir, &["fetch"]).assert_success();
     assert!(run.stdout.contains("4 atoms verified"), "{run}");
+}
+
+/// The upload-pack requests of `http` since it was last cleared: `ls-refs`,
+/// `fetch`, or `GET` for a connection's capability advertisement.
+fn requests(http: &support::HttpGitServer) -> Vec<String> {
+    http.requests()
+        .iter()
+        .map(|r| match r.v2_command() {
+            Some(c) => c,
+            None => r.method.clone(),
+        })
+        .collect()
+}
+
+/// A cold `eka lock` asks each set twice per level of depth, on one
+/// connection: a listing, then one fetch of the manifests together with the
+/// atoms the solver will most likely choose, so that digests need no third
+/// request. Only when the solver chooses otherwise are those atoms fetched
+/// afterwards. Whatever was fetched when, the lock is the same bytes.
+#[test]
+fn cold_lock_round_trips() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let url = registry(&sb, &server);
+    let http = server.http().expect("an HTTP server");
+    let dir = app(&sb);
+    std::fs::write(
+        dir.join("atom.toml"),
+        manifest("app", "0.1.0", &url, &[("a", "^1")]),
+    )
+    .unwrap();
+    http.clear_requests();
+    sb.eka(&dir, &["lock"]).assert_success();
+    // Two levels (a, then b): per level one connection (its capability
+    // advertisement), one listing and one fetch.
+    assert_eq!(
+        requests(http),
+        ["GET", "ls-refs", "fetch", "GET", "ls-refs", "fetch"]
+    );
+    let lock = read(&dir.join("atom.lock"));
+    assert_eq!(locked_version(&lock, "a").as_deref(), Some("1.0.0"));
+    assert_eq!(locked_version(&lock, "b").as_deref(), Some("1.1.0"));
+    // Only the chosen versions' commits arrived, no others.
+    let commits = git(
+        &cache_git(&sb),
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objecttype)",
+        ],
+    );
+    assert_eq!(commits.lines().filter(|l| *l == "commit").count(), 2);
+    fsck(&cache_git(&sb));
+    // With everything cached: listings only, and the same lock.
+    std::fs::remove_file(dir.join("atom.lock")).unwrap();
+    http.clear_requests();
+    sb.eka(&dir, &["lock"]).assert_success();
+    assert_eq!(requests(http), ["GET", "ls-refs", "GET", "ls-refs"]);
+    assert_eq!(read(&dir.join("atom.lock")), lock);
+
+    // x 1.1.0 needs y ^2 while the app needs y ^1: the solver backs off to
+    // x 1.0.0, whose commit the first fetch did not bring: one more fetch.
+    let url2 = server.create("second");
+    publish(
+        &sb,
+        &sb.repo("second-src"),
+        &url2,
+        &[
+            ("y", "y", "1.0.0", &[]),
+            ("y", "y", "2.0.0", &[]),
+            ("x", "x", "1.0.0", &[("y", "^1")]),
+            ("x", "x", "1.1.0", &[("y", "^2")]),
+        ],
+    );
+    let dir2 = sb.mkdir("app2");
+    std::fs::write(
+        dir2.join("atom.toml"),
+        manifest("app", "0.1.0", &url2, &[("x", "^1"), ("y", "^1")]),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    http.clear_requests();
+    sb.eka(&dir2, &["lock"]).assert_success();
+    // Level 1 lists x and y and fetches; level 2 (y ^2, from x 1.1.0)
+    // lists nothing new and fetches y 2.0.0's manifest; then x 1.0.0.
+    assert_eq!(
+        requests(http),
+        ["GET", "ls-refs", "fetch", "GET", "fetch", "GET", "fetch"]
+    );
+    let lock2 = read(&dir2.join("atom.lock"));
+    assert_eq!(locked_version(&lock2, "x").as_deref(), Some("1.0.0"));
+    assert_eq!(locked_version(&lock2, "y").as_deref(), Some("1.0.0"));
+    sb.eka(&dir2, &["fetch", "--offline"]).assert_success();
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    std::fs::remove_file(dir2.join("atom.lock")).unwrap();
+    sb.eka(&dir2, &["lock"]).assert_success();
+    assert_eq!(read(&dir2.join("atom.lock")), lock2);
 }

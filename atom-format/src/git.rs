@@ -361,17 +361,115 @@ pub struct RemoteError {
 /// server send only matching refs; an older server sends all, which are
 /// filtered here.
 pub fn ls_refs(url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, RemoteError> {
-    use gix::protocol::transport;
+    list(url, prefixes, false)
+}
+
+/// [`ls_refs`], keeping the connection open (protocol v2 only) for the
+/// next [`fetch_objects`] from the same `url` in this process, which then
+/// needs no new connection (nor, on `git://`, `ssh://` and `file://`, a
+/// new upload-pack process on the server). For a listing that a fetch is
+/// likely to follow, as in resolution.
+pub fn ls_refs_for_fetch(url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, RemoteError> {
+    list(url, prefixes, true)
+}
+
+fn list(url: &str, prefixes: &[&str], keep: bool) -> Result<Vec<RemoteRef>, RemoteError> {
     let err = |why: String| RemoteError {
         url: url.to_owned(),
         why,
     };
-    let parsed = gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| err(e.to_string()))?;
-    if parsed.scheme == gix::url::Scheme::Git {
-        let mut conn = connect_git_daemon(&parsed).map_err(err)?;
-        return list_over(&mut conn, prefixes).map_err(err);
+    let mut session = Session::open(url).map_err(err)?;
+    let refs = session.ls_refs(prefixes).map_err(err)?;
+    if keep && session.is_v2() {
+        session.park(url);
+    } else {
+        session.end();
     }
-    let mut transport = transport::client::blocking_io::connect::connect(
+    Ok(refs)
+}
+
+/// Ends the connections [`ls_refs_for_fetch`] kept that no fetch used.
+pub fn end_parked() {
+    let parked = match PARKED.lock() {
+        Ok(mut p) => std::mem::take(&mut *p),
+        Err(_) => return,
+    };
+    for (_, session) in parked {
+        session.end();
+    }
+}
+
+/// An upload-pack connection after the handshake.
+struct Session {
+    transport: Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+    handshake: gix::protocol::Handshake,
+}
+
+/// Connections kept by [`ls_refs_for_fetch`], by URL.
+static PARKED: std::sync::Mutex<Vec<(String, Session)>> = std::sync::Mutex::new(Vec::new());
+
+impl Session {
+    fn open(url: &str) -> Result<Self, String> {
+        use gix::protocol::{handshake, transport};
+        let mut transport = connect(url)?;
+        let handshake = handshake(
+            &mut transport,
+            transport::Service::UploadPack,
+            |_| Ok(None),
+            Vec::new(),
+            &mut gix::progress::Discard,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Session {
+            transport,
+            handshake,
+        })
+    }
+
+    fn is_v2(&self) -> bool {
+        self.handshake.server_protocol_version == gix::protocol::transport::Protocol::V2
+    }
+
+    /// A parked connection to `url`, if there is one.
+    fn unpark(url: &str) -> Option<Self> {
+        let mut parked = PARKED.lock().ok()?;
+        let at = parked.iter().position(|(u, _)| u == url)?;
+        Some(parked.swap_remove(at).1)
+    }
+
+    fn park(self, url: &str) {
+        if let Ok(mut parked) = PARKED.lock() {
+            parked.push((url.to_owned(), self));
+        }
+    }
+
+    /// Ends the interaction politely (protocol v2: a flush).
+    fn end(mut self) {
+        if self.is_v2() {
+            gix::protocol::indicate_end_of_interaction(&mut self.transport, false).ok();
+        }
+    }
+
+    fn ls_refs(&mut self, prefixes: &[&str]) -> Result<Vec<RemoteRef>, String> {
+        list_over(&mut self.transport, &self.handshake, prefixes)
+    }
+
+    fn fetch(&mut self, repo: &gix::Repository, wants: &[ObjectId]) -> Result<(), String> {
+        fetch_over(&mut self.transport, &self.handshake, repo, wants)
+    }
+}
+
+/// An upload-pack connection to `url`, asking for protocol v2: `git://`
+/// through [`connect_git_daemon`], everything else through gix.
+fn connect(
+    url: &str,
+) -> Result<Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>, String> {
+    use gix::protocol::transport;
+    let parsed = gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| e.to_string())?;
+    if parsed.scheme == gix::url::Scheme::Git {
+        return Ok(Box::new(connect_git_daemon(&parsed)?));
+    }
+    transport::client::blocking_io::connect::connect(
         parsed,
         transport::client::blocking_io::connect::Options {
             version: transport::Protocol::V2,
@@ -382,8 +480,115 @@ pub fn ls_refs(url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, RemoteErr
             ..Default::default()
         },
     )
-    .map_err(|e| err(e.to_string()))?;
-    list_over(&mut transport, prefixes).map_err(err)
+    .map_err(|e| e.to_string())
+}
+
+/// Fetches the objects `wants` (and everything they reach) from `url` into
+/// `repo`, by object id: one connection, one `fetch` command with a
+/// `want` per id and `done` (no `ls-refs`, no negotiation round, no
+/// `have`s), writing no ref. The ids are those a listing just gave (ref
+/// tips), so any server accepts them; what arrives is checked by content
+/// (object ids are hashes) when the pack is indexed. Whether every want
+/// arrived is the caller's to check.
+pub fn fetch_objects(
+    repo: &gix::Repository,
+    url: &str,
+    wants: &[ObjectId],
+) -> Result<(), RemoteError> {
+    let err = |why: String| RemoteError {
+        url: url.to_owned(),
+        why,
+    };
+    if wants.is_empty() {
+        return Ok(());
+    }
+    // A connection a listing left open, if it still works; a new one else.
+    if let Some(mut session) = Session::unpark(url) {
+        if session.fetch(repo, wants).is_ok() {
+            session.end();
+            return Ok(());
+        }
+    }
+    let mut session = Session::open(url).map_err(err)?;
+    session.fetch(repo, wants).map_err(err)?;
+    session.end();
+    Ok(())
+}
+
+/// One `fetch` of `wants` over a connection after its handshake; the pack
+/// is written into `repo`'s object database.
+fn fetch_over<T>(
+    transport: &mut T,
+    outcome: &gix::protocol::Handshake,
+    repo: &gix::Repository,
+    wants: &[ObjectId],
+) -> Result<(), String>
+where
+    T: gix::protocol::transport::client::blocking_io::Transport,
+{
+    use gix::protocol::fetch::{Arguments, Response};
+    use gix::protocol::{transport, Command};
+    let version = outcome.server_protocol_version;
+    let mut features = Command::Fetch.default_features(version, &outcome.capabilities);
+    features.push((
+        "agent",
+        Some(gix::protocol::agent(concat!(
+            "eka/",
+            env!("CARGO_PKG_VERSION")
+        ))),
+    ));
+    let mut args = Arguments::new(version, features, false);
+    if version == transport::Protocol::V2 {
+        args.add_feature("no-progress");
+    }
+    for id in wants {
+        args.want(id);
+    }
+    let mut reader = args
+        .send(&mut *transport, true)
+        .map_err(|e| e.to_string())?;
+    let response =
+        Response::from_line_reader(version, &mut reader, true, false).map_err(|e| e.to_string())?;
+    if !response.has_pack() {
+        return Err("the server sent no pack".to_owned());
+    }
+    // The pack comes on side band 1; band 3 carries the server's errors.
+    let server_error = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    reader.set_progress_handler(Some(Box::new({
+        let server_error = server_error.clone();
+        move |is_error: bool, text: &[u8]| {
+            if is_error {
+                server_error
+                    .borrow_mut()
+                    .push_str(text.to_str_lossy().trim());
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        }
+    })));
+    let interrupt = std::sync::atomic::AtomicBool::new(false);
+    let written = gix::odb::pack::Bundle::write_to_directory(
+        &mut reader,
+        Some(&repo.objects.store_ref().path().join("pack")),
+        &mut gix::progress::Discard,
+        &interrupt,
+        Some(Box::new(repo.objects.clone())),
+        repo.object_hash(),
+        gix::odb::pack::bundle::write::Options::default(),
+    )
+    .map_err(|e| match server_error.borrow().as_str() {
+        "" => format!("cannot store the received pack: {e}"),
+        said => format!("the server said: {said}"),
+    })?;
+    // Read to the end (the final flush), so that the connection ends
+    // cleanly.
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    drop(reader);
+    if let Some(keep) = written.keep_path {
+        let _ = std::fs::remove_file(keep);
+    }
+    Ok(())
 }
 
 /// Opens a `git://` connection with `TCP_NODELAY`: gix's own connection
@@ -425,23 +630,19 @@ fn connect_git_daemon(
     ))
 }
 
-/// Handshake and `ls-refs` over an open connection.
-fn list_over<T>(transport: &mut T, prefixes: &[&str]) -> Result<Vec<RemoteRef>, String>
+/// `ls-refs` over a connection after its handshake.
+fn list_over<T>(
+    transport: &mut T,
+    outcome: &gix::protocol::Handshake,
+    prefixes: &[&str],
+) -> Result<Vec<RemoteRef>, String>
 where
     T: gix::protocol::transport::client::blocking_io::Transport,
 {
-    use gix::protocol::{handshake, ls_refs::RefPrefixes, transport, LsRefsCommand};
-    let outcome = handshake(
-        &mut *transport,
-        transport::Service::UploadPack,
-        |_| Ok(None),
-        Vec::new(),
-        &mut gix::progress::Discard,
-    )
-    .map_err(|e| e.to_string())?;
-    let refs = match outcome.refs {
+    use gix::protocol::{ls_refs::RefPrefixes, LsRefsCommand};
+    let refs = match &outcome.refs {
         // Protocol v0/v1: the whole advertisement, filtered below.
-        Some(refs) => refs,
+        Some(refs) => refs.clone(),
         None => {
             let mut p = RefPrefixes::new();
             p.extend(prefixes.iter().map(|s| BString::from(*s)));
@@ -458,7 +659,6 @@ where
             )
             .invoke_blocking(&mut *transport, &mut gix::progress::Discard, false)
             .map_err(|e| e.to_string())?;
-            gix::protocol::indicate_end_of_interaction(&mut *transport, false).ok();
             refs
         }
     };

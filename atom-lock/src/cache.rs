@@ -209,14 +209,11 @@ impl Cache {
         }
     }
 
-    /// Fetches the objects that the remote refs `refs` point to (and what
-    /// they reach), writing no ref: the caller checks what arrived and pins
-    /// it with [`Cache::pin`].
-    pub fn fetch(&self, url: &str, refs: &[String]) -> Result<(), RemoteError> {
-        if refs.is_empty() {
-            return Ok(());
-        }
-        git::fetch(&self.repo(), url, refs)
+    /// Fetches the objects `ids` (and what they reach) from `url` by id, in
+    /// one request ([`git::fetch_objects`]), writing no ref: the caller
+    /// checks what arrived and pins it with [`Cache::pin`].
+    pub fn fetch(&self, url: &str, ids: &[ObjectId]) -> Result<(), RemoteError> {
+        git::fetch_objects(&self.repo(), url, ids)
     }
 
     /// Checks that the cache holds the atom commit `expect.commit`, that it

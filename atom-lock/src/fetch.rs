@@ -1,8 +1,8 @@
 //! Fetching locked atoms into the [`Cache`] and checking them.
 //!
-//! Only atom refs are fetched (`refs/atoms/<label>/<version>`): an atom
-//! commit has no parent, so what arrives is the commit, its tree and its
-//! blobs, never source history. Each commit is then checked against the
+//! Only atom commits are fetched, by id (the locked commit, in one request
+//! per set): an atom commit has no parent, so what arrives is the commit,
+//! its tree and its blobs, never source history. Each commit is then checked against the
 //! lock: it must parse as an atom commit of that label and version with the
 //! locked origin, and its tree must have the locked content digest.
 
@@ -170,6 +170,7 @@ pub fn fetch(
                 .map(|h| h.join().expect("fetch thread"))
                 .collect()
         });
+        atom_format::git::end_parked();
         for r in results {
             let (fetched, url, warns) = r?;
             warnings.extend(warns);
@@ -251,7 +252,7 @@ fn fetch_set(
                 AtomVersion::new(wants[i].label.clone(), wants[i].version.clone()).atom_ref()
             }));
             let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-            let listed = match atom_format::git::ls_refs(&url, &p) {
+            let listed = match atom_format::git::ls_refs_for_fetch(&url, &p) {
                 Ok(l) => l,
                 Err(e) => {
                     failures.push(format!("{url}: {}", e.why));
@@ -292,11 +293,8 @@ fn fetch_set(
                 }
             }
         }
-        let refs: Vec<String> = missing
-            .iter()
-            .map(|&i| AtomVersion::new(wants[i].label.clone(), wants[i].version.clone()).atom_ref())
-            .collect();
-        match cache.fetch(&url, &refs) {
+        let commits: Vec<CommitId> = missing.iter().map(|&i| wants[i].commit).collect();
+        match cache.fetch(&url, &commits) {
             Ok(()) => {
                 warnings.extend(
                     failures

@@ -1,20 +1,25 @@
 //! [`Registry`] over git, on top of [`crate::remote`]: listings are
 //! [`remote::query`]s (protocol v2 `ls-refs` with precise ref prefixes, the
-//! mirrors of a set asked concurrently and required to agree), and manifests
-//! are [`ManifestStore::fetch`]es of `refs/atoms/_manifest/…` refs into the
-//! [`Cache`]. Sets are asked concurrently.
+//! mirrors of a set asked concurrently and required to agree); manifests,
+//! with the atom commits resolution will likely lock, are fetched by id
+//! into the [`Cache`] in one request per set ([`Cache::fetch`]), on the
+//! connection the listing opened. Sets are asked concurrently, and in a
+//! [`Registry::round`] each goes on to its fetch as soon as its own
+//! listing is in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use atom_format::refs::{AtomVersion, Namespace, ATOMS_PREFIX, ROOT_REF};
+use atom_format::refs::{ATOMS_PREFIX, ROOT_REF};
 use atom_format::Label;
 use semver::Version;
 
 use crate::cache::Cache;
 use crate::ids::CommitId;
-use crate::registry::{Listing, ManifestRequest, Published, Registry, RegistryError, SetKey};
-use crate::remote::{self, ManifestStore, ManifestWant, QueryError, QueryOptions, QueryWarning};
+use crate::registry::{
+    Listing, ManifestRequest, Plan, Published, Registry, RegistryError, Round, SetKey,
+};
+use crate::remote::{self, QueryError, QueryOptions, QueryWarning};
 use crate::uri::RepoUrl;
 
 /// Where to reach `url`: relative paths are relative to `base` (the folder
@@ -76,6 +81,7 @@ impl<'c> GitRegistry<'c> {
         let options = QueryOptions {
             metadata: true,
             same_root: true,
+            keep_connection: true,
             ..QueryOptions::default()
         };
         let found =
@@ -141,56 +147,65 @@ impl<'c> GitRegistry<'c> {
         Ok(listing)
     }
 
-    /// The manifests `wanted` of `set`, fetched by [`ManifestStore::fetch`]
-    /// into the cache from the first mirror that has them all.
-    fn fetch_manifests(
+    /// One round's fetch from a set: the manifests and atom commits of
+    /// `request` that the cache lacks, by id, in one request to the first
+    /// mirror that answers. Returns the manifests' bytes.
+    fn fetch_round(
         &self,
-        set: &SetKey,
-        wanted: &[(Label, Version, CommitId)],
+        request: &ManifestRequest,
     ) -> Result<Vec<(CommitId, Vec<u8>)>, RegistryError> {
-        let wants: Vec<ManifestWant> = wanted
+        let set = &request.set;
+        let mut wants: Vec<CommitId> = Vec::new();
+        for id in request
+            .manifests
             .iter()
-            .map(|(l, v, blob)| ManifestWant {
-                version: AtomVersion::new(l.clone(), v.clone()),
-                namespace: Namespace::Atoms,
-                blob: Some(*blob),
-            })
-            .collect();
-        let store = ManifestStore::with_repo(self.cache.repo());
-        let mut failures = Vec::new();
-        let mut fetched = None;
-        for url in self.urls(set) {
-            match store.fetch(&url, &wants) {
-                Ok(f) => {
-                    fetched = Some(f);
-                    break;
-                }
-                Err(QueryError::Fetch { url, why }) => failures.push(format!("{url}: {why}")),
-                Err(e) => failures.push(format!("{url}: {e}")),
+            .map(|(_, _, blob)| blob)
+            .chain(&request.atoms)
+        {
+            if !wants.contains(id) && !self.cache.has(id) {
+                wants.push(*id);
             }
         }
-        let Some(fetched) = fetched else {
-            return Err(RegistryError::Fetch {
-                set: set.to_string(),
-                why: failures.join("; "),
-            });
-        };
-        wanted
+        if !wants.is_empty() {
+            let mut failures = Vec::new();
+            let mut fetched = false;
+            for url in self.urls(set) {
+                match self.cache.fetch(&location(&url, &self.base), &wants) {
+                    Ok(()) => {
+                        fetched = true;
+                        break;
+                    }
+                    Err(e) => failures.push(format!("{url}: {}", e.why)),
+                }
+            }
+            if !fetched {
+                return Err(RegistryError::Fetch {
+                    set: set.to_string(),
+                    why: failures.join("; "),
+                });
+            }
+        }
+        request
+            .manifests
             .iter()
-            .zip(fetched)
-            .map(|((l, v, blob), f)| {
-                (f.blob == *blob)
-                    .then(|| self.cache.blob(*blob))
-                    .flatten()
+            .map(|(l, v, blob)| {
+                self.cache
+                    .blob(*blob)
                     .map(|b| (*blob, b))
                     .ok_or_else(|| RegistryError::Fetch {
                         set: set.to_string(),
-                        why: format!(
-                            "the manifest of {l}@{v} ({blob}) did not arrive: the ref changed while resolving"
-                        ),
+                        why: format!("the manifest of {l}@{v} ({blob}) did not arrive as a blob"),
                     })
             })
             .collect()
+    }
+}
+
+impl Drop for GitRegistry<'_> {
+    /// Listings keep their connections for the fetch that follows; those
+    /// that no fetch needed end here.
+    fn drop(&mut self) {
+        atom_format::git::end_parked();
     }
 }
 
@@ -211,6 +226,47 @@ impl Registry for GitRegistry<'_> {
         })
     }
 
+    /// Each set in its own thread: its listing, then at once its fetch, on
+    /// the connection the listing opened; no set waits for another.
+    fn round(&self, queries: &[(SetKey, Vec<Label>)], plan: &Plan<'_>) -> Vec<Round> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = queries
+                .iter()
+                .map(|(set, labels)| {
+                    s.spawn(move || {
+                        let listing = match labels.is_empty() {
+                            true => Ok(Listing::default()),
+                            false => self.list_set(set, labels),
+                        };
+                        let request = match &listing {
+                            Ok(l) => plan(set, labels, l),
+                            Err(_) => ManifestRequest::new(set.clone()),
+                        };
+                        let fetched = self
+                            .fetch_round(&request)
+                            .map(|blobs| blobs.into_iter().collect());
+                        Round {
+                            listing,
+                            request,
+                            fetched,
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(queries)
+                .map(|(h, (set, _))| {
+                    h.join().unwrap_or_else(|_| Round {
+                        listing: Err(RegistryError::Other("listing panicked".into())),
+                        request: ManifestRequest::new(set.clone()),
+                        fetched: Ok(BTreeMap::new()),
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn manifests(
         &self,
         requests: &[ManifestRequest],
@@ -218,7 +274,7 @@ impl Registry for GitRegistry<'_> {
         let results: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = requests
                 .iter()
-                .map(|(set, wanted)| s.spawn(move || self.fetch_manifests(set, wanted)))
+                .map(|request| s.spawn(move || self.fetch_round(request)))
                 .collect();
             handles
                 .into_iter()

@@ -216,7 +216,7 @@ pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
     for (set, labels) in &manifest.deps.from {
         let key = keys.get(set).ok_or_else(|| ProjectError::BadSet {
             set: set.clone(),
-            why: "`::` (this repository) cannot be resolved yet: name the repository's URL".into(),
+            why: "`::` cannot be locked: it names this repository's own atoms, which `eka eval` reads from the same commit as this atom (like path dependencies), not a published version. To lock the versions this repository publishes, name its URL in [package.sets] instead, as a consumer would".into(),
             offending: Some(set.clone()),
             src: None,
             span: None,
@@ -326,6 +326,8 @@ pub struct Locked {
     /// `None`: the lock was already in line; nothing was resolved.
     pub resolution: Option<Resolution>,
     pub warnings: Vec<String>,
+    /// How long each phase took (`eka -v`), in order.
+    pub timings: Vec<(String, std::time::Duration)>,
     /// The lock's atoms whose version changed: (label, old, new).
     pub changes: Vec<(Label, Option<Version>, Option<Version>)>,
 }
@@ -364,6 +366,7 @@ pub fn lock(
                 lock: old.clone(),
                 resolution: None,
                 warnings: Vec::new(),
+                timings: Vec::new(),
                 changes: Vec::new(),
             });
         }
@@ -373,11 +376,18 @@ pub fn lock(
     if let Some(old) = old {
         check_roots(&resolution, old)?;
     }
+    let started = std::time::Instant::now();
     let lock = materialize(dir, &resolution, old, cache)?;
+    let mut timings = resolution.timings.clone();
+    timings.push((
+        format!("fetch and check {} atoms", resolution.atoms.len()),
+        started.elapsed(),
+    ));
     let changes = changes(old, &lock);
     Ok(Locked {
         lock,
         warnings: resolution.warnings.clone(),
+        timings,
         resolution: Some(resolution),
         changes,
     })

@@ -5,7 +5,9 @@
 //! set (concurrently across sets where the implementation can):
 //! - [`Registry::list`]: the set's root and the published versions of some
 //!   labels (a ref listing; no objects);
-//! - [`Registry::manifests`]: the `atom.toml` blobs of some versions.
+//! - [`Registry::manifests`]: the `atom.toml` blobs of some versions, and
+//!   in the same round trip the atom commits resolution will most likely
+//!   lock, so that their content digests need no further one.
 //!
 //! [`crate::gitreg::GitRegistry`] implements it over git (`ls-refs` and
 //! fetches into the local [`crate::cache::Cache`]).
@@ -28,6 +30,17 @@ pub struct SetKey(pub Vec<RepoUrl>);
 impl SetKey {
     pub fn mirrors(&self) -> &[RepoUrl] {
         &self.0
+    }
+}
+
+impl ManifestRequest {
+    /// A request of nothing yet, from `set`.
+    pub fn new(set: SetKey) -> Self {
+        ManifestRequest {
+            set,
+            manifests: Vec::new(),
+            atoms: Vec::new(),
+        }
     }
 }
 
@@ -98,8 +111,34 @@ pub enum RegistryError {
     Other(String),
 }
 
-/// Manifests wanted from one set: label, version and blob id of each.
-pub type ManifestRequest = (SetKey, Vec<(Label, Version, CommitId)>);
+/// What one round wants from one set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestRequest {
+    pub set: SetKey,
+    /// The manifests to read: label, version and blob id of each.
+    pub manifests: Vec<(Label, Version, CommitId)>,
+    /// Atom commits to bring into the cache in the same fetch: the versions
+    /// the solver will most likely choose, whose trees locking needs for
+    /// their content digests. Speculative: one that does not arrive is no
+    /// error here (locking fetches what it still lacks).
+    pub atoms: Vec<CommitId>,
+}
+
+/// What a round plans to fetch from a set once its listing is in: called
+/// with the set, the labels just listed, and the listing (empty when no
+/// label needed listing).
+pub type Plan<'a> = dyn Fn(&SetKey, &[Label], &Listing) -> ManifestRequest + Sync + 'a;
+
+/// One set's part of a [`Registry::round`].
+#[derive(Debug)]
+pub struct Round {
+    /// The listing (an empty one when no label needed listing).
+    pub listing: Result<Listing, RegistryError>,
+    /// What the plan asked of the set (nothing if the listing failed).
+    pub request: ManifestRequest,
+    /// The manifests fetched, by blob id.
+    pub fetched: Result<BTreeMap<CommitId, Vec<u8>>, RegistryError>,
+}
 
 /// The queries resolution makes, batched by set.
 pub trait Registry {
@@ -107,11 +146,60 @@ pub trait Registry {
     /// set (per mirror). Results are in the order of `queries`.
     fn list(&self, queries: &[(SetKey, Vec<Label>)]) -> Vec<Result<Listing, RegistryError>>;
 
-    /// The manifest blobs `(label, version, blob id)` of each set, one fetch
-    /// per set; returns the bytes by blob id (the implementation checks the
-    /// id).
+    /// The manifest blobs `(label, version, blob id)` of each set, and its
+    /// [`ManifestRequest::atoms`], one fetch per set; returns the manifests'
+    /// bytes by blob id (the implementation checks the id).
     fn manifests(
         &self,
         requests: &[ManifestRequest],
     ) -> Result<BTreeMap<CommitId, Vec<u8>>, RegistryError>;
+
+    /// One level of discovery: for each `(set, labels)`, the listing of
+    /// `labels` (none when empty), then the fetch that `plan` makes of it.
+    /// Results are in the order of `queries`. This default lists every set,
+    /// then fetches from every set ([`Registry::list`], then
+    /// [`Registry::manifests`]); an implementation that can should let each
+    /// set go on to its fetch as soon as its own listing is in.
+    fn round(&self, queries: &[(SetKey, Vec<Label>)], plan: &Plan<'_>) -> Vec<Round> {
+        let to_list: Vec<(SetKey, Vec<Label>)> = queries
+            .iter()
+            .filter(|(_, labels)| !labels.is_empty())
+            .cloned()
+            .collect();
+        let mut listed = self.list(&to_list).into_iter();
+        let listings: Vec<Result<Listing, RegistryError>> = queries
+            .iter()
+            .map(|(_, labels)| match labels.is_empty() {
+                true => Ok(Listing::default()),
+                false => listed.next().expect("one answer per query"),
+            })
+            .collect();
+        let requests: Vec<ManifestRequest> = queries
+            .iter()
+            .zip(&listings)
+            .map(|((set, labels), listing)| match listing {
+                Ok(listing) => plan(set, labels, listing),
+                Err(_) => ManifestRequest::new(set.clone()),
+            })
+            .collect();
+        let asked: Vec<ManifestRequest> = requests
+            .iter()
+            .filter(|r| !r.manifests.is_empty() || !r.atoms.is_empty())
+            .cloned()
+            .collect();
+        let fetched = if asked.is_empty() {
+            Ok(BTreeMap::new())
+        } else {
+            self.manifests(&asked)
+        };
+        listings
+            .into_iter()
+            .zip(requests)
+            .map(|(listing, request)| Round {
+                listing,
+                request,
+                fetched: fetched.clone(),
+            })
+            .collect()
+    }
 }

@@ -93,6 +93,9 @@ pub struct QueryOptions {
     /// mirrors must be copies of one repository. Off by default, so that a
     /// mirror that has not received any atom yet only lags.
     pub same_root: bool,
+    /// Keep each mirror's connection open for a fetch from it that follows
+    /// in this process ([`atom_format::git::ls_refs_for_fetch`]).
+    pub keep_connection: bool,
 }
 
 impl Default for QueryOptions {
@@ -102,6 +105,7 @@ impl Default for QueryOptions {
             expected_root: None,
             timeout: Duration::from_secs(60),
             same_root: false,
+            keep_connection: false,
         }
     }
 }
@@ -476,11 +480,17 @@ pub fn query(
         let tx = tx.clone();
         let url = url.to_string();
         let prefixes = prefixes.to_vec();
+        let keep = options.keep_connection;
         // Detached: a mirror that never answers must not hold the query up
         // past the timeout; its thread ends with the process.
         std::thread::spawn(move || {
             let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-            let _ = tx.send((i, ls_refs(&url, &p)));
+            let listed = if keep {
+                git::ls_refs_for_fetch(&url, &p)
+            } else {
+                git::ls_refs(&url, &p)
+            };
+            let _ = tx.send((i, listed.map_err(|e| e.why)));
         });
     }
     drop(tx);
@@ -639,12 +649,6 @@ pub fn query(
     }
     listing.answered = mirrors.into_iter().map(|(u, _)| u).collect();
     Ok(listing)
-}
-
-/// `ls-refs` with `prefixes` on `url` ([`atom_format::git::ls_refs`], which
-/// also opens `git://` connections with `TCP_NODELAY`).
-fn ls_refs(url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, String> {
-    git::ls_refs(url, prefixes).map_err(|e| e.why)
 }
 
 fn oid_text(id: Option<ObjectId>) -> String {

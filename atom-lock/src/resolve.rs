@@ -19,6 +19,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use atom_format::manifest::{Manifest, LOCAL_SET};
 use atom_format::Label;
@@ -30,7 +31,7 @@ use semver::{Version, VersionReq};
 
 use crate::ids::{AtomId, CommitId};
 use crate::lock::Edge;
-use crate::registry::{Published, Registry, RegistryError, SetKey};
+use crate::registry::{Listing, ManifestRequest, Published, Registry, RegistryError, SetKey};
 use crate::uri::RepoUrl;
 
 /// A requirement on an atom of a set.
@@ -72,6 +73,8 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// Listing and manifest rounds (levels of depth) it took.
     pub rounds: usize,
+    /// How long each phase took (`eka -v`), in order.
+    pub timings: Vec<(String, Duration)>,
     /// The root each set listed answered.
     pub roots: Vec<(SetKey, CommitId)>,
 }
@@ -170,6 +173,7 @@ struct Discovery {
     deps: HashMap<(AtomId, Version), Result<Vec<Dependency>, String>>,
     warnings: Vec<String>,
     rounds: usize,
+    timings: Vec<(String, Duration)>,
 }
 
 impl Discovery {
@@ -229,29 +233,136 @@ fn manifest_deps(
     Ok(out)
 }
 
-fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, ResolveError> {
+/// The version of `id` the solver will most likely choose among `matching`
+/// (ascending): the preferred one if allowed, else the highest.
+fn likely<'v>(
+    prefer: &HashMap<AtomId, Version>,
+    id: &AtomId,
+    matching: &[&'v Version],
+) -> Option<&'v Version> {
+    match prefer.get(id) {
+        Some(p) => matching
+            .iter()
+            .find(|v| **v == p)
+            .or(matching.last())
+            .copied(),
+        None => matching.last().copied(),
+    }
+}
+
+/// What a round fetches from `set` as soon as its listing is in: the
+/// manifests of the versions the frontier's requirements on `set` allow
+/// that are not read yet, and the atom commit of the likely version of
+/// each. `fresh` are the labels this round listed (their versions are in
+/// `listing`); the others were listed before (their versions are in `d`).
+/// The same rule as step 2 of [`discover`], which fetches whatever this
+/// plan missed.
+fn plan(
+    d: &Discovery,
+    frontier: &[Dependency],
+    prefer: &HashMap<AtomId, Version>,
+    set: &SetKey,
+    fresh: &[Label],
+    listing: &Listing,
+) -> ManifestRequest {
+    let mut request = ManifestRequest::new(set.clone());
+    let Some(root) = listing.root.or_else(|| d.roots.get(set).copied()) else {
+        return request;
+    };
+    for dep in frontier.iter().filter(|dep| &dep.set == set) {
+        let id = AtomId::compute(&root, &dep.label);
+        let versions = if fresh.contains(&dep.label) {
+            listing.atoms.get(&dep.label)
+        } else {
+            d.atoms.get(&id).map(|info| &info.versions)
+        };
+        let Some(versions) = versions else { continue };
+        let matching: Vec<&Version> = versions.keys().filter(|v| dep.req.matches(v)).collect();
+        if let Some(v) = likely(prefer, &id, &matching) {
+            let commit = versions[v].commit;
+            if !request.atoms.contains(&commit) {
+                request.atoms.push(commit);
+            }
+        }
+        for v in matching {
+            if d.deps.contains_key(&(id, v.clone())) {
+                continue;
+            }
+            if let Some(blob) = versions[v].manifest {
+                if !request.manifests.iter().any(|(_, _, b)| *b == blob) {
+                    request.manifests.push((dep.label.clone(), v.clone(), blob));
+                }
+            }
+        }
+    }
+    request
+}
+
+fn discover(
+    registry: &dyn Registry,
+    root: &RootInput,
+    prefer: &HashMap<AtomId, Version>,
+) -> Result<Discovery, ResolveError> {
     let mut d = Discovery::default();
     let mut frontier: Vec<Dependency> = root.deps.clone();
     let mut first_level = true;
     while !frontier.is_empty() {
         d.rounds += 1;
-        // 1. One listing per set of the labels not listed yet.
+        let started = Instant::now();
+        // 1. Per set, one listing of the labels not listed yet (none if
+        //    all were), and as soon as it is in, one fetch of what `plan`
+        //    makes of it: the manifests of every version a requirement
+        //    allows, and the atom commit of the version the solver will
+        //    most likely choose (so that locking needs no further round
+        //    trip for digests unless the solver chooses otherwise). Sets
+        //    do not wait for each other.
         let mut queries: BTreeMap<SetKey, BTreeSet<Label>> = BTreeMap::new();
         for dep in &frontier {
+            let labels = queries.entry(dep.set.clone()).or_default();
             if !d.listed.contains(&(dep.set.clone(), dep.label.clone())) {
-                queries
-                    .entry(dep.set.clone())
-                    .or_default()
-                    .insert(dep.label.clone());
+                labels.insert(dep.label.clone());
             }
         }
         let queries: Vec<(SetKey, Vec<Label>)> = queries
             .into_iter()
             .map(|(s, l)| (s, l.into_iter().collect()))
             .collect();
-        let answers = registry.list(&queries);
-        for ((set, labels), answer) in queries.iter().zip(answers) {
-            let listing = answer?;
+        let rounds = {
+            let d = &d;
+            let frontier = &frontier;
+            let plan = |set: &SetKey, fresh: &[Label], listing: &Listing| {
+                plan(d, frontier, prefer, set, fresh, listing)
+            };
+            registry.round(&queries, &plan)
+        };
+        let listed = queries.iter().filter(|(_, l)| !l.is_empty()).count();
+        d.timings.push((
+            format!(
+                "level {}: list {listed} sets, fetch {} manifests and {} atoms from {} sets",
+                d.rounds,
+                rounds
+                    .iter()
+                    .map(|r| r.request.manifests.len())
+                    .sum::<usize>(),
+                rounds.iter().map(|r| r.request.atoms.len()).sum::<usize>(),
+                rounds
+                    .iter()
+                    .filter(|r| !r.request.manifests.is_empty() || !r.request.atoms.is_empty())
+                    .count(),
+            ),
+            started.elapsed(),
+        ));
+        let mut blobs: BTreeMap<CommitId, Vec<u8>> = BTreeMap::new();
+        let mut fetch_errors = Vec::new();
+        for ((set, labels), round) in queries.iter().zip(rounds) {
+            match round.fetched {
+                Ok(b) => blobs.extend(b),
+                Err(e) => fetch_errors.push(e),
+            }
+            if labels.is_empty() {
+                continue;
+            }
+            let listing = round.listing?;
             d.warnings.extend(listing.warnings.iter().cloned());
             let root_commit = listing.root.ok_or_else(|| ResolveError::NotARegistry {
                 set: set.to_string(),
@@ -284,8 +395,10 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
                 }
             }
         }
-        // 2. The manifests of every version a requirement allows.
-        let mut wanted: BTreeMap<SetKey, Vec<(Label, Version, CommitId)>> = BTreeMap::new();
+        // 2. The manifests of every version a requirement allows: those the
+        //    round brought, and any it did not (a fetch that failed, or one
+        //    atom reached through two sets), fetched now.
+        let mut wanted: BTreeMap<SetKey, ManifestRequest> = BTreeMap::new();
         let mut queued: HashSet<(AtomId, Version)> = HashSet::new();
         for dep in &frontier {
             let id = d.id_of(&dep.set, &dep.label).expect("listed above");
@@ -315,11 +428,11 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
                     continue;
                 }
                 match info.versions[v].manifest {
-                    Some(blob) => wanted.entry(dep.set.clone()).or_default().push((
-                        dep.label.clone(),
-                        v.clone(),
-                        blob,
-                    )),
+                    Some(blob) => wanted
+                        .entry(dep.set.clone())
+                        .or_insert_with(|| ManifestRequest::new(dep.set.clone()))
+                        .manifests
+                        .push((dep.label.clone(), v.clone(), blob)),
                     None => {
                         d.deps
                             .insert(key, Err("its manifest ref is missing".into()));
@@ -327,15 +440,39 @@ fn discover(registry: &dyn Registry, root: &RootInput) -> Result<Discovery, Reso
                 }
             }
         }
-        let requests: Vec<_> = wanted.into_iter().collect();
-        let blobs = if requests.is_empty() {
-            BTreeMap::new()
-        } else {
-            registry.manifests(&requests)?
-        };
+        let requests: Vec<ManifestRequest> = wanted.into_values().collect();
+        let missing: Vec<ManifestRequest> = requests
+            .iter()
+            .map(|r| ManifestRequest {
+                manifests: r
+                    .manifests
+                    .iter()
+                    .filter(|(_, _, blob)| !blobs.contains_key(blob))
+                    .cloned()
+                    .collect(),
+                ..ManifestRequest::new(r.set.clone())
+            })
+            .filter(|r| !r.manifests.is_empty())
+            .collect();
+        if !missing.is_empty() {
+            let started = Instant::now();
+            match registry.manifests(&missing) {
+                Ok(b) => blobs.extend(b),
+                Err(e) => return Err(fetch_errors.into_iter().next().unwrap_or(e).into()),
+            }
+            d.timings.push((
+                format!(
+                    "level {}: fetch {} more manifests from {} sets",
+                    d.rounds,
+                    missing.iter().map(|r| r.manifests.len()).sum::<usize>(),
+                    missing.len()
+                ),
+                started.elapsed(),
+            ));
+        }
         let mut next = Vec::new();
-        for (set, versions) in &requests {
-            for (label, version, blob) in versions {
+        for ManifestRequest { set, manifests, .. } in &requests {
+            for (label, version, blob) in manifests {
                 let id = d.id_of(set, label).expect("listed above");
                 let parsed = match std::str::from_utf8(&blobs[blob]) {
                     Ok(text) => manifest_deps(text, label, version, set),
@@ -604,7 +741,8 @@ pub fn resolve(
     root: &RootInput,
     prefer: &HashMap<AtomId, Version>,
 ) -> Result<Resolution, ResolveError> {
-    let d = discover(registry, root)?;
+    let mut d = discover(registry, root, prefer)?;
+    let started = Instant::now();
     let mut by_label: HashMap<&Label, usize> = HashMap::new();
     for info in d.atoms.values() {
         *by_label.entry(&info.label).or_default() += 1;
@@ -655,6 +793,7 @@ pub fn resolve(
             })
         }
     };
+    d.timings.push(("solve".into(), started.elapsed()));
     build(
         &d,
         root,
@@ -717,6 +856,7 @@ fn build(
         atoms,
         warnings: d.warnings.clone(),
         rounds: d.rounds,
+        timings: d.timings.clone(),
         roots,
     })
 }
@@ -764,7 +904,6 @@ fn find_cycle(atoms: &[ResolvedAtom]) -> Option<Vec<Label>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Listing, ManifestRequest};
     use std::cell::RefCell;
 
     /// An in-memory registry: sets by URL, each a root and
@@ -776,6 +915,8 @@ mod tests {
     struct Fake {
         sets: BTreeMap<String, FakeSet>,
         calls: RefCell<Vec<String>>,
+        /// The atom commits asked for along with manifests.
+        atoms: RefCell<Vec<CommitId>>,
     }
 
     fn oid(n: u8) -> CommitId {
@@ -854,8 +995,14 @@ mod tests {
                 .borrow_mut()
                 .push(format!("manifests {}", requests.len()));
             let mut out = BTreeMap::new();
-            for (set, wanted) in requests {
-                for (l, v, blob) in wanted {
+            for ManifestRequest {
+                set,
+                manifests,
+                atoms,
+            } in requests
+            {
+                self.atoms.borrow_mut().extend(atoms);
+                for (l, v, blob) in manifests {
                     let text = &self.sets[set.0[0].as_str()].1[&(l.to_string(), v.to_string())];
                     assert_eq!(blob_of(text), *blob);
                     out.insert(*blob, text.clone().into_bytes());
@@ -928,6 +1075,46 @@ mod tests {
                 "manifests 1"
             ]
         );
+    }
+
+    /// With the manifests, each round asks for the atom commit of the
+    /// version the solver will likely choose: the preferred one if allowed,
+    /// else the highest allowed.
+    #[test]
+    fn likely_atoms_come_with_the_manifests() {
+        let f = fake();
+        let commit_of = |r: &Resolution, label: &str| {
+            r.atoms
+                .iter()
+                .find(|a| a.label.as_str() == label)
+                .unwrap()
+                .published
+                .commit
+        };
+        let r = resolve(&f, &root(&[(S, "a", "^1")]), &HashMap::new()).unwrap();
+        assert_eq!(versions(&r), ["a@1.1.0", "b@2.0.0"]);
+        // Level 1: a ^1 -> a 1.1.0. Level 2 reads both a's manifests:
+        // b ^1 (a 1.0.0) -> b 1.1.0, b >=1.1 (a 1.1.0) -> b 2.0.0. One
+        // commit per requirement, and the chosen ones among them.
+        let asked = f.atoms.borrow().clone();
+        assert_eq!(asked.len(), 3, "{asked:?}");
+        assert_eq!(asked[0], commit_of(&r, "a"));
+        assert!(asked.contains(&commit_of(&r, "b")), "{asked:?}");
+        f.atoms.borrow_mut().clear();
+        let a = r.atoms.iter().find(|a| a.label.as_str() == "a").unwrap();
+        let b = r.atoms.iter().find(|a| a.label.as_str() == "b").unwrap();
+        let prefer = HashMap::from([(a.id, Version::new(1, 0, 0)), (b.id, Version::new(1, 0, 0))]);
+        let r = resolve(&f, &root(&[(S, "a", "^1")]), &prefer).unwrap();
+        assert_eq!(versions(&r), ["a@1.0.0", "b@1.0.0"]);
+        // The preferred versions where allowed: a 1.0.0, b 1.0.0 (b ^1);
+        // b >=1.1 does not allow b's preferred 1.0.0: its highest, 2.0.0.
+        let asked = f.atoms.borrow().clone();
+        let b2 = blob_of(&format!(
+            "commit {}",
+            f.sets[S].1[&("b".to_owned(), "2.0.0".to_owned())]
+        ));
+        let want = vec![commit_of(&r, "a"), commit_of(&r, "b"), b2];
+        assert_eq!(asked, want);
     }
 
     #[test]

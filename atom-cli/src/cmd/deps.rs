@@ -46,14 +46,23 @@ pub fn lock(
                 lock: old.clone(),
                 resolution: None,
                 warnings: Vec::new(),
+                timings: Vec::new(),
                 changes: Vec::new(),
             });
         }
     }
+    let started = std::time::Instant::now();
     let cache = project::open_cache()?;
+    let opened = started.elapsed();
     let registry = project::registry(&cache, dir);
     let locked = project::lock(dir, manifest, old, keep, &registry, &cache)?;
     warn(&locked.warnings, global);
+    if global.verbose {
+        eprintln!("open the cache: {:.1} ms", opened.as_secs_f64() * 1e3);
+        for (phase, took) in &locked.timings {
+            eprintln!("{phase}: {:.1} ms", took.as_secs_f64() * 1e3);
+        }
+    }
     Ok(locked)
 }
 
