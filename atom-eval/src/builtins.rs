@@ -257,7 +257,6 @@ fn list_value(items: Vec<Value>) -> Value {
 /// Attribute entries in name order, as Nix iterates them.
 pub(crate) fn sorted_by_name(ev: &Evaluator, a: &Attrs) -> Vec<(NixStr, Value)> {
     let mut out: Vec<(NixStr, Value)> = a
-        .entries
         .iter()
         .map(|(s, v)| (ev.sym_name(*s).clone(), v.clone()))
         .collect();
@@ -410,7 +409,6 @@ fn map_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let set = attrs(ev, &a[1])?;
     let f = a[0].clone();
     let entries = set
-        .entries
         .iter()
         .map(|(k, v)| {
             let name = Value::String(ev.sym_name(*k).clone());
@@ -434,7 +432,6 @@ fn remove_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
         }
     }
     let entries = set
-        .entries
         .iter()
         .filter(|(k, _)| !remove.contains(k))
         .cloned()
@@ -446,7 +443,6 @@ fn intersect_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let left = attrs(ev, &a[0])?;
     let right = attrs(ev, &a[1])?;
     let entries = right
-        .entries
         .iter()
         .filter(|(k, _)| left.contains(*k))
         .cloned()
@@ -474,7 +470,7 @@ fn zip_attrs_with(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let mut grouped: FxHashMap<Sym, Vec<Value>> = FxHashMap::default();
     for s in sets.iter() {
         let set = attrs(ev, s)?;
-        for (k, v) in &set.entries {
+        for (k, v) in set.iter() {
             grouped.entry(*k).or_default().push(v.clone());
         }
     }

@@ -572,10 +572,7 @@ impl Evaluator {
 
     pub(crate) fn missing_attr(&self, attrs: &Attrs, sym: Sym, span: Span) -> EvalError {
         let name = self.sym_name(sym).to_string();
-        let suggestions = closest_names(
-            &name,
-            attrs.entries.iter().map(|(s, _)| &**self.sym_name(*s)),
-        );
+        let suggestions = closest_names(&name, attrs.keys().map(|s| &**self.sym_name(s)));
         EvalError::new(
             ErrorKind::MissingAttribute { name, suggestions },
             Some(span),
@@ -674,7 +671,7 @@ impl Evaluator {
         // First replace existing attributes: entry `i` is still slot `i`
         // until something is inserted.
         let mut added = Vec::new();
-        for (k, v) in &overrides.entries {
+        for (k, v) in overrides.iter() {
             match entries.binary_search_by_key(k, |e| e.0) {
                 Ok(i) => {
                     entries[i].1 = v.clone();
@@ -892,7 +889,7 @@ impl Evaluator {
             env.slots.borrow_mut().push(v);
         }
         if !*ellipsis && used < attrs.len() {
-            for (k, _) in &attrs.entries {
+            for (k, _) in attrs.iter() {
                 if !formals.iter().any(|f| f.name == *k) {
                     let name = self.sym_name(*k).to_string();
                     let suggestions =
@@ -982,13 +979,7 @@ impl Evaluator {
             BinOp::Update => {
                 let a = expect_attrs(l)?;
                 let b = expect_attrs(r)?;
-                Ok(Value::Attrs(if b.is_empty() {
-                    a
-                } else if a.is_empty() {
-                    b
-                } else {
-                    Rc::new(a.update(&b))
-                }))
+                Ok(Value::Attrs(Attrs::update(&a, &b)))
             }
             BinOp::Concat => {
                 let a = expect_list(l)?;
@@ -1109,16 +1100,12 @@ impl Evaluator {
                 if x.len() != y.len() {
                     return Ok(false);
                 }
-                if x.entries
-                    .iter()
-                    .zip(y.entries.iter())
-                    .any(|(p, q)| p.0 != q.0)
-                {
+                if x.keys().zip(y.keys()).any(|(p, q)| p != q) {
                     return Ok(false);
                 }
                 self.enter()?;
                 let mut same = true;
-                for (p, q) in x.entries.iter().zip(y.entries.iter()) {
+                for (p, q) in x.iter().zip(y.iter()) {
                     if p.1.same_as(&q.1) {
                         continue;
                     }
@@ -1255,7 +1242,7 @@ impl Evaluator {
                     return Ok(());
                 }
                 self.enter()?;
-                for (sym, item) in &a.entries {
+                for (sym, item) in a.iter() {
                     let r = self
                         .force(item.clone())
                         .and_then(|x| self.force_deep_inner(&x, seen));
@@ -1330,12 +1317,11 @@ impl Evaluator {
         let text = self.read_text(&file)?;
         let base = path::dir_of(&file).to_string();
         let names = scope
-            .entries
             .iter()
             .enumerate()
             .map(|(i, (k, _))| (*k, i as u32))
             .collect();
-        let values = scope.entries.iter().map(|(_, v)| v.clone()).collect();
+        let values = scope.iter().map(|(_, v)| v.clone()).collect();
         let expr = self.compile_scoped(&file, text, &base, Some(names))?;
         let env = Env::new(None, values);
         self.eval(&env, &expr)

@@ -280,7 +280,6 @@ impl Evaluator {
         match self.force(value.clone())? {
             Value::Attrs(a) => {
                 let mut out: Vec<(String, Value)> = a
-                    .entries
                     .iter()
                     .map(|(k, v)| (self.sym_name(*k).to_string(), v.clone()))
                     .collect();

@@ -153,15 +153,36 @@ impl Value {
 /// An attribute set: entries sorted by symbol number, so lookup is a binary
 /// search over integers. Name order (for printing, `attrNames`) is computed
 /// on demand.
+///
+/// `big // small` does not copy `big`: the result is a layer holding
+/// `small`'s entries over a shared `big` (the overlay pattern of fix points
+/// and folds). Each layer holds less than half as many entries as the one
+/// below it; an update that would break that folds the upper layers into
+/// one, or the whole set into a flat one when the layers grow comparable to
+/// the bottom. So a set has at most log2(n) layers, a lookup is that many
+/// binary searches, and a fold of `//` copies each entry O(log n) times
+/// instead of once per step.
 #[derive(Default)]
 pub struct Attrs {
-    pub(crate) entries: Vec<(Sym, Value)>,
+    /// This layer's entries, sorted by symbol; they shadow `base`.
+    own: Vec<(Sym, Value)>,
+    /// The set underneath this layer, if any.
+    base: Option<Rc<Attrs>>,
+    /// The number of distinct names in the whole set.
+    len: usize,
 }
+
+/// Sets at most this large are always flat: layering pays only for big sets.
+const FLAT_MAX: usize = 32;
 
 impl Attrs {
     pub(crate) fn from_sorted(entries: Vec<(Sym, Value)>) -> Attrs {
         debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
-        Attrs { entries }
+        Attrs {
+            len: entries.len(),
+            own: entries,
+            base: None,
+        }
     }
     /// Builds from unsorted entries; a later duplicate wins.
     pub(crate) fn from_unsorted(mut entries: Vec<(Sym, Value)>) -> Attrs {
@@ -174,48 +195,164 @@ impl Attrs {
                 false
             }
         });
-        Attrs { entries }
+        Attrs::from_sorted(entries)
     }
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
+    #[inline]
     pub(crate) fn get(&self, sym: Sym) -> Option<&Value> {
-        self.entries
-            .binary_search_by_key(&sym, |e| e.0)
-            .ok()
-            .map(|i| &self.entries[i].1)
+        let mut layer = self;
+        loop {
+            if let Ok(i) = layer.own.binary_search_by_key(&sym, |e| e.0) {
+                return Some(&layer.own[i].1);
+            }
+            layer = layer.base.as_deref()?;
+        }
     }
     pub(crate) fn contains(&self, sym: Sym) -> bool {
-        self.entries.binary_search_by_key(&sym, |e| e.0).is_ok()
+        self.get(sym).is_some()
     }
-    /// `self // other`: a linear merge of two sorted vectors.
-    pub(crate) fn update(&self, other: &Attrs) -> Attrs {
-        let (a, b) = (&self.entries, &other.entries);
-        let mut out = Vec::with_capacity(a.len() + b.len());
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            match a[i].0.cmp(&b[j].0) {
+    /// The entries in symbol order, each name once (the uppermost layer's).
+    pub(crate) fn iter(&self) -> Iter<'_> {
+        let mut layers = smallvec::SmallVec::new();
+        let mut layer = Some(self);
+        while let Some(l) = layer {
+            layers.push(l.own.as_slice());
+            layer = l.base.as_deref();
+        }
+        Iter { layers }
+    }
+    /// The names in symbol order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = Sym> + '_ {
+        self.iter().map(|e| e.0)
+    }
+    /// All entries in one flat vector.
+    pub(crate) fn to_vec(&self) -> Vec<(Sym, Value)> {
+        match self.base {
+            None => self.own.clone(),
+            Some(_) => {
+                let mut out = Vec::with_capacity(self.len);
+                out.extend(self.iter().cloned());
+                out
+            }
+        }
+    }
+    /// `a // b`.
+    pub(crate) fn update(a: &Rc<Attrs>, b: &Rc<Attrs>) -> Rc<Attrs> {
+        if b.is_empty() {
+            return a.clone();
+        }
+        if a.is_empty() {
+            return b.clone();
+        }
+        if a.len + b.len <= FLAT_MAX {
+            return Rc::new(Attrs::from_sorted(merge(a.iter(), b.iter())));
+        }
+        let mut top = b.to_vec();
+        let mut under = a;
+        // Fold the layers of `a` that are not much bigger than `top` into it.
+        while let Some(base) = &under.base {
+            if under.own.len() > 2 * top.len() {
+                break;
+            }
+            top = merge(under.own.iter(), top.iter());
+            under = base;
+        }
+        if under.base.is_none() && 2 * top.len() > under.own.len() {
+            // Comparable to the bottom: one flat set.
+            return Rc::new(Attrs::from_sorted(merge(under.own.iter(), top.iter())));
+        }
+        let added = top.iter().filter(|(k, _)| !under.contains(*k)).count();
+        Rc::new(Attrs {
+            len: under.len + added,
+            own: top,
+            base: Some(under.clone()),
+        })
+    }
+}
+
+/// A merge of two sorted entry lists; on equal names `over` wins.
+fn merge<'a>(
+    mut under: impl Iterator<Item = &'a (Sym, Value)>,
+    mut over: impl Iterator<Item = &'a (Sym, Value)>,
+) -> Vec<(Sym, Value)> {
+    let mut out = Vec::with_capacity(under.size_hint().0 + over.size_hint().0);
+    let (mut x, mut y) = (under.next(), over.next());
+    loop {
+        match (x, y) {
+            (Some(p), Some(q)) => match p.0.cmp(&q.0) {
                 std::cmp::Ordering::Less => {
-                    out.push(a[i].clone());
-                    i += 1;
+                    out.push(p.clone());
+                    x = under.next();
                 }
                 std::cmp::Ordering::Greater => {
-                    out.push(b[j].clone());
-                    j += 1;
+                    out.push(q.clone());
+                    y = over.next();
                 }
                 std::cmp::Ordering::Equal => {
-                    out.push(b[j].clone());
-                    i += 1;
-                    j += 1;
+                    out.push(q.clone());
+                    x = under.next();
+                    y = over.next();
+                }
+            },
+            (Some(p), None) => {
+                out.push(p.clone());
+                out.extend(under.cloned());
+                return out;
+            }
+            (None, Some(q)) => {
+                out.push(q.clone());
+                out.extend(over.cloned());
+                return out;
+            }
+            (None, None) => return out,
+        }
+    }
+}
+
+/// The entries of an [`Attrs`] in symbol order: a merge of its layers in
+/// which an upper layer's entry hides the lower ones of the same name.
+pub(crate) struct Iter<'a> {
+    /// The remaining entries of each layer, uppermost first.
+    layers: smallvec::SmallVec<[&'a [(Sym, Value)]; 4]>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a (Sym, Value);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.layers.len() == 1 {
+            let (first, rest) = self.layers[0].split_first()?;
+            self.layers[0] = rest;
+            return Some(first);
+        }
+        // The smallest head; the uppermost layer's on a tie.
+        let mut best: Option<&'a (Sym, Value)> = None;
+        for l in &self.layers {
+            if let Some(e) = l.first() {
+                if best.is_none_or(|b| e.0 < b.0) {
+                    best = Some(e);
                 }
             }
         }
-        out.extend_from_slice(&a[i..]);
-        out.extend_from_slice(&b[j..]);
-        Attrs { entries: out }
+        let best = best?;
+        for l in self.layers.iter_mut() {
+            if l.first().is_some_and(|e| e.0 == best.0) {
+                *l = &l[1..];
+            }
+        }
+        Some(best)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let most = self.layers.iter().map(|l| l.len()).sum();
+        let least = self.layers.iter().map(|l| l.len()).max().unwrap_or(0);
+        (least, Some(most))
     }
 }
 
@@ -315,6 +452,96 @@ impl std::fmt::Debug for Value {
             Value::Attrs(a) => write!(f, "<set of {}>", a.len()),
             Value::List(l) => write!(f, "<list of {}>", l.len()),
             other => write!(f, "<{}>", other.type_name()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn set(entries: &BTreeMap<u32, i64>) -> Rc<Attrs> {
+        Rc::new(Attrs::from_sorted(
+            entries
+                .iter()
+                .map(|(k, v)| (Sym(*k), Value::Int(*v)))
+                .collect(),
+        ))
+    }
+
+    fn check(attrs: &Attrs, model: &BTreeMap<u32, i64>) {
+        assert_eq!(attrs.len(), model.len());
+        let listed: Vec<(u32, i64)> = attrs
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Int(i) => (k.0, *i),
+                _ => unreachable!(),
+            })
+            .collect();
+        let expected: Vec<(u32, i64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(listed, expected);
+        for k in 0..300 {
+            let found = attrs.get(Sym(k)).map(|v| match v {
+                Value::Int(i) => *i,
+                _ => unreachable!(),
+            });
+            assert_eq!(found, model.get(&k).copied(), "key {k}");
+        }
+    }
+
+    /// Folds of `//` in every shape (one new name at a time, big overlays,
+    /// overlays replacing names, sets layered on layered sets) agree with a
+    /// plain map, and stay shallow.
+    #[test]
+    fn layered_updates_agree_with_a_map() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..40 {
+            let mut model = BTreeMap::new();
+            let mut acc = set(&model);
+            let mut sets = Vec::new();
+            for step in 0..200 {
+                let size = match round % 4 {
+                    0 => 1,
+                    1 => 1 + rand(5),
+                    2 => rand(60),
+                    _ => 1 + rand(3) * rand(20),
+                };
+                let mut overlay = BTreeMap::new();
+                for _ in 0..size {
+                    overlay.insert(rand(300) as u32, (round * 1000 + step) as i64);
+                }
+                let b = if rand(4) == 0 && !sets.is_empty() {
+                    // A layered set on the right-hand side.
+                    let (prev, prev_model): &(Rc<Attrs>, BTreeMap<u32, i64>) =
+                        &sets[rand(sets.len() as u64) as usize];
+                    let b = Attrs::update(prev, &set(&overlay));
+                    let mut m = prev_model.clone();
+                    m.extend(overlay);
+                    overlay = m;
+                    b
+                } else {
+                    set(&overlay)
+                };
+                check(&b, &overlay);
+                acc = Attrs::update(&acc, &b);
+                model.extend(overlay);
+                check(&acc, &model);
+                let mut depth = 0;
+                let mut layer = Some(&*acc);
+                while let Some(l) = layer {
+                    depth += 1;
+                    layer = l.base.as_deref();
+                }
+                assert!(depth <= 10, "depth {depth}");
+                sets.push((acc.clone(), model.clone()));
+            }
         }
     }
 }

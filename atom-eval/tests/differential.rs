@@ -58,6 +58,10 @@ const CORPUS: &[&str] = &[
     "builtins.hasAttr \"y\" { x = 5; }",
     "builtins.listToAttrs [ { name = \"a\"; value = 1; } { name = \"b\"; value = 2; } { name = \"a\"; value = 3; } ]",
     "builtins.mapAttrs (n: v: n + toString v) { a = 1; b = 2; }",
+    // `//` folds over big sets (layered internally): lookups, names, equality
+    "let s = builtins.foldl' (acc: i: acc // { \"k${toString (builtins.bitAnd (i * 37) 127)}\" = i; }) { } (builtins.genList (i: i) 300); in [ (builtins.attrNames s) (builtins.attrValues s) s.k5 (s ? k200) (builtins.length (builtins.attrNames s)) ]",
+    "let big = builtins.listToAttrs (builtins.genList (i: { name = \"a${toString i}\"; value = i; }) 200); f = s: j: s // { \"a${toString (j * 7)}\" = -j; b = j; }; s = builtins.foldl' f big (builtins.genList (j: j) 25); t = builtins.foldl' f (big // { }) (builtins.genList (j: j) 25); in [ (s == t) (s == big) (s // { b = 0; } == t // { b = 0; }) s.a7 s.a168 s.a169 s.b (builtins.attrValues (builtins.removeAttrs s (builtins.genList (i: \"a${toString i}\") 190))) (builtins.intersectAttrs { a3 = 0; b = 0; zz = 0; } s) ]",
+    "let big = builtins.listToAttrs (builtins.genList (i: { name = \"n${toString i}\"; value = i; }) 100); s = big // { n5 = \"x\"; } // { m = 1; } // { n5 = \"y\"; n99 = null; }; in [ (builtins.attrNames s == builtins.attrNames (big // { m = 0; })) s.n5 s.n99 s.m (builtins.mapAttrs (n: v: n) (builtins.removeAttrs s (builtins.attrNames big))) (builtins.toJSON (builtins.intersectAttrs { n1 = 0; n5 = 0; m = 0; } s)) ]",
     "builtins.removeAttrs { a = 1; b = 2; c = 3; } [ \"a\" \"c\" \"zz\" ]",
     "builtins.intersectAttrs { a = 0; c = 0; } { a = 1; b = 2; c = 3; }",
     "builtins.catAttrs \"a\" [ { a = 1; } { b = 2; } { a = 3; } ]",
