@@ -792,14 +792,18 @@ fn substring(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 fn concat_strings_sep(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let sep = string(ev, &a[0])?;
     let l = list(ev, &a[1])?;
-    let mut out = String::new();
-    for (i, item) in l.iter().enumerate() {
-        if i > 0 {
-            out.push_str(&sep);
-        }
-        out.push_str(&ev.coerce_to_string(item.clone(), false, true)?);
+    let mut parts: Vec<NixStr> = Vec::with_capacity(l.len());
+    for item in l.iter() {
+        parts.push(ev.coerce_to_string(item.clone(), false, true)?);
     }
-    Ok(Value::String(out.into()))
+    let mut refs: Vec<&str> = Vec::with_capacity(2 * parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 && !sep.is_empty() {
+            refs.push(&sep);
+        }
+        refs.push(p);
+    }
+    Ok(Value::String(concat_strs(&refs)))
 }
 
 fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
@@ -814,6 +818,9 @@ fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     // Replacements are forced only when used, as in today's Nix.
     let mut tos: Vec<Option<NixStr>> = vec![None; to.len()];
     let s = string(ev, &a[2])?;
+    if !froms.iter().any(|f| f.is_empty()) {
+        return replace_nonempty(ev, &froms, &to, &mut tos, s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut p = 0;
     while p <= s.len() {
@@ -849,6 +856,52 @@ fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
             }
         }
     }
+    Ok(Value::String(out.into()))
+}
+
+/// `replaceStrings` when no pattern is empty: only positions holding the
+/// first byte of some pattern are tried, and the text between matches is
+/// copied in one piece.
+fn replace_nonempty(
+    ev: &mut Evaluator,
+    froms: &[NixStr],
+    to: &[Value],
+    tos: &mut [Option<NixStr>],
+    s: NixStr,
+) -> Result<Value> {
+    let mut starts = [false; 256];
+    for f in froms {
+        starts[usize::from(f.as_bytes()[0])] = true;
+    }
+    let bytes = s.as_bytes();
+    let mut out = String::new();
+    let (mut p, mut copied) = (0, 0);
+    while let Some(k) = bytes[p..].iter().position(|&b| starts[usize::from(b)]) {
+        p += k;
+        match froms
+            .iter()
+            .position(|f| bytes[p..].starts_with(f.as_bytes()))
+        {
+            Some(i) => {
+                if tos[i].is_none() {
+                    tos[i] = Some(string(ev, &to[i])?);
+                }
+                if out.capacity() == 0 {
+                    out.reserve(s.len());
+                }
+                // Matches start and end on character boundaries.
+                out.push_str(&s[copied..p]);
+                out.push_str(tos[i].as_deref().unwrap_or_default());
+                p += froms[i].len();
+                copied = p;
+            }
+            None => p += 1,
+        }
+    }
+    if copied == 0 {
+        return Ok(Value::String(s));
+    }
+    out.push_str(&s[copied..]);
     Ok(Value::String(out.into()))
 }
 
@@ -927,37 +980,101 @@ fn to_xml(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 }
 
 fn from_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
+    use serde::de::DeserializeSeed as _;
     let s = string(ev, &a[0])?;
-    let parsed: serde_json::Value = serde_json::from_str(&s).map_err(|e| {
-        EvalError::new(
-            ErrorKind::InvalidJson {
-                message: e.to_string(),
-            },
-            None,
-        )
-    })?;
-    Ok(json_to_value(ev, &parsed))
+    let mut de = serde_json::Deserializer::from_str(&s);
+    JsonSeed(ev)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| {
+            EvalError::new(
+                ErrorKind::InvalidJson {
+                    message: e.to_string(),
+                },
+                None,
+            )
+        })
 }
 
-fn json_to_value(ev: &mut Evaluator, j: &serde_json::Value) -> Value {
-    match j {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Value::string(s),
-        serde_json::Value::Array(items) => {
-            list_value(items.iter().map(|i| json_to_value(ev, i)).collect())
+/// Parses JSON straight into values (no intermediate document): objects
+/// become sets (a repeated key keeps its last value), integers are 64-bit
+/// as in Nix.
+struct JsonSeed<'a>(&'a mut Evaluator);
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonSeed<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> std::result::Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> std::result::Result<Value, E> {
+        // Nix stores an unsigned number in its signed integer: past
+        // i64::MAX it wraps around.
+        Ok(Value::Int(u as i64))
+    }
+    fn visit_f64<E>(self, x: f64) -> std::result::Result<Value, E> {
+        Ok(Value::Float(x))
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(Value::string(s))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(JsonSeed(&mut *self.0))? {
+            items.push(v);
         }
-        serde_json::Value::Object(map) => {
-            let entries = map
-                .iter()
-                .map(|(k, v)| (ev.sym(k), json_to_value(ev, v)))
-                .collect();
-            Value::Attrs(Rc::new(Attrs::from_unsorted(entries)))
+        Ok(list_value(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key_seed(JsonKey(&mut *self.0))? {
+            entries.push((key, map.next_value_seed(JsonSeed(&mut *self.0))?));
         }
+        Ok(Value::Attrs(Rc::new(Attrs::from_unsorted(entries))))
+    }
+}
+
+/// An object key, interned as it is read.
+struct JsonKey<'a>(&'a mut Evaluator);
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonKey<'_> {
+    type Value = Sym;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Sym, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonKey<'_> {
+    type Value = Sym;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Sym, E> {
+        Ok(self.0.sym(s))
     }
 }
 

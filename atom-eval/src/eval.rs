@@ -506,15 +506,26 @@ impl Evaluator {
                     .map_err(|e| e.with_span_if_none(*span))
             }
             Expr::Interpolate { parts, span } => {
-                let mut out = String::new();
+                let mut strs: smallvec::SmallVec<[NixStr; 4]> = smallvec::SmallVec::new();
                 for p in parts.iter() {
                     let v = self.eval(env, p)?;
                     let s = self
                         .coerce_to_string(v, false, true)
                         .map_err(|e| e.with_span_if_none(*span))?;
-                    out.push_str(&s);
+                    if !s.is_empty() {
+                        strs.push(s);
+                    }
                 }
-                Ok(Value::String(out.into()))
+                Ok(Value::String(match strs.len() {
+                    0 => NixStr::new(),
+                    // Strings are immutable: `"${s}"` can share `s`.
+                    1 => strs.pop().unwrap_or_default(),
+                    _ => {
+                        let refs: smallvec::SmallVec<[&str; 4]> =
+                            strs.iter().map(|s| &**s).collect();
+                        concat_strs(&refs)
+                    }
+                }))
             }
             Expr::PathInterpolate { parts, span } => {
                 let mut out = String::new();
@@ -1004,10 +1015,13 @@ impl Evaluator {
                 _ => {
                     let a = self.coerce_to_string(l, false, true)?;
                     let b = self.coerce_to_string(r, false, true)?;
-                    let mut s = String::with_capacity(a.len() + b.len());
-                    s.push_str(&a);
-                    s.push_str(&b);
-                    Ok(Value::String(s.into()))
+                    Ok(Value::String(if b.is_empty() {
+                        a
+                    } else if a.is_empty() {
+                        b
+                    } else {
+                        concat_strs(&[&a, &b])
+                    }))
                 }
             },
             _ => self.arith(op, l, r),

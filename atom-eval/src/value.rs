@@ -13,6 +13,25 @@ use crate::ir::{Expr, LambdaDef};
 /// that [`Value`] stays two words.
 pub type NixStr = arcstr::ArcStr;
 
+/// The concatenation of `parts` in one allocation of the exact size.
+pub(crate) fn concat_strs(parts: &[&str]) -> NixStr {
+    match parts {
+        [] => NixStr::new(),
+        [one] => NixStr::from(*one),
+        _ => {
+            let len = parts.iter().map(|p| p.len()).sum();
+            NixStr::init_with(len, |buf| {
+                let mut at = 0;
+                for p in parts {
+                    buf[at..at + p.len()].copy_from_slice(p.as_bytes());
+                    at += p.len();
+                }
+            })
+            .expect("a concatenation of strings is UTF-8")
+        }
+    }
+}
+
 /// An interned attribute or variable name. Comparing and hashing symbols is
 /// comparing integers, which is what makes attribute lookup cheap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
