@@ -1179,7 +1179,11 @@ impl Evaluator {
         more: bool,
         to_store: bool,
     ) -> Result<NixStr> {
-        let v = self.force(v)?;
+        let v = match self.force(v)? {
+            // Moved out, not cloned: string reference counts are atomic.
+            Value::String(s) => return Ok(s),
+            v => v,
+        };
         match &v {
             Value::String(s) => Ok(s.clone()),
             Value::Path(p) => {
@@ -1207,7 +1211,7 @@ impl Evaluator {
                 }
                 other("cannot coerce a set to a string")
             }
-            Value::Int(n) if more => Ok(n.to_string().into()),
+            Value::Int(n) if more => Ok(int_str(*n)),
             Value::Float(f) if more => Ok(format!("{f:.6}").into()),
             Value::Bool(b) if more => Ok(if *b { "1" } else { "" }.into()),
             Value::Null if more => Ok("".into()),

@@ -184,9 +184,7 @@ fn json_into(ev: &mut Evaluator, v: &Value, out: &mut String, depth: usize) -> R
     match &v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::Float(f) => out.push_str(&format_float(*f)),
         Value::String(s) => json_string(s, out),
         Value::Path(p) => {

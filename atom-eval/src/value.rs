@@ -20,6 +20,15 @@ pub(crate) fn concat_strs(parts: &[&str]) -> NixStr {
         [one] => NixStr::from(*one),
         _ => {
             let len = parts.iter().map(|p| p.len()).sum();
+            // Short results are assembled on the stack (a zeroed heap
+            // buffer costs more than the copy).
+            let mut short = arrayvec::ArrayString::<128>::new();
+            if len <= short.capacity() {
+                for p in parts {
+                    short.push_str(p);
+                }
+                return NixStr::from(short.as_str());
+            }
             NixStr::init_with(len, |buf| {
                 let mut at = 0;
                 for p in parts {
@@ -30,6 +39,11 @@ pub(crate) fn concat_strs(parts: &[&str]) -> NixStr {
             .expect("a concatenation of strings is UTF-8")
         }
     }
+}
+
+/// The decimal digits of `n`, formatted without an intermediate `String`.
+pub(crate) fn int_str(n: i64) -> NixStr {
+    NixStr::from(itoa::Buffer::new().format(n))
 }
 
 /// An interned attribute or variable name. Comparing and hashing symbols is
