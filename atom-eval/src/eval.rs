@@ -224,7 +224,7 @@ impl Evaluator {
     pub(crate) fn force_thunk(&mut self, t: &Rc<Thunk>) -> Result<Value> {
         let state = t.take();
         match state {
-            ThunkState::Done(v) => {
+            ThunkState::Done(v) | ThunkState::Ready(v) => {
                 t.set(ThunkState::Done(v.clone()));
                 return Ok(v);
             }
@@ -252,7 +252,9 @@ impl Evaluator {
                 )
             }
             ThunkState::Host(f) => f(self),
-            ThunkState::Blackhole | ThunkState::Done(_) => unreachable_state(),
+            ThunkState::Blackhole | ThunkState::Ready(_) | ThunkState::Done(_) => {
+                unreachable_state()
+            }
         };
         self.leave();
         match result {
@@ -268,23 +270,52 @@ impl Evaluator {
         }
     }
 
-    /// A lazy value for `expr` in `env`; avoids a thunk when the value is
-    /// already known.
+    /// A lazy value for `expr` in `env`, as Nix makes one: constants and
+    /// variables are shared as they are; anything else is a thunk, though
+    /// an integer operation on known values or a function is computed
+    /// right away (and shown as `<CODE>` until forced, as in Nix).
     #[inline]
     pub(crate) fn delay(&mut self, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
         match &**expr {
             Expr::Const(v) => v.clone(),
             Expr::Var { up, idx } => slot(env, *up, *idx),
             Expr::Bin { op, lhs, rhs, .. } => match eager_int_op(env, *op, lhs, rhs) {
-                Some(v) => v,
+                Some(v) => Thunk::lazy(ThunkState::Ready(v)),
                 None => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
             },
-            Expr::Lambda(def) => Value::Lambda(Rc::new(Closure {
+            Expr::Lambda(def) => Thunk::lazy(ThunkState::Ready(Value::Lambda(Rc::new(Closure {
                 env: env.clone(),
                 def: def.clone(),
-            })),
+            })))),
             _ => Thunk::lazy(ThunkState::Pending(env.clone(), expr.clone())),
         }
+    }
+
+    /// The argument of a call to `f`: when `f` only ever forces its
+    /// parameter, an integer operation on known values or a function is
+    /// passed as its value, without a thunk (nothing can tell the
+    /// difference); otherwise as [`Self::delay`] makes it.
+    #[inline]
+    fn delay_arg(&mut self, f: &Value, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
+        if let Value::Lambda(c) = f {
+            if c.def.param_always_forced {
+                match &**expr {
+                    Expr::Bin { op, lhs, rhs, .. } => {
+                        if let Some(v) = eager_int_op(env, *op, lhs, rhs) {
+                            return v;
+                        }
+                    }
+                    Expr::Lambda(def) => {
+                        return Value::Lambda(Rc::new(Closure {
+                            env: env.clone(),
+                            def: def.clone(),
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.delay(env, expr)
     }
 
     /// Like [`Self::delay`] for an environment still being filled (`let`,
@@ -308,15 +339,19 @@ impl Evaluator {
         match expr {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Var { up, idx } => {
-                let v = slot(env, *up, *idx);
-                self.force(v)
+                let frame = env_at(env, *up);
+                let v = frame.slots.borrow()[*idx as usize].clone();
+                match v {
+                    Value::Thunk(t) => self.force_slot(frame, *idx, t),
+                    v => Ok(v),
+                }
             }
             Expr::Apply { func, arg, span } => {
                 if let Expr::Apply { .. } = &**func {
                     return self.eval_apply_chain(env, expr);
                 }
                 let f = self.eval(env, func)?;
-                let a = self.delay(env, arg);
+                let a = self.delay_arg(&f, env, arg);
                 self.call(f, a, *span)
             }
             Expr::If {
@@ -332,6 +367,19 @@ impl Evaluator {
             Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
             _ => self.eval_cold(env, expr),
         }
+    }
+
+    /// Forces the thunk in a variable's slot and puts its value there in
+    /// its place: a forced thunk and its value cannot be told apart (the
+    /// printer shows the value, equality sees through it), and later
+    /// lookups skip the thunk.
+    #[inline(never)]
+    fn force_slot(&mut self, frame: &Env, idx: u32, t: Rc<Thunk>) -> Result<Value> {
+        let v = self.force_thunk(&t)?;
+        if let Ok(mut slots) = frame.slots.try_borrow_mut() {
+            slots[idx as usize] = v.clone();
+        }
+        Ok(v)
     }
 
     /// `f a b c`: when `f` is a builtin taking exactly these arguments, call
@@ -356,7 +404,7 @@ impl Evaluator {
         }
         let mut f = f;
         for (i, (arg, span)) in args.iter().enumerate() {
-            let a = self.delay(env, arg);
+            let a = self.delay_arg(&f, env, arg);
             f = self.call(f, a, *span)?;
             if i + 1 < args.len() {
                 f = self.force(f)?;
@@ -397,7 +445,7 @@ impl Evaluator {
             }))),
             Expr::Apply { func, arg, span } => {
                 let f = self.eval(env, func)?;
-                let a = self.delay(env, arg);
+                let a = self.delay_arg(&f, env, arg);
                 self.call(f, a, *span)
             }
             Expr::Select {
@@ -1378,7 +1426,7 @@ fn known_int(env: &Rc<Env>, expr: &Expr) -> Option<i64> {
         Expr::Const(Value::Int(i)) => Some(*i),
         Expr::Var { up, idx } => match slot(env, *up, *idx) {
             Value::Int(i) => Some(i),
-            Value::Thunk(t) => match t.done() {
+            Value::Thunk(t) => match t.known() {
                 Some(Value::Int(i)) => Some(i),
                 _ => None,
             },

@@ -871,11 +871,14 @@ impl<'a, 'c> Binder<'a, 'c> {
                 }
             };
             let body = self.opt(l.body(), range)?;
+            let param_always_forced =
+                matches!(param, Param::Ident) && crate::ir::only_forced(&body, 0);
             Ok(LambdaDef {
                 param,
                 arg_name,
                 body,
                 span: self.span(range),
+                param_always_forced,
             })
         })();
         self.scopes.pop();

@@ -171,6 +171,17 @@ impl Value {
     /// Identity of shared containers: Nix treats a list or set element that
     /// is the very same value as equal without comparing (even functions).
     pub(crate) fn same_as(&self, other: &Value) -> bool {
+        // A forced thunk is its value (variables drop them once forced).
+        if let Value::Thunk(t) = self {
+            if let Some(v) = t.done() {
+                return v.same_as(other);
+            }
+        }
+        if let Value::Thunk(t) = other {
+            if let Some(v) = t.done() {
+                return self.same_as(&v);
+            }
+        }
         match (self, other) {
             (Value::Thunk(a), Value::Thunk(b)) => Rc::ptr_eq(a, b),
             (Value::Attrs(a), Value::Attrs(b)) => Rc::ptr_eq(a, b),
@@ -442,6 +453,10 @@ pub(crate) enum ThunkState {
     Host(HostFn),
     /// Being evaluated right now: reaching it again is infinite recursion.
     Blackhole,
+    /// Computed ahead of being forced (an integer operation on values
+    /// already known, a function): Nix would still hold a thunk here, so
+    /// the non-strict printer shows `<CODE>` until it is forced.
+    Ready(Value),
     Done(Value),
 }
 
@@ -458,6 +473,16 @@ impl Thunk {
         let state = self.0.replace(ThunkState::Blackhole);
         let value = match &state {
             ThunkState::Done(v) => Some(v.clone()),
+            _ => None,
+        };
+        self.0.set(state);
+        value
+    }
+    /// The value, if it is known (forced or computed ahead).
+    pub(crate) fn known(&self) -> Option<Value> {
+        let state = self.0.replace(ThunkState::Blackhole);
+        let value = match &state {
+            ThunkState::Done(v) | ThunkState::Ready(v) => Some(v.clone()),
             _ => None,
         };
         self.0.set(state);
