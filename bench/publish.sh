@@ -32,18 +32,24 @@ for i in range(n):
 PY
 export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
 git -C "$mono" init -q -b main
+git -C "$mono" config gc.auto 0  # no background gc between runs
 git -C "$mono" add -A
 git -C "$mono" -c user.name=bench -c user.email=bench@example.com commit -q -m "atoms"
 git -C "$mono" gc -q
+base_pack="$(ls "$mono/.git/objects/pack/"*.pack)"
 
 count_objects() { git -C "$mono" cat-file --batch-all-objects --batch-check='%(objecttype)' | sort | uniq -c | tr -s ' \n' ' '; }
-# A fresh remote, and no atom refs left in the monorepo from earlier runs.
+# A fresh remote, and no atom refs or atom commits left in the monorepo from
+# earlier runs (loose objects, or packs other than gc's), so that every run
+# publishes afresh.
 cat > "$work/reset.sh" <<SH
 set -e
 rm -rf "$work/remote.git" "$work/plain.git"
 git init -q --bare "$work/remote.git"
 git init -q --bare "$work/plain.git"
 git -C "$mono" for-each-ref --format='delete %(refname)' refs/atoms/ | git -C "$mono" update-ref --stdin
+find "$mono/.git/objects" -mindepth 1 -maxdepth 1 -name '??' -type d -exec rm -rf {} +
+for p in "$mono/.git/objects/pack/"*.pack; do [ "\$p" = "$base_pack" ] || rm -f "\${p%.pack}".*; done
 SH
 remote="file://$work/remote.git"
 cd "$mono"

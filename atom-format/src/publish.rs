@@ -424,12 +424,19 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     // run side by side. If the push fails, the local refs written meanwhile
     // are taken back, so the local repository ends as it was.
     let refs = git::RefStore::of(&repo);
-    let (pushed, local) = std::thread::scope(|s| {
-        let local = s.spawn(|| refs.update(&local_updates, "eka publish"));
+    let (pushed, (local, local_ms)) = std::thread::scope(|s| {
+        let local = s.spawn(|| {
+            let start = std::time::Instant::now();
+            let done = refs.update(&local_updates, "eka publish");
+            (done, start.elapsed().as_secs_f64() * 1e3)
+        });
         let pushed = git::push_atomic(&repo, &url, &wanted);
         (pushed, local.join().expect("local ref thread panicked"))
     });
     clock.lap("push and local refs");
+    clock
+        .laps
+        .push(("of which local refs, beside the push", local_ms));
     if let Err(mut push) = pushed {
         if local.is_ok() {
             let undo: Vec<RefUpdate> = local_updates
