@@ -7,8 +7,8 @@
 #
 #   bench/publish-compare.sh OLD_EKA NEW_EKA [ATOMS] [PAIRS]
 #
-# Between runs the remote is recreated and the monorepo loses its atom refs
-# and the atom commits an earlier run wrote, so every run publishes afresh.
+# Every run publishes afresh: a monorepo without atom refs or atom commits,
+# an empty remote (see `fresh` below; RESET=delete for the older way).
 set -euo pipefail
 old="$(realpath "$1")" new="$(realpath "$2")" atoms="${3:-1000}" pairs="${4:-10}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/eka-bench-compare.XXXXXX")"
@@ -35,26 +35,41 @@ git -C "$mono" -c user.name=bench -c user.email=bench@example.com commit -q -m "
 git -C "$mono" gc -q
 base_pack="$(ls "$mono/.git/objects/pack/"*.pack)"
 
-reset() {
-  rm -rf "$work/remote.git"
-  git init -q --bare "$work/remote.git"
-  git -C "$mono" for-each-ref --format='delete %(refname)' refs/atoms/ | git -C "$mono" update-ref --stdin
-  # Atom commits of earlier runs: loose objects, or packs other than gc's.
-  find "$mono/.git/objects" -mindepth 1 -maxdepth 1 -name '??' -type d -exec rm -rf {} +
-  for p in "$mono/.git/objects/pack/"*.pack; do
-    [ "$p" = "$base_pack" ] || rm -f "${p%.pack}".*
-  done
+n=0
+# Points $repo and $remote at a monorepo without atom refs or atom commits
+# and an empty bare remote. By default each run gets its own copy of the
+# monorepo's .git and its own new remote, and nothing is deleted until the
+# end: deleting a remote of 3,001 loose refs leaves filesystem work that the
+# next run's ref writes wait for. RESET=delete reuses one of each, deleting
+# what the run before wrote.
+fresh() {
+  n=$((n + 1))
+  if [ "${RESET:-copy}" = delete ]; then
+    repo="$mono" remote="$work/remote.git"
+    rm -rf "$remote"
+    git -C "$mono" for-each-ref --format='delete %(refname)' refs/atoms/ | git -C "$mono" update-ref --stdin
+    find "$mono/.git/objects" -mindepth 1 -maxdepth 1 -name '??' -type d -exec rm -rf {} +
+    for p in "$mono/.git/objects/pack/"*.pack; do
+      [ "$p" = "$base_pack" ] || rm -f "${p%.pack}".*
+    done
+  else
+    repo="$work/mono.$n" remote="$work/remote.$n.git"
+    mkdir "$repo"
+    cp -a "$mono/.git" "$repo/.git"
+  fi
+  git init -q --bare "$remote"
+  sync
 }
 
 run() { # name binary
-  reset
+  fresh
   local start end
   start=$(date +%s.%N)
-  (cd "$mono" && "$2" -v publish --all --remote "file://$work/remote.git" >/dev/null 2>"$work/phases")
+  (cd "$repo" && "$2" -v publish --all --remote "file://$remote" >/dev/null 2>"$work/phases")
   end=$(date +%s.%N)
   local total
   total=$(echo "$end - $start" | bc)
-  [ "$(git -C "$work/remote.git" for-each-ref refs/atoms | wc -l)" = $((3 * atoms + 1)) ]
+  [ "$(git -C "$remote" for-each-ref refs/atoms | wc -l)" = $((3 * atoms + 1)) ]
   printf '%s\t%.3f' "$1" "$total" | tee -a "$work/results"
   sed -n 's/^\(.*\): \([0-9.]*\) ms$/\t\1=\2/p' "$work/phases" | tr -d '\n' | tee -a "$work/results"
   echo | tee -a "$work/results"
@@ -65,8 +80,8 @@ for i in $(seq "$pairs"); do
   if [ $((i % 2)) = 1 ]; then run old "$old"; run new "$new"; else run new "$new"; run old "$old"; fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-git -C "$work/remote.git" fsck --strict --no-dangling >/dev/null && echo "remote: git fsck --strict ok"
-git -C "$mono" fsck --strict --no-dangling >/dev/null && echo "monorepo: git fsck --strict ok"
+git -C "$remote" fsck --strict --no-dangling >/dev/null 2>&1 && echo "last remote: git fsck --strict ok"
+git -C "$repo" fsck --strict --no-dangling >/dev/null 2>&1 && echo "last monorepo: git fsck --strict ok"
 
 python3 - "$work/results" <<'PY'
 import sys, statistics
