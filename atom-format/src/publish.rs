@@ -410,21 +410,33 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
         return Ok(report);
     }
 
-    for (p, _) in &fresh {
-        let written = git::write_commit(&repo, &p.commit.to_bytes())?;
-        debug_assert_eq!(written, p.commit_id);
-    }
+    let commits: Vec<Vec<u8>> = fresh.iter().map(|(p, _)| p.commit.to_bytes()).collect();
+    // Dropping `_pack` (on every way out of this function) lets `git gc`
+    // repack the new commits: by then refs point at them, or they are
+    // unreferenced leftovers of a failed push.
+    let (written, _pack) = git::write_commits(&repo, &commits)?;
+    debug_assert!(written
+        .iter()
+        .zip(&fresh)
+        .all(|(id, (p, _))| *id == p.commit_id));
     clock.lap("write commits");
     // The push and the local refs are independent disk-bound work, so they
     // run side by side. If the push fails, the local refs written meanwhile
     // are taken back, so the local repository ends as it was.
-    let git_dir = repo.git_dir().to_owned();
-    let (pushed, local) = std::thread::scope(|s| {
-        let local = s.spawn(|| git::update_refs_in(&git_dir, &local_updates, "eka publish"));
+    let refs = git::RefStore::of(&repo);
+    let (pushed, (local, local_ms)) = std::thread::scope(|s| {
+        let local = s.spawn(|| {
+            let start = std::time::Instant::now();
+            let done = refs.update(&local_updates, "eka publish");
+            (done, start.elapsed().as_secs_f64() * 1e3)
+        });
         let pushed = git::push_atomic(&repo, &url, &wanted);
         (pushed, local.join().expect("local ref thread panicked"))
     });
     clock.lap("push and local refs");
+    clock
+        .laps
+        .push(("of which local refs, beside the push", local_ms));
     if let Err(mut push) = pushed {
         if local.is_ok() {
             let undo: Vec<RefUpdate> = local_updates
@@ -435,7 +447,7 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
                     new: u.old,
                 })
                 .collect();
-            if let Err(e) = git::update_refs(&repo, &undo, "eka publish: push failed") {
+            if let Err(e) = refs.update(&undo, "eka publish: push failed") {
                 push.stderr.push_str(&format!(
                     "\nand the local refs written meanwhile could not be taken back: {e}"
                 ));
