@@ -407,7 +407,6 @@ fn generated_expressions_match_nix() {
     compare(&exprs);
 }
 
-
 /// Printed without `--strict`, where what is still a thunk shows as
 /// `<CODE>`: each expression printed by `nix-instantiate --eval` and by this
 /// crate, byte for byte.
