@@ -297,23 +297,37 @@ impl Evaluator {
     /// difference); otherwise as [`Self::delay`] makes it.
     #[inline]
     fn delay_arg(&mut self, f: &Value, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
-        if let Value::Lambda(c) = f {
-            if c.def.param_always_forced {
-                match &**expr {
-                    Expr::Bin { op, lhs, rhs, .. } => {
-                        if let Some(v) = eager_int_op(env, *op, lhs, rhs) {
-                            return v;
-                        }
-                    }
-                    Expr::Lambda(def) => {
-                        return Value::Lambda(Rc::new(Closure {
-                            env: env.clone(),
-                            def: def.clone(),
-                        }));
-                    }
-                    _ => {}
+        let forced = match f {
+            Value::Lambda(c) => c.def.param_always_forced,
+            // Builtins force what they return, and what they keep (`map`'s
+            // function, a partial application's arguments) is never printed.
+            Value::PrimOp(_) | Value::PrimOpApp(_) => true,
+            _ => false,
+        };
+        if forced {
+            self.delay_bare(env, expr)
+        } else {
+            self.delay(env, expr)
+        }
+    }
+
+    /// [`Self::delay`] without the already-computed thunks: for values
+    /// nothing will see unforced.
+    #[inline]
+    fn delay_bare(&mut self, env: &Rc<Env>, expr: &Rc<Expr>) -> Value {
+        match &**expr {
+            Expr::Bin { op, lhs, rhs, .. } => {
+                if let Some(v) = eager_int_op(env, *op, lhs, rhs) {
+                    return v;
                 }
             }
+            Expr::Lambda(def) => {
+                return Value::Lambda(Rc::new(Closure {
+                    env: env.clone(),
+                    def: def.clone(),
+                }));
+            }
+            _ => {}
         }
         self.delay(env, expr)
     }
@@ -397,7 +411,7 @@ impl Evaluator {
         if let Value::PrimOp(p) = &f {
             if p.arity == args.len() {
                 let values: smallvec::SmallVec<[Value; 4]> =
-                    args.iter().map(|(a, _)| self.delay(env, a)).collect();
+                    args.iter().map(|(a, _)| self.delay_bare(env, a)).collect();
                 let span = args[args.len() - 1].1;
                 return self.call_primop(p, &values, span);
             }
