@@ -32,6 +32,22 @@ pub struct Want {
     pub mirrors: Vec<RepoUrl>,
 }
 
+impl Want {
+    /// A locked atom, with everything the lock pins checked on arrival.
+    pub fn locked(a: &crate::LockedAtom) -> Want {
+        Want {
+            id: a.id(),
+            label: a.label.clone(),
+            version: a.version.clone(),
+            commit: a.commit,
+            root: a.root,
+            origin: Some(a.origin),
+            digest: Some(a.digest),
+            mirrors: a.mirrors.clone(),
+        }
+    }
+}
+
 /// What happened to one atom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

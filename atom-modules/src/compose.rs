@@ -204,23 +204,13 @@ impl Module {
         // the evaluator's own cyclic values).
         let me = m.clone();
         let _ = m.private.set(Value::lazy(move |ev| {
-            let listing = me.listing(ev)?;
-            let mut entries: Vec<(String, Value)> = listing
-                .members
-                .iter()
-                .map(|(k, m)| (k.clone(), m.value.clone()))
-                .collect();
+            let mut entries = me.members(ev, false)?;
             entries.push(("outPath".into(), Value::string(&me.directory())));
             Ok(ev.make_attrs(entries))
         }));
         let me = m.clone();
         let _ = m.for_children.set(Value::lazy(move |ev| {
-            let listing = me.listing(ev)?;
-            let mut entries: Vec<(String, Value)> = listing
-                .members
-                .iter()
-                .map(|(k, m)| (k.clone(), m.value.clone()))
-                .collect();
+            let mut entries = me.members(ev, false)?;
             if let Some(pre) = &me.pre {
                 entries.push(("pre".into(), pre.clone()));
             }
@@ -228,16 +218,26 @@ impl Module {
         }));
         let me = m.clone();
         let _ = m.public.set(Value::lazy(move |ev| {
-            let listing = me.listing(ev)?;
-            let entries: Vec<(String, Value)> = listing
-                .members
-                .iter()
-                .filter(|(_, m)| is_public(&m.raw))
-                .map(|(k, m)| (k.clone(), m.value.clone()))
-                .collect();
+            let entries = me.members(ev, true)?;
             Ok(ev.make_attrs(entries))
         }));
         m
+    }
+
+    /// The members under their exported names (only the public ones if
+    /// `public_only`), unforced.
+    fn members(
+        self: &Rc<Self>,
+        ev: &mut Evaluator,
+        public_only: bool,
+    ) -> Result<Vec<(String, Value)>, EvalError> {
+        Ok(self
+            .listing(ev)?
+            .members
+            .iter()
+            .filter(|(_, m)| !public_only || is_public(&m.raw))
+            .map(|(k, m)| (k.clone(), m.value.clone()))
+            .collect())
     }
 
     /// `"${mod}"`: the module directory in the evaluator's file system,

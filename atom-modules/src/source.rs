@@ -58,30 +58,63 @@ pub struct Siblings {
     tree: gix::ObjectId,
     /// Read siblings from the working tree under this directory.
     worktree: Option<PathBuf>,
+    /// The repository's atoms (path, label, version, tree), found once.
+    index: std::cell::OnceCell<Result<Vec<SiblingAtom>, String>>,
+}
+
+struct SiblingAtom {
+    path: String,
+    label: String,
+    version: semver::Version,
+    tree: gix::ObjectId,
 }
 
 impl Siblings {
-    fn find(&self, label: &str) -> Result<(String, semver::Version, Rc<dyn AtomFiles>), String> {
-        let found =
-            atom_format::git::discover_atoms(&self.repo, self.tree).map_err(|e| e.to_string())?;
-        for atom in found.atoms {
-            let text = atom_format::git::read_blob(&self.repo, atom.manifest_blob)
-                .map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&text);
-            // Other atoms' broken manifests are not this evaluation's
-            // business unless they carry the label asked for.
-            let Ok(m) = atom_format::manifest::Manifest::parse(&atom.path, &text) else {
-                continue;
-            };
-            if m.package.label.as_str() == label {
-                let files: Rc<dyn AtomFiles> = match &self.worktree {
-                    Some(root) => Rc::new(DirFiles::new(&root.join(&atom.path))),
-                    None => Rc::new(GitTreeFiles::new(self.repo.clone(), atom.tree)),
-                };
-                return Ok((atom.path, m.package.version, files));
-            }
+    fn new(repo: gix::Repository, tree: gix::ObjectId, worktree: Option<PathBuf>) -> Siblings {
+        Siblings {
+            repo,
+            tree,
+            worktree,
+            index: std::cell::OnceCell::new(),
         }
-        Err(format!("this repository has no atom labelled `{label}`"))
+    }
+
+    /// Walks the tree and reads every manifest, once per evaluation.
+    fn index(&self) -> Result<&[SiblingAtom], String> {
+        let index = self.index.get_or_init(|| {
+            let found = atom_format::git::discover_atoms(&self.repo, self.tree)
+                .map_err(|e| e.to_string())?;
+            let mut atoms = Vec::new();
+            for atom in found.atoms {
+                let text = atom_format::git::read_blob(&self.repo, atom.manifest_blob)
+                    .map_err(|e| e.to_string())?;
+                let text = String::from_utf8_lossy(&text);
+                // Other atoms' broken manifests are not this evaluation's
+                // business; an atom whose manifest is broken has no label.
+                let Ok(m) = atom_format::manifest::Manifest::parse(&atom.path, &text) else {
+                    continue;
+                };
+                atoms.push(SiblingAtom {
+                    path: atom.path,
+                    label: m.package.label.to_string(),
+                    version: m.package.version,
+                    tree: atom.tree,
+                });
+            }
+            Ok(atoms)
+        });
+        index.as_deref().map_err(Clone::clone)
+    }
+
+    fn find(&self, label: &str) -> Result<(String, semver::Version, Rc<dyn AtomFiles>), String> {
+        let Some(atom) = self.index()?.iter().find(|a| a.label == label) else {
+            return Err(format!("this repository has no atom labelled `{label}`"));
+        };
+        let files: Rc<dyn AtomFiles> = match &self.worktree {
+            Some(root) => Rc::new(DirFiles::new(&root.join(&atom.path))),
+            None => Rc::new(GitTreeFiles::new(self.repo.clone(), atom.tree)),
+        };
+        Ok((atom.path.clone(), atom.version.clone(), files))
     }
 }
 
@@ -157,11 +190,7 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
                 let root = repo.workdir().map(Path::to_path_buf)?;
                 let commit = atom_format::git::resolve_commit(&repo, "HEAD").ok()?;
                 let tree = atom_format::git::commit_tree(&repo, commit).ok()?;
-                Some(Siblings {
-                    repo,
-                    tree,
-                    worktree: Some(root),
-                })
+                Some(Siblings::new(repo, tree, Some(root)))
             });
         }
         Checkout::Rev(rev) => {
@@ -199,11 +228,7 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
             }
             files = Rc::new(GitTreeFiles::new(repo.clone(), atom_tree));
             from = format!("{rev} ({short})");
-            siblings = Some(Siblings {
-                repo,
-                tree,
-                worktree: None,
-            });
+            siblings = Some(Siblings::new(repo, tree, None));
         }
     }
     let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {

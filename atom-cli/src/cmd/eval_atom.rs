@@ -75,38 +75,7 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
     // The version the current project locked, like `cargo run -p`: no
     // resolution, and the same dependencies as the project's.
     if let Some((lock, atom)) = locked_in_project(&target) {
-        let access = if args.offline {
-            Access::Read
-        } else {
-            Access::Write
-        };
-        let cache = Cache::open(&cache::default_dir()?, access)?;
-        let wants: Vec<Want> = lock
-            .atoms()
-            .iter()
-            .map(|a| Want {
-                id: a.id(),
-                label: a.label.clone(),
-                version: a.version.clone(),
-                commit: a.commit,
-                root: a.root,
-                origin: Some(a.origin),
-                digest: Some(a.digest),
-                mirrors: a.mirrors.clone(),
-            })
-            .collect();
-        let missing = wants.iter().any(|w| !cache.has(&w.commit));
-        if missing || args.offline {
-            fetch::fetch(
-                &cache,
-                &base,
-                &wants,
-                fetch::Options {
-                    offline: args.offline,
-                    check_remote: false,
-                },
-            )?;
-        }
+        let cache = locked_cache(&lock, args.offline, &base, None)?;
         return Ok(Fetched {
             cache,
             commit: atom.commit,
@@ -243,20 +212,7 @@ fn locked_cache(
     open: Option<Cache>,
 ) -> miette::Result<Cache> {
     let dir = cache::default_dir()?;
-    let wants: Vec<Want> = lock
-        .atoms()
-        .iter()
-        .map(|a| Want {
-            id: a.id(),
-            label: a.label.clone(),
-            version: a.version.clone(),
-            commit: a.commit,
-            root: a.root,
-            origin: Some(a.origin),
-            digest: Some(a.digest),
-            mirrors: a.mirrors.clone(),
-        })
-        .collect();
+    let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
     if !offline {
         let cache = match open {
             Some(c) => c,

@@ -38,20 +38,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         Access::Write
     };
     let cache = Cache::open(&dir, access)?;
-    let wants: Vec<Want> = lock
-        .atoms()
-        .iter()
-        .map(|a| Want {
-            id: a.id(),
-            label: a.label.clone(),
-            version: a.version.clone(),
-            commit: a.commit,
-            root: a.root,
-            origin: Some(a.origin),
-            digest: Some(a.digest),
-            mirrors: a.mirrors.clone(),
-        })
-        .collect();
+    let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
     let (got, warnings) = fetch::fetch(
         &cache,
         &p.dir,
