@@ -10,6 +10,7 @@ use crate::error::{err, other, ErrorKind, EvalError, Result, Span};
 use crate::eval::{expect_attrs, expect_list, type_error, Evaluator};
 use crate::ir::{Expr, Param};
 use crate::path;
+use crate::posix_regex::{Match, Regex, RegexError};
 use crate::print;
 use crate::value::*;
 
@@ -905,36 +906,39 @@ fn replace_nonempty(
     Ok(Value::String(out.into()))
 }
 
-fn regex_for(ev: &mut Evaluator, pattern: &str, anchored: bool) -> Result<Rc<regex::Regex>> {
-    let key = format!("{}{pattern}", if anchored { "A" } else { "U" });
-    if let Some(r) = ev.regex_cache.get(&key) {
+fn regex_for(ev: &mut Evaluator, pattern: &str) -> Result<Rc<Regex>> {
+    if let Some(r) = ev.regex_cache.get(pattern) {
         return Ok(r.clone());
     }
-    let translated = crate::posix_regex::translate(pattern);
-    let full = if anchored {
-        format!(r"\A(?:{translated})\z")
-    } else {
-        translated
-    };
-    let re = regex::Regex::new(&full).map_err(|e| {
-        EvalError::new(
-            ErrorKind::Other {
-                message: format!("invalid regular expression '{pattern}': {e}"),
-            },
-            None,
-        )
+    let re = Regex::new(pattern).map_err(|e| {
+        let message = match e {
+            RegexError::TooBig => {
+                format!("memory limit exceeded by regular expression '{pattern}': {e}")
+            }
+            RegexError::Invalid(_) => format!("invalid regular expression '{pattern}': {e}"),
+        };
+        EvalError::new(ErrorKind::Other { message }, None)
     })?;
     let re = Rc::new(re);
-    ev.regex_cache.insert(key, re.clone());
+    ev.regex_cache.insert(pattern.to_string(), re.clone());
     Ok(re)
 }
 
-fn groups(caps: &regex::Captures<'_>) -> Value {
+/// A piece of `s` cut at byte offsets, which may fall inside a UTF-8
+/// sequence (the matcher works on bytes, as Nix's does).
+fn byte_slice(s: &str, start: usize, end: usize) -> Value {
+    match s.get(start..end) {
+        Some(piece) => Value::string(piece),
+        None => Value::string(&String::from_utf8_lossy(&s.as_bytes()[start..end])),
+    }
+}
+
+fn groups(s: &str, m: &Match) -> Value {
     list_value(
-        caps.iter()
-            .skip(1)
+        m.groups
+            .iter()
             .map(|g| match g {
-                Some(m) => Value::string(m.as_str()),
+                Some((start, end)) => byte_slice(s, *start, *end),
                 None => Value::Null,
             })
             .collect(),
@@ -944,9 +948,9 @@ fn groups(caps: &regex::Captures<'_>) -> Value {
 fn regex_match(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let pattern = string(ev, &a[0])?;
     let s = string(ev, &a[1])?;
-    let re = regex_for(ev, &pattern, true)?;
-    Ok(match re.captures(&s) {
-        Some(caps) => groups(&caps),
+    let re = regex_for(ev, &pattern)?;
+    Ok(match re.match_whole(s.as_bytes()) {
+        Some(m) => groups(&s, &m),
         None => Value::Null,
     })
 }
@@ -954,16 +958,15 @@ fn regex_match(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 fn split(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let pattern = string(ev, &a[0])?;
     let s = string(ev, &a[1])?;
-    let re = regex_for(ev, &pattern, false)?;
+    let re = regex_for(ev, &pattern)?;
     let mut out = Vec::new();
     let mut last = 0;
-    for caps in re.captures_iter(&s) {
-        let Some(m) = caps.get(0) else { continue };
-        out.push(Value::string(&s[last..m.start()]));
-        out.push(groups(&caps));
-        last = m.end();
+    for m in re.matches(s.as_bytes()) {
+        out.push(byte_slice(&s, last, m.start));
+        out.push(groups(&s, &m));
+        last = m.end;
     }
-    out.push(Value::string(&s[last..]));
+    out.push(byte_slice(&s, last, s.len()));
     Ok(list_value(out))
 }
 

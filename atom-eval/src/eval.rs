@@ -65,7 +65,7 @@ pub struct Evaluator {
     pub(crate) home_dir: Option<String>,
     pub(crate) syms: KnownSyms,
     pub(crate) trace_output: Vec<String>,
-    pub(crate) regex_cache: FxHashMap<String, Rc<regex::Regex>>,
+    pub(crate) regex_cache: FxHashMap<String, Rc<crate::posix_regex::Regex>>,
     pub(crate) policy: Option<crate::policy::BindPolicy>,
     call_depth: usize,
     eval_depth: usize,

@@ -35,6 +35,15 @@ const CORPUS: &[&str] = &[
     "builtins.split \"[[:space:]]+\" \" a  b \"",
     "[ (builtins.match \"([a-z]+)-([0-9]+)\" \"foo-123\") (builtins.match \"a\" \"b\") (builtins.match \"(a)|(b)\" \"b\") ]",
     "builtins.match \"[^/]*/(.*)\" \"a/b/c\"",
+    // regular expressions: POSIX extended, as Nix runs them
+    "builtins.match \"(a|ab)(c|bcd)(d*)\" \"abcd\"",
+    "[ (builtins.split \"a|ab\" \"abc\") (builtins.split \"(a|ab)(bc|c)?\" \"xabcx\") (builtins.split \"x*|y\" \"yx\") ]",
+    "[ (builtins.split \"(a*)(ab)*\" \"aabab\") (builtins.split \"a*\" \"baaac\") (builtins.split \"b|\" \"ab\") (builtins.split \"(|a)\" \"ab\") ]",
+    "[ (builtins.split \"(a|b)*\" \"abab\") (builtins.split \"(a|ab)*\" \"abab\") (builtins.split \"\" \"ab\") (builtins.split \"^a\" \"aaa\") (builtins.split \"$\" \"ab\") ]",
+    "[ (builtins.match \"(a*)*\" \"aa\") (builtins.match \"(a|)*\" \"aa\") (builtins.match \"(a?)*(a)\" \"aa\") (builtins.match \"(|a)+\" \"a\") (builtins.match \"((a)|b)*\" \"ab\") ]",
+    "[ (builtins.match \"a.b\" \"a\\nb\") (builtins.match \".\" \"é\") (builtins.match \"..\" \"é\") (builtins.match \"[é]\" \"é\") (builtins.split \"é\" \"aébé\") ]",
+    "[ (builtins.match \"[[:alpha:]]+\" \"abé\") (builtins.match \"[[.hyphen.][=a=]]+\" \"-aA\") (builtins.match \"[]a]+\" \"]a\") (builtins.match \"[--0]+\" \"-./0\") (builtins.match \"[\\\\]+\" \"\\\\\") ]",
+    "[ (builtins.match \"a{2,3}\" \"aaa\") (builtins.match \"a{2,3}\" \"aaaa\") (builtins.match \"x{1}{2}\" \"xx\") (builtins.match \"a+?\" \"a\") (builtins.match \"a{0}\" \"\") (builtins.match \"}]\" \"}]\") ]",
     "[ (builtins.hashString \"md5\" \"x\") (builtins.hashString \"sha1\" \"x\") (builtins.hashString \"sha256\" \"x\") (builtins.hashString \"sha512\" \"x\") ]",
     "[ (builtins.baseNameOf \"/a/b/c.nix\") (builtins.dirOf \"/a/b/c.nix\") (builtins.baseNameOf \"a/\") (builtins.dirOf \"a\") ]",
     "builtins.toJSON { a = [ 1 2.5 \"s\\n\" null true ]; b = { c = \"\\\"\"; }; }",
@@ -133,6 +142,14 @@ const CORPUS: &[&str] = &[
 /// Expressions both evaluators must reject (compared one by one: only
 /// whether evaluation fails, not the wording).
 const FAILING: &[&str] = &[
+    "builtins.match \"\\\\d\" \"1\"",
+    "builtins.match \"{\" \"{\"",
+    "builtins.match \"a{,3}\" \"a\"",
+    "builtins.match \"(?:a)\" \"a\"",
+    "builtins.split \"a|*b\" \"b\"",
+    "builtins.match \"[z-a]\" \"a\"",
+    "builtins.match \"[[:nope:]]\" \"a\"",
+    "builtins.match \"a{1000}{1000}\" \"a\"",
     "1 + \"a\"",
     "{ a = 1; }.b",
     "(x: x) 1 2",
@@ -460,4 +477,65 @@ fn lazy_printing_matches_nix() {
         let theirs = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
         assert_eq!(o.as_deref(), Ok(theirs.as_str()), "{e}");
     }
+}
+
+/// Random POSIX extended regular expressions (shallow enough that
+/// libstdc++'s backtracking, which Nix uses, stays fast) and inputs, for
+/// `match` and `split`.
+fn regex(g: &mut Gen, depth: u32) -> String {
+    let branches = 1 + g.next(3) / 2 + g.next(2) * g.next(2);
+    let mut alternatives = Vec::new();
+    for _ in 0..branches {
+        let mut branch = String::new();
+        if g.next(20) == 0 {
+            branch.push('^');
+        }
+        for _ in 0..g.next(4) {
+            let atom = match g.next(10) {
+                0..=3 => ["a", "b", "a", "\\\\.", "-", "}"][g.next(6) as usize].to_string(),
+                4 => ".".into(),
+                5 | 6 => [
+                    "[ab]",
+                    "[^a]",
+                    "[a-c]",
+                    "[[:alpha:]]",
+                    "[]a]",
+                    "[--a]",
+                    "[[=A=]]",
+                ][g.next(7) as usize]
+                    .to_string(),
+                _ if depth > 0 => format!("({})", regex(g, depth - 1)),
+                _ => "a".into(),
+            };
+            let quantifier = ["", "", "", "*", "+", "?", "{2}", "{0,1}", "{1,}", "{1,2}"];
+            branch.push_str(&atom);
+            branch.push_str(quantifier[g.next(quantifier.len() as u64) as usize]);
+        }
+        if g.next(20) == 0 {
+            branch.push_str("\\$");
+        }
+        alternatives.push(branch);
+    }
+    alternatives.join("|")
+}
+
+#[test]
+fn generated_regexes_match_nix() {
+    if !nix_available() {
+        println!("SKIPPED: nix-instantiate is not installed; differential tests need it (apt-get install nix-bin)");
+        return;
+    }
+    let mut g = Gen(0x2545_F491_4F6C_DD1D);
+    let exprs: Vec<String> = (0..300)
+        .map(|_| {
+            let re = regex(&mut g, 2);
+            let input: String = (0..g.next(8))
+                .map(|_| ["a", "b", "c", "A", "-", ".", "}"][g.next(7) as usize])
+                .collect();
+            format!(
+                "[ (builtins.match \"{re}\" \"{input}\") (builtins.split \"{re}\" \"{input}\") ]"
+            )
+        })
+        .collect();
+    compare(&exprs);
 }
