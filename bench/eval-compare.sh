@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Before/after: an older `eka` binary, the current release build and
+# Before/after: an older `eka` binary, the current shipped build (profile release-lto) and
 # `nix-instantiate`, side by side in ONE hyperfine run per file of
 # ../shared/eval-bench (so the three share the machine's load), plus each
 # one's peak RSS.
 #
 # usage: bench/eval-compare.sh OLD_EKA [RUNS]   (default 10 runs per command)
 # Keep a copy of the old binary before rebuilding, e.g.
-#   cp target/release/eka /tmp/eka-before
+#   cp target/release-lto/eka /tmp/eka-before
 # Needs: hyperfine, nix-instantiate, GNU time. JSON goes to target/bench-eval-compare/.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ corpus="$repo/../shared/eval-bench"
 old="${1:?usage: bench/eval-compare.sh OLD_EKA [RUNS]}"
 runs="${2:-10}"
 out="$repo/target/bench-eval-compare"
-new="$repo/target/release/eka"
+new="$repo/target/release-lto/eka"
 
 for tool in hyperfine nix-instantiate /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench/eval-compare.sh: $tool is required" >&2; exit 1; }
@@ -23,7 +23,7 @@ done
 [ -x "$old" ] || { echo "bench/eval-compare.sh: $old is not an executable" >&2; exit 1; }
 [ -d "$corpus" ] || { echo "bench/eval-compare.sh: $corpus not found" >&2; exit 1; }
 
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p atom-cli
+cargo build --profile release-lto --quiet --manifest-path "$repo/Cargo.toml" -p atom-cli
 mkdir -p "$out"
 
 peak_mb() { # the peak RSS in MB of one run of "$@"

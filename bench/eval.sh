@@ -11,14 +11,14 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 corpus="$repo/../shared/eval-bench"
 runs="${1:-10}"
 out="$repo/target/bench-eval"
-eka="$repo/target/release/eka"
+eka="$repo/target/release-lto/eka"
 
 for tool in hyperfine nix-instantiate /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench/eval.sh: $tool is required" >&2; exit 1; }
 done
 [ -d "$corpus" ] || { echo "bench/eval.sh: $corpus not found" >&2; exit 1; }
 
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p atom-cli
+cargo build --profile release-lto --quiet --manifest-path "$repo/Cargo.toml" -p atom-cli
 mkdir -p "$out"
 
 peak_kb() { # the peak RSS in KB of one run of "$@"

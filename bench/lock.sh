@@ -2,7 +2,7 @@
 # Benchmarks for resolution and fetching (issue 3); figures, not tests.
 #
 #   bench/lock.sh [path/to/eka [path/to/other-eka]]
-#                                    (default: target/release/eka)
+#                                    (default: target/release-lto/eka)
 #   KEEP=1 bench/lock.sh             keeps the work folder
 #   RUNS=20 bench/lock.sh            hyperfine runs per command (10)
 #
@@ -20,7 +20,10 @@
 #    objects packed alone, and against a full clone.
 set -euo pipefail
 
-EKA=$(realpath "${1:-target/release/eka}")
+if [ -z "${1:-}" ] && [ ! -x target/release-lto/eka ]; then
+  cargo build --profile release-lto -p atom-cli
+fi
+EKA=$(realpath "${1:-target/release-lto/eka}")
 OLD=${2:+$(realpath "$2")}
 RUNS=${RUNS:-10}
 W=$(mktemp -d /tmp/eka-bench.XXXXXX)

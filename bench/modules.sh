@@ -17,7 +17,7 @@
 # file's; any difference stops the script.
 #
 # usage: bench/modules.sh          (needs git, hyperfine, nix-instantiate, python3)
-# env:   EKA=path/to/eka (default target/release/eka, built if missing)
+# env:   EKA=path/to/eka (default target/release-lto/eka, built if missing)
 #        ATOM_NIX=dir of atom-nix, e.g. extracted with
 #          git -C <clone of ekala-project/atom> archive HEAD atom-nix | tar -x -C /tmp/modbench
 #          ATOM_NIX=/tmp/modbench/atom-nix
@@ -42,7 +42,7 @@ ENVLINE=""
 for v in EKA ATOM_NIX RUNS SCALE BENCH_DIR OUT SKIP_EKA COLD; do
   [ -n "${!v:-}" ] && ENVLINE+="$v=$(printf '%q' "${!v}") "
 done
-EKA=${EKA:-$ROOT/target/release/eka}
+EKA=${EKA:-$ROOT/target/release-lto/eka}
 RUNS=${RUNS:-10}
 SCALE=${SCALE:-50 100 200 400 800}
 OUT=${OUT:-$ROOT/bench/modules-results.md}
@@ -51,7 +51,7 @@ COLD=${COLD:-1}
 for tool in git hyperfine nix-instantiate python3; do
   command -v "$tool" >/dev/null || { echo "bench/modules.sh: needs $tool" >&2; exit 2; }
 done
-if [ -z "$SKIP_EKA" ] && [ ! -x "$EKA" ]; then cargo build --release -p atom-cli; fi
+if [ -z "$SKIP_EKA" ] && [ ! -x "$EKA" ]; then cargo build --profile release-lto -p atom-cli; fi
 
 KEEP=${BENCH_DIR:+1}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/eka-bench-modules.XXXXXX")}

@@ -6,7 +6,7 @@
 #
 #   bench/publish.sh [ATOMS]        (needs hyperfine: apt-get install hyperfine)
 #   RUNS=N    runs per case (10)
-#   EKA=PATH  the binary to measure (default: build target/release/eka)
+#   EKA=PATH  the binary to measure (default: build target/release-lto/eka)
 #   RESET=delete  reuse one monorepo and one remote path, deleting the refs,
 #             commits and remote of the run before (how this script measured
 #             before; see publish-results.md for why that is noisier)
@@ -22,9 +22,9 @@ set -euo pipefail
 atoms="${1:-1000}"
 top="$(cd "$(dirname "$0")/.." && pwd)"
 if [ -z "${EKA:-}" ]; then
-  cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p atom-cli
+  cargo build --profile release-lto --quiet --manifest-path "$top/Cargo.toml" -p atom-cli
 fi
-eka="$(realpath "${EKA:-$top/target/release/eka}")"
+eka="$(realpath "${EKA:-$top/target/release-lto/eka}")"
 work="$(mktemp -d "${TMPDIR:-/tmp}/eka-bench-publish.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 base="$work/base"

@@ -8,16 +8,16 @@
 # sent for one run of each command (counted by a TCP proxy in front of it).
 #
 # usage: bench/query.sh            (needs git, hyperfine, lighttpd, python3)
-# env:   EKA=path/to/eka (default: target/release/eka, built if missing)
+# env:   EKA=path/to/eka (default: target/release-lto/eka, built if missing)
 #        BENCH_DIR=... (default: a temporary folder, deleted at the end;
 #        reused between runs if given, skipping generation)
 #        RUNS=20 (hyperfine runs for eka; git ls-remote on r1m gets 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-EKA=${EKA:-$ROOT/target/release/eka}
+EKA=${EKA:-$ROOT/target/release-lto/eka}
 RUNS=${RUNS:-20}
-if [ ! -x "$EKA" ]; then cargo build --release -p atom-cli; fi
+if [ ! -x "$EKA" ]; then cargo build --profile release-lto -p atom-cli; fi
 for tool in git hyperfine lighttpd; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
 done

@@ -229,17 +229,23 @@ impl Evaluator {
     }
 
     /// [`Evaluator::eval_source_scoped`] of a source parsed beforehand
-    /// (possibly on another thread).
+    /// (possibly on another thread). Once bound, before evaluation, the
+    /// parsed source is handed to `discard`.
     pub fn eval_parsed_scoped(
         &mut self,
         name: &str,
-        parsed: &ParsedSource,
+        parsed: ParsedSource,
         base_dir: &str,
         scope: &[(&str, Value)],
+        discard: impl FnOnce(ParsedSource),
     ) -> Result<Value> {
         let (names, values) = self.scope_slots(scope);
         let text = parsed.text.clone();
-        let expr = self.compile_parsed(name, Some(parsed), text, base_dir, Some(names))?;
+        let compiled = self.compile_parsed(name, Some(&parsed), text, base_dir, Some(names));
+        // The syntax tree is not needed once bound; the host may free it
+        // elsewhere (it is a tree of many small allocations).
+        discard(parsed);
+        let expr = compiled?;
         let env = value::Env::new(None, values);
         self.eval(&env, &expr)
     }

@@ -300,7 +300,17 @@ impl Module {
             .borrow_mut()
             .entry(name.clone())
             .or_insert_with(|| self.context(member));
-        ev.eval_parsed_scoped(&name, &parsed, &self.directory(), &scope)
+        let prefetched = atom.prefetched.as_ref();
+        ev.eval_parsed_scoped(
+            &name,
+            parsed,
+            &self.directory(),
+            &scope,
+            |p| match prefetched {
+                Some(handle) => handle.0.discard(p),
+                None => drop(p),
+            },
+        )
     }
 
     /// The module's members: the directory listing and `mod.nix`, read
