@@ -304,30 +304,6 @@ fn versions_list_show_ssh() {
     versions_list_show(Transport::Ssh);
 }
 
-/// Moves every `refs/atoms/` ref of `label` (and the root) to eka 0.3's
-/// names with plain git, as eka 0.3 would have written them.
-fn to_eka03(bare: &std::path::Path, label: &str) {
-    let mut input = String::new();
-    for (name, id) in ls_remote(bare.to_str().unwrap(), &["refs/atoms/*"]) {
-        let rest = name.strip_prefix("refs/atoms/").unwrap();
-        let legacy = if let Some(v) = rest.strip_prefix(&format!("{label}/")) {
-            format!("refs/eka/atoms/{label}/{v}")
-        } else if let Some(v) = rest.strip_prefix(&format!("_manifest/{label}/")) {
-            format!("refs/eka/meta/{label}/{v}/manifest")
-        } else if let Some(v) = rest.strip_prefix(&format!("_origin/{label}/")) {
-            format!("refs/eka/meta/{label}/{v}/origin")
-        } else if rest == "_root" {
-            // eka 0.3's root, beside ours.
-            input.push_str(&format!("create refs/ekala/init {id}\n"));
-            continue;
-        } else {
-            continue;
-        };
-        input.push_str(&format!("create {legacy} {id}\ndelete {name} {id}\n"));
-    }
-    git_stdin(bare, &["update-ref", "--stdin"], input.as_bytes());
-}
-
 fn eka03_namespace(kind: Transport) {
     let sb = Sandbox::new();
     let server = sb.server(kind);
@@ -335,7 +311,7 @@ fn eka03_namespace(kind: Transport) {
     let bare = server.path("old");
     let root = git(&bare, &["rev-parse", "refs/atoms/_root"]);
     let commit = git(&bare, &["rev-parse", "refs/atoms/a/0.2.0"]);
-    to_eka03(&bare, "a");
+    support::to_eka03(&bare, "a");
     // Only eka 0.3's refs are left for `a`; b stays in our namespace.
     assert!(ls_remote(&reg.url, &["refs/atoms/a/*"]).is_empty());
     // A malformed ref in eka 0.3's namespace is ignored with a warning.

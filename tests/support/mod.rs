@@ -38,7 +38,8 @@ pub use http::{HttpGitServer, RequestRecord, StopWatch};
 pub use process::{Run, DEFAULT_TIMEOUT};
 #[allow(unused_imports)]
 pub use remote::{
-    bare_repo, file_url, install_hook, reject_pushes, unreachable_url, GitServer, Transport,
+    bare_repo, file_url, install_hook, reject_pushes, to_eka03, unreachable_url, GitServer,
+    Transport,
 };
 #[allow(unused_imports)]
 pub use repo::{atom_toml, Repo};
