@@ -795,9 +795,8 @@ impl ManifestStore {
                 .with_refspecs(missing.iter().map(|s| s.as_str()), Direction::Fetch)
                 .map_err(|e| fetch_err(e.to_string()))?
                 .with_fetch_tags(gix::remote::fetch::Tags::None);
-            let outcome = remote
-                .connect(Direction::Fetch)
-                .map_err(|e| fetch_err(e.to_string()))?
+            let outcome = git::fetch_connection(&remote)
+                .map_err(fetch_err)?
                 .prepare_fetch(gix::progress::Discard, Default::default())
                 .map_err(|e| fetch_err(e.to_string()))?
                 .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
