@@ -74,7 +74,13 @@ fn add_unrelated_refs(bare: &std::path::Path, n: usize) {
 }
 
 fn versions_list_show(kind: Transport) {
-    let sb = Sandbox::new();
+    // Over ssh, eka finds its client where a user's git would: in
+    // core.sshCommand of ~/.gitconfig (the other ssh tests give it
+    // GIT_SSH_COMMAND).
+    let sb = match kind {
+        Transport::Ssh => Sandbox::new().ssh_from_git_config(),
+        _ => Sandbox::new(),
+    };
     let server = sb.server(kind);
     let reg = registry(&sb, &server, "registry");
     add_unrelated_refs(&server.path("registry"), 2000);

@@ -86,7 +86,13 @@ fn cache_git(sb: &Sandbox) -> PathBuf {
 }
 
 fn workflow(kind: Transport) {
-    let sb = Sandbox::new();
+    // Over ssh, eka finds its client where a user's git would: in
+    // core.sshCommand of ~/.gitconfig (the other ssh tests give it
+    // GIT_SSH_COMMAND).
+    let sb = match kind {
+        Transport::Ssh => Sandbox::new().ssh_from_git_config(),
+        _ => Sandbox::new(),
+    };
     let server = sb.server(kind);
     let url = registry(&sb, &server);
     let dir = app(&sb);

@@ -5,7 +5,9 @@
 //! The client side is the same for every server: one throwaway client key
 //! (under cargo's `CARGO_TARGET_TMPDIR`, made once and reused) and the
 //! [`ssh_command`] that [`super::hermetic`] puts in `GIT_SSH_COMMAND` for
-//! every `git` and `eka` the tests run. The port is in the URL
+//! every `git` and `eka` the tests run (or, for the `eka` of a sandbox made
+//! with [`super::Sandbox::ssh_from_git_config`], in `core.sshCommand` of
+//! its `~/.gitconfig`). The port is in the URL
 //! (`ssh://user@127.0.0.1:PORT/abs/path.git`), so one command reaches every
 //! server.
 //!
