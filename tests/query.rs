@@ -245,7 +245,7 @@ fn versions_list_show(kind: Transport) {
         assert!(trace.contains("upload-pack> version 2"), "{trace}");
         assert!(trace.contains("upload-pack< command=ls-refs"), "{trace}");
         assert!(!trace.contains("command=fetch"), "{trace}");
-        let prefixes = sent_prefixes(&trace);
+        let prefixes = support::sent_prefixes(&trace);
         for p in ["refs/atoms/a/", "refs/atoms/_root", "refs/eka/atoms/a/"] {
             assert!(prefixes.contains(&p), "{p} not in {prefixes:?}");
         }
@@ -260,7 +260,10 @@ fn versions_list_show(kind: Transport) {
         sb.eka(here, &["list", url.as_str()]).assert_success();
         let trace = ssh.packet_trace();
         assert!(!trace.contains("command=fetch"), "{trace}");
-        assert!(sent_prefixes(&trace).contains(&"refs/atoms/"), "{trace}");
+        assert!(
+            support::sent_prefixes(&trace).contains(&"refs/atoms/"),
+            "{trace}"
+        );
         assert!(
             !trace.contains("refs/heads/") && !trace.contains("refs/tags/"),
             "{trace}"
@@ -279,15 +282,6 @@ fn versions_list_show(kind: Transport) {
         let wants = trace.matches("upload-pack< want ").count();
         assert_eq!(wants, 1, "{trace}");
     }
-}
-
-/// The `ref-prefix` arguments of the `ls-refs` commands in a server-side
-/// packet trace.
-fn sent_prefixes(trace: &str) -> Vec<&str> {
-    trace
-        .lines()
-        .filter_map(|l| l.split_once("upload-pack< ref-prefix ").map(|(_, p)| p))
-        .collect()
 }
 
 #[test]

@@ -870,22 +870,15 @@ fn eka03_workflow(kind: Transport) {
     // Precise listings: each label in both namespaces, never a namespace.
     let mut prefixes: Vec<String> = Vec::new();
     if let Some(http) = server.http() {
-        for r in http.requests() {
-            if r.v2_command().as_deref() == Some("ls-refs") {
-                let body = String::from_utf8_lossy(&r.request_body_start).into_owned();
-                prefixes.extend(
-                    body.split("ref-prefix ")
-                        .skip(1)
-                        .map(|p| p.split('\n').next().unwrap_or("").to_owned()),
-                );
-            }
-        }
+        prefixes.extend(http.requests().iter().flat_map(|r| r.ref_prefixes()));
     }
     if let Some(ssh) = server.ssh() {
-        prefixes.extend(ssh.packet_trace().lines().filter_map(|l| {
-            l.split_once("upload-pack< ref-prefix ")
-                .map(|(_, p)| p.to_owned())
-        }));
+        let trace = ssh.packet_trace();
+        prefixes.extend(
+            support::sent_prefixes(&trace)
+                .into_iter()
+                .map(str::to_owned),
+        );
     }
     if matches!(kind, Transport::Http | Transport::Ssh) {
         assert!(!prefixes.is_empty(), "no ls-refs seen");

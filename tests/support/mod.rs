@@ -44,7 +44,7 @@ pub use remote::{
 #[allow(unused_imports)]
 pub use repo::{atom_toml, Repo};
 #[allow(unused_imports)]
-pub use ssh::{current_user, ssh_command, SshServer};
+pub use ssh::{current_user, sent_prefixes, ssh_command, SshServer};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -61,6 +61,15 @@ pub fn ssh_command() -> String {
     )
 }
 
+/// The `ref-prefix` arguments of the `ls-refs` commands in a server-side
+/// packet trace ([`SshServer::packet_trace`]).
+pub fn sent_prefixes(trace: &str) -> Vec<&str> {
+    trace
+        .lines()
+        .filter_map(|l| l.split_once("upload-pack< ref-prefix ").map(|(_, p)| p))
+        .collect()
+}
+
 /// Makes sure the client key exists (once per process); returns its public
 /// key line. Concurrent test binaries race safely: the key is made in a
 /// scratch folder renamed into place, and the first one there wins.
