@@ -74,7 +74,13 @@ fn add_unrelated_refs(bare: &std::path::Path, n: usize) {
 }
 
 fn versions_list_show(kind: Transport) {
-    let sb = Sandbox::new();
+    // Over ssh, eka finds its client where a user's git would: in
+    // core.sshCommand of ~/.gitconfig (the other ssh tests give it
+    // GIT_SSH_COMMAND).
+    let sb = match kind {
+        Transport::Ssh => Sandbox::new().ssh_from_git_config(),
+        _ => Sandbox::new(),
+    };
     let server = sb.server(kind);
     let reg = registry(&sb, &server, "registry");
     add_unrelated_refs(&server.path("registry"), 2000);
@@ -239,7 +245,7 @@ fn versions_list_show(kind: Transport) {
         assert!(trace.contains("upload-pack> version 2"), "{trace}");
         assert!(trace.contains("upload-pack< command=ls-refs"), "{trace}");
         assert!(!trace.contains("command=fetch"), "{trace}");
-        let prefixes = sent_prefixes(&trace);
+        let prefixes = support::sent_prefixes(&trace);
         for p in ["refs/atoms/a/", "refs/atoms/_root", "refs/eka/atoms/a/"] {
             assert!(prefixes.contains(&p), "{p} not in {prefixes:?}");
         }
@@ -254,7 +260,10 @@ fn versions_list_show(kind: Transport) {
         sb.eka(here, &["list", url.as_str()]).assert_success();
         let trace = ssh.packet_trace();
         assert!(!trace.contains("command=fetch"), "{trace}");
-        assert!(sent_prefixes(&trace).contains(&"refs/atoms/"), "{trace}");
+        assert!(
+            support::sent_prefixes(&trace).contains(&"refs/atoms/"),
+            "{trace}"
+        );
         assert!(
             !trace.contains("refs/heads/") && !trace.contains("refs/tags/"),
             "{trace}"
@@ -273,15 +282,6 @@ fn versions_list_show(kind: Transport) {
         let wants = trace.matches("upload-pack< want ").count();
         assert_eq!(wants, 1, "{trace}");
     }
-}
-
-/// The `ref-prefix` arguments of the `ls-refs` commands in a server-side
-/// packet trace.
-fn sent_prefixes(trace: &str) -> Vec<&str> {
-    trace
-        .lines()
-        .filter_map(|l| l.split_once("upload-pack< ref-prefix ").map(|(_, p)| p))
-        .collect()
 }
 
 #[test]
@@ -304,30 +304,6 @@ fn versions_list_show_ssh() {
     versions_list_show(Transport::Ssh);
 }
 
-/// Moves every `refs/atoms/` ref of `label` (and the root) to eka 0.3's
-/// names with plain git, as eka 0.3 would have written them.
-fn to_eka03(bare: &std::path::Path, label: &str) {
-    let mut input = String::new();
-    for (name, id) in ls_remote(bare.to_str().unwrap(), &["refs/atoms/*"]) {
-        let rest = name.strip_prefix("refs/atoms/").unwrap();
-        let legacy = if let Some(v) = rest.strip_prefix(&format!("{label}/")) {
-            format!("refs/eka/atoms/{label}/{v}")
-        } else if let Some(v) = rest.strip_prefix(&format!("_manifest/{label}/")) {
-            format!("refs/eka/meta/{label}/{v}/manifest")
-        } else if let Some(v) = rest.strip_prefix(&format!("_origin/{label}/")) {
-            format!("refs/eka/meta/{label}/{v}/origin")
-        } else if rest == "_root" {
-            // eka 0.3's root, beside ours.
-            input.push_str(&format!("create refs/ekala/init {id}\n"));
-            continue;
-        } else {
-            continue;
-        };
-        input.push_str(&format!("create {legacy} {id}\ndelete {name} {id}\n"));
-    }
-    git_stdin(bare, &["update-ref", "--stdin"], input.as_bytes());
-}
-
 fn eka03_namespace(kind: Transport) {
     let sb = Sandbox::new();
     let server = sb.server(kind);
@@ -335,7 +311,7 @@ fn eka03_namespace(kind: Transport) {
     let bare = server.path("old");
     let root = git(&bare, &["rev-parse", "refs/atoms/_root"]);
     let commit = git(&bare, &["rev-parse", "refs/atoms/a/0.2.0"]);
-    to_eka03(&bare, "a");
+    support::to_eka03(&bare, "a");
     // Only eka 0.3's refs are left for `a`; b stays in our namespace.
     assert!(ls_remote(&reg.url, &["refs/atoms/a/*"]).is_empty());
     // A malformed ref in eka 0.3's namespace is ignored with a warning.

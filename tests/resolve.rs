@@ -86,7 +86,13 @@ fn cache_git(sb: &Sandbox) -> PathBuf {
 }
 
 fn workflow(kind: Transport) {
-    let sb = Sandbox::new();
+    // Over ssh, eka finds its client where a user's git would: in
+    // core.sshCommand of ~/.gitconfig (the other ssh tests give it
+    // GIT_SSH_COMMAND).
+    let sb = match kind {
+        Transport::Ssh => Sandbox::new().ssh_from_git_config(),
+        _ => Sandbox::new(),
+    };
     let server = sb.server(kind);
     let url = registry(&sb, &server);
     let dir = app(&sb);
@@ -757,4 +763,220 @@ fn cold_lock_round_trips() {
     std::fs::remove_file(dir2.join("atom.lock")).unwrap();
     sb.eka(&dir2, &["lock"]).assert_success();
     assert_eq!(read(&dir2.join("atom.lock")), lock2);
+}
+
+/// A registry that eka 0.3 published (refs under `refs/eka/…` and
+/// `refs/ekala/init` only): `greet` 1.0.0 and `words` 1.0.0, which depends on
+/// greet through eka 0.3's `local = "::"` set. Returns its URL, its bare
+/// repository and the source repository.
+fn eka03_registry(sb: &Sandbox, server: &GitServer) -> (String, PathBuf, Repo) {
+    let url = server.create("registry");
+    let mono = sb.repo("mono");
+    mono.write(
+        "lib/greet/atom.toml",
+        "[package]\nlabel = \"greet\"\nversion = \"1.0.0\"\n",
+    )
+    .write(
+        "lib/greet/mod.nix",
+        "{ Hello = name: \"hello ${name}\"; Version = cfg.package.version; }\n",
+    )
+    .write(
+        "lib/words/atom.toml",
+        "[package]\nlabel = \"words\"\nversion = \"1.0.0\"\n\n[package.sets]\nlocal = \"::\"\n\n[deps.from.local]\ngreet = \"^1\"\n",
+    )
+    .write(
+        "lib/words/mod.nix",
+        "{ Greeting = deps.from.local.greet.hello \"world\"; }\n",
+    );
+    mono.commit("greet, words");
+    sb.eka(mono.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    (url, server.path("registry"), mono)
+}
+
+/// Turns what `eka publish` wrote into what eka 0.3 would have: its
+/// namespace only, no `refs/atoms/` ref at all.
+fn as_eka03_only(bare: &Path) {
+    for label in ["greet", "words"] {
+        support::to_eka03(bare, label);
+    }
+    git(bare, &["update-ref", "-d", "refs/atoms/_root"]);
+    assert_eq!(git(bare, &["for-each-ref", "refs/atoms/"]), "");
+}
+
+/// `eka add`, `lock`, `fetch`, `eval` and `update` on atoms eka 0.3
+/// published: they resolve, lock, fetch, verify and evaluate exactly as
+/// atoms in `refs/atoms/` do (the lock is the same bytes), and a version
+/// whose two namespaces disagree is refused.
+fn eka03_workflow(kind: Transport) {
+    let sb = Sandbox::new();
+    let server = sb.server(kind);
+    let (url, bare, mono) = eka03_registry(&sb, &server);
+    let consumer = sb.repo("consumer");
+    let app_in = |name: &str| {
+        let dir = consumer.path().join(name);
+        consumer
+            .write(
+                &format!("{name}/atom.toml"),
+                "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
+            )
+            .write(
+                &format!("{name}/mod.nix"),
+                "{ Out = deps.from.registry.words.greeting; V = deps.from.registry.greet.version; }\n",
+            );
+        dir
+    };
+
+    // The reference: locked while the atoms are in our namespace.
+    let ours = app_in("ours");
+    sb.eka(
+        &ours,
+        &["add", &format!("{url}::words@^1"), &format!("{url}::greet")],
+    )
+    .assert_success();
+    let reference = read(&ours.join("atom.lock"));
+
+    // Now only eka 0.3's refs are left; an empty cache.
+    let root = git(&bare, &["rev-parse", "refs/atoms/_root"]);
+    as_eka03_only(&bare);
+    assert_eq!(git(&bare, &["rev-parse", "refs/ekala/init"]), root);
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    if let Some(http) = server.http() {
+        http.clear_requests();
+    }
+    if let Some(ssh) = server.ssh() {
+        ssh.clear_packet_trace();
+    }
+    let app = app_in("app");
+    let run = sb
+        .eka(
+            &app,
+            &["add", &format!("{url}::words@^1"), &format!("{url}::greet")],
+        )
+        .assert_success();
+    assert!(run.stdout.contains("words 1.0.0"), "{run}");
+    assert!(run.stdout.contains("greet 1.0.0"), "{run}");
+    assert!(!run.stderr.contains("warning"), "{run}");
+    // The same lock: the same root (refs/ekala/init), ids, commits, origins
+    // and content digests.
+    let lock = read(&app.join("atom.lock"));
+    assert_eq!(lock, reference);
+    assert!(lock.contains(&format!("root = \"{root}\"")), "{lock}");
+    let id = atom_format::AtomId::compute(
+        &gix::ObjectId::from_hex(root.as_bytes()).unwrap(),
+        &atom_format::Label::parse("greet").unwrap(),
+    );
+    assert!(lock.contains(&format!("id = \"{id}\"")), "{lock}");
+    // Precise listings: each label in both namespaces, never a namespace.
+    let mut prefixes: Vec<String> = Vec::new();
+    if let Some(http) = server.http() {
+        prefixes.extend(http.requests().iter().flat_map(|r| r.ref_prefixes()));
+    }
+    if let Some(ssh) = server.ssh() {
+        let trace = ssh.packet_trace();
+        prefixes.extend(
+            support::sent_prefixes(&trace)
+                .into_iter()
+                .map(str::to_owned),
+        );
+    }
+    if matches!(kind, Transport::Http | Transport::Ssh) {
+        assert!(!prefixes.is_empty(), "no ls-refs seen");
+        for want in [
+            "refs/eka/atoms/words/",
+            "refs/eka/meta/words/",
+            "refs/eka/atoms/greet/",
+            "refs/ekala/init",
+            "refs/atoms/words/",
+        ] {
+            assert!(prefixes.iter().any(|p| p == want), "{want}: {prefixes:?}");
+        }
+        for whole in [
+            "refs/atoms/",
+            "refs/eka/",
+            "refs/eka/atoms/",
+            "refs/eka/meta/",
+        ] {
+            assert!(
+                !prefixes.iter().any(|p| p == whole),
+                "{whole}: {prefixes:?}"
+            );
+        }
+    }
+    sb.eka(&app, &["lock", "--check"]).assert_success();
+    sb.eka(&app, &["lock"]).assert_success();
+    assert_eq!(read(&app.join("atom.lock")), lock);
+
+    // fetch: listed in eka 0.3's namespace, fetched, checked.
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    let run = sb.eka(&app, &["fetch"]).assert_success();
+    assert!(run.stdout.contains("2 atoms verified"), "{run}");
+    assert!(run.stdout.contains("fetched"), "{run}");
+    fsck(&cache_git(&sb));
+
+    // eval: the locked atoms (fetched by eval itself) as dependencies.
+    consumer.commit("app");
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    let run = sb
+        .eka(consumer.path(), &["eval", "app#out", "--strict"])
+        .assert_success();
+    assert_eq!(run.stdout.trim(), "\"hello world\"");
+
+    // update: greet 1.1.0, published by "eka 0.3" too.
+    mono.write(
+        "lib/greet/atom.toml",
+        "[package]\nlabel = \"greet\"\nversion = \"1.1.0\"\n",
+    );
+    mono.commit("greet 1.1.0");
+    sb.eka(mono.path(), &["publish", "lib/greet", "--remote", &url])
+        .assert_success();
+    as_eka03_only(&bare);
+    let run = sb.eka(&app, &["update", "greet"]).assert_success();
+    assert!(run.stdout.contains("greet 1.0.0 -> 1.1.0"), "{run}");
+    sb.eka(&app, &["lock", "--check"]).assert_success();
+    sb.eka(&app, &["fetch"]).assert_success();
+    let run = sb
+        .eka(consumer.path(), &["eval", "app#v", "--worktree"])
+        .assert_success();
+    assert_eq!(run.stdout.trim(), "\"1.1.0\"");
+    let updated = read(&app.join("atom.lock"));
+
+    // The same version in both namespaces: the same commit is fine; two
+    // commits are refused by fetch and by resolution, and nothing changes.
+    let greet11 = git(&bare, &["rev-parse", "refs/eka/atoms/greet/1.1.0"]);
+    let greet10 = git(&bare, &["rev-parse", "refs/eka/atoms/greet/1.0.0"]);
+    git(&bare, &["update-ref", "refs/atoms/greet/1.1.0", &greet11]);
+    sb.eka(&app, &["fetch"]).assert_success();
+    git(&bare, &["update-ref", "refs/atoms/greet/1.1.0", &greet10]);
+    let run = sb.eka(&app, &["fetch"]).assert_failure();
+    assert!(run.stderr.contains("published twice"), "{run}");
+    assert!(
+        run.stderr.contains(&greet10) && run.stderr.contains(&greet11),
+        "{run}"
+    );
+    assert!(run.stderr.contains("help:"), "{run}");
+    let run = sb.eka(&app, &["update"]).assert_failure();
+    assert!(run.stderr.contains("namespace_conflict"), "{run}");
+    assert!(run.stderr.contains("greet@1.1.0 twice"), "{run}");
+    assert_eq!(read(&app.join("atom.lock")), updated);
+}
+
+#[test]
+fn eka03_workflow_file() {
+    eka03_workflow(Transport::File);
+}
+
+#[test]
+fn eka03_workflow_git_daemon() {
+    eka03_workflow(Transport::Git);
+}
+
+#[test]
+fn eka03_workflow_http() {
+    eka03_workflow(Transport::Http);
+}
+
+#[test]
+fn eka03_workflow_ssh() {
+    eka03_workflow(Transport::Ssh);
 }

@@ -824,3 +824,145 @@ fn eka_runs_hermetically() {
     assert!(!env.contains("CARGO_"), "{env}");
     assert!(Path::new(&sb.home()).join(".config").is_dir());
 }
+
+/// eka picks its ssh client as git does, and agrees with git on every case:
+/// `GIT_SSH_COMMAND`, else `core.sshCommand` (the current repository's
+/// configuration over the user's), else the program `GIT_SSH`, else plain
+/// `ssh` (which cannot log in to the test server). Every kind of connection
+/// eka makes is covered: listings (`versions`), manifest fetches (`show`),
+/// scratch fetches (`verify`), resolution and atom fetches (`add`, `fetch`).
+#[test]
+fn eka_ssh_client_as_git_chooses() {
+    use std::ffi::OsString;
+    use std::os::unix::fs::PermissionsExt;
+
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Ssh);
+    let url = server.create("registry");
+    let mono = monorepo(&sb);
+    sb.eka(mono.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    let uri = format!("{url}::a");
+
+    // A program for GIT_SSH (no shell, no arguments of its own).
+    let wrapper = sb.mkdir("bin").join("my-ssh");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {} \"$@\"\n", support::ssh_command()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Git configuration files naming a working and a failing client.
+    let config = |name: &str, command: &str| {
+        let path = sb.path().join(name);
+        git(
+            sb.path(),
+            &[
+                "config",
+                "--file",
+                path.to_str().unwrap(),
+                "core.sshCommand",
+                command,
+            ],
+        );
+        path
+    };
+    let good = config("good.gitconfig", &support::ssh_command());
+    let bad = config("bad.gitconfig", "false");
+    // A repository whose own configuration names the working client.
+    let repo = sb.repo("consumer");
+    repo.git(&["config", "core.sshCommand", &support::ssh_command()]);
+    let outside = sb.mkdir("outside");
+
+    // `eka ARGS` and `git ls-remote URL` in `dir`, without GIT_SSH_COMMAND
+    // unless `vars` sets it: whether each succeeded.
+    let both = |dir: &Path, args: &[&str], vars: &[(&str, OsString)]| {
+        let setup = |cmd: &mut std::process::Command| {
+            cmd.env_remove("GIT_SSH_COMMAND")
+                .env("GIT_CEILING_DIRECTORIES", sb.path());
+            for (k, v) in vars {
+                cmd.env(k, v);
+            }
+        };
+        let mut eka = sb.eka_command(dir);
+        setup(&mut eka);
+        eka.args(args);
+        let eka = sb.run(eka);
+        let mut git = sb.git_command(dir);
+        setup(&mut git);
+        git.args(["ls-remote", &url]);
+        let git = sb.run(git);
+        (eka, git.status.success())
+    };
+    let ok = |dir: &Path, args: &[&str], vars: &[(&str, OsString)]| {
+        let (eka, git_ok) = both(dir, args, vars);
+        assert!(git_ok, "git fails where eka should work: {vars:?}");
+        eka.assert_success()
+    };
+    let fails = |dir: &Path, args: &[&str], vars: &[(&str, OsString)]| {
+        let (eka, git_ok) = both(dir, args, vars);
+        assert!(!git_ok, "git works where eka should fail: {vars:?}");
+        eka.assert_failure()
+    };
+    let var = |k: &'static str, v: &dyn AsRef<std::ffi::OsStr>| (k, v.as_ref().to_owned());
+    let versions = ["versions", uri.as_str()];
+
+    // Nothing configured: plain ssh, which has no key for the server.
+    fails(&outside, &versions, &[]);
+    // GIT_SSH.
+    ok(&outside, &versions, &[var("GIT_SSH", &wrapper)]);
+    // The user's core.sshCommand, over GIT_SSH.
+    let run = ok(
+        &outside,
+        &versions,
+        &[
+            var("GIT_CONFIG_GLOBAL", &good),
+            var("GIT_SSH", &"/bin/false"),
+        ],
+    );
+    assert!(run.stdout.contains("0.1.0"), "{run}");
+    fails(
+        &outside,
+        &versions,
+        &[var("GIT_CONFIG_GLOBAL", &bad), var("GIT_SSH", &wrapper)],
+    );
+    // GIT_SSH_COMMAND over core.sshCommand.
+    fails(
+        &outside,
+        &versions,
+        &[
+            var("GIT_CONFIG_GLOBAL", &good),
+            var("GIT_SSH_COMMAND", &"false"),
+        ],
+    );
+    ok(
+        &outside,
+        &versions,
+        &[
+            var("GIT_CONFIG_GLOBAL", &bad),
+            var("GIT_SSH_COMMAND", &support::ssh_command()),
+        ],
+    );
+
+    // Inside a repository, its configuration counts (over the user's).
+    let local = [
+        var("GIT_CONFIG_GLOBAL", &bad),
+        var("GIT_SSH", &"/bin/false"),
+    ];
+    fails(&outside, &versions, &local);
+    ok(repo.path(), &versions, &local);
+    let run = ok(repo.path(), &["show", &uri], &local);
+    assert!(run.stdout.contains("label = \"a\""), "{run}");
+    let run = ok(repo.path(), &["verify", &url], &local);
+    assert!(run.stdout.contains("2 verified, 0 failed"), "{run}");
+    let app = repo.path().join("app");
+    repo.write(
+        "app/atom.toml",
+        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
+    );
+    ok(&app, &["add", &uri], &local);
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    let run = ok(&app, &["fetch"], &local);
+    assert!(run.stdout.contains("1 atoms verified"), "{run}");
+    fsck(&sb.home().join(".cache/eka/git"));
+}

@@ -938,18 +938,101 @@ fn connect(
     if parsed.scheme == gix::url::Scheme::Git {
         return Ok(Box::new(connect_git_daemon(&parsed)?));
     }
+    let ssh = match parsed.scheme {
+        gix::url::Scheme::Ssh => ssh_options()?,
+        _ => Default::default(),
+    };
     transport::client::blocking_io::connect::connect(
         parsed,
         transport::client::blocking_io::connect::Options {
             version: transport::Protocol::V2,
-            ssh: transport::client::blocking_io::ssh::connect::Options {
-                command: std::env::var_os("GIT_SSH_COMMAND"),
-                ..Default::default()
-            },
+            ssh,
             ..Default::default()
         },
     )
     .map_err(|e| e.to_string())
+}
+
+type SshOptions = gix::protocol::transport::client::blocking_io::ssh::connect::Options;
+
+/// How to run ssh for `ssh://` URLs, chosen as git chooses: the shell
+/// command `GIT_SSH_COMMAND`, else the shell command `core.sshCommand` of
+/// git's configuration, else the program `GIT_SSH` (run without a shell),
+/// else `ssh`; `GIT_SSH_VARIANT` or `ssh.variant` names the kind of client
+/// when its name does not tell. The configuration is the one git reads in
+/// the current directory: the repository's (with its worktree's, and the
+/// user's and system's below it) inside a repository, the user's and
+/// system's elsewhere, with `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_*` overrides
+/// either way. Decided once per process.
+fn ssh_options() -> Result<SshOptions, String> {
+    static CHOSEN: std::sync::OnceLock<Result<SshOptions, String>> = std::sync::OnceLock::new();
+    CHOSEN
+        .get_or_init(|| {
+            let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+            match gix::discover_with_environment_overrides(&cwd) {
+                // gix applies the same order to the repository's
+                // configuration, and ignores the sections of a repository
+                // that the current user does not own.
+                Ok(repo) => repo.ssh_connect_options().map_err(|e| {
+                    format!(
+                        "cannot read the ssh configuration of `{}`: {e}",
+                        repo.git_dir().display()
+                    )
+                }),
+                Err(_) => {
+                    let mut config = gix::config::File::from_globals()
+                        .map_err(|e| format!("cannot read git's configuration: {e}"))?;
+                    let overrides = gix::config::File::from_environment_overrides()
+                        .map_err(|e| format!("cannot read GIT_CONFIG_COUNT overrides: {e}"))?;
+                    config
+                        .append(overrides)
+                        .map_err(|e| format!("cannot apply GIT_CONFIG_COUNT overrides: {e}"))?;
+                    ssh_options_from(&config, |name| std::env::var_os(name))
+                }
+            }
+        })
+        .clone()
+}
+
+/// [`ssh_options`] from `config` and the environment variables `env` gives.
+fn ssh_options_from(
+    config: &gix::config::File,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<SshOptions, String> {
+    use gix::config::tree::Ssh;
+    let configured = match config.string("core.sshCommand") {
+        Some(c) => Some(
+            gix::path::from_bstring(c)
+                .map_err(|e| format!("core.sshCommand: {e}"))?
+                .into_os_string(),
+        ),
+        None => None,
+    };
+    let (command, disallow_shell) = match env("GIT_SSH_COMMAND") {
+        Some(c) => (Some(c), false),
+        None => match configured {
+            Some(c) => (Some(c), false),
+            None => match env("GIT_SSH") {
+                Some(program) => (Some(program), true),
+                None => (None, false),
+            },
+        },
+    };
+    let variant: Option<BString> = match env("GIT_SSH_VARIANT") {
+        Some(v) => Some(gix::path::os_string_into_bstring(v).map_err(|e| e.to_string())?),
+        None => config.string("ssh.variant"),
+    };
+    let kind = match variant {
+        Some(v) => Ssh::VARIANT
+            .try_into_variant(v.as_bstr())
+            .map_err(|e| e.to_string())?,
+        None => None,
+    };
+    Ok(SshOptions {
+        command,
+        disallow_shell,
+        kind,
+    })
 }
 
 /// Fetches the objects `wants` (and everything they reach) from `url` into
@@ -1297,6 +1380,32 @@ fn scratch_push_repo(
     Ok(dir)
 }
 
+/// A connection of `remote` for fetching. `ssh://` is reached with the
+/// client [`ssh_options`] chooses (the current directory's configuration,
+/// as for every other connection eka makes), not the one the configuration
+/// of `remote`'s repository (a scratch or cache repository) would choose.
+pub fn fetch_connection<'a, 'repo>(
+    remote: &'a gix::Remote<'repo>,
+) -> Result<
+    gix::remote::Connection<
+        'a,
+        'static,
+        'repo,
+        Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+    >,
+    String,
+> {
+    use gix::remote::Direction;
+    let url = remote
+        .url(Direction::Fetch)
+        .ok_or_else(|| "the remote has no URL".to_owned())?;
+    if url.scheme == gix::url::Scheme::Ssh {
+        let transport = connect(&url.to_bstring().to_str_lossy())?;
+        return Ok(remote.to_connection_with_transport(transport));
+    }
+    remote.connect(Direction::Fetch).map_err(|e| e.to_string())
+}
+
 /// Fetches `refspecs` from `url` into `repo` (gix), fetching what their
 /// targets need and nothing else.
 pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[String]) -> Result<(), RemoteError> {
@@ -1311,9 +1420,8 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[String]) -> Result<(
         .with_refspecs(refspecs.iter().map(|s| s.as_str()), Direction::Fetch)
         .map_err(|e| err(e.to_string()))?
         .with_fetch_tags(gix::remote::fetch::Tags::None);
-    remote
-        .connect(Direction::Fetch)
-        .map_err(|e| err(e.to_string()))?
+    fetch_connection(&remote)
+        .map_err(err)?
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| err(e.to_string()))?
         .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
@@ -1325,6 +1433,61 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[String]) -> Result<(
 mod tests {
     use super::*;
     use crate::{AtomCommit, Label};
+
+    /// The ssh client is chosen as git chooses it: `GIT_SSH_COMMAND`, then
+    /// `core.sshCommand`, then `GIT_SSH` (a program, no shell), then ssh;
+    /// `GIT_SSH_VARIANT` over `ssh.variant`.
+    #[test]
+    fn ssh_client_order() {
+        use gix::protocol::transport::client::blocking_io::ssh::ProgramKind;
+        let config = |text: &str| text.parse::<gix::config::File>().unwrap();
+        let choose = |config: &gix::config::File, vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let o = ssh_options_from(config, |name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into())
+            })
+            .unwrap();
+            (
+                o.command.map(|c| c.into_string().unwrap()),
+                o.disallow_shell,
+                o.kind,
+            )
+        };
+        let none = config("");
+        let set = config("[core]\n\tsshCommand = ssh -i 'my key'\n[ssh]\n\tvariant = simple\n");
+        let all = [
+            ("GIT_SSH_COMMAND", "ssh -p 2"),
+            ("GIT_SSH", "/usr/bin/my-ssh"),
+        ];
+        assert_eq!(choose(&none, &[]), (None, false, None));
+        assert_eq!(choose(&none, &all), (Some("ssh -p 2".into()), false, None));
+        assert_eq!(
+            choose(&set, &all),
+            (Some("ssh -p 2".into()), false, Some(ProgramKind::Simple))
+        );
+        assert_eq!(
+            choose(&set, &all[1..]),
+            (
+                Some("ssh -i 'my key'".into()),
+                false,
+                Some(ProgramKind::Simple)
+            )
+        );
+        assert_eq!(
+            choose(&none, &all[1..]),
+            (Some("/usr/bin/my-ssh".into()), true, None)
+        );
+        assert_eq!(
+            choose(&set, &[("GIT_SSH_VARIANT", "putty")]).2,
+            Some(ProgramKind::Putty)
+        );
+        assert_eq!(choose(&set, &[("GIT_SSH_VARIANT", "auto")]).2, None);
+        let bad = config("[ssh]\n\tvariant = telnet\n");
+        assert!(ssh_options_from(&bad, |_| None).is_err());
+    }
 
     /// Runs git in `dir` without the user's configuration; its stdout.
     fn git(dir: &Path, args: &[&str]) -> String {

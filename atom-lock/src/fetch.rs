@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use atom_format::refs::{AtomVersion, ROOT_REF};
+use atom_format::git::RemoteRef;
+use atom_format::refs::{AtomRef, AtomVersion, Namespace, EKA03_ROOT_REF, ROOT_REF};
 use atom_format::Label;
 use semver::Version;
 
@@ -109,6 +110,20 @@ pub enum FetchError {
         url: String,
         locked: CommitId,
         remote: String,
+    },
+    #[error("{label}@{version} is published twice on `{url}`: `{atom_ref}` points to {current}, but eka 0.3's `{legacy_ref}` to {legacy}")]
+    #[diagnostic(
+        code(eka::fetch::namespace_conflict),
+        help("one of the two refs was rewritten or tampered with; nothing was fetched from this set until the wrong one is deleted there")
+    )]
+    NamespaceConflict {
+        label: Label,
+        version: Version,
+        url: String,
+        atom_ref: String,
+        current: CommitId,
+        legacy_ref: String,
+        legacy: CommitId,
     },
     #[error("cannot reach any mirror of {label}@{version}: {why}")]
     #[diagnostic(
@@ -238,6 +253,88 @@ pub fn fetch(
     Ok((got, warnings))
 }
 
+/// The exact refs that `eka fetch` lists for the atoms `idx` of one set:
+/// the root and each version's atom ref, in this format's namespace and in
+/// eka 0.3's (the lock does not say which one published it).
+fn check_prefixes(wants: &[Want], idx: &[usize]) -> Vec<String> {
+    let mut out = vec![ROOT_REF.to_owned(), EKA03_ROOT_REF.to_owned()];
+    for &i in idx {
+        let atom = AtomRef::Atom(AtomVersion::new(
+            wants[i].label.clone(),
+            wants[i].version.clone(),
+        ));
+        out.push(atom.name_in(Namespace::Atoms));
+        out.push(atom.name_in(Namespace::Eka03));
+    }
+    out
+}
+
+/// Checks what `url` listed ([`check_prefixes`]) against the atoms `idx`:
+/// its root (`refs/atoms/_root`, else eka 0.3's `refs/ekala/init`) must be
+/// the locked one, and each version's atom ref must point to the locked
+/// commit. A version listed in both namespaces must have the same commit
+/// in both; one listed in only one namespace is read from there.
+fn check_listed(
+    url: &str,
+    listed: &[RemoteRef],
+    wants: &[Want],
+    idx: &[usize],
+) -> Result<(), FetchError> {
+    let get = |name: &str| listed.iter().find(|r| r.name == name).map(|r| r.target);
+    let first = &wants[idx[0]];
+    let root = get(ROOT_REF).or_else(|| get(EKA03_ROOT_REF));
+    if root != Some(first.root) {
+        return Err(FetchError::WrongRoot {
+            url: url.to_owned(),
+            locked: first.root,
+            remote: root.map_or("absent".into(), |r| r.to_string()),
+        });
+    }
+    for &i in idx {
+        let w = &wants[i];
+        let atom = AtomRef::Atom(AtomVersion::new(w.label.clone(), w.version.clone()));
+        let (ours, legacy) = (
+            atom.name_in(Namespace::Atoms),
+            atom.name_in(Namespace::Eka03),
+        );
+        let remote = match (get(&ours), get(&legacy)) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(FetchError::NamespaceConflict {
+                    label: w.label.clone(),
+                    version: w.version.clone(),
+                    url: url.to_owned(),
+                    atom_ref: ours,
+                    current: a,
+                    legacy_ref: legacy,
+                    legacy: b,
+                })
+            }
+            (a, b) => a.or(b),
+        };
+        match remote {
+            None => {
+                return Err(FetchError::Deleted {
+                    label: w.label.clone(),
+                    version: w.version.clone(),
+                    url: url.to_owned(),
+                    locked: w.commit,
+                })
+            }
+            Some(c) if c != w.commit => {
+                return Err(FetchError::Rewritten {
+                    label: w.label.clone(),
+                    version: w.version.clone(),
+                    url: url.to_owned(),
+                    locked: w.commit,
+                    remote: c,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Lists (if asked) and fetches what is missing of one set's atoms, trying
 /// its mirrors in order. Returns the indices fetched, the mirror used, and
 /// warnings.
@@ -263,10 +360,7 @@ fn fetch_set(
     for m in mirrors {
         let url = location(m, base);
         if opts.check_remote {
-            let mut prefixes = vec![ROOT_REF.to_owned()];
-            prefixes.extend(idx.iter().map(|&i| {
-                AtomVersion::new(wants[i].label.clone(), wants[i].version.clone()).atom_ref()
-            }));
+            let prefixes = check_prefixes(wants, &idx);
             let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
             let listed = match atom_format::git::ls_refs_for_fetch(&url, &p) {
                 Ok(l) => l,
@@ -275,39 +369,7 @@ fn fetch_set(
                     continue;
                 }
             };
-            let get = |name: &str| listed.iter().find(|r| r.name == name).map(|r| r.target);
-            let root = get(ROOT_REF);
-            if root != Some(first.root) {
-                return Err(FetchError::WrongRoot {
-                    url,
-                    locked: first.root,
-                    remote: root.map_or("absent".into(), |r| r.to_string()),
-                });
-            }
-            for &i in &idx {
-                let w = &wants[i];
-                let name = AtomVersion::new(w.label.clone(), w.version.clone()).atom_ref();
-                match get(&name) {
-                    None => {
-                        return Err(FetchError::Deleted {
-                            label: w.label.clone(),
-                            version: w.version.clone(),
-                            url,
-                            locked: w.commit,
-                        })
-                    }
-                    Some(c) if c != w.commit => {
-                        return Err(FetchError::Rewritten {
-                            label: w.label.clone(),
-                            version: w.version.clone(),
-                            url,
-                            locked: w.commit,
-                            remote: c,
-                        })
-                    }
-                    Some(_) => {}
-                }
-            }
+            check_listed(&url, &listed, wants, &idx)?;
         }
         let commits: Vec<CommitId> = missing.iter().map(|&i| wants[i].commit).collect();
         match cache.fetch(&url, &commits) {
@@ -327,4 +389,105 @@ fn fetch_set(
         version: first.version.clone(),
         why: failures.join("; "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oid(n: u8) -> CommitId {
+        gix::ObjectId::from_bytes_or_panic(&[n; 20])
+    }
+
+    fn want(label: &str, version: &str, commit: u8) -> Want {
+        let label = Label::parse(label).unwrap();
+        Want {
+            id: AtomId::compute(&oid(9), &label),
+            label,
+            version: Version::parse(version).unwrap(),
+            commit: oid(commit),
+            root: oid(9),
+            origin: None,
+            digest: None,
+            mirrors: Vec::new(),
+        }
+    }
+
+    fn refs(list: &[(&str, u8)]) -> Vec<RemoteRef> {
+        list.iter()
+            .map(|(name, n)| RemoteRef {
+                name: (*name).to_owned(),
+                target: oid(*n),
+            })
+            .collect()
+    }
+
+    /// `eka fetch` lists exact refs: the two roots and each version's atom
+    /// ref in both namespaces, never a prefix of a namespace.
+    #[test]
+    fn prefixes_are_exact_refs_in_both_namespaces() {
+        let wants = [want("a", "1.0.0", 1), want("b", "2.0.0", 2)];
+        assert_eq!(
+            check_prefixes(&wants, &[0, 1]),
+            [
+                "refs/atoms/_root",
+                "refs/ekala/init",
+                "refs/atoms/a/1.0.0",
+                "refs/eka/atoms/a/1.0.0",
+                "refs/atoms/b/2.0.0",
+                "refs/eka/atoms/b/2.0.0",
+            ]
+        );
+    }
+
+    #[test]
+    fn eka03_refs_are_checked_like_ours() {
+        let wants = [want("a", "1.0.0", 1)];
+        let check = |list: &[(&str, u8)]| check_listed("u", &refs(list), &wants, &[0]);
+        // eka 0.3 alone: its root and atom ref.
+        check(&[("refs/ekala/init", 9), ("refs/eka/atoms/a/1.0.0", 1)]).unwrap();
+        // Both namespaces, agreeing.
+        check(&[
+            ("refs/atoms/_root", 9),
+            ("refs/atoms/a/1.0.0", 1),
+            ("refs/eka/atoms/a/1.0.0", 1),
+        ])
+        .unwrap();
+        // Rewritten in eka 0.3's namespace.
+        let e = check(&[("refs/ekala/init", 9), ("refs/eka/atoms/a/1.0.0", 3)]).unwrap_err();
+        assert!(
+            matches!(&e, FetchError::Rewritten { remote, .. } if *remote == oid(3)),
+            "{e}"
+        );
+        // Deleted from both.
+        let e = check(&[("refs/ekala/init", 9), ("refs/eka/atoms/b/1.0.0", 1)]).unwrap_err();
+        assert!(matches!(e, FetchError::Deleted { .. }), "{e}");
+        // The two namespaces disagree: an error even when ours is the
+        // locked commit.
+        let e = check(&[
+            ("refs/atoms/_root", 9),
+            ("refs/atoms/a/1.0.0", 1),
+            ("refs/eka/atoms/a/1.0.0", 4),
+        ])
+        .unwrap_err();
+        assert!(matches!(e, FetchError::NamespaceConflict { .. }), "{e}");
+        assert!(
+            e.to_string().contains("`refs/eka/atoms/a/1.0.0` to 0404"),
+            "{e}"
+        );
+        // The root: ours first, eka 0.3's only without ours.
+        let e = check(&[("refs/ekala/init", 8), ("refs/eka/atoms/a/1.0.0", 1)]).unwrap_err();
+        assert!(matches!(e, FetchError::WrongRoot { .. }), "{e}");
+        check(&[
+            ("refs/atoms/_root", 9),
+            ("refs/ekala/init", 8),
+            ("refs/eka/atoms/a/1.0.0", 1),
+        ])
+        .unwrap();
+        let e = check(&[("refs/eka/atoms/a/1.0.0", 1)]).unwrap_err();
+        assert!(
+            matches!(&e, FetchError::WrongRoot { remote, .. } if remote == "absent"),
+            "{e}"
+        );
+    }
 }

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use atom_format::refs::{ATOMS_PREFIX, ROOT_REF};
 use atom_format::Label;
 use semver::Version;
 
@@ -39,13 +38,16 @@ pub fn location(url: &RepoUrl, base: &Path) -> String {
 }
 
 /// The ref prefixes that list `labels` (atoms, manifests, origins) and the
-/// root: never a whole namespace.
+/// root, in both namespaces (this format's and eka 0.3's, so that atoms eka
+/// 0.3 published resolve too): never a whole namespace.
 pub fn prefixes(labels: &[Label]) -> Vec<String> {
-    let mut out = vec![ROOT_REF.to_owned()];
+    let mut out: Vec<String> = Vec::new();
     for l in labels {
-        out.push(format!("{ATOMS_PREFIX}{l}/"));
-        out.push(format!("{ATOMS_PREFIX}_manifest/{l}/"));
-        out.push(format!("{ATOMS_PREFIX}_origin/{l}/"));
+        for p in remote::atom_prefixes(l, true) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
     }
     out
 }
@@ -82,6 +84,7 @@ impl<'c> GitRegistry<'c> {
             metadata: true,
             same_root: true,
             keep_connection: true,
+            strict_namespaces: true,
             ..QueryOptions::default()
         };
         let found =
@@ -107,6 +110,22 @@ impl<'c> GitRegistry<'c> {
                     a,
                     b_url: url_b,
                     b,
+                },
+                QueryError::NamespaceConflict {
+                    url,
+                    version,
+                    atom_ref,
+                    current,
+                    legacy_ref,
+                    legacy,
+                } => RegistryError::NamespaceConflict {
+                    set: set.to_string(),
+                    url,
+                    version: version.to_string(),
+                    atom_ref,
+                    current,
+                    legacy_ref,
+                    legacy,
                 },
                 QueryError::NoMirrors => RegistryError::Unreachable {
                     set: set.to_string(),
@@ -289,5 +308,45 @@ impl Registry for GitRegistry<'_> {
             out.extend(r?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The resolver asks for exactly the labels it needs, in both
+    /// namespaces, with their metadata: never a whole namespace.
+    #[test]
+    fn prefixes_are_per_label_in_both_namespaces() {
+        let labels = [Label::parse("a").unwrap(), Label::parse("b-c").unwrap()];
+        let p = prefixes(&labels);
+        for want in [
+            "refs/atoms/_root",
+            "refs/ekala/init",
+            "refs/atoms/a/",
+            "refs/atoms/_manifest/a/",
+            "refs/atoms/_origin/a/",
+            "refs/eka/atoms/a/",
+            "refs/eka/meta/a/",
+            "refs/atoms/b-c/",
+            "refs/atoms/_manifest/b-c/",
+            "refs/atoms/_origin/b-c/",
+            "refs/eka/atoms/b-c/",
+            "refs/eka/meta/b-c/",
+        ] {
+            assert!(p.iter().any(|x| x == want), "{want} missing from {p:?}");
+        }
+        // Nothing else, each once; every prefix but the roots names a label.
+        assert_eq!(p.len(), 12, "{p:?}");
+        for x in &p {
+            assert!(
+                x.ends_with("/a/")
+                    || x.ends_with("/b-c/")
+                    || x.ends_with("_root")
+                    || x.ends_with("init"),
+                "{x}"
+            );
+        }
     }
 }

@@ -47,7 +47,8 @@ pub struct LockedAtom {
     pub version: Version,
     /// The root commit of the repository (set) that publishes it.
     pub root: CommitId,
-    /// The atom commit (`refs/atoms/<label>/<version>`).
+    /// The atom commit (`refs/atoms/<label>/<version>`, or eka 0.3's
+    /// `refs/eka/atoms/<label>/<version>`).
     pub commit: CommitId,
     /// The source commit it was published from.
     pub origin: CommitId,

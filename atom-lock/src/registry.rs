@@ -59,19 +59,22 @@ impl fmt::Display for SetKey {
 /// One published version, as the refs of a set say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
-    /// The atom commit (`refs/atoms/<label>/<version>`).
+    /// The atom commit (`refs/atoms/<label>/<version>`, or eka 0.3's
+    /// `refs/eka/atoms/<label>/<version>` when the set has only that).
     pub commit: CommitId,
-    /// The `atom.toml` blob (`refs/atoms/_manifest/<label>/<version>`), if
-    /// the set has that ref.
+    /// The `atom.toml` blob (`refs/atoms/_manifest/<label>/<version>`, or
+    /// `refs/eka/meta/<label>/<version>/manifest`), if the set has that ref.
     pub manifest: Option<CommitId>,
-    /// The origin commit (`refs/atoms/_origin/<label>/<version>`), if listed.
+    /// The origin commit (`refs/atoms/_origin/<label>/<version>`, or
+    /// `refs/eka/meta/<label>/<version>/origin`), if listed.
     pub origin: Option<CommitId>,
 }
 
 /// A set's answer to a listing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Listing {
-    /// `refs/atoms/_root`; `None` when the repository has no atoms.
+    /// `refs/atoms/_root` (or eka 0.3's `refs/ekala/init` when there is
+    /// none); `None` when the repository has no atoms.
     pub root: Option<CommitId>,
     /// The versions of each label asked for (absent labels have no entry).
     pub atoms: BTreeMap<Label, BTreeMap<Version, Published>>,
@@ -102,6 +105,20 @@ pub enum RegistryError {
         a: String,
         b_url: String,
         b: String,
+    },
+    #[error("set {set}: `{url}` publishes {version} twice, in both namespaces: `{atom_ref}` points to {current}, but eka 0.3's `{legacy_ref}` to {legacy}")]
+    #[diagnostic(
+        code(eka::registry::namespace_conflict),
+        help("one of the two refs was rewritten or tampered with, so neither is locked; ask the repository's owner to delete the wrong one")
+    )]
+    NamespaceConflict {
+        set: String,
+        url: String,
+        version: String,
+        atom_ref: String,
+        current: String,
+        legacy_ref: String,
+        legacy: String,
     },
     #[error("cannot fetch from set {set}: {why}")]
     #[diagnostic(code(eka::registry::fetch))]

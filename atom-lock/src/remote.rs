@@ -96,6 +96,12 @@ pub struct QueryOptions {
     /// Keep each mirror's connection open for a fetch from it that follows
     /// in this process ([`atom_format::git::ls_refs_for_fetch`]).
     pub keep_connection: bool,
+    /// Refuse a version that one mirror lists in both namespaces with
+    /// different commits ([`QueryError::NamespaceConflict`]) instead of
+    /// using the `refs/atoms/` one with a [`QueryWarning::NamespaceConflict`]:
+    /// what a resolver needs, which must not lock either while they
+    /// disagree.
+    pub strict_namespaces: bool,
 }
 
 impl Default for QueryOptions {
@@ -106,6 +112,7 @@ impl Default for QueryOptions {
             timeout: Duration::from_secs(60),
             same_root: false,
             keep_connection: false,
+            strict_namespaces: false,
         }
     }
 }
@@ -270,6 +277,19 @@ pub enum QueryError {
         label: Label,
         req: String,
         available: Vec<Version>,
+    },
+    #[error("`{url}` publishes {version} twice: `{atom_ref}` points to {current}, but eka 0.3's `{legacy_ref}` to {legacy}")]
+    #[diagnostic(
+        code(eka::query::namespace_conflict),
+        help("one of the two refs was rewritten or tampered with; nothing is locked from either until the wrong one is deleted from the repository")
+    )]
+    NamespaceConflict {
+        url: String,
+        version: AtomVersion,
+        atom_ref: String,
+        current: String,
+        legacy_ref: String,
+        legacy: String,
     },
     #[error("cannot fetch manifests from `{url}`: {why}")]
     #[diagnostic(code(eka::query::fetch))]
@@ -593,12 +613,29 @@ pub fn query(
                 Some((first_ns, first)) => {
                     // Keys are ordered Atoms before Eka03.
                     if first.commit != slot.commit {
+                        let (url, atom_ref, current, legacy_ref, legacy) = (
+                            url_text.clone(),
+                            ref_in(*first_ns, AtomRef::Atom, v),
+                            oid_text(first.commit),
+                            ref_in(*ns, AtomRef::Atom, v),
+                            oid_text(slot.commit),
+                        );
+                        if options.strict_namespaces {
+                            return Err(QueryError::NamespaceConflict {
+                                url,
+                                version: v.clone(),
+                                atom_ref,
+                                current,
+                                legacy_ref,
+                                legacy,
+                            });
+                        }
                         listing.warnings.push(QueryWarning::NamespaceConflict {
-                            url: url_text.clone(),
-                            atom_ref: ref_in(*first_ns, AtomRef::Atom, v),
-                            current: oid_text(first.commit),
-                            legacy_ref: ref_in(*ns, AtomRef::Atom, v),
-                            legacy: oid_text(slot.commit),
+                            url,
+                            atom_ref,
+                            current,
+                            legacy_ref,
+                            legacy,
                         });
                     }
                 }
@@ -758,9 +795,8 @@ impl ManifestStore {
                 .with_refspecs(missing.iter().map(|s| s.as_str()), Direction::Fetch)
                 .map_err(|e| fetch_err(e.to_string()))?
                 .with_fetch_tags(gix::remote::fetch::Tags::None);
-            let outcome = remote
-                .connect(Direction::Fetch)
-                .map_err(|e| fetch_err(e.to_string()))?
+            let outcome = git::fetch_connection(&remote)
+                .map_err(fetch_err)?
                 .prepare_fetch(gix::progress::Discard, Default::default())
                 .map_err(|e| fetch_err(e.to_string()))?
                 .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
@@ -847,6 +883,21 @@ mod tests {
         ObjectId::Sha1([n; 20])
     }
 
+    /// Runs git in `dir`; its stdout, trimmed.
+    fn git_in(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
     fn rr(name: &str, n: u8) -> RemoteRef {
         RemoteRef {
             name: name.to_owned(),
@@ -926,19 +977,7 @@ mod tests {
     #[test]
     fn same_root_refuses_a_rootless_mirror() {
         let dir = tempfile::tempdir().unwrap();
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .args(args)
-                .current_dir(dir.path())
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@t")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@t")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        };
+        let git = |args: &[&str]| git_in(dir.path(), args);
         git(&["init", "-q", "--bare", "full"]);
         git(&["init", "-q", "--bare", "empty"]);
         let tree = git(&["--git-dir=full", "mktree"]);
@@ -960,6 +999,68 @@ mod tests {
         assert!(
             matches!(&err, QueryError::Disagree { b, .. } if b == "none"),
             "{err}"
+        );
+    }
+
+    /// One version in both namespaces of a mirror: listed once, from
+    /// `refs/atoms/`, when they agree; when they do not, a warning (and the
+    /// `refs/atoms/` commit) by default, an error with
+    /// [`QueryOptions::strict_namespaces`].
+    #[test]
+    fn one_version_in_both_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| git_in(dir.path(), args);
+        git(&["init", "-q", "--bare", "r"]);
+        let tree = git(&["--git-dir=r", "mktree"]);
+        let one = git(&["--git-dir=r", "commit-tree", &tree, "-m", "one"]);
+        let two = git(&["--git-dir=r", "commit-tree", &tree, "-m", "two"]);
+        for (name, id) in [
+            (EKA03_ROOT_REF, &one),
+            ("refs/atoms/a/1.0.0", &one),
+            ("refs/eka/atoms/a/1.0.0", &one),
+            ("refs/eka/atoms/a/0.9.0", &two),
+        ] {
+            git(&["--git-dir=r", "update-ref", name, id]);
+        }
+        let urls = [RepoUrl::Path(dir.path().join("r").display().to_string())];
+        let label = Label::parse("a").unwrap();
+        let strict = QueryOptions {
+            strict_namespaces: true,
+            ..QueryOptions::default()
+        };
+        for options in [QueryOptions::default(), strict.clone()] {
+            let l = list_atom_versions(&urls, &label, &options).unwrap();
+            assert_eq!(l.root.unwrap().to_string(), one);
+            let v: Vec<(String, Namespace)> = l
+                .versions(&label)
+                .iter()
+                .map(|e| (e.version.to_string(), e.namespace))
+                .collect();
+            assert_eq!(
+                v,
+                [
+                    ("1.0.0".to_owned(), Namespace::Atoms),
+                    ("0.9.0".to_owned(), Namespace::Eka03)
+                ]
+            );
+            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        }
+        git(&["--git-dir=r", "update-ref", "refs/eka/atoms/a/1.0.0", &two]);
+        let l = list_atom_versions(&urls, &label, &QueryOptions::default()).unwrap();
+        assert_eq!(l.versions(&label)[0].commit.to_string(), one);
+        assert!(
+            matches!(&l.warnings[..], [QueryWarning::NamespaceConflict { legacy, .. }] if *legacy == two),
+            "{:?}",
+            l.warnings
+        );
+        let e = list_atom_versions(&urls, &label, &strict).unwrap_err();
+        assert!(matches!(e, QueryError::NamespaceConflict { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "`{}` publishes a@1.0.0 twice: `refs/atoms/a/1.0.0` points to {one}, but eka 0.3's `refs/eka/atoms/a/1.0.0` to {two}",
+                urls[0]
+            )
         );
     }
 

@@ -85,7 +85,7 @@ pub enum ResolveError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Registry(#[from] RegistryError),
-    #[error("{set} has no atoms (no refs/atoms/_root)")]
+    #[error("{set} has no atoms (neither refs/atoms/_root nor eka 0.3's refs/ekala/init)")]
     #[diagnostic(
         code(eka::resolve::not_a_registry),
         help("is this the right repository? atoms are published there with `eka publish`")

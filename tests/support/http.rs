@@ -60,6 +60,19 @@ impl RequestRecord {
             .map(str::to_owned)
     }
 
+    /// The `ref-prefix` arguments of a protocol v2 `ls-refs` request
+    /// (empty for any other request).
+    pub fn ref_prefixes(&self) -> Vec<String> {
+        if self.v2_command().as_deref() != Some("ls-refs") {
+            return Vec::new();
+        }
+        let body = String::from_utf8_lossy(&self.request_body_start);
+        body.split("ref-prefix ")
+            .skip(1)
+            .filter_map(|p| p.split_once('\n').map(|(p, _)| p.to_owned()))
+            .collect()
+    }
+
     /// Whether this request asked upload-pack for objects (a pack): a POST
     /// to `git-upload-pack` that is not a protocol v2 `ls-refs`.
     pub fn is_fetch(&self) -> bool {

@@ -38,12 +38,13 @@ pub use http::{HttpGitServer, RequestRecord, StopWatch};
 pub use process::{Run, DEFAULT_TIMEOUT};
 #[allow(unused_imports)]
 pub use remote::{
-    bare_repo, file_url, install_hook, reject_pushes, unreachable_url, GitServer, Transport,
+    bare_repo, file_url, install_hook, reject_pushes, to_eka03, unreachable_url, GitServer,
+    Transport,
 };
 #[allow(unused_imports)]
 pub use repo::{atom_toml, Repo};
 #[allow(unused_imports)]
-pub use ssh::{current_user, ssh_command, SshServer};
+pub use ssh::{current_user, sent_prefixes, ssh_command, SshServer};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -176,6 +177,9 @@ pub fn fsck(repo: &Path) {
 /// in it. Everything is deleted on drop.
 pub struct Sandbox {
     dir: TempDir,
+    /// `eka` finds its ssh client in the user's git configuration
+    /// ([`Sandbox::ssh_from_git_config`]) rather than in `GIT_SSH_COMMAND`.
+    ssh_from_config: bool,
 }
 
 impl Default for Sandbox {
@@ -194,7 +198,10 @@ impl Sandbox {
         for sub in [".config", ".cache", ".local/share", ".local/state", ".run"] {
             std::fs::create_dir_all(home.join(sub)).expect("create sandbox home");
         }
-        Self { dir }
+        Self {
+            dir,
+            ssh_from_config: false,
+        }
     }
 
     /// The sandbox directory.
@@ -231,11 +238,36 @@ impl Sandbox {
         GitServer::start(kind, &self.mkdir(&format!("served-{}", kind.name())))
     }
 
+    /// Makes every `eka` of this sandbox (and the `git` it runs) reach ssh
+    /// servers as a user who configured git would: through `core.sshCommand`
+    /// in `$HOME/.gitconfig` ([`ssh_command`]), with no `GIT_SSH_COMMAND` nor
+    /// `GIT_CONFIG_GLOBAL` in their environment.
+    pub fn ssh_from_git_config(mut self) -> Self {
+        let config = self.home().join(".gitconfig");
+        let command = ssh_command();
+        git(
+            self.path(),
+            &[
+                OsStr::new("config"),
+                OsStr::new("--file"),
+                config.as_os_str(),
+                OsStr::new("core.sshCommand"),
+                OsStr::new(&command),
+            ],
+        );
+        self.ssh_from_config = true;
+        self
+    }
+
     /// A hermetic `eka` command running in `dir`, with this sandbox's home.
     /// Use it to add environment variables; otherwise prefer [`Self::eka`].
     pub fn eka_command(&self, dir: &Path) -> Command {
         let mut cmd = Command::new(EKA);
         hermetic(&mut cmd, &self.home()).current_dir(dir);
+        if self.ssh_from_config {
+            cmd.env_remove("GIT_SSH_COMMAND")
+                .env_remove("GIT_CONFIG_GLOBAL");
+        }
         cmd
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{git, GitDaemon, HttpGitServer, SshServer};
+use super::{git, git_stdin, ls_remote, GitDaemon, HttpGitServer, SshServer};
 
 /// Creates the bare repository `<dir>/<name>.git` (creating `dir` if needed)
 /// and returns its path.
@@ -55,6 +55,37 @@ pub fn install_hook(repo: &Path, name: &str, body: &str) {
 pub fn reject_pushes(repo: &Path, message: &str) {
     let quoted = message.replace('\'', "'\\''");
     install_hook(repo, "pre-receive", &format!("echo '{quoted}' >&2\nexit 1"));
+}
+
+/// Moves every `refs/atoms/` ref of `label` in the bare repository `bare`
+/// to eka 0.3's names with plain git, as eka 0.3 would have written them
+/// (the atom commits are the same bytes in both formats), and points eka
+/// 0.3's root, `refs/ekala/init`, at the repository root. Our own
+/// `refs/atoms/_root` stays (delete it for a repository eka 0.3 alone
+/// published).
+pub fn to_eka03(bare: &Path, label: &str) {
+    let mut input = String::new();
+    let path = bare.to_str().expect("UTF-8 path");
+    for (name, id) in ls_remote(path, &["refs/atoms/*"]) {
+        let rest = name
+            .strip_prefix("refs/atoms/")
+            .expect("listed under refs/atoms/");
+        let legacy = if let Some(v) = rest.strip_prefix(&format!("{label}/")) {
+            format!("refs/eka/atoms/{label}/{v}")
+        } else if let Some(v) = rest.strip_prefix(&format!("_manifest/{label}/")) {
+            format!("refs/eka/meta/{label}/{v}/manifest")
+        } else if let Some(v) = rest.strip_prefix(&format!("_origin/{label}/")) {
+            format!("refs/eka/meta/{label}/{v}/origin")
+        } else if rest == "_root" {
+            // eka 0.3's root, beside ours.
+            input.push_str(&format!("update refs/ekala/init {id}\n"));
+            continue;
+        } else {
+            continue;
+        };
+        input.push_str(&format!("create {legacy} {id}\ndelete {name} {id}\n"));
+    }
+    git_stdin(bare, &["update-ref", "--stdin"], input.as_bytes());
 }
 
 /// The ways a remote is reached.

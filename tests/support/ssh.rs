@@ -5,7 +5,9 @@
 //! The client side is the same for every server: one throwaway client key
 //! (under cargo's `CARGO_TARGET_TMPDIR`, made once and reused) and the
 //! [`ssh_command`] that [`super::hermetic`] puts in `GIT_SSH_COMMAND` for
-//! every `git` and `eka` the tests run. The port is in the URL
+//! every `git` and `eka` the tests run (or, for the `eka` of a sandbox made
+//! with [`super::Sandbox::ssh_from_git_config`], in `core.sshCommand` of
+//! its `~/.gitconfig`). The port is in the URL
 //! (`ssh://user@127.0.0.1:PORT/abs/path.git`), so one command reaches every
 //! server.
 //!
@@ -57,6 +59,15 @@ pub fn ssh_command() -> String {
          -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=20",
         key.display()
     )
+}
+
+/// The `ref-prefix` arguments of the `ls-refs` commands in a server-side
+/// packet trace ([`SshServer::packet_trace`]).
+pub fn sent_prefixes(trace: &str) -> Vec<&str> {
+    trace
+        .lines()
+        .filter_map(|l| l.split_once("upload-pack< ref-prefix ").map(|(_, p)| p))
+        .collect()
 }
 
 /// Makes sure the client key exists (once per process); returns its public
