@@ -724,3 +724,55 @@ fn from_worktree_and_bare_clone() {
     );
     fsck(&bare);
 }
+
+/// A version eka 0.3 published (`refs/eka/atoms/…`) is as immutable as one
+/// of ours: republishing the same commit is "up to date" and pushes nothing,
+/// different content under the same version is refused, and eka 0.3's root
+/// (`refs/ekala/init`) is checked like ours.
+#[test]
+fn eka03_published_versions_are_respected() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let url = server.create("registry");
+    let bare = server.path("registry");
+    let repo = monorepo(&sb);
+    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    // The remote as eka 0.3 alone would have published it.
+    for (_, label, _) in ATOMS {
+        support::to_eka03(&bare, label);
+    }
+    support::git(&bare, &["update-ref", "-d", "refs/atoms/_root"]);
+    let legacy = support::ls_remote(&url, &["refs/eka/*", "refs/ekala/*"]);
+    assert_eq!(legacy.len(), 3 * 3 + 1, "{legacy:#?}");
+    count_pushes(&bare);
+
+    let run = sb
+        .eka(repo.path(), &["publish", "--all", "--remote", &url])
+        .assert_success();
+    assert_eq!(run.stdout.matches("up to date").count(), 4, "{run}");
+    assert_eq!(push_count(&bare), 0, "{run}");
+    assert!(support::ls_remote(&url, &["refs/atoms/*"]).is_empty());
+
+    // Same version, different content.
+    repo.write("a/src/lib.txt", "changed\n");
+    repo.commit("change a without a new version");
+    let run = sb
+        .eka(repo.path(), &["publish", "--remote", &url, "a"])
+        .assert_failure();
+    assert!(run.stderr.contains("already published with different content"), "{run}");
+    assert!(run.stderr.contains("a@0.1.0"), "{run}");
+    assert_eq!(push_count(&bare), 0, "{run}");
+
+    // A different repository root under eka 0.3's name.
+    let other = sb.repo("other");
+    other.write_atom("z", "z", "1.0.0");
+    other.commit("unrelated history");
+    let run = sb
+        .eka(other.path(), &["publish", "--all", "--remote", &url])
+        .assert_failure();
+    assert!(run.stderr.contains("repository root"), "{run}");
+    assert_eq!(push_count(&bare), 0, "{run}");
+    assert_eq!(support::ls_remote(&url, &["refs/eka/*", "refs/ekala/*"]), legacy);
+    fsck(&bare);
+}

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::digest::{DigestError, Digester};
 use crate::git::{self, FoundAtom, GitError, PushError, RefUpdate, RemoteError};
 use crate::manifest::{Manifest, ManifestError, MANIFEST_FILE};
-use crate::refs::{AtomRef, AtomVersion, InvalidRefName, ROOT_REF};
+use crate::refs::{AtomRef, AtomVersion, InvalidRefName, Namespace, ROOT_REF};
 use crate::{AtomCommit, AtomId, ContentDigest, Label};
 
 /// Which atoms of the source commit to publish.
@@ -269,7 +269,18 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
 
     // Listing the remote is network-bound; do it while reading the tree.
     let (listing, prepared) = std::thread::scope(|s| {
-        let listing = s.spawn(|| git::ls_refs(&url, &[crate::refs::ATOMS_PREFIX]));
+        // eka 0.3's atoms and root too: a version it published is as
+        // immutable as ours (resolvers read both namespaces).
+        let listing = s.spawn(|| {
+            git::ls_refs(
+                &url,
+                &[
+                    crate::refs::ATOMS_PREFIX,
+                    crate::refs::EKA03_ATOMS_PREFIX,
+                    crate::refs::EKA03_ROOT_REF,
+                ],
+            )
+        });
         let prepared = prepare(&repo, source, &rev, &opts.selection);
         (listing.join().expect("ls-refs thread panicked"), prepared)
     });
@@ -282,7 +293,8 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     clock.lap("digests");
 
     let remote_root = remote_refs.get(ROOT_REF).copied();
-    if let Some(theirs) = remote_root.filter(|t| *t != root) {
+    let eka03_root = remote_refs.get(crate::refs::EKA03_ROOT_REF).copied();
+    if let Some(theirs) = remote_root.or(eka03_root).filter(|t| *t != root) {
         return Err(PublishError::RootMismatch { ours: root, theirs });
     }
     let mut conflicts = Vec::new();
@@ -291,9 +303,15 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
     // their published commit id, by position in `prepared`.
     let mut published_earlier: HashMap<usize, ObjectId> = HashMap::new();
     for (i, (p, digest)) in prepared.iter().zip(&digests).enumerate() {
-        match remote_refs.get(&p.atom.atom_ref()) {
-            Some(theirs) if *theirs == p.commit_id => {}
-            Some(theirs) => conflicts.push((i, *theirs)),
+        // Ours first; else the same version as eka 0.3 published it.
+        let ours = p.atom.atom_ref();
+        let legacy = AtomRef::Atom(p.atom.clone()).name_in(Namespace::Eka03);
+        let published = [ours, legacy]
+            .into_iter()
+            .find_map(|name| remote_refs.get(&name).map(|id| (name, *id)));
+        match published {
+            Some((_, theirs)) if theirs == p.commit_id => {}
+            Some((name, theirs)) => conflicts.push((i, name, theirs)),
             None => fresh.push((p, *digest)),
         }
     }
@@ -303,15 +321,15 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
         // fetching first (only objects we lack come over).
         let missing: Vec<String> = conflicts
             .iter()
-            .filter(|(_, theirs)| matches!(git::read_object(&repo, *theirs), Ok(None)))
-            .map(|(i, _)| prepared[*i].atom.atom_ref())
+            .filter(|(_, _, theirs)| matches!(git::read_object(&repo, *theirs), Ok(None)))
+            .map(|(_, name, _)| name.clone())
             .collect();
         if !missing.is_empty() {
             // If this fails, the conflict below reports what is known.
             let _ = git::fetch(&repo, &url, &missing);
         }
         let mut real = Vec::new();
-        for (i, theirs) in conflicts {
+        for (i, _, theirs) in conflicts {
             let p = &prepared[i];
             let same_content = match git::read_object(&repo, theirs) {
                 Ok(Some((gix::object::Kind::Commit, bytes))) => AtomCommit::parse(&bytes)

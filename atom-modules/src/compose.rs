@@ -300,17 +300,7 @@ impl Module {
             .borrow_mut()
             .entry(name.clone())
             .or_insert_with(|| self.context(member));
-        let prefetched = atom.prefetched.as_ref();
-        ev.eval_parsed_scoped(
-            &name,
-            parsed,
-            &self.directory(),
-            &scope,
-            |p| match prefetched {
-                Some(handle) => handle.0.discard(p),
-                None => drop(p),
-            },
-        )
+        ev.eval_parsed_scoped(&name, parsed, &self.directory(), &scope, drop)
     }
 
     /// The module's members: the directory listing and `mod.nix`, read

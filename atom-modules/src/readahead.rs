@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 
 use atom_eval::ParsedSource;
@@ -38,24 +37,14 @@ enum Slot {
 pub(crate) struct Prefetched {
     slots: Mutex<HashMap<String, Slot>>,
     stop: AtomicBool,
-    /// Parsed files the evaluator is done with, freed on a thread of their
-    /// own: a syntax tree is many small allocations, and freeing them is
-    /// work the evaluator need not wait for. `None`: no such thread.
-    discarded: Option<Sender<ParsedSource>>,
 }
 
 impl Prefetched {
     /// Starts `threads` reader threads over `plan`.
     pub(crate) fn start(plan: ReadAhead, threads: usize) -> Arc<Prefetched> {
-        let (discarded, to_free) = channel::<ParsedSource>();
-        // The thread ends when the last `Prefetched` (its sender) is gone.
-        let freeing = std::thread::Builder::new()
-            .name("atom-free".into())
-            .spawn(move || to_free.into_iter().for_each(drop));
         let shared = Arc::new(Prefetched {
             slots: Mutex::new(HashMap::with_capacity(plan.files.len())),
             stop: AtomicBool::new(false),
-            discarded: freeing.is_ok().then_some(discarded),
         });
         let files = Arc::new(plan.files);
         for t in 0..threads.max(1) {
@@ -92,17 +81,6 @@ impl Prefetched {
             }
         }
         shared
-    }
-
-    /// Frees `parsed` off the evaluator's thread when possible.
-    pub(crate) fn discard(&self, parsed: ParsedSource) {
-        match &self.discarded {
-            Some(sender) => {
-                // A closed channel hands the value back; drop it here.
-                let _ = sender.send(parsed);
-            }
-            None => drop(parsed),
-        }
     }
 
     /// The parsed file at `rel` if a reader has it; otherwise marks it as
