@@ -760,7 +760,11 @@ fn eka03_published_versions_are_respected() {
     let run = sb
         .eka(repo.path(), &["publish", "--remote", &url, "a"])
         .assert_failure();
-    assert!(run.stderr.contains("already published with different content"), "{run}");
+    assert!(
+        run.stderr
+            .contains("already published with different content"),
+        "{run}"
+    );
     assert!(run.stderr.contains("a@0.1.0"), "{run}");
     assert_eq!(push_count(&bare), 0, "{run}");
 
@@ -773,6 +777,9 @@ fn eka03_published_versions_are_respected() {
         .assert_failure();
     assert!(run.stderr.contains("repository root"), "{run}");
     assert_eq!(push_count(&bare), 0, "{run}");
-    assert_eq!(support::ls_remote(&url, &["refs/eka/*", "refs/ekala/*"]), legacy);
+    assert_eq!(
+        support::ls_remote(&url, &["refs/eka/*", "refs/ekala/*"]),
+        legacy
+    );
     fsck(&bare);
 }

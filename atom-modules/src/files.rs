@@ -17,7 +17,7 @@ use atom_eval::{FileSystem, FileType, FsError};
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
-use crate::readahead::ReadAhead;
+use crate::readahead::{Plan, ReadAhead};
 
 /// Read access to the files of one atom. Paths are relative to the atom
 /// directory, `/`-separated, canonical; `""` is the atom directory.
@@ -146,29 +146,51 @@ fn file_type_of(kind: EntryKind) -> FileType {
 
 impl AtomFiles for GitTreeFiles {
     fn read_ahead(&self) -> Option<ReadAhead> {
-        let mut found: Vec<(String, ObjectId)> = Vec::new();
-        let list = |rel: &str| {
-            self.tree(rel).ok().map(|t| {
-                t.iter()
-                    .map(|(n, k, id)| (n.clone(), file_type_of(*k), *id))
-                    .collect()
-            })
-        };
-        walk_nix("", &list, &mut found);
-        let (files, ids): (Vec<String>, Vec<ObjectId>) = found.into_iter().unzip();
-        let ids = Arc::new(ids);
         let repo = self.repo.clone().into_sync();
+        let root = self.root;
         Some(ReadAhead {
-            files,
-            reader: Arc::new(move || {
-                let repo = repo.to_thread_local();
-                let ids = ids.clone();
-                Box::new(move |i| {
+            plan: Box::new(move || {
+                let local = repo.to_thread_local();
+                // Directory ids by path, filled as parents are listed
+                // (walk_nix lists a parent before its children).
+                let dirs = RefCell::new(HashMap::from([(String::new(), root)]));
+                let list = |rel: &str| {
+                    let id = *dirs.borrow().get(rel)?;
                     let mut buf = Vec::new();
-                    gix::objs::FindExt::find_blob(&repo.objects, &ids[i], &mut buf)
-                        .ok()
-                        .map(|b| b.data.to_vec())
-                })
+                    let tree = gix::objs::FindExt::find_tree(&local.objects, &id, &mut buf).ok()?;
+                    let mut entries = Vec::with_capacity(tree.entries.len());
+                    for e in &tree.entries {
+                        let name = e.filename.to_string();
+                        let kind = file_type_of(e.mode.kind());
+                        if kind == FileType::Directory {
+                            let path = if rel.is_empty() {
+                                name.clone()
+                            } else {
+                                format!("{rel}/{name}")
+                            };
+                            dirs.borrow_mut().insert(path, e.oid.to_owned());
+                        }
+                        entries.push((name, kind, e.oid.to_owned()));
+                    }
+                    Some(entries)
+                };
+                let mut found: Vec<(String, ObjectId)> = Vec::new();
+                walk_nix("", &list, &mut found);
+                let (files, ids): (Vec<String>, Vec<ObjectId>) = found.into_iter().unzip();
+                let ids = Arc::new(ids);
+                Plan {
+                    files,
+                    reader: Arc::new(move || {
+                        let repo = repo.to_thread_local();
+                        let ids = ids.clone();
+                        Box::new(move |i| {
+                            let mut buf = Vec::new();
+                            gix::objs::FindExt::find_blob(&repo.objects, &ids[i], &mut buf)
+                                .ok()
+                                .map(|b| b.data.to_vec())
+                        })
+                    }),
+                }
             }),
         })
     }
@@ -264,25 +286,33 @@ fn disk_type(t: std::fs::FileType) -> FileType {
 
 impl AtomFiles for DirFiles {
     fn read_ahead(&self) -> Option<ReadAhead> {
-        let mut found: Vec<(String, ())> = Vec::new();
-        let list = |rel: &str| {
-            self.read_dir(rel)
-                .ok()
-                .map(|v| v.into_iter().map(|(n, k)| (n, k, ())).collect())
-        };
-        walk_nix("", &list, &mut found);
-        let files: Vec<String> = found.into_iter().map(|(f, ())| f).collect();
-        let paths: Arc<Vec<PathBuf>> = Arc::new(files.iter().map(|f| self.root.join(f)).collect());
+        let walker = DirFiles::new(&self.root);
         Some(ReadAhead {
-            files,
-            reader: Arc::new(move || {
-                let paths = paths.clone();
-                // Symlinks are not followed here either (`DirFiles::check`
-                // refuses them when the evaluator reads the file itself).
-                Box::new(move |i| match std::fs::symlink_metadata(&paths[i]) {
-                    Ok(m) if m.file_type().is_file() => std::fs::read(&paths[i]).ok(),
-                    _ => None,
-                })
+            plan: Box::new(move || {
+                let mut found: Vec<(String, ())> = Vec::new();
+                let list = |rel: &str| {
+                    walker
+                        .read_dir(rel)
+                        .ok()
+                        .map(|v| v.into_iter().map(|(n, k)| (n, k, ())).collect())
+                };
+                walk_nix("", &list, &mut found);
+                let files: Vec<String> = found.into_iter().map(|(f, ())| f).collect();
+                let paths: Arc<Vec<PathBuf>> =
+                    Arc::new(files.iter().map(|f| walker.root.join(f)).collect());
+                Plan {
+                    files,
+                    reader: Arc::new(move || {
+                        let paths = paths.clone();
+                        // Symlinks are not followed here either
+                        // (`DirFiles::check` refuses them when the
+                        // evaluator reads the file itself).
+                        Box::new(move |i| match std::fs::symlink_metadata(&paths[i]) {
+                            Ok(m) if m.file_type().is_file() => std::fs::read(&paths[i]).ok(),
+                            _ => None,
+                        })
+                    }),
+                }
             }),
         })
     }

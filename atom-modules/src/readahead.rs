@@ -19,12 +19,18 @@ use atom_eval::ParsedSource;
 /// thread (one reader per thread).
 pub type Reader = Box<dyn FnMut(usize) -> Option<Vec<u8>>>;
 
-/// What an atom's files offer for reading ahead: the `.nix` files (paths in
-/// the atom, in the order the evaluator is likely to need them), and a
-/// factory of readers.
-pub struct ReadAhead {
+/// The `.nix` files of an atom (paths in the atom, in the order the
+/// evaluator is likely to need them) and a factory of readers for them.
+pub struct Plan {
     pub files: Vec<String>,
     pub reader: Arc<dyn Fn() -> Reader + Send + Sync>,
+}
+
+/// What an atom's files offer for reading ahead: a way to make the
+/// [`Plan`], run on a reader thread, so that the evaluator does not wait
+/// for the walk through the atom's directories.
+pub struct ReadAhead {
+    pub plan: Box<dyn FnOnce() -> Plan + Send>,
 }
 
 enum Slot {
@@ -40,46 +46,34 @@ pub(crate) struct Prefetched {
 }
 
 impl Prefetched {
-    /// Starts `threads` reader threads over `plan`.
+    /// Starts `threads` reader threads: the first makes the plan, then
+    /// starts the others.
     pub(crate) fn start(plan: ReadAhead, threads: usize) -> Arc<Prefetched> {
         let shared = Arc::new(Prefetched {
-            slots: Mutex::new(HashMap::with_capacity(plan.files.len())),
+            slots: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
         });
-        let files = Arc::new(plan.files);
-        for t in 0..threads.max(1) {
-            let (shared, files, make) = (shared.clone(), files.clone(), plan.reader.clone());
-            // Detached: a reader left behind ends with the process, and
-            // stops at the next file once the evaluation is dropped.
-            let spawned = std::thread::Builder::new()
-                .name("atom-read-ahead".into())
-                .spawn(move || {
-                    // Strided, so that the threads move through the atom in
-                    // the evaluator's order together.
-                    let mut read: Option<Reader> = None;
-                    for i in (t..files.len()).step_by(threads.max(1)) {
-                        if shared.stop.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let rel = &files[i];
-                        if shared.slots.lock().expect("not poisoned").contains_key(rel) {
-                            continue;
-                        }
-                        let read = read.get_or_insert_with(|| make());
-                        let Some(bytes) = read(i) else { continue };
-                        let Ok(text) = String::from_utf8(bytes) else {
-                            continue;
-                        };
-                        let parsed = ParsedSource::parse(&text);
-                        let mut slots = shared.slots.lock().expect("not poisoned");
-                        slots.entry(rel.clone()).or_insert(Slot::Ready(parsed));
+        let threads = threads.max(1);
+        let first = shared.clone();
+        // Detached: a reader left behind ends with the process, and stops at
+        // the next file once the evaluation is dropped. No thread at all:
+        // everything is read in place, as without reading ahead.
+        let _ = std::thread::Builder::new()
+            .name("atom-read-ahead".into())
+            .spawn(move || {
+                let plan = (plan.plan)();
+                let files = Arc::new(plan.files);
+                for t in 1..threads {
+                    let (shared, files, make) = (first.clone(), files.clone(), plan.reader.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("atom-read-ahead".into())
+                        .spawn(move || read_stride(&shared, &files, &*make, t, threads));
+                    if spawned.is_err() {
+                        break;
                     }
-                });
-            if spawned.is_err() {
-                // No thread: everything is read in place, as without this.
-                break;
-            }
-        }
+                }
+                read_stride(&first, &files, &*plan.reader, 0, threads);
+            });
         shared
     }
 
@@ -91,6 +85,36 @@ impl Prefetched {
             Some(Slot::Ready(p)) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// Reads and parses files `t`, `t + step`, ... of `files` (strided, so
+/// that the threads move through the atom in the evaluator's order
+/// together), skipping those the evaluator took.
+fn read_stride(
+    shared: &Prefetched,
+    files: &[String],
+    make: &(dyn Fn() -> Reader + Send + Sync),
+    t: usize,
+    step: usize,
+) {
+    let mut read: Option<Reader> = None;
+    for i in (t..files.len()).step_by(step) {
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let rel = &files[i];
+        if shared.slots.lock().expect("not poisoned").contains_key(rel) {
+            continue;
+        }
+        let read = read.get_or_insert_with(make);
+        let Some(bytes) = read(i) else { continue };
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let parsed = ParsedSource::parse(&text);
+        let mut slots = shared.slots.lock().expect("not poisoned");
+        slots.entry(rel.clone()).or_insert(Slot::Ready(parsed));
     }
 }
 
