@@ -856,7 +856,7 @@ impl Regex {
             whole: true,
             not_empty: false,
         };
-        self.attempt(subject, 0, mode)
+        Search::new(self, subject, mode).attempt(0)
     }
 
     /// `builtins.split`: the matches C++'s `regex_iterator` visits.
@@ -882,8 +882,10 @@ impl Regex {
             whole: false,
             not_empty,
         };
+        // One set of buffers for every start position.
+        let mut search = Search::new(self, subject, mode);
         if anchored {
-            return self.attempt(subject, from, mode);
+            return search.attempt(from);
         }
         for begin in from..=subject.len() {
             if let (Some(first), Some(&b)) = (&self.first, subject.get(begin)) {
@@ -894,27 +896,39 @@ impl Regex {
                 // At the end a non-empty match is impossible.
                 continue;
             }
-            if let Some(m) = self.attempt(subject, begin, mode) {
+            if let Some(m) = search.attempt(begin) {
                 return Some(m);
             }
         }
         None
     }
+}
 
-    fn attempt(&self, subject: &[u8], begin: usize, mode: Mode) -> Option<Match> {
-        let mut search = Search {
-            regex: self,
+impl<'r, 's> Search<'r, 's> {
+    fn new(regex: &'r Regex, subject: &'s [u8], mode: Mode) -> Self {
+        Search {
+            regex,
             subject,
-            begin,
+            begin: 0,
             mode,
-            captures: vec![Capture::default(); self.groups as usize + 1],
-            guards: vec![Guard::default(); self.repeats as usize],
+            captures: vec![Capture::default(); regex.groups as usize + 1],
+            guards: vec![Guard::default(); regex.repeats as usize],
             stack: Vec::new(),
             found: false,
             best: None,
-        };
-        search.run();
-        let (end, captures) = search.best?;
+        }
+    }
+
+    /// The best candidate starting at `begin`, if any.
+    fn attempt(&mut self, begin: usize) -> Option<Match> {
+        // An attempt that stopped early leaves frames and state behind.
+        self.stack.clear();
+        self.captures.fill(Capture::default());
+        self.guards.fill(Guard::default());
+        self.found = false;
+        self.begin = begin;
+        self.run();
+        let (end, captures) = self.best.take()?;
         Some(Match {
             start: begin,
             end,
@@ -924,9 +938,7 @@ impl Regex {
                 .collect(),
         })
     }
-}
 
-impl Search<'_, '_> {
     fn run(&mut self) {
         self.stack.push(Frame::Run(self.regex.start, self.begin));
         while let Some(frame) = self.stack.pop() {
