@@ -445,6 +445,7 @@ pub(crate) fn load_atom(
     shared: &Rc<Shared>,
     key: &str,
     files: Rc<dyn AtomFiles>,
+    started: Option<crate::readahead::ReadAheadHandle>,
 ) -> Result<Value, EvalError> {
     if let Some(v) = shared.loaded.borrow().get(key) {
         return Ok(v.clone());
@@ -490,7 +491,7 @@ pub(crate) fn load_atom(
                     .map_err(|m| {
                         fail(m).context(format!("in {from}, loading `deps.from.{set}.{label}`"))
                     })?;
-                let public = load_atom(ev, &shared, &loaded.key, loaded.files)?;
+                let public = load_atom(ev, &shared, &loaded.key, loaded.files, None)?;
                 ev.force_value(&public)
             });
             atoms.push((exported, value));
@@ -502,12 +503,10 @@ pub(crate) fn load_atom(
     let deps = ev.make_attrs([("from", from)]);
 
     let threads = shared.read_ahead.get();
-    let prefetched = if threads > 0 {
-        files.read_ahead().map(|plan| {
-            crate::readahead::ReadAheadHandle(crate::readahead::Prefetched::start(plan, threads))
-        })
-    } else {
-        None
+    let prefetched = match started {
+        Some(handle) => Some(handle),
+        None if threads > 0 => crate::readahead::start(&*files, threads),
+        None => None,
     };
     let atom = Rc::new(Atom {
         name,

@@ -111,7 +111,19 @@ impl Composer {
     /// manifest now, modules when forced). `key` identifies the atom (its
     /// id), so that a dependency on it is the same value.
     pub fn load(&mut self, key: &str, files: Rc<dyn AtomFiles>) -> Result<Value, EvalError> {
-        load_atom(&mut self.ev, &self.shared, key, files)
+        load_atom(&mut self.ev, &self.shared, key, files, None)
+    }
+
+    /// [`Composer::load`] with its files already being read ahead
+    /// ([`readahead::start`], called before the composer was even made, so
+    /// that reading overlaps with setting up).
+    pub fn load_started(
+        &mut self,
+        key: &str,
+        files: Rc<dyn AtomFiles>,
+        started: Option<readahead::ReadAheadHandle>,
+    ) -> Result<Value, EvalError> {
+        load_atom(&mut self.ev, &self.shared, key, files, started)
     }
 
     /// `e`, with the atom, version and module it happened in when its trace

@@ -118,8 +118,16 @@ fn read_stride(
     }
 }
 
+/// Starts reading `files` ahead on `threads` threads (none if the source
+/// cannot be read from other threads). Start it as early as possible: the
+/// first reader walks the atom's directories while the caller sets up.
+pub fn start(files: &dyn crate::AtomFiles, threads: usize) -> Option<ReadAheadHandle> {
+    let plan = files.read_ahead()?;
+    Some(ReadAheadHandle(Prefetched::start(plan, threads)))
+}
+
 /// The evaluator's handle: dropping it stops the readers.
-pub(crate) struct ReadAheadHandle(pub Arc<Prefetched>);
+pub struct ReadAheadHandle(pub(crate) Arc<Prefetched>);
 
 impl Drop for ReadAheadHandle {
     fn drop(&mut self) {

@@ -286,18 +286,23 @@ fn run_atom(
         max_call_depth: args.max_call_depth,
         max_steps: args.max_steps,
     };
+    // Everything will be forced: parse ahead on the other cores, starting
+    // now, while the composer is set up.
+    let mut read_ahead = None;
+    let mut threads = 0;
+    if (args.strict || args.json) && !args.names {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        threads = cores.saturating_sub(1).max(1);
+        read_ahead = atom_modules::readahead::start(&*files, threads);
+    }
     let mut composer = Composer::new(Box::new(deps), limits)
         .map_err(|e| miette!("cannot prepare the module system: {e}"))?;
-    if (args.strict || args.json) && !args.names {
-        // Everything will be forced: parse ahead on the other cores.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        composer.set_read_ahead(cores.saturating_sub(1).max(1));
-    }
+    composer.set_read_ahead(threads);
     let fail = |c: &mut Composer, e| {
         let e = c.locate(e);
         miette::Report::new(diagnose(c.evaluator(), &e))
     };
-    let api = match composer.load(key, files) {
+    let api = match composer.load_started(key, files, read_ahead) {
         Ok(v) => v,
         Err(e) => return Err(fail(&mut composer, e)),
     };
