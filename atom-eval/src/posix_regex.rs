@@ -90,10 +90,11 @@ enum Quantifier {
     Star,
     Plus,
     Optional,
-    /// `{min}` (max = min), `{min,}` (max = None), `{min,max}`.
+    /// `{m}`, `{m,}`, `{m,n}`: `min` copies, then `optional` nested
+    /// optional copies (`None`: then any number, as `*`).
     Count {
         min: u32,
-        max: Option<u32>,
+        optional: Option<u64>,
     },
 }
 
@@ -113,34 +114,40 @@ enum Node {
 
 impl Node {
     /// The number of automaton states Nix's engine builds for this node,
-    /// saturating. Calibrated against where `nix-instantiate` starts to
-    /// refuse repeated patterns (see the spec).
-    fn states(&self) -> u64 {
+    /// saturating: as first built, and as a copy made for a counted
+    /// repetition (a copy leaves out the unused originals of the counted
+    /// repetitions inside it). Calibrated against where `nix-instantiate`
+    /// starts to refuse patterns (see the spec and the unit tests).
+    fn states(&self) -> (u64, u64) {
+        let sum = |nodes: &[Node], extra: u64| {
+            nodes.iter().fold((extra, extra), |(f, c), n| {
+                let (nf, nc) = n.states();
+                (f.saturating_add(nf), c.saturating_add(nc))
+            })
+        };
+        let plus =
+            |(f, c): (u64, u64), extra: u64| (f.saturating_add(extra), c.saturating_add(extra));
         match self {
-            Node::Empty => 0,
-            Node::Byte(_) | Node::Any | Node::Set(_) | Node::LineStart | Node::LineEnd => 1,
-            Node::Group(_, inner) => inner.states().saturating_add(3),
-            Node::Concat(items) => items.iter().fold(0, |n, i| n.saturating_add(i.states())),
-            Node::Alternation(branches) => branches
-                .iter()
-                .fold(3 * (branches.len() as u64 - 1), |n, b| {
-                    n.saturating_add(b.states())
-                }),
-            Node::Repeat(inner, q) => {
-                let s = inner.states();
-                let copies = |m: u32| s.saturating_mul(u64::from(m) + 1);
-                match *q {
-                    Quantifier::Star | Quantifier::Plus => s.saturating_add(1),
-                    Quantifier::Optional => s.saturating_add(2),
-                    Quantifier::Count { min, max: None } => copies(min).saturating_add(2),
-                    Quantifier::Count {
-                        min,
-                        max: Some(max),
-                    } => copies(min)
-                        .saturating_add((s + 1).saturating_mul(u64::from(max - min)))
-                        .saturating_add(1),
+            Node::Empty => (0, 0),
+            Node::Byte(_) | Node::Any | Node::Set(_) | Node::LineStart | Node::LineEnd => (1, 1),
+            Node::Group(_, inner) => plus(inner.states(), 3),
+            Node::Concat(items) => sum(items, 0),
+            Node::Alternation(branches) => sum(branches, 3 * (branches.len() as u64 - 1)),
+            Node::Repeat(inner, q) => match *q {
+                Quantifier::Star | Quantifier::Plus => plus(inner.states(), 1),
+                Quantifier::Optional => plus(inner.states(), 2),
+                Quantifier::Count { min, optional } => {
+                    let (original, copy) = inner.states();
+                    let copies = match optional {
+                        Some(n) => copy
+                            .saturating_mul(u64::from(min))
+                            .saturating_add(copy.saturating_add(1).saturating_mul(n))
+                            .saturating_add(2),
+                        None => copy.saturating_mul(u64::from(min) + 1).saturating_add(2),
+                    };
+                    (original.saturating_add(copies), copies)
                 }
-            }
+            },
         }
     }
 
@@ -321,7 +328,8 @@ impl Parser<'_> {
     }
 
     /// `{m}`, `{m,}` or `{m,n}`, after the `{`. Counts are read as C `int`s
-    /// that wrap, as in Nix; a negative count repeats nothing.
+    /// that wrap, as in Nix: `max(m, 0)` copies are required, and `n - m`
+    /// (of the wrapped values) optional.
     fn interval(&mut self) -> Result<Quantifier, RegexError> {
         const BAD: &str = "a `{` must start a repetition count: `{m}`, `{m,}` or `{m,n}` (write `\\{` for a literal brace)";
         let min = self.number().ok_or(RegexError::Invalid(BAD))?;
@@ -338,10 +346,9 @@ impl Parser<'_> {
                 return invalid("a repetition count `{m,n}` needs m <= n");
             }
         }
-        let clamp = |n: i32| u32::try_from(n).unwrap_or(0);
         Ok(Quantifier::Count {
-            min: clamp(min),
-            max: max.map(clamp),
+            min: u32::try_from(min).unwrap_or(0),
+            optional: max.map(|max| (i64::from(max) - i64::from(min)).unsigned_abs()),
         })
     }
 
@@ -704,14 +711,14 @@ impl Compiler {
                     body
                 }
                 Quantifier::Optional => self.optional(inner, next, next),
-                Quantifier::Count { min, max } => {
-                    let mut entry = match max {
+                Quantifier::Count { min, optional } => {
+                    let mut entry = match optional {
                         None => self.star(inner, next),
                         // Optional copies nest: skipping any of them skips
                         // the rest too.
-                        Some(max) => {
+                        Some(n) => {
                             let mut entry = next;
-                            for _ in min..max {
+                            for _ in 0..n {
                                 entry = self.optional(inner, entry, next);
                             }
                             entry
@@ -832,7 +839,7 @@ impl Regex {
             return invalid("unmatched `)`");
         }
         // The engine's own start, end and bookkeeping states.
-        if node.states().saturating_add(5) > STATE_LIMIT {
+        if node.states().0.saturating_add(4) > STATE_LIMIT {
             return Err(RegexError::TooBig);
         }
         let (first, nullable) = node.first_bytes();
@@ -1225,6 +1232,21 @@ mod tests {
         assert_eq!(whole("}]", "}]"), g(&[]));
         assert_eq!(whole("a{4294967297}", "a"), g(&[]));
         assert_eq!(whole("a{2147483648}", "a"), None);
+        // Wrapped (negative) lower bounds: max(m, 0) required, n - m optional.
+        assert_eq!(whole("a{4294967295,5}", "aaaaaa"), g(&[]));
+        assert_eq!(whole("a{4294967295,5}", "aaaaaaa"), None);
+        assert_eq!(whole("a{4294967295,0}", "a"), g(&[]));
+        assert_eq!(whole("a{2147483648,2147483649}", "a"), g(&[]));
+        assert_eq!(whole("(a|){4294967294,4294967295}", ""), g(&[Some("")]));
+        assert_eq!(whole("a{18446744073709551615,2}", "aaa"), g(&[]));
+        assert_eq!(
+            spans("a{4294967290,4294967292}", "baaab"),
+            vec![(0, 0), (1, 3), (3, 4), (4, 4), (5, 5)]
+        );
+        assert_eq!(
+            Regex::new("a{2147483648,5}").unwrap_err(),
+            RegexError::TooBig
+        );
         assert_eq!(
             whole("((a)|(b)){2}", "ab"),
             g(&[Some("b"), Some("a"), Some("b")])
@@ -1298,6 +1320,16 @@ mod tests {
             ("a?{N}", 33_330),
             ("a{2,3}{N}", 16_664),
             ("(a{0,1}){N}", 14_283),
+            // A copy leaves out the unused original of an inner count.
+            ("((a){2}){N}", 7_690),
+            ("((ab){3}){N}", 4_998),
+            ("((a|b){2,3}){N}", 3_331),
+            ("(ab){3}{N}", 5_880),
+            ("(ab){2,}{N}", 5_880),
+            ("(ab){N,}", 19_996),
+            ("((a)|b|c){N,}", 6_664),
+            ("(a|bc){N,}", 11_108),
+            ("(){N,}", 33_329),
         ] {
             let ok = shape.replace('N', &largest.to_string());
             let over = shape.replace('N', &(largest + 1).to_string());
