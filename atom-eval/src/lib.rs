@@ -229,22 +229,19 @@ impl Evaluator {
     }
 
     /// [`Evaluator::eval_source_scoped`] of a source parsed beforehand
-    /// (possibly on another thread). Once bound, before evaluation, the
-    /// parsed source is handed to `discard`.
+    /// (possibly on another thread). The syntax tree is freed once bound,
+    /// before evaluation, which may read many other files.
     pub fn eval_parsed_scoped(
         &mut self,
         name: &str,
         parsed: ParsedSource,
         base_dir: &str,
         scope: &[(&str, Value)],
-        discard: impl FnOnce(ParsedSource),
     ) -> Result<Value> {
         let (names, values) = self.scope_slots(scope);
         let text = parsed.text.clone();
         let compiled = self.compile_parsed(name, Some(&parsed), text, base_dir, Some(names));
-        // The syntax tree is not needed once bound; the host may free it
-        // elsewhere (it is a tree of many small allocations).
-        discard(parsed);
+        drop(parsed);
         let expr = compiled?;
         let env = value::Env::new(None, values);
         self.eval(&env, &expr)

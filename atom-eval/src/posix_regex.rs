@@ -871,7 +871,6 @@ impl Regex {
         Matches {
             regex: self,
             subject,
-            next: Some(0),
             last: None,
         }
     }
@@ -1103,7 +1102,7 @@ impl<'r, 's> Search<'r, 's> {
 pub(crate) struct Matches<'r, 's> {
     regex: &'r Regex,
     subject: &'s [u8],
-    next: Option<usize>,
+    /// The previous match's span (`None` before the first).
     last: Option<(usize, usize)>,
 }
 
@@ -1111,8 +1110,8 @@ impl Iterator for Matches<'_, '_> {
     type Item = Match;
 
     fn next(&mut self) -> Option<Match> {
-        let from = self.next.take()?;
         let found = match self.last {
+            None => self.regex.search(self.subject, 0, false, false),
             Some((start, end)) if start == end => {
                 if end == self.subject.len() {
                     return None;
@@ -1121,10 +1120,9 @@ impl Iterator for Matches<'_, '_> {
                     .search(self.subject, end, true, true)
                     .or_else(|| self.regex.search(self.subject, end + 1, false, false))
             }
-            _ => self.regex.search(self.subject, from, false, false),
+            Some((_, end)) => self.regex.search(self.subject, end, false, false),
         }?;
         self.last = Some((found.start, found.end));
-        self.next = Some(found.end);
         Some(found)
     }
 }

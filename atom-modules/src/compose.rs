@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use atom_eval::{ErrorKind, EvalError, Evaluator, FileType, FsError, ParsedSource, Value};
 
-use crate::files::{AtomFiles, MountTable};
+use crate::files::{join, AtomFiles, MountTable};
 
 /// Where `deps.from.<set>.<label>` atoms come from.
 pub trait DepSource {
@@ -163,14 +163,6 @@ fn member_stem(file: &str) -> Option<&str> {
     (!stem.is_empty() && !stem.contains('.') && stem != "mod").then_some(stem)
 }
 
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
 pub(crate) fn fail(message: String) -> EvalError {
     EvalError::new(ErrorKind::Other { message }, None)
 }
@@ -300,7 +292,7 @@ impl Module {
             .borrow_mut()
             .entry(name.clone())
             .or_insert_with(|| self.context(member));
-        ev.eval_parsed_scoped(&name, parsed, &self.directory(), &scope, drop)
+        ev.eval_parsed_scoped(&name, parsed, &self.directory(), &scope)
     }
 
     /// The module's members: the directory listing and `mod.nix`, read
@@ -504,9 +496,8 @@ pub(crate) fn load_atom(
 
     let threads = shared.read_ahead.get();
     let prefetched = match started {
-        Some(handle) => Some(handle),
         None if threads > 0 => crate::readahead::start(&*files, threads),
-        None => None,
+        started => started,
     };
     let atom = Rc::new(Atom {
         name,

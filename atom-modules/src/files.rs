@@ -51,16 +51,21 @@ fn walk_nix<T>(rel: &str, list: ListDir<'_, T>, out: &mut Vec<(String, T)>) {
     };
     entries.sort_by_key(|e| key(&e.0, e.1));
     for (name, kind, leaf) in entries {
-        let child = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
+        let child = join(rel, &name);
         match kind {
             FileType::Regular if name.ends_with(".nix") => out.push((child, leaf)),
             FileType::Directory => walk_nix(&child, list, out),
             _ => {}
         }
+    }
+}
+
+/// `dir/name` within an atom (`name` alone at the atom's root, `""`).
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
     }
 }
 
@@ -72,6 +77,17 @@ fn symlink_refused(rel: &str) -> FsError {
 
 /// A parsed tree: entry names, kinds and ids.
 type TreeEntries = Vec<(String, EntryKind, ObjectId)>;
+
+fn decode_tree(objects: &impl gix::objs::Find, id: &ObjectId) -> Result<TreeEntries, FsError> {
+    let mut buf = Vec::new();
+    let tree = gix::objs::FindExt::find_tree(objects, id, &mut buf)
+        .map_err(|e| FsError::Io(format!("reading tree {id}: {e}")))?;
+    Ok(tree
+        .entries
+        .iter()
+        .map(|e| (e.filename.to_string(), e.mode.kind(), e.oid.to_owned()))
+        .collect())
+}
 
 /// An atom stored as a git tree (an atom commit's tree, or the atom's
 /// directory in a source commit). Trees are parsed once and kept.
@@ -103,15 +119,7 @@ impl GitTreeFiles {
                 None => return Err(FsError::NotFound),
             }
         };
-        let mut buf = Vec::new();
-        let tree = gix::objs::FindExt::find_tree(&self.repo.objects, &id, &mut buf)
-            .map_err(|e| FsError::Io(format!("reading tree {id}: {e}")))?;
-        let entries: Vec<(String, EntryKind, ObjectId)> = tree
-            .entries
-            .iter()
-            .map(|e| (e.filename.to_string(), e.mode.kind(), e.oid.to_owned()))
-            .collect();
-        let entries = Rc::new(entries);
+        let entries = Rc::new(decode_tree(&self.repo.objects, &id)?);
         self.trees
             .borrow_mut()
             .insert(rel.to_string(), entries.clone());
@@ -156,23 +164,15 @@ impl AtomFiles for GitTreeFiles {
                 let dirs = RefCell::new(HashMap::from([(String::new(), root)]));
                 let list = |rel: &str| {
                     let id = *dirs.borrow().get(rel)?;
-                    let mut buf = Vec::new();
-                    let tree = gix::objs::FindExt::find_tree(&local.objects, &id, &mut buf).ok()?;
-                    let mut entries = Vec::with_capacity(tree.entries.len());
-                    for e in &tree.entries {
-                        let name = e.filename.to_string();
-                        let kind = file_type_of(e.mode.kind());
+                    let entries = decode_tree(&local.objects, &id).ok()?;
+                    let entries = entries.into_iter().map(|(name, kind, id)| {
+                        let kind = file_type_of(kind);
                         if kind == FileType::Directory {
-                            let path = if rel.is_empty() {
-                                name.clone()
-                            } else {
-                                format!("{rel}/{name}")
-                            };
-                            dirs.borrow_mut().insert(path, e.oid.to_owned());
+                            dirs.borrow_mut().insert(join(rel, &name), id);
                         }
-                        entries.push((name, kind, e.oid.to_owned()));
-                    }
-                    Some(entries)
+                        (name, kind, id)
+                    });
+                    Some(entries.collect())
                 };
                 let mut found: Vec<(String, ObjectId)> = Vec::new();
                 walk_nix("", &list, &mut found);
@@ -390,11 +390,7 @@ impl MountTable {
         let mut rel = module.clone();
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
         for (i, part) in parts.iter().enumerate() {
-            rel = if rel.is_empty() {
-                part.to_string()
-            } else {
-                format!("{rel}/{part}")
-            };
+            rel = join(&rel, part);
             let last = i + 1 == parts.len();
             if last && part.ends_with(".nix") {
                 return Err(FsError::Io(
@@ -402,7 +398,7 @@ impl MountTable {
                         .into(),
                 ));
             }
-            if let Ok(Some(FileType::Regular)) = files.file_type(&format!("{rel}/mod.nix")) {
+            if let Ok(Some(FileType::Regular)) = files.file_type(&join(&rel, "mod.nix")) {
                 return Err(FsError::Io(format!(
                     "'{part}' is a submodule; its files are read through its own `\"${{mod}}\"`"
                 )));
@@ -426,11 +422,7 @@ impl FileSystem for MountTable {
         // What a module directory holds as data: no members, no submodules.
         let mut out = Vec::new();
         for (name, kind) in files.read_dir(&rel)? {
-            let child = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let child = join(&rel, &name);
             let hidden = match kind {
                 FileType::Regular => name.ends_with(".nix"),
                 FileType::Directory => matches!(
