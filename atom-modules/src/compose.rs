@@ -65,9 +65,22 @@ pub(crate) struct Shared {
     pub loaded: RefCell<HashMap<String, Value>>,
     /// Reader threads per atom loaded from now on; 0: no reading ahead.
     pub read_ahead: Cell<usize>,
-    /// The place (`in hello@1.2.0 at net.Client`) of every file evaluated,
-    /// by source name, to name it in errors raised after its thunk returned.
-    pub places: RefCell<HashMap<String, String>>,
+    /// The place of every file evaluated, by source name, to name it in
+    /// errors raised after its thunk returned.
+    pub places: RefCell<HashMap<String, Place>>,
+}
+
+/// A file's module and member: `in hello@1.2.0 at net.Client` once
+/// described (only for an error, hence not formatted beforehand).
+pub(crate) struct Place {
+    module: Rc<Module>,
+    member: Option<Rc<str>>,
+}
+
+impl Place {
+    pub(crate) fn describe(&self) -> String {
+        self.module.context(self.member.as_deref())
+    }
 }
 
 /// One loaded atom.
@@ -123,6 +136,10 @@ pub(crate) struct Module {
     atom: Rc<Atom>,
     /// The module directory, relative to the atom directory.
     dir: String,
+    /// `"${mod}"`: the module directory in the evaluator's file system,
+    /// `/<atom>:<dir>` (the `:` form tells the file system which module
+    /// reads, so that it can refuse members and submodules).
+    directory: String,
     /// Directory names from the root module, as written.
     path: Vec<String>,
     /// `pre` for this module's files (absent at the root).
@@ -181,9 +198,15 @@ impl Module {
         path: Vec<String>,
         pre: Option<Value>,
     ) -> Rc<Module> {
+        let directory = if dir.is_empty() {
+            atom.mount.clone()
+        } else {
+            format!("{}:{}", atom.mount, dir.replace('/', ":"))
+        };
         let m = Rc::new(Module {
             atom,
             dir,
+            directory,
             path,
             pre,
             listing: OnceCell::new(),
@@ -197,7 +220,7 @@ impl Module {
         let me = m.clone();
         let _ = m.private.set(Value::lazy(move |ev| {
             let mut entries = me.members(ev, false)?;
-            entries.push(("outPath".into(), Value::string(&me.directory())));
+            entries.push(("outPath".into(), Value::string(&me.directory)));
             Ok(ev.make_attrs(entries))
         }));
         let me = m.clone();
@@ -232,17 +255,6 @@ impl Module {
             .collect())
     }
 
-    /// `"${mod}"`: the module directory in the evaluator's file system,
-    /// `/<atom>:<dir>` (the `:` form tells the file system which module
-    /// reads, so that it can refuse members and submodules).
-    fn directory(&self) -> String {
-        if self.dir.is_empty() {
-            self.atom.mount.clone()
-        } else {
-            format!("{}:{}", self.atom.mount, self.dir.replace('/', ":"))
-        }
-    }
-
     /// `net.http` or `net.http.Client`, as errors name places.
     fn place(&self, member: Option<&str>) -> String {
         let mut parts: Vec<&str> = self.path.iter().map(String::as_str).collect();
@@ -258,8 +270,14 @@ impl Module {
         format!("in {} at {}", self.atom.name, self.place(member))
     }
 
-    /// Reads, binds and evaluates one file of this module in its scope.
-    fn eval_file(&self, ev: &mut Evaluator, file: &str) -> Result<Value, EvalError> {
+    /// Reads, binds and evaluates one file of this module in its scope;
+    /// `member` is the member it defines (`None`: `mod.nix`).
+    fn eval_file(
+        self: &Rc<Self>,
+        ev: &mut Evaluator,
+        file: &str,
+        member: Option<&Rc<str>>,
+    ) -> Result<Value, EvalError> {
         let rel = join(&self.dir, file);
         let parsed = match self.atom.prefetched.as_ref().and_then(|p| p.0.take(&rel)) {
             Some(p) => p,
@@ -286,13 +304,14 @@ impl Module {
             scope.push(("pre", pre.clone()));
         }
         let name = format!("{}/{rel}", atom.name);
-        let member = member_stem(file);
-        atom.shared
-            .places
-            .borrow_mut()
-            .entry(name.clone())
-            .or_insert_with(|| self.context(member));
-        ev.eval_parsed_scoped(&name, parsed, &self.directory(), &scope)
+        atom.shared.places.borrow_mut().insert(
+            name.clone(),
+            Place {
+                module: self.clone(),
+                member: member.cloned(),
+            },
+        );
+        ev.eval_parsed_scoped(&name, parsed, &self.directory, &scope)
     }
 
     /// The module's members: the directory listing and `mod.nix`, read
@@ -348,10 +367,10 @@ impl Module {
                     if let Some(stem) = member_stem(&name) {
                         let me = self.clone();
                         let file = name.clone();
-                        let stem_owned = stem.to_string();
+                        let member: Rc<str> = stem.into();
                         let value = Value::lazy(move |ev| {
-                            me.eval_file(ev, &file)
-                                .map_err(|e| e.context(me.context(Some(&stem_owned))))
+                            me.eval_file(ev, &file, Some(&member))
+                                .map_err(|e| e.context(me.context(Some(&member))))
                         });
                         found.push((stem.to_string(), Kind::File, value));
                     }
@@ -383,7 +402,7 @@ impl Module {
         }
         // mod.nix: its keys are members too, and win.
         let module = self
-            .eval_file(ev, "mod.nix")
+            .eval_file(ev, "mod.nix", None)
             .map_err(|e| e.context(self.context(None)))?;
         let module = ev
             .force_value(&module)
@@ -397,10 +416,10 @@ impl Module {
             .context(self.context(None)));
         }
         for (key, value) in ev.attr_entries(&module)? {
-            let context = self.context(Some(&key));
+            let (me, member) = (self.clone(), key.clone());
             let value = Value::lazy(move |ev| {
                 ev.force_value(&value)
-                    .map_err(|e| e.context(context.clone()))
+                    .map_err(|e| e.context(me.context(Some(&member))))
             });
             found.push((key, Kind::ModKey, value));
         }

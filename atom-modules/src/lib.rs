@@ -139,7 +139,7 @@ impl Composer {
         let place = e
             .span()
             .and_then(|s| self.ev.source(s.file))
-            .and_then(|(name, _)| self.shared.places.borrow().get(name).cloned());
+            .and_then(|(name, _)| self.shared.places.borrow().get(name).map(|p| p.describe()));
         match place {
             Some(p) => e.context(p),
             None => e,
