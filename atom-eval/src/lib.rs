@@ -251,7 +251,8 @@ impl Evaluator {
         &mut self,
         scope: &[(&str, Value)],
     ) -> (rustc_hash::FxHashMap<value::Sym, u32>, value::Slots) {
-        let mut names = rustc_hash::FxHashMap::default();
+        let mut names =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(scope.len(), Default::default());
         let mut values = value::Slots::new();
         for (name, v) in scope {
             let sym = self.interner.intern(name);

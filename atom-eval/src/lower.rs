@@ -249,6 +249,8 @@ fn describe_parse_error(e: &rnix::ParseError, source: &str) -> (String, TextRang
 struct PreAttrs {
     rec: bool,
     statics: Vec<(Sym, PreVal, TextRange)>,
+    /// Position of each of `statics` by name, built only for large sets
+    /// (see [`PreAttrs::find`]) and extended as they grow.
     index: FxHashMap<Sym, usize>,
     dynamics: Vec<(ast::Attr, PreVal, TextRange)>,
 }
@@ -270,6 +272,19 @@ impl PreAttrs {
             index: FxHashMap::default(),
             dynamics: Vec::new(),
         }
+    }
+
+    /// Where `sym` is among the statics: a scan while the set is small, as
+    /// most are (cheaper than hashing into a map), a map beyond.
+    fn find(&mut self, sym: Sym) -> Option<usize> {
+        const SCAN: usize = 16;
+        if self.statics.len() <= SCAN {
+            return self.statics.iter().position(|s| s.0 == sym);
+        }
+        for i in self.index.len()..self.statics.len() {
+            self.index.insert(self.statics[i].0, i);
+        }
+        self.index.get(&sym).copied()
     }
 }
 
@@ -423,13 +438,10 @@ impl<'a, 'c> Binder<'a, 'c> {
                 },
                 ast::LiteralKind::Uri(u) => Expr::Const(Value::string(u.syntax().text())),
             },
-            ast::Expr::Ident(id) => {
-                let text = id
-                    .ident_token()
-                    .map(|t| t.text().to_string())
-                    .unwrap_or_default();
-                self.resolve(&text, range)?
-            }
+            ast::Expr::Ident(id) => match id.ident_token() {
+                Some(t) => self.resolve(t.text(), range)?,
+                None => self.resolve("", range)?,
+            },
             ast::Expr::Paren(p) => match p.expr() {
                 Some(inner) => return self.lower_inner(inner),
                 None => {
@@ -486,8 +498,9 @@ impl<'a, 'c> Binder<'a, 'c> {
             }
             ast::Expr::Lambda(l) => Expr::Lambda(Rc::new(self.lower_lambda(l)?)),
             ast::Expr::Apply(a) => {
-                let func = self.opt(a.lambda(), range)?;
-                let arg = self.opt(a.argument(), range)?;
+                let [func, arg] = expr_children(a.syntax());
+                let func = self.opt(func, range)?;
+                let arg = self.opt(arg, range)?;
                 Expr::Apply {
                     func,
                     arg,
@@ -495,12 +508,13 @@ impl<'a, 'c> Binder<'a, 'c> {
                 }
             }
             ast::Expr::Assert(a) => {
-                let text = a
-                    .condition()
+                let [cond, body] = expr_children(a.syntax());
+                let text = cond
+                    .as_ref()
                     .map(|c| c.syntax().text().to_string())
                     .unwrap_or_default();
-                let cond = self.opt(a.condition(), range)?;
-                let body = self.opt(a.body(), range)?;
+                let cond = self.opt(cond, range)?;
+                let body = self.opt(body, range)?;
                 Expr::Assert {
                     cond,
                     body,
@@ -509,9 +523,10 @@ impl<'a, 'c> Binder<'a, 'c> {
                 }
             }
             ast::Expr::IfElse(i) => {
-                let cond = self.opt(i.condition(), range)?;
-                let then = self.opt(i.body(), range)?;
-                let otherwise = self.opt(i.else_body(), range)?;
+                let [cond, then, otherwise] = expr_children(i.syntax());
+                let cond = self.opt(cond, range)?;
+                let then = self.opt(then, range)?;
+                let otherwise = self.opt(otherwise, range)?;
                 Expr::If {
                     cond,
                     then,
@@ -520,14 +535,32 @@ impl<'a, 'c> Binder<'a, 'c> {
                 }
             }
             ast::Expr::Select(s) => {
-                if let (Some(base), Some(first)) =
-                    (s.expr(), s.attrpath().and_then(|p| p.attrs().next()))
-                {
-                    self.check_guarded(&base, &first)?;
+                // One pass over the children: the base, the attribute path
+                // and the `or` default.
+                let (mut base, mut attrpath, mut default) = (None, None, None);
+                for child in s.syntax().children() {
+                    if attrpath.is_none() {
+                        if let Some(p) = ast::Attrpath::cast(child.clone()) {
+                            attrpath = Some(p);
+                            continue;
+                        }
+                    }
+                    if let Some(e) = ast::Expr::cast(child) {
+                        if base.is_none() {
+                            base = Some(e);
+                        } else if default.is_none() {
+                            default = Some(e);
+                        }
+                    }
                 }
-                let inner = self.opt(s.expr(), range)?;
-                let path = self.lower_attrpath(s.attrpath(), range)?;
-                let default = match s.default_expr() {
+                if let (Some(base), Some(first)) =
+                    (&base, attrpath.as_ref().and_then(|p| p.attrs().next()))
+                {
+                    self.check_guarded(base, &first)?;
+                }
+                let inner = self.opt(base, range)?;
+                let path = self.lower_attrpath(attrpath, range)?;
+                let default = match default {
                     Some(d) => Some(self.lower(d)?),
                     None => None,
                 };
@@ -600,8 +633,9 @@ impl<'a, 'c> Binder<'a, 'c> {
                         ))
                     }
                 };
-                let lhs = self.opt(b.lhs(), range)?;
-                let rhs = self.opt(b.rhs(), range)?;
+                let [lhs, rhs] = expr_children(b.syntax());
+                let lhs = self.opt(lhs, range)?;
+                let rhs = self.opt(rhs, range)?;
                 Expr::Bin {
                     op,
                     lhs,
@@ -665,7 +699,8 @@ impl<'a, 'c> Binder<'a, 'c> {
     fn lower_str(&mut self, s: ast::Str) -> Result<Expr> {
         let range = s.syntax().text_range();
         let mut parts = s.normalized_parts();
-        if s.syntax().text().contains_char('\r') {
+        // The source text, not the syntax tree: no walk over its tokens.
+        if self.cx.source[usize::from(range.start())..usize::from(range.end())].contains('\r') {
             // Source line ends inside strings are LF, whatever the file uses.
             for p in &mut parts {
                 if let InterpolPart::Literal(l) = p {
@@ -896,9 +931,20 @@ impl<'a, 'c> Binder<'a, 'c> {
         }
     }
 
+    /// [`Self::attr_static_name`], interned (an identifier, the common
+    /// case, without an intermediate string).
+    fn attr_static_sym(&mut self, attr: &ast::Attr) -> Option<Sym> {
+        if let ast::Attr::Ident(i) = attr {
+            let token = i.ident_token()?;
+            return Some(self.cx.interner.intern(token.text()));
+        }
+        let name = self.attr_static_name(attr)?;
+        Some(self.cx.interner.intern(&name))
+    }
+
     fn lower_attr_key(&mut self, attr: &ast::Attr) -> Result<AttrKey> {
-        if let Some(name) = self.attr_static_name(attr) {
-            return Ok(AttrKey::Static(self.cx.interner.intern(&name)));
+        if let Some(sym) = self.attr_static_sym(attr) {
+            return Ok(AttrKey::Static(sym));
         }
         let range = attr.syntax().text_range();
         Ok(AttrKey::Dynamic(match attr {
@@ -936,7 +982,7 @@ impl<'a, 'c> Binder<'a, 'c> {
                     let from = inh.from().and_then(|f| f.expr());
                     for attr in inh.attrs() {
                         let range = attr.syntax().text_range();
-                        let Some(name) = self.attr_static_name(&attr) else {
+                        let Some(sym) = self.attr_static_sym(&attr) else {
                             return Err(self.error(
                                 ErrorKind::Syntax {
                                     message: "dynamic attributes are not allowed in inherit".into(),
@@ -947,7 +993,6 @@ impl<'a, 'c> Binder<'a, 'c> {
                         if let Some(f) = &from {
                             self.check_guarded(f, &attr)?;
                         }
-                        let sym = self.cx.interner.intern(&name);
                         let value = match &from {
                             Some(f) => PreVal::InheritFrom(f.clone(), sym, range),
                             None => PreVal::Inherit(sym, range),
@@ -977,7 +1022,7 @@ impl<'a, 'c> Binder<'a, 'c> {
                             range,
                         ));
                     }
-                    if is_let && self.attr_static_name(&attrs[0]).is_none() {
+                    if is_let && self.attr_static_sym(&attrs[0]).is_none() {
                         return Err(self.error(
                             ErrorKind::DynamicAttributeInLet,
                             attrs[0].syntax().text_range(),
@@ -1006,10 +1051,9 @@ impl<'a, 'c> Binder<'a, 'c> {
         value: PreVal,
         range: TextRange,
     ) -> Result<()> {
-        if pre.index.contains_key(&sym) {
+        if pre.find(sym).is_some() {
             return Err(self.dup(sym, range));
         }
-        pre.index.insert(sym, pre.statics.len());
         pre.statics.push((sym, value, range));
         Ok(())
     }
@@ -1033,10 +1077,9 @@ impl<'a, 'c> Binder<'a, 'c> {
     ) -> Result<()> {
         let attr = &path[0];
         let last = path.len() == 1;
-        match self.attr_static_name(attr) {
-            Some(name) => {
-                let sym = self.cx.interner.intern(&name);
-                match pre.index.get(&sym).copied() {
+        match self.attr_static_sym(attr) {
+            Some(sym) => {
+                match pre.find(sym) {
                     Some(i) => {
                         let PreVal::Attrs(existing) = &mut pre.statics[i].1 else {
                             return Err(self.dup(sym, range));
@@ -1214,6 +1257,19 @@ enum PathBase {
     Abs,
     Rel,
     Home,
+}
+
+/// The first `N` expression children of `node`, in one pass (rnix's
+/// accessors walk the children again for each).
+fn expr_children<const N: usize>(node: &rnix::SyntaxNode) -> [Option<ast::Expr>; N] {
+    let mut out = std::array::from_fn(|_| None);
+    for (slot, e) in out
+        .iter_mut()
+        .zip(node.children().filter_map(ast::Expr::cast))
+    {
+        *slot = Some(e);
+    }
+    out
 }
 
 fn const_str(s: &ast::Str) -> Option<String> {
