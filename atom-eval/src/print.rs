@@ -1,14 +1,14 @@
 //! Output formats: the `nix-instantiate --eval` printer (byte for byte) and
 //! JSON (as `builtins.toJSON` and `--json`).
 
-use std::collections::HashSet;
 use std::fmt::Write;
 use std::rc::Rc;
 
 use crate::builtins::sorted_by_name;
 use crate::error::{err, ErrorKind, Result};
 use crate::eval::Evaluator;
-use crate::value::Value;
+use crate::value::{Sym, Value};
+use rustc_hash::FxHashSet;
 
 /// Formats a float as C's `%g` (six significant digits), which is how Nix
 /// prints floats.
@@ -44,18 +44,25 @@ fn trim_zeros(s: &str) -> &str {
 
 pub(crate) fn escape_string(s: &str, out: &mut String) {
     out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
-            c => out.push(c),
-        }
+    // Runs of bytes that need no escape are copied whole; the bytes that
+    // do are ASCII, so the runs end on character boundaries.
+    let bytes = s.as_bytes();
+    let mut copied = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            b'$' if bytes.get(i + 1) == Some(&b'{') => "\\$",
+            _ => continue,
+        };
+        out.push_str(&s[copied..i]);
+        out.push_str(escape);
+        copied = i + 1;
     }
+    out.push_str(&s[copied..]);
     out.push('"');
 }
 
@@ -72,7 +79,7 @@ fn is_bare_name(s: &str) -> bool {
 /// `<CODE>`, a non-empty set or list seen before as `«repeated»`.
 pub(crate) fn print_value(ev: &mut Evaluator, v: &Value) -> Result<String> {
     let mut out = String::new();
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     print_into(ev, v, &mut out, &mut seen, 0)?;
     Ok(out)
 }
@@ -81,7 +88,7 @@ fn print_into(
     ev: &mut Evaluator,
     v: &Value,
     out: &mut String,
-    seen: &mut HashSet<usize>,
+    seen: &mut FxHashSet<usize>,
     depth: usize,
 ) -> Result<()> {
     if depth > crate::eval::MAX_EVAL_DEPTH {
@@ -104,14 +111,18 @@ fn print_into(
                 return Ok(());
             }
             out.push_str("{ ");
-            for (name, value) in sorted_by_name(ev, a) {
-                if is_bare_name(&name) {
-                    out.push_str(&name);
+            // By name, borrowing the entries (no copies of names or values).
+            let mut entries: Vec<&(Sym, Value)> = a.iter().collect();
+            entries.sort_unstable_by(|x, y| ev.sym_name(x.0).cmp(ev.sym_name(y.0)));
+            for (sym, value) in entries {
+                let name = ev.sym_name(*sym);
+                if is_bare_name(name) {
+                    out.push_str(name);
                 } else {
-                    escape_string(&name, out);
+                    escape_string(name, out);
                 }
                 out.push_str(" = ");
-                print_into(ev, &value, out, seen, depth + 1)?;
+                print_into(ev, value, out, seen, depth + 1)?;
                 out.push_str("; ");
             }
             out.push('}');

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
 use atom_eval::ParsedSource;
@@ -45,35 +46,88 @@ pub(crate) struct Prefetched {
     stop: AtomicBool,
 }
 
+/// Work for one reader thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Reader threads started before there is anything to read: each waits for
+/// one job. A thread spawned while its spawner keeps the core busy often
+/// waits milliseconds before it first runs (the scheduler queues it behind
+/// the spawner); one woken from waiting starts at once on an idle core. So
+/// a host starts these first and hands them the atom once it has it
+/// ([`Readers::start`]).
+pub struct Readers {
+    jobs: Vec<Sender<Job>>,
+}
+
+impl Readers {
+    /// Starts `threads` idle reader threads (fewer if the system refuses
+    /// some). Dropped unused, they end.
+    pub fn spawn(threads: usize) -> Readers {
+        let jobs = (0..threads)
+            .filter_map(|_| {
+                let (tx, rx) = mpsc::channel::<Job>();
+                std::thread::Builder::new()
+                    .name("atom-read-ahead".into())
+                    .spawn(move || {
+                        if let Ok(job) = rx.recv() {
+                            job();
+                        }
+                    })
+                    .ok()?;
+                Some(tx)
+            })
+            .collect();
+        Readers { jobs }
+    }
+
+    /// How many reader threads there are.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Reads `files` ahead on these threads (none if the source cannot be
+    /// read from other threads).
+    pub fn start(self, files: &dyn crate::AtomFiles) -> Option<ReadAheadHandle> {
+        let plan = files.read_ahead()?;
+        (!self.is_empty()).then(|| ReadAheadHandle(Prefetched::start(plan, self)))
+    }
+}
+
 impl Prefetched {
-    /// Starts `threads` reader threads: the first makes the plan, then
-    /// starts the others.
-    pub(crate) fn start(plan: ReadAhead, threads: usize) -> Arc<Prefetched> {
+    /// Hands the plan to the first reader, which makes it and then hands
+    /// a stride of the files to each other reader. The readers are
+    /// detached: one left behind ends with the process, and stops at the
+    /// next file once the evaluation is dropped. With no reader at all,
+    /// everything is read in place, as without reading ahead.
+    fn start(plan: ReadAhead, readers: Readers) -> Arc<Prefetched> {
         let shared = Arc::new(Prefetched {
             slots: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
         });
-        let threads = threads.max(1);
+        let mut jobs = readers.jobs;
+        let threads = jobs.len();
+        if threads == 0 {
+            return shared;
+        }
+        let others = jobs.split_off(1);
         let first = shared.clone();
-        // Detached: a reader left behind ends with the process, and stops at
-        // the next file once the evaluation is dropped. No thread at all:
-        // everything is read in place, as without reading ahead.
-        let _ = std::thread::Builder::new()
-            .name("atom-read-ahead".into())
-            .spawn(move || {
-                let plan = (plan.plan)();
-                let files = Arc::new(plan.files);
-                for t in 1..threads {
-                    let (shared, files, make) = (first.clone(), files.clone(), plan.reader.clone());
-                    let spawned = std::thread::Builder::new()
-                        .name("atom-read-ahead".into())
-                        .spawn(move || read_stride(&shared, &files, &*make, t, threads));
-                    if spawned.is_err() {
-                        break;
-                    }
-                }
-                read_stride(&first, &files, &*plan.reader, 0, threads);
-            });
+        let job: Job = Box::new(move || {
+            let plan = (plan.plan)();
+            let files = Arc::new(plan.files);
+            for (t, tx) in (1..).zip(others) {
+                let (shared, files, make) = (first.clone(), files.clone(), plan.reader.clone());
+                // A reader that is gone leaves its stride to the evaluator.
+                let _ = tx.send(Box::new(move || {
+                    read_stride(&shared, &files, &*make, t, threads)
+                }));
+            }
+            read_stride(&first, &files, &*plan.reader, 0, threads);
+        });
+        let _ = jobs[0].send(job);
         shared
     }
 
@@ -118,12 +172,14 @@ fn read_stride(
     }
 }
 
-/// Starts reading `files` ahead on `threads` threads (none if the source
-/// cannot be read from other threads). Start it as early as possible: the
-/// first reader walks the atom's directories while the caller sets up.
+/// Starts reading `files` ahead on `threads` new threads (none if the
+/// source cannot be read from other threads). Start it as early as
+/// possible: the first reader walks the atom's directories while the caller
+/// sets up. [`Readers`] started earlier still start sooner.
 pub fn start(files: &dyn crate::AtomFiles, threads: usize) -> Option<ReadAheadHandle> {
     let plan = files.read_ahead()?;
-    Some(ReadAheadHandle(Prefetched::start(plan, threads)))
+    let readers = Readers::spawn(threads.max(1));
+    Some(ReadAheadHandle(Prefetched::start(plan, readers)))
 }
 
 /// The evaluator's handle: dropping it stops the readers.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use atom_eval::{EvalError, Evaluator, Limits, RootedFileSystem, Span};
+use atom_modules::readahead::Readers;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
 #[derive(clap::Args, Debug)]
@@ -127,13 +128,14 @@ fn absolute(path: &Path) -> miette::Result<PathBuf> {
 fn evaluate(
     args: Args,
     fetched: Option<crate::cmd::eval_atom::Fetched>,
+    readers: Option<Readers>,
 ) -> miette::Result<Option<String>> {
     if let Some(fetched) = fetched {
-        return crate::cmd::eval_atom::evaluate_fetched(&args, fetched);
+        return crate::cmd::eval_atom::evaluate_fetched(&args, fetched, readers);
     }
     if let Some(target) = &args.file {
         if let Some(atom) = atom_target(target) {
-            return crate::cmd::eval_atom::evaluate(&args, atom);
+            return crate::cmd::eval_atom::evaluate(&args, atom, readers);
         }
         if args.names {
             return Err(miette::miette!(
@@ -244,9 +246,14 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
         Some(t) if t.contains("::") => Some(crate::cmd::eval_atom::fetch_uri(t, &args, global)?),
         _ => None,
     };
+    // An atom evaluated strictly is read ahead on the other cores; their
+    // threads start now, so that they are running when the atom is open.
+    let is_atom = fetched.is_some() || args.file.as_deref().and_then(atom_target).is_some();
+    let readers = (is_atom && crate::cmd::eval_atom::reads_ahead(&args))
+        .then(|| Readers::spawn(crate::cmd::eval_atom::reader_threads()));
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
-    let out = atom_eval::run_with_large_stack(move || evaluate(args, fetched))
+    let out = atom_eval::run_with_large_stack(move || evaluate(args, fetched, readers))
         .map_err(|e| miette::miette!("cannot start the evaluation thread: {e}"))??;
     if let Some(text) = out {
         println!("{text}");
@@ -275,7 +282,7 @@ mod tests {
     }
 
     fn run_args(a: Args) -> miette::Result<Option<String>> {
-        atom_eval::run_with_large_stack(move || evaluate(a, None)).expect("evaluation thread")
+        atom_eval::run_with_large_stack(move || evaluate(a, None, None)).expect("evaluation thread")
     }
 
     /// A fresh directory under the system temp dir, removed on drop.
