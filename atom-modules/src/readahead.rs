@@ -190,3 +190,99 @@ impl Drop for ReadAheadHandle {
         self.0.stop.store(true, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::{AtomFiles, DirFiles};
+
+    /// An atom directory with files in two modules, and one that does not
+    /// parse.
+    fn atom() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "atom.toml",
+            "[package]\nlabel = \"a\"\nversion = \"0.1.0\"\n",
+        );
+        write("mod.nix", "{ }");
+        write("A.nix", "1 + 2");
+        write("Sub/mod.nix", "{ }");
+        write("Sub/b.nix", "{ x = ");
+        write("notes.txt", "not nix");
+        dir
+    }
+
+    /// Waits until the readers have settled every file of `rels`.
+    fn settled(p: &Prefetched, rels: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let slots = p.slots.lock().unwrap();
+            if rels.iter().all(|r| slots.contains_key(*r)) {
+                return;
+            }
+            drop(slots);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the readers did not read {rels:?} within 10 s");
+    }
+
+    #[test]
+    fn readers_started_early_parse_every_nix_file_once_handed_the_atom() {
+        let dir = atom();
+        for threads in [1, 3] {
+            let readers = Readers::spawn(threads);
+            assert_eq!(readers.len(), threads);
+            let handle = readers
+                .start(&DirFiles::new(dir.path()))
+                .expect("reads ahead");
+            let files = ["mod.nix", "A.nix", "Sub/mod.nix", "Sub/b.nix"];
+            settled(&handle.0, &files);
+            let a = handle.0.take("A.nix").expect("parsed ahead");
+            assert_eq!(a.text(), "1 + 2");
+            // A file that does not parse is kept too: its error surfaces
+            // only if the evaluator uses it.
+            assert_eq!(
+                handle.0.take("Sub/b.nix").expect("parsed ahead").text(),
+                "{ x = "
+            );
+            // Only .nix files are read; taken files are the evaluator's.
+            assert!(handle.0.take("notes.txt").is_none());
+            assert!(handle.0.take("A.nix").is_none());
+        }
+    }
+
+    #[test]
+    fn a_file_the_evaluator_took_first_is_left_to_it() {
+        let dir = atom();
+        let shared = Prefetched {
+            slots: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+        };
+        // The evaluator needed A.nix before any reader got to it.
+        assert!(shared.take("A.nix").is_none());
+        // One reader, run here so that the order is certain.
+        let plan = (DirFiles::new(dir.path()).read_ahead().unwrap().plan)();
+        read_stride(&shared, &plan.files, &*plan.reader, 0, 1);
+        let slots = shared.slots.lock().unwrap();
+        assert!(matches!(slots.get("A.nix"), Some(Slot::Taken)));
+        for rel in ["mod.nix", "Sub/mod.nix", "Sub/b.nix"] {
+            assert!(matches!(slots.get(rel), Some(Slot::Ready(_))), "{rel}");
+        }
+        assert_eq!(slots.len(), 4, "only .nix files are read");
+    }
+
+    #[test]
+    fn no_reader_threads_means_no_reading_ahead() {
+        let dir = atom();
+        assert!(Readers::spawn(0)
+            .start(&DirFiles::new(dir.path()))
+            .is_none());
+    }
+}
