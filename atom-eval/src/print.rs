@@ -42,28 +42,47 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
-pub(crate) fn escape_string(s: &str, out: &mut String) {
+/// How [`quote`] writes one byte of a string.
+enum Escape {
+    Text(&'static str),
+    /// `\u00XX`, as JSON writes control characters.
+    Unicode(u8),
+}
+
+/// `s` in double quotes, each byte `escape` names replaced. Runs of bytes
+/// that need no escape are copied whole; the bytes that do are ASCII, so
+/// the runs end on character boundaries.
+fn quote(s: &str, out: &mut String, escape: impl Fn(&[u8], usize) -> Option<Escape>) {
     out.push('"');
-    // Runs of bytes that need no escape are copied whole; the bytes that
-    // do are ASCII, so the runs end on character boundaries.
     let bytes = s.as_bytes();
     let mut copied = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape = match b {
+    for i in 0..bytes.len() {
+        let Some(e) = escape(bytes, i) else { continue };
+        out.push_str(&s[copied..i]);
+        match e {
+            Escape::Text(t) => out.push_str(t),
+            Escape::Unicode(b) => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        copied = i + 1;
+    }
+    out.push_str(&s[copied..]);
+    out.push('"');
+}
+
+pub(crate) fn escape_string(s: &str, out: &mut String) {
+    quote(s, out, |bytes, i| {
+        Some(Escape::Text(match bytes[i] {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             b'\n' => "\\n",
             b'\r' => "\\r",
             b'\t' => "\\t",
             b'$' if bytes.get(i + 1) == Some(&b'{') => "\\$",
-            _ => continue,
-        };
-        out.push_str(&s[copied..i]);
-        out.push_str(escape);
-        copied = i + 1;
-    }
-    out.push_str(&s[copied..]);
-    out.push('"');
+            _ => return None,
+        }))
+    })
 }
 
 fn is_bare_name(s: &str) -> bool {
@@ -151,30 +170,17 @@ fn print_into(
 }
 
 fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    // Runs of bytes that need no escape are copied whole; the bytes that
-    // do are ASCII, so the runs end on character boundaries.
-    let mut copied = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
+    quote(s, out, |bytes, i| {
+        Some(Escape::Text(match bytes[i] {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             b'\n' => "\\n",
             b'\r' => "\\r",
             b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[copied..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        copied = i + 1;
-    }
-    out.push_str(&s[copied..]);
-    out.push('"');
+            b @ 0..=0x1f => return Some(Escape::Unicode(b)),
+            _ => return None,
+        }))
+    })
 }
 
 /// JSON as Nix writes it: forces everything, sets in name order, a set with
