@@ -125,18 +125,21 @@ fn absolute(path: &Path) -> miette::Result<PathBuf> {
         .map_err(|e| miette::miette!("cannot resolve '{}': {e}", path.display()))
 }
 
+/// Evaluates what `args` name: a fetched atom, an atom directory (`atom`,
+/// [`atom_target`] of the file), or a Nix file or expression.
 fn evaluate(
     args: Args,
     fetched: Option<crate::cmd::eval_atom::Fetched>,
+    atom: Option<AtomTarget>,
     readers: Option<Readers>,
 ) -> miette::Result<Option<String>> {
     if let Some(fetched) = fetched {
         return crate::cmd::eval_atom::evaluate_fetched(&args, fetched, readers);
     }
+    if let Some(atom) = atom {
+        return crate::cmd::eval_atom::evaluate(&args, atom, readers);
+    }
     if let Some(target) = &args.file {
-        if let Some(atom) = atom_target(target) {
-            return crate::cmd::eval_atom::evaluate(&args, atom, readers);
-        }
         if args.names {
             return Err(miette::miette!(
                 help = "--names lists an atom's public names; name an atom directory (holding atom.toml)",
@@ -248,12 +251,16 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
     };
     // An atom evaluated strictly is read ahead on the other cores; their
     // threads start now, so that they are running when the atom is open.
-    let is_atom = fetched.is_some() || args.file.as_deref().and_then(atom_target).is_some();
+    let atom = match fetched {
+        Some(_) => None,
+        None => args.file.as_deref().and_then(atom_target),
+    };
+    let is_atom = fetched.is_some() || atom.is_some();
     let readers = (is_atom && crate::cmd::eval_atom::reads_ahead(&args))
         .then(|| Readers::spawn(crate::cmd::eval_atom::reader_threads()));
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
-    let out = atom_eval::run_with_large_stack(move || evaluate(args, fetched, readers))
+    let out = atom_eval::run_with_large_stack(move || evaluate(args, fetched, atom, readers))
         .map_err(|e| miette::miette!("cannot start the evaluation thread: {e}"))??;
     if let Some(text) = out {
         println!("{text}");
@@ -282,7 +289,9 @@ mod tests {
     }
 
     fn run_args(a: Args) -> miette::Result<Option<String>> {
-        atom_eval::run_with_large_stack(move || evaluate(a, None, None)).expect("evaluation thread")
+        let atom = a.file.as_deref().and_then(atom_target);
+        atom_eval::run_with_large_stack(move || evaluate(a, None, atom, None))
+            .expect("evaluation thread")
     }
 
     /// A fresh directory under the system temp dir, removed on drop.
