@@ -343,7 +343,26 @@ fn run_case(case: &Case, report: &mut String, summary: &mut Vec<String>) -> (usi
             eka_with_timeout(&sb, repo.path(), &args)
         }));
         let (problem, details) = match &outcome {
-            Ok(run) => (verdict(run, &check.expect), Some(run)),
+            Ok(run) => match verdict(run, &check.expect) {
+                // Again, now reading back what the first run parsed (from
+                // the parse cache): the very same status, output and
+                // diagnostics.
+                None => {
+                    let again = eka_with_timeout(&sb, repo.path(), &args);
+                    let same = (&again.status, &again.stdout, &again.stderr)
+                        == (&run.status, &run.stdout, &run.stderr);
+                    let problem = (!same).then(|| {
+                        format!(
+                            "a second run (from the parse cache) differs: status {}\n  stdout:\n{}\n  stderr:\n{}",
+                            again.status,
+                            indent(&again.stdout),
+                            indent(&again.stderr)
+                        )
+                    });
+                    (problem, Some(run))
+                }
+                problem => (problem, Some(run)),
+            },
             Err(panic) => {
                 let msg = panic
                     .downcast_ref::<String>()
@@ -668,4 +687,150 @@ fn module_diagnostics_snapshots() {
     );
     insta::assert_snapshot!("module_private_from_outside", show(&["eval", "net#secret"]));
     insta::assert_snapshot!("module_private_via_atom", show(&["eval", "net#private"]));
+}
+
+/// The parse cache: a second run reads back every file the first parsed
+/// (`-v` says how many), diagnostics are the same either way, a file edited
+/// in the working tree is parsed again, a damaged pack is ignored and
+/// replaced, a pack that cannot be written only costs time, and
+/// `--no-parse-cache` neither reads nor writes one.
+#[test]
+fn parse_cache_reads_back_and_follows_edits() {
+    let sb = Sandbox::new();
+    let repo = sb.repo("repo");
+    repo.write_atom("atoms/pc", "pc", "0.1.0")
+        .write("atoms/pc/mod.nix", "{ Base = 2; }\n")
+        .write("atoms/pc/Double.nix", "mod.base * 2\n")
+        .write("atoms/pc/Sub/mod.nix", "{ Inner = pre.double + 1; }\n")
+        .write("atoms/pc/Bad.nix", "mod.base + \"x\"\n");
+    repo.commit("pc");
+    let packs = sb.home().join(".cache/eka/parsed");
+    // The -v lines about the cache (without the pack's path), and stderr
+    // without them.
+    let split = |run: &Run| -> (Vec<String>, String) {
+        let (cache, rest): (Vec<&str>, Vec<&str>) =
+            run.stderr.lines().partition(|l| l.contains("parse cache"));
+        let cache = cache
+            .iter()
+            .map(|l| l.split(" /").next().unwrap().to_string())
+            .collect();
+        (cache, rest.join("\n"))
+    };
+    let check = |atom: &str, extra: &[&str], want: Result<&str, &str>, cache: &[&str]| {
+        let mut args = vec!["--strict", "-v"];
+        args.extend(extra);
+        let run = eval(&sb, &repo, atom, &args);
+        let run = match want {
+            Ok(out) => {
+                let run = run.assert_success();
+                assert_eq!(run.stdout.trim_end(), out, "{run}");
+                run
+            }
+            Err(mention) => {
+                let run = run.assert_failure();
+                assert!(mentions(&run.stderr, mention), "{run}");
+                run
+            }
+        };
+        assert_eq!(split(&run).0, cache, "{run}");
+        run
+    };
+
+    check(
+        "atoms/pc#sub",
+        &[],
+        Ok("{ inner = 5; }"),
+        &["parse cache: 0 read back, 3 parsed", "parse cache: wrote"],
+    );
+    // The pack keeps what a lazy run bound; a failing run adds to it too.
+    let failed = check(
+        "atoms/pc#bad",
+        &[],
+        Err("Bad.nix"),
+        &["parse cache: 1 read back, 1 parsed", "parse cache: wrote"],
+    );
+    let again = check(
+        "atoms/pc#bad",
+        &[],
+        Err("Bad.nix"),
+        &["parse cache: 2 read back, 0 parsed"],
+    );
+    assert_eq!(split(&again).1, split(&failed).1, "the same diagnostic");
+    assert!(split(&again).1.contains("mod.base + \"x\""), "{again}");
+    check(
+        "atoms/pc#sub",
+        &[],
+        Ok("{ inner = 5; }"),
+        &["parse cache: 3 read back, 0 parsed"],
+    );
+
+    // The working tree has a pack of its own; an edited file is parsed
+    // again, and its old entry is dropped.
+    repo.write("atoms/pc/Double.nix", "mod.base * 3\n");
+    check(
+        "atoms/pc#sub",
+        &["--worktree"],
+        Ok("{ inner = 7; }"),
+        &["parse cache: 0 read back, 3 parsed", "parse cache: wrote"],
+    );
+    repo.write("atoms/pc/Double.nix", "mod.base * 4\n");
+    check(
+        "atoms/pc#sub",
+        &["--worktree"],
+        Ok("{ inner = 9; }"),
+        &["parse cache: 2 read back, 1 parsed", "parse cache: wrote"],
+    );
+    check(
+        "atoms/pc#sub",
+        &["--worktree"],
+        Ok("{ inner = 9; }"),
+        &["parse cache: 3 read back, 0 parsed"],
+    );
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&packs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "one pack per atom source: {names:?}");
+
+    // Damaged packs are ignored, and replaced.
+    for pack in &names {
+        std::fs::write(pack, b"not a pack").unwrap();
+    }
+    check(
+        "atoms/pc#sub",
+        &[],
+        Ok("{ inner = 5; }"),
+        &["parse cache: 0 read back, 3 parsed", "parse cache: wrote"],
+    );
+    check(
+        "atoms/pc#sub",
+        &[],
+        Ok("{ inner = 5; }"),
+        &["parse cache: 3 read back, 0 parsed"],
+    );
+
+    // --no-parse-cache: no pack read or written.
+    std::fs::remove_dir_all(&packs).unwrap();
+    check(
+        "atoms/pc#sub",
+        &["--no-parse-cache"],
+        Ok("{ inner = 5; }"),
+        &[],
+    );
+    assert!(!packs.exists());
+
+    // A pack that cannot be written: a warning with -v, nothing else.
+    std::fs::write(&packs, b"a file where the folder should be").unwrap();
+    check(
+        "atoms/pc#sub",
+        &[],
+        Ok("{ inner = 5; }"),
+        &[
+            "parse cache: 0 read back, 3 parsed",
+            "warning: parse cache: cannot write",
+        ],
+    );
+    let quiet = eval(&sb, &repo, "atoms/pc#sub", &["--strict"]).assert_success();
+    assert_eq!(quiet.stderr, "", "{quiet}");
 }

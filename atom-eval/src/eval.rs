@@ -67,6 +67,8 @@ pub struct Evaluator {
     pub(crate) trace_output: Vec<String>,
     pub(crate) regex_cache: FxHashMap<String, Rc<crate::posix_regex::Regex>>,
     pub(crate) policy: Option<crate::policy::BindPolicy>,
+    /// Bound files kept between runs, when the host hands a pack over.
+    pub(crate) compiled: Option<crate::compiled::CompiledState>,
     call_depth: usize,
     eval_depth: usize,
     steps_left: u64,
@@ -115,6 +117,7 @@ impl Evaluator {
             trace_output: Vec::new(),
             regex_cache: FxHashMap::default(),
             policy: None,
+            compiled: None,
             call_depth: 0,
             eval_depth: 0,
             steps_left,
@@ -162,6 +165,16 @@ impl Evaluator {
             name: name.to_string(),
             text: text.clone(),
         });
+        let key = match self.compiled.is_some() {
+            true => {
+                let key = self.compiled_key(name, &text, base_dir, scope.as_ref());
+                if let Some(expr) = self.compiled_lookup(&key, file, text.len()) {
+                    return Ok(expr);
+                }
+                Some(key)
+            }
+            false => None,
+        };
         let mut cx = LowerContext {
             interner: &mut self.interner,
             globals: &self.globals,
@@ -173,10 +186,14 @@ impl Evaluator {
             outer_scope: scope,
             policy: self.policy.as_ref(),
         };
-        match parsed {
+        let result = match parsed {
             Some(p) => lower_parsed(&mut cx, p),
             None => lower_source(&mut cx),
+        };
+        if let (Some(key), Ok(expr)) = (key, &result) {
+            self.compiled_store(key, &text, expr);
         }
+        result
     }
 
     pub(crate) fn run(&mut self, expr: &Rc<Expr>) -> Result<Value> {
@@ -687,7 +704,13 @@ impl Evaluator {
                     .map(|((s, _), v)| (*s, v.clone()))
                     .collect()
             };
-            self.apply_overrides(&new, &mut entries)?;
+            // Bound files read back from a pack keep a recursive set's
+            // statics in slot order, which after symbols are numbered
+            // afresh may not be symbol order.
+            if entries.windows(2).any(|w| w[0].0 > w[1].0) {
+                entries.sort_unstable_by_key(|e| e.0);
+            }
+            self.apply_overrides(&new, def, &mut entries)?;
             (entries, new)
         } else {
             let entries = def
@@ -729,7 +752,12 @@ impl Evaluator {
 
     /// Nix's legacy `rec { __overrides = { ... }; }`: the overrides replace
     /// attributes both in the result and for references inside the set.
-    fn apply_overrides(&mut self, env: &Rc<Env>, entries: &mut Vec<(Sym, Value)>) -> Result<()> {
+    fn apply_overrides(
+        &mut self,
+        env: &Rc<Env>,
+        def: &AttrsDef,
+        entries: &mut Vec<(Sym, Value)>,
+    ) -> Result<()> {
         let overrides_sym = self.syms.overrides;
         let Ok(pos) = entries.binary_search_by_key(&overrides_sym, |e| e.0) else {
             return Ok(());
@@ -741,14 +769,16 @@ impl Evaluator {
                 None,
             )
         })?;
-        // First replace existing attributes: entry `i` is still slot `i`
-        // until something is inserted.
+        // First replace existing attributes, in the result and in their
+        // slots (the statics' order).
         let mut added = Vec::new();
         for (k, v) in overrides.iter() {
             match entries.binary_search_by_key(k, |e| e.0) {
                 Ok(i) => {
                     entries[i].1 = v.clone();
-                    env.slots.borrow_mut()[i] = v.clone();
+                    if let Some(slot) = def.statics.iter().position(|(s, _)| s == k) {
+                        env.slots.borrow_mut()[slot] = v.clone();
+                    }
                 }
                 Err(_) => added.push((*k, v.clone())),
             }

@@ -34,6 +34,7 @@
 //! ```
 
 mod builtins;
+mod compiled;
 mod error;
 mod eval;
 mod fs;
@@ -49,6 +50,7 @@ mod value;
 
 use std::rc::Rc;
 
+pub use compiled::{CompiledFiles, CompiledStats, PackError};
 pub use error::{ErrorKind, EvalError, FileId, Result, Span, TraceFrame};
 pub use eval::{Evaluator, Limits};
 pub use fs::{FileSystem, FileType, FsError, NoFileSystem, RootedFileSystem};
@@ -97,6 +99,7 @@ impl Evaluator {
 
     /// Recomputes the standard scope from the current builtins.
     fn rebuild_globals(&mut self) {
+        self.compiled_context_changed();
         self.globals.clear();
         let entries: Vec<(value::Sym, Value)> = self
             .builtins
@@ -152,12 +155,14 @@ impl Evaluator {
     /// Makes `name` visible to every file evaluated afterwards.
     pub fn set_global(&mut self, name: &str, value: Value) {
         let sym = self.interner.intern(name);
+        self.compiled_context_changed();
         self.globals.insert(sym, value);
     }
 
     /// Hides `name` from files evaluated afterwards. Returns whether it was
     /// visible.
     pub fn remove_global(&mut self, name: &str) -> bool {
+        self.compiled_context_changed();
         match self.interner.lookup(name) {
             Some(sym) => self.globals.remove(&sym).is_some(),
             None => false,
@@ -177,6 +182,7 @@ impl Evaluator {
 
     /// The directory `~/` paths resolve to; without one they are an error.
     pub fn set_home_dir(&mut self, home: Option<String>) {
+        self.compiled_context_changed();
         self.home_dir = home;
     }
 
@@ -209,6 +215,7 @@ impl Evaluator {
 
     /// Sets what files bound from now on may not use; `None` allows all.
     pub fn set_policy(&mut self, policy: Option<BindPolicy>) {
+        self.compiled_context_changed();
         self.policy = policy;
     }
 

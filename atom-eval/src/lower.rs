@@ -53,7 +53,8 @@ struct Binder<'a, 'c> {
 /// ([`crate::Evaluator::eval_parsed_scoped`] binds and evaluates it).
 pub struct ParsedSource {
     pub(crate) text: crate::value::NixStr,
-    pub(crate) outcome: std::result::Result<rowan::GreenNode, (String, TextRange)>,
+    /// `None`: not parsed yet (see [`ParsedSource::unparsed`]).
+    pub(crate) outcome: Option<std::result::Result<rowan::GreenNode, (String, TextRange)>>,
 }
 
 impl ParsedSource {
@@ -82,7 +83,17 @@ impl ParsedSource {
         };
         ParsedSource {
             text: text.into(),
-            outcome,
+            outcome: Some(outcome),
+        }
+    }
+
+    /// `text`, not parsed: for a file the evaluator will likely find bound
+    /// already ([`crate::CompiledFiles::may_hold`]); it is parsed when bound
+    /// if not.
+    pub fn unparsed(text: &str) -> ParsedSource {
+        ParsedSource {
+            text: text.into(),
+            outcome: None,
         }
     }
 
@@ -100,7 +111,10 @@ pub(crate) fn lower_source(cx: &mut LowerContext<'_>) -> Result<Rc<Expr>> {
 
 /// Lowers an already parsed source (`cx.source` is its text).
 pub(crate) fn lower_parsed(cx: &mut LowerContext<'_>, parsed: &ParsedSource) -> Result<Rc<Expr>> {
-    let green = match &parsed.outcome {
+    if parsed.outcome.is_none() {
+        return lower_source(cx);
+    }
+    let green = match parsed.outcome.as_ref().expect("checked") {
         Ok(g) => g.clone(),
         Err((message, range)) => {
             return Err(EvalError::new(

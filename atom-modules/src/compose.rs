@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub loaded: RefCell<HashMap<String, Value>>,
     /// Reader threads per atom loaded from now on; 0: no reading ahead.
     pub read_ahead: Cell<usize>,
+    /// The pack of bound files in use, for readers to skip parsing.
+    pub compiled: RefCell<Option<std::sync::Arc<atom_eval::CompiledFiles>>>,
     /// The place of every file evaluated, by source name, to name it in
     /// errors raised after its thunk returned.
     pub places: RefCell<HashMap<String, Place>>,
@@ -515,7 +517,9 @@ pub(crate) fn load_atom(
 
     let threads = shared.read_ahead.get();
     let prefetched = match started {
-        None if threads > 0 => crate::readahead::start(&*files, threads),
+        None if threads > 0 => {
+            crate::readahead::start(&*files, threads, shared.compiled.borrow().clone())
+        }
         started => started,
     };
     let atom = Rc::new(Atom {

@@ -30,6 +30,20 @@ pub trait AtomFiles {
     fn read_ahead(&self) -> Option<ReadAhead> {
         None
     }
+    /// What these files are, to name the pack their bound files are kept
+    /// in between runs ([`crate::packs`]); `None`: they are not kept.
+    fn identity(&self) -> Option<Identity> {
+        None
+    }
+}
+
+/// The identity of an atom's files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// A git tree: its files never change.
+    Tree(ObjectId),
+    /// A directory on disk, whose files may change between runs.
+    Dir(PathBuf),
 }
 
 /// Lists a directory for [`walk_nix`]: names, types and what the caller
@@ -153,6 +167,10 @@ fn file_type_of(kind: EntryKind) -> FileType {
 }
 
 impl AtomFiles for GitTreeFiles {
+    fn identity(&self) -> Option<Identity> {
+        Some(Identity::Tree(self.root))
+    }
+
     fn read_ahead(&self) -> Option<ReadAhead> {
         let repo = self.repo.clone().into_sync();
         let root = self.root;
@@ -285,6 +303,14 @@ fn disk_type(t: std::fs::FileType) -> FileType {
 }
 
 impl AtomFiles for DirFiles {
+    fn identity(&self) -> Option<Identity> {
+        Some(Identity::Dir(
+            self.root
+                .canonicalize()
+                .unwrap_or_else(|_| self.root.clone()),
+        ))
+    }
+
     fn read_ahead(&self) -> Option<ReadAhead> {
         let walker = DirFiles::new(&self.root);
         Some(ReadAhead {

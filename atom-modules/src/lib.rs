@@ -21,6 +21,7 @@
 mod compose;
 mod files;
 mod locked;
+pub mod packs;
 pub mod readahead;
 mod scope;
 mod source;
@@ -29,7 +30,7 @@ use std::rc::Rc;
 
 pub use atom_eval::{EvalError, Evaluator, Limits, Value};
 pub use compose::{exported_name, is_public, DepSource, LoadedAtom, NoDeps};
-pub use files::{AtomFiles, DirFiles, GitTreeFiles, MountTable};
+pub use files::{AtomFiles, DirFiles, GitTreeFiles, Identity, MountTable};
 pub use locked::LockedDeps;
 pub use scope::{forbidden, policy, SCOPE_NAMES};
 pub use source::{open_local, Checkout, LocalAtom, Siblings, SourceError, WithSiblings};
@@ -94,6 +95,7 @@ impl Composer {
             loaded: Default::default(),
             places: Default::default(),
             read_ahead: std::cell::Cell::new(0),
+            compiled: Default::default(),
         });
         Ok(Composer { ev, shared })
     }
@@ -105,6 +107,14 @@ impl Composer {
     /// used.
     pub fn set_read_ahead(&mut self, threads: usize) {
         self.shared.read_ahead.set(threads);
+    }
+
+    /// Binds files from `pack` when it holds them, and keeps those bound
+    /// from source for the next pack ([`packs::PackStore::save`], see
+    /// [`atom_eval::CompiledFiles`]).
+    pub fn use_compiled(&mut self, pack: std::sync::Arc<atom_eval::CompiledFiles>) {
+        *self.shared.compiled.borrow_mut() = Some(pack.clone());
+        self.ev.use_compiled(pack);
     }
 
     /// The public API of the atom whose files are `files` (lazy: reads the

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
-use atom_eval::ParsedSource;
+use atom_eval::{CompiledFiles, ParsedSource};
 
 /// Reads the bytes of file number `i` of a [`ReadAhead`]'s list, on any
 /// thread (one reader per thread).
@@ -44,6 +44,8 @@ enum Slot {
 pub(crate) struct Prefetched {
     slots: Mutex<HashMap<String, Slot>>,
     stop: AtomicBool,
+    /// Files the evaluator will likely find bound already are not parsed.
+    compiled: Option<Arc<CompiledFiles>>,
 }
 
 /// Work for one reader thread.
@@ -90,10 +92,15 @@ impl Readers {
     }
 
     /// Reads `files` ahead on these threads (none if the source cannot be
-    /// read from other threads).
-    pub fn start(self, files: &dyn crate::AtomFiles) -> Option<ReadAheadHandle> {
+    /// read from other threads), leaving unparsed the files `compiled` may
+    /// hold bound already.
+    pub fn start(
+        self,
+        files: &dyn crate::AtomFiles,
+        compiled: Option<Arc<CompiledFiles>>,
+    ) -> Option<ReadAheadHandle> {
         let plan = files.read_ahead()?;
-        (!self.is_empty()).then(|| ReadAheadHandle(Prefetched::start(plan, self)))
+        (!self.is_empty()).then(|| ReadAheadHandle(Prefetched::start(plan, self, compiled)))
     }
 }
 
@@ -103,10 +110,15 @@ impl Prefetched {
     /// detached: one left behind ends with the process, and stops at the
     /// next file once the evaluation is dropped. With no reader at all,
     /// everything is read in place, as without reading ahead.
-    fn start(plan: ReadAhead, readers: Readers) -> Arc<Prefetched> {
+    fn start(
+        plan: ReadAhead,
+        readers: Readers,
+        compiled: Option<Arc<CompiledFiles>>,
+    ) -> Arc<Prefetched> {
         let shared = Arc::new(Prefetched {
             slots: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
+            compiled,
         });
         let mut jobs = readers.jobs;
         let threads = jobs.len();
@@ -166,7 +178,10 @@ fn read_stride(
         let Ok(text) = String::from_utf8(bytes) else {
             continue;
         };
-        let parsed = ParsedSource::parse(&text);
+        let parsed = match &shared.compiled {
+            Some(c) if c.may_hold(&text) => ParsedSource::unparsed(&text),
+            _ => ParsedSource::parse(&text),
+        };
         let mut slots = shared.slots.lock().expect("not poisoned");
         slots.entry(rel.clone()).or_insert(Slot::Ready(parsed));
     }
@@ -176,10 +191,14 @@ fn read_stride(
 /// source cannot be read from other threads). Start it as early as
 /// possible: the first reader walks the atom's directories while the caller
 /// sets up. [`Readers`] started earlier still start sooner.
-pub fn start(files: &dyn crate::AtomFiles, threads: usize) -> Option<ReadAheadHandle> {
+pub fn start(
+    files: &dyn crate::AtomFiles,
+    threads: usize,
+    compiled: Option<Arc<CompiledFiles>>,
+) -> Option<ReadAheadHandle> {
     let plan = files.read_ahead()?;
     let readers = Readers::spawn(threads.max(1));
-    Some(ReadAheadHandle(Prefetched::start(plan, readers)))
+    Some(ReadAheadHandle(Prefetched::start(plan, readers, compiled)))
 }
 
 /// The evaluator's handle: dropping it stops the readers.
@@ -240,7 +259,7 @@ mod tests {
             let readers = Readers::spawn(threads);
             assert_eq!(readers.len(), threads);
             let handle = readers
-                .start(&DirFiles::new(dir.path()))
+                .start(&DirFiles::new(dir.path()), None)
                 .expect("reads ahead");
             let files = ["mod.nix", "A.nix", "Sub/mod.nix", "Sub/b.nix"];
             settled(&handle.0, &files);
@@ -264,6 +283,7 @@ mod tests {
         let shared = Prefetched {
             slots: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
+            compiled: None,
         };
         // The evaluator needed A.nix before any reader got to it.
         assert!(shared.take("A.nix").is_none());
@@ -282,7 +302,7 @@ mod tests {
     fn no_reader_threads_means_no_reading_ahead() {
         let dir = atom();
         assert!(Readers::spawn(0)
-            .start(&DirFiles::new(dir.path()))
+            .start(&DirFiles::new(dir.path()), None)
             .is_none());
     }
 }

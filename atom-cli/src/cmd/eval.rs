@@ -41,6 +41,13 @@ pub struct Args {
     /// Print the value as JSON (the global `--json`).
     #[arg(skip)]
     pub(crate) json: bool,
+    /// Report on stderr what the parse cache did (the global `--verbose`).
+    #[arg(skip)]
+    pub(crate) verbose: bool,
+    /// Parse every file of an atom: neither read nor write the cache of
+    /// parsed files (`~/.cache/eka/parsed`).
+    #[arg(long)]
+    pub(crate) no_parse_cache: bool,
     /// Parse and bind only: exit 0, or report the error.
     #[arg(long)]
     pub(crate) parse: bool,
@@ -243,6 +250,7 @@ fn atom_target(target: &Path) -> Option<AtomTarget> {
 
 pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
     args.json = global.json;
+    args.verbose = global.verbose;
     // An atom URI is resolved and fetched here, before the evaluation
     // thread starts.
     let fetched = match args.file.as_ref().and_then(|f| f.to_str()) {
@@ -282,6 +290,8 @@ mod tests {
             expr: expr.map(str::to_string),
             strict: false,
             json: false,
+            verbose: false,
+            no_parse_cache: true,
             parse: false,
             max_call_depth: Limits::default().max_call_depth,
             max_steps: None,

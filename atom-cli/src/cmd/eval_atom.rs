@@ -12,6 +12,7 @@ use atom_lock::project::{self, Keep};
 use atom_lock::remote::{self, QueryOptions};
 use atom_lock::AtomId;
 use atom_lock::Lockfile;
+use atom_modules::packs::{PackStore, Saved};
 use atom_modules::readahead::Readers;
 use atom_modules::{
     open_local, AtomFiles, Checkout, Composer, GitTreeFiles, LockedDeps, Siblings, WithSiblings,
@@ -318,14 +319,26 @@ fn run_atom(
     } else {
         0
     };
+    // Files bound in an earlier run of the same atom are read back instead
+    // of parsed again (readers leave them unparsed).
+    let store = match args.no_parse_cache {
+        true => None,
+        false => cache::default_dir()
+            .ok()
+            .and_then(|d| PackStore::for_atom(&d.join(PARSED_SUBDIR), &*files)),
+    };
+    let pack = store.as_ref().map(PackStore::load);
     let read_ahead = match readers {
-        Some(r) if threads > 0 => r.start(&*files),
-        None if threads > 0 => atom_modules::readahead::start(&*files, threads),
+        Some(r) if threads > 0 => r.start(&*files, pack.clone()),
+        None if threads > 0 => atom_modules::readahead::start(&*files, threads, pack.clone()),
         _ => None,
     };
     let mut composer = Composer::new(Box::new(deps), limits)
         .map_err(|e| miette!("cannot prepare the module system: {e}"))?;
     composer.set_read_ahead(threads);
+    if let Some(pack) = pack {
+        composer.use_compiled(pack);
+    }
     let fail = |c: &mut Composer, e| {
         let e = c.locate(e);
         miette::Report::new(diagnose(c.evaluator(), &e))
@@ -343,6 +356,9 @@ fn run_atom(
             Ok(n) => n,
             Err(e) => return Err(fail(&mut composer, e)),
         };
+        if let Some(store) = &store {
+            save_pack(store, composer.evaluator(), args.verbose);
+        }
         return Ok(Some(if args.json {
             serde_json::to_string(&names).expect("strings serialize")
         } else {
@@ -366,10 +382,43 @@ fn run_atom(
         Ok(text) => Ok(Some(text)),
         Err(e) => Err(fail(&mut composer, e)),
     };
+    if let Some(store) = &store {
+        save_pack(store, composer.evaluator(), args.verbose);
+    }
     // The process ends right after printing: tearing down every value,
     // syntax-free source and interned name one at a time would only delay
     // that (by a millisecond on an atom of 1,100 files).
     std::mem::forget(api);
     std::mem::forget(composer);
     out
+}
+
+/// The folder of parse caches under eka's cache directory.
+const PARSED_SUBDIR: &str = "parsed";
+
+/// Writes the atom's pack of parsed files if this run added to it. The
+/// pack only saves time: failing to write it is reported with `-v` only.
+fn save_pack(store: &PackStore, ev: &atom_eval::Evaluator, verbose: bool) {
+    let saved = store.save(ev);
+    if !verbose {
+        return;
+    }
+    let stats = ev.compiled_stats().unwrap_or_default();
+    eprintln!(
+        "parse cache: {} read back, {} parsed",
+        stats.hits, stats.misses
+    );
+    match saved {
+        Ok(Saved::Unchanged) => {}
+        Ok(Saved::Written(bytes)) => {
+            eprintln!(
+                "parse cache: wrote {} ({bytes} bytes)",
+                store.path().display()
+            )
+        }
+        Err(e) => eprintln!(
+            "warning: parse cache: cannot write {}: {e}",
+            store.path().display()
+        ),
+    }
 }

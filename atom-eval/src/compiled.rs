@@ -1,0 +1,1302 @@
+//! Bound files kept between runs: the [`crate::ir`] a file lowers to,
+//! serialized, so that a host evaluating the same files again (an atom read
+//! from the same git tree) skips parsing and binding, which are most of the
+//! cost of evaluating a large atom.
+//!
+//! An entry is found by a key that covers everything binding depends on:
+//! the file's text, its name (`__curPos`), its directory (relative path
+//! literals), the names of the host's scope in slot order, the global names
+//! (and the values of the scalar ones), the bind policy and the home
+//! directory. A pack ([`CompiledFiles`]) is only read back by the same eka
+//! build (its header names the executable's size and modification time), and
+//! its body carries a BLAKE3 checksum: a pack that is stale, truncated or
+//! damaged is ignored, and its files are bound from source as without it.
+//!
+//! What is stored: the expression tree, with symbols as strings, spans
+//! without their file (re-based on the file being bound), and constants.
+//! A constant that is one of the evaluator's global values (a builtin, the
+//! `builtins` set) is stored by its global name and re-linked to that same
+//! value, so it keeps its identity. A file whose tree holds any other kind of
+//! constant is simply not stored.
+//!
+//! Symbols are numbered afresh in every process, and binding sorts a set's
+//! static attributes by symbol number. Reading back, a non-recursive set's
+//! attributes are sorted again; a recursive set's order is also its slot
+//! order, which the variables inside it refer to, so it is kept, and
+//! evaluation sorts the resulting set's entries itself when needed.
+//!
+//! Trust: a pack lives in the user's own cache directory, like the
+//! executable. The checksum catches damage, not a deliberate forgery by
+//! someone who can already write there.
+
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::error::{ErrorKind, FileId, Span};
+use crate::ir::*;
+use crate::value::{Attrs, Interner, NixStr, Sym, Value};
+
+/// Identifies the pack format; bumped when the layout (not the IR) changes.
+const MAGIC: &[u8; 8] = b"EKA-IR\x00\x01";
+
+/// Bound on the nesting read back, far above what binding produces from a
+/// source that parsed (nesting is refused beyond [`crate::lower`]'s limit).
+const MAX_DEPTH: u32 = 20_000;
+
+pub(crate) type Key = [u8; 32];
+
+/// The identity of this build: a pack written by another build is not
+/// read, since the IR or binding may differ. `None` when the executable
+/// cannot be found, and then nothing is cached.
+pub(crate) fn build_id() -> Option<&'static Key> {
+    static ID: OnceLock<Option<Key>> = OnceLock::new();
+    ID.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?;
+        let meta = std::fs::metadata(&exe).ok()?;
+        let modified = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        let mut h = blake3::Hasher::new();
+        h.update(MAGIC);
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(exe.as_os_str().as_encoded_bytes());
+        h.update(&meta.len().to_le_bytes());
+        h.update(&modified.as_nanos().to_le_bytes());
+        Some(*h.finalize().as_bytes())
+    })
+    .as_ref()
+}
+
+pub(crate) fn text_hash(text: &str) -> Key {
+    *blake3::hash(text.as_bytes()).as_bytes()
+}
+
+/// A pack of bound files read back from disk (or empty). Shared read-only
+/// with other threads, which ask [`CompiledFiles::may_hold`] to skip parsing
+/// files the evaluator will not need to parse.
+#[derive(Default)]
+pub struct CompiledFiles {
+    bytes: Vec<u8>,
+    /// Entry key -> where its encoded tree is in `bytes`, and its text hash.
+    index: FxHashMap<Key, Stored>,
+    /// Every entry's text hash.
+    texts: FxHashSet<Key>,
+}
+
+#[derive(Clone, Copy)]
+struct Stored {
+    start: usize,
+    end: usize,
+    text: Key,
+}
+
+/// Why a pack was not read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackError {
+    #[error("not a pack of bound files")]
+    NotAPack,
+    #[error("written by another eka build")]
+    OtherBuild,
+    #[error("damaged (checksum mismatch)")]
+    Damaged,
+    #[error("truncated or malformed")]
+    Malformed,
+    #[error("this build cannot identify itself, so nothing is cached")]
+    NoBuildId,
+}
+
+impl CompiledFiles {
+    /// An empty pack.
+    pub fn empty() -> CompiledFiles {
+        CompiledFiles::default()
+    }
+
+    /// Reads a pack written by [`crate::Evaluator::compiled_pack`] of this
+    /// same build.
+    pub fn load(bytes: Vec<u8>) -> Result<CompiledFiles, PackError> {
+        let build = build_id().ok_or(PackError::NoBuildId)?;
+        let head = MAGIC.len() + 64;
+        if bytes.len() < head || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(PackError::NotAPack);
+        }
+        if &bytes[MAGIC.len()..MAGIC.len() + 32] != build {
+            return Err(PackError::OtherBuild);
+        }
+        if bytes[MAGIC.len() + 32..head] != *blake3::hash(&bytes[head..]).as_bytes() {
+            return Err(PackError::Damaged);
+        }
+        let mut r = Reader {
+            data: &bytes,
+            pos: head,
+        };
+        let count = r.varint().ok_or(PackError::Malformed)?;
+        let mut index = FxHashMap::default();
+        let mut texts = FxHashSet::default();
+        for _ in 0..count {
+            let key = r.key().ok_or(PackError::Malformed)?;
+            let text = r.key().ok_or(PackError::Malformed)?;
+            let len = r.varint().ok_or(PackError::Malformed)? as usize;
+            let start = r.pos;
+            let end = start.checked_add(len).ok_or(PackError::Malformed)?;
+            if end > bytes.len() {
+                return Err(PackError::Malformed);
+            }
+            r.pos = end;
+            index.insert(key, Stored { start, end, text });
+            texts.insert(text);
+        }
+        if r.pos != bytes.len() {
+            return Err(PackError::Malformed);
+        }
+        Ok(CompiledFiles {
+            bytes,
+            index,
+            texts,
+        })
+    }
+
+    /// Whether some entry was bound from exactly `text` (whether it was
+    /// bound in the same scope is only known when binding).
+    pub fn may_hold(&self, text: &str) -> bool {
+        !self.texts.is_empty() && self.texts.contains(&text_hash(text))
+    }
+
+    /// The number of files in the pack.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub(crate) fn entry(&self, key: &Key) -> Option<&[u8]> {
+        self.index.get(key).map(|s| &self.bytes[s.start..s.end])
+    }
+
+    /// A new pack of `added` entries and the loaded ones: all of them with
+    /// `keep_unused`, otherwise only those in `used`.
+    pub(crate) fn write(
+        &self,
+        added: &[(Key, Key, Vec<u8>)],
+        used: &FxHashSet<Key>,
+        keep_unused: bool,
+    ) -> Option<Vec<u8>> {
+        let build = build_id()?;
+        let mut body = Vec::new();
+        let mut kept: Vec<(&Key, &Stored)> = self
+            .index
+            .iter()
+            .filter(|(k, _)| keep_unused || used.contains(*k))
+            .collect();
+        // Entries in file order, so a pack rewritten unchanged is identical.
+        kept.sort_by_key(|(_, s)| s.start);
+        let new: Vec<&(Key, Key, Vec<u8>)> = added
+            .iter()
+            .filter(|(k, _, _)| !self.index.contains_key(k))
+            .collect();
+        put_varint(&mut body, (kept.len() + new.len()) as u64);
+        for (key, s) in kept {
+            body.extend_from_slice(key);
+            body.extend_from_slice(&s.text);
+            put_varint(&mut body, (s.end - s.start) as u64);
+            body.extend_from_slice(&self.bytes[s.start..s.end]);
+        }
+        for (key, text, tree) in new {
+            body.extend_from_slice(key);
+            body.extend_from_slice(text);
+            put_varint(&mut body, tree.len() as u64);
+            body.extend_from_slice(tree);
+        }
+        let mut out = Vec::with_capacity(MAGIC.len() + 64 + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(build);
+        out.extend_from_slice(blake3::hash(&body).as_bytes());
+        out.extend_from_slice(&body);
+        Some(out)
+    }
+}
+
+// ------------------------------------------------------------------ encoding
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The pointer of a value that lives behind an `Rc`, to recognise globals.
+pub(crate) fn rc_ptr(v: &Value) -> Option<usize> {
+    Some(match v {
+        Value::Attrs(a) => Rc::as_ptr(a) as *const () as usize,
+        Value::List(l) => Rc::as_ptr(l) as *const () as usize,
+        Value::Lambda(l) => Rc::as_ptr(l) as *const () as usize,
+        Value::PrimOp(p) => Rc::as_ptr(p) as *const () as usize,
+        Value::PrimOpApp(p) => Rc::as_ptr(p) as *const () as usize,
+        Value::Thunk(t) => Rc::as_ptr(t) as *const () as usize,
+        _ => return None,
+    })
+}
+
+/// Writes one bound file; `None` when it holds something that cannot be
+/// stored (then the file is not cached).
+pub(crate) struct Encoder<'a> {
+    pub out: Vec<u8>,
+    syms: FxHashMap<Sym, u32>,
+    interner: &'a Interner,
+    /// Global values behind an `Rc`, by pointer.
+    globals: &'a FxHashMap<usize, Sym>,
+}
+
+const BIN_OPS: [BinOp; 15] = [
+    BinOp::Add,
+    BinOp::Sub,
+    BinOp::Mul,
+    BinOp::Div,
+    BinOp::Eq,
+    BinOp::NotEq,
+    BinOp::Less,
+    BinOp::LessEq,
+    BinOp::Greater,
+    BinOp::GreaterEq,
+    BinOp::And,
+    BinOp::Or,
+    BinOp::Implies,
+    BinOp::Update,
+    BinOp::Concat,
+];
+
+impl<'a> Encoder<'a> {
+    pub fn new(interner: &'a Interner, globals: &'a FxHashMap<usize, Sym>) -> Self {
+        Encoder {
+            out: Vec::new(),
+            syms: FxHashMap::default(),
+            interner,
+            globals,
+        }
+    }
+
+    fn u(&mut self, v: u64) {
+        put_varint(&mut self.out, v);
+    }
+
+    fn tag(&mut self, t: u8) {
+        self.out.push(t);
+    }
+
+    /// A symbol: its string the first time, then its number in this file.
+    fn sym(&mut self, s: Sym) {
+        match self.syms.get(&s) {
+            Some(&n) => self.u(u64::from(n) + 1),
+            None => {
+                let n = self.syms.len() as u32;
+                self.syms.insert(s, n);
+                self.u(0);
+                put_str(&mut self.out, self.interner.name(s));
+            }
+        }
+    }
+
+    fn span(&mut self, s: &Span) {
+        self.u(u64::from(s.start));
+        self.u(u64::from(s.end));
+    }
+
+    fn opt(&mut self, e: &Option<Rc<Expr>>) -> Option<()> {
+        match e {
+            None => {
+                self.tag(0);
+                Some(())
+            }
+            Some(e) => {
+                self.tag(1);
+                self.expr(e)
+            }
+        }
+    }
+
+    fn exprs(&mut self, es: &[Rc<Expr>]) -> Option<()> {
+        self.u(es.len() as u64);
+        es.iter().try_for_each(|e| self.expr(e))
+    }
+
+    fn keys(&mut self, path: &[AttrKey]) -> Option<()> {
+        self.u(path.len() as u64);
+        for k in path {
+            match k {
+                AttrKey::Static(s) => {
+                    self.tag(0);
+                    self.sym(*s);
+                }
+                AttrKey::Dynamic(e) => {
+                    self.tag(1);
+                    self.expr(e)?;
+                }
+            }
+        }
+        Some(())
+    }
+
+    fn binding(&mut self, b: &Binding) -> Option<()> {
+        self.tag(u8::from(b.outer));
+        self.expr(&b.expr)
+    }
+
+    fn value(&mut self, v: &Value) -> Option<()> {
+        if let Some(sym) = rc_ptr(v).and_then(|p| self.globals.get(&p)) {
+            self.tag(8);
+            self.sym(*sym);
+            return Some(());
+        }
+        match v {
+            Value::Null => self.tag(0),
+            Value::Bool(false) => self.tag(1),
+            Value::Bool(true) => self.tag(2),
+            Value::Int(n) => {
+                self.tag(3);
+                self.u(((n << 1) ^ (n >> 63)) as u64);
+            }
+            Value::Float(x) => {
+                self.tag(4);
+                self.out.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+            Value::String(s) => {
+                self.tag(5);
+                put_str(&mut self.out, s);
+            }
+            Value::Path(s) => {
+                self.tag(6);
+                put_str(&mut self.out, s);
+            }
+            Value::Attrs(a) => {
+                self.tag(7);
+                self.u(a.len() as u64);
+                for (k, v) in a.iter() {
+                    self.sym(*k);
+                    self.value(v)?;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    pub fn expr(&mut self, e: &Expr) -> Option<()> {
+        match e {
+            Expr::Const(v) => {
+                self.tag(0);
+                self.value(v)?;
+            }
+            Expr::Var { up, idx } => {
+                self.tag(1);
+                self.u(u64::from(*up));
+                self.u(u64::from(*idx));
+            }
+            Expr::WithVar { name, withs, span } => {
+                self.tag(2);
+                self.sym(*name);
+                self.u(withs.len() as u64);
+                for w in withs.iter() {
+                    self.u(u64::from(*w));
+                }
+                self.span(span);
+            }
+            Expr::Attrs(def) => {
+                self.tag(3);
+                self.tag(u8::from(def.rec));
+                self.u(def.statics.len() as u64);
+                for (s, b) in &def.statics {
+                    self.sym(*s);
+                    self.binding(b)?;
+                }
+                self.u(def.dynamics.len() as u64);
+                for d in &def.dynamics {
+                    self.expr(&d.key)?;
+                    self.expr(&d.value)?;
+                    self.span(&d.span);
+                }
+            }
+            Expr::Let { binds, body } => {
+                self.tag(4);
+                self.u(binds.len() as u64);
+                for b in binds.iter() {
+                    self.binding(b)?;
+                }
+                self.expr(body)?;
+            }
+            Expr::List(items) => {
+                self.tag(5);
+                self.exprs(items)?;
+            }
+            Expr::Lambda(def) => {
+                self.tag(6);
+                match &def.param {
+                    Param::Ident => self.tag(0),
+                    Param::Pattern {
+                        formals,
+                        ellipsis,
+                        bind,
+                    } => {
+                        self.tag(1 + u8::from(*ellipsis) + 2 * u8::from(*bind));
+                        self.u(formals.len() as u64);
+                        for f in formals.iter() {
+                            self.sym(f.name);
+                            self.opt(&f.default)?;
+                        }
+                    }
+                }
+                match def.arg_name {
+                    None => self.tag(0),
+                    Some(s) => {
+                        self.tag(1);
+                        self.sym(s);
+                    }
+                }
+                self.expr(&def.body)?;
+                self.span(&def.span);
+                self.tag(u8::from(def.param_always_forced));
+            }
+            Expr::Apply { func, arg, span } => {
+                self.tag(7);
+                self.expr(func)?;
+                self.expr(arg)?;
+                self.span(span);
+            }
+            Expr::Select {
+                expr,
+                path,
+                default,
+                span,
+            } => {
+                self.tag(8);
+                self.expr(expr)?;
+                self.keys(path)?;
+                self.opt(default)?;
+                self.span(span);
+            }
+            Expr::HasAttr { expr, path } => {
+                self.tag(9);
+                self.expr(expr)?;
+                self.keys(path)?;
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                span,
+            } => {
+                self.tag(10);
+                self.expr(cond)?;
+                self.expr(then)?;
+                self.expr(otherwise)?;
+                self.span(span);
+            }
+            Expr::Assert {
+                cond,
+                body,
+                text,
+                span,
+            } => {
+                self.tag(11);
+                self.expr(cond)?;
+                self.expr(body)?;
+                put_str(&mut self.out, text);
+                self.span(span);
+            }
+            Expr::With { attrs, body } => {
+                self.tag(12);
+                self.expr(attrs)?;
+                self.expr(body)?;
+            }
+            Expr::Bin { op, lhs, rhs, span } => {
+                self.tag(13);
+                let op = BIN_OPS.iter().position(|o| o == op)? as u8;
+                self.tag(op);
+                self.expr(lhs)?;
+                self.expr(rhs)?;
+                self.span(span);
+            }
+            Expr::Not(e, span) => {
+                self.tag(14);
+                self.expr(e)?;
+                self.span(span);
+            }
+            Expr::Neg(e, span) => {
+                self.tag(15);
+                self.expr(e)?;
+                self.span(span);
+            }
+            Expr::Interpolate { parts, span } => {
+                self.tag(16);
+                self.exprs(parts)?;
+                self.span(span);
+            }
+            Expr::PathInterpolate { parts, span } => {
+                self.tag(17);
+                self.exprs(parts)?;
+                self.span(span);
+            }
+            Expr::Fail(kind, span) => {
+                self.tag(18);
+                match kind {
+                    ErrorKind::Unsupported { what } => {
+                        self.tag(0);
+                        put_str(&mut self.out, what);
+                    }
+                    ErrorKind::Forbidden { what, help } => {
+                        self.tag(1);
+                        put_str(&mut self.out, what);
+                        put_str(&mut self.out, help);
+                    }
+                    _ => return None,
+                }
+                self.span(span);
+            }
+        }
+        Some(())
+    }
+}
+
+// ------------------------------------------------------------------ decoding
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.data.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        u32::try_from(self.varint()?).ok()
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        let n = self.varint()? as usize;
+        // Every element takes at least one byte: a bound for allocations.
+        (n <= self.data.len() - self.pos).then_some(n)
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.data.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    fn str(&mut self) -> Option<&str> {
+        let n = self.len()?;
+        std::str::from_utf8(self.bytes(n)?).ok()
+    }
+
+    fn key(&mut self) -> Option<Key> {
+        self.bytes(32).map(|b| b.try_into().expect("32 bytes"))
+    }
+}
+
+/// Reads one bound file back; `None` if the bytes are not a well-formed
+/// tree (then the file is bound from source).
+pub(crate) struct Decoder<'a> {
+    r: Reader<'a>,
+    syms: Vec<Sym>,
+    interner: &'a mut Interner,
+    globals: &'a FxHashMap<Sym, Value>,
+    file: FileId,
+    text_len: u32,
+    depth: u32,
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(
+        data: &'a [u8],
+        interner: &'a mut Interner,
+        globals: &'a FxHashMap<Sym, Value>,
+        file: FileId,
+        text_len: u32,
+    ) -> Self {
+        Decoder {
+            r: Reader { data, pos: 0 },
+            syms: Vec::new(),
+            interner,
+            globals,
+            file,
+            text_len,
+            depth: 0,
+        }
+    }
+
+    /// The whole file's tree; the bytes must end with it.
+    pub fn file(mut self) -> Option<Rc<Expr>> {
+        let e = self.expr()?;
+        (self.r.pos == self.r.data.len()).then_some(e)
+    }
+
+    fn sym(&mut self) -> Option<Sym> {
+        match self.r.varint()? {
+            0 => {
+                let s = self.r.str()?;
+                let sym = self.interner.intern(s);
+                self.syms.push(sym);
+                Some(sym)
+            }
+            n => self.syms.get(usize::try_from(n - 1).ok()?).copied(),
+        }
+    }
+
+    fn span(&mut self) -> Option<Span> {
+        let start = self.r.u32()?;
+        let end = self.r.u32()?;
+        (start <= end && end <= self.text_len).then_some(Span {
+            file: self.file,
+            start,
+            end,
+        })
+    }
+
+    fn flag(&mut self) -> Option<bool> {
+        match self.r.byte()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn nix_str(&mut self) -> Option<NixStr> {
+        self.r.str().map(NixStr::from)
+    }
+
+    fn opt(&mut self) -> Option<Option<Rc<Expr>>> {
+        Some(match self.flag()? {
+            false => None,
+            true => Some(self.expr()?),
+        })
+    }
+
+    fn exprs(&mut self) -> Option<Box<[Rc<Expr>]>> {
+        let n = self.r.len()?;
+        (0..n).map(|_| self.expr()).collect()
+    }
+
+    fn keys(&mut self) -> Option<Box<[AttrKey]>> {
+        let n = self.r.len()?;
+        (0..n)
+            .map(|_| {
+                Some(match self.flag()? {
+                    false => AttrKey::Static(self.sym()?),
+                    true => AttrKey::Dynamic(self.expr()?),
+                })
+            })
+            .collect()
+    }
+
+    fn binding(&mut self) -> Option<Binding> {
+        let outer = self.flag()?;
+        Some(Binding {
+            expr: self.expr()?,
+            outer,
+        })
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        Some(match self.r.byte()? {
+            0 => Value::Null,
+            1 => Value::Bool(false),
+            2 => Value::Bool(true),
+            3 => {
+                let z = self.r.varint()?;
+                Value::Int(((z >> 1) as i64) ^ -((z & 1) as i64))
+            }
+            4 => {
+                let b = self.r.bytes(8)?;
+                Value::Float(f64::from_bits(u64::from_le_bytes(b.try_into().ok()?)))
+            }
+            5 => Value::String(self.nix_str()?),
+            6 => Value::Path(self.nix_str()?),
+            7 => {
+                let n = self.r.len()?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let k = self.sym()?;
+                    entries.push((k, self.value()?));
+                }
+                Value::Attrs(Rc::new(Attrs::from_unsorted(entries)))
+            }
+            8 => {
+                let name = self.sym()?;
+                self.globals.get(&name)?.clone()
+            }
+            _ => return None,
+        })
+    }
+
+    fn expr(&mut self) -> Option<Rc<Expr>> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        let e = self.expr_inner();
+        self.depth -= 1;
+        e.map(Rc::new)
+    }
+
+    fn expr_inner(&mut self) -> Option<Expr> {
+        Some(match self.r.byte()? {
+            0 => Expr::Const(self.value()?),
+            1 => Expr::Var {
+                up: self.r.u32()?,
+                idx: self.r.u32()?,
+            },
+            2 => {
+                let name = self.sym()?;
+                let n = self.r.len()?;
+                let withs = (0..n).map(|_| self.r.u32()).collect::<Option<_>>()?;
+                Expr::WithVar {
+                    name,
+                    withs,
+                    span: self.span()?,
+                }
+            }
+            3 => {
+                let rec = self.flag()?;
+                let n = self.r.len()?;
+                let mut statics = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let s = self.sym()?;
+                    statics.push((s, self.binding()?));
+                }
+                if !rec {
+                    // Symbols are numbered afresh: restore the sort order.
+                    statics.sort_by_key(|e| e.0);
+                }
+                if statics.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return None;
+                }
+                let n = self.r.len()?;
+                let mut dynamics = Vec::with_capacity(n);
+                for _ in 0..n {
+                    dynamics.push(DynamicAttr {
+                        key: self.expr()?,
+                        value: self.expr()?,
+                        span: self.span()?,
+                    });
+                }
+                Expr::Attrs(Box::new(AttrsDef {
+                    rec,
+                    statics,
+                    dynamics,
+                }))
+            }
+            4 => {
+                let n = self.r.len()?;
+                let binds = (0..n).map(|_| self.binding()).collect::<Option<_>>()?;
+                Expr::Let {
+                    binds,
+                    body: self.expr()?,
+                }
+            }
+            5 => Expr::List(self.exprs()?),
+            6 => {
+                let param = match self.r.byte()? {
+                    0 => Param::Ident,
+                    t @ 1..=4 => {
+                        let n = self.r.len()?;
+                        let mut formals = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            let name = self.sym()?;
+                            formals.push(Formal {
+                                name,
+                                default: self.opt()?,
+                            });
+                        }
+                        Param::Pattern {
+                            formals: formals.into(),
+                            ellipsis: (t - 1) & 1 == 1,
+                            bind: (t - 1) & 2 == 2,
+                        }
+                    }
+                    _ => return None,
+                };
+                let arg_name = match self.flag()? {
+                    false => None,
+                    true => Some(self.sym()?),
+                };
+                let body = self.expr()?;
+                let span = self.span()?;
+                Expr::Lambda(Rc::new(LambdaDef {
+                    param,
+                    arg_name,
+                    body,
+                    span,
+                    param_always_forced: self.flag()?,
+                }))
+            }
+            7 => Expr::Apply {
+                func: self.expr()?,
+                arg: self.expr()?,
+                span: self.span()?,
+            },
+            8 => Expr::Select {
+                expr: self.expr()?,
+                path: self.keys()?,
+                default: self.opt()?,
+                span: self.span()?,
+            },
+            9 => Expr::HasAttr {
+                expr: self.expr()?,
+                path: self.keys()?,
+            },
+            10 => Expr::If {
+                cond: self.expr()?,
+                then: self.expr()?,
+                otherwise: self.expr()?,
+                span: self.span()?,
+            },
+            11 => Expr::Assert {
+                cond: self.expr()?,
+                body: self.expr()?,
+                text: self.nix_str()?,
+                span: self.span()?,
+            },
+            12 => Expr::With {
+                attrs: self.expr()?,
+                body: self.expr()?,
+            },
+            13 => {
+                let op = *BIN_OPS.get(usize::from(self.r.byte()?))?;
+                Expr::Bin {
+                    op,
+                    lhs: self.expr()?,
+                    rhs: self.expr()?,
+                    span: self.span()?,
+                }
+            }
+            14 => Expr::Not(self.expr()?, self.span()?),
+            15 => Expr::Neg(self.expr()?, self.span()?),
+            16 => Expr::Interpolate {
+                parts: self.exprs()?,
+                span: self.span()?,
+            },
+            17 => Expr::PathInterpolate {
+                parts: self.exprs()?,
+                span: self.span()?,
+            },
+            18 => {
+                let kind = match self.r.byte()? {
+                    0 => ErrorKind::Unsupported {
+                        what: self.r.str()?.to_string(),
+                    },
+                    1 => ErrorKind::Forbidden {
+                        what: self.r.str()?.to_string(),
+                        help: self.r.str()?.to_string(),
+                    },
+                    _ => return None,
+                };
+                Expr::Fail(kind, self.span()?)
+            }
+            _ => return None,
+        })
+    }
+}
+
+// ------------------------------------------------------------ the evaluator
+
+/// The evaluator's side of a pack: what it read from it and what it added.
+pub(crate) struct CompiledState {
+    files: std::sync::Arc<CompiledFiles>,
+    added: Vec<(Key, Key, Vec<u8>)>,
+    used: FxHashSet<Key>,
+    /// Hash of the global names and scalar values, the policy and the home
+    /// directory; `None` once any of them changed.
+    context: Option<Key>,
+    /// Global values behind an `Rc`, by pointer; `None` once globals changed.
+    global_ptrs: Option<FxHashMap<usize, Sym>>,
+    stats: CompiledStats,
+}
+
+/// How a pack served an evaluation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompiledStats {
+    /// Files bound from the pack.
+    pub hits: usize,
+    /// Files bound from source while a pack was in use.
+    pub misses: usize,
+    /// Of those, the ones that can be stored in the next pack.
+    pub stored: usize,
+    /// Files in the pack in use.
+    pub in_pack: usize,
+}
+
+impl crate::Evaluator {
+    /// Binds files from `files` when it holds them (same text, name and
+    /// scope), and keeps the files bound from source for
+    /// [`Self::compiled_pack`].
+    pub fn use_compiled(&mut self, files: std::sync::Arc<CompiledFiles>) {
+        let in_pack = files.len();
+        self.compiled = Some(CompiledState {
+            files,
+            added: Vec::new(),
+            used: FxHashSet::default(),
+            context: None,
+            global_ptrs: None,
+            stats: CompiledStats {
+                in_pack,
+                ..CompiledStats::default()
+            },
+        });
+    }
+
+    /// How the pack in use served this evaluator so far.
+    pub fn compiled_stats(&self) -> Option<CompiledStats> {
+        self.compiled.as_ref().map(|c| c.stats)
+    }
+
+    /// A pack of the files bound so far, to hand to a later run's
+    /// [`CompiledFiles::load`]: the new ones and those read from the pack in
+    /// use, plus (with `keep_unused`) the pack's others. `None` when there
+    /// is no pack in use, nothing would change, or this build cannot
+    /// identify itself.
+    pub fn compiled_pack(&self, keep_unused: bool) -> Option<Vec<u8>> {
+        let c = self.compiled.as_ref()?;
+        let drops = !keep_unused && c.used.len() < c.files.len();
+        if c.added.is_empty() && !drops {
+            return None;
+        }
+        c.files.write(&c.added, &c.used, keep_unused)
+    }
+
+    /// Marks the pack's context stale: the globals, policy or home
+    /// directory changed.
+    pub(crate) fn compiled_context_changed(&mut self) {
+        if let Some(c) = &mut self.compiled {
+            c.context = None;
+            c.global_ptrs = None;
+        }
+    }
+
+    fn compiled_context(&mut self) -> Key {
+        if let Some(k) = self.compiled.as_ref().and_then(|c| c.context) {
+            return k;
+        }
+        let mut h = blake3::Hasher::new();
+        let mut globals: Vec<(&str, &Value)> = self
+            .globals
+            .iter()
+            .map(|(s, v)| (&**self.interner.name(*s), v))
+            .collect();
+        globals.sort_by(|a, b| a.0.cmp(b.0));
+        let field = |h: &mut blake3::Hasher, b: &[u8]| {
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        field(&mut h, b"globals");
+        for (name, v) in globals {
+            field(&mut h, name.as_bytes());
+            // Scalars are stored as literals; anything else by name.
+            match v {
+                Value::Null => field(&mut h, b"null"),
+                Value::Bool(b) => field(&mut h, if *b { b"true" } else { b"false" }),
+                Value::Int(n) => field(&mut h, format!("int {n}").as_bytes()),
+                Value::Float(x) => field(&mut h, format!("float {}", x.to_bits()).as_bytes()),
+                Value::String(s) => field(&mut h, format!("string {s}").as_bytes()),
+                Value::Path(s) => field(&mut h, format!("path {s}").as_bytes()),
+                _ => field(&mut h, b"linked"),
+            }
+        }
+        field(&mut h, format!("policy {:?}", self.policy).as_bytes());
+        field(&mut h, format!("home {:?}", self.home_dir).as_bytes());
+        let key = *h.finalize().as_bytes();
+        if let Some(c) = &mut self.compiled {
+            c.context = Some(key);
+        }
+        key
+    }
+
+    /// The entry key of a file about to be bound.
+    pub(crate) fn compiled_key(
+        &mut self,
+        name: &str,
+        text: &str,
+        base_dir: &str,
+        scope: Option<&FxHashMap<Sym, u32>>,
+    ) -> Key {
+        let context = self.compiled_context();
+        let mut h = blake3::Hasher::new();
+        let mut field = |b: &[u8]| {
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        field(&context);
+        field(name.as_bytes());
+        field(base_dir.as_bytes());
+        match scope {
+            None => field(b"no scope"),
+            Some(scope) => {
+                let mut names: Vec<(u32, Sym)> = scope.iter().map(|(s, i)| (*i, *s)).collect();
+                names.sort_unstable();
+                field(format!("scope {}", names.len()).as_bytes());
+                for (i, s) in names {
+                    field(&i.to_le_bytes());
+                    field(self.interner.name(s).as_bytes());
+                }
+            }
+        }
+        field(&text_hash(text));
+        *h.finalize().as_bytes()
+    }
+
+    /// The file `key` from the pack, bound as file `file`.
+    pub(crate) fn compiled_lookup(
+        &mut self,
+        key: &Key,
+        file: FileId,
+        text_len: usize,
+    ) -> Option<Rc<Expr>> {
+        let c = self.compiled.as_mut()?;
+        let files = c.files.clone();
+        let Some(bytes) = files.entry(key) else {
+            c.stats.misses += 1;
+            return None;
+        };
+        let text_len = u32::try_from(text_len).ok()?;
+        let decoded = Decoder::new(bytes, &mut self.interner, &self.globals, file, text_len).file();
+        let c = self.compiled.as_mut()?;
+        match decoded {
+            Some(e) => {
+                c.stats.hits += 1;
+                c.used.insert(*key);
+                Some(e)
+            }
+            None => {
+                c.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Keeps a file just bound from source for the next pack.
+    pub(crate) fn compiled_store(&mut self, key: Key, text: &str, expr: &Expr) {
+        let Some(c) = self.compiled.as_mut() else {
+            return;
+        };
+        if c.global_ptrs.is_none() {
+            let ptrs = self
+                .globals
+                .iter()
+                .filter_map(|(s, v)| Some((rc_ptr(v)?, *s)))
+                .collect();
+            c.global_ptrs = Some(ptrs);
+        }
+        let ptrs = c.global_ptrs.as_ref().expect("just set");
+        let mut enc = Encoder::new(&self.interner, ptrs);
+        if enc.expr(expr).is_some() {
+            let tree = enc.out;
+            c.added.push((key, text_hash(text), tree));
+            c.stats.stored += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Evaluator, Limits, NoFileSystem};
+
+    fn evaluator() -> Evaluator {
+        Evaluator::new(Box::new(NoFileSystem), Limits::default())
+    }
+
+    fn eval(ev: &mut Evaluator, text: &str) -> String {
+        match ev
+            .eval_source("f.nix", text, "/d")
+            .and_then(|v| ev.force_deep(&v))
+            .and_then(|v| ev.print(&v))
+        {
+            Ok(s) => s,
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// Evaluates `text` once binding it from source into a new pack, then
+    /// again in a fresh evaluator (whose symbols are first numbered by
+    /// `warm_up`) binding it from that pack; returns both results.
+    fn twice(text: &str, warm_up: &str) -> (String, String) {
+        let mut first = evaluator();
+        first.use_compiled(Arc::new(CompiledFiles::empty()));
+        let a = eval(&mut first, text);
+        let pack = CompiledFiles::load(first.compiled_pack(true).expect("bound a file"))
+            .expect("reads back");
+        let mut second = evaluator();
+        eval(&mut second, warm_up);
+        second.use_compiled(Arc::new(pack));
+        let b = eval(&mut second, text);
+        assert_eq!(
+            second.compiled_stats().unwrap().hits,
+            1,
+            "bound from the pack"
+        );
+        (a, b)
+    }
+
+    #[test]
+    fn sets_read_back_with_symbols_numbered_in_another_order() {
+        let text = "let s = rec { b = 1; a = b + 1; c = { y = a; x = 2; }; __overrides = { b = 10; }; }; \
+                    in [ s (s // { z = 0; }) (s.c ? x) (builtins.attrNames s) (map (x: x * 2) [ 1 2 ]) ]";
+        // The second evaluator knows z, y, x, c, a, b in that order, the
+        // reverse of the first's.
+        let (a, b) = twice(text, "{ z = 0; y = 1; x = 2; c = 3; a = 4; b = 5; }");
+        assert_eq!(
+            a,
+            "[ { __overrides = { b = 10; }; a = 11; b = 10; c = { x = 2; y = 11; }; } \
+             { __overrides = «repeated»; a = 11; b = 10; c = «repeated»; z = 0; } \
+             true [ \"__overrides\" \"a\" \"b\" \"c\" ] [ 2 4 ] ]"
+        );
+        assert_eq!(b, a);
+    }
+
+    #[test]
+    fn errors_read_back_with_their_spans() {
+        let text = "let f = { a, b ? 2 }: a + b; in [ (f { a = 1; }) __curPos (assert 1 == 2; 0) ]";
+        let mut first = evaluator();
+        first.use_compiled(Arc::new(CompiledFiles::empty()));
+        let e1 = first
+            .eval_source("f.nix", text, "/d")
+            .and_then(|v| first.force_deep(&v))
+            .unwrap_err();
+        let pack = CompiledFiles::load(first.compiled_pack(true).unwrap()).unwrap();
+        let mut second = evaluator();
+        second.use_compiled(Arc::new(pack));
+        let e2 = second
+            .eval_source("f.nix", text, "/d")
+            .and_then(|v| second.force_deep(&v))
+            .unwrap_err();
+        assert_eq!(second.compiled_stats().unwrap().hits, 1);
+        assert_eq!(e2.to_string(), e1.to_string());
+        assert_eq!(e2.span().map(|s| s.range()), e1.span().map(|s| s.range()));
+        assert!(e1.to_string().contains("assert"), "{e1}");
+    }
+
+    #[test]
+    fn a_changed_scope_misses() {
+        let mut first = evaluator();
+        first.use_compiled(Arc::new(CompiledFiles::empty()));
+        eval(&mut first, "x");
+        assert_eq!(
+            first.compiled_stats().unwrap().stored,
+            0,
+            "an error is not stored"
+        );
+        first.set_global("x", Value::Int(1));
+        assert_eq!(eval(&mut first, "x + 1"), "2");
+        let pack = Arc::new(CompiledFiles::load(first.compiled_pack(true).unwrap()).unwrap());
+        let mut second = evaluator();
+        second.use_compiled(pack.clone());
+        second.set_global("x", Value::Int(5));
+        assert_eq!(eval(&mut second, "x + 1"), "6", "x is another constant now");
+        assert_eq!(second.compiled_stats().unwrap().hits, 0);
+        second.set_global("x", Value::Int(1));
+        assert_eq!(eval(&mut second, "x + 1"), "2");
+        assert_eq!(second.compiled_stats().unwrap().hits, 1);
+        // Same text under another name, or another directory: not the same
+        // file (`__curPos`, relative paths).
+        let mut third = evaluator();
+        third.set_global("x", Value::Int(1));
+        third.use_compiled(pack);
+        third.eval_source("g.nix", "x + 1", "/d").unwrap();
+        third.eval_source("f.nix", "x + 1", "/e").unwrap();
+        assert_eq!(third.compiled_stats().unwrap().hits, 0);
+    }
+
+    #[test]
+    fn damaged_and_foreign_packs_are_refused() {
+        let mut ev = evaluator();
+        ev.use_compiled(Arc::new(CompiledFiles::empty()));
+        eval(&mut ev, "{ a = 1; }");
+        let good = ev.compiled_pack(true).unwrap();
+        assert_eq!(CompiledFiles::load(good.clone()).unwrap().len(), 1);
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(CompiledFiles::load(flipped).err(), Some(PackError::Damaged));
+        let truncated = good[..good.len() - 3].to_vec();
+        assert_eq!(
+            CompiledFiles::load(truncated).err(),
+            Some(PackError::Damaged)
+        );
+        let mut other = good.clone();
+        other[MAGIC.len()] ^= 1;
+        assert_eq!(
+            CompiledFiles::load(other).err(),
+            Some(PackError::OtherBuild)
+        );
+        assert_eq!(
+            CompiledFiles::load(b"not a pack".to_vec()).err(),
+            Some(PackError::NotAPack)
+        );
+        // A tree that does not decode (well-formed pack, damaged entry) is
+        // bound from source instead.
+        let mut body = Vec::new();
+        put_varint(&mut body, 1);
+        let key = {
+            let mut probe = evaluator();
+            probe.use_compiled(Arc::new(CompiledFiles::empty()));
+            probe.compiled_key("f.nix", "{ a = 1; }", "/d", None)
+        };
+        body.extend_from_slice(&key);
+        body.extend_from_slice(&text_hash("{ a = 1; }"));
+        put_varint(&mut body, 2);
+        body.extend_from_slice(&[99, 0]);
+        let mut pack = MAGIC.to_vec();
+        pack.extend_from_slice(build_id().unwrap());
+        pack.extend_from_slice(blake3::hash(&body).as_bytes());
+        pack.extend_from_slice(&body);
+        let mut ev = evaluator();
+        ev.use_compiled(Arc::new(CompiledFiles::load(pack).unwrap()));
+        assert_eq!(eval(&mut ev, "{ a = 1; }"), "{ a = 1; }");
+        assert_eq!(ev.compiled_stats().unwrap().hits, 0);
+    }
+
+    #[test]
+    fn unused_entries_are_dropped_unless_kept() {
+        let mut first = evaluator();
+        first.use_compiled(Arc::new(CompiledFiles::empty()));
+        eval(&mut first, "1");
+        first.eval_source("g.nix", "2", "/d").unwrap();
+        let pack = Arc::new(CompiledFiles::load(first.compiled_pack(true).unwrap()).unwrap());
+        assert_eq!(pack.len(), 2);
+        let mut second = evaluator();
+        second.use_compiled(pack);
+        eval(&mut second, "1");
+        assert!(second.compiled_pack(true).is_none(), "nothing new");
+        let dropped = CompiledFiles::load(second.compiled_pack(false).unwrap()).unwrap();
+        assert_eq!(dropped.len(), 1);
+        assert!(dropped.may_hold("1") && !dropped.may_hold("2"));
+    }
+}
