@@ -5,7 +5,10 @@
 # (every module: a directory with mod.nix and M member files V0.nix..; files =
 # N x (M+1)), and for each the same values as ONE plain Nix file, then times
 # side by side, in one hyperfine run per size:
-#   - eka eval <atom dir> --strict            (reads the atom from HEAD)
+#   - eka eval <atom dir> --strict            (reads the atom from HEAD), three
+#     ways: with its parse cache filled by an earlier run; as a first run
+#     (the cache deleted before each run: it parses everything and writes
+#     the cache); and with --no-parse-cache (parses everything, no cache)
 #   - nix-instantiate --eval --strict <plain file>
 #   - atom-nix (ekala-project/atom, the reference composer) on this Nix:
 #     nix-instantiate --read-write-mode --eval --strict
@@ -65,8 +68,12 @@ cleanup() { # a failed run keeps its files for inspection
 }
 trap cleanup EXIT
 REPO=$BENCH_DIR/repo PLAIN=$BENCH_DIR/plain RES=$BENCH_DIR/results
-rm -rf "$REPO" "$PLAIN" "$RES"
+rm -rf "$REPO" "$PLAIN" "$RES" "$BENCH_DIR/cache"
 mkdir -p "$REPO" "$PLAIN" "$RES"
+# eka's parse cache (packs of the files it parsed, by atom) lives here, not in
+# the user's cache. PARSED is deleted before each "first run" of eka.
+export XDG_CACHE_HOME=$BENCH_DIR/cache
+PARSED=$XDG_CACHE_HOME/eka/parsed
 
 # ---------------------------------------------------------------- generation
 # Module k (0 = the atom's root) has parent (k-1)/10: a tree of fan-out 10,
@@ -269,6 +276,8 @@ for a in $SIZES; do
   args=() prep=()
   if [ -z "$SKIP_EKA" ]; then
     args+=(-n eka "$EKA eval $REPO/$a --strict"); prep+=(--prepare true)
+    args+=(-n "eka, first run" "$EKA eval $REPO/$a --strict"); prep+=(--prepare "rm -rf $PARSED")
+    args+=(-n "eka --no-parse-cache" "$EKA eval $REPO/$a --strict --no-parse-cache"); prep+=(--prepare true)
   fi
   args+=(-n plain "nix-instantiate --eval --strict $PLAIN/$a.nix"); prep+=(--prepare true)
   if [ -n "$ATOMNIX" ]; then
@@ -284,7 +293,9 @@ if [ -z "$SKIP_EKA" ]; then
   echo "== timing the scaling check (eka and the plain file, modules x 10 members)"
   args=()
   for n in $SCALE; do
-    args+=(-n "eka $n" "$EKA eval $REPO/scale/n$n --strict" -n "plain $n" "nix-instantiate --eval --strict $PLAIN/scale/n$n.nix")
+    args+=(-n "eka $n" "$EKA eval $REPO/scale/n$n --strict"
+           -n "eka no cache $n" "$EKA eval $REPO/scale/n$n --strict --no-parse-cache"
+           -n "plain $n" "nix-instantiate --eval --strict $PLAIN/scale/n$n.nix")
   done
   hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$RES/scale-time.json" "${args[@]}"
 fi
@@ -311,19 +322,36 @@ L.append("Atoms: N modules × M members in one git repository (read by eka from 
          "of fan-out 10. Every value is forced (\`--strict\`); before timing, each command's "
          "output was checked to be identical to the plain file's.\n")
 L.append("Times: hyperfine, median ± σ of $RUNS runs (1 warm-up), the commands of one size side by side in one hyperfine run.\n")
-L.append("| atom | files | eka | plain file (Nix) | atom-nix, files in the store | atom-nix, files not in the store | atom-nix, issue 5's figure | eka / plain (goal ≤ 2×) | atom-nix / eka (goal ≥ 10×): in store / not in store / issue 5 |")
+L.append("| atom | files | eka | eka, first run | eka \`--no-parse-cache\` | plain file (Nix) | atom-nix, files in the store | atom-nix, files not in the store | atom-nix, issue 5's figure |")
 L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-notes = []
+R = []
 for a in ("small", "large"):
     r = load(f"{res}/{a}-time.json")
     n, m = SHAPE[a]
-    e, p = r.get("eka"), r.get("plain")
+    e, e1, e0, p = r.get("eka"), r.get("eka, first run"), r.get("eka --no-parse-cache"), r.get("plain")
     w, c = r.get("atom-nix"), r.get("atom-nix, files not in the store")
-    ep = f"{e['median'] / p['median']:.2f}×" if e else "—"
-    def ratio(x): return f"{x / e['median']:.1f}×" if e and x else "—"
-    xe = " / ".join([ratio(w and w["median"]), ratio(c and c["median"]), ratio(PUBLISHED[a])])
-    L.append(f"| {a} ({n} × {m}) | {n * (m + 1):,} | {cell(e)} | {cell(p)} | {cell(w)} | {cell(c)} "
-             f"| {fmt(PUBLISHED[a])} | {ep} | {xe} |")
+    L.append(f"| {a} ({n} × {m}) | {n * (m + 1):,} | {cell(e)} | {cell(e1)} | {cell(e0)} | {cell(p)} "
+             f"| {cell(w)} | {cell(c)} | {fmt(PUBLISHED[a])} |")
+    R.append((a, e, e1, e0, p, w, c))
+L.append("")
+L.append("Ratios (each from one hyperfine run, side by side). Goals: eka within 2× of the plain file; "
+         "at least 10× faster than atom-nix. *Warm*: a run after an earlier one (eka's parse cache "
+         "filled, atom-nix's files in the store); *first*: eka's first run (no parse cache; it parses "
+         "everything and writes the pack) against atom-nix's first (files not in the store).\n")
+L.append("| atom | eka / plain | eka first / plain | eka no cache / plain | atom-nix / eka, warm | atom-nix / eka, first | atom-nix in store / eka no cache | issue 5's atom-nix / eka no cache |")
+L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+def ratio(x, y): return f"{x['median'] / y['median']:.2f}×" if x and y else "—"
+for a, e, e1, e0, p, w, c in R:
+    pub = {"median": PUBLISHED[a]}
+    L.append(f"| {a} | {ratio(e, p)} | {ratio(e1, p)} | {ratio(e0, p)} | {ratio(w, e)} | {ratio(c, e1)} "
+             f"| {ratio(w, e0)} | {ratio(pub, e0)} |")
+notes = []
+notes.append("eka reads the atom from git (HEAD). Its parse cache (\`~/.cache/eka/parsed\`, here "
+             "\`\$BENCH_DIR/cache\`) keeps, per atom tree, what each file parsed and bound to; a later "
+             "run reads that back instead of parsing. *eka*: the pack exists (from the check and "
+             "warm-up runs). *eka, first run*: the pack is deleted before each run (untimed), so the "
+             "run parses every file and writes the pack. *eka \`--no-parse-cache\`*: parses every "
+             "file, reads and writes no pack.")
 notes.append("Issue 5's figures (atom-nix on Nix 2.8: 431 ms and 3.06 s; the plain file 40 ms and "
              "102 ms) were measured on another occasion, on atoms of the same shape but not these files, "
              "so ratios against them mix two runs.")
@@ -351,22 +379,24 @@ if not skip_eka:
              "size's (when the size doubles: ≈ 2 if linear, a little more if n log n, 4 if quadratic). *marginal*: the added time "
              "per added file against the previous size, which leaves out the fixed start-up cost; "
              "it stays flat when the cost per file does not grow.\n")
-    L.append("| modules | files | eka | eka per file | eka × prev (size × prev) | eka marginal per file | plain file | plain per file |")
-    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    prev = None
-    for n in scale:
-        e, p = r[f"eka {n}"], r[f"plain {n}"]
-        files = n * 11
-        t = e["median"]
-        per = f"{t / files * 1e6:.0f} µs"
-        if prev:
-            xp = f"{t / prev[1]:.2f} (×{files / prev[0]:.3g})"
-            marg = f"{(t - prev[1]) / (files - prev[0]) * 1e6:.0f} µs"
-        else:
-            xp = marg = "—"
-        L.append(f"| {n} | {files:,} | {cell(e)} | {per} | {xp} | {marg} | {cell(p)} | {p['median'] / files * 1e6:.0f} µs |")
-        prev = (files, t)
-    L.append("")
+    for label, key in (("eka (parse cache filled)", "eka {n}"), ("eka \`--no-parse-cache\`", "eka no cache {n}")):
+        L.append(f"### {label}\n")
+        L.append("| modules | files | eka | eka per file | eka × prev (size × prev) | eka marginal per file | plain file | plain per file |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        prev = None
+        for n in scale:
+            e, p = r[key.format(n=n)], r[f"plain {n}"]
+            files = n * 11
+            t = e["median"]
+            per = f"{t / files * 1e6:.0f} µs"
+            if prev:
+                xp = f"{t / prev[1]:.2f} (×{files / prev[0]:.3g})"
+                marg = f"{(t - prev[1]) / (files - prev[0]) * 1e6:.0f} µs"
+            else:
+                xp = marg = "—"
+            L.append(f"| {n} | {files:,} | {cell(e)} | {per} | {xp} | {marg} | {cell(p)} | {p['median'] / files * 1e6:.0f} µs |")
+            prev = (files, t)
+        L.append("")
 text = "\n".join(L)
 open(out, "w").write(text)
 print(); print(text)

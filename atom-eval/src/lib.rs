@@ -17,6 +17,10 @@
 //! - **The file system.** All file access goes through the
 //!   [`FileSystem`] trait: [`RootedFileSystem`] is a real tree under one
 //!   root (what `eka eval` uses), [`NoFileSystem`] has nothing.
+//! - **Bound files kept between runs.** [`Evaluator::use_compiled`] hands
+//!   over a [`CompiledFiles`] pack: files it holds (same text, name and
+//!   scope) are not parsed again, and [`Evaluator::compiled_pack`] writes
+//!   the next pack. Results are the same with a pack as without.
 //! - **Limits.** [`Limits`] bounds call depth (an error, never a stack
 //!   overflow) and optionally the number of evaluation steps.
 //!

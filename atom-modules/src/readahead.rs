@@ -4,6 +4,10 @@
 //! reaches them. Parsing is most of the cost of a large atom, and it needs
 //! no evaluator, so this is where cores other than the evaluator's help.
 //!
+//! A file the parse cache may hold ([`atom_eval::CompiledFiles::may_hold`])
+//! is only read, not parsed: the evaluator will most likely bind it from
+//! the pack, and parses it in place if not.
+//!
 //! It changes nothing observable: a file the evaluator needs before a
 //! reader got to it is read and parsed in place as without reading ahead,
 //! and errors (syntax or I/O) of files read ahead surface only when, and
