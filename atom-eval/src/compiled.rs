@@ -188,17 +188,19 @@ impl CompiledFiles {
     ) -> Option<Vec<u8>> {
         let build = build_id()?;
         let mut body = Vec::new();
+        // A new entry replaces a loaded one of the same key (which did not
+        // read back).
+        let replaced: FxHashSet<&Key> = added.iter().map(|(k, _, _)| k).collect();
         let mut kept: Vec<(&Key, &Stored)> = self
             .index
             .iter()
-            .filter(|(k, _)| keep_unused || used.contains(*k))
+            .filter(|(k, _)| (keep_unused || used.contains(*k)) && !replaced.contains(k))
             .collect();
         // Entries in file order, so a pack rewritten unchanged is identical.
         kept.sort_by_key(|(_, s)| s.start);
-        let new: Vec<&(Key, Key, Vec<u8>)> = added
-            .iter()
-            .filter(|(k, _, _)| !self.index.contains_key(k))
-            .collect();
+        let mut seen = FxHashSet::default();
+        let new: Vec<&(Key, Key, Vec<u8>)> =
+            added.iter().filter(|(k, _, _)| seen.insert(*k)).collect();
         put_varint(&mut body, (kept.len() + new.len()) as u64);
         for (key, s) in kept {
             body.extend_from_slice(key);
@@ -251,12 +253,21 @@ pub(crate) fn rc_ptr(v: &Value) -> Option<usize> {
 
 /// Writes one bound file; `None` when it holds something that cannot be
 /// stored (then the file is not cached).
+///
+/// An entry starts with the names binding interned, in the order it first
+/// interned them; reading it back interns them in that order first, so
+/// symbols are numbered exactly as binding the file from source would
+/// number them (sets are walked in symbol order when forced, which decides
+/// which of two errors is reported). The tree refers to symbols by their
+/// place in that list.
 pub(crate) struct Encoder<'a> {
-    pub out: Vec<u8>,
+    out: Vec<u8>,
     syms: FxHashMap<Sym, u32>,
-    interner: &'a Interner,
-    /// Global values behind an `Rc`, by pointer.
-    globals: &'a FxHashMap<usize, Sym>,
+    /// Global values behind an `Rc`, by pointer: the first of their names
+    /// (stored as a string: a global's name is interned already, so
+    /// looking it up changes no numbering).
+    globals: &'a FxHashMap<usize, NixStr>,
+    depth: u32,
 }
 
 const BIN_OPS: [BinOp; 15] = [
@@ -278,13 +289,33 @@ const BIN_OPS: [BinOp; 15] = [
 ];
 
 impl<'a> Encoder<'a> {
-    pub fn new(interner: &'a Interner, globals: &'a FxHashMap<usize, Sym>) -> Self {
-        Encoder {
+    /// Encodes `expr`, bound from source while interning `interned` (in
+    /// order, with repeats).
+    pub fn file(
+        interner: &'a Interner,
+        globals: &'a FxHashMap<usize, NixStr>,
+        interned: &[Sym],
+        expr: &Expr,
+    ) -> Option<Vec<u8>> {
+        let mut enc = Encoder {
             out: Vec::new(),
             syms: FxHashMap::default(),
-            interner,
             globals,
+            depth: 0,
+        };
+        let mut table = Vec::new();
+        for s in interned {
+            if !enc.syms.contains_key(s) {
+                enc.syms.insert(*s, table.len() as u32);
+                table.push(*s);
+            }
         }
+        enc.u(table.len() as u64);
+        for s in &table {
+            put_str(&mut enc.out, interner.name(*s));
+        }
+        enc.expr(expr)?;
+        Some(enc.out)
     }
 
     fn u(&mut self, v: u64) {
@@ -295,17 +326,12 @@ impl<'a> Encoder<'a> {
         self.out.push(t);
     }
 
-    /// A symbol: its string the first time, then its number in this file.
-    fn sym(&mut self, s: Sym) {
-        match self.syms.get(&s) {
-            Some(&n) => self.u(u64::from(n) + 1),
-            None => {
-                let n = self.syms.len() as u32;
-                self.syms.insert(s, n);
-                self.u(0);
-                put_str(&mut self.out, self.interner.name(s));
-            }
-        }
+    /// A symbol: its place in the entry's names. One binding did not
+    /// intern cannot be numbered as binding would: not stored.
+    fn sym(&mut self, s: Sym) -> Option<()> {
+        let n = *self.syms.get(&s)?;
+        self.u(u64::from(n));
+        Some(())
     }
 
     fn span(&mut self, s: &Span) {
@@ -337,7 +363,7 @@ impl<'a> Encoder<'a> {
             match k {
                 AttrKey::Static(s) => {
                     self.tag(0);
-                    self.sym(*s);
+                    self.sym(*s)?;
                 }
                 AttrKey::Dynamic(e) => {
                     self.tag(1);
@@ -354,9 +380,9 @@ impl<'a> Encoder<'a> {
     }
 
     fn value(&mut self, v: &Value) -> Option<()> {
-        if let Some(sym) = rc_ptr(v).and_then(|p| self.globals.get(&p)) {
+        if let Some(name) = rc_ptr(v).and_then(|p| self.globals.get(&p)) {
             self.tag(8);
-            self.sym(*sym);
+            put_str(&mut self.out, name);
             return Some(());
         }
         match v {
@@ -383,7 +409,7 @@ impl<'a> Encoder<'a> {
                 self.tag(7);
                 self.u(a.len() as u64);
                 for (k, v) in a.iter() {
-                    self.sym(*k);
+                    self.sym(*k)?;
                     self.value(v)?;
                 }
             }
@@ -392,7 +418,18 @@ impl<'a> Encoder<'a> {
         Some(())
     }
 
-    pub fn expr(&mut self, e: &Expr) -> Option<()> {
+    fn expr(&mut self, e: &Expr) -> Option<()> {
+        // Deeper than the reader accepts: not stored.
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        self.expr_inner(e)?;
+        self.depth -= 1;
+        Some(())
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Option<()> {
         match e {
             Expr::Const(v) => {
                 self.tag(0);
@@ -405,7 +442,7 @@ impl<'a> Encoder<'a> {
             }
             Expr::WithVar { name, withs, span } => {
                 self.tag(2);
-                self.sym(*name);
+                self.sym(*name)?;
                 self.u(withs.len() as u64);
                 for w in withs.iter() {
                     self.u(u64::from(*w));
@@ -417,7 +454,7 @@ impl<'a> Encoder<'a> {
                 self.tag(u8::from(def.rec));
                 self.u(def.statics.len() as u64);
                 for (s, b) in &def.statics {
-                    self.sym(*s);
+                    self.sym(*s)?;
                     self.binding(b)?;
                 }
                 self.u(def.dynamics.len() as u64);
@@ -451,7 +488,7 @@ impl<'a> Encoder<'a> {
                         self.tag(1 + u8::from(*ellipsis) + 2 * u8::from(*bind));
                         self.u(formals.len() as u64);
                         for f in formals.iter() {
-                            self.sym(f.name);
+                            self.sym(f.name)?;
                             self.opt(&f.default)?;
                         }
                     }
@@ -460,7 +497,7 @@ impl<'a> Encoder<'a> {
                     None => self.tag(0),
                     Some(s) => {
                         self.tag(1);
-                        self.sym(s);
+                        self.sym(s)?;
                     }
                 }
                 self.expr(&def.body)?;
@@ -621,6 +658,16 @@ impl Reader<'_> {
     }
 }
 
+/// A frame of the environment at a point of the tree, to check every
+/// variable's `up`/`idx` against: a tree read back never indexes outside
+/// the environment evaluation builds.
+#[derive(Clone, Copy)]
+enum Frame {
+    /// A `let`, `rec` set, function or the host's scope, with its slots.
+    Static(u32),
+    With,
+}
+
 /// Reads one bound file back; `None` if the bytes are not a well-formed
 /// tree (then the file is bound from source).
 pub(crate) struct Decoder<'a> {
@@ -631,15 +678,19 @@ pub(crate) struct Decoder<'a> {
     file: FileId,
     text_len: u32,
     depth: u32,
+    frames: Vec<Frame>,
 }
 
 impl<'a> Decoder<'a> {
+    /// A reader of `data`, bound as file `file` of `text_len` bytes, in a
+    /// root environment of `outer` slots (the host's scope).
     pub fn new(
         data: &'a [u8],
         interner: &'a mut Interner,
         globals: &'a FxHashMap<Sym, Value>,
         file: FileId,
         text_len: u32,
+        outer: u32,
     ) -> Self {
         Decoder {
             r: Reader { data, pos: 0 },
@@ -649,25 +700,43 @@ impl<'a> Decoder<'a> {
             file,
             text_len,
             depth: 0,
+            frames: vec![Frame::Static(outer)],
         }
     }
 
     /// The whole file's tree; the bytes must end with it.
     pub fn file(mut self) -> Option<Rc<Expr>> {
+        let n = self.r.len()?;
+        self.syms.reserve(n);
+        for _ in 0..n {
+            let name = self.r.str()?;
+            let sym = self.interner.intern(name);
+            self.syms.push(sym);
+        }
         let e = self.expr()?;
         (self.r.pos == self.r.data.len()).then_some(e)
     }
 
     fn sym(&mut self) -> Option<Sym> {
-        match self.r.varint()? {
-            0 => {
-                let s = self.r.str()?;
-                let sym = self.interner.intern(s);
-                self.syms.push(sym);
-                Some(sym)
-            }
-            n => self.syms.get(usize::try_from(n - 1).ok()?).copied(),
-        }
+        let n = usize::try_from(self.r.varint()?).ok()?;
+        self.syms.get(n).copied()
+    }
+
+    /// Reads with `frame` pushed (the body of a `let`, function...).
+    fn within<T>(&mut self, frame: Frame, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        self.frames.push(frame);
+        let out = read(self);
+        self.frames.pop();
+        out
+    }
+
+    /// The frame `up` levels out.
+    fn frame(&self, up: u32) -> Option<Frame> {
+        let at = self
+            .frames
+            .len()
+            .checked_sub(1 + usize::try_from(up).ok()?)?;
+        Some(self.frames[at])
     }
 
     fn span(&mut self) -> Option<Span> {
@@ -716,12 +785,15 @@ impl<'a> Decoder<'a> {
             .collect()
     }
 
-    fn binding(&mut self) -> Option<Binding> {
+    /// A binding of a `let` or set whose own frame is `inner` (`None`: a
+    /// non-recursive set, whose values are all in the enclosing frame).
+    fn binding(&mut self, inner: Option<Frame>) -> Option<Binding> {
         let outer = self.flag()?;
-        Some(Binding {
-            expr: self.expr()?,
-            outer,
-        })
+        let expr = match inner {
+            Some(frame) if !outer => self.within(frame, Self::expr)?,
+            _ => self.expr()?,
+        };
+        Some(Binding { expr, outer })
     }
 
     fn value(&mut self) -> Option<Value> {
@@ -749,7 +821,7 @@ impl<'a> Decoder<'a> {
                 Value::Attrs(Rc::new(Attrs::from_unsorted(entries)))
             }
             8 => {
-                let name = self.sym()?;
+                let name = self.interner.lookup(self.r.str()?)?;
                 self.globals.get(&name)?.clone()
             }
             _ => return None,
@@ -769,14 +841,23 @@ impl<'a> Decoder<'a> {
     fn expr_inner(&mut self) -> Option<Expr> {
         Some(match self.r.byte()? {
             0 => Expr::Const(self.value()?),
-            1 => Expr::Var {
-                up: self.r.u32()?,
-                idx: self.r.u32()?,
-            },
+            1 => {
+                let up = self.r.u32()?;
+                let idx = self.r.u32()?;
+                match self.frame(up)? {
+                    Frame::Static(slots) if idx < slots => Expr::Var { up, idx },
+                    _ => return None,
+                }
+            }
             2 => {
                 let name = self.sym()?;
                 let n = self.r.len()?;
-                let withs = (0..n).map(|_| self.r.u32()).collect::<Option<_>>()?;
+                let withs = (0..n)
+                    .map(|_| {
+                        let up = self.r.u32()?;
+                        matches!(self.frame(up)?, Frame::With).then_some(up)
+                    })
+                    .collect::<Option<_>>()?;
                 Expr::WithVar {
                     name,
                     withs,
@@ -786,25 +867,36 @@ impl<'a> Decoder<'a> {
             3 => {
                 let rec = self.flag()?;
                 let n = self.r.len()?;
+                let inner = rec.then_some(Frame::Static(u32::try_from(n).ok()?));
                 let mut statics = Vec::with_capacity(n);
                 for _ in 0..n {
                     let s = self.sym()?;
-                    statics.push((s, self.binding()?));
+                    statics.push((s, self.binding(inner)?));
+                }
+                let mut names: Vec<Sym> = statics.iter().map(|e| e.0).collect();
+                names.sort_unstable();
+                if names.windows(2).any(|w| w[0] == w[1]) {
+                    return None;
                 }
                 if !rec {
-                    // Symbols are numbered afresh: restore the sort order.
+                    // Symbols may be numbered otherwise than when the pack
+                    // was written: restore the sort order. (A `rec` set's
+                    // order is its slots'; evaluation sorts its entries.)
                     statics.sort_by_key(|e| e.0);
-                }
-                if statics.windows(2).any(|w| w[0].0 == w[1].0) {
-                    return None;
                 }
                 let n = self.r.len()?;
                 let mut dynamics = Vec::with_capacity(n);
                 for _ in 0..n {
-                    dynamics.push(DynamicAttr {
-                        key: self.expr()?,
-                        value: self.expr()?,
-                        span: self.span()?,
+                    let dynamic = |d: &mut Self| {
+                        Some(DynamicAttr {
+                            key: d.expr()?,
+                            value: d.expr()?,
+                            span: d.span()?,
+                        })
+                    };
+                    dynamics.push(match inner {
+                        Some(frame) => self.within(frame, dynamic)?,
+                        None => dynamic(self)?,
                     });
                 }
                 Expr::Attrs(Box::new(AttrsDef {
@@ -815,31 +907,37 @@ impl<'a> Decoder<'a> {
             }
             4 => {
                 let n = self.r.len()?;
-                let binds = (0..n).map(|_| self.binding()).collect::<Option<_>>()?;
+                let frame = Frame::Static(u32::try_from(n).ok()?);
+                let binds = (0..n)
+                    .map(|_| self.binding(Some(frame)))
+                    .collect::<Option<_>>()?;
                 Expr::Let {
                     binds,
-                    body: self.expr()?,
+                    body: self.within(frame, Self::expr)?,
                 }
             }
             5 => Expr::List(self.exprs()?),
             6 => {
-                let param = match self.r.byte()? {
-                    0 => Param::Ident,
+                let (param, frame) = match self.r.byte()? {
+                    0 => (Param::Ident, Frame::Static(1)),
                     t @ 1..=4 => {
+                        let (ellipsis, bind) = ((t - 1) & 1 == 1, (t - 1) & 2 == 2);
                         let n = self.r.len()?;
+                        let frame = Frame::Static(u32::try_from(n + usize::from(bind)).ok()?);
                         let mut formals = Vec::with_capacity(n);
                         for _ in 0..n {
                             let name = self.sym()?;
                             formals.push(Formal {
                                 name,
-                                default: self.opt()?,
+                                default: self.within(frame, Self::opt)?,
                             });
                         }
-                        Param::Pattern {
+                        let pattern = Param::Pattern {
                             formals: formals.into(),
-                            ellipsis: (t - 1) & 1 == 1,
-                            bind: (t - 1) & 2 == 2,
-                        }
+                            ellipsis,
+                            bind,
+                        };
+                        (pattern, frame)
                     }
                     _ => return None,
                 };
@@ -847,7 +945,7 @@ impl<'a> Decoder<'a> {
                     false => None,
                     true => Some(self.sym()?),
                 };
-                let body = self.expr()?;
+                let body = self.within(frame, Self::expr)?;
                 let span = self.span()?;
                 Expr::Lambda(Rc::new(LambdaDef {
                     param,
@@ -886,7 +984,7 @@ impl<'a> Decoder<'a> {
             },
             12 => Expr::With {
                 attrs: self.expr()?,
-                body: self.expr()?,
+                body: self.within(Frame::With, Self::expr)?,
             },
             13 => {
                 let op = *BIN_OPS.get(usize::from(self.r.byte()?))?;
@@ -936,7 +1034,7 @@ pub(crate) struct CompiledState {
     /// directory; `None` once any of them changed.
     context: Option<Key>,
     /// Global values behind an `Rc`, by pointer; `None` once globals changed.
-    global_ptrs: Option<FxHashMap<usize, Sym>>,
+    global_ptrs: Option<FxHashMap<usize, NixStr>>,
     stats: CompiledStats,
 }
 
@@ -1016,7 +1114,16 @@ impl crate::Evaluator {
             h.update(b);
         };
         field(&mut h, b"globals");
-        for (name, v) in globals {
+        // A global behind an `Rc` is stored by the first (sorted) of the
+        // names sharing its value (`map` and `__map`), so which names share
+        // a value is part of the context.
+        let mut first_name: FxHashMap<usize, &str> = FxHashMap::default();
+        for (name, v) in &globals {
+            if let Some(p) = rc_ptr(v) {
+                first_name.entry(p).or_insert(name);
+            }
+        }
+        for (name, v) in &globals {
             field(&mut h, name.as_bytes());
             // Scalars are stored as literals; anything else by name.
             match v {
@@ -1026,7 +1133,13 @@ impl crate::Evaluator {
                 Value::Float(x) => field(&mut h, format!("float {}", x.to_bits()).as_bytes()),
                 Value::String(s) => field(&mut h, format!("string {s}").as_bytes()),
                 Value::Path(s) => field(&mut h, format!("path {s}").as_bytes()),
-                _ => field(&mut h, b"linked"),
+                other => {
+                    let first = rc_ptr(other).and_then(|p| first_name.get(&p));
+                    field(
+                        &mut h,
+                        format!("linked {}", first.unwrap_or(&"")).as_bytes(),
+                    )
+                }
             }
         }
         field(&mut h, format!("policy {:?}", self.policy).as_bytes());
@@ -1071,21 +1184,33 @@ impl crate::Evaluator {
         *h.finalize().as_bytes()
     }
 
-    /// The file `key` from the pack, bound as file `file`.
+    /// The file `key` from the pack, bound as file `file` in a root
+    /// environment of `outer` slots.
     pub(crate) fn compiled_lookup(
         &mut self,
         key: &Key,
         file: FileId,
         text_len: usize,
+        outer: usize,
     ) -> Option<Rc<Expr>> {
         let c = self.compiled.as_mut()?;
         let files = c.files.clone();
-        let Some(bytes) = files.entry(key) else {
-            c.stats.misses += 1;
-            return None;
+        let decoded = match (
+            files.entry(key),
+            u32::try_from(text_len),
+            u32::try_from(outer),
+        ) {
+            (Some(bytes), Ok(text_len), Ok(outer)) => Decoder::new(
+                bytes,
+                &mut self.interner,
+                &self.globals,
+                file,
+                text_len,
+                outer,
+            )
+            .file(),
+            _ => None,
         };
-        let text_len = u32::try_from(text_len).ok()?;
-        let decoded = Decoder::new(bytes, &mut self.interner, &self.globals, file, text_len).file();
         let c = self.compiled.as_mut()?;
         match decoded {
             Some(e) => {
@@ -1100,23 +1225,32 @@ impl crate::Evaluator {
         }
     }
 
-    /// Keeps a file just bound from source for the next pack.
-    pub(crate) fn compiled_store(&mut self, key: Key, text: &str, expr: &Expr) {
+    /// Keeps a file just bound from source, interning `interned`, for the
+    /// next pack.
+    pub(crate) fn compiled_store(&mut self, key: Key, text: &str, interned: &[Sym], expr: &Expr) {
         let Some(c) = self.compiled.as_mut() else {
             return;
         };
         if c.global_ptrs.is_none() {
-            let ptrs = self
-                .globals
-                .iter()
-                .filter_map(|(s, v)| Some((rc_ptr(v)?, *s)))
-                .collect();
+            // Each shared value under the first of its names, as
+            // `compiled_context` hashes it.
+            let mut ptrs: FxHashMap<usize, NixStr> = FxHashMap::default();
+            for (s, v) in &self.globals {
+                if let Some(p) = rc_ptr(v) {
+                    let name = self.interner.name(*s);
+                    ptrs.entry(p)
+                        .and_modify(|first| {
+                            if name < first {
+                                *first = name.clone();
+                            }
+                        })
+                        .or_insert_with(|| name.clone());
+                }
+            }
             c.global_ptrs = Some(ptrs);
         }
         let ptrs = c.global_ptrs.as_ref().expect("just set");
-        let mut enc = Encoder::new(&self.interner, ptrs);
-        if enc.expr(expr).is_some() {
-            let tree = enc.out;
+        if let Some(tree) = Encoder::file(&self.interner, ptrs, interned, expr) {
             c.added.push((key, text_hash(text), tree));
             c.stats.stored += 1;
         }
@@ -1180,6 +1314,93 @@ mod tests {
              true [ \"__overrides\" \"a\" \"b\" \"c\" ] [ 2 4 ] ]"
         );
         assert_eq!(b, a);
+    }
+
+    /// `text`'s result in a fresh evaluator that first evaluates `history`
+    /// (without a pack), then `text` with `pack` in use if given.
+    fn after(history: &str, text: &str, pack: Option<Arc<CompiledFiles>>) -> (String, Evaluator) {
+        let mut ev = evaluator();
+        ev.eval_source("history.nix", history, "/d").unwrap();
+        if let Some(pack) = pack {
+            ev.use_compiled(pack);
+        }
+        (eval(&mut ev, text), ev)
+    }
+
+    /// Forcing walks sets in symbol order, so which of two errors surfaces
+    /// depends on how symbols are numbered: read back from a pack, a file's
+    /// names are numbered as binding it from source would number them,
+    /// whatever ran before it when the pack was written.
+    #[test]
+    fn the_same_error_surfaces_from_a_pack() {
+        let cases = [
+            r#"let s = { qa.qx = 1; qb = 2; qa.qy = 3; }; in [ s { qy = throw "y"; qb = throw "b"; } ]"#,
+            r#"let qb = 0; in builtins.listToAttrs [ { name = "qy"; value = throw "y"; } { name = "qb"; value = throw "b"; } ]"#,
+            r#"let qb = 0; f = { qa }: qa; in f (builtins.listToAttrs [ { name = "qa"; value = 1; } { name = "qy"; value = 2; } { name = "qb"; value = 3; } ])"#,
+            r#"rec { qy = throw "y"; qb = throw "b"; qc = qy; }"#,
+        ];
+        let histories = ["null", "{ qb = 1; qy = 2; }", "{ qy = 1; qb = 2; qx = 3; }"];
+        for text in cases {
+            for writer in histories {
+                let (_, first) = after(writer, text, Some(Arc::new(CompiledFiles::empty())));
+                let pack =
+                    Arc::new(CompiledFiles::load(first.compiled_pack(true).unwrap()).unwrap());
+                for reader in histories {
+                    let (want, _) = after(reader, text, None);
+                    let (got, ev) = after(reader, text, Some(pack.clone()));
+                    assert_eq!(ev.compiled_stats().unwrap().hits, 1, "{text}");
+                    assert_eq!(
+                        got, want,
+                        "{text}: written after {writer}, read after {reader}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A pack whose checksum holds but whose tree does not fit the
+    /// environment (a variable outside its frame) is not used: no panic.
+    #[test]
+    fn a_tree_outside_its_environment_is_not_read_back() {
+        let forged = |tree: &[u8], text: &str| {
+            let key = {
+                let mut probe = evaluator();
+                probe.use_compiled(Arc::new(CompiledFiles::empty()));
+                probe.compiled_key("f.nix", text, "/d", None)
+            };
+            let mut body = Vec::new();
+            put_varint(&mut body, 1);
+            body.extend_from_slice(&key);
+            body.extend_from_slice(&text_hash(text));
+            put_varint(&mut body, tree.len() as u64);
+            body.extend_from_slice(tree);
+            let mut pack = MAGIC.to_vec();
+            pack.extend_from_slice(build_id().unwrap());
+            pack.extend_from_slice(blake3::hash(&body).as_bytes());
+            pack.extend_from_slice(&body);
+            let mut ev = evaluator();
+            ev.use_compiled(Arc::new(CompiledFiles::load(pack).unwrap()));
+            let out = eval(&mut ev, text);
+            (out, ev.compiled_stats().unwrap().hits)
+        };
+        // No names; Var { up: 0, idx: 5 } at the root (no slots).
+        assert_eq!(forged(&[0, 1, 0, 5], "1"), ("1".to_string(), 0));
+        // `let` of one binding whose body reads slot 1.
+        assert_eq!(
+            forged(&[0, 4, 1, 0, 0, 3, 2, 1, 0, 1], "2"),
+            ("2".to_string(), 0)
+        );
+        // The same with slot 0: well formed, read back (a `let` whose
+        // binding is the constant 7), though the text says otherwise.
+        assert_eq!(
+            forged(&[0, 4, 1, 0, 0, 3, 14, 1, 0, 0], "2"),
+            ("7".to_string(), 1)
+        );
+        // `with` frames must be `with` frames.
+        assert_eq!(
+            forged(&[1, 1, b'x', 2, 0, 1, 0, 0, 0], "3"),
+            ("3".to_string(), 0)
+        );
     }
 
     #[test]

@@ -168,9 +168,12 @@ impl Evaluator {
         let key = match self.compiled.is_some() {
             true => {
                 let key = self.compiled_key(name, &text, base_dir, scope.as_ref());
-                if let Some(expr) = self.compiled_lookup(&key, file, text.len()) {
+                let outer = scope.as_ref().map_or(0, |s| s.len());
+                if let Some(expr) = self.compiled_lookup(&key, file, text.len(), outer) {
                     return Ok(expr);
                 }
+                // Record the names binding interns, for the pack.
+                self.interner.log = Some(Vec::new());
                 Some(key)
             }
             false => None,
@@ -190,8 +193,11 @@ impl Evaluator {
             Some(p) => lower_parsed(&mut cx, p),
             None => lower_source(&mut cx),
         };
-        if let (Some(key), Ok(expr)) = (key, &result) {
-            self.compiled_store(key, &text, expr);
+        if let Some(key) = key {
+            let interned = self.interner.log.take().unwrap_or_default();
+            if let Ok(expr) = &result {
+                self.compiled_store(key, &text, &interned, expr);
+            }
         }
         result
     }

@@ -1194,14 +1194,18 @@ impl<'a, 'c> Binder<'a, 'c> {
         })
     }
 
-    fn lower_attrs(&mut self, mut pre: PreAttrs) -> Result<AttrsDef> {
-        pre.statics.sort_by_key(|s| s.0);
+    fn lower_attrs(&mut self, pre: PreAttrs) -> Result<AttrsDef> {
+        // Statics end up sorted by symbol (for a `rec` set, entry `i` is
+        // slot `i`), but are lowered in source order: what binding does
+        // first (the names it interns, the error it reports) must not
+        // depend on how earlier files numbered symbols.
+        let mut order: Vec<Sym> = pre.statics.iter().map(|s| s.0).collect();
+        order.sort_unstable();
         if pre.rec {
-            let names = pre
-                .statics
+            let names = order
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (s.0, i as u32))
+                .map(|(i, s)| (*s, i as u32))
                 .collect();
             self.scopes.push(Scope::Static(names));
         }
@@ -1215,6 +1219,7 @@ impl<'a, 'c> Binder<'a, 'c> {
                 };
                 statics.push((sym, binding));
             }
+            statics.sort_unstable_by_key(|s| s.0);
             let mut dynamics = Vec::with_capacity(pre.dynamics.len());
             for (attr, value, range) in pre.dynamics {
                 let key = match self.lower_attr_key(&attr)? {

@@ -58,6 +58,10 @@ pub struct Sym(pub(crate) u32);
 pub(crate) struct Interner {
     table: hashbrown::HashTable<(u64, Sym)>,
     names: Vec<NixStr>,
+    /// When set, every symbol interned, in order (with repeats): binding a
+    /// file records the names it interns, so that a pack can intern the
+    /// same names in the same order ([`crate::compiled`]).
+    pub(crate) log: Option<Vec<Sym>>,
 }
 
 fn hash_name(name: &str) -> u64 {
@@ -74,7 +78,7 @@ impl Interner {
             |(h, s)| *h == hash && &*names[s.0 as usize] == name,
             |(h, _)| *h,
         );
-        match entry {
+        let sym = match entry {
             hashbrown::hash_table::Entry::Occupied(o) => o.get().1,
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let sym = Sym(self.names.len() as u32);
@@ -82,7 +86,11 @@ impl Interner {
                 self.names.push(NixStr::from(name));
                 sym
             }
+        };
+        if let Some(log) = &mut self.log {
+            log.push(sym);
         }
+        sym
     }
     pub(crate) fn lookup(&self, name: &str) -> Option<Sym> {
         let hash = hash_name(name);
