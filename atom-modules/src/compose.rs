@@ -291,7 +291,8 @@ impl Module {
                     .map_err(|e| fs_fail(&self.atom, &rel, e))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| fail(format!("{}: '{rel}' is not valid UTF-8", self.atom.name)))?;
-                ParsedSource::parse(&text)
+                // Parsed when bound, unless the parse cache has it bound.
+                ParsedSource::unparsed(&text)
             }
         };
         let atom = &self.atom;
