@@ -12,18 +12,28 @@
 //! its body carries a BLAKE3 checksum: a pack that is stale, truncated or
 //! damaged is ignored, and its files are bound from source as without it.
 //!
-//! What is stored: the expression tree, with symbols as strings, spans
-//! without their file (re-based on the file being bound), and constants.
-//! A constant that is one of the evaluator's global values (a builtin, the
-//! `builtins` set) is stored by its global name and re-linked to that same
-//! value, so it keeps its identity. A file whose tree holds any other kind of
-//! constant is simply not stored.
+//! What is stored: the names binding interned, in the order it first
+//! interned them, then the expression tree (symbols as places in that list,
+//! spans without their file, re-based on the file being bound, and
+//! constants). A constant that is one of the evaluator's global values (a
+//! builtin, the `builtins` set) is stored by its global name and re-linked
+//! to that same value, so it keeps its identity. A file whose tree holds any
+//! other kind of constant is simply not stored.
 //!
-//! Symbols are numbered afresh in every process, and binding sorts a set's
-//! static attributes by symbol number. Reading back, a non-recursive set's
-//! attributes are sorted again; a recursive set's order is also its slot
-//! order, which the variables inside it refer to, so it is kept, and
-//! evaluation sorts the resulting set's entries itself when needed.
+//! Symbols are numbered afresh in every process, in the order names are
+//! first interned, and sets are forced in symbol order (which decides which
+//! of two errors surfaces). Reading an entry back interns its names in the
+//! recorded order first, so the file numbers symbols exactly as binding it
+//! from source would (binding interns in source order, whatever the
+//! numbering before it). Names interned by earlier files may still compare
+//! otherwise than when the pack was written: a non-recursive set's
+//! attributes are sorted again; a recursive set's order is its slots',
+//! which the variables inside it refer to, so it is kept, and evaluation
+//! sorts the resulting set's entries itself when needed.
+//!
+//! A tree read back is checked against the environment it will run in
+//! (every variable inside its frame) and refused otherwise, as is anything
+//! else malformed; the names it interned are then forgotten again.
 //!
 //! Trust: a pack lives in the user's own cache directory, like the
 //! executable. The checksum catches damage, not a deliberate forgery by
@@ -329,6 +339,12 @@ impl<'a> Encoder<'a> {
     /// A symbol: its place in the entry's names. One binding did not
     /// intern cannot be numbered as binding would: not stored.
     fn sym(&mut self, s: Sym) -> Option<()> {
+        // Binding interns every name its tree holds; a file left out here
+        // would be bound from source on every run.
+        debug_assert!(
+            self.syms.contains_key(&s),
+            "a symbol binding did not intern"
+        );
         let n = *self.syms.get(&s)?;
         self.u(u64::from(n));
         Some(())
@@ -704,8 +720,19 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// The whole file's tree; the bytes must end with it.
+    /// The whole file's tree; the bytes must end with it. Names interned
+    /// for a tree that is then refused are forgotten, so that numbering goes
+    /// on as without the pack.
     pub fn file(mut self) -> Option<Rc<Expr>> {
+        let known = self.interner.len();
+        let tree = self.names_and_tree();
+        if tree.is_none() {
+            self.interner.truncate(known);
+        }
+        tree
+    }
+
+    fn names_and_tree(&mut self) -> Option<Rc<Expr>> {
         let n = self.r.len()?;
         self.syms.reserve(n);
         for _ in 0..n {
@@ -812,12 +839,17 @@ impl<'a> Decoder<'a> {
             5 => Value::String(self.nix_str()?),
             6 => Value::Path(self.nix_str()?),
             7 => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return None;
+                }
                 let n = self.r.len()?;
                 let mut entries = Vec::with_capacity(n);
                 for _ in 0..n {
                     let k = self.sym()?;
                     entries.push((k, self.value()?));
                 }
+                self.depth -= 1;
                 Value::Attrs(Rc::new(Attrs::from_unsorted(entries)))
             }
             8 => {
@@ -873,16 +905,24 @@ impl<'a> Decoder<'a> {
                     let s = self.sym()?;
                     statics.push((s, self.binding(inner)?));
                 }
-                let mut names: Vec<Sym> = statics.iter().map(|e| e.0).collect();
-                names.sort_unstable();
-                if names.windows(2).any(|w| w[0] == w[1]) {
-                    return None;
+                fn unique(sorted: impl Iterator<Item = Sym>) -> bool {
+                    let mut last = None;
+                    sorted.into_iter().all(|s| last.replace(s) != Some(s))
                 }
-                if !rec {
-                    // Symbols may be numbered otherwise than when the pack
-                    // was written: restore the sort order. (A `rec` set's
-                    // order is its slots'; evaluation sorts its entries.)
+                if rec {
+                    // Its order is its slots'; evaluation sorts its entries.
+                    let mut names: Vec<Sym> = statics.iter().map(|e| e.0).collect();
+                    names.sort_unstable();
+                    if !unique(names.into_iter()) {
+                        return None;
+                    }
+                } else {
+                    // Names interned by earlier files may compare otherwise
+                    // than when the pack was written: sort again.
                     statics.sort_by_key(|e| e.0);
+                    if !unique(statics.iter().map(|e| e.0)) {
+                        return None;
+                    }
                 }
                 let n = self.r.len()?;
                 let mut dynamics = Vec::with_capacity(n);
@@ -1381,6 +1421,8 @@ mod tests {
             let mut ev = evaluator();
             ev.use_compiled(Arc::new(CompiledFiles::load(pack).unwrap()));
             let out = eval(&mut ev, text);
+            // A refused tree's names are forgotten again.
+            assert!(ev.interner.lookup("x").is_none());
             (out, ev.compiled_stats().unwrap().hits)
         };
         // No names; Var { up: 0, idx: 5 } at the root (no slots).

@@ -1199,9 +1199,9 @@ impl<'a, 'c> Binder<'a, 'c> {
         // slot `i`), but are lowered in source order: what binding does
         // first (the names it interns, the error it reports) must not
         // depend on how earlier files numbered symbols.
-        let mut order: Vec<Sym> = pre.statics.iter().map(|s| s.0).collect();
-        order.sort_unstable();
         if pre.rec {
+            let mut order: Vec<Sym> = pre.statics.iter().map(|s| s.0).collect();
+            order.sort_unstable();
             let names = order
                 .iter()
                 .enumerate()

@@ -92,6 +92,20 @@ impl Interner {
         }
         sym
     }
+    /// The number of names interned.
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Forgets every name interned after the first `len` (no symbol of them
+    /// may be in use).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len < self.names.len() {
+            self.names.truncate(len);
+            self.table.retain(|(_, s)| (s.0 as usize) < len);
+        }
+    }
+
     pub(crate) fn lookup(&self, name: &str) -> Option<Sym> {
         let hash = hash_name(name);
         self.table

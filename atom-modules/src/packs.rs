@@ -113,7 +113,8 @@ const MARK_AFTER: Duration = Duration::from_secs(24 * 3600);
 const LEFT_BEHIND: Duration = Duration::from_secs(24 * 3600);
 
 /// Deletes, in `dir`, packs unused since [`UNUSED_FOR`] and temporary files
-/// older than [`LEFT_BEHIND`]; best effort, like the pack itself.
+/// older than [`LEFT_BEHIND`]; best effort, like the pack itself. (A pack
+/// another eka has just read may go; that costs its next run time only.)
 fn prune(dir: &Path, now: SystemTime) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
