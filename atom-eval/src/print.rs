@@ -71,17 +71,22 @@ fn quote(s: &str, out: &mut String, escape: impl Fn(&[u8], usize) -> Option<Esca
     out.push('"');
 }
 
+/// The escapes Nix's printer and JSON share.
+fn common_escape(b: u8) -> Option<&'static str> {
+    Some(match b {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        b'\n' => "\\n",
+        b'\r' => "\\r",
+        b'\t' => "\\t",
+        _ => return None,
+    })
+}
+
 pub(crate) fn escape_string(s: &str, out: &mut String) {
-    quote(s, out, |bytes, i| {
-        Some(Escape::Text(match bytes[i] {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            b'$' if bytes.get(i + 1) == Some(&b'{') => "\\$",
-            _ => return None,
-        }))
+    quote(s, out, |bytes, i| match bytes[i] {
+        b'$' if bytes.get(i + 1) == Some(&b'{') => Some(Escape::Text("\\$")),
+        b => common_escape(b).map(Escape::Text),
     })
 }
 
@@ -170,16 +175,10 @@ fn print_into(
 }
 
 fn json_string(s: &str, out: &mut String) {
-    quote(s, out, |bytes, i| {
-        Some(Escape::Text(match bytes[i] {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            b @ 0..=0x1f => return Some(Escape::Unicode(b)),
-            _ => return None,
-        }))
+    quote(s, out, |bytes, i| match common_escape(bytes[i]) {
+        Some(text) => Some(Escape::Text(text)),
+        None if bytes[i] <= 0x1f => Some(Escape::Unicode(bytes[i])),
+        None => None,
     })
 }
 

@@ -25,6 +25,33 @@ enum Outcome {
     Fail(String),
 }
 
+/// An evaluator for the tests in `lang`, set up as `run.py` runs them.
+fn lang_evaluator(lang: &str) -> Evaluator {
+    let fs = RootedFileSystem::new(Path::new(lang)).expect("lang/ exists");
+    // A budget, so a test that would loop fails instead of hanging.
+    let limits = Limits {
+        max_steps: Some(200_000_000),
+        ..Limits::default()
+    };
+    let mut ev = Evaluator::new(Box::new(fs), limits);
+    ev.set_home_dir(Some("/fake-home".into()));
+    ev
+}
+
+/// The names (without `.nix`) of the tests whose file name starts with one
+/// of `prefixes`, sorted.
+fn test_names(root: &Path, prefixes: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("lang"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".nix") && prefixes.iter().any(|p| f.starts_with(p)))
+        .map(|f| f.trim_end_matches(".nix").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 fn run_one(root: &Path, name: &str) -> Outcome {
     let lang = root.join("lang").display().to_string();
     let root_text = root.display().to_string();
@@ -32,14 +59,7 @@ fn run_one(root: &Path, name: &str) -> Outcome {
     let kind = name.split('-').take(2).collect::<Vec<_>>().join("-");
     let expected = std::fs::read_to_string(format!("{lang}/{name}.exp")).ok();
     atom_eval::run_with_large_stack(move || {
-        let fs = RootedFileSystem::new(Path::new(&lang)).expect("lang/ exists");
-        // A budget, so a test that would loop fails instead of hanging.
-        let limits = Limits {
-            max_steps: Some(200_000_000),
-            ..Limits::default()
-        };
-        let mut ev = Evaluator::new(Box::new(fs), limits);
-        ev.set_home_dir(Some("/fake-home".into()));
+        let mut ev = lang_evaluator(&lang);
         match kind.as_str() {
             "parse-okay" => match ev.check_file(&file) {
                 Ok(()) => Outcome::Pass,
@@ -82,14 +102,7 @@ fn nix_language_conformance() {
         println!("SKIPPED: ../shared/nix-lang-tests is not present; conformance not checked");
         return;
     };
-    let mut names: Vec<String> = std::fs::read_dir(root.join("lang"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|f| f.ends_with(".nix") && (f.starts_with("eval-") || f.starts_with("parse-")))
-        .map(|f| f.trim_end_matches(".nix").to_string())
-        .collect();
-    names.sort();
+    let names = test_names(&root, &["eval-", "parse-"]);
     let mut failures = Vec::new();
     for name in &names {
         if let Outcome::Fail(why) = run_one(&root, name) {
@@ -125,13 +138,7 @@ fn run_with_pack(root: &Path, name: &str, pack: Arc<CompiledFiles>) -> PackRun {
     let lang = root.join("lang").display().to_string();
     let file = format!("{lang}/{name}.nix");
     atom_eval::run_with_large_stack(move || {
-        let fs = RootedFileSystem::new(Path::new(&lang)).expect("lang/ exists");
-        let limits = Limits {
-            max_steps: Some(200_000_000),
-            ..Limits::default()
-        };
-        let mut ev = Evaluator::new(Box::new(fs), limits);
-        ev.set_home_dir(Some("/fake-home".into()));
+        let mut ev = lang_evaluator(&lang);
         ev.use_compiled(pack);
         let result = match ev
             .eval_file(&file)
@@ -160,14 +167,7 @@ fn nix_language_tests_give_the_same_results_from_a_pack() {
         println!("SKIPPED: ../shared/nix-lang-tests is not present; packs not checked");
         return;
     };
-    let mut names: Vec<String> = std::fs::read_dir(root.join("lang"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|f| f.ends_with(".nix") && f.starts_with("eval-"))
-        .map(|f| f.trim_end_matches(".nix").to_string())
-        .collect();
-    names.sort();
+    let names = test_names(&root, &["eval-"]);
     assert!(names.len() > 150, "found only {} tests", names.len());
     let (mut hits, mut bound) = (0, 0);
     for name in &names {
