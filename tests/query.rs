@@ -613,6 +613,7 @@ fn mirrors() {
     let expected = gix::ObjectId::from_hex(first.as_bytes()).unwrap();
     let wrong = gix::ObjectId::from_hex(not_root.as_bytes()).unwrap();
     let ok = remote::list_atom_versions(
+        &atom_git::Connections::default(),
         &[url.clone(), copy_url.clone()],
         &label,
         &QueryOptions {
@@ -623,6 +624,7 @@ fn mirrors() {
     .unwrap();
     assert_eq!(ok.root, Some(expected));
     let err = remote::list_atom_versions(
+        &atom_git::Connections::default(),
         &[url.clone(), copy_url],
         &label,
         &QueryOptions {
@@ -655,6 +657,7 @@ fn silent_mirror_times_out() {
     .unwrap();
     let start = Instant::now();
     let listing = remote::list_atom_versions(
+        &atom_git::Connections::default(),
         &[silent.clone(), reg.url.parse().unwrap()],
         &Label::parse("a").unwrap(),
         &QueryOptions {
@@ -683,7 +686,12 @@ fn batched_manifest_fetch() {
     let reg = registry(&sb, &http, "registry");
     let server = http.http().unwrap();
     let url: RepoUrl = reg.url.parse().unwrap();
-    let listing = remote::list_repo(std::slice::from_ref(&url), &QueryOptions::default()).unwrap();
+    let listing = remote::list_repo(
+        &atom_git::Connections::default(),
+        std::slice::from_ref(&url),
+        &QueryOptions::default(),
+    )
+    .unwrap();
     let wants: Vec<_> = listing
         .atoms
         .iter()
@@ -694,6 +702,7 @@ fn batched_manifest_fetch() {
     // Several atoms in one listing: one ls-refs.
     server.clear_requests();
     let both = remote::list_atoms(
+        &atom_git::Connections::default(),
         std::slice::from_ref(&url),
         &[Label::parse("a").unwrap(), Label::parse("b").unwrap()],
         &QueryOptions {
@@ -705,6 +714,7 @@ fn batched_manifest_fetch() {
     assert_eq!(server.requests().len(), 2, "{:#?}", server.requests());
     assert_eq!(both.atoms, listing.atoms);
     let err = remote::list_atoms(
+        &atom_git::Connections::default(),
         std::slice::from_ref(&url),
         &[Label::parse("a").unwrap(), Label::parse("nope").unwrap()],
         &QueryOptions::default(),
@@ -718,7 +728,9 @@ fn batched_manifest_fetch() {
     let cache = sb.path().join("cache.git");
     let store = ManifestStore::open(&cache).unwrap();
     server.clear_requests();
-    let got = store.fetch(&url, &wants).unwrap();
+    let got = store
+        .fetch(&atom_git::Connections::default(), &url, &wants)
+        .unwrap();
     let fetches = server
         .requests()
         .into_iter()
@@ -759,7 +771,7 @@ fn batched_manifest_fetch() {
     server.clear_requests();
     let again = ManifestStore::open(&cache)
         .unwrap()
-        .fetch(&url, &wants)
+        .fetch(&atom_git::Connections::default(), &url, &wants)
         .unwrap();
     assert_eq!(again, got);
     assert!(server.requests().is_empty(), "{:#?}", server.requests());
@@ -772,12 +784,16 @@ fn batched_manifest_fetch() {
             ..w.clone()
         })
         .collect();
-    assert_eq!(remote::fetch_manifests(&url, &bare).unwrap(), got);
+    assert_eq!(
+        remote::fetch_manifests(&atom_git::Connections::default(), &url, &bare).unwrap(),
+        got
+    );
 
     // A manifest ref that is not there is a clear error.
     let mut missing = bare[0].clone();
     missing.version.version = semver::Version::new(9, 9, 9);
-    let err = remote::fetch_manifests(&url, &[missing]).unwrap_err();
+    let err =
+        remote::fetch_manifests(&atom_git::Connections::default(), &url, &[missing]).unwrap_err();
     assert!(
         err.to_string().contains("refs/atoms/_manifest/a/9.9.9"),
         "{err}"

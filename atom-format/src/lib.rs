@@ -1,8 +1,9 @@
 //! # atom-format
 //!
-//! The atom format: what an atom is, how it is named and identified, and how
-//! it is stored in git. Everything here is plumbing that knows nothing of the
-//! command line; `atom-cli` (the `eka` binary) is porcelain on top.
+//! The atom format: what an atom is, how it is named and identified, and what
+//! its git objects and refs look like, byte for byte. Everything here is
+//! pure: no repository is opened and no remote is asked (`atom-git` does
+//! that); values in, values or typed errors out.
 //!
 //! The normative description is `spec/format.md`; each rule there has a test
 //! here.
@@ -16,10 +17,8 @@ pub mod label;
 pub use label::{Label, LabelError};
 pub mod commit;
 pub mod digest;
-pub mod git;
 pub mod id;
 pub mod manifest;
-pub mod publish;
 pub mod refs;
 pub mod verify;
 

@@ -1,338 +1,342 @@
-//! Verification: anyone holding a registry's refs can check that every atom
-//! commit is exactly what publishing its origin would produce.
+//! Verification rules: what makes a published atom version exactly what
+//! publishing its origin commit produces. The checks are pure functions of
+//! what a registry's refs say and what its objects hold; reading them is
+//! the caller's (`atom-ops` reads a repository with `atom-git`).
 //!
-//! Each check is independent and all failures are reported, so one run tells
-//! the whole story of a tampered or broken registry.
+//! Each check reports every failure it finds, so one run tells the whole
+//! story of a tampered or broken registry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
+use gix::object::Kind;
 use gix::ObjectId;
-use semver::Version;
 
-use crate::digest::Digester;
-use crate::git::{self, GitError};
-use crate::manifest::{Manifest, MANIFEST_FILE};
-use crate::refs::{AtomRef, AtomVersion, Namespace, EKA03_ROOT_REF};
-use crate::{AtomCommit, AtomId, ContentDigest, Label};
+use crate::refs::{AtomRef, AtomVersion, Namespace};
+use crate::AtomCommit;
 
-/// Which atoms to verify.
+/// What a registry's refs say about one atom version.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Wanted {
-    pub label: Label,
-    pub version: Option<Version>,
-}
-
-impl std::fmt::Display for Wanted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.version {
-            Some(v) => write!(f, "{}@{v}", self.label),
-            None => write!(f, "{}", self.label),
-        }
-    }
-}
-
-/// The verdict on one atom version.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Verdict {
+pub struct RecordedAtom {
     pub namespace: Namespace,
-    pub label: Label,
-    pub version: Version,
-    #[serde(serialize_with = "ser_opt_oid")]
-    pub commit: Option<ObjectId>,
-    pub id: Option<AtomId>,
-    pub digest: Option<ContentDigest>,
-    /// What failed; empty when the atom verifies.
-    pub failures: Vec<String>,
+    pub atom: AtomVersion,
+    /// The atom ref's target.
+    pub commit: ObjectId,
+    /// The manifest ref's target, if the ref exists.
+    pub manifest: Option<ObjectId>,
+    /// The origin ref's target, if the ref exists.
+    pub origin: Option<ObjectId>,
+    /// The root ref of the namespace, if it exists.
+    pub root: Option<ObjectId>,
 }
 
-impl Verdict {
-    pub fn ok(&self) -> bool {
-        self.failures.is_empty()
+impl RecordedAtom {
+    fn ref_name(&self, kind: fn(AtomVersion) -> AtomRef) -> String {
+        kind(self.atom.clone()).name_in(self.namespace)
     }
 }
 
-fn ser_opt_oid<S: serde::Serializer>(id: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {
-    match id {
-        Some(id) => s.collect_str(id),
-        None => s.serialize_none(),
-    }
+/// An atom found in an origin commit's tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginAtom {
+    pub atom: AtomVersion,
+    /// Its directory in the origin's tree.
+    pub path: String,
+    pub tree: ObjectId,
+    pub manifest_blob: ObjectId,
 }
 
-/// The result of verifying a repository's atoms.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct VerifyReport {
-    pub verdicts: Vec<Verdict>,
-    /// Refs under `refs/atoms/` that are not in this format.
-    pub foreign_refs: Vec<String>,
+/// What an origin commit holds: its root commit and its atoms, or why each
+/// could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginFacts {
+    pub root: Result<ObjectId, String>,
+    pub atoms: Result<Vec<OriginAtom>, String>,
 }
 
-impl VerifyReport {
-    pub fn ok(&self) -> bool {
-        self.verdicts.iter().all(Verdict::ok)
-    }
+/// One way a published atom version fails verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    MissingRoot {
+        root_ref: String,
+    },
+    MissingCommit {
+        commit: ObjectId,
+    },
+    NotACommit {
+        kind: Kind,
+    },
+    /// The atom commit does not parse (its error, control characters
+    /// escaped: a forged commit can put newlines in what a failure quotes).
+    BadCommit {
+        why: String,
+    },
+    WrongAtom {
+        found: AtomVersion,
+        named: AtomVersion,
+    },
+    NotCanonical {
+        reserialised: ObjectId,
+        commit: ObjectId,
+    },
+    MissingOrigin {
+        origin_ref: String,
+    },
+    OriginMismatch {
+        commit_origin: ObjectId,
+        origin_ref: String,
+        points_to: ObjectId,
+    },
+    MissingOriginCommit {
+        origin: ObjectId,
+    },
+    OriginHistory {
+        why: String,
+    },
+    OriginRoot {
+        origin_root: ObjectId,
+        root_ref: String,
+        root: ObjectId,
+    },
+    OriginTree {
+        why: String,
+    },
+    NotInOrigin {
+        origin: ObjectId,
+        atom: AtomVersion,
+    },
+    TreeMismatch {
+        tree: ObjectId,
+        path: String,
+        origin_tree: ObjectId,
+    },
+    MissingManifest {
+        manifest_ref: String,
+    },
+    ManifestMismatch {
+        manifest_ref: String,
+        blob: ObjectId,
+        path: String,
+        origin_blob: ObjectId,
+    },
+    AmbiguousOrigin {
+        atom: AtomVersion,
+        paths: Vec<String>,
+    },
+    /// The content digest walk refused the tree.
+    Content {
+        why: String,
+    },
 }
 
-/// Why verification could not run at all (as opposed to an atom failing).
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum VerifyError {
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Git(#[from] GitError),
-    #[error("no atoms to verify: the repository has no refs under refs/atoms/ (nor eka 0.3's refs/eka/)")]
-    #[diagnostic(
-        code(atom::verify::empty),
-        help("publish atoms with `eka publish`, or name a repository that has some")
-    )]
-    NoAtoms,
-    #[error("`{0}` has no published versions here")]
-    #[diagnostic(
-        code(atom::verify::unknown),
-        help("list what is published with `git ls-remote <remote> 'refs/atoms/*'`")
-    )]
-    Unknown(String),
-}
-
-/// Verifies the atoms in `repo`'s refs (all, or those `wanted`).
-pub fn verify(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport, VerifyError> {
-    let mut refs = git::local_refs(repo, crate::refs::ATOMS_PREFIX)?;
-    refs.extend(git::local_refs(repo, "refs/eka/")?);
-    refs.extend(git::local_refs(repo, EKA03_ROOT_REF)?);
-    type Key = (Namespace, AtomVersion);
-    let mut atoms: BTreeMap<Key, ObjectId> = BTreeMap::new();
-    let mut manifests: HashMap<Key, ObjectId> = HashMap::new();
-    let mut origins: HashMap<Key, ObjectId> = HashMap::new();
-    let mut roots: HashMap<Namespace, ObjectId> = HashMap::new();
-    let mut foreign_refs = Vec::new();
-    for (name, id) in &refs {
-        match AtomRef::parse_any(name) {
-            Some(Ok((ns, AtomRef::Atom(v)))) => {
-                atoms.insert((ns, v), *id);
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Failure::*;
+        match self {
+            MissingRoot { root_ref } => write!(f, "{root_ref} is missing"),
+            MissingCommit { commit } => write!(f, "the atom commit {commit} is missing"),
+            NotACommit { kind } => write!(f, "the atom ref points to a {kind}, not a commit"),
+            BadCommit { why } => write!(f, "atom commit: {why}"),
+            WrongAtom { found, named } => write!(
+                f,
+                "the commit publishes {}@{}, but its ref names {named}",
+                found.label, found.version
+            ),
+            NotCanonical {
+                reserialised,
+                commit,
+            } => write!(f, "re-serialising gives {reserialised}, not {commit}"),
+            MissingOrigin { origin_ref } => write!(f, "{origin_ref} is missing"),
+            OriginMismatch {
+                commit_origin,
+                origin_ref,
+                points_to,
+            } => write!(
+                f,
+                "the commit's origin is {commit_origin}, but {origin_ref} points to {points_to}"
+            ),
+            MissingOriginCommit { origin } => {
+                write!(f, "the origin commit {origin} is missing")
             }
-            Some(Ok((ns, AtomRef::Manifest(v)))) => {
-                manifests.insert((ns, v), *id);
+            OriginHistory { why } => write!(f, "origin history: {why}"),
+            OriginRoot {
+                origin_root,
+                root_ref,
+                root,
+            } => write!(
+                f,
+                "the origin's root is {origin_root}, but {root_ref} is {root}"
+            ),
+            OriginTree { why } => write!(f, "origin tree: {why}"),
+            NotInOrigin { origin, atom } => {
+                write!(f, "the origin {origin} holds no atom.toml for {atom}")
             }
-            Some(Ok((ns, AtomRef::Origin(v)))) => {
-                origins.insert((ns, v), *id);
+            TreeMismatch {
+                tree,
+                path,
+                origin_tree,
+            } => write!(
+                f,
+                "the atom's tree is {tree}, but `{path}` in the origin is {origin_tree}"
+            ),
+            MissingManifest { manifest_ref } => write!(f, "{manifest_ref} is missing"),
+            ManifestMismatch {
+                manifest_ref,
+                blob,
+                path,
+                origin_blob,
+            } => write!(
+                f,
+                "{manifest_ref} is {blob}, but `{path}/atom.toml` in the origin is {origin_blob}"
+            ),
+            AmbiguousOrigin { atom, paths } => {
+                let paths: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+                write!(
+                    f,
+                    "the origin holds {} atoms for {atom}: {}",
+                    paths.len(),
+                    paths.join(", ")
+                )
             }
-            Some(Ok((ns, AtomRef::Root))) => {
-                roots.insert(ns, *id);
-            }
-            Some(Err(_)) | None => foreign_refs.push(name.clone()),
+            Content { why } => write!(f, "content: {why}"),
         }
     }
-    if atoms.is_empty() {
-        // A remote is fetched only for the atoms asked for (and its root), so
-        // with a root but no atoms, those atoms are unknown; with neither,
-        // nothing was ever published there.
-        return Err(match wanted.first() {
-            Some(w) if !roots.is_empty() => VerifyError::Unknown(w.to_string()),
-            _ => VerifyError::NoAtoms,
+}
+
+impl serde::Serialize for Failure {
+    /// As its text: the JSON of a verdict lists failures as sentences.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Checks the atom commit a version's ref points to, given the object
+/// there (`None` if missing): a well-formed atom commit of the version the
+/// ref names, byte for byte canonical, with the origin its origin ref
+/// names. Returns the parsed commit (when it parses) for the origin and
+/// content checks.
+pub fn check_atom_commit(
+    recorded: &RecordedAtom,
+    object: Option<(Kind, &[u8])>,
+    failures: &mut Vec<Failure>,
+) -> Option<AtomCommit> {
+    if recorded.root.is_none() {
+        failures.push(Failure::MissingRoot {
+            root_ref: AtomRef::Root.name_in(recorded.namespace),
         });
     }
-    let matches = |w: &Wanted, a: &AtomVersion| {
-        a.label == w.label && w.version.as_ref().is_none_or(|v| *v == a.version)
-    };
-    for w in wanted {
-        if !atoms.keys().any(|(_, a)| matches(w, a)) {
-            return Err(VerifyError::Unknown(w.to_string()));
-        }
+    let commit = parse_atom_commit(recorded.commit, object, failures)?;
+    if commit.label != recorded.atom.label || commit.version != recorded.atom.version {
+        failures.push(Failure::WrongAtom {
+            found: AtomVersion::new(commit.label.clone(), commit.version.clone()),
+            named: recorded.atom.clone(),
+        });
     }
-    let selected = atoms
-        .iter()
-        .filter(|((_, a), _)| wanted.is_empty() || wanted.iter().any(|w| matches(w, a)));
+    if commit.id() != recorded.commit {
+        failures.push(Failure::NotCanonical {
+            reserialised: commit.id(),
+            commit: recorded.commit,
+        });
+    }
+    let origin_ref = recorded.ref_name(AtomRef::Origin);
+    match recorded.origin {
+        None => failures.push(Failure::MissingOrigin { origin_ref }),
+        Some(o) if o != commit.origin => failures.push(Failure::OriginMismatch {
+            commit_origin: commit.origin,
+            origin_ref,
+            points_to: o,
+        }),
+        Some(_) => {}
+    }
+    Some(commit)
+}
 
-    let mut origin_cache: HashMap<ObjectId, OriginInfo> = HashMap::new();
-    let mut digester = Digester::new(&repo.objects);
-    let mut verdicts = Vec::new();
-    for (key, commit_id) in selected {
-        let (ns, atom) = key;
-        let root_ref = roots.get(ns).copied();
-        let ref_name = |r: AtomRef| r.name_in(*ns);
-        let mut failures = Vec::new();
-        let mut digest = None;
-        let id = root_ref.map(|r| AtomId::compute(&r, &atom.label));
-        if root_ref.is_none() {
-            failures.push(format!("{} is missing", ref_name(AtomRef::Root)));
-        }
-        let parsed = match git::read_object(repo, *commit_id)? {
-            None => {
-                failures.push(format!("the atom commit {commit_id} is missing"));
-                None
-            }
-            Some((kind, _)) if kind != gix::object::Kind::Commit => {
-                failures.push(format!("the atom ref points to a {kind}, not a commit"));
-                None
-            }
-            Some((_, bytes)) => match AtomCommit::parse(&bytes) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    failures.push(format!("atom commit: {}", escape_controls(&e.to_string())));
-                    None
-                }
+fn parse_atom_commit(
+    id: ObjectId,
+    object: Option<(Kind, &[u8])>,
+    failures: &mut Vec<Failure>,
+) -> Option<AtomCommit> {
+    let failure = match object {
+        None => Failure::MissingCommit { commit: id },
+        Some((Kind::Commit, bytes)) => match AtomCommit::parse(bytes) {
+            Ok(c) => return Some(c),
+            Err(e) => Failure::BadCommit {
+                why: escape_controls(&e.to_string()),
             },
-        };
-        if let Some(c) = &parsed {
-            if c.label != atom.label || c.version != atom.version {
-                failures.push(format!(
-                    "the commit publishes {}@{}, but its ref names {atom}",
-                    c.label, c.version
-                ));
-            }
-            if c.id() != *commit_id {
-                failures.push(format!("re-serialising gives {}, not {commit_id}", c.id()));
-            }
-            let origin_ref = ref_name(AtomRef::Origin(atom.clone()));
-            match origins.get(key) {
-                None => failures.push(format!("{origin_ref} is missing")),
-                Some(o) if *o != c.origin => failures.push(format!(
-                    "the commit's origin is {}, but {origin_ref} points to {o}",
-                    c.origin
-                )),
-                Some(_) => {}
-            }
-            let recorded = Recorded {
-                ns: *ns,
-                manifest: manifests.get(key).copied(),
-                root: root_ref,
-            };
-            check_origin(repo, &mut origin_cache, c, atom, &recorded, &mut failures)?;
-            match digester.atom_digest(c.tree) {
-                Ok(d) => digest = Some(d),
-                Err(e) => failures.push(format!("content: {e}")),
-            }
-        }
-        verdicts.push(Verdict {
-            namespace: *ns,
-            label: atom.label.clone(),
-            version: atom.version.clone(),
-            commit: Some(*commit_id),
-            id,
-            digest,
-            failures,
-        });
-    }
-    Ok(VerifyReport {
-        verdicts,
-        foreign_refs,
-    })
+        },
+        Some((kind, _)) => Failure::NotACommit { kind },
+    };
+    failures.push(failure);
+    None
 }
 
-/// What an origin commit holds: its root, and its atoms by label and version.
-struct OriginInfo {
-    root: Result<ObjectId, String>,
-    atoms: Result<Vec<(AtomVersion, String, ObjectId, ObjectId)>, String>,
-}
-
-fn origin_info(repo: &gix::Repository, origin: ObjectId) -> OriginInfo {
-    let root = git::root_commit(repo, origin).map_err(|e| e.to_string());
-    let atoms = (|| -> Result<_, GitError> {
-        let tree = git::commit_tree(repo, origin)?;
-        let found = git::discover_atoms(repo, tree)?;
-        let mut out = Vec::new();
-        for a in found.atoms {
-            let bytes = git::read_blob(repo, a.manifest_blob)?;
-            let Ok(text) = String::from_utf8(bytes) else {
-                continue;
-            };
-            let display = format!("{}/{MANIFEST_FILE}", a.path);
-            if let Ok(m) = Manifest::parse(&display, &text) {
-                out.push((
-                    AtomVersion::new(m.package.label, m.package.version),
-                    a.path,
-                    a.tree,
-                    a.manifest_blob,
-                ));
-            }
-        }
-        Ok(out)
-    })()
-    .map_err(|e| e.to_string());
-    OriginInfo { root, atoms }
-}
-
-/// What the registry's refs say about an atom version, to check against its
-/// origin.
-struct Recorded {
-    ns: Namespace,
-    manifest: Option<ObjectId>,
-    root: Option<ObjectId>,
-}
-
-fn check_origin(
-    repo: &gix::Repository,
-    cache: &mut HashMap<ObjectId, OriginInfo>,
+/// Checks an atom commit against its origin: the origin's root is the
+/// registry's, and the origin holds exactly one atom of this version, whose
+/// tree is the commit's and whose manifest is the manifest ref's.
+pub fn check_origin(
     commit: &AtomCommit,
-    atom: &AtomVersion,
-    recorded: &Recorded,
-    failures: &mut Vec<String>,
-) -> Result<(), VerifyError> {
-    let (ns, manifest_ref, root_ref) = (recorded.ns, recorded.manifest, recorded.root);
-    if git::read_object(repo, commit.origin)?.is_none() {
-        failures.push(format!("the origin commit {} is missing", commit.origin));
-        return Ok(());
-    }
-    let info = cache
-        .entry(commit.origin)
-        .or_insert_with(|| origin_info(repo, commit.origin));
-    match (&info.root, root_ref) {
-        (Err(e), _) => failures.push(format!("origin history: {e}")),
-        (Ok(root), Some(r)) if *root != r => failures.push(format!(
-            "the origin's root is {root}, but {} is {r}",
-            AtomRef::Root.name_in(ns)
-        )),
+    recorded: &RecordedAtom,
+    origin: &OriginFacts,
+    failures: &mut Vec<Failure>,
+) {
+    match (&origin.root, recorded.root) {
+        (Err(why), _) => failures.push(Failure::OriginHistory { why: why.clone() }),
+        (Ok(root), Some(r)) if *root != r => failures.push(Failure::OriginRoot {
+            origin_root: *root,
+            root_ref: AtomRef::Root.name_in(recorded.namespace),
+            root: r,
+        }),
         _ => {}
     }
-    let atoms = match &info.atoms {
+    let atoms = match &origin.atoms {
         Ok(a) => a,
-        Err(e) => {
-            failures.push(format!("origin tree: {e}"));
-            return Ok(());
-        }
+        Err(why) => return failures.push(Failure::OriginTree { why: why.clone() }),
     };
-    let matching: Vec<_> = atoms.iter().filter(|(v, ..)| v == atom).collect();
+    let matching: Vec<&OriginAtom> = atoms.iter().filter(|a| a.atom == recorded.atom).collect();
     match matching.as_slice() {
-        [] => failures.push(format!(
-            "the origin {} holds no atom.toml for {atom}",
-            commit.origin
-        )),
-        [(_, path, tree, blob)] => {
-            if *tree != commit.tree {
-                failures.push(format!(
-                    "the atom's tree is {}, but `{path}` in the origin is {tree}",
-                    commit.tree
-                ));
-            }
-            let name = AtomRef::Manifest(atom.clone()).name_in(ns);
-            match manifest_ref {
-                None => failures.push(format!("{name} is missing")),
-                Some(m) if m != *blob => failures.push(format!(
-                    "{name} is {m}, but `{path}/atom.toml` in the origin is {blob}"
-                )),
-                Some(_) => {}
-            }
-        }
-        many => failures.push(format!(
-            "the origin holds {} atoms for {atom}: {}",
-            many.len(),
-            many.iter()
-                .map(|m| format!("`{}`", m.1))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        [] => failures.push(Failure::NotInOrigin {
+            origin: commit.origin,
+            atom: recorded.atom.clone(),
+        }),
+        [one] => check_against_origin_atom(commit, recorded, one, failures),
+        many => failures.push(Failure::AmbiguousOrigin {
+            atom: recorded.atom.clone(),
+            paths: many.iter().map(|a| a.path.clone()).collect(),
+        }),
     }
-    Ok(())
 }
 
-/// Escapes control characters (a forged commit can put newlines in what a
-/// failure quotes), so each failure stays on one line.
-fn escape_controls(s: &str) -> String {
+fn check_against_origin_atom(
+    commit: &AtomCommit,
+    recorded: &RecordedAtom,
+    found: &OriginAtom,
+    failures: &mut Vec<Failure>,
+) {
+    if found.tree != commit.tree {
+        failures.push(Failure::TreeMismatch {
+            tree: commit.tree,
+            path: found.path.clone(),
+            origin_tree: found.tree,
+        });
+    }
+    let manifest_ref = recorded.ref_name(AtomRef::Manifest);
+    match recorded.manifest {
+        None => failures.push(Failure::MissingManifest { manifest_ref }),
+        Some(m) if m != found.manifest_blob => failures.push(Failure::ManifestMismatch {
+            manifest_ref,
+            blob: m,
+            path: found.path.clone(),
+            origin_blob: found.manifest_blob,
+        }),
+        Some(_) => {}
+    }
+}
+
+/// Escapes control characters, so each failure stays on one line.
+pub fn escape_controls(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
         })
         .collect()
 }

@@ -9,15 +9,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use atom_format::git::RemoteRef;
 use atom_format::refs::{AtomRef, AtomVersion, Namespace, EKA03_ROOT_REF, ROOT_REF};
 use atom_format::Label;
+use atom_git::{Connections, RemoteRef};
 use semver::Version;
 
-use crate::cache::{AtomCheckError, Cache, Expected};
 use crate::gitreg::location;
 use crate::ids::{AtomId, CommitId, ContentDigest};
 use crate::uri::RepoUrl;
+use atom_git::cache::{AtomCheckError, Cache, Expected};
 
 /// One atom to bring into the cache.
 #[derive(Clone, Debug)]
@@ -154,7 +154,7 @@ pub enum FetchError {
     },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Cache(#[from] crate::cache::CacheError),
+    Cache(#[from] atom_git::CacheError),
 }
 
 /// What one set's fetch did: the indices fetched, the mirror used, warnings.
@@ -176,6 +176,7 @@ pub struct Options {
 /// in order, and warnings (unreachable mirrors that were skipped).
 pub fn fetch(
     cache: &Cache,
+    connections: &Connections,
     base: &Path,
     wants: &[Want],
     opts: Options,
@@ -193,7 +194,7 @@ pub fn fetch(
             let handles: Vec<_> = groups
                 .into_iter()
                 .map(|(mirrors, idx)| {
-                    s.spawn(move || fetch_set(cache, base, mirrors, wants, idx, opts))
+                    s.spawn(move || fetch_set(cache, connections, base, mirrors, wants, idx, opts))
                 })
                 .collect();
             handles
@@ -201,7 +202,6 @@ pub fn fetch(
                 .map(|h| h.join().expect("fetch thread"))
                 .collect()
         });
-        atom_format::git::end_parked();
         for r in results {
             let (fetched, url, warns) = r?;
             warnings.extend(warns);
@@ -340,6 +340,7 @@ fn check_listed(
 /// warnings.
 fn fetch_set(
     cache: &Cache,
+    connections: &Connections,
     base: &Path,
     mirrors: &[RepoUrl],
     wants: &[Want],
@@ -362,17 +363,17 @@ fn fetch_set(
         if opts.check_remote {
             let prefixes = check_prefixes(wants, &idx);
             let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-            let listed = match atom_format::git::ls_refs_for_fetch(&url, &p) {
+            let listed = match connections.ls_refs_then_fetch(&url, &p) {
                 Ok(l) => l,
                 Err(e) => {
-                    failures.push(format!("{url}: {}", e.why));
+                    failures.push(format!("{url}: {}", e.reason()));
                     continue;
                 }
             };
             check_listed(&url, &listed, wants, &idx)?;
         }
         let commits: Vec<CommitId> = missing.iter().map(|&i| wants[i].commit).collect();
-        match cache.fetch(&url, &commits) {
+        match cache.fetch(connections, &url, &commits) {
             Ok(()) => {
                 warnings.extend(
                     failures
@@ -381,7 +382,7 @@ fn fetch_set(
                 );
                 return Ok((missing, Some(url), warnings));
             }
-            Err(e) => failures.push(format!("{url}: {}", e.why)),
+            Err(e) => failures.push(format!("{url}: {}", e.reason())),
         }
     }
     Err(FetchError::Unreachable {

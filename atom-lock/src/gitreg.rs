@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use atom_format::Label;
 use semver::Version;
 
-use crate::cache::Cache;
 use crate::ids::CommitId;
 use crate::registry::{
     Listing, ManifestRequest, Plan, Published, Registry, RegistryError, Round, SetKey,
 };
 use crate::remote::{self, QueryError, QueryOptions, QueryWarning};
 use crate::uri::RepoUrl;
+use atom_git::{Cache, Connections};
 
 /// Where to reach `url`: relative paths are relative to `base` (the folder
 /// of the manifest that names them).
@@ -52,17 +52,20 @@ pub fn prefixes(labels: &[Label]) -> Vec<String> {
     out
 }
 
-/// A [`Registry`] that asks git remotes, caching manifests in `cache`.
+/// A [`Registry`] that asks git remotes over `connections`, caching
+/// manifests in `cache`.
 pub struct GitRegistry<'c> {
     cache: &'c Cache,
+    connections: Connections,
     base: PathBuf,
 }
 
 impl<'c> GitRegistry<'c> {
     /// `base` is the folder relative mirror paths are relative to.
-    pub fn new(cache: &'c Cache, base: &Path) -> Self {
+    pub fn new(cache: &'c Cache, connections: &Connections, base: &Path) -> Self {
         GitRegistry {
             cache,
+            connections: connections.clone(),
             base: base.to_owned(),
         }
     }
@@ -87,52 +90,57 @@ impl<'c> GitRegistry<'c> {
             strict_namespaces: true,
             ..QueryOptions::default()
         };
-        let found =
-            remote::query(&self.urls(set), &prefixes(labels), &options).map_err(|e| match e {
-                QueryError::Unreachable { failures } => RegistryError::Unreachable {
-                    set: set.to_string(),
-                    why: failures
-                        .iter()
-                        .map(|(url, why)| format!("{url}: {why}"))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                },
-                QueryError::Disagree {
-                    what,
-                    url_a,
-                    a,
-                    url_b,
-                    b,
-                } => RegistryError::MirrorsDisagree {
-                    set: set.to_string(),
-                    what,
-                    a_url: url_a,
-                    a,
-                    b_url: url_b,
-                    b,
-                },
-                QueryError::NamespaceConflict {
-                    url,
-                    version,
-                    atom_ref,
-                    current,
-                    legacy_ref,
-                    legacy,
-                } => RegistryError::NamespaceConflict {
-                    set: set.to_string(),
-                    url,
-                    version: version.to_string(),
-                    atom_ref,
-                    current,
-                    legacy_ref,
-                    legacy,
-                },
-                QueryError::NoMirrors => RegistryError::Unreachable {
-                    set: set.to_string(),
-                    why: e.to_string(),
-                },
-                e => RegistryError::Other(e.to_string()),
-            })?;
+        let found = remote::query(
+            &self.connections,
+            &self.urls(set),
+            &prefixes(labels),
+            &options,
+        )
+        .map_err(|e| match e {
+            QueryError::Unreachable { failures } => RegistryError::Unreachable {
+                set: set.to_string(),
+                why: failures
+                    .iter()
+                    .map(|(url, why)| format!("{url}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            QueryError::Disagree {
+                what,
+                url_a,
+                a,
+                url_b,
+                b,
+            } => RegistryError::MirrorsDisagree {
+                set: set.to_string(),
+                what,
+                a_url: url_a,
+                a,
+                b_url: url_b,
+                b,
+            },
+            QueryError::NamespaceConflict {
+                url,
+                version,
+                atom_ref,
+                current,
+                legacy_ref,
+                legacy,
+            } => RegistryError::NamespaceConflict {
+                set: set.to_string(),
+                url,
+                version: version.to_string(),
+                atom_ref,
+                current,
+                legacy_ref,
+                legacy,
+            },
+            QueryError::NoMirrors => RegistryError::Unreachable {
+                set: set.to_string(),
+                why: e.to_string(),
+            },
+            e => RegistryError::Other(e.to_string()),
+        })?;
         let mut listing = Listing {
             root: found.root,
             ..Listing::default()
@@ -189,12 +197,15 @@ impl<'c> GitRegistry<'c> {
             let mut failures = Vec::new();
             let mut fetched = false;
             for url in self.urls(set) {
-                match self.cache.fetch(&location(&url, &self.base), &wants) {
+                match self
+                    .cache
+                    .fetch(&self.connections, &location(&url, &self.base), &wants)
+                {
                     Ok(()) => {
                         fetched = true;
                         break;
                     }
-                    Err(e) => failures.push(format!("{url}: {}", e.why)),
+                    Err(e) => failures.push(format!("{url}: {}", e.reason())),
                 }
             }
             if !fetched {
@@ -217,14 +228,6 @@ impl<'c> GitRegistry<'c> {
                     })
             })
             .collect()
-    }
-}
-
-impl Drop for GitRegistry<'_> {
-    /// Listings keep their connections for the fetch that follows; those
-    /// that no fetch needed end here.
-    fn drop(&mut self) {
-        atom_format::git::end_parked();
     }
 }
 

@@ -28,7 +28,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod alias;
-pub mod cache;
 pub mod fetch;
 pub mod gitreg;
 pub mod ids;

@@ -15,7 +15,6 @@ use atom_format::manifest::{Manifest, ManifestError, LOCAL_SET, MANIFEST_FILE};
 use atom_format::Label;
 use semver::{Version, VersionReq};
 
-use crate::cache::Cache;
 use crate::fetch::{self, FetchError, Want};
 use crate::gitreg::GitRegistry;
 use crate::ids::AtomId;
@@ -23,6 +22,7 @@ use crate::lock::{Edge, LockError, LockedAtom, Lockfile, LOCK_FILE};
 use crate::registry::{Registry, SetKey};
 use crate::resolve::{self, Dependency, Resolution, ResolveError, RootInput};
 use crate::uri::RepoUrl;
+use atom_git::{Cache, Connections};
 
 /// What is wrong with a project or a workflow step.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -50,7 +50,7 @@ pub enum ProjectError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Cache(#[from] crate::cache::CacheError),
+    Cache(#[from] atom_git::CacheError),
     #[error("set `{set}` in {MANIFEST_FILE}: {why}")]
     #[diagnostic(
         code(eka::project::set),
@@ -358,6 +358,7 @@ pub fn lock(
     keep: &Keep,
     registry: &dyn Registry,
     cache: &Cache,
+    connections: &Connections,
 ) -> Result<Locked, ProjectError> {
     let root = root_input(manifest)?;
     if let (Keep::Locked, Some(old)) = (keep, old) {
@@ -377,7 +378,7 @@ pub fn lock(
         check_roots(&resolution, old)?;
     }
     let started = std::time::Instant::now();
-    let lock = materialize(dir, &resolution, old, cache)?;
+    let lock = materialize(dir, &resolution, old, cache, connections)?;
     let mut timings = resolution.timings.clone();
     timings.push((
         format!("fetch and check {} atoms", resolution.atoms.len()),
@@ -418,6 +419,7 @@ pub fn materialize(
     resolution: &Resolution,
     old: Option<&Lockfile>,
     cache: &Cache,
+    connections: &Connections,
 ) -> Result<Lockfile, ProjectError> {
     let mut wants = Vec::new();
     for a in &resolution.atoms {
@@ -437,6 +439,7 @@ pub fn materialize(
     }
     let (got, _) = fetch::fetch(
         cache,
+        connections,
         dir,
         &wants,
         fetch::Options {
@@ -488,8 +491,8 @@ fn changes(
 }
 
 /// A [`GitRegistry`] for a project in `dir`.
-pub fn registry<'c>(cache: &'c Cache, dir: &Path) -> GitRegistry<'c> {
-    GitRegistry::new(cache, dir)
+pub fn registry<'c>(cache: &'c Cache, connections: &Connections, dir: &Path) -> GitRegistry<'c> {
+    GitRegistry::new(cache, connections, dir)
 }
 
 // ---------------------------------------------------------------------
@@ -773,8 +776,8 @@ fn restore(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Opens the cache in its default place for writing.
 pub fn open_cache() -> Result<Cache, ProjectError> {
-    let dir = crate::cache::default_dir()?;
-    Ok(Cache::open(&dir, crate::cache::Access::Write)?)
+    let dir = atom_git::cache::default_dir()?;
+    Ok(Cache::open(&dir, atom_git::Access::Write)?)
 }
 
 #[cfg(test)]

@@ -42,10 +42,11 @@
 //!
 //! let urls: Vec<RepoUrl> = vec!["https://example.com/registry.git".parse().unwrap()];
 //! let label = Label::parse("hello").unwrap();
-//! let listing = remote::list_atom_versions(&urls, &label, &QueryOptions::default()).unwrap();
+//! let connections = atom_git::Connections::default();
+//! let listing = remote::list_atom_versions(&connections, &urls, &label, &QueryOptions::default()).unwrap();
 //! let req = semver::VersionReq::parse("^1").unwrap();
 //! let chosen = listing.select(&label, Some(&req)).unwrap();
-//! let manifests = remote::fetch_manifests(&listing.answered[0], &[chosen.manifest_want(&label)]).unwrap();
+//! let manifests = remote::fetch_manifests(&connections, &listing.answered[0], &[chosen.manifest_want(&label)]).unwrap();
 //! println!("{}", manifests[0].text);
 //! ```
 
@@ -54,12 +55,12 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use atom_format::git::{self, RemoteRef};
 use atom_format::refs::{
     AtomRef, AtomVersion, ATOMS_PREFIX, EKA03_ATOMS_PREFIX, EKA03_META_PREFIX, EKA03_ROOT_REF,
     ROOT_REF,
 };
 use atom_format::{AtomId, Label};
+use atom_git::{Connections, RemoteRef};
 use gix::ObjectId;
 use semver::{Version, VersionReq};
 
@@ -94,7 +95,7 @@ pub struct QueryOptions {
     /// mirror that has not received any atom yet only lags.
     pub same_root: bool,
     /// Keep each mirror's connection open for a fetch from it that follows
-    /// in this process ([`atom_format::git::ls_refs_for_fetch`]).
+    /// on the same [`Connections`] ([`Connections::ls_refs_then_fetch`]).
     pub keep_connection: bool,
     /// Refuse a version that one mirror lists in both namespaces with
     /// different commits ([`QueryError::NamespaceConflict`]) instead of
@@ -371,11 +372,12 @@ pub fn repo_prefixes() -> Vec<String> {
 /// and no version), [`QueryError::UnknownAtom`] if they publish atoms but not
 /// this one, and the mirror errors of the module documentation.
 pub fn list_atom_versions(
+    connections: &Connections,
     urls: &[RepoUrl],
     label: &Label,
     options: &QueryOptions,
 ) -> Result<Listing, QueryError> {
-    list_atoms(urls, std::slice::from_ref(label), options)
+    list_atoms(connections, urls, std::slice::from_ref(label), options)
 }
 
 /// The versions of several atoms of one repository in one listing per
@@ -383,6 +385,7 @@ pub fn list_atom_versions(
 /// needs to ask each remote once per round. Errors as
 /// [`list_atom_versions`], for the first label without versions.
 pub fn list_atoms(
+    connections: &Connections,
     urls: &[RepoUrl],
     labels: &[Label],
     options: &QueryOptions,
@@ -395,7 +398,7 @@ pub fn list_atoms(
             }
         }
     }
-    let listing = query(urls, &prefixes, options)?;
+    let listing = query(connections, urls, &prefixes, options)?;
     if let Some(label) = labels.iter().find(|l| listing.versions(l).is_empty()) {
         let urls = listing.answered.iter().map(|u| u.to_string()).collect();
         return Err(if listing.root.is_none() && listing.atoms.is_empty() {
@@ -412,8 +415,12 @@ pub fn list_atoms(
 
 /// Every atom and version on the mirrors `urls`, with manifest and origin
 /// blobs. [`QueryError::NoAtoms`] if there are none.
-pub fn list_repo(urls: &[RepoUrl], options: &QueryOptions) -> Result<Listing, QueryError> {
-    let listing = query(urls, &repo_prefixes(), options)?;
+pub fn list_repo(
+    connections: &Connections,
+    urls: &[RepoUrl],
+    options: &QueryOptions,
+) -> Result<Listing, QueryError> {
+    let listing = query(connections, urls, &repo_prefixes(), options)?;
     if listing.atoms.is_empty() {
         let urls = listing.answered.iter().map(|u| u.to_string()).collect();
         return Err(QueryError::NoAtoms { urls });
@@ -488,6 +495,7 @@ fn read_refs(url: &str, refs: &[RemoteRef], warnings: &mut Vec<QueryWarning>) ->
 
 /// Lists `prefixes` on every mirror concurrently and merges the answers.
 pub fn query(
+    connections: &Connections,
     urls: &[RepoUrl],
     prefixes: &[String],
     options: &QueryOptions,
@@ -501,16 +509,17 @@ pub fn query(
         let url = url.to_string();
         let prefixes = prefixes.to_vec();
         let keep = options.keep_connection;
+        let connections = connections.clone();
         // Detached: a mirror that never answers must not hold the query up
         // past the timeout; its thread ends with the process.
         std::thread::spawn(move || {
             let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
             let listed = if keep {
-                git::ls_refs_for_fetch(&url, &p)
+                connections.ls_refs_then_fetch(&url, &p)
             } else {
-                git::ls_refs(&url, &p)
+                connections.ls_refs(&url, &p)
             };
-            let _ = tx.send((i, listed.map_err(|e| e.why)));
+            let _ = tx.send((i, listed.map_err(|e| e.reason())));
         });
     }
     drop(tx);
@@ -767,6 +776,7 @@ impl ManifestStore {
     /// blobs already stored. Returns them in the order asked.
     pub fn fetch(
         &self,
+        connections: &Connections,
         url: &RepoUrl,
         wanted: &[ManifestWant],
     ) -> Result<Vec<FetchedManifest>, QueryError> {
@@ -795,8 +805,9 @@ impl ManifestStore {
                 .with_refspecs(missing.iter().map(|s| s.as_str()), Direction::Fetch)
                 .map_err(|e| fetch_err(e.to_string()))?
                 .with_fetch_tags(gix::remote::fetch::Tags::None);
-            let outcome = git::fetch_connection(&remote)
-                .map_err(fetch_err)?
+            let outcome = connections
+                .fetch_connection(&remote)
+                .map_err(|e| fetch_err(atom_git::causes(&e)))?
                 .prepare_fetch(gix::progress::Discard, Default::default())
                 .map_err(|e| fetch_err(e.to_string()))?
                 .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
@@ -830,8 +841,8 @@ impl ManifestStore {
         let mut out = Vec::with_capacity(wanted.len());
         for ((w, name), blob) in wanted.iter().zip(&names).zip(blobs) {
             let blob = blob.expect("every blob is known or was fetched");
-            let (kind, bytes) = git::read_object(&self.repo, blob)
-                .map_err(|e| fetch_err(e.to_string()))?
+            let (kind, bytes) = atom_git::read_object(&self.repo, blob)
+                .map_err(|e| fetch_err(atom_git::causes(&e)))?
                 .ok_or_else(|| fetch_err(format!("{name} ({blob}) was not received")))?;
             if kind != gix::object::Kind::Blob {
                 return Err(QueryError::NotABlob {
@@ -854,10 +865,11 @@ impl ManifestStore {
 /// Fetches the manifests `wanted` from `url` into a temporary store, in one
 /// fetch that downloads those blobs only. See [`ManifestStore::fetch`].
 pub fn fetch_manifests(
+    connections: &Connections,
     url: &RepoUrl,
     wanted: &[ManifestWant],
 ) -> Result<Vec<FetchedManifest>, QueryError> {
-    ManifestStore::scratch()?.fetch(url, wanted)
+    ManifestStore::scratch()?.fetch(connections, url, wanted)
 }
 
 fn ser_oid<S: serde::Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
@@ -989,13 +1001,19 @@ mod tests {
             .map(|d| RepoUrl::Path(dir.path().join(d).display().to_string()))
             .collect();
         let label = Label::parse("a").unwrap();
-        let lenient = list_atom_versions(&urls, &label, &QueryOptions::default()).unwrap();
+        let lenient = list_atom_versions(
+            &Connections::default(),
+            &urls,
+            &label,
+            &QueryOptions::default(),
+        )
+        .unwrap();
         assert_eq!(lenient.root.unwrap().to_string(), root);
         let strict = QueryOptions {
             same_root: true,
             ..QueryOptions::default()
         };
-        let err = list_atom_versions(&urls, &label, &strict).unwrap_err();
+        let err = list_atom_versions(&Connections::default(), &urls, &label, &strict).unwrap_err();
         assert!(
             matches!(&err, QueryError::Disagree { b, .. } if b == "none"),
             "{err}"
@@ -1029,7 +1047,7 @@ mod tests {
             ..QueryOptions::default()
         };
         for options in [QueryOptions::default(), strict.clone()] {
-            let l = list_atom_versions(&urls, &label, &options).unwrap();
+            let l = list_atom_versions(&Connections::default(), &urls, &label, &options).unwrap();
             assert_eq!(l.root.unwrap().to_string(), one);
             let v: Vec<(String, Namespace)> = l
                 .versions(&label)
@@ -1046,14 +1064,20 @@ mod tests {
             assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         }
         git(&["--git-dir=r", "update-ref", "refs/eka/atoms/a/1.0.0", &two]);
-        let l = list_atom_versions(&urls, &label, &QueryOptions::default()).unwrap();
+        let l = list_atom_versions(
+            &Connections::default(),
+            &urls,
+            &label,
+            &QueryOptions::default(),
+        )
+        .unwrap();
         assert_eq!(l.versions(&label)[0].commit.to_string(), one);
         assert!(
             matches!(&l.warnings[..], [QueryWarning::NamespaceConflict { legacy, .. }] if *legacy == two),
             "{:?}",
             l.warnings
         );
-        let e = list_atom_versions(&urls, &label, &strict).unwrap_err();
+        let e = list_atom_versions(&Connections::default(), &urls, &label, &strict).unwrap_err();
         assert!(matches!(e, QueryError::NamespaceConflict { .. }), "{e}");
         assert_eq!(
             e.to_string(),

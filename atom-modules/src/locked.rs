@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use atom_lock::cache::{Cache, Expected};
+use atom_git::cache::{Cache, Expected};
 use atom_lock::{AtomId, Edge, LockedAtom, Lockfile};
 
 use crate::compose::{DepSource, LoadedAtom};
@@ -97,7 +97,7 @@ impl DepSource for LockedDeps {
             digest: Some(atom.digest),
         };
         cache.check_atom(&expect).map_err(|e| match e {
-            atom_lock::cache::AtomCheckError::Missing(_) => format!(
+            atom_git::cache::AtomCheckError::Missing(_) => format!(
                 "`{}@{}` (from `{set}`) is not in the local cache; run `eka fetch`",
                 atom.label, atom.version
             ),
@@ -107,7 +107,7 @@ impl DepSource for LockedDeps {
             ),
         })?;
         let repo = cache.repo();
-        let tree = atom_format::git::commit_tree(&repo, atom.commit).map_err(|e| e.to_string())?;
+        let tree = atom_git::commit_tree(&repo, atom.commit).map_err(|e| e.to_string())?;
         Ok(LoadedAtom {
             key: id.to_string(),
             files: Rc::new(GitTreeFiles::new(repo, tree)),

@@ -36,7 +36,7 @@ pub enum SourceError {
         commit: String,
     },
     #[error(transparent)]
-    Git(#[from] atom_format::git::GitError),
+    Git(#[from] atom_git::GitError),
 }
 
 impl SourceError {
@@ -82,11 +82,11 @@ impl Siblings {
     /// Walks the tree and reads every manifest, once per evaluation.
     fn index(&self) -> Result<&[SiblingAtom], String> {
         let index = self.index.get_or_init(|| {
-            let found = atom_format::git::discover_atoms(&self.repo, self.tree)
-                .map_err(|e| e.to_string())?;
+            let found =
+                atom_git::discover_atoms(&self.repo, self.tree).map_err(|e| e.to_string())?;
             let mut atoms = Vec::new();
             for atom in found.atoms {
-                let text = atom_format::git::read_blob(&self.repo, atom.manifest_blob)
+                let text = atom_git::read_blob(&self.repo, atom.manifest_blob)
                     .map_err(|e| e.to_string())?;
                 let text = String::from_utf8_lossy(&text);
                 // Other atoms' broken manifests are not this evaluation's
@@ -188,8 +188,8 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
             // Siblings are found in HEAD and read from disk.
             siblings = gix::discover(&dir).ok().and_then(|repo| {
                 let root = repo.workdir().map(Path::to_path_buf)?;
-                let commit = atom_format::git::resolve_commit(&repo, "HEAD").ok()?;
-                let tree = atom_format::git::commit_tree(&repo, commit).ok()?;
+                let commit = atom_git::resolve_commit(&repo, "HEAD").ok()?;
+                let tree = atom_git::commit_tree(&repo, commit).ok()?;
                 Some(Siblings::new(repo, tree, Some(root)))
             });
         }
@@ -207,19 +207,19 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
             if rel.is_empty() {
                 return Err(SourceError::RepositoryRoot(dir));
             }
-            let commit = atom_format::git::resolve_commit(&repo, rev)?;
-            let tree = atom_format::git::commit_tree(&repo, commit)?;
+            let commit = atom_git::resolve_commit(&repo, rev)?;
+            let tree = atom_git::commit_tree(&repo, commit)?;
             let short = commit.to_hex_with_len(12).to_string();
             let not_committed = || SourceError::NotCommitted {
                 rel: rel.clone(),
                 rev: rev.clone(),
                 commit: short.clone(),
             };
-            let atom_tree = match atom_format::git::lookup_path(&repo, tree, &rel)? {
+            let atom_tree = match atom_git::lookup_path(&repo, tree, &rel)? {
                 Some((gix::objs::tree::EntryKind::Tree, id)) => id,
                 _ => return Err(not_committed()),
             };
-            match atom_format::git::lookup_path(&repo, atom_tree, MANIFEST)? {
+            match atom_git::lookup_path(&repo, atom_tree, MANIFEST)? {
                 Some((
                     gix::objs::tree::EntryKind::Blob | gix::objs::tree::EntryKind::BlobExecutable,
                     _,

@@ -19,7 +19,7 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let p = deps::project()?;
-    let repo_root = atom_format::git::open(&p.dir)
+    let repo_root = atom_git::open(&p.dir)
         .ok()
         .and_then(|r| r.workdir().map(|w| w.to_owned()));
     let (aliases, _) = Aliases::load_default(repo_root.as_deref())?;

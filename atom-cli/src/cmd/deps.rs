@@ -54,8 +54,9 @@ pub fn lock(
     let started = std::time::Instant::now();
     let cache = project::open_cache()?;
     let opened = started.elapsed();
-    let registry = project::registry(&cache, dir);
-    let locked = project::lock(dir, manifest, old, keep, &registry, &cache)?;
+    let connections = atom_git::Connections::new(dir);
+    let registry = project::registry(&cache, &connections, dir);
+    let locked = project::lock(dir, manifest, old, keep, &registry, &cache, &connections)?;
     warn(&locked.warnings, global);
     if global.verbose {
         eprintln!("open the cache: {:.1} ms", opened.as_secs_f64() * 1e3);

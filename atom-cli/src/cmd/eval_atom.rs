@@ -6,7 +6,8 @@
 use std::rc::Rc;
 
 use atom_eval::Limits;
-use atom_lock::cache::{self, Access, Cache};
+use atom_git::cache::{self, Access, Cache};
+use atom_git::Connections;
 use atom_lock::fetch::{self, Want};
 use atom_lock::project::{self, Keep};
 use atom_lock::remote::{self, QueryOptions};
@@ -92,8 +93,13 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
             "`{uri}` must be resolved over the network, but --offline was given"
         ));
     }
-    let listing =
-        remote::list_atom_versions(&target.urls, &target.label, &QueryOptions::default())?;
+    let connections = Connections::new(&base);
+    let listing = remote::list_atom_versions(
+        &connections,
+        &target.urls,
+        &target.label,
+        &QueryOptions::default(),
+    )?;
     let entry = listing.select(&target.label, target.req.as_ref())?;
     let root = listing.root.ok_or_else(|| {
         miette!(
@@ -115,6 +121,7 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
     };
     fetch::fetch(
         &cache,
+        &connections,
         &base,
         &[want],
         fetch::Options {
@@ -122,7 +129,7 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
             check_remote: false,
         },
     )?;
-    let lock = resolve_unlocked(&cache, entry.commit, &listing.answered, &base)?;
+    let lock = resolve_unlocked(&cache, &connections, entry.commit, &listing.answered, &base)?;
     Ok(Fetched {
         cache,
         commit: entry.commit,
@@ -137,11 +144,12 @@ pub(crate) fn fetch_uri(text: &str, args: &Args, global: &Global) -> miette::Res
 /// came from) and fetches them, as `eka lock` would.
 fn resolve_unlocked(
     cache: &Cache,
+    connections: &Connections,
     commit: gix::ObjectId,
     came_from: &[atom_lock::RepoUrl],
     base: &std::path::Path,
 ) -> miette::Result<Option<Lockfile>> {
-    use atom_format::git;
+    use atom_git as git;
     use gix::objs::tree::EntryKind;
     let repo = cache.repo();
     let tree = git::commit_tree(&repo, commit)?;
@@ -164,8 +172,16 @@ fn resolve_unlocked(
             *mirrors = atom_format::manifest::SetMirrors::Mirrors(here.clone());
         }
     }
-    let registry = project::registry(cache, base);
-    let locked = project::lock(base, &manifest, None, &Keep::Nothing, &registry, cache)?;
+    let registry = project::registry(cache, connections, base);
+    let locked = project::lock(
+        base,
+        &manifest,
+        None,
+        &Keep::Nothing,
+        &registry,
+        cache,
+        connections,
+    )?;
     Ok(Some(locked.lock))
 }
 
@@ -177,7 +193,7 @@ pub(crate) fn evaluate_fetched(
     readers: Option<Readers>,
 ) -> miette::Result<Option<String>> {
     let repo = fetched.cache.repo();
-    let tree = atom_format::git::commit_tree(&repo, fetched.commit)?;
+    let tree = atom_git::commit_tree(&repo, fetched.commit)?;
     let files: Rc<dyn AtomFiles> = Rc::new(GitTreeFiles::new(repo, tree));
     if !fetched.key.is_empty() {
         // Pinned by the project's lock, which also pins its dependencies.
@@ -228,6 +244,7 @@ fn locked_cache(
         if wants.iter().any(|w| !cache.has(&w.commit)) {
             fetch::fetch(
                 &cache,
+                &Connections::new(base),
                 base,
                 &wants,
                 fetch::Options {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use atom_lock::cache::{self, Access, Cache};
+use atom_git::cache::{self, Access, Cache};
 use atom_lock::fetch::{self, Status, Want};
 use atom_lock::project::LockState;
 use miette::miette;
@@ -41,6 +41,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
     let (got, warnings) = fetch::fetch(
         &cache,
+        &atom_git::Connections::new(&p.dir),
         &p.dir,
         &wants,
         fetch::Options {

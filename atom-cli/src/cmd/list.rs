@@ -32,7 +32,11 @@ struct Report<'a> {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let urls = query::repo_target(&args.repository, &args.mirrors, global)?;
-    let listing = remote::list_repo(&urls, &QueryOptions::default())?;
+    let listing = remote::list_repo(
+        &atom_git::Connections::default(),
+        &urls,
+        &QueryOptions::default(),
+    )?;
     query::warn(&listing.warnings, global);
     if global.json {
         output::json(&Report {

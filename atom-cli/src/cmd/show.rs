@@ -43,7 +43,8 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         metadata: true,
         ..QueryOptions::default()
     };
-    let listing = remote::list_atom_versions(&target.urls, &target.label, &options)?;
+    let connections = atom_git::Connections::default();
+    let listing = remote::list_atom_versions(&connections, &target.urls, &target.label, &options)?;
     let mut warnings = listing.warnings.clone();
     let entry = listing.select(&target.label, target.req.as_ref())?;
     let want = entry.manifest_want(&target.label);
@@ -56,7 +57,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         .iter()
         .filter(|u| entry.mirrors.iter().any(|m| m == u.as_str()))
     {
-        match remote::fetch_manifests(url, std::slice::from_ref(&want)) {
+        match remote::fetch_manifests(&connections, url, std::slice::from_ref(&want)) {
             Ok(mut m) => {
                 fetched = Some((m.remove(0), url));
                 break;

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use atom_format::refs::{AtomRef, Namespace, ATOMS_PREFIX, EKA03_ROOT_REF, ROOT_REF};
-use atom_format::verify::{self, Wanted};
-use atom_format::{git, Label};
+use atom_format::refs::Namespace;
+use atom_format::Label;
+use atom_git::{self as git, Connections};
+use atom_ops::verify::{self, Registry, VerifyRequest, Wanted};
 use miette::{miette, IntoDiagnostic};
 
 use crate::{output, Global};
@@ -19,50 +20,21 @@ pub struct Args {
     args: Vec<String>,
 }
 
-/// Where the atoms to verify are.
-enum Target {
-    Local(std::path::PathBuf),
-    Remote(String),
-}
-
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
     let here = git::open(&cwd).ok();
-    let (target, atoms) = match args.args.split_first() {
+    let (registry, atoms) = match args.args.split_first() {
         Some((first, rest)) if is_target(first, here.as_ref()) => {
             (classify(first, here.as_ref(), &cwd), rest)
         }
-        _ => (Target::Local(cwd.clone()), &args.args[..]),
+        _ => (Registry::Local(cwd.clone()), &args.args[..]),
     };
     let wanted = atoms
         .iter()
         .map(|a| parse_wanted(a))
         .collect::<miette::Result<Vec<_>>>()?;
-
-    // A remote is fetched into a scratch repository that is dropped after.
-    let scratch;
-    let repo = match &target {
-        Target::Local(path) => git::open(path)?,
-        Target::Remote(url) => {
-            scratch = tempfile::tempdir().into_diagnostic()?;
-            let repo = gix::init_bare(scratch.path())
-                .map_err(|e| miette!("cannot create a scratch repository: {e}"))?;
-            // List first, then fetch exactly the refs that exist: a fetch of
-            // refspecs that match nothing is an error, not an empty answer.
-            let prefixes = prefixes(&wanted);
-            let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-            let specs: Vec<String> = git::ls_refs(url, &prefixes)?
-                .into_iter()
-                .filter(|r| is_wanted(&r.name, &wanted))
-                .map(|r| format!("+{0}:{0}", r.name))
-                .collect();
-            if !specs.is_empty() {
-                git::fetch(&repo, url, &specs)?;
-            }
-            repo
-        }
-    };
-    let report = verify::verify(&repo, &wanted)?;
+    let request = VerifyRequest { registry, wanted };
+    let report = verify::verify(&request, &Connections::new(&cwd))?;
     if global.json {
         output::json(&report)?;
     } else {
@@ -85,7 +57,8 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .unwrap_or(0);
         for v in &report.verdicts {
             if !v.ok() {
-                println!("FAILED  {}: {}", name(v), v.failures.join("; "));
+                let failures: Vec<String> = v.failures.iter().map(ToString::to_string).collect();
+                println!("FAILED  {}: {}", name(v), failures.join("; "));
             } else if !global.quiet {
                 println!(
                     "ok      {:<width$}  {}  {}",
@@ -121,16 +94,16 @@ fn is_target(arg: &str, here: Option<&gix::Repository>) -> bool {
         || here.is_some_and(|r| r.find_remote(arg).is_ok())
 }
 
-fn classify(arg: &str, here: Option<&gix::Repository>, cwd: &Path) -> Target {
+fn classify(arg: &str, here: Option<&gix::Repository>, cwd: &Path) -> Registry {
     if arg.contains("://") || here.is_some_and(|r| r.find_remote(arg).is_ok()) {
-        return Target::Remote(git::remote_url(here, arg).unwrap_or_else(|_| arg.to_owned()));
+        return Registry::Remote(git::remote_url(here, arg).unwrap_or_else(|_| arg.to_owned()));
     }
     let path = cwd.join(arg);
     if path.exists() {
-        Target::Local(path)
+        Registry::Local(path)
     } else {
         // scp-like `host:path` and anything else git understands.
-        Target::Remote(arg.to_owned())
+        Registry::Remote(arg.to_owned())
     }
 }
 
@@ -156,41 +129,4 @@ fn parse_wanted(arg: &str) -> miette::Result<Wanted> {
         })
         .transpose()?;
     Ok(Wanted { label, version })
-}
-
-/// The ref prefixes to list: everything of both layouts, or only the named
-/// atoms' refs (plus the roots).
-fn prefixes(wanted: &[Wanted]) -> Vec<String> {
-    let mut out = vec![ROOT_REF.to_owned(), EKA03_ROOT_REF.to_owned()];
-    if wanted.is_empty() {
-        out.push(ATOMS_PREFIX.to_owned());
-        out.push("refs/eka/".to_owned());
-        return out;
-    }
-    for w in wanted {
-        let l = &w.label;
-        for dir in ["", "_manifest/", "_origin/"] {
-            out.push(format!("{ATOMS_PREFIX}{dir}{l}/"));
-        }
-        out.push(format!("refs/eka/atoms/{l}/"));
-        out.push(format!("refs/eka/meta/{l}/"));
-    }
-    out
-}
-
-/// Whether a listed ref belongs to an atom asked for (the prefixes cannot
-/// select a version).
-fn is_wanted(name: &str, wanted: &[Wanted]) -> bool {
-    match AtomRef::parse_any(name) {
-        Some(Ok((_, AtomRef::Root))) => true,
-        Some(Ok((_, AtomRef::Atom(v) | AtomRef::Manifest(v) | AtomRef::Origin(v)))) => {
-            wanted.is_empty()
-                || wanted.iter().any(|w| {
-                    w.label == v.label && w.version.as_ref().is_none_or(|x| *x == v.version)
-                })
-        }
-        // Foreign refs are fetched too when verifying everything, so that
-        // they are reported.
-        _ => wanted.is_empty(),
-    }
 }

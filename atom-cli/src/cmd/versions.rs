@@ -40,8 +40,12 @@ fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::E
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let target = query::atom_target(&args.uri, &args.mirrors, global)?;
-    let listing =
-        remote::list_atom_versions(&target.urls, &target.label, &QueryOptions::default())?;
+    let listing = remote::list_atom_versions(
+        &atom_git::Connections::default(),
+        &target.urls,
+        &target.label,
+        &QueryOptions::default(),
+    )?;
     query::warn(&listing.warnings, global);
     let versions = listing.versions(&target.label);
     let selected = match &target.req {

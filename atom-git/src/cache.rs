@@ -15,14 +15,19 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use atom_format::commit::AtomCommit;
-use atom_format::digest::Digester;
-use atom_format::git::{self, RefUpdate, RemoteError};
-use atom_format::Label;
+use atom_format::commit::{AtomCommit, AtomCommitError};
+use atom_format::digest::{DigestError, Digester};
+use atom_format::{AtomId, ContentDigest, Label};
 use gix::ObjectId;
 use semver::Version;
 
-use crate::ids::{AtomId, CommitId, ContentDigest};
+use crate::refs::{local_ref, update_refs, RefUpdate};
+use crate::transport::{Connections, RemoteError};
+use crate::tree::read_object;
+use crate::{BoxError, GitError};
+
+/// A commit id.
+type CommitId = ObjectId;
 
 /// The cache folder's name under the user's cache directory.
 const CACHE_SUBDIR: &str = "eka";
@@ -50,24 +55,27 @@ pub enum CacheError {
     #[error("no cache directory: neither XDG_CACHE_HOME nor HOME is an absolute path")]
     #[diagnostic(code(eka::cache::no_dir), help("set XDG_CACHE_HOME or HOME"))]
     NoDirectory,
-    #[error("cannot use the cache at {}: {why}", dir.display())]
+    #[error("cannot use the cache at {}", dir.display())]
     #[diagnostic(code(eka::cache::io))]
-    Io { dir: PathBuf, why: String },
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: BoxError,
+    },
     #[error("the cache at {} is empty", dir.display())]
-    #[diagnostic(
-        code(eka::cache::empty),
-        help("run `eka fetch` without --offline first")
-    )]
+    #[diagnostic(code(eka::cache::empty))]
     Empty { dir: PathBuf },
 }
 
 /// Why a cached atom does not match what was expected of it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AtomCheckError {
     #[error("commit {0} is not in the cache")]
     Missing(CommitId),
-    #[error("{0} is not an atom commit: {1}")]
-    NotAnAtomCommit(CommitId, String),
+    #[error("{0} is a {1}, not an atom commit")]
+    NotACommit(CommitId, gix::object::Kind),
+    #[error("{0} is not an atom commit")]
+    NotAnAtomCommit(CommitId, #[source] AtomCommitError),
     #[error("commit {commit} publishes `{found}`, not `{expected}`")]
     WrongAtom {
         commit: CommitId,
@@ -80,8 +88,12 @@ pub enum AtomCheckError {
         expected: CommitId,
         found: CommitId,
     },
-    #[error("the tree of {commit} is unusable: {why}")]
-    Tree { commit: CommitId, why: String },
+    #[error("the tree of {commit} is unusable")]
+    Tree {
+        commit: CommitId,
+        #[source]
+        source: DigestError,
+    },
     #[error("content digest of {commit} is {found}, but {expected} was expected")]
     Digest {
         commit: CommitId,
@@ -129,9 +141,9 @@ impl Cache {
     /// locks it for this process; blocks while another process holds a
     /// conflicting lock.
     pub fn open(dir: &Path, access: Access) -> Result<Self, CacheError> {
-        let io = |e: &dyn std::fmt::Display| CacheError::Io {
+        let io = |source: BoxError| CacheError::Io {
             dir: dir.to_owned(),
-            why: e.to_string(),
+            source,
         };
         let repo_dir = dir.join("git");
         if access == Access::Read && !repo_dir.exists() {
@@ -139,45 +151,45 @@ impl Cache {
                 dir: dir.to_owned(),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
+        std::fs::create_dir_all(dir).map_err(|e| io(e.into()))?;
         let lock = File::options()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(dir.join("lock"))
-            .map_err(|e| io(&e))?;
+            .map_err(|e| io(e.into()))?;
         match access {
             Access::Read => lock.lock_shared(),
             Access::Write => lock.lock(),
         }
-        .map_err(|e| io(&e))?;
+        .map_err(|e| io(e.into()))?;
         // Under the lock: no other process is creating it at the same time.
         let repo = if repo_dir.join("HEAD").exists() {
-            gix::open(&repo_dir).map_err(|e| io(&e))?
+            gix::open(&repo_dir).map_err(|e| io(e.into()))?
         } else if access == Access::Read {
             return Err(CacheError::Empty {
                 dir: dir.to_owned(),
             });
         } else {
             // Leftovers of processes killed while creating it.
-            for entry in std::fs::read_dir(dir).map_err(|e| io(&e))?.flatten() {
+            for entry in std::fs::read_dir(dir).map_err(|e| io(e.into()))?.flatten() {
                 if entry.file_name().to_string_lossy().starts_with(".git-new.") {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
             }
             // A leftover of a process killed while creating it.
             if repo_dir.exists() {
-                std::fs::remove_dir_all(&repo_dir).map_err(|e| io(&e))?;
+                std::fs::remove_dir_all(&repo_dir).map_err(|e| io(e.into()))?;
             }
             let tmp = tempfile::Builder::new()
                 .prefix(".git-new.")
                 .tempdir_in(dir)
-                .map_err(|e| io(&e))?;
-            gix::init_bare(tmp.path()).map_err(|e| io(&e))?;
+                .map_err(|e| io(e.into()))?;
+            gix::init_bare(tmp.path()).map_err(|e| io(e.into()))?;
             let tmp = tmp.keep();
-            std::fs::rename(&tmp, &repo_dir).map_err(|e| io(&e))?;
-            gix::open(&repo_dir).map_err(|e| io(&e))?
+            std::fs::rename(&tmp, &repo_dir).map_err(|e| io(e.into()))?;
+            gix::open(&repo_dir).map_err(|e| io(e.into()))?
         };
         Ok(Cache {
             dir: dir.to_owned(),
@@ -203,17 +215,22 @@ impl Cache {
 
     /// A blob's bytes, if the cache has it.
     pub fn blob(&self, id: ObjectId) -> Option<Vec<u8>> {
-        match git::read_object(&self.repo(), id) {
+        match read_object(&self.repo(), id) {
             Ok(Some((gix::object::Kind::Blob, data))) => Some(data),
             _ => None,
         }
     }
 
     /// Fetches the objects `ids` (and what they reach) from `url` by id, in
-    /// one request ([`git::fetch_objects`]), writing no ref: the caller
-    /// checks what arrived and pins it with [`Cache::pin`].
-    pub fn fetch(&self, url: &str, ids: &[ObjectId]) -> Result<(), RemoteError> {
-        git::fetch_objects(&self.repo(), url, ids)
+    /// one request ([`Connections::fetch_objects`]), writing no ref: the
+    /// caller checks what arrived and pins it with [`Cache::pin`].
+    pub fn fetch(
+        &self,
+        connections: &Connections,
+        url: &str,
+        ids: &[ObjectId],
+    ) -> Result<(), RemoteError> {
+        connections.fetch_objects(&self.repo(), url, ids)
     }
 
     /// Checks that the cache holds the atom commit `expect.commit`, that it
@@ -222,18 +239,15 @@ impl Cache {
     pub fn check_atom(&self, expect: &Expected<'_>) -> Result<Checked, AtomCheckError> {
         let repo = self.repo();
         let commit = expect.commit;
-        let (kind, bytes) = git::read_object(&repo, commit)
+        let (kind, bytes) = read_object(&repo, commit)
             .ok()
             .flatten()
             .ok_or(AtomCheckError::Missing(commit))?;
         if kind != gix::object::Kind::Commit {
-            return Err(AtomCheckError::NotAnAtomCommit(
-                commit,
-                format!("it is a {kind}"),
-            ));
+            return Err(AtomCheckError::NotACommit(commit, kind));
         }
-        let parsed = AtomCommit::parse(&bytes)
-            .map_err(|e| AtomCheckError::NotAnAtomCommit(commit, e.to_string()))?;
+        let parsed =
+            AtomCommit::parse(&bytes).map_err(|e| AtomCheckError::NotAnAtomCommit(commit, e))?;
         if &parsed.label != expect.label || &parsed.version != expect.version {
             return Err(AtomCheckError::WrongAtom {
                 commit,
@@ -252,10 +266,7 @@ impl Cache {
         }
         let digest = Digester::new(&repo.objects)
             .atom_digest(parsed.tree)
-            .map_err(|e| AtomCheckError::Tree {
-                commit,
-                why: e.to_string(),
-            })?;
+            .map_err(|source| AtomCheckError::Tree { commit, source })?;
         if let Some(expected) = expect.digest {
             if expected != digest {
                 return Err(AtomCheckError::Digest {
@@ -277,7 +288,7 @@ impl Cache {
         let mut updates = Vec::new();
         for (id, version, commit) in atoms {
             let name = pin_ref(id, version);
-            let old = git::local_ref(&repo, &name).map_err(|e| self.err(e))?;
+            let old = local_ref(&repo, &name).map_err(|e| self.err(e))?;
             if old == Some(*commit) {
                 continue;
             }
@@ -287,13 +298,13 @@ impl Cache {
                 new: Some(*commit),
             });
         }
-        git::update_refs(&repo, &updates, "eka: cache atoms").map_err(|e| self.err(e))
+        update_refs(&repo, &updates, "eka: cache atoms").map_err(|e| self.err(e))
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> CacheError {
+    fn err(&self, e: GitError) -> CacheError {
         CacheError::Io {
             dir: self.dir.clone(),
-            why: e.to_string(),
+            source: Box::new(e),
         }
     }
 }

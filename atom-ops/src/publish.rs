@@ -9,30 +9,42 @@
 //! if the push fails, the local refs go back to what they were.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use atom_format::digest::{DigestError, Digester};
+use atom_format::manifest::{Manifest, ManifestError, MANIFEST_FILE};
+use atom_format::refs::{
+    AtomRef, AtomVersion, InvalidRefName, Namespace, ATOMS_PREFIX, EKA03_ATOMS_PREFIX,
+    EKA03_ROOT_REF, ROOT_REF,
+};
+use atom_format::{AtomCommit, AtomId, ContentDigest, Label};
+use atom_git::{
+    self as git, Connections, FoundAtom, GitError, PushError, RefStore, RefUpdate, RemoteError,
+};
 use gix::ObjectId;
 use rayon::prelude::*;
 use serde::Deserialize;
-
-use crate::digest::{DigestError, Digester};
-use crate::git::{self, FoundAtom, GitError, PushError, RefUpdate, RemoteError};
-use crate::manifest::{Manifest, ManifestError, MANIFEST_FILE};
-use crate::refs::{AtomRef, AtomVersion, InvalidRefName, Namespace, ROOT_REF};
-use crate::{AtomCommit, AtomId, ContentDigest, Label};
 
 /// Which atoms of the source commit to publish.
 #[derive(Clone, Debug)]
 pub enum Selection {
     /// Every atom (or those listed in `ekala.toml`'s `[set] packages`).
     All,
-    /// The atoms in these directories, relative to the repository root.
+    /// The atom whose directory holds [`PublishRequest::dir`].
+    Enclosing,
+    /// The atoms in these directories (relative to
+    /// [`PublishRequest::dir`], or absolute).
+    Dirs(Vec<PathBuf>),
+    /// The atoms in these directories, relative to the repository root,
+    /// `/`-separated.
     Paths(Vec<String>),
 }
 
-/// What `publish` is asked to do.
+/// What [`publish`] is asked to do.
 #[derive(Clone, Debug)]
-pub struct PublishOptions {
+pub struct PublishRequest {
+    /// A directory in the repository to publish from.
+    pub dir: PathBuf,
     /// The revision whose tree is published (`HEAD` by default).
     pub rev: String,
     /// A configured remote's name, or a URL or path.
@@ -182,6 +194,15 @@ pub enum PublishError {
         help("published versions are immutable: bump the version in atom.toml and commit; nothing was pushed")
     )]
     Conflicts(Vec<Conflict>),
+    #[error("`{}` is outside the repository at `{}`", path.display(), root.display())]
+    #[diagnostic(
+        code(atom::publish::outside),
+        help("atom paths are directories inside the repository being published")
+    )]
+    OutsideRepository { path: PathBuf, root: PathBuf },
+    #[error("nothing to publish: `{}` is not inside an atom", .0.display())]
+    #[diagnostic(code(atom::publish::not_in_atom))]
+    NotInAtom(PathBuf),
     #[error("local ref `{name}` points to {existing}, but publishing needs {wanted}")]
     #[diagnostic(
         code(atom::publish::local_ref_conflict),
@@ -255,123 +276,216 @@ pub fn normalize_path(p: &str) -> String {
         .join("/")
 }
 
-/// Publishes atoms of the repository containing `cwd`.
-pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, PublishError> {
+/// Publishes atoms of the repository containing `request.dir`; see the
+/// [module documentation](self) for the order of work.
+pub fn publish(
+    request: &PublishRequest,
+    connections: &Connections,
+) -> Result<PublishReport, PublishError> {
     let mut clock = Clock::new();
-    let repo = git::open(cwd)?;
-    let source = git::resolve_commit(&repo, &opts.rev)?;
-    let rev = if opts.rev == "HEAD" {
-        format!("HEAD ({})", &source.to_hex_with_len(12))
-    } else {
-        format!("{} ({})", opts.rev, &source.to_hex_with_len(12))
-    };
-    let url = git::remote_url(Some(&repo), &opts.remote)?;
-
-    // Listing the remote is network-bound; do it while reading the tree.
-    let (listing, prepared) = std::thread::scope(|s| {
-        // eka 0.3's atoms and root too: a version it published is as
-        // immutable as ours (resolvers read both namespaces).
-        let listing = s.spawn(|| {
-            git::ls_refs(
-                &url,
-                &[
-                    crate::refs::ATOMS_PREFIX,
-                    crate::refs::EKA03_ATOMS_PREFIX,
-                    crate::refs::EKA03_ROOT_REF,
-                ],
-            )
-        });
-        let prepared = prepare(&repo, source, &rev, &opts.selection);
+    let repo = git::open(&request.dir)?;
+    let source = git::resolve_commit(&repo, &request.rev)?;
+    let rev = describe_rev(&request.rev, source);
+    let url = git::remote_url(Some(&repo), &request.remote)?;
+    let selection = in_repository(&request.selection, &request.dir, &repo)?;
+    let (remote_refs, prepared) = std::thread::scope(|s| {
+        // Listing the remote is network-bound; do it while reading the tree.
+        let listing = s.spawn(|| list_remote(connections, &url));
+        let prepared = prepare(&repo, source, &rev, &selection);
         (listing.join().expect("ls-refs thread panicked"), prepared)
     });
-    let (root, prepared) = prepared?;
-    let remote_refs: HashMap<String, ObjectId> =
-        listing?.into_iter().map(|r| (r.name, r.target)).collect();
-
+    let (remote_refs, (root, prepared)) = (remote_refs?, prepared?);
     clock.lap("read commit, list remote");
     let digests = digests(&repo, &prepared)?;
     clock.lap("digests");
-
-    let remote_root = remote_refs.get(ROOT_REF).copied();
-    let eka03_root = remote_refs.get(crate::refs::EKA03_ROOT_REF).copied();
-    if let Some(theirs) = remote_root.or(eka03_root).filter(|t| *t != root) {
-        return Err(PublishError::RootMismatch { ours: root, theirs });
+    check_root(&remote_refs, root)?;
+    let plan = plan(&repo, connections, &url, &remote_refs, &prepared)?;
+    let wanted = wanted_refs(&plan, &prepared, source, root, &remote_refs);
+    let local_updates = local_updates(&repo, &wanted)?;
+    let mut report = PublishReport {
+        remote: url.clone(),
+        source,
+        root,
+        atoms: report_atoms(&plan, &prepared, &digests, request.dry_run),
+        pushed_refs: Vec::new(),
+        warnings: Vec::new(),
+        timings_ms: Vec::new(),
+    };
+    if request.dry_run || wanted.is_empty() {
+        report.timings_ms = clock.laps;
+        return Ok(report);
     }
-    let mut conflicts = Vec::new();
+    let fresh: Vec<&Prepared> = plan.fresh.iter().map(|&i| &prepared[i]).collect();
+    if let Err(e) = write_and_push(&repo, &url, &fresh, &wanted, &local_updates, &mut clock) {
+        match e {
+            Pushed::LocalRefsFailed(e) => report.warnings.push(format!(
+                "published, but the local refs under refs/atoms/ were not updated: {e}"
+            )),
+            Pushed::Failed(e) => return Err(e),
+        }
+    }
+    report.pushed_refs = wanted.into_iter().map(|(n, _)| n).collect();
+    report.timings_ms = clock.laps;
+    Ok(report)
+}
+
+/// How a revision is named in messages: `HEAD (0123456789ab)`.
+fn describe_rev(rev: &str, source: ObjectId) -> String {
+    format!("{rev} ({})", &source.to_hex_with_len(12))
+}
+
+/// The remote's atom refs and roots, ours and eka 0.3's: a version eka 0.3
+/// published is as immutable as ours (resolvers read both namespaces).
+fn list_remote(
+    connections: &Connections,
+    url: &str,
+) -> Result<HashMap<String, ObjectId>, PublishError> {
+    let refs = connections.ls_refs(url, &[ATOMS_PREFIX, EKA03_ATOMS_PREFIX, EKA03_ROOT_REF])?;
+    Ok(refs.into_iter().map(|r| (r.name, r.target)).collect())
+}
+
+/// Refuses to publish into a registry of another repository history.
+fn check_root(remote_refs: &HashMap<String, ObjectId>, root: ObjectId) -> Result<(), PublishError> {
+    let theirs = remote_refs
+        .get(ROOT_REF)
+        .or_else(|| remote_refs.get(EKA03_ROOT_REF));
+    match theirs {
+        Some(&theirs) if theirs != root => Err(PublishError::RootMismatch { ours: root, theirs }),
+        _ => Ok(()),
+    }
+}
+
+/// What to do with each prepared atom, by position.
+struct Plan {
+    /// Not on the remote yet.
+    fresh: Vec<usize>,
+    /// On the remote from an earlier source commit with the same content:
+    /// up to date, with that published commit.
+    published_earlier: HashMap<usize, ObjectId>,
+}
+
+/// Sorts the prepared atoms into fresh and up to date; any version the
+/// remote has with other content is a conflict, and stops the publish.
+fn plan(
+    repo: &gix::Repository,
+    connections: &Connections,
+    url: &str,
+    remote_refs: &HashMap<String, ObjectId>,
+    prepared: &[Prepared],
+) -> Result<Plan, PublishError> {
     let mut fresh = Vec::new();
-    // Atoms whose version the remote has from an earlier source commit:
-    // their published commit id, by position in `prepared`.
-    let mut published_earlier: HashMap<usize, ObjectId> = HashMap::new();
-    for (i, (p, digest)) in prepared.iter().zip(&digests).enumerate() {
-        // Ours first; else the same version as eka 0.3 published it.
-        let ours = p.atom.atom_ref();
-        let legacy = AtomRef::Atom(p.atom.clone()).name_in(Namespace::Eka03);
-        let published = [ours, legacy]
-            .into_iter()
-            .find_map(|name| remote_refs.get(&name).map(|id| (name, *id)));
-        match published {
+    let mut differing = Vec::new();
+    for (i, p) in prepared.iter().enumerate() {
+        match published_commit(remote_refs, &p.atom) {
             Some((_, theirs)) if theirs == p.commit_id => {}
-            Some((name, theirs)) => conflicts.push((i, name, theirs)),
-            None => fresh.push((p, *digest)),
+            Some((name, theirs)) => differing.push((i, name, theirs)),
+            None => fresh.push(i),
         }
     }
-    if !conflicts.is_empty() {
-        // A version published from an earlier commit with the same tree is the
-        // same content: up to date, not a conflict. Its commit may need
-        // fetching first (only objects we lack come over).
-        let missing: Vec<String> = conflicts
-            .iter()
-            .filter(|(_, _, theirs)| matches!(git::read_object(&repo, *theirs), Ok(None)))
-            .map(|(_, name, _)| name.clone())
-            .collect();
-        if !missing.is_empty() {
-            // If this fails, the conflict below reports what is known.
-            let _ = git::fetch(&repo, &url, &missing);
-        }
-        let mut real = Vec::new();
-        for (i, _, theirs) in conflicts {
-            let p = &prepared[i];
-            let same_content = match git::read_object(&repo, theirs) {
-                Ok(Some((gix::object::Kind::Commit, bytes))) => AtomCommit::parse(&bytes)
-                    .is_ok_and(|c| {
-                        c.tree == p.commit.tree
-                            && c.label == p.atom.label
-                            && c.version == p.atom.version
-                    }),
-                _ => false,
-            };
-            if same_content {
-                published_earlier.insert(i, theirs);
-            } else {
-                real.push(Conflict {
-                    atom: p.atom.clone(),
-                    remote: theirs,
-                    local: p.commit_id,
-                });
-            }
-        }
-        if !real.is_empty() {
-            return Err(PublishError::Conflicts(real));
-        }
-    }
+    let published_earlier = same_content_or_conflict(repo, connections, url, prepared, differing)?;
+    Ok(Plan {
+        fresh,
+        published_earlier,
+    })
+}
 
-    // The refs each fresh atom needs, locally and on the remote.
-    let mut wanted: Vec<(String, ObjectId)> = Vec::new();
-    for (p, _) in &fresh {
+/// The remote's commit for `atom`, and its ref: ours first, else the same
+/// version as eka 0.3 published it.
+fn published_commit(
+    remote_refs: &HashMap<String, ObjectId>,
+    atom: &AtomVersion,
+) -> Option<(String, ObjectId)> {
+    let ours = atom.atom_ref();
+    let legacy = AtomRef::Atom(atom.clone()).name_in(Namespace::Eka03);
+    [ours, legacy]
+        .into_iter()
+        .find_map(|name| remote_refs.get(&name).map(|id| (name, *id)))
+}
+
+/// Of the atoms whose version the remote has with another commit, those
+/// published from an earlier commit with the same tree are the same
+/// content: up to date, not a conflict (their commits are fetched first if
+/// missing: only objects we lack come over). Returns those, or the
+/// conflicts as an error.
+fn same_content_or_conflict(
+    repo: &gix::Repository,
+    connections: &Connections,
+    url: &str,
+    prepared: &[Prepared],
+    differing: Vec<(usize, String, ObjectId)>,
+) -> Result<HashMap<usize, ObjectId>, PublishError> {
+    let missing: Vec<String> = differing
+        .iter()
+        .filter(|(_, _, theirs)| matches!(git::read_object(repo, *theirs), Ok(None)))
+        .map(|(_, name, _)| name.clone())
+        .collect();
+    if !missing.is_empty() {
+        // If this fails, the conflicts below report what is known.
+        let _ = connections.fetch_refspecs(repo, url, &missing);
+    }
+    let mut earlier = HashMap::new();
+    let mut conflicts = Vec::new();
+    for (i, _, theirs) in differing {
+        let p = &prepared[i];
+        if is_same_content(repo, theirs, p) {
+            earlier.insert(i, theirs);
+        } else {
+            conflicts.push(Conflict {
+                atom: p.atom.clone(),
+                remote: theirs,
+                local: p.commit_id,
+            });
+        }
+    }
+    match conflicts.is_empty() {
+        true => Ok(earlier),
+        false => Err(PublishError::Conflicts(conflicts)),
+    }
+}
+
+/// Whether the commit `theirs` publishes the same tree as `p`, under the
+/// same label and version.
+fn is_same_content(repo: &gix::Repository, theirs: ObjectId, p: &Prepared) -> bool {
+    match git::read_object(repo, theirs) {
+        Ok(Some((gix::object::Kind::Commit, bytes))) => AtomCommit::parse(&bytes).is_ok_and(|c| {
+            c.tree == p.commit.tree && c.label == p.atom.label && c.version == p.atom.version
+        }),
+        _ => false,
+    }
+}
+
+/// The refs each fresh atom needs, locally and on the remote (and the
+/// root, if the remote has none yet).
+fn wanted_refs(
+    plan: &Plan,
+    prepared: &[Prepared],
+    source: ObjectId,
+    root: ObjectId,
+    remote_refs: &HashMap<String, ObjectId>,
+) -> Vec<(String, ObjectId)> {
+    let mut wanted = Vec::new();
+    for p in plan.fresh.iter().map(|&i| &prepared[i]) {
         wanted.push((p.atom.atom_ref(), p.commit_id));
         wanted.push((p.atom.manifest_ref(), p.found.manifest_blob));
         wanted.push((p.atom.origin_ref(), source));
     }
-    if remote_root.is_none() && !fresh.is_empty() {
+    if !remote_refs.contains_key(ROOT_REF) && !plan.fresh.is_empty() {
         wanted.push((ROOT_REF.to_owned(), root));
     }
-    // Local refs mirror what the remote will hold; one that disagrees is
-    // somebody's work, so it stops the publish rather than being overwritten.
-    let local: HashMap<String, ObjectId> = git::local_refs(&repo, crate::refs::ATOMS_PREFIX)?
-        .into_iter()
-        .collect();
-    let mut local_updates = Vec::new();
-    for (name, new) in &wanted {
+    wanted
+}
+
+/// The local ref changes that mirror what the remote will hold. A local ref
+/// that disagrees is somebody's work, so it stops the publish rather than
+/// being overwritten.
+fn local_updates(
+    repo: &gix::Repository,
+    wanted: &[(String, ObjectId)],
+) -> Result<Vec<RefUpdate>, PublishError> {
+    let local: HashMap<String, ObjectId> =
+        git::local_refs(repo, ATOMS_PREFIX)?.into_iter().collect();
+    let mut updates = Vec::new();
+    for (name, new) in wanted {
         match local.get(name) {
             Some(existing) if existing == new => {}
             Some(existing) => {
@@ -381,108 +495,129 @@ pub fn publish(cwd: &Path, opts: &PublishOptions) -> Result<PublishReport, Publi
                     wanted: *new,
                 })
             }
-            None => local_updates.push(RefUpdate {
+            None => updates.push(RefUpdate {
                 name: name.clone(),
                 old: None,
                 new: Some(*new),
             }),
         }
     }
+    Ok(updates)
+}
 
-    let status = if opts.dry_run {
-        Status::WouldPublish
-    } else {
-        Status::Published
+/// The report's line of each prepared atom.
+fn report_atoms(
+    plan: &Plan,
+    prepared: &[Prepared],
+    digests: &[ContentDigest],
+    dry_run: bool,
+) -> Vec<PublishedAtom> {
+    let new_status = match dry_run {
+        true => Status::WouldPublish,
+        false => Status::Published,
     };
-    let fresh_ids: std::collections::HashSet<ObjectId> =
-        fresh.iter().map(|(p, _)| p.commit_id).collect();
-    let report_atoms = prepared
+    prepared
         .iter()
-        .zip(&digests)
+        .zip(digests)
         .enumerate()
         .map(|(i, (p, digest))| PublishedAtom {
             path: p.found.path.clone(),
             label: p.atom.label.clone(),
             version: p.atom.version.clone(),
-            status: if fresh_ids.contains(&p.commit_id) {
-                status
-            } else {
-                Status::UpToDate
+            status: match plan.fresh.contains(&i) {
+                true => new_status,
+                false => Status::UpToDate,
             },
             id: p.id,
             digest: *digest,
-            commit: published_earlier.get(&i).copied().unwrap_or(p.commit_id),
+            commit: plan
+                .published_earlier
+                .get(&i)
+                .copied()
+                .unwrap_or(p.commit_id),
         })
-        .collect();
-    let mut report = PublishReport {
-        remote: url.clone(),
-        source,
-        root,
-        atoms: report_atoms,
-        pushed_refs: Vec::new(),
-        warnings: Vec::new(),
-        timings_ms: Vec::new(),
-    };
-    if opts.dry_run || wanted.is_empty() {
-        report.timings_ms = clock.laps;
-        return Ok(report);
-    }
+        .collect()
+}
 
-    let commits: Vec<Vec<u8>> = fresh.iter().map(|(p, _)| p.commit.to_bytes()).collect();
+/// How [`write_and_push`] ended, when not with everything done.
+enum Pushed {
+    /// Nothing was published; the local refs are as they were.
+    Failed(PublishError),
+    /// Published; the local refs could not be written (nothing is lost:
+    /// the remote has everything).
+    LocalRefsFailed(GitError),
+}
+
+/// Writes the fresh atoms' commits, then pushes `wanted` and writes the
+/// local refs side by side (independent disk-bound work). If the push
+/// fails, the local refs written meanwhile are taken back, so the local
+/// repository ends as it was.
+fn write_and_push(
+    repo: &gix::Repository,
+    url: &str,
+    fresh: &[&Prepared],
+    wanted: &[(String, ObjectId)],
+    local_updates: &[RefUpdate],
+    clock: &mut Clock,
+) -> Result<(), Pushed> {
+    let commits: Vec<Vec<u8>> = fresh.iter().map(|p| p.commit.to_bytes()).collect();
     // Dropping `_pack` (on every way out of this function) lets `git gc`
     // repack the new commits: by then refs point at them, or they are
     // unreferenced leftovers of a failed push.
-    let (written, _pack) = git::write_commits(&repo, &commits)?;
-    debug_assert!(written
-        .iter()
-        .zip(&fresh)
-        .all(|(id, (p, _))| *id == p.commit_id));
+    let (written, _pack) =
+        git::write_commits(repo, &commits).map_err(|e| Pushed::Failed(e.into()))?;
+    debug_assert!(written.iter().zip(fresh).all(|(id, p)| *id == p.commit_id));
     clock.lap("write commits");
-    // The push and the local refs are independent disk-bound work, so they
-    // run side by side. If the push fails, the local refs written meanwhile
-    // are taken back, so the local repository ends as it was.
-    let refs = git::RefStore::of(&repo);
+    let refs = RefStore::of(repo);
     let (pushed, (local, local_ms)) = std::thread::scope(|s| {
         let local = s.spawn(|| {
             let start = std::time::Instant::now();
-            let done = refs.update(&local_updates, "eka publish");
+            let done = refs.update(local_updates, "eka publish");
             (done, start.elapsed().as_secs_f64() * 1e3)
         });
-        let pushed = git::push_atomic(&repo, &url, &wanted);
+        let pushed = git::push_atomic(repo, url, wanted);
         (pushed, local.join().expect("local ref thread panicked"))
     });
     clock.lap("push and local refs");
     clock
         .laps
         .push(("of which local refs, beside the push", local_ms));
-    if let Err(mut push) = pushed {
-        if local.is_ok() {
-            let undo: Vec<RefUpdate> = local_updates
-                .iter()
-                .map(|u| RefUpdate {
-                    name: u.name.clone(),
-                    old: u.new,
-                    new: u.old,
-                })
-                .collect();
-            if let Err(e) = refs.update(&undo, "eka publish: push failed") {
-                push.stderr.push_str(&format!(
-                    "\nand the local refs written meanwhile could not be taken back: {e}"
-                ));
-            }
+    match (pushed, local) {
+        (Ok(_), Ok(())) => Ok(()),
+        (Ok(_), Err(e)) => Err(Pushed::LocalRefsFailed(e)),
+        (Err(push), local) => Err(Pushed::Failed(undo_local_refs(
+            &refs,
+            local_updates,
+            local.is_ok(),
+            push,
+        ))),
+    }
+}
+
+/// Takes back the local refs a failed push wrote (if it wrote them).
+fn undo_local_refs(
+    refs: &RefStore,
+    written: &[RefUpdate],
+    were_written: bool,
+    mut push: PushError,
+) -> PublishError {
+    if were_written {
+        let undo: Vec<RefUpdate> = written
+            .iter()
+            .map(|u| RefUpdate {
+                name: u.name.clone(),
+                old: u.new,
+                new: u.old,
+            })
+            .collect();
+        if let Err(e) = refs.update(&undo, "eka publish: push failed") {
+            push.stderr.push_str(&format!(
+                "\nand the local refs written meanwhile could not be taken back: {}",
+                git::causes(&e)
+            ));
         }
-        return Err(PublishError::Push(push));
     }
-    // Failing to write the local refs loses nothing (the remote has
-    // everything), so it is a warning, not an error.
-    if let Err(e) = local {
-        report.warnings.push(format!(
-            "published, but the local refs under refs/atoms/ were not updated: {e}"
-        ));
-    }
-    report.pushed_refs = wanted.into_iter().map(|(n, _)| n).collect();
-    report.timings_ms = clock.laps;
-    Ok(report)
+    PublishError::Push(push)
 }
 
 /// Phase timings for `-v` output and benchmarks.
@@ -525,6 +660,9 @@ fn prepare(
     let found_paths = || discovery.atoms.iter().map(|a| a.path.clone()).collect();
 
     let selected: Vec<&FoundAtom> = match selection {
+        Selection::Enclosing | Selection::Dirs(_) => {
+            unreachable!("selections are made repository-relative first")
+        }
         Selection::Paths(paths) => {
             let mut out = Vec::new();
             for p in paths {
@@ -692,19 +830,77 @@ fn ekala_packages(
     Ok(Some(manifest.set.packages))
 }
 
-/// Parses a ref listing into atom refs, returning the names that are under
-/// the prefix but not in this format (for a warning).
-pub fn classify_refs<'a>(
-    refs: impl IntoIterator<Item = (&'a str, ObjectId)>,
-) -> (Vec<(AtomRef, ObjectId)>, Vec<String>) {
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for (name, id) in refs {
-        match AtomRef::parse(name) {
-            Some(Ok(r)) => good.push((r, id)),
-            Some(Err(_)) => bad.push(name.to_owned()),
-            None => {}
+/// The selection as directories relative to the repository root.
+fn in_repository(
+    selection: &Selection,
+    dir: &Path,
+    repo: &gix::Repository,
+) -> Result<Selection, PublishError> {
+    let root = repo_root(repo);
+    Ok(match selection {
+        Selection::Enclosing => Selection::Paths(vec![enclosing_atom(dir, &root)?]),
+        Selection::Dirs(dirs) => Selection::Paths(
+            dirs.iter()
+                .map(|p| relative_to_root(dir, &root, p))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// The work tree root of `repo` (its git directory when bare).
+fn repo_root(repo: &gix::Repository) -> PathBuf {
+    let root = repo.workdir().unwrap_or(repo.git_dir());
+    root.canonicalize().unwrap_or_else(|_| root.to_owned())
+}
+
+/// A user-given path as a `/`-separated path relative to the repository root.
+fn relative_to_root(cwd: &Path, root: &Path, p: &Path) -> Result<String, PublishError> {
+    let abs = normalize(&cwd.join(p));
+    let rel = abs
+        .strip_prefix(root)
+        .map_err(|_| PublishError::OutsideRepository {
+            path: p.to_owned(),
+            root: root.to_owned(),
+        })?;
+    Ok(rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// The atom directory containing `cwd` (the nearest ancestor with an
+/// atom.toml in the work tree).
+fn enclosing_atom(dir: &Path, root: &Path) -> Result<String, PublishError> {
+    let cwd = normalize(dir);
+    let mut dir = cwd.as_path();
+    while dir.starts_with(root) && dir != root {
+        if dir.join(MANIFEST_FILE).is_file() {
+            return relative_to_root(dir, root, Path::new("."));
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => break,
         }
     }
-    (good, bad)
+    Err(PublishError::NotInAtom(cwd))
+}
+
+/// Resolves `.` and `..` lexically and follows symlinks where the path exists.
+fn normalize(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }

@@ -1,0 +1,58 @@
+//! # atom-git
+//!
+//! The git layer of eka: everything that touches a git repository or a git
+//! remote, below the operations (publish, verify, resolve, fetch) and above
+//! the pure format (`atom-format`), which knows what an atom commit *is* but
+//! not where it is stored.
+//!
+//! - [`repo`]: opening a repository, revisions, remote names;
+//! - [`tree`]: reading source commits and trees (roots, paths, blobs, the
+//!   atoms a tree holds);
+//! - [`objects`]: writing a publish's atom commits as one pack;
+//! - [`refs`]: local refs, changed many at once in one transaction;
+//! - [`transport`]: ref listings and fetches over `file://`, `git://`,
+//!   smart HTTP and `ssh://`, on connections the caller owns
+//!   ([`Connections`]);
+//! - [`push`]: atomic pushes of atom refs;
+//! - [`cache`]: the user's cache of fetched atoms, one bare repository.
+//!
+//! Reading, writing objects and listing use gix. Ref transactions of many
+//! refs and pushes run git itself where gix is slower or cannot (see
+//! [`refs`] and [`push`]).
+
+pub mod cache;
+mod error;
+pub mod objects;
+pub mod push;
+pub mod refs;
+pub mod repo;
+pub mod transport;
+pub mod tree;
+
+#[cfg(test)]
+mod test_support;
+
+pub use cache::{Access, Cache, CacheError};
+pub use error::{BoxError, GitError, RefTransactionError};
+pub use objects::{write_commits, NewPack};
+pub use push::{push_atomic, PushError, PushedRef};
+pub use refs::{local_ref, local_refs, update_refs, RefStore, RefUpdate};
+pub use repo::{open, remote_url, resolve_commit};
+pub use transport::{Connections, RemoteError, RemoteRef, TransportError};
+pub use tree::{
+    commit_tree, discover_atoms, lookup_path, read_blob, read_object, root_commit, Discovery,
+    FoundAtom,
+};
+
+/// An error and its causes in one line, `: `-separated: for warnings and
+/// lists of failures, where a report's tree does not fit.
+pub fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        next = e.source();
+    }
+    text
+}

@@ -1,0 +1,84 @@
+//! Opening upload-pack connections.
+
+use gix::bstr::ByteSlice;
+use gix::protocol::transport;
+
+use super::ssh::SshOptions;
+use super::TransportError;
+
+pub(crate) type BoxedTransport = Box<dyn transport::client::blocking_io::Transport + Send>;
+
+/// An upload-pack connection to `url`, asking for protocol v2: `git://`
+/// through [`connect_git_daemon`], everything else through gix (`ssh://`
+/// with the client `ssh` names).
+pub(crate) fn connect(
+    url: &str,
+    ssh: impl FnOnce() -> Result<SshOptions, TransportError>,
+) -> Result<BoxedTransport, TransportError> {
+    let parsed =
+        gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| TransportError::Url(e.into()))?;
+    if parsed.scheme == gix::url::Scheme::Git {
+        return Ok(Box::new(connect_git_daemon(&parsed)?));
+    }
+    let ssh = match parsed.scheme {
+        gix::url::Scheme::Ssh => ssh()?,
+        _ => Default::default(),
+    };
+    transport::client::blocking_io::connect::connect(
+        parsed,
+        transport::client::blocking_io::connect::Options {
+            version: transport::Protocol::V2,
+            ssh,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| TransportError::Connect(e.into()))
+}
+
+type DaemonConnection =
+    transport::client::git::blocking_io::Connection<std::net::TcpStream, std::net::TcpStream>;
+
+/// Opens a `git://` connection with `TCP_NODELAY`: gix's own connection
+/// leaves Nagle's algorithm on, which stalls every small request by 40 ms.
+fn connect_git_daemon(url: &gix::Url) -> Result<DaemonConnection, TransportError> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    use transport::client::git::{blocking_io::Connection, ConnectMode};
+    let host = url
+        .host()
+        .ok_or(TransportError::NoHost)?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port;
+    let resolve = |source| TransportError::Resolve {
+        host: host.to_owned(),
+        source,
+    };
+    let addr = (host, port.unwrap_or(9418))
+        .to_socket_addrs()
+        .map_err(resolve)?
+        .next()
+        .ok_or_else(|| resolve(std::io::Error::other("no address")))?;
+    let connect = |source| TransportError::Connect(Box::new(ConnectError { addr, source }));
+    let stream =
+        TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).map_err(connect)?;
+    stream.set_nodelay(true).map_err(connect)?;
+    let write = stream.try_clone().map_err(connect)?;
+    Ok(Connection::new(
+        stream,
+        write,
+        transport::Protocol::V2,
+        url.path.clone(),
+        Some((host.to_owned(), port)),
+        ConnectMode::Daemon,
+        false,
+    ))
+}
+
+/// A TCP connection that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {addr}")]
+struct ConnectError {
+    addr: std::net::SocketAddr,
+    #[source]
+    source: std::io::Error,
+}

@@ -1,0 +1,317 @@
+//! Talking to remotes: ref listings that fetch no objects, fetches by
+//! object id or by refspec.
+//!
+//! Listings use protocol v2 `ls-refs` with `ref-prefix` arguments, so the
+//! server sends only the refs asked for. Connections belong to a
+//! [`Connections`] value the caller owns: a listing that a fetch from the
+//! same URL is likely to follow ([`Connections::ls_refs_then_fetch`]) leaves
+//! its connection open in it, so that the fetch needs no new connection
+//! (nor, on `git://`, `ssh://` and `file://`, a new upload-pack process on
+//! the server); the connections still open end when the last clone of the
+//! value is dropped. `ssh://` runs the client git would run (see
+//! [`ssh`](self::ssh)), decided once per [`Connections`].
+
+mod connect;
+mod session;
+mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use gix::ObjectId;
+
+pub use ssh::SshConfigError;
+
+use connect::connect;
+use session::Session;
+use ssh::SshOptions;
+
+/// A ref advertised by a remote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteRef {
+    pub name: String,
+    pub target: ObjectId,
+}
+
+/// What eka was doing with a remote when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteAction {
+    List,
+    Fetch,
+}
+
+impl std::fmt::Display for RemoteAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RemoteAction::List => "list refs of",
+            RemoteAction::Fetch => "fetch from",
+        })
+    }
+}
+
+/// Why a remote could not be asked.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot {action} `{url}`")]
+#[diagnostic(code(atom::remote::unreachable))]
+pub struct RemoteError {
+    pub url: String,
+    pub action: RemoteAction,
+    #[source]
+    pub source: TransportError,
+}
+
+impl RemoteError {
+    /// The cause in one line (for warnings and lists of failures).
+    pub fn reason(&self) -> String {
+        crate::causes(&self.source)
+    }
+}
+
+/// What went wrong below a [`RemoteError`].
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("invalid URL")]
+    Url(#[source] crate::BoxError),
+    #[error("the URL has no host")]
+    NoHost,
+    #[error("cannot resolve `{host}`")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot choose the ssh client")]
+    Ssh(#[source] Arc<SshConfigError>),
+    #[error("cannot connect")]
+    Connect(#[source] crate::BoxError),
+    #[error("the handshake failed")]
+    Handshake(#[source] crate::BoxError),
+    #[error("ls-refs failed")]
+    ListRefs(#[source] crate::BoxError),
+    #[error("the fetch failed")]
+    Fetch(#[source] crate::BoxError),
+    #[error("the server sent no pack")]
+    NoPack,
+    #[error("the server said: {0}")]
+    Server(String),
+    #[error("cannot store the received pack")]
+    StorePack(#[source] crate::BoxError),
+}
+
+/// The connections of one piece of work (a command), and how to reach
+/// `ssh://` remotes; see the [module documentation](self). Cloning gives
+/// another handle to the same connections.
+#[derive(Clone)]
+pub struct Connections {
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    /// Where git's configuration (for the ssh client) is read.
+    config_dir: PathBuf,
+    ssh: OnceLock<Result<SshOptions, Arc<SshConfigError>>>,
+    /// Connections kept open for a fetch, by URL.
+    parked: Mutex<Vec<(String, Session)>>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let parked = match self.parked.get_mut() {
+            Ok(p) => std::mem::take(p),
+            Err(_) => return,
+        };
+        for (_, session) in parked {
+            session.end();
+        }
+    }
+}
+
+impl Default for Connections {
+    /// Connections that read git's configuration where git would in the
+    /// current directory.
+    fn default() -> Self {
+        Connections::new(&std::env::current_dir().unwrap_or_default())
+    }
+}
+
+impl Connections {
+    /// Connections that read git's configuration (for the ssh client) as
+    /// git would in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Connections {
+            pool: Arc::new(Pool {
+                config_dir: dir.to_owned(),
+                ssh: OnceLock::new(),
+                parked: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    fn ssh(&self) -> Result<SshOptions, TransportError> {
+        self.pool
+            .ssh
+            .get_or_init(|| ssh::ssh_options(&self.pool.config_dir).map_err(Arc::new))
+            .clone()
+            .map_err(TransportError::Ssh)
+    }
+
+    fn open(&self, url: &str) -> Result<Session, TransportError> {
+        Session::open(connect(url, || self.ssh())?)
+    }
+
+    /// Lists the refs under `prefixes` of the remote at `url`, fetching no
+    /// objects.
+    pub fn ls_refs(&self, url: &str, prefixes: &[&str]) -> Result<Vec<RemoteRef>, RemoteError> {
+        self.list(url, prefixes, false)
+    }
+
+    /// [`Connections::ls_refs`], keeping the connection open (protocol v2
+    /// only) for the next [`Connections::fetch_objects`] from `url`.
+    pub fn ls_refs_then_fetch(
+        &self,
+        url: &str,
+        prefixes: &[&str],
+    ) -> Result<Vec<RemoteRef>, RemoteError> {
+        self.list(url, prefixes, true)
+    }
+
+    fn list(
+        &self,
+        url: &str,
+        prefixes: &[&str],
+        keep: bool,
+    ) -> Result<Vec<RemoteRef>, RemoteError> {
+        let err = |source| RemoteError {
+            url: url.to_owned(),
+            action: RemoteAction::List,
+            source,
+        };
+        let mut session = self.open(url).map_err(err)?;
+        let refs = session.ls_refs(prefixes).map_err(err)?;
+        if keep && session.is_v2() {
+            self.park(url, session);
+        } else {
+            session.end();
+        }
+        Ok(refs)
+    }
+
+    fn park(&self, url: &str, session: Session) {
+        if let Ok(mut parked) = self.pool.parked.lock() {
+            parked.push((url.to_owned(), session));
+        }
+    }
+
+    /// A connection to `url` that a listing left open, if there is one.
+    fn unpark(&self, url: &str) -> Option<Session> {
+        let mut parked = self.pool.parked.lock().ok()?;
+        let at = parked.iter().position(|(u, _)| u == url)?;
+        Some(parked.swap_remove(at).1)
+    }
+
+    /// Fetches the objects `wants` (and everything they reach) from `url`
+    /// into `repo`, by object id: one `fetch` command with a `want` per id
+    /// and `done` (no `ls-refs`, no negotiation round, no `have`s), writing
+    /// no ref. The ids are those a listing just gave (ref tips), so any
+    /// server accepts them; what arrives is checked by content (object ids
+    /// are hashes) when the pack is indexed. Whether every want arrived is
+    /// the caller's to check.
+    pub fn fetch_objects(
+        &self,
+        repo: &gix::Repository,
+        url: &str,
+        wants: &[ObjectId],
+    ) -> Result<(), RemoteError> {
+        if wants.is_empty() {
+            return Ok(());
+        }
+        // A connection a listing left open, if it still works; a new one else.
+        if let Some(mut session) = self.unpark(url) {
+            if session.fetch(repo, wants).is_ok() {
+                session.end();
+                return Ok(());
+            }
+        }
+        let err = |source| RemoteError {
+            url: url.to_owned(),
+            action: RemoteAction::Fetch,
+            source,
+        };
+        let mut session = self.open(url).map_err(err)?;
+        session.fetch(repo, wants).map_err(err)?;
+        session.end();
+        Ok(())
+    }
+
+    /// A gix connection of `remote` for fetching; `ssh://` is reached with
+    /// the client these connections chose (the configuration of the
+    /// directory they were made for, as for every other connection eka
+    /// makes), not the one the configuration of `remote`'s repository (a
+    /// scratch or cache repository) would choose.
+    pub fn fetch_connection<'a, 'repo>(
+        &self,
+        remote: &'a gix::Remote<'repo>,
+    ) -> Result<gix::remote::Connection<'a, 'static, 'repo, connect::BoxedTransport>, TransportError>
+    {
+        use gix::bstr::ByteSlice;
+        use gix::remote::Direction;
+        let url = remote.url(Direction::Fetch).ok_or(TransportError::NoHost)?;
+        if url.scheme == gix::url::Scheme::Ssh {
+            let transport = connect(&url.to_bstring().to_str_lossy(), || self.ssh())?;
+            return Ok(remote.to_connection_with_transport(transport));
+        }
+        remote
+            .connect(Direction::Fetch)
+            .map_err(|e| TransportError::Connect(e.into()))
+    }
+
+    /// Fetches `refspecs` from `url` into `repo` (gix), fetching what their
+    /// targets need and nothing else; returns the refs the remote
+    /// advertised for them.
+    pub fn fetch_refspecs(
+        &self,
+        repo: &gix::Repository,
+        url: &str,
+        refspecs: &[String],
+    ) -> Result<Vec<RemoteRef>, RemoteError> {
+        use gix::remote::Direction;
+        let err = |source| RemoteError {
+            url: url.to_owned(),
+            action: RemoteAction::Fetch,
+            source,
+        };
+        let fetch = |e: crate::BoxError| err(TransportError::Fetch(e));
+        let remote = repo
+            .remote_at(url)
+            .map_err(|e| fetch(e.into()))?
+            .with_refspecs(refspecs.iter().map(|s| s.as_str()), Direction::Fetch)
+            .map_err(|e| fetch(e.into()))?
+            .with_fetch_tags(gix::remote::fetch::Tags::None);
+        let outcome = self
+            .fetch_connection(&remote)
+            .map_err(err)?
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| fetch(e.into()))?
+            .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
+            .map_err(|e| fetch(e.into()))?;
+        Ok(advertised(&outcome.ref_map))
+    }
+}
+
+/// The refs a fetch's ref map advertised, with their targets.
+fn advertised(map: &gix::remote::fetch::RefMap) -> Vec<RemoteRef> {
+    use gix::remote::fetch::refmap::Source;
+    map.mappings
+        .iter()
+        .filter_map(|m| match &m.remote {
+            Source::Ref(r) => {
+                let (name, target, _) = r.unpack();
+                Some(RemoteRef {
+                    name: name.to_string(),
+                    target: target?.to_owned(),
+                })
+            }
+            Source::ObjectId(_) => None,
+        })
+        .collect()
+}
