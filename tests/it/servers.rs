@@ -264,7 +264,7 @@ fn http_large_chunked_push() {
         .filter(|r| r.method == "POST" && r.path == "/big.git/git-receive-pack")
         .max_by_key(|r| r.request_body_bytes)
         .unwrap_or_else(|| panic!("no push request in {requests:#?}"));
-    assert!(push.chunked_request, "{push:#?}");
+    assert!(push.chunked_request(), "{push:#?}");
     assert!(push.request_body_bytes > 5 << 20, "{push:#?}");
     assert_eq!(push.status, 200);
     assert_eq!(
@@ -282,7 +282,7 @@ fn http_large_chunked_push() {
     fsck(&server.path("big"));
 
     // A client that goes away in the middle of a 5 MB pack: the server
-    // stops the CGI and still shuts down.
+    // still shuts down.
     let mut stream = connect(http.port());
     let request = format!("0012command=fetch\n00010032want {head}\n0009done\n0000");
     write!(
@@ -512,8 +512,7 @@ fn http_raw_protocol() {
     assert!(String::from_utf8_lossy(&body).contains(" refs/heads/main\n"));
     drop((reader, writer));
 
-    // HTTP/1.0: the body ends with the connection, even if asked to keep
-    // it alive.
+    // HTTP/1.0, asking to keep the connection alive.
     let mut stream = connect(port);
     write!(
         stream,
@@ -524,11 +523,13 @@ fn http_raw_protocol() {
     assert_eq!(status, "HTTP/1.0 200 OK");
     assert!(body.starts_with(advert));
 
-    // Garbage gets a 400 and a closed connection.
+    // Garbage gets a 400 (as HTTP/1.0: the request named no version) and
+    // a closed connection.
     let mut stream = connect(port);
     stream.write_all(b"NONSENSE\r\n\r\n").unwrap();
-    let (status, _, _) = read_response(&mut BufReader::new(stream));
-    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    let (status, headers, _) = read_response(&mut BufReader::new(stream));
+    assert_eq!(status, "HTTP/1.0 400 Bad Request");
+    assert!(headers.contains(&("connection".into(), "close".into())));
 
     let requests = server.http().unwrap().requests();
     let paths: Vec<_> = requests
@@ -550,7 +551,7 @@ fn http_raw_protocol() {
         ]
     );
     let ls_refs = &requests[5];
-    assert!(ls_refs.chunked_request);
+    assert!(ls_refs.chunked_request());
     assert_eq!(ls_refs.v2_command().as_deref(), Some("ls-refs"));
     assert!(!ls_refs.is_fetch());
     assert_eq!(ls_refs.request_body_start, request);
@@ -766,7 +767,7 @@ fn servers_stop_on_drop() {
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 
     let http = support::HttpGitServer::start(&base);
-    let port = http.port();
+    let (pid, port) = (http.pid(), http.port());
     ls_remote(&http.url("r"), &[]);
     // An idle kept-alive connection does not hold the server up, and is
     // closed.
@@ -774,10 +775,17 @@ fn servers_stop_on_drop() {
     write!(idle, "GET /r.git/HEAD HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut reader = BufReader::new(idle.try_clone().unwrap());
     assert_eq!(read_response(&mut reader).0, "HTTP/1.1 200 OK");
-    let watch = http.stop_watch();
-    assert!(!watch.stopped());
+    assert!(!group_is_gone(pid));
     drop(http);
-    assert!(watch.stopped());
+    let start = std::time::Instant::now();
+    while !group_is_gone(pid) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "lighttpd group {pid} still alive"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     let mut rest = Vec::new();
     assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
 }
@@ -786,7 +794,9 @@ fn servers_stop_on_drop() {
 /// skipped).
 #[test]
 fn missing_openssh_says_what_to_install() {
-    let caught = std::panic::catch_unwind(|| support::ssh::find_program("eka-e2e-no-such-sshd"));
+    let caught = std::panic::catch_unwind(|| {
+        support::find_program("eka-e2e-no-such-sshd", support::ssh::OPENSSH)
+    });
     let message = caught.expect_err("found a program that does not exist");
     let message = message
         .downcast_ref::<String>()
@@ -795,7 +805,7 @@ fn missing_openssh_says_what_to_install() {
         message.contains("apt-get install openssh-server"),
         "{message}"
     );
-    assert!(support::ssh::find_program("sshd").is_absolute());
+    assert!(support::find_program("sshd", support::ssh::OPENSSH).is_absolute());
 }
 
 /// The `eka` runner: hermetic environment, private home, output captured.

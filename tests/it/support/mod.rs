@@ -295,6 +295,28 @@ pub fn ls_remote(url: &str, patterns: &[&str]) -> Vec<(String, String)> {
     repo::parse_ref_lines(&git(&std::env::temp_dir(), &args), true)
 }
 
+/// The absolute path of the program `name`, looked up in `PATH` and the
+/// usual system folders (sshd and lighttpd are in an `sbin` that is often
+/// not in `PATH`). Panics, naming the Debian `packages` to install, if it
+/// is nowhere: tests needing it fail, they are never silently skipped.
+pub fn find_program(name: &str, packages: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    for d in ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", "/bin"] {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` not found in PATH nor in /usr/sbin: the end-to-end tests need it; \
+                 install it with `apt-get install {packages}` (Debian, Ubuntu), \
+                 or run ./test.sh, which does"
+            )
+        })
+}
+
 /// `len` deterministic pseudo-random bytes (xorshift64*), incompressible,
 /// for large files.
 pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
