@@ -3,7 +3,7 @@
 //! into the cache by `eka eval` itself, and composed lazily; an atom named
 //! by URI is evaluated with the dependencies its own atom.lock pins.
 
-use crate::support::{self, Repo, Sandbox, Transport};
+use crate::support::{self, RegistryBuilder, Repo, Sandbox, Transport};
 
 fn manifest(label: &str, version: &str, url: &str, deps: &[&str]) -> String {
     let mut s = format!("[package]\nlabel = \"{label}\"\nversion = \"{version}\"\n");
@@ -18,47 +18,37 @@ fn manifest(label: &str, version: &str, url: &str, deps: &[&str]) -> String {
     s
 }
 
-/// A registry with `greet` 1.0.0 and `words` 1.0.0 (which depends on
-/// greet and is published with its atom.lock).
+/// A registry with `greet` 1.0.0, then `words` 1.0.0 (which depends on
+/// greet and is published with its atom.lock) and `both` 1.0.0 (which
+/// depends on greet through "::", its own repository, and is published
+/// without a lock).
 fn registry(sb: &Sandbox, transport: Transport) -> (support::GitServer, String, Repo) {
     let server = sb.server(transport);
-    let url = server.create("registry");
-    let mono = sb.repo("mono");
-    mono.write("lib/greet/atom.toml", manifest("greet", "1.0.0", &url, &[]))
-        .write(
-            "lib/greet/mod.nix",
+    let reg = RegistryBuilder::new(sb, &server)
+        .atom("greet", "1.0.0")
+        .dir("lib/greet")
+        .file(
+            "mod.nix",
             "{ Hello = name: \"hello ${name}\"; Version = cfg.package.version; secret = 42; }\n",
-        );
-    mono.commit("greet");
-    sb.eka(mono.path(), &["publish", "lib/greet", "--remote", &url])
-        .assert_success();
-    mono.write(
-        "lib/words/atom.toml",
-        manifest("words", "1.0.0", &url, &["greet"]),
-    )
-    .write(
-        "lib/words/mod.nix",
-        "{ Greeting = deps.from.reg.greet.hello \"world\"; }\n",
-    );
-    sb.eka(&mono.path().join("lib/words"), &["lock"])
-        .assert_success();
-    // `both` depends on greet through "::" (its own repository) and is
-    // published without a lock.
-    mono.write(
-        "lib/both/atom.toml",
-        "[package]\nlabel = \"both\"\nversion = \"1.0.0\"\n\n[package.sets]\nhere = \"::\"\n\n[deps.from.here]\ngreet = \"^1\"\n",
-    )
-    .write(
-        "lib/both/mod.nix",
-        "{ Twice = let h = deps.from.here.greet.hello; in [ (h \"a\") (h \"b\") ]; }\n",
-    );
-    mono.commit("words");
-    sb.eka(
-        mono.path(),
-        &["publish", "lib/words", "lib/both", "--remote", &url],
-    )
-    .assert_success();
-    (server, url, mono)
+        )
+        .release()
+        .atom("words", "1.0.0")
+        .dir("lib/words")
+        .dep("greet", "^1")
+        .file(
+            "mod.nix",
+            "{ Greeting = deps.from.reg.greet.hello \"world\"; }\n",
+        )
+        .locked()
+        .atom("both", "1.0.0")
+        .dir("lib/both")
+        .dep_from("here", "::", "greet", "^1")
+        .file(
+            "mod.nix",
+            "{ Twice = let h = deps.from.here.greet.hello; in [ (h \"a\") (h \"b\") ]; }\n",
+        )
+        .build();
+    (server, reg.url, reg.source)
 }
 
 fn consumer(sb: &Sandbox, url: &str, extra_dep: bool) -> Repo {

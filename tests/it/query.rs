@@ -8,45 +8,32 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    self, git, git_stdin, ls_remote, pseudo_random_bytes, Repo, Sandbox, Transport,
+    self, git, git_stdin, ls_remote, pseudo_random_bytes, Registry, RegistryBuilder, Sandbox,
+    Transport,
 };
 use atom_format::Label;
 use atom_lock::remote::{self, ManifestStore, QueryError, QueryOptions, QueryWarning};
 use atom_lock::RepoUrl;
 use serde_json::Value;
 
-/// A published registry: atom `a` at 0.1.0, 0.2.0 and 1.0.0 (the last with
-/// a 200 kB file), `b` at 2.0.0 nested deeper.
-struct Registry {
-    url: String,
-    mono: Repo,
-}
-
-fn publish(sb: &Sandbox, mono: &Repo, args: &[&str], url: &str) {
-    let mut all = vec!["publish"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--remote", url]);
-    sb.eka(mono.path(), &all).assert_success();
-}
-
+/// A published registry `name` on `server`: atom `a` at 0.1.0, 0.2.0 and
+/// 1.0.0 (the last with a 200 kB file), `b` at 2.0.0 nested deeper, from
+/// the source repository `mono-<name>`.
 fn registry(sb: &Sandbox, server: &support::GitServer, name: &str) -> Registry {
-    let url = server.create(name);
-    let mono = sb.repo(&format!("mono-{name}"));
-    mono.write_atom("a", "a", "0.1.0")
-        .write("a/lib.txt", "one\n")
-        .write_atom("pkgs/deep/b", "b", "2.0.0")
-        .write("README", "monorepo\n");
-    mono.commit("a 0.1.0, b 2.0.0");
-    publish(sb, &mono, &["--all"], &url);
-    mono.write_atom("a", "a", "0.2.0")
-        .write("a/lib.txt", "two\n");
-    mono.commit("a 0.2.0");
-    publish(sb, &mono, &["a"], &url);
-    mono.write_atom("a", "a", "1.0.0")
-        .write("a/big.bin", pseudo_random_bytes(7, 200_000));
-    mono.commit("a 1.0.0");
-    publish(sb, &mono, &["a"], &url);
-    Registry { url, mono }
+    RegistryBuilder::new(sb, server)
+        .name(name)
+        .source(&format!("mono-{name}"))
+        .atom("a", "0.1.0")
+        .file("lib.txt", "one\n")
+        .atom("b", "2.0.0")
+        .dir("pkgs/deep/b")
+        .release()
+        .atom("a", "0.2.0")
+        .file("lib.txt", "two\n")
+        .release()
+        .atom("a", "1.0.0")
+        .file("big.bin", pseudo_random_bytes(7, 200_000))
+        .build()
 }
 
 fn json(run: &support::Run) -> Value {
@@ -173,7 +160,7 @@ fn versions_list_show(kind: Transport) {
     assert_eq!(v["manifest"]["package"]["version"], "0.2.0");
     assert_eq!(
         v["origin"],
-        reg.mono.rev_parse("HEAD~1").as_str(),
+        reg.origin("a", "0.2.0"),
         "0.2.0 was published from the second commit"
     );
     let run = sb
@@ -361,7 +348,7 @@ fn eka03_namespace(kind: Transport) {
         v["manifest_text"],
         support::atom_toml("a", "0.1.0").as_str()
     );
-    assert_eq!(v["origin"], reg.mono.rev_parse("HEAD~2").as_str());
+    assert_eq!(v["origin"], reg.origin("a", "0.1.0"));
     assert_eq!(v["id"], a_id.to_string().as_str());
 }
 
@@ -582,15 +569,15 @@ fn mirrors() {
 
     // …or on the root.
     let rerooted = mirror(&file, &main, "rerooted");
-    let first = reg.mono.rev_parse("HEAD~2");
-    let not_root = reg.mono.rev_parse("HEAD");
+    let first = reg.origin("a", "0.1.0").to_owned();
+    let not_root = reg.origin("a", "1.0.0").to_owned();
     assert_eq!(git(&main, &["rev-parse", "refs/atoms/_root"]), first);
     git(
         &file.path("rerooted"),
         &[
             "fetch",
             "--quiet",
-            &support::file_url(reg.mono.path()),
+            &support::file_url(reg.source.path()),
             "main",
         ],
     );

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{self, fsck, git, GitServer, Repo, Sandbox, Transport};
+use crate::support::{self, fsck, git, GitServer, RegistryBuilder, Repo, Sandbox, Transport};
 
 /// A manifest with dependencies on `set` (a URL).
 fn manifest(label: &str, version: &str, set: &str, deps: &[(&str, &str)]) -> String {
@@ -19,42 +19,26 @@ fn manifest(label: &str, version: &str, set: &str, deps: &[(&str, &str)]) -> Str
     s
 }
 
-/// An atom to publish: directory, label, version, dependencies.
-type Spec<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
-
-/// Publishes, one commit each, the atoms `(dir, label, version, deps)` of
-/// `repo` to `url` (deps are on the same registry `url`).
-fn publish(sb: &Sandbox, repo: &Repo, url: &str, atoms: &[Spec<'_>]) {
-    for (dir, label, version, deps) in atoms {
-        repo.write(
-            &format!("{dir}/atom.toml"),
-            manifest(label, version, url, deps),
-        )
-        .write(&format!("{dir}/src.txt"), format!("{label} {version}\n"));
-        repo.commit(&format!("{label} {version}"));
-        sb.eka(repo.path(), &["publish", dir, "--remote", url])
-            .assert_success();
-    }
-}
-
 /// A registry on `server`: `b` 1.0.0, 1.1.0, 2.0.0; `a` 1.0.0 (needs b ^1);
-/// `c` 1.0.0 (needs b ^2).
+/// `c` 1.0.0 (needs b ^2). Returns its URL.
 fn registry(sb: &Sandbox, server: &GitServer) -> String {
-    let url = server.create("registry");
-    let repo = sb.repo("mono");
-    publish(
-        sb,
-        &repo,
-        &url,
-        &[
-            ("libs/b", "b", "1.0.0", &[]),
-            ("libs/b", "b", "1.1.0", &[]),
-            ("libs/b", "b", "2.0.0", &[]),
-            ("a", "a", "1.0.0", &[("b", "^1")]),
-            ("deep/c", "c", "1.0.0", &[("b", "^2")]),
-        ],
-    );
-    url
+    RegistryBuilder::new(sb, server)
+        .atom("b", "1.0.0")
+        .dir("libs/b")
+        .release()
+        .atom("b", "1.1.0")
+        .dir("libs/b")
+        .release()
+        .atom("b", "2.0.0")
+        .dir("libs/b")
+        .release()
+        .atom("a", "1.0.0")
+        .dep("b", "^1")
+        .atom("c", "1.0.0")
+        .dir("deep/c")
+        .dep("b", "^2")
+        .build()
+        .url
 }
 
 /// An atom folder `app` with a commented manifest.
@@ -298,13 +282,13 @@ fn remote_without_atoms() {
 fn dependency_cycle() {
     let sb = Sandbox::new();
     let server = sb.server(Transport::File);
-    let url = server.create("registry");
-    let repo = sb.repo("mono");
-    repo.write("x/atom.toml", manifest("x", "1.0.0", &url, &[("y", "^1")]))
-        .write("y/atom.toml", manifest("y", "1.0.0", &url, &[("x", "^1")]));
-    repo.commit("cycle");
-    sb.eka(repo.path(), &["publish", "--all", "--remote", &url])
-        .assert_success();
+    let url = RegistryBuilder::new(&sb, &server)
+        .atom("x", "1.0.0")
+        .dep("y", "^1")
+        .atom("y", "1.0.0")
+        .dep("x", "^1")
+        .build()
+        .url;
     let dir = app(&sb);
     let run = sb
         .eka(&dir, &["add", &format!("{url}::x")])
@@ -558,9 +542,12 @@ fn mirrors() {
     assert!(!dir.join("atom.lock").exists());
 
     // A mirror holding another repository is refused by fetch.
-    let other_repo = sb.repo("other");
-    let other_url = server.create("other");
-    publish(&sb, &other_repo, &other_url, &[("a", "a", "1.0.0", &[])]);
+    let other_url = RegistryBuilder::new(&sb, &server)
+        .name("other")
+        .source("other")
+        .atom("a", "1.0.0")
+        .build()
+        .url;
     std::fs::write(dir.join("atom.lock"), &lock).unwrap();
     let swapped = lock.replace(
         &format!("    \"{dead}\",\n    \"{mirror}\",\n    \"{url}\",\n"),
@@ -618,10 +605,13 @@ fn replaced_repository_is_refused() {
     let lock = read(&dir.join("atom.lock"));
     // Same URL, another history publishing the same label.
     std::fs::remove_dir_all(server.path("registry")).unwrap();
-    let url2 = server.create("registry");
+    let url2 = RegistryBuilder::new(&sb, &server)
+        .source("other")
+        .atom("b", "1.5.0")
+        .dir("x/b")
+        .build()
+        .url;
     assert_eq!(url, url2);
-    let other = sb.repo("other");
-    publish(&sb, &other, &url, &[("x/b", "b", "1.5.0", &[])]);
     let run = sb.eka(&dir, &["update"]).assert_failure();
     assert!(run.stderr.contains("root_changed"), "{run}");
     assert_eq!(read(&dir.join("atom.lock")), lock);
@@ -726,18 +716,20 @@ fn cold_lock_round_trips() {
 
     // x 1.1.0 needs y ^2 while the app needs y ^1: the solver backs off to
     // x 1.0.0, whose commit the first fetch did not bring: one more fetch.
-    let url2 = server.create("second");
-    publish(
-        &sb,
-        &sb.repo("second-src"),
-        &url2,
-        &[
-            ("y", "y", "1.0.0", &[]),
-            ("y", "y", "2.0.0", &[]),
-            ("x", "x", "1.0.0", &[("y", "^1")]),
-            ("x", "x", "1.1.0", &[("y", "^2")]),
-        ],
-    );
+    let url2 = RegistryBuilder::new(&sb, &server)
+        .name("second")
+        .source("second-src")
+        .atom("y", "1.0.0")
+        .release()
+        .atom("y", "2.0.0")
+        .release()
+        .atom("x", "1.0.0")
+        .dep("y", "^1")
+        .release()
+        .atom("x", "1.1.0")
+        .dep("y", "^2")
+        .build()
+        .url;
     let dir2 = sb.mkdir("app2");
     std::fs::write(
         dir2.join("atom.toml"),

@@ -3,12 +3,12 @@
 //!
 //! Why lighttpd: the HTTP side (keep-alive, chunked request bodies,
 //! `Expect: 100-continue`, HTTP/1.0, malformed requests) is a maintained web
-//! server's job, not test code's; lighttpd is one Debian package, starts in
-//! milliseconds as an unprivileged-style foreground process on any port, and
-//! runs CGIs with nothing else (nginx needs fcgiwrap besides). A Rust HTTP
-//! crate would still need the CGI bridge (environment, response parsing,
-//! streaming) written here, which is most of what the hand-written server
-//! was. `./test.sh` installs it.
+//! server's job, not test code's. lighttpd is one Debian package, runs in
+//! the foreground on any port without root, starts in milliseconds, and runs
+//! CGIs by itself (nginx needs fcgiwrap besides). A Rust HTTP crate would
+//! still need the CGI bridge (environment, response parsing, streaming)
+//! written here, which was most of the hand-written server this replaces.
+//! `./test.sh` installs lighttpd.
 //!
 //! What the tests check about requests (which `ls-refs` prefixes a client
 //! sent, whether it fetched, how many bytes came back) is recorded by the

@@ -24,18 +24,22 @@ pub mod atoms;
 mod daemon;
 mod http;
 mod process;
+mod registry;
 mod remote;
 mod repo;
+mod snapshot;
 pub mod ssh;
 
 pub use daemon::GitDaemon;
 pub use http::HttpGitServer;
 pub use process::{Run, DEFAULT_TIMEOUT};
+pub use registry::{Registry, RegistryBuilder};
 pub use remote::{
     bare_repo, file_url, install_hook, reject_pushes, to_eka03, unreachable_url, GitServer,
     Transport,
 };
 pub use repo::{atom_toml, Repo};
+pub(crate) use snapshot::assert_cli_snapshot;
 pub use ssh::{current_user, sent_prefixes, ssh_command, SshServer};
 
 use std::ffi::OsStr;
@@ -172,6 +176,8 @@ pub struct Sandbox {
     /// `eka` finds its ssh client in the user's git configuration
     /// ([`Sandbox::ssh_from_git_config`]) rather than in `GIT_SSH_COMMAND`.
     ssh_from_config: bool,
+    /// Texts replaced in snapshots of this sandbox's output.
+    filters: snapshot::Filters,
 }
 
 impl Default for Sandbox {
@@ -193,6 +199,7 @@ impl Sandbox {
         Self {
             dir,
             ssh_from_config: false,
+            filters: snapshot::Filters::default(),
         }
     }
 
