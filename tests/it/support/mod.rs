@@ -188,9 +188,12 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
+        // In /tmp whatever TMPDIR says: miette wraps messages at 80
+        // columns, so the snapshots of messages naming a sandbox path need
+        // that path to have the same length on every machine.
         let dir = tempfile::Builder::new()
             .prefix("eka-e2e-")
-            .tempdir()
+            .tempdir_in("/tmp")
             .expect("create sandbox directory");
         let home = dir.path().join("home");
         for sub in [".config", ".cache", ".local/share", ".local/state", ".run"] {

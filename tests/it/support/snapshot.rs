@@ -15,7 +15,9 @@
 //! 127.0.0.1 `[PORT]`; the user of `ssh://` URLs `[USER]`; and whatever a
 //! test names with [`Sandbox::filter`] (e.g. a server's URL, so that one
 //! snapshot holds for every transport). Commit ids, atom ids and digests do
-//! not vary: the tests' commits are reproducible.
+//! not vary (the tests' commits are reproducible), except for atoms whose
+//! manifest names a registry's URL: tests with such atoms call
+//! [`Sandbox::filter_ids`].
 
 use std::sync::Mutex;
 
@@ -47,26 +49,39 @@ impl Run {
     }
 }
 
-/// Literal texts a sandbox replaces in snapshots, set by
-/// [`Sandbox::filter`].
+/// What a sandbox replaces in snapshots besides its path and ports: literal
+/// texts ([`Sandbox::filter`]) and patterns ([`Sandbox::filter_ids`]).
 #[derive(Default)]
-pub struct Filters(Mutex<Vec<(String, String)>>);
+pub struct Filters {
+    literal: Mutex<Vec<(String, String)>>,
+    patterns: Mutex<Vec<(&'static str, &'static str)>>,
+}
 
 impl Sandbox {
     /// Replaces `text` by `placeholder` in this sandbox's snapshots (longer
     /// texts first, so a URL goes before the path it contains).
     pub fn filter(&self, text: &str, placeholder: &str) {
         self.filters
-            .0
+            .literal
             .lock()
             .unwrap()
             .push((text.to_owned(), placeholder.to_owned()));
     }
 
+    /// Replaces commit ids and content digests in this sandbox's snapshots,
+    /// for tests whose atoms vary from run to run (a manifest naming a
+    /// registry's URL, which holds the sandbox's path or a port, changes
+    /// the atom's commit and digest).
+    pub fn filter_ids(&self) {
+        let mut patterns = self.filters.patterns.lock().unwrap();
+        patterns.push((r"\b[0-9a-f]{40}\b", "[COMMIT]"));
+        patterns.push((r"blake3:[0-9a-f]{64}", "blake3:[DIGEST]"));
+    }
+
     /// The insta settings of this sandbox's snapshots: its filters.
     pub fn insta_settings(&self) -> insta::Settings {
         let mut settings = insta::Settings::clone_current();
-        let mut literal = self.filters.0.lock().unwrap().clone();
+        let mut literal = self.filters.literal.lock().unwrap().clone();
         let path = self.path().display().to_string();
         let canonical = self.path().canonicalize().expect("sandbox path");
         literal.push((canonical.display().to_string(), "[SANDBOX]".into()));
@@ -74,6 +89,9 @@ impl Sandbox {
         literal.sort_by_key(|(text, _)| std::cmp::Reverse(text.len()));
         for (text, placeholder) in literal {
             settings.add_filter(&escape(&text), placeholder);
+        }
+        for (pattern, placeholder) in self.filters.patterns.lock().unwrap().iter() {
+            settings.add_filter(pattern, *placeholder);
         }
         settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
         settings.add_filter(r"ssh://[^@/\s]+@", "ssh://[USER]@");
