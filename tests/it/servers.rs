@@ -7,7 +7,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use crate::support::{self, fsck, git, ls_remote, pseudo_random_bytes, Repo, Sandbox, Transport};
+use crate::support::{
+    self, assert_cli_snapshot, fsck, git, ls_remote, pseudo_random_bytes, Repo, Sandbox, Transport,
+};
 
 /// A small monorepo: two atoms at different depths and a plain file.
 fn monorepo(sb: &Sandbox) -> Repo {
@@ -813,9 +815,19 @@ fn missing_openssh_says_what_to_install() {
 fn eka_runs_hermetically() {
     let sb = Sandbox::new();
     let run = sb.eka(sb.path(), &["--version"]).assert_success();
+    // A prefix, not a snapshot: the version changes with every release.
     assert!(run.stdout.starts_with("eka "), "{run}");
     let run = sb.eka(sb.path(), &["--no-such-flag"]).assert_failure();
-    assert!(run.stderr.contains("--no-such-flag"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 2
+    --- stdout ---
+    --- stderr ---
+    error: unexpected argument '--no-such-flag' found
+
+    Usage: eka [OPTIONS] <COMMAND>
+
+    For more information, try '--help'.
+    ");
 
     // The environment seen by commands: only what the harness sets.
     let mut cmd = std::process::Command::new("env");
@@ -850,6 +862,8 @@ fn eka_ssh_client_as_git_chooses() {
     let mono = monorepo(&sb);
     sb.eka(mono.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
+    // The URL holds the user, a port and the sandbox's path.
+    sb.filter(&url, "[URL]");
     let uri = format!("{url}::a");
 
     // A program for GIT_SSH (no shell, no arguments of its own).
@@ -928,7 +942,14 @@ fn eka_ssh_client_as_git_chooses() {
             var("GIT_SSH", &"/bin/false"),
         ],
     );
-    assert!(run.stdout.contains("0.1.0"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id vh7sr4bgmv5v8c9u60ijqli3fr9j9un3octf34l55gisuj1ophv0)
+      VERSION  COMMIT
+      0.1.0    8570dd1c177710162d090098c9fab155b95f447b
+    --- stderr ---
+    ");
     fails(
         &outside,
         &versions,
@@ -960,9 +981,32 @@ fn eka_ssh_client_as_git_chooses() {
     fails(&outside, &versions, &local);
     ok(repo.path(), &versions, &local);
     let run = ok(repo.path(), &["show", &uri], &local);
-    assert!(run.stdout.contains("label = \"a\""), "{run}");
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 0
+    --- stdout ---
+    label       a
+    version     0.1.0
+    atom id     vh7sr4bgmv5v8c9u60ijqli3fr9j9un3octf34l55gisuj1ophv0
+    commit      8570dd1c177710162d090098c9fab155b95f447b
+    origin      6c454f6ea91d2bf9e7dd3db70c6ee6cefab9f131
+    root        6c454f6ea91d2bf9e7dd3db70c6ee6cefab9f131
+    manifest    451fb0cc6c03da652b6930ec71fbae92d17119b5 (refs/atoms/_manifest/a/0.1.0)
+    repository  [URL]
+
+    [package]
+    label = "a"
+    version = "0.1.0"
+    --- stderr ---
+    "#);
     let run = ok(repo.path(), &["verify", &url], &local);
-    assert!(run.stdout.contains("2 verified, 0 failed"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    ok      a@0.1.0  vh7sr4bgmv5v8c9u60ijqli3fr9j9un3octf34l55gisuj1ophv0  blake3:1fe0debbeb618d4a272232dce59b0d552656ef03d4e4c4563dd49a0f6b362049
+    ok      b@1.0.0  etbnb7o2nssnk3ok2k2n0eiu5kmrhqjae01mbjeg6jt7995lo7c0  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    2 verified, 0 failed
+    --- stderr ---
+    ");
     let app = repo.path().join("app");
     repo.write(
         "app/atom.toml",
@@ -971,6 +1015,13 @@ fn eka_ssh_client_as_git_chooses() {
     ok(&app, &["add", &uri], &local);
     std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
     let run = ok(&app, &["fetch"], &local);
-    assert!(run.stdout.contains("1 atoms verified"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS   COMMIT                                    DIGEST
+    a      0.1.0    fetched  8570dd1c177710162d090098c9fab155b95f447b  blake3:1fe0debbeb618d4a272232dce59b0d552656ef03d4e4c4563dd49a0f6b362049
+    1 atoms verified in [SANDBOX]/home/.cache/eka (1 fetched)
+    --- stderr ---
+    ");
     fsck(&sb.home().join(".cache/eka/git"));
 }
