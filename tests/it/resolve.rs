@@ -406,10 +406,16 @@ fn dependency_cycle() {
     let run = sb
         .eka(&dir, &["add", &format!("{url}::x")])
         .assert_failure();
-    assert!(
-        run.stderr.contains("dependency cycle: x -> y -> x"),
-        "{run}"
-    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::resolve::cycle
+
+      × dependency cycle: x -> y -> x
+      help: atoms may not depend on each other in a cycle; the published manifests
+            above form one
+    ");
     assert!(!dir.join("atom.lock").exists());
 }
 

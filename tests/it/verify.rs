@@ -729,11 +729,15 @@ fn root_ref_deleted() {
     let repo = reg.source;
     repo.git(&["update-ref", "-d", "refs/atoms/_root"]);
     let run = sb.eka(repo.path(), &["verify"]).assert_failure();
-    assert_eq!(
-        run.stdout.matches("refs/atoms/_root is missing").count(),
-        3,
-        "{run}"
-    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    FAILED  a@0.1.0: refs/atoms/_root is missing
+    FAILED  a@0.2.0: refs/atoms/_root is missing
+    FAILED  b@1.0.0: refs/atoms/_root is missing
+    0 verified, 3 failed
+    --- stderr ---
+    ");
 }
 
 /// The origin ref deleted on the remote: verify of the remote fails.
