@@ -3,8 +3,7 @@
 //! (`file://`, `git daemon`, smart HTTP through `git http-backend`, ssh
 //! through a private `sshd`).
 //!
-//! Every test binary includes this module with `mod support;` and uses only
-//! part of it. A typical test:
+//! The test modules reach it as `crate::support`. A typical test:
 //!
 //! ```ignore
 //! let sb = Sandbox::new();                       // temp dir + private HOME
@@ -20,30 +19,27 @@
 //!
 //! To run every case on every transport, loop over [`Transport::ALL`] (or
 //! write one `#[test]` per transport so they run in parallel).
-#![allow(dead_code)]
 
+pub mod atoms;
 mod daemon;
 mod http;
 mod process;
+mod registry;
 mod remote;
 mod repo;
+mod snapshot;
 pub mod ssh;
 
-// Each test binary uses part of the support code.
-#[allow(unused_imports)]
 pub use daemon::GitDaemon;
-#[allow(unused_imports)]
-pub use http::{HttpGitServer, RequestRecord, StopWatch};
-#[allow(unused_imports)]
+pub use http::HttpGitServer;
 pub use process::{Run, DEFAULT_TIMEOUT};
-#[allow(unused_imports)]
+pub use registry::{Registry, RegistryBuilder};
 pub use remote::{
     bare_repo, file_url, install_hook, reject_pushes, to_eka03, unreachable_url, GitServer,
     Transport,
 };
-#[allow(unused_imports)]
 pub use repo::{atom_toml, Repo};
-#[allow(unused_imports)]
+pub(crate) use snapshot::assert_cli_snapshot;
 pub use ssh::{current_user, sent_prefixes, ssh_command, SshServer};
 
 use std::ffi::OsStr;
@@ -180,6 +176,8 @@ pub struct Sandbox {
     /// `eka` finds its ssh client in the user's git configuration
     /// ([`Sandbox::ssh_from_git_config`]) rather than in `GIT_SSH_COMMAND`.
     ssh_from_config: bool,
+    /// Texts replaced in snapshots of this sandbox's output.
+    filters: snapshot::Filters,
 }
 
 impl Default for Sandbox {
@@ -190,9 +188,12 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
+        // In /tmp whatever TMPDIR says: miette wraps messages at 80
+        // columns, so the snapshots of messages naming a sandbox path need
+        // that path to have the same length on every machine.
         let dir = tempfile::Builder::new()
             .prefix("eka-e2e-")
-            .tempdir()
+            .tempdir_in("/tmp")
             .expect("create sandbox directory");
         let home = dir.path().join("home");
         for sub in [".config", ".cache", ".local/share", ".local/state", ".run"] {
@@ -201,6 +202,7 @@ impl Sandbox {
         Self {
             dir,
             ssh_from_config: false,
+            filters: snapshot::Filters::default(),
         }
     }
 
@@ -293,17 +295,6 @@ impl Sandbox {
     pub fn git_command(&self, dir: &Path) -> Command {
         git_command(dir, &self.home())
     }
-
-    /// Like [`git`], with this sandbox's home.
-    pub fn git<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> String {
-        let mut cmd = git_command(dir, &self.home());
-        cmd.args(args);
-        process::run(cmd, None, DEFAULT_TIMEOUT)
-            .assert_success()
-            .stdout
-            .trim_end()
-            .to_owned()
-    }
 }
 
 /// `git ls-remote URL [PATTERNS…]` (hermetic, run outside any repository) as
@@ -312,6 +303,28 @@ pub fn ls_remote(url: &str, patterns: &[&str]) -> Vec<(String, String)> {
     let mut args = vec!["ls-remote", "--end-of-options", url];
     args.extend_from_slice(patterns);
     repo::parse_ref_lines(&git(&std::env::temp_dir(), &args), true)
+}
+
+/// The absolute path of the program `name`, looked up in `PATH` and the
+/// usual system folders (sshd and lighttpd are in an `sbin` that is often
+/// not in `PATH`). Panics, naming the Debian `packages` to install, if it
+/// is nowhere: tests needing it fail, they are never silently skipped.
+pub fn find_program(name: &str, packages: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    for d in ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", "/bin"] {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` not found in PATH nor in /usr/sbin: the end-to-end tests need it; \
+                 install it with `apt-get install {packages}` (Debian, Ubuntu), \
+                 or run ./test.sh, which does"
+            )
+        })
 }
 
 /// `len` deterministic pseudo-random bytes (xorshift64*), incompressible,

@@ -2,14 +2,10 @@
 //! remotes (file://, git daemon, smart HTTP, ssh), every result cross-checked with
 //! git itself (cat-file, hash-object, fsck --strict, ls-remote).
 
-mod atoms;
-mod support;
-
-use atoms::{
+use crate::support::atoms::{
     check_atom, count_pushes, local_atom_refs, object_counts, push_count, remote_atom_refs,
-    transcript,
 };
-use support::{fsck, Repo, Sandbox, Transport};
+use crate::support::{self, assert_cli_snapshot, fsck, Repo, Sandbox, Transport};
 
 /// A monorepo with three atoms at different depths, one nested inside
 /// another, plus files that are not in any atom.
@@ -42,6 +38,8 @@ fn publish_all_over(kind: Transport) {
     let sb = Sandbox::new();
     let server = sb.server(kind);
     let url = server.create("registry");
+    // One snapshot for every transport.
+    sb.filter(&url, "[URL]");
     let bare = server.path("registry");
     count_pushes(&bare);
     let repo = monorepo(&sb);
@@ -51,7 +49,16 @@ fn publish_all_over(kind: Transport) {
     let run = sb
         .eka(repo.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
-    assert!(run.stdout.contains("published 3 to"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS     ATOM ID                                               DIGEST
+    a      0.1.0       published  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  published  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       published  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    published 3 to [URL] (10 refs)
+    --- stderr ---
+    ");
     assert_eq!(push_count(&bare), 1, "one push: {run}");
 
     let remote = remote_atom_refs(&url);
@@ -74,8 +81,16 @@ fn publish_all_over(kind: Transport) {
     let run = sb
         .eka(repo.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
-    assert!(run.stdout.contains("up to date"), "{run}");
-    assert_eq!(run.stdout.matches("up to date").count(), 4, "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS      ATOM ID                                               DIGEST
+    a      0.1.0       up to date  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  up to date  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       up to date  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    [URL] up to date
+    --- stderr ---
+    ");
     assert_eq!(push_count(&bare), 1, "republishing pushed: {run}");
     assert_eq!(remote_atom_refs(&url), remote);
 }
@@ -165,8 +180,16 @@ fn dry_run_writes_nothing() {
             &["publish", "--all", "--dry-run", "--remote", &url],
         )
         .assert_success();
-    assert!(run.stdout.contains("would publish"), "{run}");
-    assert!(run.stdout.contains("nothing written"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS         ATOM ID                                               DIGEST
+    a      0.1.0       would publish  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  would publish  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       would publish  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    dry run: 3 to publish to file://[SANDBOX]/remotes/registry.git; nothing written
+    --- stderr ---
+    ");
     assert_eq!(local_atom_refs(&repo), vec![]);
     assert_eq!(remote_atom_refs(&url), vec![]);
     assert_eq!(object_counts(repo.path()), before, "objects written");
@@ -237,7 +260,14 @@ fn path_selection() {
             &["publish", "--remote", &url],
         )
         .assert_success();
-    assert!(run.stdout.contains("published 1"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS     ATOM ID                                               DIGEST
+    a      0.1.0    published  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    published 1 to file://[SANDBOX]/remotes/registry.git (4 refs)
+    --- stderr ---
+    ");
     let refs = remote_atom_refs(&url);
     assert_eq!(refs.len(), 4, "{refs:#?}");
     check_atom(&sb, &repo, &refs, &source, "a", "a", "0.1.0");
@@ -249,7 +279,15 @@ fn path_selection() {
             &["publish", "./deep/b/", "../a/inner", "--remote", &url],
         )
         .assert_success();
-    assert!(run.stdout.contains("published 2"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS     ATOM ID                                               DIGEST
+    b      1.0.0       published  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    inner  2.0.0-rc.1  published  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    published 2 to file://[SANDBOX]/remotes/registry.git (6 refs)
+    --- stderr ---
+    ");
     let refs = remote_atom_refs(&url);
     assert_eq!(refs.len(), 10, "{refs:#?}");
     for (path, label, version) in ATOMS {
@@ -272,7 +310,15 @@ fn ekala_toml_restricts_all() {
     let run = sb
         .eka(repo.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
-    assert!(run.stdout.contains("published 2"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS     ATOM ID                                               DIGEST
+    b      1.0.0       published  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    inner  2.0.0-rc.1  published  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    published 2 to file://[SANDBOX]/remotes/registry.git (7 refs)
+    --- stderr ---
+    ");
     let refs = remote_atom_refs(&url);
     assert_eq!(refs.len(), 7, "{refs:#?}");
     check_atom(&sb, &repo, &refs, &source, "libs/deep/b", "b", "1.0.0");
@@ -341,18 +387,43 @@ fn human_output_snapshot() {
     let run = sb
         .eka(repo.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
-    insta::assert_snapshot!("publish_all", transcript(&sb, &run));
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS     ATOM ID                                               DIGEST
+    a      0.1.0       published  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  published  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       published  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    published 3 to file://[SANDBOX]/remotes/registry.git (10 refs)
+    --- stderr ---
+    ");
     let run = sb
         .eka(repo.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
-    insta::assert_snapshot!("publish_again", transcript(&sb, &run));
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS      ATOM ID                                               DIGEST
+    a      0.1.0       up to date  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  up to date  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       up to date  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    file://[SANDBOX]/remotes/registry.git up to date
+    --- stderr ---
+    ");
     let run = sb
         .eka(
             repo.path(),
             &["publish", "a", "--dry-run", "--remote", &url],
         )
         .assert_success();
-    insta::assert_snapshot!("publish_dry_run_up_to_date", transcript(&sb, &run));
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS      ATOM ID                                               DIGEST
+    a      0.1.0    up to date  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    dry run: 0 to publish to file://[SANDBOX]/remotes/registry.git; nothing written
+    --- stderr ---
+    ");
 }
 
 /// Over HTTP a publish lists the remote once (ls-refs, no fetch) and pushes
@@ -408,11 +479,14 @@ fn unusual_names_over(kind: Transport) {
     check_atom(&sb, &repo, &refs, &source, "ß", "straße-2", "0.0.1-alpha.1");
     fsck(&server.path("registry"));
     let run = sb.eka(sb.path(), &["verify", &url]).assert_success();
-    assert!(run.stdout.contains("ok      café@1.0.0+build.5"), "{run}");
-    assert!(
-        run.stdout.contains("ok      straße-2@0.0.1-alpha.1"),
-        "{run}"
-    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    ok      café@1.0.0+build.5      8dmdr11vaa6htahr46vhktvljbsqtot8fn44767q5fq80uodkfr0  blake3:c639450de7523298fe757ffa47d4ae7b5e5c831da325fb22387c70f2a0351733
+    ok      straße-2@0.0.1-alpha.1  g19a73f7lmhrv80tgpdfoog916gn8ub674b22aq2m45htu4p7660  blake3:c766258cc382d6c97684c708a874579e1a8c377118f25a5d565fd213f2b25d11
+    2 verified, 0 failed
+    --- stderr ---
+    ");
 }
 
 #[test]
@@ -606,7 +680,16 @@ fn two_registries() {
     let run = sb
         .eka(repo.path(), &["publish", "--all", "--remote", &second])
         .assert_success();
-    assert!(run.stdout.contains("published 3"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS     ATOM ID                                               DIGEST
+    a      0.1.0       published  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  published  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       published  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    published 3 to http://127.0.0.1:[PORT]/second.git (10 refs)
+    --- stderr ---
+    ");
     assert_eq!(remote_atom_refs(&first), remote_atom_refs(&second));
     assert_eq!(remote_atom_refs(&second).len(), 10);
     sb.eka(sb.path(), &["verify", &second]).assert_success();
@@ -709,7 +792,16 @@ fn from_worktree_and_bare_clone() {
     let run = sb
         .eka(&bare, &["publish", "--all", "--remote", &url])
         .assert_success();
-    assert!(run.stdout.contains("published 3"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS     ATOM ID                                               DIGEST
+    a      0.1.0       published  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  published  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       published  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    published 3 to file://[SANDBOX]/remotes/registry.git (9 refs)
+    --- stderr ---
+    ");
     let refs = remote_atom_refs(&url);
     assert_eq!(refs.len(), 13, "{refs:#?}");
     let clone = Repo::open(&bare);
@@ -750,7 +842,16 @@ fn eka03_published_versions_are_respected() {
     let run = sb
         .eka(repo.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
-    assert_eq!(run.stdout.matches("up to date").count(), 4, "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION     STATUS      ATOM ID                                               DIGEST
+    a      0.1.0       up to date  lnt8fgoedplu6e9em9au256tcn8di6hu4e9ltefckvqg2jutf310  blake3:c0bd78eb7c790e65dec974cfcf0f9bd0e4e7915f8c9d17d02e0dd3b40cf7254f
+    inner  2.0.0-rc.1  up to date  judqjne5588u8tknuegcar9fsh42e6cs0moqtkh9lbtmotlctjng  blake3:13eb58af359d6f3cdab01d17afd547d539bd700b2aaf2dd676a3c9fdac980668
+    b      1.0.0       up to date  3h3j66t8k7fj8godhp9cm6g89n8en73b8vt78os9aalc02igupp0  blake3:d7d63a9bf64f587ecf2c1c712624b24fe727d08784f0d51b2fb22017d473bb03
+    file://[SANDBOX]/served-file/registry.git up to date
+    --- stderr ---
+    ");
     assert_eq!(push_count(&bare), 0, "{run}");
     assert!(support::ls_remote(&url, &["refs/atoms/*"]).is_empty());
 
@@ -760,12 +861,18 @@ fn eka03_published_versions_are_respected() {
     let run = sb
         .eka(repo.path(), &["publish", "--remote", &url, "a"])
         .assert_failure();
-    assert!(
-        run.stderr
-            .contains("already published with different content"),
-        "{run}"
-    );
-    assert!(run.stderr.contains("a@0.1.0"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::publish::version_conflict
+
+      × already published with different content:
+      │   a@0.1.0 is 1ad07fe54001bfa943300fa7b481902139880703 on the remote, but
+      │ would be 3bffde5cbb32027ecec43af2bdc5152dd08313d1 from this commit
+      help: published versions are immutable: bump the version in atom.toml and
+            commit; nothing was pushed
+    ");
     assert_eq!(push_count(&bare), 0, "{run}");
 
     // A different repository root under eka 0.3's name.
@@ -775,7 +882,17 @@ fn eka03_published_versions_are_respected() {
     let run = sb
         .eka(other.path(), &["publish", "--all", "--remote", &url])
         .assert_failure();
-    assert!(run.stderr.contains("repository root"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::publish::root_mismatch
+
+      × the remote's repository root is bea0c684f1ac871f7005ad92133dff5dd5acad3a,
+      │ but this repository's is 4c8997f238a3f0b2ce162373f5d5405a63a83211
+      help: a registry holds atoms of one repository history; publish to a remote
+            of this repository
+    ");
     assert_eq!(push_count(&bare), 0, "{run}");
     assert_eq!(
         support::ls_remote(&url, &["refs/eka/*", "refs/ekala/*"]),

@@ -8,14 +8,12 @@
 //! collected and reported together. `EKA_CORPUS_CASE=<substring>` runs only
 //! the cases whose name contains it (it must match at least one).
 
-mod support;
-
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{hermetic, Repo, Run, Sandbox, EKA};
+use crate::support::{assert_cli_snapshot, hermetic, Repo, Run, Sandbox, EKA};
 
 /// Seconds one `eka eval` of the corpus may take before it counts as hung
 /// (a failure of that check, not of the whole run).
@@ -651,9 +649,6 @@ fn rev_selects_the_commit() {
 // ---------------------------------------------------------------------------
 // CLI output pinned by snapshots: the diagnostics users see.
 
-#[path = "atoms/mod.rs"]
-mod atoms;
-
 #[test]
 fn module_diagnostics_snapshots() {
     let sb = Sandbox::new();
@@ -674,19 +669,90 @@ fn module_diagnostics_snapshots() {
     .write("net/Local.nix", "builtins.readFile ./README.md\n")
     .write("net/Private.nix", "atom.secret\n");
     repo.commit("net");
-    let show = |args: &[&str]| {
-        let run = sb.eka(repo.path(), args);
-        atoms::transcript(&sb, &run)
-    };
-    insta::assert_snapshot!("module_names", show(&["eval", "net", "--names"]));
-    insta::assert_snapshot!("module_forbidden_import", show(&["eval", "net#fetch"]));
-    insta::assert_snapshot!("module_path_literal", show(&["eval", "net#local"]));
-    insta::assert_snapshot!(
-        "module_type_error_names_the_module",
-        show(&["eval", "net#http", "--strict"])
-    );
-    insta::assert_snapshot!("module_private_from_outside", show(&["eval", "net#secret"]));
-    insta::assert_snapshot!("module_private_via_atom", show(&["eval", "net#private"]));
+    let show = |args: &[&str]| sb.eka(repo.path(), args);
+    assert_cli_snapshot!(sb, show(&["eval", "net", "--names"]), @"
+    status: 0
+    --- stdout ---
+    fetch
+    http
+    local
+    name
+    private
+    --- stderr ---
+    ");
+    assert_cli_snapshot!(sb, show(&["eval", "net#fetch"]), @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × `import` is not available here
+       ╭─[net@1.2.0/Fetch.nix:2:14]
+     1 │ { url }:
+     2 │   let body = import ./body.nix; in body
+       ·              ───┬──
+       ·                 ╰── here
+       ╰────
+      help: a module's files are its members (`mod.<name>`), other modules are
+            reached through `mod`, `pre` and `atom`, and other atoms through
+            `deps.from.<set>.<label>` after declaring them in atom.toml
+
+    Error: 
+      × in net@1.2.0 at Fetch
+    ");
+    assert_cli_snapshot!(sb, show(&["eval", "net#local"]), @r#"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × the path literal `./README.md` is not available here
+       ╭─[net@1.2.0/Local.nix:1:19]
+     1 │ builtins.readFile ./README.md
+       ·                   ─────┬─────
+       ·                        ╰── here
+       ╰────
+      help: atom files cannot name paths; read the module's files with `"${mod}/
+            README.md"`
+
+    Error: 
+      × in net@1.2.0 at Local
+    "#);
+    assert_cli_snapshot!(sb, show(&["eval", "net#http", "--strict"]), @r#"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × cannot coerce an integer to a string
+       ╭─[net@1.2.0/Http/mod.nix:1:12]
+     1 │ { Client = mod.port + 1; port = "80"; }
+       ·            ──────┬─────
+       ·                  ╰── here
+       ╰────
+
+    Error: 
+      × in net@1.2.0 at Http.Client
+
+    Error: 
+      × while evaluating the attribute 'client'
+    "#);
+    assert_cli_snapshot!(sb, show(&["eval", "net#secret"]), @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × attribute `secret` is not in the atom's public API (it has: fetch, http,
+      │ local, name, private); private names (not starting with a capital letter)
+      │ are not visible from outside
+    ");
+    assert_cli_snapshot!(sb, show(&["eval", "net#private"]), @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × attribute 'secret' missing
+       ╭─[net@1.2.0/Private.nix:1:1]
+     1 │ atom.secret
+       · ─────┬─────
+       ·      ╰── here
+       ╰────
+
+    Error: 
+      × in net@1.2.0 at Private
+    ");
 }
 
 /// The parse cache: a second run reads back every file the first parsed

@@ -2,14 +2,14 @@
 //! stock git (and gix) over `file://`, `git://`, smart HTTP and ssh, for
 //! push, ref listing, clone, protocol v2 and large pushes.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use support::{fsck, git, ls_remote, pseudo_random_bytes, Repo, Sandbox, Transport};
+use crate::support::{
+    self, assert_cli_snapshot, fsck, git, ls_remote, pseudo_random_bytes, Repo, Sandbox, Transport,
+};
 
 /// A small monorepo: two atoms at different depths and a plain file.
 fn monorepo(sb: &Sandbox) -> Repo {
@@ -266,7 +266,7 @@ fn http_large_chunked_push() {
         .filter(|r| r.method == "POST" && r.path == "/big.git/git-receive-pack")
         .max_by_key(|r| r.request_body_bytes)
         .unwrap_or_else(|| panic!("no push request in {requests:#?}"));
-    assert!(push.chunked_request, "{push:#?}");
+    assert!(push.chunked_request(), "{push:#?}");
     assert!(push.request_body_bytes > 5 << 20, "{push:#?}");
     assert_eq!(push.status, 200);
     assert_eq!(
@@ -284,7 +284,7 @@ fn http_large_chunked_push() {
     fsck(&server.path("big"));
 
     // A client that goes away in the middle of a 5 MB pack: the server
-    // stops the CGI and still shuts down.
+    // still shuts down.
     let mut stream = connect(http.port());
     let request = format!("0012command=fetch\n00010032want {head}\n0009done\n0000");
     write!(
@@ -514,8 +514,7 @@ fn http_raw_protocol() {
     assert!(String::from_utf8_lossy(&body).contains(" refs/heads/main\n"));
     drop((reader, writer));
 
-    // HTTP/1.0: the body ends with the connection, even if asked to keep
-    // it alive.
+    // HTTP/1.0, asking to keep the connection alive.
     let mut stream = connect(port);
     write!(
         stream,
@@ -526,11 +525,13 @@ fn http_raw_protocol() {
     assert_eq!(status, "HTTP/1.0 200 OK");
     assert!(body.starts_with(advert));
 
-    // Garbage gets a 400 and a closed connection.
+    // Garbage gets a 400 (as HTTP/1.0: the request named no version) and
+    // a closed connection.
     let mut stream = connect(port);
     stream.write_all(b"NONSENSE\r\n\r\n").unwrap();
-    let (status, _, _) = read_response(&mut BufReader::new(stream));
-    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    let (status, headers, _) = read_response(&mut BufReader::new(stream));
+    assert_eq!(status, "HTTP/1.0 400 Bad Request");
+    assert!(headers.contains(&("connection".into(), "close".into())));
 
     let requests = server.http().unwrap().requests();
     let paths: Vec<_> = requests
@@ -552,7 +553,7 @@ fn http_raw_protocol() {
         ]
     );
     let ls_refs = &requests[5];
-    assert!(ls_refs.chunked_request);
+    assert!(ls_refs.chunked_request());
     assert_eq!(ls_refs.v2_command().as_deref(), Some("ls-refs"));
     assert!(!ls_refs.is_fetch());
     assert_eq!(ls_refs.request_body_start, request);
@@ -768,7 +769,7 @@ fn servers_stop_on_drop() {
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 
     let http = support::HttpGitServer::start(&base);
-    let port = http.port();
+    let (pid, port) = (http.pid(), http.port());
     ls_remote(&http.url("r"), &[]);
     // An idle kept-alive connection does not hold the server up, and is
     // closed.
@@ -776,10 +777,17 @@ fn servers_stop_on_drop() {
     write!(idle, "GET /r.git/HEAD HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut reader = BufReader::new(idle.try_clone().unwrap());
     assert_eq!(read_response(&mut reader).0, "HTTP/1.1 200 OK");
-    let watch = http.stop_watch();
-    assert!(!watch.stopped());
+    assert!(!group_is_gone(pid));
     drop(http);
-    assert!(watch.stopped());
+    let start = std::time::Instant::now();
+    while !group_is_gone(pid) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "lighttpd group {pid} still alive"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     let mut rest = Vec::new();
     assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
 }
@@ -788,7 +796,9 @@ fn servers_stop_on_drop() {
 /// skipped).
 #[test]
 fn missing_openssh_says_what_to_install() {
-    let caught = std::panic::catch_unwind(|| support::ssh::find_program("eka-e2e-no-such-sshd"));
+    let caught = std::panic::catch_unwind(|| {
+        support::find_program("eka-e2e-no-such-sshd", support::ssh::OPENSSH)
+    });
     let message = caught.expect_err("found a program that does not exist");
     let message = message
         .downcast_ref::<String>()
@@ -797,7 +807,7 @@ fn missing_openssh_says_what_to_install() {
         message.contains("apt-get install openssh-server"),
         "{message}"
     );
-    assert!(support::ssh::find_program("sshd").is_absolute());
+    assert!(support::find_program("sshd", support::ssh::OPENSSH).is_absolute());
 }
 
 /// The `eka` runner: hermetic environment, private home, output captured.
@@ -805,9 +815,19 @@ fn missing_openssh_says_what_to_install() {
 fn eka_runs_hermetically() {
     let sb = Sandbox::new();
     let run = sb.eka(sb.path(), &["--version"]).assert_success();
+    // A prefix, not a snapshot: the version changes with every release.
     assert!(run.stdout.starts_with("eka "), "{run}");
     let run = sb.eka(sb.path(), &["--no-such-flag"]).assert_failure();
-    assert!(run.stderr.contains("--no-such-flag"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 2
+    --- stdout ---
+    --- stderr ---
+    error: unexpected argument '--no-such-flag' found
+
+    Usage: eka [OPTIONS] <COMMAND>
+
+    For more information, try '--help'.
+    ");
 
     // The environment seen by commands: only what the harness sets.
     let mut cmd = std::process::Command::new("env");
@@ -842,6 +862,8 @@ fn eka_ssh_client_as_git_chooses() {
     let mono = monorepo(&sb);
     sb.eka(mono.path(), &["publish", "--all", "--remote", &url])
         .assert_success();
+    // The URL holds the user, a port and the sandbox's path.
+    sb.filter(&url, "[URL]");
     let uri = format!("{url}::a");
 
     // A program for GIT_SSH (no shell, no arguments of its own).
@@ -920,7 +942,14 @@ fn eka_ssh_client_as_git_chooses() {
             var("GIT_SSH", &"/bin/false"),
         ],
     );
-    assert!(run.stdout.contains("0.1.0"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id vh7sr4bgmv5v8c9u60ijqli3fr9j9un3octf34l55gisuj1ophv0)
+      VERSION  COMMIT
+      0.1.0    8570dd1c177710162d090098c9fab155b95f447b
+    --- stderr ---
+    ");
     fails(
         &outside,
         &versions,
@@ -952,9 +981,32 @@ fn eka_ssh_client_as_git_chooses() {
     fails(&outside, &versions, &local);
     ok(repo.path(), &versions, &local);
     let run = ok(repo.path(), &["show", &uri], &local);
-    assert!(run.stdout.contains("label = \"a\""), "{run}");
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 0
+    --- stdout ---
+    label       a
+    version     0.1.0
+    atom id     vh7sr4bgmv5v8c9u60ijqli3fr9j9un3octf34l55gisuj1ophv0
+    commit      8570dd1c177710162d090098c9fab155b95f447b
+    origin      6c454f6ea91d2bf9e7dd3db70c6ee6cefab9f131
+    root        6c454f6ea91d2bf9e7dd3db70c6ee6cefab9f131
+    manifest    451fb0cc6c03da652b6930ec71fbae92d17119b5 (refs/atoms/_manifest/a/0.1.0)
+    repository  [URL]
+
+    [package]
+    label = "a"
+    version = "0.1.0"
+    --- stderr ---
+    "#);
     let run = ok(repo.path(), &["verify", &url], &local);
-    assert!(run.stdout.contains("2 verified, 0 failed"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    ok      a@0.1.0  vh7sr4bgmv5v8c9u60ijqli3fr9j9un3octf34l55gisuj1ophv0  blake3:1fe0debbeb618d4a272232dce59b0d552656ef03d4e4c4563dd49a0f6b362049
+    ok      b@1.0.0  etbnb7o2nssnk3ok2k2n0eiu5kmrhqjae01mbjeg6jt7995lo7c0  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    2 verified, 0 failed
+    --- stderr ---
+    ");
     let app = repo.path().join("app");
     repo.write(
         "app/atom.toml",
@@ -963,6 +1015,13 @@ fn eka_ssh_client_as_git_chooses() {
     ok(&app, &["add", &uri], &local);
     std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
     let run = ok(&app, &["fetch"], &local);
-    assert!(run.stdout.contains("1 atoms verified"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS   COMMIT                                    DIGEST
+    a      0.1.0    fetched  8570dd1c177710162d090098c9fab155b95f447b  blake3:1fe0debbeb618d4a272232dce59b0d552656ef03d4e4c4563dd49a0f6b362049
+    1 atoms verified in [SANDBOX]/home/.cache/eka (1 fetched)
+    --- stderr ---
+    ");
     fsck(&sb.home().join(".cache/eka/git"));
 }

@@ -3,9 +3,7 @@
 //! into the cache by `eka eval` itself, and composed lazily; an atom named
 //! by URI is evaluated with the dependencies its own atom.lock pins.
 
-mod support;
-
-use support::{Repo, Sandbox, Transport};
+use crate::support::{self, assert_cli_snapshot, RegistryBuilder, Repo, Sandbox, Transport};
 
 fn manifest(label: &str, version: &str, url: &str, deps: &[&str]) -> String {
     let mut s = format!("[package]\nlabel = \"{label}\"\nversion = \"{version}\"\n");
@@ -20,47 +18,37 @@ fn manifest(label: &str, version: &str, url: &str, deps: &[&str]) -> String {
     s
 }
 
-/// A registry with `greet` 1.0.0 and `words` 1.0.0 (which depends on
-/// greet and is published with its atom.lock).
+/// A registry with `greet` 1.0.0, then `words` 1.0.0 (which depends on
+/// greet and is published with its atom.lock) and `both` 1.0.0 (which
+/// depends on greet through "::", its own repository, and is published
+/// without a lock).
 fn registry(sb: &Sandbox, transport: Transport) -> (support::GitServer, String, Repo) {
     let server = sb.server(transport);
-    let url = server.create("registry");
-    let mono = sb.repo("mono");
-    mono.write("lib/greet/atom.toml", manifest("greet", "1.0.0", &url, &[]))
-        .write(
-            "lib/greet/mod.nix",
+    let reg = RegistryBuilder::new(sb, &server)
+        .atom("greet", "1.0.0")
+        .dir("lib/greet")
+        .file(
+            "mod.nix",
             "{ Hello = name: \"hello ${name}\"; Version = cfg.package.version; secret = 42; }\n",
-        );
-    mono.commit("greet");
-    sb.eka(mono.path(), &["publish", "lib/greet", "--remote", &url])
-        .assert_success();
-    mono.write(
-        "lib/words/atom.toml",
-        manifest("words", "1.0.0", &url, &["greet"]),
-    )
-    .write(
-        "lib/words/mod.nix",
-        "{ Greeting = deps.from.reg.greet.hello \"world\"; }\n",
-    );
-    sb.eka(&mono.path().join("lib/words"), &["lock"])
-        .assert_success();
-    // `both` depends on greet through "::" (its own repository) and is
-    // published without a lock.
-    mono.write(
-        "lib/both/atom.toml",
-        "[package]\nlabel = \"both\"\nversion = \"1.0.0\"\n\n[package.sets]\nhere = \"::\"\n\n[deps.from.here]\ngreet = \"^1\"\n",
-    )
-    .write(
-        "lib/both/mod.nix",
-        "{ Twice = let h = deps.from.here.greet.hello; in [ (h \"a\") (h \"b\") ]; }\n",
-    );
-    mono.commit("words");
-    sb.eka(
-        mono.path(),
-        &["publish", "lib/words", "lib/both", "--remote", &url],
-    )
-    .assert_success();
-    (server, url, mono)
+        )
+        .release()
+        .atom("words", "1.0.0")
+        .dir("lib/words")
+        .dep("greet", "^1")
+        .file(
+            "mod.nix",
+            "{ Greeting = deps.from.reg.greet.hello \"world\"; }\n",
+        )
+        .locked()
+        .atom("both", "1.0.0")
+        .dir("lib/both")
+        .dep_from("here", "::", "greet", "^1")
+        .file(
+            "mod.nix",
+            "{ Twice = let h = deps.from.here.greet.hello; in [ (h \"a\") (h \"b\") ]; }\n",
+        )
+        .build();
+    (server, reg.url, reg.source)
 }
 
 fn consumer(sb: &Sandbox, url: &str, extra_dep: bool) -> Repo {
@@ -84,6 +72,8 @@ fn consumer(sb: &Sandbox, url: &str, extra_dep: bool) -> Repo {
 fn deps_through_the_lock(transport: Transport) {
     let sb = Sandbox::new();
     let (_server, url, mono) = registry(&sb, transport);
+    // One snapshot for every transport.
+    sb.filter(&url, "[URL]");
     let repo = consumer(&sb, &url, true);
     let app = repo.path().join("app");
     let app_arg = app.to_str().unwrap();
@@ -107,24 +97,46 @@ fn deps_through_the_lock(transport: Transport) {
     let run = sb
         .eka(repo.path(), &["eval", "app#peek", "--strict", "--offline"])
         .assert_failure();
-    assert!(
-        run.stderr.contains("attribute 'secret' missing"),
-        "{}",
-        run.stderr
-    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × attribute 'secret' missing
+       ╭─[app@0.1.0/Peek.nix:1:1]
+     1 │ deps.from.reg.greet.secret
+       · ─────────────┬────────────
+       ·              ╰── here
+       ╰────
+
+    Error: 
+      × in app@0.1.0 at Peek
+    ");
 
     // Declared in the manifest but not in the lock: a clear error, only
     // when used.
     let run = sb
         .eka(repo.path(), &["eval", "app#other", "--strict", "--offline"])
         .assert_failure();
-    assert!(
-        run.stderr
-            .contains("`reg::other` is declared in atom.toml but not in atom.lock")
-            && run.stderr.contains("eka lock"),
-        "{}",
-        run.stderr
-    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × `reg::other` is declared in atom.toml but not in atom.lock; run `eka lock`
+
+    Error: 
+      × in app@0.1.0, loading `deps.from.reg.other`
+
+    Error: 
+      × while evaluating the attribute 'other'
+       ╭─[app@0.1.0/Other.nix:1:1]
+     1 │ deps.from.reg.other
+       · ─────────┬─────────
+       ·          ╰── 
+       ╰────
+
+    Error: 
+      × in app@0.1.0 at Other
+    ");
     let run = sb
         .eka(repo.path(), &["eval", "app#out", "--strict", "--offline"])
         .assert_success();
@@ -152,7 +164,15 @@ fn deps_through_the_lock(transport: Transport) {
             &["eval", &format!("{url}::greet@^2"), "--strict"],
         )
         .assert_failure();
-    assert!(run.stderr.contains("greet"), "{}", run.stderr);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::query::no_match
+
+      × no version of `greet` matches `^2`; available: 1.0.0
+      help: loosen the requirement, or leave out `@…` to take the newest
+    ");
 
     // A newer greet is published: inside the project the URI means the
     // locked version (offline too), elsewhere the newest.
@@ -201,7 +221,26 @@ fn missing_from_the_cache_offline_says_fetch() {
     };
     // Nothing fetched yet, and --offline may not fetch.
     let run = eka(repo.path(), &["eval", "app#out", "--strict", "--offline"]).assert_failure();
-    assert!(run.stderr.contains("cache"), "{}", run.stderr);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × the cache at [SANDBOX]/empty-cache/eka is empty
+
+    Error: 
+      × in app@0.1.0, loading `deps.from.reg.words`
+
+    Error: 
+      × while evaluating the attribute 'words'
+       ╭─[app@0.1.0/mod.nix:1:9]
+     1 │ { Out = deps.from.reg.words.greeting; V = deps.from.reg.greet.version; }
+       ·         ──────────────┬─────────────
+       ·                       ╰── 
+       ╰────
+
+    Error: 
+      × in app@0.1.0 at Out
+    ");
     // Names need no dependency, so they work offline.
     let run = eka(repo.path(), &["eval", "app", "--names", "--offline"]).assert_success();
     assert_eq!(run.stdout.trim(), "out\nv");
@@ -234,11 +273,30 @@ fn sibling_atoms_through_the_local_set() {
     let run = sb
         .eka(repo.path(), &["eval", "d", "--strict"])
         .assert_failure();
-    assert!(
-        run.stderr.contains("version 1.2.0") && run.stderr.contains("^2"),
-        "{}",
-        run.stderr
-    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × `here::a` is version 1.2.0 in this repository (at a), which does not match
+      │ `^2`
+
+    Error: 
+      × in d@0.1.0, loading `deps.from.here.a`
+
+    Error: 
+      × while evaluating the attribute 'a'
+       ╭─[d@0.1.0/mod.nix:1:7]
+     1 │ { Z = deps.from.here.a.x; }
+       ·       ─────────┬────────
+       ·                ╰── 
+       ╰────
+
+    Error: 
+      × in d@0.1.0 at Z
+
+    Error: 
+      × while evaluating the attribute 'z'
+    ");
 }
 
 #[test]

@@ -123,11 +123,6 @@ impl GitDaemon {
         }
     }
 
-    /// The port it listens on (127.0.0.1).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// Process id of the daemon, which is also its process group id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -141,11 +136,6 @@ impl GitDaemon {
     /// `git://127.0.0.1:<port>/<name>.git`.
     pub fn url(&self, name: &str) -> String {
         format!("git://127.0.0.1:{}/{name}.git", self.port)
-    }
-
-    /// The daemon's log so far (one entry a line; `--verbose`).
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
     }
 
     fn stop(&mut self) {

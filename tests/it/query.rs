@@ -5,48 +5,35 @@
 //! has no switch for it (an expected root, batched manifest fetches, a
 //! mirror that never answers).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    self, assert_cli_snapshot, git, git_stdin, ls_remote, pseudo_random_bytes, Registry,
+    RegistryBuilder, Sandbox, Transport,
+};
 use atom_format::Label;
 use atom_lock::remote::{self, ManifestStore, QueryError, QueryOptions, QueryWarning};
 use atom_lock::RepoUrl;
 use serde_json::Value;
-use support::{git, git_stdin, ls_remote, pseudo_random_bytes, Repo, Sandbox, Transport};
 
-/// A published registry: atom `a` at 0.1.0, 0.2.0 and 1.0.0 (the last with
-/// a 200 kB file), `b` at 2.0.0 nested deeper.
-struct Registry {
-    url: String,
-    mono: Repo,
-}
-
-fn publish(sb: &Sandbox, mono: &Repo, args: &[&str], url: &str) {
-    let mut all = vec!["publish"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--remote", url]);
-    sb.eka(mono.path(), &all).assert_success();
-}
-
+/// A published registry `name` on `server`: atom `a` at 0.1.0, 0.2.0 and
+/// 1.0.0 (the last with a 200 kB file), `b` at 2.0.0 nested deeper, from
+/// the source repository `mono-<name>`.
 fn registry(sb: &Sandbox, server: &support::GitServer, name: &str) -> Registry {
-    let url = server.create(name);
-    let mono = sb.repo(&format!("mono-{name}"));
-    mono.write_atom("a", "a", "0.1.0")
-        .write("a/lib.txt", "one\n")
-        .write_atom("pkgs/deep/b", "b", "2.0.0")
-        .write("README", "monorepo\n");
-    mono.commit("a 0.1.0, b 2.0.0");
-    publish(sb, &mono, &["--all"], &url);
-    mono.write_atom("a", "a", "0.2.0")
-        .write("a/lib.txt", "two\n");
-    mono.commit("a 0.2.0");
-    publish(sb, &mono, &["a"], &url);
-    mono.write_atom("a", "a", "1.0.0")
-        .write("a/big.bin", pseudo_random_bytes(7, 200_000));
-    mono.commit("a 1.0.0");
-    publish(sb, &mono, &["a"], &url);
-    Registry { url, mono }
+    RegistryBuilder::new(sb, server)
+        .name(name)
+        .source(&format!("mono-{name}"))
+        .atom("a", "0.1.0")
+        .file("lib.txt", "one\n")
+        .atom("b", "2.0.0")
+        .dir("pkgs/deep/b")
+        .release()
+        .atom("a", "0.2.0")
+        .file("lib.txt", "two\n")
+        .release()
+        .atom("a", "1.0.0")
+        .file("big.bin", pseudo_random_bytes(7, 200_000))
+        .build()
 }
 
 fn json(run: &support::Run) -> Value {
@@ -85,34 +72,43 @@ fn versions_list_show(kind: Transport) {
     let reg = registry(&sb, &server, "registry");
     add_unrelated_refs(&server.path("registry"), 2000);
     let url = &reg.url;
+    // One snapshot for every transport.
+    sb.filter(url, "[URL]");
     let here = sb.path();
 
     // eka versions: newest first, commits as on the remote.
     let run = sb
         .eka(here, &["versions", &format!("{url}::a")])
         .assert_success();
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert!(lines[0].starts_with("a on "), "{run}");
-    let order: Vec<&str> = lines[2..]
-        .iter()
-        .map(|l| l.split_whitespace().next().unwrap())
-        .collect();
-    assert_eq!(order, ["1.0.0", "0.2.0", "0.1.0"], "{run}");
+    // No requirement, no mark.
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id k46u018afsv6l5pkbhga8hroh8ef02egpp2iikd8ae55oc0g8o60)
+      VERSION  COMMIT
+      1.0.0    457d0ff99bedc93052dd30cee7297bb47f050cce
+      0.2.0    183464af20f9c5c357eb03d2907b573cefa080a3
+      0.1.0    710240f7791e13cc785e338cf0fed2c8ae14d938
+    --- stderr ---
+    ");
     let c020 = remote_ref(url, "refs/atoms/a/0.2.0");
-    assert!(run.stdout.contains(&c020), "{run}");
-    assert!(!run.stdout.contains('*'), "no requirement, no mark:\n{run}");
+    assert!(run.stdout.contains(&c020), "the remote's commit: {run}");
 
     // With a requirement: the highest match is marked.
     let run = sb
         .eka(here, &["versions", &format!("{url}::a@<1")])
         .assert_success();
-    let marked: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('*')).collect();
-    assert_eq!(marked.len(), 2, "{run}");
-    assert!(
-        marked[0].contains("0.2.0") && marked[0].contains(&c020),
-        "{run}"
-    );
-    assert!(marked[1].contains("highest matching <1: 0.2.0"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id k46u018afsv6l5pkbhga8hroh8ef02egpp2iikd8ae55oc0g8o60)
+       VERSION  COMMIT
+       1.0.0    457d0ff99bedc93052dd30cee7297bb47f050cce
+    *  0.2.0    183464af20f9c5c357eb03d2907b573cefa080a3
+       0.1.0    710240f7791e13cc785e338cf0fed2c8ae14d938
+    * highest matching <1: 0.2.0
+    --- stderr ---
+    ");
 
     let v = json(
         &sb.eka(here, &["--json", "versions", &format!("{url}::a@^0.1")])
@@ -152,8 +148,15 @@ fn versions_list_show(kind: Transport) {
         remote_ref(url, "refs/atoms/_manifest/b/2.0.0").as_str()
     );
     let run = sb.eka(here, &["list", url.as_str()]).assert_success();
-    assert!(run.stdout.contains("a      1.0.0, 0.2.0, 0.1.0"), "{run}");
-    assert!(run.stdout.contains("2 atoms, 4 versions"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSIONS
+    a      1.0.0, 0.2.0, 0.1.0
+    b      2.0.0
+    2 atoms, 4 versions on [URL]
+    --- stderr ---
+    ");
 
     // eka show: the manifest blob's text, id, commit, origin.
     let v = json(
@@ -173,17 +176,29 @@ fn versions_list_show(kind: Transport) {
     assert_eq!(v["manifest"]["package"]["version"], "0.2.0");
     assert_eq!(
         v["origin"],
-        reg.mono.rev_parse("HEAD~1").as_str(),
+        reg.origin("a", "0.2.0"),
         "0.2.0 was published from the second commit"
     );
     let run = sb
         .eka(here, &["show", &format!("{url}::a")])
         .assert_success();
-    assert!(run.stdout.contains("version     1.0.0"), "{run}");
-    assert!(
-        run.stdout.ends_with(&support::atom_toml("a", "1.0.0")),
-        "{run}"
-    );
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 0
+    --- stdout ---
+    label       a
+    version     1.0.0
+    atom id     k46u018afsv6l5pkbhga8hroh8ef02egpp2iikd8ae55oc0g8o60
+    commit      457d0ff99bedc93052dd30cee7297bb47f050cce
+    origin      7bfc99bf78d1ca6af83e981418b5b0bb7999a6e0
+    root        281c6fd8a1276b328f4a01c32b6ccbd0bfb8c02d
+    manifest    811abbbb15cfe2f014689a229fc31eb1f64e8963 (refs/atoms/_manifest/a/1.0.0)
+    repository  [URL]
+
+    [package]
+    label = "a"
+    version = "1.0.0"
+    --- stderr ---
+    "#);
 
     // Over HTTP: what went over the wire.
     if let Some(http) = server.http() {
@@ -361,7 +376,7 @@ fn eka03_namespace(kind: Transport) {
         v["manifest_text"],
         support::atom_toml("a", "0.1.0").as_str()
     );
-    assert_eq!(v["origin"], reg.mono.rev_parse("HEAD~2").as_str());
+    assert_eq!(v["origin"], reg.origin("a", "0.1.0"));
     assert_eq!(v["id"], a_id.to_string().as_str());
 }
 
@@ -392,12 +407,41 @@ fn bad_input() {
 
     // Malformed URI: miette points at the bad part.
     let run = fails(&["versions", &format!("{}::9bad@^1", reg.url)]);
-    assert!(run.stderr.contains("invalid label"), "{run}");
-    assert!(run.stderr.contains("9bad"), "{run}");
-    assert!(run.stderr.contains("not a valid label"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::uri
+
+      × invalid label: invalid start '9'
+       ╭────
+     1 │ file://[SANDBOX]/served-file/registry.git::9bad@^1
+       ·                                                      ──┬─
+       ·                                                        ╰── not a valid label
+       ╰────
+      help: a label starts with a letter or `_` and continues with letters,
+            digits, `_` or `-`; to name an atom in a repository write
+            `<repository>::<label>`
+    ");
     let run = fails(&["show", &format!("{}::a@>=1,<", reg.url)]);
-    assert!(run.stderr.contains("invalid version requirement"), "{run}");
-    // The underline starts under the requirement.
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::uri
+
+      × invalid version requirement: unexpected end of input while parsing major
+      │ version number
+       ╭────
+     1 │ file://[SANDBOX]/served-file/registry.git::a@>=1,<
+       ·                                                        ──┬──
+       ·                                                          ╰── not a valid requirement
+       ╰────
+      help: a requirement is a semver requirement such as `^1.2`, `~0.3`, `=1.0.0`
+            or `>=1, <2`; leave out `@…` for any version
+    ");
+    // The underline starts under the requirement (checked on the output
+    // itself: the snapshot's filtered path shifts the columns).
     let lines: Vec<&str> = run.stderr.lines().collect();
     let at = lines.iter().position(|l| l.contains("::a@>=1,<")).unwrap();
     let col = |l: &str, pat: &str| l.find(pat).map(|b| l[..b].chars().count());
@@ -408,12 +452,33 @@ fn bad_input() {
     );
     assert!(lines[at + 2].contains("not a valid requirement"), "{run}");
     let run = fails(&["versions", "a@^1"]);
-    assert!(run.stderr.contains("names no repository"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × `a@^1` names no repository to ask
+      help: write `<repository>::<label>`, e.g. `gh:owner/repo::a` or `./
+            registry.git::a`
+    ");
 
     // Unknown alias, and an alias cycle in the user's configuration.
     let run = fails(&["versions", "gx:o/r::a"]);
-    assert!(run.stderr.contains("unknown alias `gx`"), "{run}");
-    assert!(run.stderr.contains("known aliases:"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::uri
+
+      × unknown alias `gx`
+       ╭────
+     1 │ gx:o/r::a
+       · ─┬
+       ·  ╰── not a defined alias
+       ╰────
+      help: known aliases: bb, cb, gh, gl, sr; define one under [aliases] in
+            ~/.config/eka/config.toml or .eka/config.toml, or write a URL (an ssh
+            host without a dot needs `ssh://host/path`)
+    ");
     let config = sb.home().join(".config/eka");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
@@ -422,9 +487,42 @@ fn bad_input() {
     )
     .unwrap();
     let run = fails(&["list", "ping:repo"]);
-    assert!(run.stderr.contains("alias cycle"), "{run}");
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::uri
+
+      × alias cycle ping -> pong -> ping
+       ╭────
+     1 │ ping:repo
+       · ──┬─
+       ·   ╰── this alias expands to itself
+       ╰────
+      help: break the cycle in the alias definitions: ping = "pong:x" (user
+            config [SANDBOX]/home/.config/eka/config.toml); pong =
+            "ping:y" (user config [SANDBOX]/home/.config/eka/
+            config.toml)
+    "#);
     let run = fails(&["--json", "versions", "ping:repo::a"]);
-    assert!(run.stdout.contains("alias cycle"), "{run}");
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 1
+    --- stdout ---
+    {"code":"eka::uri","error":"alias cycle ping -> pong -> ping","help":"break the cycle in the alias definitions: ping = \"pong:x\" (user config [SANDBOX]/home/.config/eka/config.toml); pong = \"ping:y\" (user config [SANDBOX]/home/.config/eka/config.toml)"}
+    --- stderr ---
+    eka::uri
+
+      × alias cycle ping -> pong -> ping
+       ╭────
+     1 │ ping:repo::a
+       · ──┬─
+       ·   ╰── this alias expands to itself
+       ╰────
+      help: break the cycle in the alias definitions: ping = "pong:x" (user
+            config [SANDBOX]/home/.config/eka/config.toml); pong =
+            "ping:y" (user config [SANDBOX]/home/.config/eka/
+            config.toml)
+    "#);
 
     // The JSON error of a failing command: code, message, help. (Messages
     // naming long URLs wrap in the miette rendering on stderr.)
@@ -472,6 +570,7 @@ fn bad_input() {
     for kind in Transport::ALL {
         let url = support::unreachable_url(kind, "gone");
         let run = fails(&["versions", &format!("{url}::a")]);
+        // A substring, not a snapshot: the cause quoted is the transport's own.
         assert!(run.stderr.contains("cannot reach"), "{run}");
         for args in [
             vec!["list", url.as_str()],
@@ -538,9 +637,18 @@ fn mirrors() {
     let run = sb
         .eka(here, &["versions", &uri, "--mirror", &gone])
         .assert_success();
-    assert!(run.stderr.contains("warning: mirror"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on file://[SANDBOX]/served-file/main.git (atom id k46u018afsv6l5pkbhga8hroh8ef02egpp2iikd8ae55oc0g8o60)
+      VERSION  COMMIT
+      1.0.0    457d0ff99bedc93052dd30cee7297bb47f050cce
+      0.2.0    183464af20f9c5c357eb03d2907b573cefa080a3
+      0.1.0    710240f7791e13cc785e338cf0fed2c8ae14d938
+    --- stderr ---
+    warning: mirror `http://127.0.0.1:[PORT]/gone.git` is unreachable: Transport handshake failed
+    ");
     assert!(run.stderr.contains(&gone), "{run}");
-    assert!(run.stdout.contains("1.0.0"), "{run}");
     sb.eka(here, &["show", &uri, "--mirror", &gone])
         .assert_success();
     // …and an error when none does.
@@ -582,15 +690,15 @@ fn mirrors() {
 
     // …or on the root.
     let rerooted = mirror(&file, &main, "rerooted");
-    let first = reg.mono.rev_parse("HEAD~2");
-    let not_root = reg.mono.rev_parse("HEAD");
+    let first = reg.origin("a", "0.1.0").to_owned();
+    let not_root = reg.origin("a", "1.0.0").to_owned();
     assert_eq!(git(&main, &["rev-parse", "refs/atoms/_root"]), first);
     git(
         &file.path("rerooted"),
         &[
             "fetch",
             "--quiet",
-            &support::file_url(reg.mono.path()),
+            &support::file_url(reg.source.path()),
             "main",
         ],
     );

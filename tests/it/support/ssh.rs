@@ -26,18 +26,18 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::daemon::free_port;
+use super::find_program;
 use super::process::kill_group;
 
-/// What to install when OpenSSH is missing.
-const INSTALL_HINT: &str = "the ssh:// end-to-end tests need OpenSSH's server and client: \
-     install them, e.g. `apt-get install openssh-server openssh-client` (Debian, Ubuntu)";
+/// The Debian packages of OpenSSH's server and client.
+pub const OPENSSH: &str = "openssh-server openssh-client";
 
 /// How many ports are tried before giving up.
 const ATTEMPTS: usize = 20;
 /// How long sshd may take to start listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Folder of the client key shared by every test binary and run.
+/// Folder of the client key shared by every test run.
 fn client_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("eka-e2e-ssh")
 }
@@ -71,7 +71,7 @@ pub fn sent_prefixes(trace: &str) -> Vec<&str> {
 }
 
 /// Makes sure the client key exists (once per process); returns its public
-/// key line. Concurrent test binaries race safely: the key is made in a
+/// key line. Concurrent test runs race safely: the key is made in a
 /// scratch folder renamed into place, and the first one there wins.
 pub fn client_key() -> &'static str {
     static PUBLIC: OnceLock<String> = OnceLock::new();
@@ -96,26 +96,11 @@ pub fn client_key() -> &'static str {
 
 /// `ssh-keygen -t ed25519` without a passphrase into `path`.
 fn keygen(path: &Path, comment: &str) {
-    let mut cmd = Command::new(find_program("ssh-keygen"));
+    let mut cmd = Command::new(find_program("ssh-keygen", OPENSSH));
     super::hermetic(&mut cmd, Path::new(super::NO_HOME));
     cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
         .arg(path);
     super::process::run(cmd, None, super::DEFAULT_TIMEOUT).assert_success();
-}
-
-/// The absolute path of `name` (OpenSSH's programs, git), looked up in
-/// `PATH` and the usual system folders (sshd is often in an `sbin` that
-/// is not in `PATH`). Panics with [`INSTALL_HINT`] if it is nowhere.
-pub fn find_program(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    for d in ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", "/bin"] {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs.iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` not found in PATH nor in /usr/sbin: {INSTALL_HINT}"))
 }
 
 /// The name of the user running the tests (the one the servers let in).
@@ -158,7 +143,7 @@ impl SshServer {
     /// if the chosen one was taken meanwhile. Panics, saying what to
     /// install, if OpenSSH is missing.
     pub fn start(base: &Path) -> Self {
-        let sshd = find_program("sshd");
+        let sshd = find_program("sshd", OPENSSH);
         let base = base
             .canonicalize()
             .unwrap_or_else(|e| panic!("sshd base {}: {e}", base.display()));
@@ -344,7 +329,7 @@ fn privsep_dir() {
 /// (sntrup761) costs about 0.2 s of CPU a connection, more than the rest of
 /// the handshake.
 fn write_config(dir: &Path, port: u16, user: &str) {
-    let git = find_program("git");
+    let git = super::find_program("git", "git");
     let git_dir = git.parent().expect("git's folder");
     let d = dir.display();
     let config = format!(

@@ -1,10 +1,9 @@
 //! Helpers shared by the `eka` end-to-end tests (publish, verify, new): the
 //! expected atom commit bytes, object counts, push counting, output filters.
-#![allow(dead_code)]
 
 use std::path::Path;
 
-use crate::support::{git, git_run, git_stdin, install_hook, ls_remote, Repo, Run, Sandbox};
+use crate::support::{git, git_run, git_stdin, install_hook, ls_remote, Repo, Sandbox};
 
 /// The atom commit that eka must write, byte for byte (spec/format.md,
 /// "Atom commit").
@@ -120,34 +119,6 @@ pub fn check_atom(
         "hash of the atom commit"
     );
     assert_eq!(cat_file(sb, repo.path(), "-t", &atom).trim_end(), "commit");
-}
-
-/// Replaces the sandbox path and ephemeral ports in `text` so that output
-/// can be pinned in snapshots.
-pub fn scrub(sb: &Sandbox, text: &str) -> String {
-    let base = sb.path().canonicalize().unwrap();
-    let mut out = text
-        .replace(&base.display().to_string(), "[SANDBOX]")
-        .replace(&sb.path().display().to_string(), "[SANDBOX]");
-    // 127.0.0.1:<port>
-    while let Some(i) = out.find("127.0.0.1:") {
-        let start = i + "127.0.0.1:".len();
-        let end = out[start..]
-            .find(|c: char| !c.is_ascii_digit())
-            .map_or(out.len(), |e| start + e);
-        out.replace_range(i..end, "[HOST]");
-    }
-    out
-}
-
-/// Both streams of a run, scrubbed, for a snapshot.
-pub fn transcript(sb: &Sandbox, run: &Run) -> String {
-    format!(
-        "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        run.code().map_or("signal".into(), |c| c.to_string()),
-        scrub(sb, &run.stdout),
-        scrub(sb, &run.stderr)
-    )
 }
 
 /// Whether `git update-ref` accepts `name` (for sanity checks in tests).

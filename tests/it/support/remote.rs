@@ -144,15 +144,6 @@ impl GitServer {
         }
     }
 
-    pub fn transport(&self) -> Transport {
-        match self {
-            GitServer::File(_) => Transport::File,
-            GitServer::Git(_) => Transport::Git,
-            GitServer::Http(_) => Transport::Http,
-            GitServer::Ssh(_) => Transport::Ssh,
-        }
-    }
-
     /// The folder served.
     pub fn base(&self) -> &Path {
         match self {

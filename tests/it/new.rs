@@ -1,16 +1,19 @@
 //! End-to-end tests of `eka new`: scaffolding an atom, and refusing to.
 
-mod atoms;
-mod support;
-
-use support::Sandbox;
+use crate::support::atoms;
+use crate::support::{self, assert_cli_snapshot, Sandbox};
 
 #[test]
 fn creates_atom_toml() {
     let sb = Sandbox::new();
     let repo = sb.repo("mono");
     let run = sb.eka(repo.path(), &["new", "pkgs/hello"]).assert_success();
-    assert!(run.stdout.contains("Created atom `hello` 0.1.0"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    Created atom `hello` 0.1.0 in pkgs/hello
+    --- stderr ---
+    ");
     let text = std::fs::read_to_string(repo.path().join("pkgs/hello/atom.toml")).unwrap();
     assert_eq!(text, support::atom_toml("hello", "0.1.0"));
     // No stray temporary file left beside it.
@@ -70,7 +73,13 @@ fn refuses_existing_atom_toml() {
     let run = sb
         .eka(sb.path(), &["new", "work/a", "--version", "2.0.0"])
         .assert_failure();
-    assert!(run.stderr.contains("already exists"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × `work/a/atom.toml` already exists
+      help: edit the existing atom.toml instead
+    ");
     assert_eq!(
         std::fs::read_to_string(dir.join("atom.toml")).unwrap(),
         "# mine\n"
@@ -81,8 +90,13 @@ fn refuses_existing_atom_toml() {
 fn invalid_directory_name_suggests_label() {
     let sb = Sandbox::new();
     let run = sb.eka(sb.path(), &["new", "9lives"]).assert_failure();
-    assert!(run.stderr.contains("invalid label `9lives`"), "{run}");
-    assert!(run.stderr.contains("--label"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × invalid label `9lives`: invalid start '9'
+      help: the directory name is not a valid label; pass one with --label
+    ");
     assert!(
         !sb.path().join("9lives").exists(),
         "created despite the error"
@@ -91,7 +105,12 @@ fn invalid_directory_name_suggests_label() {
     let run = sb
         .eka(sb.path(), &["new", "9lives", "--label", "lives"])
         .assert_success();
-    assert!(run.stdout.contains("`lives`"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    Created atom `lives` 0.1.0 in 9lives
+    --- stderr ---
+    ");
     assert!(sb.path().join("9lives/atom.toml").is_file());
 }
 
@@ -101,28 +120,51 @@ fn invalid_label_option() {
     let run = sb
         .eka(sb.path(), &["new", "x", "--label", "has space"])
         .assert_failure();
-    assert!(run.stderr.contains("invalid label `has space`"), "{run}");
-    assert!(run.stderr.contains("' '"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × invalid label `has space`: invalid characters ' '
+      help: a label starts with a letter and continues with letters, digits, `_`
+            or `-`
+    ");
     assert!(!sb.path().join("x").exists());
 }
 
 #[test]
 fn bad_version() {
     let sb = Sandbox::new();
-    for bad in ["1.0", "latest", "1.0.0.0"] {
+    let new_with = |version: &str| {
         let run = sb
-            .eka(sb.path(), &["new", "x", "--version", bad])
+            .eka(sb.path(), &["new", "x", "--version", version])
             .assert_failure();
-        assert!(
-            run.stderr.contains(&format!("invalid version `{bad}`")),
-            "{run}"
-        );
         assert!(!sb.path().join("x").exists());
-    }
-    let run = sb
-        .eka(sb.path(), &["new", "x", "--version", "1.0"])
-        .assert_failure();
-    insta::assert_snapshot!("new_bad_version", atoms::transcript(&sb, &run));
+        run
+    };
+    assert_cli_snapshot!(sb, new_with("latest"), @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × invalid version `latest`: unexpected character 'l' while parsing major
+      │ version number
+      help: versions are semantic versions, like 0.1.0 or 1.0.0-rc.1
+    ");
+    assert_cli_snapshot!(sb, new_with("1.0.0.0"), @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × invalid version `1.0.0.0`: unexpected character '.' after patch version
+      │ number
+      help: versions are semantic versions, like 0.1.0 or 1.0.0-rc.1
+    ");
+    assert_cli_snapshot!(sb, new_with("1.0"), @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × invalid version `1.0`: unexpected end of input while parsing minor version
+      │ number
+      help: versions are semantic versions, like 0.1.0 or 1.0.0-rc.1
+    ");
 }
 
 /// `eka new .` names the atom after the current directory.
@@ -132,7 +174,12 @@ fn new_in_current_directory() {
     let dir = sb.mkdir("greeting");
     std::fs::write(dir.join("other.txt"), "kept\n").unwrap();
     let run = sb.eka(&dir, &["new", "."]).assert_success();
-    assert!(run.stdout.contains("`greeting`"), "{run}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    Created atom `greeting` 0.1.0 in .
+    --- stderr ---
+    ");
     assert_eq!(
         std::fs::read_to_string(dir.join("atom.toml")).unwrap(),
         support::atom_toml("greeting", "0.1.0")
