@@ -64,6 +64,8 @@ pub enum DeriveError<E: std::error::Error + 'static> {
     MissingSystem,
     #[error("derivation names are not allowed to end in '.drv'")]
     DrvExtension,
+    #[error("the system '{0}' contains '\\' or '\"', which Nix writes unescaped into the .drv file and then refuses to read back")]
+    UnreadableSystem(String),
     #[error("multiple outputs are not supported in fixed-output derivations")]
     FixedMultipleOutputs,
     #[error("invalid 'outputHash'")]
@@ -387,6 +389,9 @@ impl KnownPaths {
         if drv.name.ends_with(".drv") {
             return Err(DeriveError::DrvExtension);
         }
+        if drv.platform.contains(['\\', '"']) {
+            return Err(DeriveError::UnreadableSystem(drv.platform));
+        }
         let mut warnings = Vec::new();
         match inputs.output_hash {
             Some(hash) => {
@@ -513,4 +518,79 @@ struct FixedOutput<'a> {
     hash: &'a str,
     algo: &'a str,
     mode: Option<IngestionMethod>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::literal::Value;
+
+    fn attrs(extra: Vec<(&str, Value)>) -> Vec<(String, Value)> {
+        let mut all = vec![
+            ("name".to_owned(), Value::str("x")),
+            ("system".to_owned(), Value::str("x86_64-linux")),
+            ("builder".to_owned(), Value::str("/bin/sh")),
+        ];
+        all.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        all
+    }
+
+    #[test]
+    fn a_context_the_evaluation_never_produced_is_refused() {
+        let mut known = KnownPaths::default();
+        let stranger =
+            StorePath::from_base_name("ffffffffffffffffffffffffffffffff-stranger").unwrap();
+        let text = known.store_dir().print(&stranger);
+        for elem in [
+            ContextElem::Plain(stranger.clone()),
+            ContextElem::DrvDeep(stranger.clone()),
+            ContextElem::Built {
+                drv: stranger.clone(),
+                output: "out".into(),
+            },
+        ] {
+            let value = Value::String {
+                text: text.clone(),
+                context: [elem].into(),
+            };
+            let err = derivation_strict(&mut known, attrs(vec![("src", value)])).unwrap_err();
+            assert!(
+                matches!(&err, DeriveError::Known(KnownError::Unknown(p)) if *p == text),
+                "{err}"
+            );
+        }
+        assert!(
+            known.is_empty(),
+            "nothing is recorded for a refused derivation"
+        );
+    }
+
+    #[test]
+    fn an_empty_output_list_is_refused() {
+        let err = DrvInputs::collect(attrs(vec![("outputs", Value::str(" \t\n"))])).unwrap_err();
+        assert!(matches!(
+            err,
+            DeriveError::Attribute {
+                source: AttrError::NoOutputs,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_empty_output_hash_is_the_zero_hash_with_nix_warning() {
+        let mut known = KnownPaths::default();
+        let made = derivation_strict(
+            &mut known,
+            attrs(vec![
+                ("outputHash", Value::str("")),
+                ("outputHashAlgo", Value::str("sha256")),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            made.warnings,
+            ["found empty hash, assuming 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='"]
+        );
+    }
 }

@@ -239,7 +239,8 @@ impl Case {
         for (i, src) in self.srcs.iter().enumerate() {
             let path = dir.join(format!("src{i}")).join(&src.name);
             write_tree(&path, &src.tree);
-            let path = path.display();
+            // `/. + "…"`: a path literal cannot hold every name character.
+            let path = format!("(/. + {})", nix_string(&path.display().to_string()));
             match src.interpolated {
                 true => writeln!(bindings, "  s{i} = \"${{{path}}}\";").unwrap(),
                 false => writeln!(
