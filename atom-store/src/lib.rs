@@ -23,7 +23,7 @@
 //! `spec/build.md` describes every computation byte for byte.
 
 pub mod context;
-
+pub mod daemon;
 pub mod derivation;
 pub mod derive;
 pub mod hash;

@@ -422,3 +422,44 @@ fn corpus_matches_nix() {
         cases.iter().map(|(_, c)| c.drvs.len()).sum::<usize>()
     );
 }
+
+/// The NAR of a directory is byte for byte `nix-store --dump`'s.
+#[test]
+fn nar_matches_nix_store_dump() {
+    require_nix();
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        srcs: vec![Src {
+            name: "tree".into(),
+            tree: sample_tree(),
+            interpolated: false,
+        }],
+        ..Case::default()
+    };
+    case.write_nix(dir.path());
+    let tree_path = dir.path().join("src0/tree");
+    let dump = std::process::Command::new("nix-store")
+        .arg("--dump")
+        .arg(&tree_path)
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let ours = atom_store::nar::nar_bytes(&sample_tree()).unwrap();
+    assert_eq!(ours, dump.stdout);
+    let from_disk = atom_store::nar::nar_bytes(&atom_store::nar::FsTree::new(&tree_path)).unwrap();
+    assert_eq!(from_disk, dump.stdout);
+    let hash = std::process::Command::new("nix-hash")
+        .args(["--type", "sha256", "--base32"])
+        .arg(&tree_path)
+        .output()
+        .unwrap();
+    let ours = atom_store::nar::nar_hash(&sample_tree(), atom_store::HashAlgo::Sha256).unwrap();
+    assert_eq!(
+        ours.to_base32(),
+        String::from_utf8_lossy(&hash.stdout).trim()
+    );
+}
