@@ -296,6 +296,71 @@ impl FileTree for MemTree {
     }
 }
 
+/// A tree with some entries left out, as `builtins.path`'s `filter` or
+/// `builtins.filterSource` leave them out: `keep` is asked about every
+/// entry below the root (with its path relative to the root, `/`-joined,
+/// and its node, which it may inspect through the tree); an entry it
+/// refuses is left out with everything below it.
+pub struct Filtered<T, F> {
+    tree: T,
+    keep: F,
+}
+
+impl<T, F> Filtered<T, F>
+where
+    T: FileTree,
+    F: Fn(&T, &[u8], &Node<T::Id>) -> bool,
+{
+    pub fn new(tree: T, keep: F) -> Filtered<T, F> {
+        Filtered { tree, keep }
+    }
+}
+
+fn with_path<Id>(node: Node<Id>, path: Vec<u8>) -> Node<(Id, Vec<u8>)> {
+    match node {
+        Node::Regular { file, executable } => Node::Regular {
+            file: (file, path),
+            executable,
+        },
+        Node::Symlink { target } => Node::Symlink { target },
+        Node::Directory { dir } => Node::Directory { dir: (dir, path) },
+    }
+}
+
+impl<T, F> FileTree for Filtered<T, F>
+where
+    T: FileTree,
+    F: Fn(&T, &[u8], &Node<T::Id>) -> bool,
+{
+    /// The inner id and the path from the root.
+    type Id = (T::Id, Vec<u8>);
+    type Error = T::Error;
+
+    fn root(&self) -> Result<Node<Self::Id>, Self::Error> {
+        Ok(with_path(self.tree.root()?, Vec::new()))
+    }
+
+    fn read_dir(&self, dir: &Self::Id) -> Result<Entries<Self::Id>, Self::Error> {
+        let (inner, path) = dir;
+        let mut kept = Vec::new();
+        for (name, node) in self.tree.read_dir(inner)? {
+            let mut child = path.clone();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(&name);
+            if (self.keep)(&self.tree, &child, &node) {
+                kept.push((name, with_path(node, child)));
+            }
+        }
+        Ok(kept)
+    }
+
+    fn read_file(&self, file: &Self::Id) -> Result<Cow<'_, [u8]>, Self::Error> {
+        self.tree.read_file(&file.0)
+    }
+}
+
 /// A file tree that is a path on disk; `nar_hash(&FsTree::new(path))`.
 pub fn hash_path(path: &Path, algo: HashAlgo) -> Result<Hash, NarError<io::Error>> {
     nar_hash(&FsTree::new(path), algo)
