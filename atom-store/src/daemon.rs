@@ -145,6 +145,8 @@ pub enum StoreError {
     },
     #[error("the Nix store answered '{got}', which is not in '{store_dir}': eka computes paths for that store directory, and Nix uses another")]
     StoreDirMismatch { got: String, store_dir: String },
+    #[error("the derivation '{drv}' has no output '{output}'")]
+    NoSuchOutput { drv: String, output: String },
     #[error("the store object '{0}' is not known to this evaluation")]
     Unknown(String),
     #[error("producing the contents of '{path}'")]
@@ -335,6 +337,53 @@ impl Store {
             added.push(got);
         }
         Ok(added)
+    }
+
+    /// What `eka build` does: checks that every wanted output exists,
+    /// writes the closure of `wanted` into the store, builds it, and
+    /// returns the wanted paths (outputs in the order asked), each valid.
+    pub fn realise(
+        &mut self,
+        known: &KnownPaths,
+        wanted: &[DerivedPath],
+    ) -> Result<Vec<StorePath>, StoreError> {
+        let mut roots = Vec::new();
+        let mut results = Vec::new();
+        for path in wanted {
+            match path {
+                DerivedPath::Opaque(path) => {
+                    roots.push(path.clone());
+                    results.push(path.clone());
+                }
+                DerivedPath::Built { drv, outputs } => {
+                    let derivation = known
+                        .derivation(drv)
+                        .ok_or_else(|| StoreError::Unknown(self.store_dir.print(drv)))?;
+                    for output in outputs {
+                        let path = derivation
+                            .output_path(&self.store_dir, output)
+                            .map_err(KnownError::from)?
+                            .ok_or_else(|| StoreError::NoSuchOutput {
+                                drv: self.store_dir.print(drv),
+                                output: output.clone(),
+                            })?;
+                        results.push(path);
+                    }
+                    roots.push(drv.clone());
+                }
+            }
+        }
+        self.upload(known, &roots)?;
+        self.build(wanted)?;
+        for path in &results {
+            if !self.is_valid(path)? {
+                return Err(StoreError::Protocol(format!(
+                    "the build succeeded but '{}' is not valid",
+                    self.store_dir.print(path)
+                )));
+            }
+        }
+        Ok(results)
     }
 
     /// Builds (or substitutes) `paths`. A failure is

@@ -276,6 +276,47 @@ fn a_store_with_another_store_dir_is_refused() {
 }
 
 #[test]
+fn realise_writes_builds_and_returns_the_outputs() {
+    let mut store = open(local());
+    let mut known = KnownPaths::default();
+    let two = sh(
+        &mut known,
+        "two",
+        Value::str("echo a > $out; echo b > $doc"),
+        vec![(
+            "outputs",
+            Value::List(vec![Value::str("out"), Value::str("doc")]),
+        )],
+    );
+    let wanted = [built(&two, &["doc", "out"])];
+    let paths = store
+        .realise(&known, &wanted)
+        .unwrap_or_else(|e| panic!("{}", common::error_chain(&e)));
+    // Outputs come in set order (doc, out), as asked.
+    assert_eq!(
+        paths,
+        [two.outputs["doc"].clone(), two.outputs["out"].clone()]
+    );
+    assert_eq!(read_output(&known, &paths[0]), "b\n");
+
+    let err = store.realise(&known, &[built(&two, &["man"])]).unwrap_err();
+    assert!(matches!(err, StoreError::NoSuchOutput { .. }), "{err}");
+    let stranger =
+        StorePath::from_base_name("ffffffffffffffffffffffffffffffff-stranger.drv").unwrap();
+    let err = store
+        .realise(
+            &known,
+            &[DerivedPath::Built {
+                drv: stranger.clone(),
+                outputs: ["out".to_owned()].into(),
+            }],
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unknown(_)), "{err}");
+    assert!(!store.is_valid(&stranger).unwrap());
+}
+
+#[test]
 fn nix_missing_says_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions {
