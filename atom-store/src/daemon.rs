@@ -182,7 +182,7 @@ pub struct Store {
     minor: u64,
     nix_version: Option<String>,
     store_dir: StoreDir,
-    child_stderr: Arc<Mutex<String>>,
+    child_stderr: ChildStderr,
     log: Log,
 }
 
@@ -236,7 +236,7 @@ impl Store {
                     source,
                 },
             })?;
-        let child_stderr = collect_stderr(&mut child);
+        let child_stderr = ChildStderr::collect(&mut child);
         let mut store = Store {
             to: Some(BufWriter::new(child.stdin.take().expect("piped stdin"))),
             from: BufReader::new(child.stdout.take().expect("piped stdout")),
@@ -603,14 +603,10 @@ impl Store {
     /// An I/O error usually means the program died: say what it printed.
     fn with_child_stderr(&mut self, error: StoreError) -> StoreError {
         match error {
-            StoreError::Connection { source, .. } => {
-                let _ = self.child.try_wait();
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                StoreError::Connection {
-                    stderr: strip_ansi(&self.child_stderr.lock().expect("stderr lock").clone()),
-                    source,
-                }
-            }
+            StoreError::Connection { source, .. } => StoreError::Connection {
+                stderr: strip_ansi(&self.child_stderr.after_exit(&mut self.child)),
+                source,
+            },
             other => other,
         }
     }
@@ -670,22 +666,50 @@ fn io_error(source: io::Error) -> StoreError {
     }
 }
 
-fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
-    let collected = Arc::new(Mutex::new(String::new()));
-    if let Some(mut stderr) = child.stderr.take() {
-        let sink = Arc::clone(&collected);
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buffer) {
-                if n == 0 {
-                    break;
+/// What `nix-daemon --stdio` prints on its stderr (its errors), read by
+/// a thread so the pipe never fills.
+struct ChildStderr {
+    text: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How long a failed connection waits for the program to exit and say why.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ChildStderr {
+    fn collect(child: &mut Child) -> ChildStderr {
+        let text = Arc::new(Mutex::new(String::new()));
+        let reader = child.stderr.take().map(|mut stderr| {
+            let sink = Arc::clone(&text);
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                while let Ok(n) = stderr.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut text = sink.lock().expect("stderr lock");
+                    text.push_str(&String::from_utf8_lossy(&buffer[..n]));
                 }
-                let mut text = sink.lock().expect("stderr lock");
-                text.push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
+            })
         });
+        ChildStderr { text, reader }
     }
-    collected
+
+    /// Everything printed, once the program has exited (if it does so
+    /// within [`EXIT_WAIT`]; otherwise what it printed so far).
+    fn after_exit(&mut self, child: &mut Child) -> String {
+        let deadline = std::time::Instant::now() + EXIT_WAIT;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.text.lock().expect("stderr lock").clone()
+    }
 }
 
 /// Reads the store's messages up to the end of the operation.
