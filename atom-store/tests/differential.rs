@@ -199,6 +199,8 @@ fn corpus() -> Vec<(&'static str, Case)> {
                 ),
                 with(base("uses-fixed"), &[("src", S::Ref(R::Drv(0)))]),
                 with(base("uses-fixed"), &[("src", S::Ref(R::Drv(11)))]),
+                // Two inputs with one hash modulo: one entry, outputs merged.
+                with(base("uses-both"), &[("a", S::Ref(R::Drv(0))), ("b", S::Ref(R::Drv(11)))]),
             ],
             ..Case::default()
         },
