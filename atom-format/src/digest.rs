@@ -17,12 +17,14 @@
 //! be plain names (no `.`, `..`, `.git`, `/` or NUL), and a symlink must point
 //! inside the atom.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use gix::objs::tree::EntryKind;
 use gix::objs::FindExt;
 use gix::ObjectId;
+
+mod links;
 
 /// A BLAKE3 digest of an atom's content, printed as `blake3:<64 hex>`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,6 +79,11 @@ impl<'de> serde::Deserialize<'de> for ContentDigest {
     }
 }
 
+/// How deep directories may nest below an atom's root: git's own limit
+/// (`core.maxTreeDepth`, 2048), beyond which `git rev-list --objects`, and so
+/// push and fetch, refuse a tree. Every later walk of an atom may rely on it.
+pub const MAX_TREE_DEPTH: usize = 2048;
+
 /// Why a tree has no digest: it is incomplete or unsafe to hand out.
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
@@ -90,18 +97,105 @@ pub enum DigestError {
     BadName { path: String, name: String },
     #[error("`{path}`: the name appears twice in one directory")]
     DuplicateName { path: String },
+    #[error(
+        "`{}`: directories nest more than {MAX_TREE_DEPTH} levels below the atom root \
+         (git refuses deeper trees)",
+        elide(path)
+    )]
+    TooDeep {
+        /// The first directory too deep, `/`-separated from the atom root.
+        path: String,
+    },
     #[error("`{path}`: the symlink points outside the atom (to `{target}`)")]
     SymlinkEscapes { path: String, target: String },
 }
 
-/// Computes content digests, remembering what it has seen: blobs by id, and
-/// trees by id and depth (a symlink's validity depends on how deep its tree
-/// sits in the atom).
+/// What the digest walk keeps of a tree it has seen. None of it depends on
+/// where the tree sits in an atom, so one record serves every occurrence.
+#[derive(Clone, Copy)]
+struct TreeFacts {
+    digest: [u8; 32],
+    /// How many directory levels lie below it (0 for a tree of files).
+    height: usize,
+    /// Whether a symlink lies anywhere inside it.
+    has_links: bool,
+}
+
+/// Computes content digests, remembering what it has seen: blobs and trees
+/// by id, and the atom roots whose symlinks are already checked.
 pub struct Digester<'r, O> {
     objects: &'r O,
     blobs: HashMap<ObjectId, [u8; 32]>,
-    trees: HashMap<(ObjectId, usize), [u8; 32]>,
+    trees: HashMap<ObjectId, TreeFacts>,
+    links_checked: HashSet<ObjectId>,
     buf: Vec<u8>,
+}
+
+/// One entry of a tree, as the walks need it.
+#[derive(Clone)]
+struct Entry {
+    kind: EntryKind,
+    name: Vec<u8>,
+    oid: ObjectId,
+}
+
+/// A tree being digested: its entries (sorted by name bytes), how far the
+/// hash has got, and what its children have told so far.
+struct Frame {
+    id: ObjectId,
+    /// Its name in its parent (empty for the root).
+    name: Vec<u8>,
+    entries: Vec<Entry>,
+    next: usize,
+    hasher: blake3::Hasher,
+    height: usize,
+    has_links: bool,
+}
+
+impl Frame {
+    fn new(id: ObjectId, name: Vec<u8>, entries: Vec<Entry>) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"tree");
+        hasher.update(&(entries.len() as u64).to_le_bytes());
+        Frame {
+            id,
+            name,
+            entries,
+            next: 0,
+            hasher,
+            height: 0,
+            has_links: false,
+        }
+    }
+
+    /// Hashes the current entry with its child node and moves on.
+    fn absorb(&mut self, tag: u8, child: &[u8; 32]) {
+        let name = &self.entries[self.next].name;
+        self.hasher.update(&[tag]);
+        self.hasher.update(&(name.len() as u64).to_le_bytes());
+        self.hasher.update(name);
+        self.hasher.update(child);
+        self.next += 1;
+    }
+
+    fn facts(&self) -> TreeFacts {
+        TreeFacts {
+            digest: *self.hasher.finalize().as_bytes(),
+            height: self.height,
+            has_links: self.has_links,
+        }
+    }
+}
+
+/// The path of the current entry of the innermost frame.
+fn entry_path(stack: &[Frame]) -> Vec<Vec<u8>> {
+    let mut path: Vec<Vec<u8>> = stack.iter().skip(1).map(|f| f.name.clone()).collect();
+    if let Some(top) = stack.last() {
+        if let Some(e) = top.entries.get(top.next) {
+            path.push(e.name.clone());
+        }
+    }
+    path
 }
 
 impl<'r, O: gix::objs::Find> Digester<'r, O> {
@@ -110,78 +204,135 @@ impl<'r, O: gix::objs::Find> Digester<'r, O> {
             objects,
             blobs: HashMap::new(),
             trees: HashMap::new(),
+            links_checked: HashSet::new(),
             buf: Vec::new(),
         }
     }
 
-    /// The digest of the atom whose root tree is `tree`.
+    /// The digest of the atom whose root tree is `tree`. Every tree is
+    /// digested once however often it occurs; the symlinks are then checked
+    /// where they sit.
     pub fn atom_digest(&mut self, tree: ObjectId) -> Result<ContentDigest, DigestError> {
-        let mut path = Vec::new();
-        self.tree(tree, &mut path).map(ContentDigest)
+        let facts = self.digest_tree(tree)?;
+        if facts.has_links && !self.links_checked.contains(&tree) {
+            links::check(self, tree)?;
+            self.links_checked.insert(tree);
+        }
+        Ok(ContentDigest(facts.digest))
     }
 
-    fn tree(&mut self, id: ObjectId, path: &mut Vec<String>) -> Result<[u8; 32], DigestError> {
-        if let Some(d) = self.trees.get(&(id, path.len())) {
-            return Ok(*d);
+    /// The facts of `root`, walking its trees depth first with a stack of
+    /// frames rather than recursion, so any depth is walked and then refused
+    /// past [`MAX_TREE_DEPTH`] with a clear error.
+    fn digest_tree(&mut self, root: ObjectId) -> Result<TreeFacts, DigestError> {
+        if let Some(facts) = self.trees.get(&root).copied() {
+            if facts.height > MAX_TREE_DEPTH {
+                return Err(self.too_deep(Vec::new(), root, MAX_TREE_DEPTH + 1));
+            }
+            return Ok(facts);
         }
+        let entries = self.read_tree(root, Vec::new)?;
+        let mut stack = vec![Frame::new(root, Vec::new(), entries)];
+        loop {
+            // The depth of a directory entered from the innermost frame.
+            let depth = stack.len();
+            let top = stack
+                .last()
+                .expect("the walk returns when the root is done");
+            let Some(entry) = top.entries.get(top.next) else {
+                let done = stack.pop().expect("non-empty");
+                let facts = done.facts();
+                self.trees.insert(done.id, facts);
+                if stack.is_empty() {
+                    return Ok(facts);
+                }
+                continue;
+            };
+            let (kind, oid) = (entry.kind, entry.oid);
+            let (tag, child) = match kind {
+                EntryKind::Tree => {
+                    let Some(child) = self.trees.get(&oid).copied() else {
+                        if depth > MAX_TREE_DEPTH {
+                            return Err(DigestError::TooDeep {
+                                path: display_path(&entry_path(&stack)),
+                            });
+                        }
+                        let name = entry.name.clone();
+                        let entries = self.read_tree(oid, || entry_path(&stack))?;
+                        stack.push(Frame::new(oid, name, entries));
+                        continue;
+                    };
+                    if depth + child.height > MAX_TREE_DEPTH {
+                        let path = entry_path(&stack);
+                        return Err(self.too_deep(path, oid, MAX_TREE_DEPTH + 1 - depth));
+                    }
+                    let top = stack.last_mut().expect("non-empty");
+                    top.height = top.height.max(child.height + 1);
+                    top.has_links |= child.has_links;
+                    (b'd', child.digest)
+                }
+                EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
+                    let digest = match self.blobs.get(&oid) {
+                        Some(d) => *d,
+                        None => self.blob(oid, || entry_path(&stack))?,
+                    };
+                    let top = stack.last_mut().expect("non-empty");
+                    let tag = match kind {
+                        EntryKind::Blob => b'f',
+                        EntryKind::BlobExecutable => b'x',
+                        _ => {
+                            top.has_links = true;
+                            b'l'
+                        }
+                    };
+                    (tag, digest)
+                }
+                EntryKind::Commit => (b'm', gitlink_digest(&oid)),
+            };
+            stack.last_mut().expect("non-empty").absorb(tag, &child);
+        }
+    }
+
+    /// The entries of tree `id` (at `path`), sorted by name bytes, once their
+    /// names are checked.
+    fn read_tree(
+        &mut self,
+        id: ObjectId,
+        path: impl Fn() -> Vec<Vec<u8>>,
+    ) -> Result<Vec<Entry>, DigestError> {
+        let entries = self.entries(id, &path)?;
+        check_names(&entries, path)?;
+        Ok(entries)
+    }
+
+    /// The entries of tree `id` (at `path`), sorted by name bytes.
+    fn entries(
+        &mut self,
+        id: ObjectId,
+        path: impl FnOnce() -> Vec<Vec<u8>>,
+    ) -> Result<Vec<Entry>, DigestError> {
         let tree = self
             .objects
             .find_tree(&id, &mut self.buf)
             .map_err(object_error(path, id))?;
-        let mut entries: Vec<(EntryKind, Vec<u8>, ObjectId)> = tree
+        let mut entries: Vec<Entry> = tree
             .entries
             .iter()
-            .map(|e| (e.mode.kind(), e.filename.to_vec(), e.oid.to_owned()))
+            .map(|e| Entry {
+                kind: e.mode.kind(),
+                name: e.filename.to_vec(),
+                oid: e.oid.to_owned(),
+            })
             .collect();
-        entries.sort_by(|a, b| a.1.cmp(&b.1));
-        if let Some(w) = entries.windows(2).find(|w| w[0].1 == w[1].1) {
-            path.push(String::from_utf8_lossy(&w[0].1).into_owned());
-            return Err(DigestError::DuplicateName {
-                path: display_path(path),
-            });
-        }
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"tree");
-        hasher.update(&(entries.len() as u64).to_le_bytes());
-        for (kind, name, oid) in entries {
-            let name_str = String::from_utf8_lossy(&name).into_owned();
-            if !is_allowed_name(&name) {
-                return Err(DigestError::BadName {
-                    path: display_path(path),
-                    name: name_str,
-                });
-            }
-            path.push(name_str);
-            let (tag, child) = match kind {
-                EntryKind::Tree => (b'd', self.tree(oid, path)?),
-                EntryKind::Blob => (b'f', self.blob(oid, path)?),
-                EntryKind::BlobExecutable => (b'x', self.blob(oid, path)?),
-                EntryKind::Link => {
-                    self.check_symlink(oid, path)?;
-                    (b'l', self.blob(oid, path)?)
-                }
-                EntryKind::Commit => {
-                    let mut h = blake3::Hasher::new();
-                    h.update(b"gitlink");
-                    h.update(oid.as_bytes());
-                    (b'm', *h.finalize().as_bytes())
-                }
-            };
-            path.pop();
-            hasher.update(&[tag]);
-            hasher.update(&(name.len() as u64).to_le_bytes());
-            hasher.update(&name);
-            hasher.update(&child);
-        }
-        let digest = *hasher.finalize().as_bytes();
-        self.trees.insert((id, path.len()), digest);
-        Ok(digest)
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
     }
 
-    fn blob(&mut self, id: ObjectId, path: &[String]) -> Result<[u8; 32], DigestError> {
-        if let Some(d) = self.blobs.get(&id) {
-            return Ok(*d);
-        }
+    fn blob(
+        &mut self,
+        id: ObjectId,
+        path: impl FnOnce() -> Vec<Vec<u8>>,
+    ) -> Result<[u8; 32], DigestError> {
         let blob = self
             .objects
             .find_blob(&id, &mut self.buf)
@@ -191,22 +342,46 @@ impl<'r, O: gix::objs::Find> Digester<'r, O> {
         Ok(digest)
     }
 
-    /// `path` ends with the link's own name; its target is resolved relative
-    /// to the directory holding it and must stay inside the atom.
-    fn check_symlink(&mut self, id: ObjectId, path: &[String]) -> Result<(), DigestError> {
-        let blob = self
-            .objects
-            .find_blob(&id, &mut self.buf)
-            .map_err(object_error(path, id))?;
-        let target = blob.data.to_vec();
-        if symlink_escapes(path.len() - 1, &target) {
-            return Err(DigestError::SymlinkEscapes {
-                path: display_path(path),
-                target: String::from_utf8_lossy(&target).into_owned(),
-            });
+    /// The error for tree `id` at `path` whose directories reach past the
+    /// bound: the path follows its deepest branch `levels` further down, to
+    /// the first directory too deep.
+    fn too_deep(&mut self, mut path: Vec<Vec<u8>>, id: ObjectId, levels: usize) -> DigestError {
+        let mut current = id;
+        for _ in 0..levels {
+            let Ok(entries) = self.entries(current, Vec::new) else {
+                break;
+            };
+            let deepest = entries
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::Tree)
+                .max_by_key(|e| self.trees.get(&e.oid).map_or(0, |f| f.height));
+            let Some(child) = deepest else { break };
+            path.push(child.name);
+            current = child.oid;
         }
-        Ok(())
+        DigestError::TooDeep {
+            path: display_path(&path),
+        }
     }
+}
+
+/// Refuses names that are unsafe to check out, and duplicates. `entries`
+/// are sorted by name, so duplicates are neighbours.
+fn check_names(entries: &[Entry], path: impl FnOnce() -> Vec<Vec<u8>>) -> Result<(), DigestError> {
+    if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
+        let mut path = path();
+        path.push(w[0].name.clone());
+        return Err(DigestError::DuplicateName {
+            path: display_path(&path),
+        });
+    }
+    if let Some(e) = entries.iter().find(|e| !is_allowed_name(&e.name)) {
+        return Err(DigestError::BadName {
+            path: display_path(&path()),
+            name: String::from_utf8_lossy(&e.name).into_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The digest node of one blob.
@@ -218,27 +393,13 @@ pub fn blob_digest(bytes: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// Whether a symlink at directory depth `depth` (0 = the atom root) with this
-/// target leaves the atom. Resolution is lexical: absolute targets always
-/// leave; each `..` climbs one directory.
-fn symlink_escapes(depth: usize, target: &[u8]) -> bool {
-    if target.is_empty() || target.first() == Some(&b'/') || target.contains(&0) {
-        return true;
-    }
-    let mut level = depth as isize;
-    for part in target.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                level -= 1;
-                if level < 0 {
-                    return true;
-                }
-            }
-            _ => level += 1,
-        }
-    }
-    false
+/// The digest node of a submodule: its commit id only, since its content is
+/// not in the repository.
+fn gitlink_digest(commit: &ObjectId) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"gitlink");
+    h.update(commit.as_bytes());
+    *h.finalize().as_bytes()
 }
 
 /// Entry names that are safe to check out anywhere: not empty, not `.` or
@@ -251,20 +412,42 @@ pub fn is_allowed_name(name: &[u8]) -> bool {
         || name.iter().any(|&b| b == b'/' || b == b'\\' || b == 0))
 }
 
-fn object_error(path: &[String], id: ObjectId) -> impl FnOnce(gix::Error) -> DigestError + '_ {
+fn object_error(
+    path: impl FnOnce() -> Vec<Vec<u8>>,
+    id: ObjectId,
+) -> impl FnOnce(gix::Error) -> DigestError {
     move |source| DigestError::Object {
-        path: display_path(path),
+        path: display_path(&path()),
         id,
         source,
     }
 }
 
-fn display_path(path: &[String]) -> String {
+fn display_path(path: &[Vec<u8>]) -> String {
     if path.is_empty() {
         ".".to_owned()
     } else {
-        path.join("/")
+        path.iter()
+            .map(|n| String::from_utf8_lossy(n))
+            .collect::<Vec<_>>()
+            .join("/")
     }
+}
+
+/// A path of many components shortened for a message: its first and last
+/// few components around a count of those left out.
+fn elide(path: &str) -> String {
+    const KEEP: usize = 4;
+    let parts: Vec<&str> = path.split('/').collect();
+    if parts.len() <= 3 * KEEP {
+        return path.to_owned();
+    }
+    let left_out = parts.len() - 2 * KEEP;
+    format!(
+        "{}/…({left_out} more)…/{}",
+        parts[..KEEP].join("/"),
+        parts[parts.len() - KEEP..].join("/")
+    )
 }
 
 #[cfg(test)]
@@ -273,14 +456,14 @@ mod tests {
 
     #[test]
     fn symlink_resolution() {
-        assert!(!symlink_escapes(0, b"a/b"));
-        assert!(!symlink_escapes(1, b"../a"));
-        assert!(symlink_escapes(0, b"../a"));
-        assert!(symlink_escapes(1, b"../../a"));
-        assert!(symlink_escapes(0, b"/etc/passwd"));
-        assert!(!symlink_escapes(0, b"./x/../y"));
-        assert!(symlink_escapes(0, b"x/../../y"));
-        assert!(symlink_escapes(0, b""));
+        assert!(!links::escapes_lexically(0, b"a/b"));
+        assert!(!links::escapes_lexically(1, b"../a"));
+        assert!(links::escapes_lexically(0, b"../a"));
+        assert!(links::escapes_lexically(1, b"../../a"));
+        assert!(links::escapes_lexically(0, b"/etc/passwd"));
+        assert!(!links::escapes_lexically(0, b"./x/../y"));
+        assert!(links::escapes_lexically(0, b"x/../../y"));
+        assert!(links::escapes_lexically(0, b""));
     }
 
     #[test]
@@ -380,6 +563,182 @@ mod tests {
         // The same link one level down stays inside.
         let nested = tree(vec![entry(EntryKind::Tree, "d", escaping)]);
         assert!(Digester::new(&repo.objects).atom_digest(nested).is_ok());
+    }
+
+    /// A scratch repository to build trees in.
+    struct Scratch {
+        _dir: tempfile::TempDir,
+        repo: gix::Repository,
+    }
+
+    impl Scratch {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            // Objects stay in memory: writing thousands of loose objects
+            // to disk takes seconds.
+            let repo = gix::init_bare(dir.path()).unwrap().with_object_memory();
+            Scratch { _dir: dir, repo }
+        }
+
+        fn blob(&self, data: &[u8]) -> ObjectId {
+            self.repo.write_blob(data).unwrap().detach()
+        }
+
+        fn tree(&self, entries: &[(EntryKind, &str, ObjectId)]) -> ObjectId {
+            let mut entries: Vec<_> = entries
+                .iter()
+                .map(|(kind, name, oid)| gix::objs::tree::Entry {
+                    mode: (*kind).into(),
+                    filename: (*name).into(),
+                    oid: *oid,
+                })
+                .collect();
+            entries.sort();
+            self.repo
+                .write_object(gix::objs::Tree { entries })
+                .unwrap()
+                .detach()
+        }
+
+        /// `levels` directories `d` nested below the returned root, the last
+        /// holding one file.
+        fn chain(&self, levels: usize) -> ObjectId {
+            let file = self.blob(b"x");
+            let mut tree = self.tree(&[(EntryKind::Blob, "f", file)]);
+            for _ in 0..levels {
+                tree = self.tree(&[(EntryKind::Tree, "d", tree)]);
+            }
+            tree
+        }
+
+        fn digest(&self, tree: ObjectId) -> Result<ContentDigest, DigestError> {
+            Digester::new(&self.repo.objects).atom_digest(tree)
+        }
+    }
+
+    /// The digest of `tree`, computed on a thread with a small stack: a walk
+    /// that recursed per directory would overflow it on the deep trees below.
+    fn digest_on_small_stack(s: &Scratch, tree: ObjectId) -> Result<ContentDigest, DigestError> {
+        let repo = s.repo.clone();
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || Digester::new(&repo.objects).atom_digest(tree))
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_tree_5000_deep_is_refused_without_overflow() {
+        let s = Scratch::new();
+        let root = s.chain(5000);
+        let err = digest_on_small_stack(&s, root).unwrap_err();
+        let DigestError::TooDeep { path } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(path.split('/').count(), MAX_TREE_DEPTH + 1);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`d/d/d/d/…({} more)…/d/d/d/d`: directories nest more than 2048 levels below \
+                 the atom root (git refuses deeper trees)",
+                MAX_TREE_DEPTH + 1 - 8
+            )
+        );
+    }
+
+    /// The bound is git's: `git rev-list --objects` (which push and fetch
+    /// run) takes 2048 levels of directories below a root and refuses 2049.
+    #[test]
+    fn the_depth_bound_is_gits() {
+        let s = Scratch::new();
+        for (levels, allowed) in [(MAX_TREE_DEPTH, true), (MAX_TREE_DEPTH + 1, false)] {
+            let root = s.chain(levels);
+            assert_eq!(git_chain(&s, levels), root);
+            let git = git(&s, &["rev-list", "--objects", &root.to_string()], "");
+            assert_eq!(git.status.success(), allowed, "git, {levels} levels");
+            if !allowed {
+                let stderr = String::from_utf8_lossy(&git.stderr);
+                assert!(
+                    stderr.contains("exceeded maximum allowed tree depth"),
+                    "{stderr}"
+                );
+            }
+            let ours = digest_on_small_stack(&s, root);
+            assert_eq!(ours.is_ok(), allowed, "digest, {levels} levels: {ours:?}");
+        }
+    }
+
+    fn git(s: &Scratch, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(s.repo.git_dir())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// [`Scratch::chain`] written by git itself (`git mktree --batch`) into
+    /// the scratch repository's object store; returns git's id of the root.
+    fn git_chain(s: &Scratch, levels: usize) -> ObjectId {
+        let blob = git(s, &["hash-object", "-w", "--stdin"], "x");
+        let blob = String::from_utf8(blob.stdout).unwrap();
+        let mut batch = format!("100644 blob {}\tf\n\n", blob.trim());
+        let mut tree = s.tree(&[(EntryKind::Blob, "f", s.blob(b"x"))]);
+        for _ in 0..levels {
+            batch.push_str(&format!("040000 tree {tree}\td\n\n"));
+            tree = s.tree(&[(EntryKind::Tree, "d", tree)]);
+        }
+        let out = git(s, &["mktree", "--batch"], &batch);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ids = String::from_utf8(out.stdout).unwrap();
+        ObjectId::from_hex(ids.lines().last().unwrap().as_bytes()).unwrap()
+    }
+
+    /// A tree digested once (shallow) and met again deeper is still measured
+    /// where it sits, and the error names the deep path.
+    #[test]
+    fn a_shared_tree_is_measured_at_each_place() {
+        let s = Scratch::new();
+        let deep = s.chain(MAX_TREE_DEPTH - 5);
+        let mut lower = deep;
+        for _ in 0..10 {
+            lower = s.tree(&[(EntryKind::Tree, "e", lower)]);
+        }
+        // "a" sorts first, so the shared tree is first digested 1 level down.
+        let root = s.tree(&[(EntryKind::Tree, "a", deep), (EntryKind::Tree, "b", lower)]);
+        let Err(DigestError::TooDeep { path }) = s.digest(root) else {
+            panic!("not refused")
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        assert_eq!(parts.len(), MAX_TREE_DEPTH + 1);
+        assert_eq!(
+            parts[..11],
+            ["b", "e", "e", "e", "e", "e", "e", "e", "e", "e", "e"]
+        );
+        // The same trees at an allowed depth.
+        assert!(s.digest(deep).is_ok());
+        let ok = s.tree(&[(EntryKind::Tree, "a", deep)]);
+        assert!(s.digest(ok).is_ok());
+        // A digester that has already seen the too-deep root refuses it again.
+        let mut d = Digester::new(&s.repo.objects);
+        assert!(d.atom_digest(root).is_err());
+        assert!(d.atom_digest(s.chain(MAX_TREE_DEPTH + 1)).is_err());
     }
 
     #[test]
