@@ -14,8 +14,9 @@
 //!
 //! The same walk validates the tree, because whoever fetches an atom must
 //! not be able to receive a tree that escapes its directory: entry names must
-//! be plain names (no `.`, `..`, `.git`, `/` or NUL), and a symlink must point
-//! inside the atom.
+//! be plain names (no `.`, `..`, `/` or NUL, and nothing git takes for `.git`
+//! on any file system it protects), directories nest at most
+//! [`MAX_TREE_DEPTH`] levels, and a symlink must point inside the atom.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -24,6 +25,7 @@ use gix::objs::tree::EntryKind;
 use gix::objs::FindExt;
 use gix::ObjectId;
 
+mod dotgit;
 mod links;
 
 /// A BLAKE3 digest of an atom's content, printed as `blake3:<64 hex>`.
@@ -93,8 +95,14 @@ pub enum DigestError {
         id: ObjectId,
         source: gix::Error,
     },
-    #[error("`{path}`: `{name}` is not an allowed file name in an atom")]
-    BadName { path: String, name: String },
+    #[error("`{path}`: `{name}` is not an allowed file name in an atom: {problem}")]
+    BadName {
+        /// The directory holding the entry.
+        path: String,
+        /// The name, invisible and non-UTF-8 characters escaped.
+        name: String,
+        problem: NameProblem,
+    },
     #[error("`{path}`: the name appears twice in one directory")]
     DuplicateName { path: String },
     #[error(
@@ -108,6 +116,27 @@ pub enum DigestError {
     },
     #[error("`{path}`: the symlink points outside the atom (to `{target}`)")]
     SymlinkEscapes { path: String, target: String },
+}
+
+/// Why an entry name is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameProblem {
+    #[error("it is empty")]
+    Empty,
+    #[error("`.` and `..` name directories that are already there")]
+    DotOrDotDot,
+    #[error("it holds `/`, `\\` or NUL")]
+    Separator,
+    #[error(
+        "git takes it for `.git` (on HFS+ or NTFS), so a checkout would write into the \
+         repository's own `.git`; git fsck reports it as hasDotgit"
+    )]
+    GitDir,
+    #[error(
+        "a symlink git takes for `.gitmodules` (on HFS+ or NTFS), which git refuses to \
+         check out; git fsck reports it as gitmodulesSymlink"
+    )]
+    GitmodulesSymlink,
 }
 
 /// What the digest walk keeps of a tree it has seen. None of it depends on
@@ -375,13 +404,39 @@ fn check_names(entries: &[Entry], path: impl FnOnce() -> Vec<Vec<u8>>) -> Result
             path: display_path(&path),
         });
     }
-    if let Some(e) = entries.iter().find(|e| !is_allowed_name(&e.name)) {
-        return Err(DigestError::BadName {
-            path: display_path(&path()),
-            name: String::from_utf8_lossy(&e.name).into_owned(),
-        });
+    for e in entries {
+        if let Some(problem) = entry_name_problem(&e.name, e.kind) {
+            return Err(DigestError::BadName {
+                path: display_path(&path()),
+                name: show_name(&e.name),
+                problem,
+            });
+        }
     }
     Ok(())
+}
+
+/// Why an entry of this kind may not have this name, if it may not.
+fn entry_name_problem(name: &[u8], kind: EntryKind) -> Option<NameProblem> {
+    name_problem(name).or_else(|| {
+        (kind == EntryKind::Link && dotgit::is_dotgitmodules(name))
+            .then_some(NameProblem::GitmodulesSymlink)
+    })
+}
+
+/// Why no entry may have this name, if none may.
+pub fn name_problem(name: &[u8]) -> Option<NameProblem> {
+    if name.is_empty() {
+        Some(NameProblem::Empty)
+    } else if name == b"." || name == b".." {
+        Some(NameProblem::DotOrDotDot)
+    } else if name.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) {
+        Some(NameProblem::Separator)
+    } else if dotgit::is_dotgit(name) {
+        Some(NameProblem::GitDir)
+    } else {
+        None
+    }
 }
 
 /// The digest node of one blob.
@@ -403,13 +458,11 @@ fn gitlink_digest(commit: &ObjectId) -> [u8; 32] {
 }
 
 /// Entry names that are safe to check out anywhere: not empty, not `.` or
-/// `..`, not `.git` in any case, no `/`, `\` or NUL.
+/// `..`, no `/`, `\\` or NUL, and nothing git takes for `.git` (in any case,
+/// with HFS+'s ignored code points, NTFS's trailing dots and spaces, streams
+/// and short name `git~1`).
 pub fn is_allowed_name(name: &[u8]) -> bool {
-    !(name.is_empty()
-        || name == b"."
-        || name == b".."
-        || name.eq_ignore_ascii_case(b".git")
-        || name.iter().any(|&b| b == b'/' || b == b'\\' || b == 0))
+    name_problem(name).is_none()
 }
 
 fn object_error(
@@ -428,10 +481,29 @@ fn display_path(path: &[Vec<u8>]) -> String {
         ".".to_owned()
     } else {
         path.iter()
-            .map(|n| String::from_utf8_lossy(n))
+            .map(|n| show_name(n))
             .collect::<Vec<_>>()
             .join("/")
     }
+}
+
+/// A name as text that shows what it holds: invisible and control
+/// characters escaped (`\u{200c}`), bytes that are not UTF-8 as `\xff`.
+fn show_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if matches!(c, '\'' | '"' | '\\') {
+                out.push(c);
+            } else {
+                out.extend(c.escape_debug());
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// A path of many components shortened for a message: its first and last
@@ -468,21 +540,70 @@ mod tests {
 
     #[test]
     fn names() {
-        for bad in [
-            &b""[..],
-            b".",
-            b"..",
-            b".git",
-            b".GIT",
-            b"a/b",
-            b"a\\b",
-            b"a\0",
+        for (bad, problem) in [
+            (&b""[..], NameProblem::Empty),
+            (b".", NameProblem::DotOrDotDot),
+            (b"..", NameProblem::DotOrDotDot),
+            (b"a/b", NameProblem::Separator),
+            (b"a\\b", NameProblem::Separator),
+            (b"a\0", NameProblem::Separator),
+            (b".git", NameProblem::GitDir),
+            (b".GIT", NameProblem::GitDir),
+            (b"git~1", NameProblem::GitDir),
+            (b".git.", NameProblem::GitDir),
+            (b".git ", NameProblem::GitDir),
+            (".g\u{200c}it".as_bytes(), NameProblem::GitDir),
         ] {
+            assert_eq!(name_problem(bad), Some(problem), "{bad:?}");
             assert!(!is_allowed_name(bad), "{bad:?}");
         }
-        for good in [&b"a"[..], b".gitignore", b"...", b"git"] {
+        for good in [
+            &b"a"[..],
+            b".gitignore",
+            b".gitmodules",
+            b"...",
+            b"git",
+            b".gitx",
+        ] {
             assert!(is_allowed_name(good), "{good:?}");
         }
+        assert_eq!(
+            entry_name_problem(b".gitmodules", EntryKind::Link),
+            Some(NameProblem::GitmodulesSymlink)
+        );
+        assert_eq!(entry_name_problem(b".gitmodules", EntryKind::Blob), None);
+    }
+
+    #[test]
+    fn names_in_messages_show_invisible_characters() {
+        assert_eq!(show_name(".g\u{200c}it".as_bytes()), ".g\\u{200c}it");
+        assert_eq!(show_name(b".git\xff"), ".git\\xff");
+        assert_eq!(show_name("it's \"é\"\\".as_bytes()), "it's \"é\"\\");
+        assert_eq!(show_name(b"a\tb"), "a\\tb");
+    }
+
+    #[test]
+    fn a_git_alias_anywhere_in_the_tree_has_no_digest() {
+        let s = Scratch::new();
+        let file = s.blob(b"x");
+        let inner = s.tree(&[(EntryKind::Blob, "git~1", file)]);
+        let root = s.tree(&[(EntryKind::Tree, "sub", inner)]);
+        let err = s.digest(root).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`sub`: `git~1` is not an allowed file name in an atom: git takes it for `.git` \
+             (on HFS+ or NTFS), so a checkout would write into the repository's own `.git`; \
+             git fsck reports it as hasDotgit"
+        );
+        let link = s.blob(b"x");
+        let root = s.tree(&[(EntryKind::Link, ".GITMODULES", link)]);
+        assert!(matches!(
+            s.digest(root),
+            Err(DigestError::BadName {
+                problem: NameProblem::GitmodulesSymlink,
+                ..
+            })
+        ));
     }
 
     #[test]
