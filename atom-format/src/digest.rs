@@ -28,6 +28,8 @@ use gix::ObjectId;
 mod dotgit;
 mod links;
 
+pub use links::{Hop, TargetProblem, MAX_SYMLINK_HOPS, MAX_SYMLINK_STEPS};
+
 /// A BLAKE3 digest of an atom's content, printed as `blake3:<64 hex>`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentDigest(pub [u8; 32]);
@@ -114,8 +116,41 @@ pub enum DigestError {
         /// The first directory too deep, `/`-separated from the atom root.
         path: String,
     },
-    #[error("`{path}`: the symlink points outside the atom (to `{target}`)")]
-    SymlinkEscapes { path: String, target: String },
+    #[error(
+        "`{path}`: the symlink (to `{target}`) leads outside the atom{}",
+        links::through(hops)
+    )]
+    SymlinkEscapes {
+        path: String,
+        target: String,
+        /// The other symlinks followed on the way out, in order.
+        hops: Vec<Hop>,
+    },
+    #[error("`{path}`: the symlink's target `{target}` {problem}")]
+    SymlinkTarget {
+        path: String,
+        target: String,
+        problem: TargetProblem,
+    },
+    #[error(
+        "`{path}`: the symlink (to `{target}`) does not resolve within {MAX_SYMLINK_HOPS} \
+         symlinks: a loop"
+    )]
+    SymlinkLoop { path: String, target: String },
+    #[error(
+        "`{path}`: the symlink (to `{target}`) leads into submodule `{submodule}`, whose \
+         content the atom does not hold"
+    )]
+    SymlinkIntoSubmodule {
+        path: String,
+        target: String,
+        submodule: String,
+    },
+    #[error(
+        "`{path}`: checking where the atom's symlinks lead takes more than \
+         {MAX_SYMLINK_STEPS} steps (the tree repeats the same symlinks too often)"
+    )]
+    SymlinksTooComplex { path: String },
 }
 
 /// Why an entry name is refused.
@@ -137,6 +172,11 @@ pub enum NameProblem {
          check out; git fsck reports it as gitmodulesSymlink"
     )]
     GitmodulesSymlink,
+    #[error(
+        "a symlink inside a directory git takes for `.gitmodules`, which git refuses to \
+         check out"
+    )]
+    SymlinkUnderGitmodules,
 }
 
 /// What the digest walk keeps of a tree it has seen. None of it depends on
@@ -157,6 +197,8 @@ pub struct Digester<'r, O> {
     blobs: HashMap<ObjectId, [u8; 32]>,
     trees: HashMap<ObjectId, TreeFacts>,
     links_checked: HashSet<ObjectId>,
+    /// [`MAX_SYMLINK_STEPS`], lowered by tests.
+    symlink_step_limit: usize,
     buf: Vec<u8>,
 }
 
@@ -234,6 +276,7 @@ impl<'r, O: gix::objs::Find> Digester<'r, O> {
             blobs: HashMap::new(),
             trees: HashMap::new(),
             links_checked: HashSet::new(),
+            symlink_step_limit: MAX_SYMLINK_STEPS,
             buf: Vec::new(),
         }
     }
@@ -527,7 +570,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn symlink_resolution() {
+    fn lexical_symlink_resolution() {
         assert!(!links::escapes_lexically(0, b"a/b"));
         assert!(!links::escapes_lexically(1, b"../a"));
         assert!(links::escapes_lexically(0, b"../a"));
@@ -860,6 +903,225 @@ mod tests {
         let mut d = Digester::new(&s.repo.objects);
         assert!(d.atom_digest(root).is_err());
         assert!(d.atom_digest(s.chain(MAX_TREE_DEPTH + 1)).is_err());
+    }
+
+    /// A tree from a list of `(path, kind, content)`: files (`f`), links
+    /// (`l`, content = target) and submodules (`m`), directories made as
+    /// needed.
+    fn build(s: &Scratch, items: &[(&str, char, &str)]) -> ObjectId {
+        fn level(s: &Scratch, items: &[(Vec<&str>, char, &str)]) -> ObjectId {
+            let mut entries: Vec<(EntryKind, String, ObjectId)> = Vec::new();
+            let mut dirs: Vec<&str> = Vec::new();
+            for (parts, kind, content) in items {
+                if parts.len() > 1 {
+                    if !dirs.contains(&parts[0]) {
+                        dirs.push(parts[0]);
+                    }
+                    continue;
+                }
+                let (kind, oid) = match kind {
+                    'f' => (EntryKind::Blob, s.blob(content.as_bytes())),
+                    'l' => (EntryKind::Link, s.blob(content.as_bytes())),
+                    'm' => (EntryKind::Commit, ObjectId::from_hex(&[b'a'; 40]).unwrap()),
+                    _ => unreachable!(),
+                };
+                entries.push((kind, parts[0].to_owned(), oid));
+            }
+            for dir in dirs {
+                let inner: Vec<_> = items
+                    .iter()
+                    .filter(|(p, _, _)| p.len() > 1 && p[0] == dir)
+                    .map(|(p, k, c)| (p[1..].to_vec(), *k, *c))
+                    .collect();
+                entries.push((EntryKind::Tree, dir.to_owned(), level(s, &inner)));
+            }
+            let refs: Vec<_> = entries
+                .iter()
+                .map(|(k, n, o)| (*k, n.as_str(), *o))
+                .collect();
+            s.tree(&refs)
+        }
+        let items: Vec<_> = items
+            .iter()
+            .map(|(p, k, c)| (p.split('/').collect(), *k, *c))
+            .collect();
+        level(s, &items)
+    }
+
+    fn digest_of(items: &[(&str, char, &str)]) -> Result<ContentDigest, DigestError> {
+        let s = Scratch::new();
+        s.digest(build(&s, items))
+    }
+
+    #[test]
+    fn a_symlink_chain_through_a_parent_link_escapes() {
+        // Issue 17: each target looks harmless alone; `sub/up/..` is the
+        // atom's parent, not `sub`.
+        let err =
+            digest_of(&[("sub/up", 'l', ".."), ("esc", 'l', "sub/up/../outside.txt")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`esc`: the symlink (to `sub/up/../outside.txt`) leads outside the atom, \
+             through `sub/up` -> `..`"
+        );
+        // A link to the directory itself, then up.
+        assert!(matches!(
+            digest_of(&[("d", 'l', "."), ("x", 'l', "d/../outside")]),
+            Err(DigestError::SymlinkEscapes { .. })
+        ));
+        // A deeper parent link, and a chain of two links.
+        assert!(digest_of(&[("a/b/up2", 'l', "../.."), ("esc", 'l', "a/b/up2/../x")]).is_err());
+        let err = digest_of(&[
+            ("a/b/c", 'l', "../d"),
+            ("a/d", 'l', ".."),
+            ("x/y", 'l', "../a/b/c/../../../z"),
+        ])
+        .unwrap_err();
+        let DigestError::SymlinkEscapes { path, hops, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(path, "x/y");
+        assert_eq!(
+            hops.iter().map(|h| h.path.as_str()).collect::<Vec<_>>(),
+            ["a/b/c", "a/d"]
+        );
+        // Climbing out and back in is out all the same.
+        assert!(digest_of(&[("sub/up", 'l', ".."), ("in", 'l', "sub/up/../atom/f")]).is_err());
+    }
+
+    #[test]
+    fn symlinks_that_stay_inside_are_kept() {
+        digest_of(&[
+            ("sub/up", 'l', ".."),
+            ("sub/f", 'f', ""),
+            ("x", 'l', "sub/up/sub/f"),
+            ("d", 'l', "."),
+            ("y", 'l', "d/d/d/sub/../x"),
+            ("a/b", 'l', "c/.."),
+            ("a/c/e", 'f', ""),
+            ("a/l", 'l', "b/c/e"),
+            ("dangling", 'l', "missing/x/../y"),
+            ("through-file", 'l', "sub/f/../../x"),
+            ("m", 'm', ""),
+            ("to-submodule", 'l', "m"),
+            ("around-submodule", 'l', "m/../x"),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn symlink_loops_are_refused() {
+        for items in [
+            &[("a", 'l', "b"), ("b", 'l', "a")][..],
+            &[("self", 'l', "self")],
+            &[("l", 'l', "l/x")],
+            &[("d/up", 'l', "../d/up")],
+        ] {
+            assert!(
+                matches!(digest_of(items), Err(DigestError::SymlinkLoop { .. })),
+                "{items:?}"
+            );
+        }
+    }
+
+    /// Linux follows at most 40 symlinks in one lookup: a chain of 40 links
+    /// resolves, 41 do not (`hostile_trees.rs` checks this on the real file
+    /// system).
+    #[test]
+    fn a_chain_of_40_links_resolves_and_41_do_not() {
+        for (links, ok) in [(MAX_SYMLINK_HOPS, true), (MAX_SYMLINK_HOPS + 1, false)] {
+            let names: Vec<String> = (0..links).map(|i| format!("l{i:02}")).collect();
+            let mut items: Vec<(&str, char, &str)> = vec![("file", 'f', "")];
+            for (i, name) in names.iter().enumerate() {
+                let target = names.get(i + 1).map_or("file", String::as_str);
+                items.push((name, 'l', target));
+            }
+            assert_eq!(digest_of(&items).is_ok(), ok, "{links} links");
+        }
+    }
+
+    #[test]
+    fn a_symlink_into_a_submodule_is_refused() {
+        let err = digest_of(&[("m", 'm', ""), ("x", 'l', "m/inner")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`x`: the symlink (to `m/inner`) leads into submodule `m`, whose content the atom \
+             does not hold"
+        );
+    }
+
+    #[test]
+    fn symlink_targets_unsafe_anywhere_are_refused() {
+        for (target, problem) in [
+            ("", TargetProblem::Empty),
+            ("/etc/passwd", TargetProblem::Absolute),
+            ("a\0b", TargetProblem::Nul),
+            ("..\\..\\x", TargetProblem::Backslash),
+            ("c:x", TargetProblem::DrivePrefix),
+            (".git/hooks", TargetProblem::GitDir(".git".into())),
+            ("a/GIT~1/config", TargetProblem::GitDir("GIT~1".into())),
+            (
+                "sub/../.g\u{200c}it",
+                TargetProblem::GitDir(".g\\u{200c}it".into()),
+            ),
+        ] {
+            let err = digest_of(&[("sub/l", 'l', target)]).unwrap_err();
+            let DigestError::SymlinkTarget { problem: got, .. } = &err else {
+                panic!("{target:?}: {err}")
+            };
+            assert_eq!(got, &problem, "{target:?}");
+        }
+        // A link followed on the way is refused by name.
+        let err = digest_of(&[("a", 'l', "b/x"), ("b", 'l', "/etc")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`b`: the symlink's target `/etc` is absolute"
+        );
+    }
+
+    #[test]
+    fn a_symlink_below_a_gitmodules_directory_is_refused() {
+        let err = digest_of(&[("d/.gitmodules/x/l", 'l', "f")]).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                DigestError::BadName {
+                    problem: NameProblem::SymlinkUnderGitmodules,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        digest_of(&[
+            ("d/.gitmodules/x/f", 'f', ""),
+            ("l", 'l', "d/.gitmodules/x/f"),
+        ])
+        .unwrap();
+    }
+
+    /// A small repository whose tree repeats one symlink 2^20 times is
+    /// refused once the check has taken its steps, not walked for hours.
+    #[test]
+    fn a_tree_repeating_symlinks_exponentially_is_cut_short() {
+        let s = Scratch::new();
+        let mut tree = build(&s, &[("f", 'f', ""), ("l", 'l', "f")]);
+        for _ in 0..20 {
+            tree = s.tree(&[(EntryKind::Tree, "a", tree), (EntryKind::Tree, "b", tree)]);
+        }
+        let mut d = Digester::new(&s.repo.objects);
+        d.symlink_step_limit = 10_000;
+        assert!(matches!(
+            d.atom_digest(tree),
+            Err(DigestError::SymlinksTooComplex { .. })
+        ));
+        // The same shape, small enough, is fine.
+        let mut small = build(&s, &[("f", 'f', ""), ("l", 'l', "f")]);
+        for _ in 0..5 {
+            small = s.tree(&[(EntryKind::Tree, "a", small), (EntryKind::Tree, "b", small)]);
+        }
+        let mut d = Digester::new(&s.repo.objects);
+        d.symlink_step_limit = 10_000;
+        assert!(d.atom_digest(small).is_ok());
     }
 
     #[test]

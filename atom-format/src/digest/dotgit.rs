@@ -20,6 +20,14 @@ pub fn is_dotgitmodules(name: &[u8]) -> bool {
     is_hfs_dot(name, b"gitmodules") || is_ntfs_dot(name, b"gitmodules", b"gi7eba")
 }
 
+/// Whether a *directory* of this name, above a symlink, makes git refuse to
+/// check the symlink out: git's path check (`verify_path`) looks for
+/// `.gitmodules` in every component, but in the NTFS spellings only at the
+/// end of the path, so only the HFS+ spellings count here.
+pub fn is_dotgitmodules_directory(name: &[u8]) -> bool {
+    is_hfs_dot(name, b"gitmodules")
+}
+
 /// Code points HFS+ ignores in names (git's `next_hfs_char`).
 fn hfs_ignores(c: u32) -> bool {
     matches!(c, 0x200c..=0x200f | 0x202a..=0x202e | 0x206a..=0x206f | 0xfeff)
