@@ -117,7 +117,7 @@ pub enum DigestError {
         path: String,
     },
     #[error(
-        "`{path}`: the symlink (to `{target}`) leads outside the atom{}",
+        "`{path}`: the symlink points outside the atom (to `{target}`){}",
         links::through(hops)
     )]
     SymlinkEscapes {
@@ -961,7 +961,7 @@ mod tests {
             digest_of(&[("sub/up", 'l', ".."), ("esc", 'l', "sub/up/../outside.txt")]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`esc`: the symlink (to `sub/up/../outside.txt`) leads outside the atom, \
+            "`esc`: the symlink points outside the atom (to `sub/up/../outside.txt`), \
              through `sub/up` -> `..`"
         );
         // A link to the directory itself, then up.
