@@ -26,6 +26,7 @@ use gix::objs::FindExt;
 use gix::ObjectId;
 
 mod dotgit;
+mod fold;
 mod links;
 
 pub use links::{Hop, TargetProblem, MAX_SYMLINK_HOPS, MAX_SYMLINK_STEPS};
@@ -107,6 +108,17 @@ pub enum DigestError {
     },
     #[error("`{path}`: the name appears twice in one directory")]
     DuplicateName { path: String },
+    #[error(
+        "`{path}`: `{first}` and `{second}` are one name on case-insensitive file systems \
+         (macOS, Windows), and one of them is a symlink or a directory: a checkout there \
+         could write through the symlink, or merge the directories"
+    )]
+    CaseCollision {
+        /// The directory holding them.
+        path: String,
+        first: String,
+        second: String,
+    },
     #[error(
         "`{}`: directories nest more than {MAX_TREE_DEPTH} levels below the atom root \
          (git refuses deeper trees)",
@@ -447,6 +459,13 @@ fn check_names(entries: &[Entry], path: impl FnOnce() -> Vec<Vec<u8>>) -> Result
             path: display_path(&path),
         });
     }
+    if let Some((first, second)) = case_collision(entries) {
+        return Err(DigestError::CaseCollision {
+            path: display_path(&path()),
+            first: show_name(&first.name),
+            second: show_name(&second.name),
+        });
+    }
     for e in entries {
         if let Some(problem) = entry_name_problem(&e.name, e.kind) {
             return Err(DigestError::BadName {
@@ -457,6 +476,24 @@ fn check_names(entries: &[Entry], path: impl FnOnce() -> Vec<Vec<u8>>) -> Result
         }
     }
     Ok(())
+}
+
+/// Two entries that are one name on a case-insensitive file system, one
+/// of them not a plain file. (Two files may collide: a checkout writes one
+/// over the other, which git warns about, and nothing leads through a file.)
+fn case_collision(entries: &[Entry]) -> Option<(&Entry, &Entry)> {
+    let risky = |e: &Entry| e.kind != EntryKind::Blob && e.kind != EntryKind::BlobExecutable;
+    if !entries.iter().any(risky) {
+        return None;
+    }
+    let mut keyed: Vec<(std::borrow::Cow<'_, [u8]>, &Entry)> =
+        entries.iter().map(|e| (fold::key(&e.name), e)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|group| group.len() > 1 && group.iter().any(|(_, e)| risky(e)))
+        .map(|group| (group[0].1, group[1].1))
+        .next()
 }
 
 /// Why an entry of this kind may not have this name, if it may not.
@@ -1075,7 +1112,7 @@ mod tests {
         let err = digest_of(&[("a", 'l', "b/x"), ("b", 'l', "/etc")]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`b`: the symlink's target `/etc` is absolute"
+            "`b`: the symlink's target `/etc` is absolute: it points outside the atom"
         );
     }
 
@@ -1095,6 +1132,55 @@ mod tests {
         digest_of(&[
             ("d/.gitmodules/x/f", 'f', ""),
             ("l", 'l', "d/.gitmodules/x/f"),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_symlink_or_directory_colliding_by_case_is_refused() {
+        for items in [
+            &[("A/f", 'f', ""), ("a", 'l', "..")][..],
+            &[("Sub/f", 'f', ""), ("sub/g", 'f', "")],
+            &[("x", 'l', "f"), ("X", 'f', "")],
+            &[("\u{e9}/f", 'f', ""), ("e\u{301}", 'l', ".")],
+            &[("m", 'm', ""), ("M", 'f', "")],
+        ] {
+            let err = digest_of(items).unwrap_err();
+            assert!(
+                matches!(err, DigestError::CaseCollision { .. }),
+                "{items:?}: {err}"
+            );
+        }
+        let err = digest_of(&[("d/A/f", 'f', ""), ("d/a", 'l', "..")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`d`: `A` and `a` are one name on case-insensitive file systems (macOS, Windows), \
+             and one of them is a symlink or a directory: a checkout there could write \
+             through the symlink, or merge the directories"
+        );
+        // Files may collide: nothing leads through a file.
+        digest_of(&[("README", 'f', "1"), ("readme", 'f', "2"), ("d/x", 'f', "")]).unwrap();
+    }
+
+    /// On macOS or Windows, `SUB/UP` is `sub/up`: resolution looks names up
+    /// as those file systems do.
+    #[test]
+    fn symlinks_are_resolved_case_insensitively_too() {
+        assert!(matches!(
+            digest_of(&[("sub/up", 'l', ".."), ("esc", 'l', "SUB/UP/../outside")]),
+            Err(DigestError::SymlinkEscapes { .. })
+        ));
+        assert!(matches!(
+            digest_of(&[
+                ("sub/up", 'l', ".."),
+                ("esc", 'l', "sub/U\u{200c}P/../outside")
+            ]),
+            Err(DigestError::SymlinkEscapes { .. })
+        ));
+        digest_of(&[
+            ("sub/up", 'l', ".."),
+            ("x", 'l', "SUB/UP/sub/f"),
+            ("sub/f", 'f', ""),
         ])
         .unwrap();
     }

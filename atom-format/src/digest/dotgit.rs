@@ -29,7 +29,7 @@ pub fn is_dotgitmodules_directory(name: &[u8]) -> bool {
 }
 
 /// Code points HFS+ ignores in names (git's `next_hfs_char`).
-fn hfs_ignores(c: u32) -> bool {
+pub(super) fn hfs_ignores(c: u32) -> bool {
     matches!(c, 0x200c..=0x200f | 0x202a..=0x202e | 0x206a..=0x206f | 0xfeff)
 }
 

@@ -6,7 +6,8 @@
 //! the other symlinks it meets (a link `sub/up -> ..` makes `sub/up/..` the
 //! atom's parent, though `sub/up/..` looks like `sub`). Resolution fails the
 //! check as soon as it climbs above the atom root, even if it would come
-//! back. Each target is also resolved lexically (`..` removes the previous
+//! back. Names are looked up as a case-insensitive file system would too
+//! (`SUB/UP` finds `sub/up`). Each target is also resolved lexically (`..` removes the previous
 //! component, as Windows resolves paths), and must stay inside then too.
 //!
 //! The digest walk sees each tree once, but where a symlink leads depends on
@@ -22,7 +23,7 @@ use gix::objs::tree::EntryKind;
 use gix::objs::FindExt;
 use gix::ObjectId;
 
-use super::{display_path, dotgit, show_name, DigestError, Digester, Entry, NameProblem};
+use super::{display_path, dotgit, fold, show_name, DigestError, Digester, Entry, NameProblem};
 
 /// How many symlinks one resolution may follow: Linux's bound (`ELOOP`
 /// past it), so a longer chain does not resolve there either.
@@ -37,13 +38,13 @@ pub const MAX_SYMLINK_STEPS: usize = 1 << 24;
 pub enum TargetProblem {
     #[error("is empty")]
     Empty,
-    #[error("is absolute")]
+    #[error("is absolute: it points outside the atom")]
     Absolute,
     #[error("holds NUL")]
     Nul,
     #[error("holds `\\`, a directory separator on Windows")]
     Backslash,
-    #[error("starts with a drive (`c:`), absolute on Windows")]
+    #[error("starts with a drive (`c:`): on Windows it points outside the atom")]
     DrivePrefix,
     #[error("goes through `{0}`, which git takes for `.git`")]
     GitDir(String),
@@ -264,7 +265,11 @@ impl<O: gix::objs::Find> Check<'_, '_, O> {
         Ok(())
     }
 
-    /// The entry `name` of tree `dir` (at `path`), if there is one.
+    /// The entry `name` of tree `dir` (at `path`), if there is one: of that
+    /// exact name, or else of one a case-insensitive file system takes for
+    /// it (`SUB` for `sub`). The digest walk refuses a directory where two
+    /// names fold together unless both are files, so a folded match that is
+    /// not a file is the only one.
     fn lookup(
         &mut self,
         dir: ObjectId,
@@ -272,10 +277,11 @@ impl<O: gix::objs::Find> Check<'_, '_, O> {
         path: impl FnOnce() -> Vec<Vec<u8>>,
     ) -> Result<Option<Entry>, DigestError> {
         let entries = self.dir(dir, path)?;
-        Ok(entries
-            .binary_search_by(|e| e.name.as_slice().cmp(name))
-            .ok()
-            .map(|i| entries[i].clone()))
+        if let Ok(i) = entries.binary_search_by(|e| e.name.as_slice().cmp(name)) {
+            return Ok(Some(entries[i].clone()));
+        }
+        let key = fold::key(name);
+        Ok(entries.iter().find(|e| fold::key(&e.name) == key).cloned())
     }
 
     /// The entries of tree `id` (at `path`), sorted by name, read once.
