@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod cmd;
+mod command_error;
 mod output;
 
 #[derive(Parser)]
@@ -91,7 +92,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => {
-            output::error(&report, &cli.global);
+            command_error::print(report, &cli.global);
             ExitCode::FAILURE
         }
     }

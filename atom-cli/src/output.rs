@@ -1,22 +1,5 @@
 //! Rendering: tables for people, JSON for scripts, miette for errors.
 
-use crate::Global;
-
-/// Prints an error: a miette report on stderr, and with `--json` also a
-/// JSON object on stdout so a script always gets a parsable answer.
-pub fn error(report: &miette::Report, global: &Global) {
-    if global.json {
-        let diag: &dyn miette::Diagnostic = report.as_ref();
-        let value = serde_json::json!({
-            "error": report.to_string(),
-            "code": diag.code().map(|c| c.to_string()),
-            "help": diag.help().map(|h| h.to_string()),
-        });
-        println!("{value}");
-    }
-    eprintln!("{report:?}");
-}
-
 /// Prints rows as left-aligned columns under a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -45,14 +45,43 @@ pub use tree::{
 };
 
 /// An error and its causes in one line, `: `-separated: for warnings and
-/// lists of failures, where a report's tree does not fit.
+/// lists of failures, where a report's tree does not fit. A cause that the
+/// text before it already quotes, or that is an error kind's bare name
+/// (`NotFound`), is left out.
 pub fn causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut next = error.source();
     while let Some(e) = next {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
+        let cause = e.to_string();
+        if !text.contains(&cause) && !is_bare_kind(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
         next = e.source();
     }
     text
+}
+
+/// The innermost cause of `error` that says something (not an error
+/// kind's bare name), if it has causes.
+pub fn root_cause(error: &dyn std::error::Error) -> Option<String> {
+    let mut found = None;
+    let mut next = error.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !is_bare_kind(&text) {
+            found = Some(text);
+        }
+        next = e.source();
+    }
+    found
+}
+
+/// An error kind's bare name (`NotFound`, `PermissionDenied`): what some
+/// errors print at the end of their chain, which the text above already
+/// explains.
+pub fn is_bare_kind(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphabetic())
+        && text.starts_with(|c: char| c.is_ascii_uppercase())
 }

@@ -77,10 +77,7 @@ pub struct Got {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum FetchError {
     #[error("{label}@{version} was rewritten on `{url}`: the lock says commit {locked}, the remote now has {remote}")]
-    #[diagnostic(
-        code(eka::fetch::rewritten),
-        help("a published version must never change; if you trust the new commit, run `eka update {label}` to lock it again")
-    )]
+    #[diagnostic(code(eka::fetch::rewritten))]
     Rewritten {
         label: Label,
         version: Version,
@@ -89,12 +86,7 @@ pub enum FetchError {
         remote: CommitId,
     },
     #[error("{label}@{version} was deleted from `{url}` (the lock says commit {locked})")]
-    #[diagnostic(
-        code(eka::fetch::deleted),
-        help(
-            "the version is gone from that remote; lock another version with `eka update {label}`"
-        )
-    )]
+    #[diagnostic(code(eka::fetch::deleted))]
     Deleted {
         label: Label,
         version: Version,
@@ -126,20 +118,14 @@ pub enum FetchError {
         legacy: CommitId,
     },
     #[error("cannot reach any mirror of {label}@{version}: {why}")]
-    #[diagnostic(
-        code(eka::fetch::unreachable),
-        help("check the URLs and that the servers are up; `--offline` uses the cache alone")
-    )]
+    #[diagnostic(code(eka::fetch::unreachable))]
     Unreachable {
         label: Label,
         version: Version,
         why: String,
     },
     #[error("{label}@{version} is not in the cache")]
-    #[diagnostic(
-        code(eka::fetch::not_cached),
-        help("run `eka fetch` without --offline")
-    )]
+    #[diagnostic(code(eka::fetch::not_cached))]
     NotCached { label: Label, version: Version },
     #[error("{label}@{version} does not verify: {source}")]
     #[diagnostic(

@@ -28,10 +28,7 @@ use atom_git::{Cache, Connections};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ProjectError {
     #[error("no {MANIFEST_FILE} in {} or any parent folder", .0.display())]
-    #[diagnostic(
-        code(eka::project::no_manifest),
-        help("run eka inside an atom (`eka new <path>` creates one)")
-    )]
+    #[diagnostic(code(eka::project::no_manifest))]
     NoManifest(PathBuf),
     #[error("cannot read {}: {why}", path.display())]
     #[diagnostic(code(eka::project::io))]
@@ -80,16 +77,10 @@ pub enum ProjectError {
     #[diagnostic(code(eka::project::no_such_dep))]
     NoSuchDependency(String),
     #[error("atom.lock has no atom `{0}`")]
-    #[diagnostic(
-        code(eka::project::not_locked),
-        help("`eka update` takes labels of locked atoms; see atom.lock")
-    )]
+    #[diagnostic(code(eka::project::not_locked))]
     NotLocked(String),
     #[error("`{0}` names no repository")]
-    #[diagnostic(
-        code(eka::project::no_repository),
-        help("write the repository before the label: `eka add <url>::<label>[@<requirement>]`")
-    )]
+    #[diagnostic(code(eka::project::no_repository))]
     NoRepository(String),
     #[error("cannot edit {MANIFEST_FILE}: {0}")]
     #[diagnostic(code(eka::project::edit))]

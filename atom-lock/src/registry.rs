@@ -86,10 +86,7 @@ pub struct Listing {
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 pub enum RegistryError {
     #[error("cannot reach set {set}: {why}")]
-    #[diagnostic(
-        code(eka::registry::unreachable),
-        help("check the URL and that the server is up; `--offline` works from atom.lock and the cache alone")
-    )]
+    #[diagnostic(code(eka::registry::unreachable))]
     Unreachable { set: String, why: String },
     #[error("mirrors of set {set} disagree on {what}: `{a_url}` says {a}, `{b_url}` says {b}")]
     #[diagnostic(

@@ -258,16 +258,10 @@ pub enum QueryError {
         found: Option<ObjectId>,
     },
     #[error("{} publishes no atoms", urls_text(.urls))]
-    #[diagnostic(
-        code(eka::query::no_atoms),
-        help("no refs under refs/atoms/ (nor eka 0.3's refs/eka/atoms/) there; publish with `eka publish`, or check the URL")
-    )]
+    #[diagnostic(code(eka::query::no_atoms))]
     NoAtoms { urls: Vec<String> },
     #[error("{} publishes no atom `{label}`", urls_text(.urls))]
-    #[diagnostic(
-        code(eka::query::unknown_atom),
-        help("list the atoms there with `eka list <repository>`")
-    )]
+    #[diagnostic(code(eka::query::unknown_atom))]
     UnknownAtom { label: Label, urls: Vec<String> },
     #[error("no version of `{label}` matches `{req}`; available: {}", versions_text(.available))]
     #[diagnostic(
@@ -296,10 +290,7 @@ pub enum QueryError {
     #[diagnostic(code(eka::query::fetch))]
     Fetch { url: String, why: String },
     #[error("`{url}` has no `{name}`")]
-    #[diagnostic(
-        code(eka::query::no_manifest),
-        help("the version's manifest ref is missing on this remote; `eka verify` it")
-    )]
+    #[diagnostic(code(eka::query::no_manifest))]
     MissingManifest { url: String, name: String },
     #[error("`{name}` on `{url}` is a {kind}, not the atom.toml blob")]
     #[diagnostic(code(eka::query::bad_manifest))]

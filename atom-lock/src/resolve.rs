@@ -86,10 +86,7 @@ pub enum ResolveError {
     #[diagnostic(transparent)]
     Registry(#[from] RegistryError),
     #[error("{set} has no atoms (neither refs/atoms/_root nor eka 0.3's refs/ekala/init)")]
-    #[diagnostic(
-        code(eka::resolve::not_a_registry),
-        help("is this the right repository? atoms are published there with `eka publish`")
-    )]
+    #[diagnostic(code(eka::resolve::not_a_registry))]
     NotARegistry { set: String },
     #[error("{set} publishes no atom `{label}`")]
     #[diagnostic(code(eka::resolve::no_such_atom))]

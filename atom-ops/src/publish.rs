@@ -119,10 +119,7 @@ pub enum PublishError {
     #[diagnostic(code(atom::manifest::utf8), help("save atom.toml as UTF-8"))]
     ManifestNotUtf8 { path: String },
     #[error("no atom found in {rev}")]
-    #[diagnostic(
-        code(atom::publish::no_atoms),
-        help("an atom is a directory holding atom.toml; create one with `eka new <dir>` and commit it")
-    )]
+    #[diagnostic(code(atom::publish::no_atoms))]
     NoAtoms { rev: String },
     #[error("{rev} has an atom.toml at the repository root, which cannot be an atom")]
     #[diagnostic(

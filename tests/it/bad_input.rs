@@ -128,6 +128,8 @@ fn path_outside_the_repository() {
     status: 1
     --- stdout ---
     --- stderr ---
+    atom::publish::outside
+
       × `../elsewhere` is outside the repository at `[SANDBOX]/mono`
       help: atom paths are directories inside the repository being published
     ");
@@ -650,9 +652,8 @@ fn not_a_git_repository() {
     atom::git::not_a_repository
 
       × `[SANDBOX]/plain` is not in a git repository
-      ├─▶ Could not find a git repository in "[SANDBOX]/plain" or in any
-      │   of its parents
-      ╰─▶ NotFound
+      ╰─▶ Could not find a git repository in "[SANDBOX]/plain" or in any
+          of its parents
       help: run eka inside a git repository (`git init`), or pass the path of one
     "#);
     assert!(!dir.join(".git").exists());
@@ -677,8 +678,9 @@ fn bad_revision() {
     --- stderr ---
     atom::git::revision
 
-      × `no-such-branch` does not name a commit: couldn't parse revision,
-      │ input="no-such-branch"
+      × `no-such-branch` does not name a commit
+      ├─▶ couldn't parse revision, input="no-such-branch"
+      ╰─▶ Reference "no-such-branch" could not be found
       help: pass a branch, tag or commit id with --rev
     "#);
 }
@@ -699,7 +701,6 @@ fn symlink_outside_the_atom_is_refused() {
     atom::publish::unsafe_tree
 
       × atom `a`: `leak`: the symlink points outside the atom (to `../secret.txt`)
-      ╰─▶ `leak`: the symlink points outside the atom (to `../secret.txt`)
       help: atoms are fetched by others: remove the offending entry, or point the
             symlink inside the atom
     ");
@@ -716,8 +717,8 @@ fn symlink_outside_the_atom_is_refused() {
     --- stderr ---
     atom::publish::unsafe_tree
 
-      × atom `a`: `leak`: the symlink points outside the atom (to `/etc/passwd`)
-      ╰─▶ `leak`: the symlink points outside the atom (to `/etc/passwd`)
+      × atom `a`: `leak`: the symlink's target `/etc/passwd` is absolute: it
+      │ points outside the atom
       help: atoms are fetched by others: remove the offending entry, or point the
             symlink inside the atom
     ");
@@ -728,7 +729,6 @@ fn symlink_outside_the_atom_is_refused() {
     atom::publish::unsafe_tree
 
       × atom `a`: `leak`: the symlink points outside the atom (to `sub/../../x`)
-      ╰─▶ `leak`: the symlink points outside the atom (to `sub/../../x`)
       help: atoms are fetched by others: remove the offending entry, or point the
             symlink inside the atom
     ");
@@ -739,7 +739,6 @@ fn symlink_outside_the_atom_is_refused() {
     atom::publish::unsafe_tree
 
       × atom `a`: `leak`: the symlink points outside the atom (to `../a/a.txt`)
-      ╰─▶ `leak`: the symlink points outside the atom (to `../a/a.txt`)
       help: atoms are fetched by others: remove the offending entry, or point the
             symlink inside the atom
     ");
@@ -778,8 +777,6 @@ fn version_git_cannot_store() {
 
       × atom `b`: `refs/atoms/b/1.0.0-x.lock` is not a valid git ref name
       │ (Reference name cannot end with '.lock')
-      ╰─▶ `refs/atoms/b/1.0.0-x.lock` is not a valid git ref name (Reference name
-          cannot end with '.lock')
       help: choose a version git can store in a ref name (a pre-release may not
             end in `.lock`)
     ");
@@ -970,9 +967,9 @@ fn shallow_clone() {
     status: 1
     --- stdout ---
     --- stderr ---
-    atom::git::object
+    atom::git::missing_object
 
-      × object 1054c8b46ebaa3bb56312a8fb8e30519ec09364f: missing (is the history
+      × object 1054c8b46ebaa3bb56312a8fb8e30519ec09364f is missing (is the history
       │ complete?)
     ");
     assert_eq!(remote_atom_refs(&s.url), vec![], "{run}");
@@ -1050,9 +1047,11 @@ fn no_remote_configured() {
     status: 1
     --- stdout ---
     --- stderr ---
-    atom::git::error
+    atom::git::unknown_remote
 
       × `origin` is neither a configured remote nor a URL or path
+      help: name a remote of this repository (`git remote -v` lists them), or give
+            a URL or path
     ");
     assert_eq!(local_atom_refs(&s.repo), vec![]);
 }

@@ -508,7 +508,7 @@ fn bad_input() {
     assert_cli_snapshot!(sb, run, @r#"
     status: 1
     --- stdout ---
-    {"code":"eka::uri","error":"alias cycle ping -> pong -> ping","help":"break the cycle in the alias definitions: ping = \"pong:x\" (user config [SANDBOX]/home/.config/eka/config.toml); pong = \"ping:y\" (user config [SANDBOX]/home/.config/eka/config.toml)"}
+    {"causes":[],"code":"eka::uri","error":"alias cycle ping -> pong -> ping","help":"break the cycle in the alias definitions: ping = \"pong:x\" (user config [SANDBOX]/home/.config/eka/config.toml); pong = \"ping:y\" (user config [SANDBOX]/home/.config/eka/config.toml)"}
     --- stderr ---
     eka::uri
 
@@ -646,7 +646,7 @@ fn mirrors() {
       0.2.0    183464af20f9c5c357eb03d2907b573cefa080a3
       0.1.0    710240f7791e13cc785e338cf0fed2c8ae14d938
     --- stderr ---
-    warning: mirror `http://127.0.0.1:[PORT]/gone.git` is unreachable: Transport handshake failed
+    warning: mirror `http://127.0.0.1:[PORT]/gone.git` is unreachable: the handshake failed: Connection refused (os error 111)
     ");
     assert!(run.stderr.contains(&gone), "{run}");
     sb.eka(here, &["show", &uri, "--mirror", &gone])

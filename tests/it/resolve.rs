@@ -561,11 +561,6 @@ fn lock_commit_no_longer_matches_remote() {
       │ but
       │ blake3:[DIGEST]
       │ was expected
-      ╰─▶ content digest of [COMMIT] is
-          blake3:[DIGEST],
-          but
-          blake3:[DIGEST]
-          was expected
       help: what the remote holds is not what the lock pins; nothing was kept
     ");
 }

@@ -58,7 +58,7 @@ fn connect_git_daemon(url: &gix::Url) -> Result<DaemonConnection, TransportError
         .map_err(resolve)?
         .next()
         .ok_or_else(|| resolve(std::io::Error::other("no address")))?;
-    let connect = |source| TransportError::Connect(Box::new(ConnectError { addr, source }));
+    let connect = |source| TransportError::Tcp { addr, source };
     let stream =
         TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).map_err(connect)?;
     stream.set_nodelay(true).map_err(connect)?;
@@ -72,13 +72,4 @@ fn connect_git_daemon(url: &gix::Url) -> Result<DaemonConnection, TransportError
         ConnectMode::Daemon,
         false,
     ))
-}
-
-/// A TCP connection that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot connect to {addr}")]
-struct ConnectError {
-    addr: std::net::SocketAddr,
-    #[source]
-    source: std::io::Error,
 }

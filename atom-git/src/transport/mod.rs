@@ -61,9 +61,14 @@ pub struct RemoteError {
 }
 
 impl RemoteError {
-    /// The cause in one line (for warnings and lists of failures).
+    /// The cause in one line, for warnings and lists of failures: what
+    /// failed, and the innermost cause (what the system said).
     pub fn reason(&self) -> String {
-        crate::causes(&self.source)
+        let what = self.source.to_string();
+        match crate::root_cause(&self.source) {
+            Some(root) if !what.contains(&root) => format!("{what}: {root}"),
+            _ => what,
+        }
     }
 }
 
@@ -84,6 +89,12 @@ pub enum TransportError {
     Ssh(#[source] Arc<SshConfigError>),
     #[error("cannot connect")]
     Connect(#[source] crate::BoxError),
+    #[error("cannot connect to {addr}")]
+    Tcp {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the handshake failed")]
     Handshake(#[source] crate::BoxError),
     #[error("ls-refs failed")]

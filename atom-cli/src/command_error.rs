@@ -1,0 +1,249 @@
+//! Errors, rendered in one place (as jj's `command_error.rs`).
+//!
+//! Every command returns a [`miette::Report`]. The libraries' errors say
+//! what went wrong and why (their causes, as `#[source]` chains), but know
+//! nothing of the command line; here they get:
+//! - the `help:` line that names an eka command or flag ([`help_for`]),
+//!   unless the library already gave a help that names none;
+//! - their chain of causes without the links that add nothing: a cause
+//!   that repeats the message above it, or a bare error kind such as
+//!   `NotFound` (an io error's name, not an explanation);
+//! - with `--json`, the same as one JSON object on stdout.
+
+use std::fmt;
+
+use miette::Diagnostic;
+
+use crate::Global;
+
+/// Prints an error: a miette report on stderr, and with `--json` also a
+/// JSON object on stdout so a script always gets a parsable answer.
+pub fn print(report: miette::Report, global: &Global) {
+    let help = help_for(&report);
+    let diagnostic: Box<dyn Diagnostic + Send + Sync> = report.into();
+    let rendered = Rendered::new(diagnostic, help);
+    if global.json {
+        let value = serde_json::json!({
+            "error": rendered.to_string(),
+            "code": rendered.code().map(|c| c.to_string()),
+            "help": rendered.help().map(|h| h.to_string()),
+            "causes": rendered.cause_texts(),
+        });
+        println!("{value}");
+    }
+    eprintln!("{:?}", miette::Report::new(rendered));
+}
+
+/// A library's diagnostic with the CLI's help line and a pruned chain of
+/// causes; everything else (code, labels, source code) is the library's.
+struct Rendered {
+    inner: Box<dyn Diagnostic + Send + Sync>,
+    help: Option<String>,
+    causes: Option<Box<Cause>>,
+}
+
+impl Rendered {
+    fn new(inner: Box<dyn Diagnostic + Send + Sync>, help: Option<String>) -> Self {
+        let causes = pruned_causes(&*inner);
+        Rendered {
+            inner,
+            help,
+            causes,
+        }
+    }
+
+    fn cause_texts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut next = self.causes.as_deref();
+        while let Some(c) = next {
+            out.push(c.text.clone());
+            next = c.next.as_deref();
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Display for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for Rendered {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.causes
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Diagnostic for Rendered {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.inner.code()
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.inner.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match &self.help {
+            Some(h) => Some(Box::new(h)),
+            None => self.inner.help(),
+        }
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.inner.url()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.inner.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.inner.labels()
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        self.inner.related()
+    }
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        self.inner.diagnostic_source()
+    }
+}
+
+/// One cause, as text: the chain is rebuilt from the library's with the
+/// uninformative links left out.
+#[derive(Debug)]
+struct Cause {
+    text: String,
+    next: Option<Box<Cause>>,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.next
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The causes of `top` worth showing, in order, as a chain.
+fn pruned_causes(top: &dyn Diagnostic) -> Option<Box<Cause>> {
+    let mut kept: Vec<String> = Vec::new();
+    let mut above = top.to_string();
+    let mut next = top.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !repeats(&above, &text) && !atom_git::is_bare_kind(&text) {
+            kept.push(text.clone());
+        }
+        above = text;
+        next = e.source();
+    }
+    kept.into_iter()
+        .rev()
+        .fold(None, |next, text| Some(Box::new(Cause { text, next })))
+}
+
+/// Whether `cause` says nothing the message above it did not (a message
+/// that quotes its source, as `atom `x`: {source}` does).
+fn repeats(above: &str, cause: &str) -> bool {
+    !cause.is_empty() && above.contains(cause)
+}
+
+/// The help line the command line adds to a library error: what to run or
+/// which flag to pass. `None` keeps the library's own help.
+pub fn help_for(report: &miette::Report) -> Option<String> {
+    use atom_lock::fetch::FetchError;
+    for e in report.chain() {
+        if let Some(fetch) = e.downcast_ref::<FetchError>() {
+            match fetch {
+                FetchError::Rewritten { label, .. } => return Some(format!(
+                    "a published version must never change; if you trust the new commit, run `eka update {label}` to lock it again"
+                )),
+                FetchError::Deleted { label, .. } => return Some(format!(
+                    "the version is gone from that remote; lock another version with `eka update {label}`"
+                )),
+                _ => {}
+            }
+        }
+    }
+    let diagnostic: &dyn Diagnostic = report.as_ref();
+    let code = diagnostic.code()?.to_string();
+    help_for_code(&code).map(str::to_owned)
+}
+
+/// Help lines by diagnostic code.
+fn help_for_code(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "atom::git::not_a_repository" => {
+            "run eka inside a git repository (`git init`), or pass the path of one"
+        }
+        "atom::git::empty" => {
+            "commit your atoms first: `git add . && git commit`; eka publishes committed trees only"
+        }
+        "atom::git::revision" => "pass a branch, tag or commit id with --rev",
+        "atom::git::unknown_remote" => {
+            "name a remote of this repository (`git remote -v` lists them), or give a URL or path"
+        }
+        "atom::remote::unreachable" => {
+            "check the URL and that the server is up; for a remote name, see `git remote -v`"
+        }
+        "atom::remote::push_rejected" => {
+            "nothing was published; fix the cause above and run the command again"
+        }
+        "atom::publish::no_atoms" => {
+            "an atom is a directory holding atom.toml; create one with `eka new <dir>` and commit it"
+        }
+        "atom::publish::not_in_atom" => {
+            "name atom directories (`eka publish path/to/atom`) or pass --all"
+        }
+        "atom::verify::empty" => {
+            "publish atoms with `eka publish`, or name a repository that has some"
+        }
+        "atom::verify::unknown" => {
+            "list what is published with `git ls-remote <remote> 'refs/atoms/*'`"
+        }
+        "eka::cache::empty" => "run `eka fetch` without --offline first",
+        "eka::resolve::not_a_registry" => {
+            "is this the right repository? atoms are published there with `eka publish`"
+        }
+        "eka::project::no_manifest" => {
+            "run eka inside an atom (`eka new <path>` creates one)"
+        }
+        "eka::project::not_locked" => {
+            "`eka update` takes labels of locked atoms; see atom.lock"
+        }
+        "eka::project::no_repository" => {
+            "write the repository before the label: `eka add <url>::<label>[@<requirement>]`"
+        }
+        "eka::query::no_atoms" => {
+            "no refs under refs/atoms/ (nor eka 0.3's refs/eka/atoms/) there; publish with `eka publish`, or check the URL"
+        }
+        "eka::query::unknown_atom" => {
+            "list the atoms there with `eka list <repository>`"
+        }
+        "eka::query::no_manifest" => {
+            "the version's manifest ref is missing on this remote; `eka verify` it"
+        }
+        "eka::registry::unreachable" => {
+            "check the URL and that the server is up; `--offline` works from atom.lock and the cache alone"
+        }
+        "eka::fetch::unreachable" => {
+            "check the URLs and that the servers are up; `--offline` uses the cache alone"
+        }
+        "eka::fetch::not_cached" => {
+            "run `eka fetch` without --offline"
+        }
+
+        _ => return None,
+    })
+}
