@@ -163,22 +163,65 @@ fn repeats(above: &str, cause: &str) -> bool {
 /// which flag to pass. `None` keeps the library's own help.
 pub fn help_for(report: &miette::Report) -> Option<String> {
     use atom_lock::fetch::FetchError;
-    for e in report.chain() {
-        if let Some(fetch) = e.downcast_ref::<FetchError>() {
-            match fetch {
-                FetchError::Rewritten { label, .. } => return Some(format!(
-                    "a published version must never change; if you trust the new commit, run `eka update {label}` to lock it again"
-                )),
-                FetchError::Deleted { label, .. } => return Some(format!(
-                    "the version is gone from that remote; lock another version with `eka update {label}`"
-                )),
-                _ => {}
-            }
+    if let Some(fetch) = fetch_error(report) {
+        match fetch {
+            FetchError::Rewritten { label, .. } => return Some(format!(
+                "a published version must never change; if you trust the new commit, run `eka update {label}` to lock it again"
+            )),
+            FetchError::Deleted { label, .. } => return Some(format!(
+                "the version is gone from that remote; lock another version with `eka update {label}`"
+            )),
+            _ => {}
         }
+    }
+    if let Some(atom_ops::eval::EvalFailure::Source(e)) = report.downcast_ref() {
+        return source_help(e).map(str::to_owned);
+    }
+    if let Some(atom_ops::query::QueryError::NoRepository { label, .. }) = report.downcast_ref() {
+        return Some(format!(
+            "write `<repository>::<label>`, e.g. `gh:owner/repo::{label}` or `./registry.git::{label}`"
+        ));
     }
     let diagnostic: &dyn Diagnostic = report.as_ref();
     let code = diagnostic.code()?.to_string();
     help_for_code(&code).map(str::to_owned)
+}
+
+/// What to do when an atom directory cannot be opened.
+fn source_help(e: &atom_modules::SourceError) -> Option<&'static str> {
+    use atom_modules::SourceError::*;
+    Some(match e {
+        NotAnAtom(_) => "create one with `eka new <dir>`, or name an atom directory",
+        NoRepository(_) => "atoms are read from git: `git init` and commit the atom, or pass --worktree to read the files on disk",
+        NotCommitted { .. } => "commit the atom, or pass --worktree to evaluate the files on disk",
+        _ => return None,
+    })
+}
+
+/// The fetch error `report` is, through the operations' wrappers (which
+/// are transparent: their chain of causes skips the error they wrap).
+fn fetch_error(report: &miette::Report) -> Option<&atom_lock::fetch::FetchError> {
+    use atom_lock::project::ProjectError;
+    use atom_ops::deps::DepsError;
+    use atom_ops::eval::EvalFailure;
+    fn in_project(p: &ProjectError) -> Option<&atom_lock::fetch::FetchError> {
+        match p {
+            ProjectError::Fetch(f) => Some(f),
+            _ => None,
+        }
+    }
+    if let Some(e) = report.downcast_ref::<DepsError>() {
+        return match e {
+            DepsError::Fetch(f) => Some(f),
+            DepsError::Project(p) => in_project(p),
+            _ => None,
+        };
+    }
+    match report.downcast_ref::<EvalFailure>()? {
+        EvalFailure::Fetch(f) => Some(f),
+        EvalFailure::Project(p) => in_project(p),
+        _ => None,
+    }
 }
 
 /// Help lines by diagnostic code.
@@ -213,6 +256,16 @@ fn help_for_code(code: &str) -> Option<&'static str> {
             "list what is published with `git ls-remote <remote> 'refs/atoms/*'`"
         }
         "eka::cache::empty" => "run `eka fetch` without --offline first",
+        "eka::lock::missing" => "run `eka lock` first, and commit atom.lock",
+        "eka::eval::names" => {
+            "--names lists an atom's public names; name an atom directory (holding atom.toml)"
+        }
+        "eka::eval::offline" => {
+            "evaluate it from a project whose atom.lock pins it, or drop --offline"
+        }
+        "eka::eval::no_root" => {
+            "publish from the repository again with this eka, which writes refs/atoms/_root"
+        }
         "eka::resolve::not_a_registry" => {
             "is this the right repository? atoms are published there with `eka publish`"
         }
@@ -225,17 +278,14 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "eka::project::no_repository" => {
             "write the repository before the label: `eka add <url>::<label>[@<requirement>]`"
         }
-        "eka::query::no_atoms" => {
+        "eka::registry::no_atoms" => {
             "no refs under refs/atoms/ (nor eka 0.3's refs/eka/atoms/) there; publish with `eka publish`, or check the URL"
         }
-        "eka::query::unknown_atom" => {
+        "eka::registry::unknown_atom" => {
             "list the atoms there with `eka list <repository>`"
         }
-        "eka::query::no_manifest" => {
+        "eka::registry::no_manifest" => {
             "the version's manifest ref is missing on this remote; `eka verify` it"
-        }
-        "eka::registry::unreachable" => {
-            "check the URL and that the server is up; `--offline` works from atom.lock and the cache alone"
         }
         "eka::fetch::unreachable" => {
             "check the URLs and that the servers are up; `--offline` uses the cache alone"

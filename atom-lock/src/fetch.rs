@@ -14,8 +14,8 @@ use atom_format::Label;
 use atom_git::{Connections, RemoteRef};
 use semver::Version;
 
-use crate::gitreg::location;
 use crate::ids::{AtomId, CommitId, ContentDigest};
+use crate::registry::git::location;
 use crate::uri::RepoUrl;
 use atom_git::cache::{AtomCheckError, Cache, Expected};
 

@@ -6,8 +6,12 @@
 //! - [`lock`]: the `atom.lock` data model, its byte-stable serialisation,
 //!   atomic writing and verifying reader (`spec/lock.md`);
 //! - [`ids`]: atom ids, commit ids and content digests in their text forms;
-//! - [`remote`]: queries of remotes and their mirrors that fetch no objects
-//!   (ref listings) or only manifest blobs (`spec/query.md`).
+//! - [`registry`]: what remote sets publish: queries of their mirrors that
+//!   fetch no objects (ref listings) or only manifest blobs (`spec/query.md`),
+//!   and the [`registry::Registry`] resolution asks;
+//! - [`resolve`]: from requirements to one version of every atom reached;
+//! - [`project`]: an atom's `atom.toml` and `atom.lock`, edited and locked;
+//! - [`fetch`]: locked atoms into the cache, checked.
 //!
 //! ```
 //! use atom_lock::{Aliases, AtomUri};
@@ -29,12 +33,12 @@
 
 pub mod alias;
 pub mod fetch;
-pub mod gitreg;
+pub mod files;
+pub mod graph;
 pub mod ids;
 pub mod lock;
 pub mod project;
 pub mod registry;
-pub mod remote;
 pub mod resolve;
 pub mod uri;
 

@@ -8,7 +8,6 @@
 //! if the second rename fails, the first file is put back.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use atom_format::manifest::{Manifest, ManifestError, LOCAL_SET, MANIFEST_FILE};
@@ -16,11 +15,12 @@ use atom_format::Label;
 use semver::{Version, VersionReq};
 
 use crate::fetch::{self, FetchError, Want};
-use crate::gitreg::GitRegistry;
+use crate::files;
 use crate::ids::AtomId;
 use crate::lock::{Edge, LockError, LockedAtom, Lockfile, LOCK_FILE};
+use crate::registry::git::GitRegistry;
 use crate::registry::{Registry, SetKey};
-use crate::resolve::{self, Dependency, Resolution, ResolveError, RootInput};
+use crate::resolve::{self, Dependency, Resolution, ResolveError, ResolveWarning, RootInput};
 use crate::uri::RepoUrl;
 use atom_git::{Cache, Connections};
 
@@ -30,9 +30,13 @@ pub enum ProjectError {
     #[error("no {MANIFEST_FILE} in {} or any parent folder", .0.display())]
     #[diagnostic(code(eka::project::no_manifest))]
     NoManifest(PathBuf),
-    #[error("cannot read {}: {why}", path.display())]
+    #[error("cannot read {}", path.display())]
     #[diagnostic(code(eka::project::io))]
-    Io { path: PathBuf, why: String },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Manifest(#[from] Box<ManifestError>),
@@ -85,12 +89,16 @@ pub enum ProjectError {
     #[error("cannot edit {MANIFEST_FILE}: {0}")]
     #[diagnostic(code(eka::project::edit))]
     Edit(String),
-    #[error("cannot write {}: {why}", path.display())]
+    #[error("cannot write {}", path.display())]
     #[diagnostic(
         code(eka::project::write),
         help("nothing was changed: both atom.toml and atom.lock are as they were")
     )]
-    Write { path: PathBuf, why: String },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The state of `atom.lock`.
@@ -127,9 +135,9 @@ impl Project {
     /// Reads `dir/atom.toml` and `dir/atom.lock`.
     pub fn load(dir: &Path) -> Result<Self, ProjectError> {
         let path = dir.join(MANIFEST_FILE);
-        let manifest_text = std::fs::read_to_string(&path).map_err(|e| ProjectError::Io {
+        let manifest_text = std::fs::read_to_string(&path).map_err(|source| ProjectError::Io {
             path: path.clone(),
-            why: e.to_string(),
+            source,
         })?;
         let manifest =
             Manifest::parse(&path.display().to_string(), &manifest_text).map_err(Box::new)?;
@@ -310,17 +318,40 @@ pub enum Keep {
     Nothing,
 }
 
+impl Locked {
+    /// A lock kept as it is: in line with its manifest, nothing resolved.
+    pub fn unchanged(lock: Lockfile) -> Self {
+        Locked {
+            lock,
+            resolution: None,
+            warnings: Vec::new(),
+            timings: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// An atom of the lock whose version changed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    pub label: Label,
+    /// `None`: newly locked.
+    pub old: Option<Version>,
+    /// `None`: no longer locked.
+    pub new: Option<Version>,
+}
+
 /// The outcome of locking.
 #[derive(Debug)]
 pub struct Locked {
     pub lock: Lockfile,
     /// `None`: the lock was already in line; nothing was resolved.
     pub resolution: Option<Resolution>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ResolveWarning>,
     /// How long each phase took (`eka -v`), in order.
     pub timings: Vec<(String, std::time::Duration)>,
     /// The lock's atoms whose version changed: (label, old, new).
-    pub changes: Vec<(Label, Option<Version>, Option<Version>)>,
+    pub changes: Vec<Change>,
 }
 
 /// The versions to prefer when resolving.
@@ -344,27 +375,15 @@ fn preferences(old: Option<&Lockfile>, keep: &Keep) -> HashMap<AtomId, Version> 
 /// (one fetch per set) to compute their digests.
 pub fn lock(
     dir: &Path,
-    manifest: &Manifest,
+    root: &RootInput,
     old: Option<&Lockfile>,
     keep: &Keep,
     registry: &dyn Registry,
     cache: &Cache,
     connections: &Connections,
 ) -> Result<Locked, ProjectError> {
-    let root = root_input(manifest)?;
-    if let (Keep::Locked, Some(old)) = (keep, old) {
-        if stale_reasons(&root, old).is_empty() {
-            return Ok(Locked {
-                lock: old.clone(),
-                resolution: None,
-                warnings: Vec::new(),
-                timings: Vec::new(),
-                changes: Vec::new(),
-            });
-        }
-    }
     let prefer = preferences(old, keep);
-    let resolution = resolve::resolve(registry, &root, &prefer)?;
+    let resolution = resolve::resolve(registry, root, &prefer)?;
     if let Some(old) = old {
         check_roots(&resolution, old)?;
     }
@@ -456,26 +475,26 @@ pub fn materialize(
     Ok(Lockfile::new(resolution.deps.clone(), atoms)?)
 }
 
-fn changes(
-    old: Option<&Lockfile>,
-    new: &Lockfile,
-) -> Vec<(Label, Option<Version>, Option<Version>)> {
+fn changes(old: Option<&Lockfile>, new: &Lockfile) -> Vec<Change> {
     let mut out = Vec::new();
-    let empty = Vec::new();
-    let old_atoms = old.map(|l| l.atoms()).unwrap_or(&empty);
+    let old_atoms = old.map(|l| l.atoms()).unwrap_or(&[]);
     for a in new.atoms() {
         match old.and_then(|l| l.get(&a.id())) {
             Some(o) if o.version == a.version => {}
-            o => out.push((
-                a.label.clone(),
-                o.map(|o| o.version.clone()),
-                Some(a.version.clone()),
-            )),
+            o => out.push(Change {
+                label: a.label.clone(),
+                old: o.map(|o| o.version.clone()),
+                new: Some(a.version.clone()),
+            }),
         }
     }
     for o in old_atoms {
         if new.get(&o.id()).is_none() {
-            out.push((o.label.clone(), Some(o.version.clone()), None));
+            out.push(Change {
+                label: o.label.clone(),
+                old: Some(o.version.clone()),
+                new: None,
+            });
         }
     }
     out
@@ -718,51 +737,32 @@ pub fn root_edge<'l>(lock: &'l Lockfile, label: &Label, url: &RepoUrl) -> Option
 pub fn write_both(dir: &Path, manifest: Option<&str>, lock: &Lockfile) -> Result<(), ProjectError> {
     let lock_path = dir.join(LOCK_FILE);
     let manifest_path = dir.join(MANIFEST_FILE);
-    let err = |path: &Path, e: &dyn std::fmt::Display| ProjectError::Write {
-        path: path.to_owned(),
-        why: e.to_string(),
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ProjectError::Write { path, source }
     };
-    let temp = |name: &str, path: &Path, text: &str| {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .tempfile_in(dir)
-            .map_err(|e| err(path, &e))?;
-        tmp.write_all(text.as_bytes()).map_err(|e| err(path, &e))?;
-        tmp.as_file().sync_all().map_err(|e| err(path, &e))?;
-        Ok::<_, ProjectError>(tmp)
-    };
-    let lock_tmp = temp(LOCK_FILE, &lock_path, &lock.to_toml_string())?;
-    let manifest_tmp = match manifest {
-        Some(text) => Some(temp(MANIFEST_FILE, &manifest_path, text)?),
+    let lock_new =
+        files::stage(&lock_path, lock.to_toml_string().as_bytes()).map_err(err(&lock_path))?;
+    let manifest_new = match manifest {
+        Some(text) => {
+            Some(files::stage(&manifest_path, text.as_bytes()).map_err(err(&manifest_path))?)
+        }
         None => None,
     };
     let old_lock = std::fs::read(&lock_path).ok();
-    lock_tmp
-        .persist(&lock_path)
-        .map_err(|e| err(&lock_path, &e.error))?;
-    if let Some(tmp) = manifest_tmp {
-        if let Err(e) = tmp.persist(&manifest_path) {
+    lock_new.commit().map_err(err(&lock_path))?;
+    if let Some(new) = manifest_new {
+        if let Err(e) = new.commit() {
             // Put the old lock back (or remove the new one).
             let _ = match old_lock {
-                Some(bytes) => restore(dir, &lock_path, &bytes),
+                Some(bytes) => files::write_whole(&lock_path, &bytes),
                 None => std::fs::remove_file(&lock_path),
             };
-            return Err(err(&manifest_path, &e.error));
+            return Err(err(&manifest_path)(e));
         }
     }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    files::sync_dir(dir);
     Ok(())
-}
-
-fn restore(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".restore.")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
 /// Opens the cache in its default place for writing.

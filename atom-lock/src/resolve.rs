@@ -31,7 +31,9 @@ use semver::{Version, VersionReq};
 
 use crate::ids::{AtomId, CommitId};
 use crate::lock::Edge;
-use crate::registry::{Listing, ManifestRequest, Published, Registry, RegistryError, SetKey};
+use crate::registry::{
+    Listing, ManifestRequest, QueryWarning, Registry, RegistryError, Round, SetKey, VersionEntry,
+};
 use crate::uri::RepoUrl;
 
 /// A requirement on an atom of a set.
@@ -59,7 +61,8 @@ pub struct ResolvedAtom {
     pub root: CommitId,
     /// The set it was first reached through (its mirrors go in the lock).
     pub set: SetKey,
-    pub published: Published,
+    /// The version as its set lists it (atom commit, manifest, origin).
+    pub published: VersionEntry,
     /// Its own dependencies.
     pub deps: Vec<Edge>,
 }
@@ -70,13 +73,31 @@ pub struct Resolution {
     pub deps: Vec<Edge>,
     pub atoms: Vec<ResolvedAtom>,
     /// Things to tell the user (unreachable mirrors, ignored versions).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ResolveWarning>,
     /// Listing and manifest rounds (levels of depth) it took.
     pub rounds: usize,
     /// How long each phase took (`eka -v`), in order.
     pub timings: Vec<(String, Duration)>,
     /// The root each set listed answered.
     pub roots: Vec<(SetKey, CommitId)>,
+}
+
+/// Something resolution tells the user; it still resolved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ResolveWarning {
+    /// What a set's listing warned of (an unreachable mirror, an ignored
+    /// ref).
+    #[error("{warning}")]
+    Listing { set: String, warning: QueryWarning },
+    /// A version left out of resolution: its manifest is unusable.
+    #[error("ignoring {label}@{version} from {set}: {why}")]
+    Ignored {
+        label: Label,
+        version: Version,
+        set: String,
+        why: String,
+    },
 }
 
 /// Why resolution failed.
@@ -155,7 +176,7 @@ struct AtomInfo {
     label: Label,
     root: CommitId,
     set: SetKey,
-    versions: BTreeMap<Version, Published>,
+    versions: BTreeMap<Version, VersionEntry>,
 }
 
 /// What discovery learnt overall.
@@ -168,7 +189,10 @@ struct Discovery {
     atoms: HashMap<AtomId, AtomInfo>,
     /// Dependencies of a version, or why it is unusable.
     deps: HashMap<(AtomId, Version), Result<Vec<Dependency>, String>>,
-    warnings: Vec<String>,
+    warnings: Vec<ResolveWarning>,
+    /// The last round's failed fetch, if any: the likelier cause when the
+    /// fetch that follows it fails too.
+    fetch_error: Option<RegistryError>,
     rounds: usize,
     timings: Vec<(String, Duration)>,
 }
@@ -268,13 +292,23 @@ fn plan(
     };
     for dep in frontier.iter().filter(|dep| &dep.set == set) {
         let id = AtomId::compute(&root, &dep.label);
-        let versions = if fresh.contains(&dep.label) {
-            listing.atoms.get(&dep.label)
+        let versions: BTreeMap<&Version, &VersionEntry> = if fresh.contains(&dep.label) {
+            listing
+                .versions(&dep.label)
+                .iter()
+                .map(|e| (&e.version, e))
+                .collect()
         } else {
-            d.atoms.get(&id).map(|info| &info.versions)
+            match d.atoms.get(&id) {
+                Some(info) => info.versions.iter().collect(),
+                None => continue,
+            }
         };
-        let Some(versions) = versions else { continue };
-        let matching: Vec<&Version> = versions.keys().filter(|v| dep.req.matches(v)).collect();
+        let matching: Vec<&Version> = versions
+            .keys()
+            .copied()
+            .filter(|v| dep.req.matches(v))
+            .collect();
         if let Some(v) = likely(prefer, &id, &matching) {
             let commit = versions[v].commit;
             if !request.atoms.contains(&commit) {
@@ -295,6 +329,17 @@ fn plan(
     request
 }
 
+/// Discovery, level by level, until no requirement names anything new:
+/// 1. per set, one listing of the labels not listed yet (none if all
+///    were), and as soon as it is in, one fetch of what [`plan`] makes of
+///    it: the manifests of every version a requirement allows, and the
+///    atom commit of the version the solver will most likely choose (so
+///    that locking needs no further round trip for digests unless the
+///    solver chooses otherwise). Sets do not wait for each other;
+/// 2. the manifests of every version a requirement allows that the round
+///    did not bring (a fetch that failed, or one atom reached through two
+///    sets), fetched now;
+/// 3. their dependencies are the next level.
 fn discover(
     registry: &dyn Registry,
     root: &RootInput,
@@ -305,192 +350,258 @@ fn discover(
     let mut first_level = true;
     while !frontier.is_empty() {
         d.rounds += 1;
-        let started = Instant::now();
-        // 1. Per set, one listing of the labels not listed yet (none if
-        //    all were), and as soon as it is in, one fetch of what `plan`
-        //    makes of it: the manifests of every version a requirement
-        //    allows, and the atom commit of the version the solver will
-        //    most likely choose (so that locking needs no further round
-        //    trip for digests unless the solver chooses otherwise). Sets
-        //    do not wait for each other.
-        let mut queries: BTreeMap<SetKey, BTreeSet<Label>> = BTreeMap::new();
-        for dep in &frontier {
-            let labels = queries.entry(dep.set.clone()).or_default();
-            if !d.listed.contains(&(dep.set.clone(), dep.label.clone())) {
-                labels.insert(dep.label.clone());
-            }
-        }
-        let queries: Vec<(SetKey, Vec<Label>)> = queries
-            .into_iter()
-            .map(|(s, l)| (s, l.into_iter().collect()))
-            .collect();
-        let rounds = {
-            let d = &d;
-            let frontier = &frontier;
-            let plan = |set: &SetKey, fresh: &[Label], listing: &Listing| {
-                plan(d, frontier, prefer, set, fresh, listing)
-            };
-            registry.round(&queries, &plan)
-        };
-        let listed = queries.iter().filter(|(_, l)| !l.is_empty()).count();
-        d.timings.push((
-            format!(
-                "level {}: list {listed} sets, fetch {} manifests and {} atoms from {} sets",
-                d.rounds,
-                rounds
-                    .iter()
-                    .map(|r| r.request.manifests.len())
-                    .sum::<usize>(),
-                rounds.iter().map(|r| r.request.atoms.len()).sum::<usize>(),
-                rounds
-                    .iter()
-                    .filter(|r| !r.request.manifests.is_empty() || !r.request.atoms.is_empty())
-                    .count(),
-            ),
-            started.elapsed(),
-        ));
-        let mut blobs: BTreeMap<CommitId, Vec<u8>> = BTreeMap::new();
-        let mut fetch_errors = Vec::new();
-        for ((set, labels), round) in queries.iter().zip(rounds) {
-            match round.fetched {
-                Ok(b) => blobs.extend(b),
-                Err(e) => fetch_errors.push(e),
-            }
-            if labels.is_empty() {
-                continue;
-            }
-            let listing = round.listing?;
-            d.warnings.extend(listing.warnings.iter().cloned());
-            let root_commit = listing.root.ok_or_else(|| ResolveError::NotARegistry {
-                set: set.to_string(),
-            })?;
-            d.roots.insert(set.clone(), root_commit);
-            for label in labels {
-                d.listed.insert((set.clone(), label.clone()));
-                let id = AtomId::compute(&root_commit, label);
-                let info = d.atoms.entry(id).or_insert_with(|| AtomInfo {
-                    label: label.clone(),
-                    root: root_commit,
-                    set: set.clone(),
-                    versions: BTreeMap::new(),
-                });
-                for (v, p) in listing.atoms.get(label).into_iter().flatten() {
-                    match info.versions.get(v) {
-                        Some(known) if known.commit != p.commit => {
-                            return Err(ResolveError::Disagree {
-                                label: label.clone(),
-                                version: v.clone(),
-                                a: known.commit,
-                                b: p.commit,
-                            })
-                        }
-                        Some(_) => {}
-                        None => {
-                            info.versions.insert(v.clone(), p.clone());
-                        }
-                    }
-                }
-            }
-        }
-        // 2. The manifests of every version a requirement allows: those the
-        //    round brought, and any it did not (a fetch that failed, or one
-        //    atom reached through two sets), fetched now.
-        let mut wanted: BTreeMap<SetKey, ManifestRequest> = BTreeMap::new();
-        let mut queued: HashSet<(AtomId, Version)> = HashSet::new();
-        for dep in &frontier {
-            let id = d.id_of(&dep.set, &dep.label).expect("listed above");
-            let info = &d.atoms[&id];
-            let matching: Vec<&Version> = info
-                .versions
-                .keys()
-                .filter(|v| dep.req.matches(v))
-                .collect();
-            if first_level && matching.is_empty() {
-                if info.versions.is_empty() {
-                    return Err(ResolveError::NoSuchAtom {
-                        set: dep.set.to_string(),
-                        label: dep.label.clone(),
-                    });
-                }
-                return Err(ResolveError::NoMatch {
-                    set: dep.set.to_string(),
-                    label: dep.label.clone(),
-                    req: dep.req.clone(),
-                    available: info.versions.keys().cloned().collect(),
-                });
-            }
-            for v in matching {
-                let key = (id, v.clone());
-                if d.deps.contains_key(&key) || !queued.insert(key.clone()) {
-                    continue;
-                }
-                match info.versions[v].manifest {
-                    Some(blob) => wanted
-                        .entry(dep.set.clone())
-                        .or_insert_with(|| ManifestRequest::new(dep.set.clone()))
-                        .manifests
-                        .push((dep.label.clone(), v.clone(), blob)),
-                    None => {
-                        d.deps
-                            .insert(key, Err("its manifest ref is missing".into()));
-                    }
-                }
-            }
-        }
-        let requests: Vec<ManifestRequest> = wanted.into_values().collect();
-        let missing: Vec<ManifestRequest> = requests
-            .iter()
-            .map(|r| ManifestRequest {
-                manifests: r
-                    .manifests
-                    .iter()
-                    .filter(|(_, _, blob)| !blobs.contains_key(blob))
-                    .cloned()
-                    .collect(),
-                ..ManifestRequest::new(r.set.clone())
-            })
-            .filter(|r| !r.manifests.is_empty())
-            .collect();
-        if !missing.is_empty() {
-            let started = Instant::now();
-            match registry.manifests(&missing) {
-                Ok(b) => blobs.extend(b),
-                Err(e) => return Err(fetch_errors.into_iter().next().unwrap_or(e).into()),
-            }
-            d.timings.push((
-                format!(
-                    "level {}: fetch {} more manifests from {} sets",
-                    d.rounds,
-                    missing.iter().map(|r| r.manifests.len()).sum::<usize>(),
-                    missing.len()
-                ),
-                started.elapsed(),
-            ));
-        }
-        let mut next = Vec::new();
-        for ManifestRequest { set, manifests, .. } in &requests {
-            for (label, version, blob) in manifests {
-                let id = d.id_of(set, label).expect("listed above");
-                let parsed = match std::str::from_utf8(&blobs[blob]) {
-                    Ok(text) => manifest_deps(text, label, version, set),
-                    Err(_) => Err("its manifest is not UTF-8".into()),
-                };
-                if let Ok(deps) = &parsed {
-                    next.extend(deps.iter().cloned());
-                }
-                if let Err(why) = &parsed {
-                    d.warnings
-                        .push(format!("ignoring {label}@{version} from {set}: {why}"));
-                }
-                d.deps.insert((id, version.clone()), parsed);
-            }
-        }
-        let mut seen = HashSet::new();
-        next.retain(|dep| seen.insert(dep.clone()));
-        frontier = next;
+        let mut blobs = list_and_fetch(&mut d, registry, &frontier, prefer)?;
+        let requests = manifests_allowed(&mut d, &frontier, first_level)?;
+        fetch_missing(&mut d, registry, &requests, &mut blobs)?;
+        frontier = next_level(&mut d, &requests, &blobs);
         first_level = false;
     }
     Ok(d)
+}
+
+/// Step 1 of [`discover`]: one round of the registry for `frontier`; what
+/// the sets listed goes into `d`. Returns the manifests fetched, by blob.
+fn list_and_fetch(
+    d: &mut Discovery,
+    registry: &dyn Registry,
+    frontier: &[Dependency],
+    prefer: &HashMap<AtomId, Version>,
+) -> Result<BTreeMap<CommitId, Vec<u8>>, ResolveError> {
+    let started = Instant::now();
+    let queries = unlisted_labels(d, frontier);
+    let rounds = {
+        let d = &*d;
+        let plan = |set: &SetKey, fresh: &[Label], listing: &Listing| {
+            plan(d, frontier, prefer, set, fresh, listing)
+        };
+        registry.round(&queries, &plan)
+    };
+    d.timings.push((
+        round_summary(d.rounds, &queries, &rounds),
+        started.elapsed(),
+    ));
+    let mut blobs = BTreeMap::new();
+    let mut fetch_error = None;
+    for ((set, labels), round) in queries.iter().zip(rounds) {
+        match round.fetched {
+            Ok(b) => blobs.extend(b),
+            Err(e) => fetch_error = fetch_error.or(Some(e)),
+        }
+        if !labels.is_empty() {
+            record_listing(d, set, labels, round.listing?)?;
+        }
+    }
+    d.fetch_error = fetch_error;
+    Ok(blobs)
+}
+
+/// Per set of `frontier`, the labels it names that are not listed yet.
+fn unlisted_labels(d: &Discovery, frontier: &[Dependency]) -> Vec<(SetKey, Vec<Label>)> {
+    let mut queries: BTreeMap<SetKey, BTreeSet<Label>> = BTreeMap::new();
+    for dep in frontier {
+        let labels = queries.entry(dep.set.clone()).or_default();
+        if !d.listed.contains(&(dep.set.clone(), dep.label.clone())) {
+            labels.insert(dep.label.clone());
+        }
+    }
+    queries
+        .into_iter()
+        .map(|(s, l)| (s, l.into_iter().collect()))
+        .collect()
+}
+
+/// What a round did, for `eka -v`.
+fn round_summary(level: usize, queries: &[(SetKey, Vec<Label>)], rounds: &[Round]) -> String {
+    let listed = queries.iter().filter(|(_, l)| !l.is_empty()).count();
+    let manifests: usize = rounds.iter().map(|r| r.request.manifests.len()).sum();
+    let atoms: usize = rounds.iter().map(|r| r.request.atoms.len()).sum();
+    let sets = rounds
+        .iter()
+        .filter(|r| !r.request.manifests.is_empty() || !r.request.atoms.is_empty())
+        .count();
+    format!("level {level}: list {listed} sets, fetch {manifests} manifests and {atoms} atoms from {sets} sets")
+}
+
+/// Records in `d` what `set` listed of `labels`: its root and the versions
+/// of each; one atom reached through two sets must have one commit per
+/// version.
+fn record_listing(
+    d: &mut Discovery,
+    set: &SetKey,
+    labels: &[Label],
+    listing: Listing,
+) -> Result<(), ResolveError> {
+    d.warnings
+        .extend(listing.warnings.iter().map(|w| ResolveWarning::Listing {
+            set: set.to_string(),
+            warning: w.clone(),
+        }));
+    let root = listing.root.ok_or_else(|| ResolveError::NotARegistry {
+        set: set.to_string(),
+    })?;
+    d.roots.insert(set.clone(), root);
+    for label in labels {
+        d.listed.insert((set.clone(), label.clone()));
+        let info = d
+            .atoms
+            .entry(AtomId::compute(&root, label))
+            .or_insert_with(|| AtomInfo {
+                label: label.clone(),
+                root,
+                set: set.clone(),
+                versions: BTreeMap::new(),
+            });
+        for entry in listing.versions(label) {
+            match info.versions.get(&entry.version) {
+                Some(known) if known.commit != entry.commit => {
+                    return Err(ResolveError::Disagree {
+                        label: label.clone(),
+                        version: entry.version.clone(),
+                        a: known.commit,
+                        b: entry.commit,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    info.versions.insert(entry.version.clone(), entry.clone());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 2 of [`discover`], what to read: the manifests of every version a
+/// requirement of `frontier` allows, per set. On the first level (the
+/// root's own requirements), a requirement nothing meets is an error.
+fn manifests_allowed(
+    d: &mut Discovery,
+    frontier: &[Dependency],
+    first_level: bool,
+) -> Result<Vec<ManifestRequest>, ResolveError> {
+    let mut wanted: BTreeMap<SetKey, ManifestRequest> = BTreeMap::new();
+    let mut queued: HashSet<(AtomId, Version)> = HashSet::new();
+    for dep in frontier {
+        let id = d.id_of(&dep.set, &dep.label).expect("listed above");
+        let info = &d.atoms[&id];
+        let matching: Vec<Version> = info
+            .versions
+            .keys()
+            .filter(|v| dep.req.matches(v))
+            .cloned()
+            .collect();
+        if first_level && matching.is_empty() {
+            return Err(unmet(dep, info));
+        }
+        for v in matching {
+            let key = (id, v.clone());
+            if d.deps.contains_key(&key) || !queued.insert(key.clone()) {
+                continue;
+            }
+            match d.atoms[&id].versions[&v].manifest {
+                Some(blob) => wanted
+                    .entry(dep.set.clone())
+                    .or_insert_with(|| ManifestRequest::new(dep.set.clone()))
+                    .manifests
+                    .push((dep.label.clone(), v, blob)),
+                None => {
+                    d.deps
+                        .insert(key, Err("its manifest ref is missing".into()));
+                }
+            }
+        }
+    }
+    Ok(wanted.into_values().collect())
+}
+
+/// Why nothing meets `dep`: no such atom, or no matching version.
+fn unmet(dep: &Dependency, info: &AtomInfo) -> ResolveError {
+    if info.versions.is_empty() {
+        return ResolveError::NoSuchAtom {
+            set: dep.set.to_string(),
+            label: dep.label.clone(),
+        };
+    }
+    ResolveError::NoMatch {
+        set: dep.set.to_string(),
+        label: dep.label.clone(),
+        req: dep.req.clone(),
+        available: info.versions.keys().cloned().collect(),
+    }
+}
+
+/// Step 2 of [`discover`], the fetch: the manifests of `requests` that are
+/// not in `blobs` yet. A failure is reported as the round's own fetch
+/// failure, if it had one (the likelier cause).
+fn fetch_missing(
+    d: &mut Discovery,
+    registry: &dyn Registry,
+    requests: &[ManifestRequest],
+    blobs: &mut BTreeMap<CommitId, Vec<u8>>,
+) -> Result<(), ResolveError> {
+    let missing: Vec<ManifestRequest> = requests
+        .iter()
+        .map(|r| ManifestRequest {
+            manifests: r
+                .manifests
+                .iter()
+                .filter(|(_, _, blob)| !blobs.contains_key(blob))
+                .cloned()
+                .collect(),
+            ..ManifestRequest::new(r.set.clone())
+        })
+        .filter(|r| !r.manifests.is_empty())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    match registry.manifests(&missing) {
+        Ok(b) => blobs.extend(b),
+        Err(e) => return Err(d.fetch_error.take().unwrap_or(e).into()),
+    }
+    d.timings.push((
+        format!(
+            "level {}: fetch {} more manifests from {} sets",
+            d.rounds,
+            missing.iter().map(|r| r.manifests.len()).sum::<usize>(),
+            missing.len()
+        ),
+        started.elapsed(),
+    ));
+    Ok(())
+}
+
+/// Step 3 of [`discover`]: the dependencies of the versions read, recorded
+/// in `d` (or why a version is unusable), are the next level's frontier.
+fn next_level(
+    d: &mut Discovery,
+    requests: &[ManifestRequest],
+    blobs: &BTreeMap<CommitId, Vec<u8>>,
+) -> Vec<Dependency> {
+    let mut next = Vec::new();
+    for ManifestRequest { set, manifests, .. } in requests {
+        for (label, version, blob) in manifests {
+            let id = d.id_of(set, label).expect("listed above");
+            let parsed = match std::str::from_utf8(&blobs[blob]) {
+                Ok(text) => manifest_deps(text, label, version, set),
+                Err(_) => Err("its manifest is not UTF-8".into()),
+            };
+            match &parsed {
+                Ok(deps) => next.extend(deps.iter().cloned()),
+                Err(why) => d.warnings.push(ResolveWarning::Ignored {
+                    label: label.clone(),
+                    version: version.clone(),
+                    set: set.to_string(),
+                    why: why.clone(),
+                }),
+            }
+            d.deps.insert((id, version.clone()), parsed);
+        }
+    }
+    let mut seen = HashSet::new();
+    next.retain(|dep| seen.insert(dep.clone()));
+    next
 }
 
 /// A version set for PubGrub: ranges over versions, remembering the
@@ -765,7 +876,7 @@ pub fn resolve(
             tree.collapse_no_versions();
             let mut explanation = DefaultStringReporter::report(&tree);
             // Say what there is, for every atom the explanation names.
-            let mut named: Vec<(&Label, String, &BTreeMap<Version, Published>)> = d
+            let mut named: Vec<(&Label, String, &BTreeMap<Version, VersionEntry>)> = d
                 .atoms
                 .values()
                 .filter(|a| explanation.contains(a.label.as_str()))
@@ -861,41 +972,16 @@ fn build(
 /// A cycle among the chosen atoms, as labels (`a -> b -> a`).
 fn find_cycle(atoms: &[ResolvedAtom]) -> Option<Vec<Label>> {
     let index: HashMap<AtomId, usize> = atoms.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
-    // 0 new, 1 on the path, 2 done.
-    let mut state = vec![0u8; atoms.len()];
-    for start in 0..atoms.len() {
-        if state[start] != 0 {
-            continue;
-        }
-        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
-        while let Some(&mut (a, ref mut k)) = path.last_mut() {
-            let Some(edge) = atoms[a].deps.get(*k) else {
-                state[a] = 2;
-                path.pop();
-                continue;
-            };
-            *k += 1;
-            let t = index[&edge.id];
-            match state[t] {
-                0 => {
-                    state[t] = 1;
-                    path.push((t, 0));
-                }
-                1 => {
-                    let from = path.iter().position(|&(p, _)| p == t).unwrap_or(0);
-                    let mut labels: Vec<Label> = path[from..]
-                        .iter()
-                        .map(|&(p, _)| atoms[p].label.clone())
-                        .collect();
-                    labels.push(atoms[t].label.clone());
-                    return Some(labels);
-                }
-                _ => {}
-            }
-        }
-    }
-    None
+    let cycle = crate::graph::find_cycle(atoms.len(), |a, k| {
+        atoms[a].deps.get(k).map(|edge| index[&edge.id])
+    })?;
+    Some(
+        cycle
+            .nodes
+            .iter()
+            .map(|&a| atoms[a].label.clone())
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -958,8 +1044,8 @@ mod tests {
                 .map(|(set, labels)| {
                     let (root, atoms) = self.sets.get(set.0[0].as_str()).ok_or_else(|| {
                         RegistryError::Unreachable {
-                            set: set.to_string(),
-                            why: "no such set".into(),
+                            set: Some(set.to_string()),
+                            failures: vec![(set.to_string(), "no such set".into())],
                         }
                     })?;
                     let mut listing = Listing {
@@ -969,14 +1055,14 @@ mod tests {
                     for ((l, v), text) in atoms {
                         let label = Label::parse(l).unwrap();
                         if labels.contains(&label) {
-                            listing.atoms.entry(label).or_default().insert(
-                                Version::parse(v).unwrap(),
-                                Published {
-                                    commit: blob_of(&format!("commit {text}")),
-                                    manifest: Some(blob_of(text)),
-                                    origin: None,
-                                },
-                            );
+                            listing.atoms.entry(label).or_default().push(VersionEntry {
+                                version: Version::parse(v).unwrap(),
+                                commit: blob_of(&format!("commit {text}")),
+                                manifest: Some(blob_of(text)),
+                                origin: None,
+                                namespace: crate::registry::Namespace::Atoms,
+                                mirrors: Vec::new(),
+                            });
                         }
                     }
                     Ok(listing)

@@ -39,18 +39,6 @@ pub enum SourceError {
     Git(#[from] atom_git::GitError),
 }
 
-impl SourceError {
-    /// What to do about it.
-    pub fn help(&self) -> Option<&'static str> {
-        match self {
-            SourceError::NotAnAtom(_) => Some("create one with `eka new <dir>`, or name an atom directory"),
-            SourceError::NoRepository(_) => Some("atoms are read from git: `git init` and commit the atom, or pass --worktree to read the files on disk"),
-            SourceError::NotCommitted { .. } => Some("commit the atom, or pass --worktree to evaluate the files on disk"),
-            _ => None,
-        }
-    }
-}
-
 /// The other atoms of the repository at the same commit: what the set
 /// `"::"` (this repository) names.
 pub struct Siblings {

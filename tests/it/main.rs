@@ -29,7 +29,7 @@
 //!   kind of tampering.
 //! - `new`: `eka new`.
 //! - `query`: the zero-object queries `eka versions`, `list`, `show` (and
-//!   the `atom_lock::remote` functions behind them).
+//!   the `atom_lock::registry` functions behind them).
 //! - `resolve`: `eka add`, `remove`, `lock`, `update`, `fetch`.
 //! - `modules`: the module system through `eka eval`: the conformance corpus
 //!   under `tests/module-corpus/` and atoms read from git.

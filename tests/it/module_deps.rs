@@ -168,7 +168,7 @@ fn deps_through_the_lock(transport: Transport) {
     status: 1
     --- stdout ---
     --- stderr ---
-    eka::query::no_match
+    eka::registry::no_match
 
       × no version of `greet` matches `^2`; available: 1.0.0
       help: loosen the requirement, or leave out `@…` to take the newest

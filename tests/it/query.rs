@@ -1,7 +1,7 @@
 //! End-to-end tests of the zero-object queries: `eka versions`, `eka list`,
 //! `eka show`, over `file://`, `git://`, smart HTTP and ssh, with mirrors, eka
 //! 0.3's ref namespace, and every bad input the issue names. The library
-//! side (`atom_lock::remote`) is exercised directly where the command line
+//! side (`atom_lock::registry`) is exercised directly where the command line
 //! has no switch for it (an expected root, batched manifest fetches, a
 //! mirror that never answers).
 
@@ -12,7 +12,9 @@ use crate::support::{
     RegistryBuilder, Sandbox, Transport,
 };
 use atom_format::Label;
-use atom_lock::remote::{self, ManifestStore, QueryError, QueryOptions, QueryWarning};
+use atom_lock::registry::{
+    self as remote, ManifestStore, QueryOptions, QueryWarning, RegistryError as QueryError,
+};
 use atom_lock::RepoUrl;
 use serde_json::Value;
 
@@ -456,6 +458,8 @@ fn bad_input() {
     status: 1
     --- stdout ---
     --- stderr ---
+    eka::query::no_repository
+
       × `a@^1` names no repository to ask
       help: write `<repository>::<label>`, e.g. `gh:owner/repo::a` or `./
             registry.git::a`
@@ -545,12 +549,12 @@ fn bad_input() {
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, msg, help) = error(&args);
-        assert_eq!(code, "eka::query::no_atoms");
+        assert_eq!(code, "eka::registry::no_atoms");
         assert_eq!(msg, format!("`{empty}` publishes no atoms"));
         assert!(help.contains("refs/atoms/"), "{help}");
     }
     let (code, msg, help) = error(&["versions", &format!("{}::zzz", reg.url)]);
-    assert_eq!(code, "eka::query::unknown_atom");
+    assert_eq!(code, "eka::registry::unknown_atom");
     assert_eq!(msg, format!("`{}` publishes no atom `zzz`", reg.url));
     assert!(help.contains("eka list"), "{help}");
 
@@ -563,7 +567,7 @@ fn bad_input() {
             "{run}"
         );
         let (code, ..) = error(&[cmd, &format!("{}::a@^5", reg.url)]);
-        assert_eq!(code, "eka::query::no_match");
+        assert_eq!(code, "eka::registry::no_match");
     }
 
     // Unreachable remotes, on every transport.
@@ -577,7 +581,7 @@ fn bad_input() {
             vec!["show", &format!("{url}::a")],
         ] {
             let (code, msg, _) = error(&args);
-            assert_eq!(code, "eka::query::unreachable", "{kind:?}");
+            assert_eq!(code, "eka::registry::unreachable", "{kind:?}");
             assert!(msg.starts_with(&format!("cannot reach `{url}` (")), "{msg}");
         }
     }
@@ -681,7 +685,7 @@ fn mirrors() {
             .eka(here, &["--json", cmd, &target, "--mirror", &forged])
             .assert_failure();
         let v = json(&run);
-        assert_eq!(v["code"], "eka::query::mirrors_disagree", "{run}");
+        assert_eq!(v["code"], "eka::registry::mirrors_disagree", "{run}");
         let msg = v["error"].as_str().unwrap();
         assert!(msg.contains("the commit of a@0.2.0"), "{msg}");
         assert!(msg.contains(&reg.url) && msg.contains(&forged), "{msg}");

@@ -655,11 +655,10 @@ fn interrupted_add_changes_nothing() {
     status: 1
     --- stdout ---
     --- stderr ---
-    warning: atom.lock does not verify and is rebuilt from atom.toml: cannot read [SANDBOX]/app/atom.lock: Is a directory (os error 21)
     eka::project::write
 
-      × cannot write [SANDBOX]/app/atom.lock: Is a directory (os error
-      │ 21)
+      × cannot write [SANDBOX]/app/atom.lock
+      ╰─▶ Is a directory (os error 21)
       help: nothing was changed: both atom.toml and atom.lock are as they were
     ");
     assert_eq!(read(&dir.join("atom.toml")), before);
@@ -734,7 +733,7 @@ fn mirrors() {
       locking a 1.0.0
       locking b 1.1.0
     --- stderr ---
-    warning: mirror unreachable, using the others: git://127.0.0.1:[PORT]/dead.git: cannot connect to 127.0.0.1:[PORT]: Connection refused (os error 111)
+    warning: mirror `git://127.0.0.1:[PORT]/dead.git` is unreachable: cannot connect to 127.0.0.1:[PORT]: Connection refused (os error 111)
     ");
     let lock = read(&dir.join("atom.lock"));
     assert!(
@@ -769,11 +768,11 @@ fn mirrors() {
 
       × mirrors of set [git://127.0.0.1:[PORT]/dead.git, http://127.0.0.1:[PORT]/
       │ mirror.git, file://[SANDBOX]/served-file/registry.git] disagree
-      │ on the commit of a@1.0.0: `http://127.0.0.1:[PORT]/mirror.git` says
-      │ [COMMIT], `file://[SANDBOX]/
-      │ served-file/registry.git` says [COMMIT]
-      help: mirrors of one set must hold the same refs; one of them may have been
-            tampered with
+      │ on the commit of a@1.0.0: `http://127.0.0.1:[PORT]/mirror.git` has
+      │ [COMMIT], but `file://[SANDBOX]/
+      │ served-file/registry.git` has [COMMIT]
+      help: one of these mirrors has been rewritten or tampered with; nothing was
+            used from either — remove the wrong one from the set
     ");
     assert!(
         run.stderr.contains(&mirror) && run.stderr.contains(&url),

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use atom_eval::{EvalError, Evaluator, Limits, RootedFileSystem, Span};
+use atom_eval::Limits;
 use atom_modules::readahead::Readers;
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use atom_modules::Checkout;
+use atom_ops::eval::{self, AtomDir, EvalFailure, EvalOptions, EvalOutput};
+use miette::IntoDiagnostic;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -41,9 +43,6 @@ pub struct Args {
     /// Print the value as JSON (the global `--json`).
     #[arg(skip)]
     pub(crate) json: bool,
-    /// Report on stderr what the parse cache did (the global `--verbose`).
-    #[arg(skip)]
-    pub(crate) verbose: bool,
     /// Parse every file of an atom: neither read nor write the cache of
     /// parsed files (`~/.cache/eka/parsed`).
     #[arg(long)]
@@ -59,221 +58,113 @@ pub struct Args {
     pub(crate) max_steps: Option<u64>,
 }
 
-/// An evaluation error with its source span and trace, for miette.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("{message}")]
-pub(crate) struct EvalDiagnostic {
-    message: String,
-    #[source_code]
-    source_code: Option<NamedSource<String>>,
-    #[label("{label}")]
-    span: Option<SourceSpan>,
-    label: String,
-    #[help]
-    help: Option<String>,
-    #[related]
-    trace: Vec<EvalDiagnostic>,
-}
-
-fn located(
-    ev: &Evaluator,
-    span: Option<Span>,
-) -> (Option<NamedSource<String>>, Option<SourceSpan>) {
-    match span.and_then(|s| ev.source(s.file).map(|src| (s, src))) {
-        Some((s, (name, text))) => {
-            let len = text.len();
-            let start = (s.start as usize).min(len);
-            let end = (s.end as usize).clamp(start, len);
-            (
-                Some(NamedSource::new(name, text.to_string())),
-                Some(SourceSpan::from(start..end)),
-            )
+impl Args {
+    fn options(&self) -> EvalOptions {
+        EvalOptions {
+            names: self.names,
+            strict: self.strict,
+            json: self.json,
+            checkout: match self.worktree {
+                true => Checkout::Worktree,
+                false => Checkout::Rev(self.rev.clone()),
+            },
+            offline: self.offline,
+            parse_cache: !self.no_parse_cache,
+            parse_only: self.parse,
+            limits: Limits {
+                max_call_depth: self.max_call_depth,
+                max_steps: self.max_steps,
+            },
         }
-        None => (None, None),
     }
 }
 
-pub(crate) fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
-    let (source_code, span) = located(ev, e.span());
-    let trace = e
-        .trace()
-        .iter()
-        .map(|frame| {
-            let (source_code, span) = located(ev, frame.span);
-            EvalDiagnostic {
-                message: frame.message.clone(),
-                source_code,
-                span,
-                label: String::new(),
-                help: None,
-                trace: Vec::new(),
-            }
-        })
-        .collect();
-    // What to use instead goes on its own `help:` line.
-    let (message, help) = match e.kind() {
-        atom_eval::ErrorKind::Forbidden { what, help } => {
-            (format!("{what} is not available here"), Some(help.clone()))
-        }
-        _ => (e.to_string(), None),
-    };
-    EvalDiagnostic {
-        message,
-        source_code,
-        span,
-        label: "here".into(),
-        help,
-        trace,
-    }
-}
-
-fn absolute(path: &Path) -> miette::Result<PathBuf> {
-    std::path::absolute(path)
-        .map_err(|e| miette::miette!("cannot resolve '{}': {e}", path.display()))
-}
-
-/// Evaluates what `args` name: a fetched atom, an atom directory (`atom`,
-/// [`atom_target`] of the file), or a Nix file or expression.
+/// Evaluates what `args` name: a fetched atom, an atom directory, or a Nix
+/// file or expression.
 fn evaluate(
-    args: Args,
-    fetched: Option<crate::cmd::eval_atom::Fetched>,
-    atom: Option<AtomTarget>,
+    args: &Args,
+    cwd: &Path,
+    fetched: Option<eval::Fetched>,
+    atom: Option<AtomDir>,
     readers: Option<Readers>,
-) -> miette::Result<Option<String>> {
+) -> Result<EvalOutput, EvalFailure> {
+    let options = args.options();
     if let Some(fetched) = fetched {
-        return crate::cmd::eval_atom::evaluate_fetched(&args, fetched, readers);
+        return eval::evaluate_fetched(&options, fetched, readers, cwd);
     }
     if let Some(atom) = atom {
-        return crate::cmd::eval_atom::evaluate(&args, atom, readers);
+        return eval::evaluate_atom(&options, &atom, readers);
     }
-    if let Some(target) = &args.file {
-        if args.names {
-            return Err(miette::miette!(
-                help = "--names lists an atom's public names; name an atom directory (holding atom.toml)",
-                "'{}' is not an atom directory",
-                target.display()
-            ));
-        }
+    if let (Some(target), true) = (&args.file, args.names) {
+        return Err(EvalFailure::NamesOfNonAtom(target.clone()));
     }
-    let (root, file) = match &args.file {
-        Some(f) => {
-            let abs = absolute(f)?;
-            let dir = abs
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("/"));
-            (dir, Some(abs))
-        }
-        None => (absolute(Path::new("."))?, None),
-    };
-    let fs = RootedFileSystem::new(&root)
-        .map_err(|e| miette::miette!("cannot open '{}': {e}", root.display()))?;
-    let root = fs.root().to_path_buf();
-    let limits = Limits {
-        max_call_depth: args.max_call_depth,
-        max_steps: args.max_steps,
-    };
-    let mut ev = Evaluator::new(Box::new(fs), limits);
-    ev.set_home_dir(std::env::var("HOME").ok());
-    // The root is canonical; address the file through it so that it is
-    // inside even when the given path went through a symlink.
-    let file = file.map(|f| {
-        root.join(f.file_name().unwrap_or_default())
-            .display()
-            .to_string()
-    });
-    let fail = |ev: &Evaluator, e: EvalError| miette::Report::new(diagnose(ev, &e));
-    if args.parse {
-        let r = match (&file, &args.expr) {
-            (Some(f), _) => ev.check_file(f),
-            (None, Some(expr)) => ev.check_source("«string»", expr, &root.display().to_string()),
-            (None, None) => Ok(()),
-        };
-        return r.map(|()| None).map_err(|e| fail(&ev, e));
-    }
-    let value = match (&file, &args.expr) {
-        (Some(f), _) => ev.eval_file(f),
-        (None, Some(expr)) => ev.eval_source("«string»", expr, &root.display().to_string()),
-        (None, None) => return Ok(None),
-    };
-    let out = value
-        .and_then(|v| {
-            if args.strict || args.json {
-                ev.force_deep(&v)
-            } else {
-                Ok(v)
-            }
-        })
-        .and_then(|v| {
-            let text = if args.json {
-                ev.to_json(&v)
-            } else {
-                ev.print(&v)
-            };
-            // The process ends right after printing: tearing the heap of
-            // values down one reference count at a time would only delay
-            // that (by a tenth of the run on large evaluations).
-            std::mem::forget(v);
-            text
-        });
-    let out = out.map(Some).map_err(|e| fail(&ev, e));
-    std::mem::forget(ev);
-    out
+    eval::evaluate_nix(&options, args.file.as_deref(), args.expr.as_deref(), cwd)
 }
 
-/// An atom target: `DIR` or `DIR#attr.path` where `DIR` holds atom.toml.
-pub(crate) struct AtomTarget {
-    pub dir: PathBuf,
-    pub attr: Vec<String>,
-}
-
-fn atom_target(target: &Path) -> Option<AtomTarget> {
-    let text = target.to_str()?;
-    let (dir, attr) = match text.rsplit_once('#') {
-        Some((d, a)) => (if d.is_empty() { "." } else { d }, Some(a)),
-        None => (text, None),
+/// An atom URI is resolved and fetched before the evaluation thread starts.
+fn fetch(args: &Args, cwd: &Path, global: &crate::Global) -> miette::Result<Option<eval::Fetched>> {
+    let Some(text) = args.file.as_ref().and_then(|f| f.to_str()) else {
+        return Ok(None);
     };
-    let dir = PathBuf::from(dir);
-    if !dir.is_dir() {
-        return None;
+    if !text.contains("::") {
+        return Ok(None);
     }
-    let attr = attr
-        .map(|a| {
-            a.split('.')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(AtomTarget { dir, attr })
+    let (uri, attr) = text.rsplit_once('#').unwrap_or((text, ""));
+    let target = crate::cmd::query::atom_target(uri, &Default::default(), global)?;
+    Ok(Some(eval::fetch_uri(
+        uri,
+        &target,
+        attr,
+        &args.options(),
+        cwd,
+    )?))
 }
 
 pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
     args.json = global.json;
-    args.verbose = global.verbose;
-    // An atom URI is resolved and fetched here, before the evaluation
-    // thread starts.
-    let fetched = match args.file.as_ref().and_then(|f| f.to_str()) {
-        Some(t) if t.contains("::") => Some(crate::cmd::eval_atom::fetch_uri(t, &args, global)?),
-        _ => None,
-    };
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let fetched = fetch(&args, &cwd, global)?;
     // An atom evaluated strictly is read ahead on the other cores; their
     // threads start now, so that they are running when the atom is open.
     let atom = match fetched {
         Some(_) => None,
-        None => args.file.as_deref().and_then(atom_target),
+        None => args.file.as_deref().and_then(AtomDir::parse),
     };
     let is_atom = fetched.is_some() || atom.is_some();
-    let readers = (is_atom && crate::cmd::eval_atom::reads_ahead(&args))
-        .then(|| Readers::spawn(crate::cmd::eval_atom::reader_threads()));
+    let readers = (is_atom && eval::reads_ahead(&args.options()))
+        .then(|| Readers::spawn(eval::reader_threads()));
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
-    let out = atom_eval::run_with_large_stack(move || evaluate(args, fetched, atom, readers))
-        .map_err(|e| miette::miette!("cannot start the evaluation thread: {e}"))??;
-    if let Some(text) = out {
+    let verbose = global.verbose;
+    let out =
+        atom_eval::run_with_large_stack(move || evaluate(&args, &cwd, fetched, atom, readers))
+            .map_err(EvalFailure::Thread)??;
+    if let (Some(report), true) = (&out.parse_cache, verbose) {
+        parse_cache_report(report);
+    }
+    if let Some(text) = out.text? {
         println!("{text}");
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// What the parse cache did (`-v`).
+fn parse_cache_report(report: &eval::ParseCacheReport) {
+    eprintln!(
+        "parse cache: {} read back, {} parsed",
+        report.hits, report.misses
+    );
+    match &report.written {
+        Ok(None) => {}
+        Ok(Some(bytes)) => eprintln!(
+            "parse cache: wrote {} ({bytes} bytes)",
+            report.pack.display()
+        ),
+        Err(e) => eprintln!(
+            "warning: parse cache: cannot write {}: {e}",
+            report.pack.display()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -290,7 +181,6 @@ mod tests {
             expr: expr.map(str::to_string),
             strict: false,
             json: false,
-            verbose: false,
             no_parse_cache: true,
             parse: false,
             max_call_depth: Limits::default().max_call_depth,
@@ -298,10 +188,12 @@ mod tests {
         }
     }
 
-    fn run_args(a: Args) -> miette::Result<Option<String>> {
-        let atom = a.file.as_deref().and_then(atom_target);
-        atom_eval::run_with_large_stack(move || evaluate(a, None, atom, None))
+    fn run_args(a: Args) -> Result<Option<String>, EvalFailure> {
+        let atom = a.file.as_deref().and_then(AtomDir::parse);
+        let cwd = std::env::current_dir().unwrap();
+        atom_eval::run_with_large_stack(move || evaluate(&a, &cwd, None, atom, None))
             .expect("evaluation thread")
+            .and_then(|out| out.text)
     }
 
     /// A fresh directory under the system temp dir, removed on drop.
@@ -367,11 +259,11 @@ mod tests {
     #[test]
     fn errors_carry_labelled_spans_and_a_trace() {
         let e = run_args(args(None, Some("let f = s: s.fooo; in f { foo = 1; }"))).unwrap_err();
-        let d = e
-            .downcast_ref::<EvalDiagnostic>()
-            .expect("an evaluation diagnostic");
+        let EvalFailure::Eval(d) = e else {
+            panic!("not an evaluation diagnostic: {e}")
+        };
         assert_eq!(d.message, "attribute 'fooo' missing; did you mean 'foo'?");
-        assert_eq!(d.span, Some(SourceSpan::from(11..17)));
+        assert_eq!(d.span, Some(miette::SourceSpan::from(11..17)));
         assert!(d
             .trace
             .iter()

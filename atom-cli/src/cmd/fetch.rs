@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use atom_git::cache::{self, Access, Cache};
-use atom_lock::fetch::{self, Status, Want};
-use atom_lock::project::LockState;
-use miette::miette;
+use atom_lock::fetch::Status;
+use miette::IntoDiagnostic;
 
 use crate::cmd::deps;
 use crate::{output, Global};
@@ -18,38 +16,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
-    let p = deps::project()?;
-    let lock = match p.lock {
-        LockState::Missing => {
-            return Err(miette!(
-                code = "eka::fetch::no_lock",
-                help = "run `eka lock` first",
-                "there is no atom.lock beside {}",
-                p.manifest_path().display()
-            ))
-        }
-        LockState::Invalid(e) => return Err(e.into()),
-        LockState::Valid(ref l) => l,
-    };
-    let dir = cache::default_dir()?;
-    let access = if args.offline {
-        Access::Read
-    } else {
-        Access::Write
-    };
-    let cache = Cache::open(&dir, access)?;
-    let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
-    let (got, warnings) = fetch::fetch(
-        &cache,
-        &atom_git::Connections::new(&p.dir),
-        &p.dir,
-        &wants,
-        fetch::Options {
-            offline: args.offline,
-            check_remote: !args.offline,
-        },
-    )?;
-    deps::warn(&warnings, global);
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let report = atom_ops::deps::fetch(&cwd, args.offline)?;
+    deps::warn(&report.warnings, global);
+    let got = &report.atoms;
     let status = |s: Status| match s {
         Status::Cached => "cached",
         Status::Fetched => "fetched",
@@ -69,7 +39,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 })
             })
             .collect();
-        output::json(&serde_json::json!({ "cache": cache.dir(), "atoms": atoms }))?;
+        output::json(&serde_json::json!({ "cache": report.cache, "atoms": atoms }))?;
     } else if !global.quiet {
         let rows: Vec<Vec<String>> = got
             .iter()
@@ -88,7 +58,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         println!(
             "{} atoms verified in {} ({fetched} fetched)",
             got.len(),
-            cache.dir().display()
+            report.cache.display()
         );
     }
     Ok(ExitCode::SUCCESS)

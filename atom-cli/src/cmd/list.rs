@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use atom_lock::remote::{self, QueryOptions, QueryWarning, VersionEntry};
+use atom_lock::registry::{self, QueryWarning, VersionEntry};
 
 use super::query::{self, MirrorArgs};
 use crate::{output, Global};
@@ -32,11 +32,7 @@ struct Report<'a> {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let urls = query::repo_target(&args.repository, &args.mirrors, global)?;
-    let listing = remote::list_repo(
-        &atom_git::Connections::default(),
-        &urls,
-        &QueryOptions::default(),
-    )?;
+    let listing = atom_ops::query::list(&urls, &atom_git::Connections::default())?;
     query::warn(&listing.warnings, global);
     if global.json {
         output::json(&Report {
@@ -98,7 +94,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
 
 fn legacy_mark(v: &VersionEntry) -> &'static str {
     match v.namespace {
-        remote::Namespace::Atoms => "",
-        remote::Namespace::Eka03 => " (eka 0.3)",
+        registry::Namespace::Atoms => "",
+        registry::Namespace::Eka03 => " (eka 0.3)",
     }
 }

@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use atom_lock::project::{self, Keep, LockState};
-use miette::miette;
+use miette::{miette, IntoDiagnostic};
 
 use crate::cmd::deps;
 use crate::{output, Global};
@@ -17,59 +16,35 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
-    let p = deps::project()?;
+    let cwd = std::env::current_dir().into_diagnostic()?;
     if args.check {
-        let lock = match p.lock {
-            LockState::Missing => {
-                return Err(miette!(
-                    code = "eka::lock::missing",
-                    help = "run `eka lock` and commit atom.lock",
-                    "there is no atom.lock beside {}",
-                    p.manifest_path().display()
-                ))
-            }
-            LockState::Invalid(e) => return Err(e.into()),
-            LockState::Valid(ref l) => l,
-        };
-        let reasons = project::stale_reasons(
-            &project::root_input_at(&p.manifest, &p.manifest_path(), &p.manifest_text)?,
-            lock,
-        );
-        if global.json {
-            output::json(
-                &serde_json::json!({ "up_to_date": reasons.is_empty(), "stale": reasons }),
-            )?;
-            return Ok(if reasons.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
-        }
-        if !reasons.is_empty() {
-            return Err(miette!(
-                code = "eka::lock::stale",
-                help = "run `eka lock` and commit atom.lock",
-                "atom.lock is not in line with atom.toml:\n  - {}",
-                reasons.join("\n  - ")
-            ));
-        }
-        if !global.quiet {
-            println!("atom.lock is up to date ({} atoms)", lock.atoms().len());
-        }
-        return Ok(ExitCode::SUCCESS);
+        return check(&cwd, global);
     }
-    let old = deps::old_lock(&p, global);
-    let locked = deps::lock(
-        &p.dir,
-        &p.manifest,
-        &p.manifest_text,
-        old,
-        &Keep::Locked,
-        global,
-    )?;
-    if locked.resolution.is_some() || !matches!(p.lock, LockState::Valid(_)) {
-        project::write_both(&p.dir, None, &locked.lock)?;
+    let report = atom_ops::deps::lock(&cwd)?;
+    deps::report(&report, global, "locking")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(cwd: &std::path::Path, global: &Global) -> miette::Result<ExitCode> {
+    let report = atom_ops::deps::check(cwd)?;
+    let up_to_date = report.stale.is_empty();
+    if global.json {
+        output::json(&serde_json::json!({ "up_to_date": up_to_date, "stale": report.stale }))?;
+        return Ok(match up_to_date {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        });
     }
-    deps::report(&locked, global, "locking")?;
+    if !up_to_date {
+        return Err(miette!(
+            code = "eka::lock::stale",
+            help = "run `eka lock` and commit atom.lock",
+            "atom.lock is not in line with atom.toml:\n  - {}",
+            report.stale.join("\n  - ")
+        ));
+    }
+    if !global.quiet {
+        println!("atom.lock is up to date ({} atoms)", report.atoms);
+    }
     Ok(ExitCode::SUCCESS)
 }

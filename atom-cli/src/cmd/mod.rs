@@ -3,7 +3,6 @@
 pub mod add;
 mod deps;
 pub mod eval;
-pub mod eval_atom;
 pub mod fetch;
 pub mod list;
 pub mod lock;

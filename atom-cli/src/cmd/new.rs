@@ -1,6 +1,5 @@
 //! `eka new`: scaffold an atom.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,10 +70,9 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     std::fs::create_dir_all(&args.path)
         .into_diagnostic()
         .map_err(|e| e.wrap_err(format!("cannot create `{}`", args.path.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&args.path).into_diagnostic()?;
-    tmp.write_all(text.as_bytes()).into_diagnostic()?;
-    tmp.persist_noclobber(&manifest_path)
-        .map_err(|e| miette!("cannot write `{}`: {}", manifest_path.display(), e.error))?;
+    atom_lock::files::stage(&manifest_path, text.as_bytes())
+        .and_then(|new| new.commit_new())
+        .map_err(|e| miette!("cannot write `{}`: {e}", manifest_path.display()))?;
     if global.json {
         crate::output::json(&serde_json::json!({
             "path": manifest_path,

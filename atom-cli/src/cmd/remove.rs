@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use atom_format::Manifest;
-use atom_lock::project::{self, Keep, ManifestEdit};
+use miette::IntoDiagnostic;
 
 use crate::cmd::deps;
 use crate::Global;
@@ -16,17 +15,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
-    let p = deps::project()?;
-    let mut edit = ManifestEdit::new(&p.manifest_text)?;
-    for l in &args.labels {
-        edit.remove(l)?;
-    }
-    let text = edit.text();
-    let name = p.manifest_path().display().to_string();
-    let manifest = Manifest::parse(&name, &text)?;
-    let old = deps::old_lock(&p, global);
-    let locked = deps::lock(&p.dir, &manifest, &text, old, &Keep::Locked, global)?;
-    project::write_both(&p.dir, Some(&text), &locked.lock)?;
-    deps::report(&locked, global, "adding")?;
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let report = atom_ops::deps::remove(&cwd, &args.labels)?;
+    deps::report(&report, global, "adding")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use atom_lock::remote::{self, QueryOptions, VersionEntry};
+use atom_git::Connections;
+use atom_lock::registry::{self, VersionEntry};
 
 use super::query::{self, MirrorArgs};
 use crate::{output, Global};
@@ -28,7 +29,7 @@ struct Report<'a> {
     /// The highest version matching the requirement.
     selected: Option<String>,
     versions: &'a [VersionEntry],
-    warnings: &'a [remote::QueryWarning],
+    warnings: &'a [registry::QueryWarning],
 }
 
 fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -40,18 +41,10 @@ fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::E
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let target = query::atom_target(&args.uri, &args.mirrors, global)?;
-    let listing = remote::list_atom_versions(
-        &atom_git::Connections::default(),
-        &target.urls,
-        &target.label,
-        &QueryOptions::default(),
-    )?;
+    let report = atom_ops::query::versions(&target, &Connections::default())?;
+    let (listing, selected) = (&report.listing, &report.selected);
     query::warn(&listing.warnings, global);
     let versions = listing.versions(&target.label);
-    let selected = match &target.req {
-        Some(req) => Some(listing.select(&target.label, Some(req))?.version.clone()),
-        None => None,
-    };
     if global.json {
         output::json(&Report {
             label: &target.label,

@@ -1,5 +1,13 @@
-//! What the resolver needs to know about remote sets, behind a small trait
-//! so that the transport can be swapped without touching resolution.
+//! Registries: what remote sets publish, asked without fetching more than
+//! refs and manifests (normative text in `spec/query.md`).
+//!
+//! - [`query`]: ref listings of a set's mirrors, asked concurrently and
+//!   merged into one [`Listing`] (`eka versions`, `eka list`, `eka show`);
+//! - [`manifests`]: `atom.toml` blobs, fetched alone;
+//! - [`Registry`]: what resolution asks, batched by set, behind a small
+//!   trait so that the transport can be swapped without touching
+//!   resolution; [`git::GitRegistry`] implements it over git (`ls-refs`
+//!   and fetches into the local cache).
 //!
 //! A [`Registry`] answers two batched questions, each in one round trip per
 //! set (concurrently across sets where the implementation can):
@@ -9,14 +17,24 @@
 //!   in the same round trip the atom commits resolution will most likely
 //!   lock, so that their content digests need no further one.
 //!
-//! [`crate::gitreg::GitRegistry`] implements it over git (`ls-refs` and
-//! fetches into the local [`crate::cache::Cache`]).
+//! Every question fails with one error type, [`RegistryError`].
+
+mod error;
+pub mod git;
+mod listing;
+pub mod manifests;
+pub mod query;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use atom_format::Label;
 use semver::Version;
+
+pub use error::RegistryError;
+pub use listing::{Listing, Namespace, QueryWarning, VersionEntry};
+pub use manifests::{fetch_manifests, FetchedManifest, ManifestStore, ManifestWant};
+pub use query::{list_atom_versions, list_atoms, list_repo, QueryOptions};
 
 use crate::ids::CommitId;
 use crate::uri::RepoUrl;
@@ -54,75 +72,6 @@ impl fmt::Display for SetKey {
             }
         }
     }
-}
-
-/// One published version, as the refs of a set say.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Published {
-    /// The atom commit (`refs/atoms/<label>/<version>`, or eka 0.3's
-    /// `refs/eka/atoms/<label>/<version>` when the set has only that).
-    pub commit: CommitId,
-    /// The `atom.toml` blob (`refs/atoms/_manifest/<label>/<version>`, or
-    /// `refs/eka/meta/<label>/<version>/manifest`), if the set has that ref.
-    pub manifest: Option<CommitId>,
-    /// The origin commit (`refs/atoms/_origin/<label>/<version>`, or
-    /// `refs/eka/meta/<label>/<version>/origin`), if listed.
-    pub origin: Option<CommitId>,
-}
-
-/// A set's answer to a listing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Listing {
-    /// `refs/atoms/_root` (or eka 0.3's `refs/ekala/init` when there is
-    /// none); `None` when the repository has no atoms.
-    pub root: Option<CommitId>,
-    /// The versions of each label asked for (absent labels have no entry).
-    pub atoms: BTreeMap<Label, BTreeMap<Version, Published>>,
-    /// Mirrors that could not be reached while another answered.
-    pub warnings: Vec<String>,
-}
-
-/// Why a registry question could not be answered.
-#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
-pub enum RegistryError {
-    #[error("cannot reach set {set}: {why}")]
-    #[diagnostic(code(eka::registry::unreachable))]
-    Unreachable { set: String, why: String },
-    #[error("mirrors of set {set} disagree on {what}: `{a_url}` says {a}, `{b_url}` says {b}")]
-    #[diagnostic(
-        code(eka::registry::mirrors_disagree),
-        help(
-            "mirrors of one set must hold the same refs; one of them may have been tampered with"
-        )
-    )]
-    MirrorsDisagree {
-        set: String,
-        what: String,
-        a_url: String,
-        a: String,
-        b_url: String,
-        b: String,
-    },
-    #[error("set {set}: `{url}` publishes {version} twice, in both namespaces: `{atom_ref}` points to {current}, but eka 0.3's `{legacy_ref}` to {legacy}")]
-    #[diagnostic(
-        code(eka::registry::namespace_conflict),
-        help("one of the two refs was rewritten or tampered with, so neither is locked; ask the repository's owner to delete the wrong one")
-    )]
-    NamespaceConflict {
-        set: String,
-        url: String,
-        version: String,
-        atom_ref: String,
-        current: String,
-        legacy_ref: String,
-        legacy: String,
-    },
-    #[error("cannot fetch from set {set}: {why}")]
-    #[diagnostic(code(eka::registry::fetch))]
-    Fetch { set: String, why: String },
-    #[error("{0}")]
-    #[diagnostic(code(eka::registry::error))]
-    Other(String),
 }
 
 /// What one round wants from one set.

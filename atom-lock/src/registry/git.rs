@@ -1,5 +1,5 @@
-//! [`Registry`] over git, on top of [`crate::remote`]: listings are
-//! [`remote::query`]s (protocol v2 `ls-refs` with precise ref prefixes, the
+//! [`Registry`] over git: listings are
+//! [`query::query`]s (protocol v2 `ls-refs` with precise ref prefixes, the
 //! mirrors of a set asked concurrently and required to agree); manifests,
 //! with the atom commits resolution will likely lock, are fetched by id
 //! into the [`Cache`] in one request per set ([`Cache::fetch`]), on the
@@ -11,15 +11,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use atom_format::Label;
-use semver::Version;
-
-use crate::ids::CommitId;
-use crate::registry::{
-    Listing, ManifestRequest, Plan, Published, Registry, RegistryError, Round, SetKey,
-};
-use crate::remote::{self, QueryError, QueryOptions, QueryWarning};
-use crate::uri::RepoUrl;
 use atom_git::{Cache, Connections};
+
+use super::query::{self, QueryOptions};
+use super::{Listing, ManifestRequest, Plan, Registry, RegistryError, Round, SetKey};
+use crate::ids::CommitId;
+use crate::uri::RepoUrl;
 
 /// Where to reach `url`: relative paths are relative to `base` (the folder
 /// of the manifest that names them).
@@ -43,7 +40,7 @@ pub fn location(url: &RepoUrl, base: &Path) -> String {
 pub fn prefixes(labels: &[Label]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for l in labels {
-        for p in remote::atom_prefixes(l, true) {
+        for p in query::atom_prefixes(l, true) {
             if !out.contains(&p) {
                 out.push(p);
             }
@@ -81,7 +78,8 @@ impl<'c> GitRegistry<'c> {
             .collect()
     }
 
-    /// One [`remote::query`] over the mirrors of `set`.
+    /// One [`query::query`] over the mirrors of `set`, of the versions of
+    /// `labels` only.
     fn list_set(&self, set: &SetKey, labels: &[Label]) -> Result<Listing, RegistryError> {
         let options = QueryOptions {
             metadata: true,
@@ -90,87 +88,14 @@ impl<'c> GitRegistry<'c> {
             strict_namespaces: true,
             ..QueryOptions::default()
         };
-        let found = remote::query(
+        let mut listing = query::query(
             &self.connections,
             &self.urls(set),
             &prefixes(labels),
             &options,
         )
-        .map_err(|e| match e {
-            QueryError::Unreachable { failures } => RegistryError::Unreachable {
-                set: set.to_string(),
-                why: failures
-                    .iter()
-                    .map(|(url, why)| format!("{url}: {why}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            },
-            QueryError::Disagree {
-                what,
-                url_a,
-                a,
-                url_b,
-                b,
-            } => RegistryError::MirrorsDisagree {
-                set: set.to_string(),
-                what,
-                a_url: url_a,
-                a,
-                b_url: url_b,
-                b,
-            },
-            QueryError::NamespaceConflict {
-                url,
-                version,
-                atom_ref,
-                current,
-                legacy_ref,
-                legacy,
-            } => RegistryError::NamespaceConflict {
-                set: set.to_string(),
-                url,
-                version: version.to_string(),
-                atom_ref,
-                current,
-                legacy_ref,
-                legacy,
-            },
-            QueryError::NoMirrors => RegistryError::Unreachable {
-                set: set.to_string(),
-                why: e.to_string(),
-            },
-            e => RegistryError::Other(e.to_string()),
-        })?;
-        let mut listing = Listing {
-            root: found.root,
-            ..Listing::default()
-        };
-        listing.warnings = found
-            .warnings
-            .into_iter()
-            .map(|w| match w {
-                QueryWarning::Unreachable { url, why } => {
-                    format!("mirror unreachable, using the others: {url}: {why}")
-                }
-                w => w.to_string(),
-            })
-            .collect();
-        for (label, versions) in found.atoms {
-            if !labels.contains(&label) {
-                continue;
-            }
-            let entry: &mut BTreeMap<Version, Published> = listing.atoms.entry(label).or_default();
-            for v in versions {
-                entry.insert(
-                    v.version,
-                    Published {
-                        commit: v.commit,
-                        manifest: v.manifest,
-                        origin: v.origin,
-                    },
-                );
-            }
-        }
+        .map_err(|e| e.in_set(&set.to_string()))?;
+        listing.atoms.retain(|label, _| labels.contains(label));
         Ok(listing)
     }
 
@@ -205,13 +130,13 @@ impl<'c> GitRegistry<'c> {
                         fetched = true;
                         break;
                     }
-                    Err(e) => failures.push(format!("{url}: {}", e.reason())),
+                    Err(e) => failures.push((url.to_string(), e.reason())),
                 }
             }
             if !fetched {
                 return Err(RegistryError::Fetch {
-                    set: set.to_string(),
-                    why: failures.join("; "),
+                    set: Some(set.to_string()),
+                    failures,
                 });
             }
         }
@@ -223,8 +148,11 @@ impl<'c> GitRegistry<'c> {
                     .blob(*blob)
                     .map(|b| (*blob, b))
                     .ok_or_else(|| RegistryError::Fetch {
-                        set: set.to_string(),
-                        why: format!("the manifest of {l}@{v} ({blob}) did not arrive as a blob"),
+                        set: Some(set.to_string()),
+                        failures: vec![(
+                            set.to_string(),
+                            format!("the manifest of {l}@{v} ({blob}) did not arrive as a blob"),
+                        )],
                     })
             })
             .collect()
@@ -242,7 +170,7 @@ impl Registry for GitRegistry<'_> {
                 .into_iter()
                 .map(|h| {
                     h.join()
-                        .unwrap_or_else(|_| Err(RegistryError::Other("listing panicked".into())))
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
                 .collect()
         })
@@ -277,13 +205,9 @@ impl Registry for GitRegistry<'_> {
                 .collect();
             handles
                 .into_iter()
-                .zip(queries)
-                .map(|(h, (set, _))| {
-                    h.join().unwrap_or_else(|_| Round {
-                        listing: Err(RegistryError::Other("listing panicked".into())),
-                        request: ManifestRequest::new(set.clone()),
-                        fetched: Ok(BTreeMap::new()),
-                    })
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
                 .collect()
         })
@@ -302,7 +226,7 @@ impl Registry for GitRegistry<'_> {
                 .into_iter()
                 .map(|h| {
                     h.join()
-                        .unwrap_or_else(|_| Err(RegistryError::Other("fetch panicked".into())))
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
                 .collect()
         });

@@ -1,0 +1,151 @@
+//! Why a registry could not answer: one error for every question asked of
+//! remote sets, whether by a query (`eka versions`, `eka show`) or by
+//! resolution, which names the set ([`RegistryError::in_set`]).
+
+use atom_format::refs::AtomVersion;
+use atom_format::Label;
+use gix::ObjectId;
+use semver::Version;
+
+/// Why a registry question could not be answered.
+#[derive(Clone, Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RegistryError {
+    #[error("no repository URL to ask")]
+    #[diagnostic(code(eka::registry::no_mirror))]
+    NoMirrors,
+    #[error("cannot reach {}{}", in_set(.set), failures_text(.failures))]
+    #[diagnostic(
+        code(eka::registry::unreachable),
+        help("check the URL, your network and that the server is up")
+    )]
+    Unreachable {
+        set: Option<String>,
+        /// Each mirror's URL and what failed there.
+        failures: Vec<(String, String)>,
+    },
+    #[error("mirrors {}disagree on {what}: `{url_a}` has {a}, but `{url_b}` has {b}", of_set(.set))]
+    #[diagnostic(
+        code(eka::registry::mirrors_disagree),
+        help("one of these mirrors has been rewritten or tampered with; nothing was used from either — remove the wrong one from the set")
+    )]
+    Disagree {
+        set: Option<String>,
+        what: String,
+        url_a: String,
+        a: String,
+        url_b: String,
+        b: String,
+    },
+    #[error("refusing mirror `{url}`: its root is {}, but {expected} was expected", .found.map_or_else(|| "missing".to_owned(), |f| f.to_string()))]
+    #[diagnostic(
+        code(eka::registry::unexpected_root),
+        help("this URL now serves another repository than the one locked; remove it from the set, or re-lock if the move is intended")
+    )]
+    UnexpectedRoot {
+        url: String,
+        expected: ObjectId,
+        found: Option<ObjectId>,
+    },
+    #[error("{} publishes no atoms", urls_text(.urls))]
+    #[diagnostic(code(eka::registry::no_atoms))]
+    NoAtoms { urls: Vec<String> },
+    #[error("{} publishes no atom `{label}`", urls_text(.urls))]
+    #[diagnostic(code(eka::registry::unknown_atom))]
+    UnknownAtom { label: Label, urls: Vec<String> },
+    #[error("no version of `{label}` matches `{req}`; available: {}", versions_text(.available))]
+    #[diagnostic(
+        code(eka::registry::no_match),
+        help("loosen the requirement, or leave out `@…` to take the newest")
+    )]
+    NoMatch {
+        label: Label,
+        req: String,
+        available: Vec<Version>,
+    },
+    #[error("{}`{url}` publishes {version} twice: `{atom_ref}` points to {current}, but eka 0.3's `{legacy_ref}` to {legacy}", in_set(.set))]
+    #[diagnostic(
+        code(eka::registry::namespace_conflict),
+        help("one of the two refs was rewritten or tampered with; nothing is locked from either until the wrong one is deleted from the repository")
+    )]
+    NamespaceConflict {
+        set: Option<String>,
+        url: String,
+        version: AtomVersion,
+        atom_ref: String,
+        current: String,
+        legacy_ref: String,
+        legacy: String,
+    },
+    #[error("cannot fetch from {}{}", in_set(.set), failures_text(.failures))]
+    #[diagnostic(code(eka::registry::fetch))]
+    Fetch {
+        set: Option<String>,
+        /// Each mirror's URL and what failed there.
+        failures: Vec<(String, String)>,
+    },
+    #[error("`{url}` has no `{name}`")]
+    #[diagnostic(code(eka::registry::no_manifest))]
+    MissingManifest { url: String, name: String },
+    #[error("`{name}` on `{url}` is a {kind}, not the atom.toml blob")]
+    #[diagnostic(code(eka::registry::bad_manifest))]
+    NotABlob {
+        url: String,
+        name: String,
+        kind: String,
+    },
+    #[error("cannot use the manifest store")]
+    #[diagnostic(code(eka::registry::store))]
+    Store(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl RegistryError {
+    /// The same error, said of the set `set` (as resolution reports it).
+    pub fn in_set(mut self, name: &str) -> Self {
+        use RegistryError::*;
+        if let Unreachable { set, .. }
+        | Disagree { set, .. }
+        | NamespaceConflict { set, .. }
+        | Fetch { set, .. } = &mut self
+        {
+            *set = Some(name.to_owned());
+        }
+        self
+    }
+}
+
+/// `set <set>: `, when the error is said of a set.
+fn in_set(set: &Option<String>) -> String {
+    set.as_ref()
+        .map_or_else(String::new, |s| format!("set {s}: "))
+}
+
+/// `of set <set> `, when the error is said of a set.
+fn of_set(set: &Option<String>) -> String {
+    set.as_ref()
+        .map_or_else(String::new, |s| format!("of set {s} "))
+}
+
+fn failures_text(f: &[(String, String)]) -> String {
+    f.iter()
+        .map(|(u, w)| format!("`{u}` ({w})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn urls_text(urls: &[String]) -> String {
+    urls.iter()
+        .map(|u| format!("`{u}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn versions_text(v: &[Version]) -> String {
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
