@@ -6,7 +6,7 @@ use std::rc::Rc;
 use md5::Digest as _;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::error::{err, other, ErrorKind, EvalError, Result, Span};
+use crate::error::{err, other, ErrorKind, EvalError, Result, SharedCause, Span};
 use crate::eval::{expect_attrs, expect_list, type_error, Evaluator};
 use crate::ir::{Expr, Param};
 use crate::path;
@@ -992,7 +992,7 @@ fn from_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
         .map_err(|e| {
             EvalError::new(
                 ErrorKind::InvalidJson {
-                    message: e.to_string(),
+                    source: SharedCause::new(e),
                 },
                 None,
             )
@@ -1087,6 +1087,7 @@ fn from_toml(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
         EvalError::new(
             ErrorKind::InvalidToml {
                 message: e.message().to_string(),
+                source: Some(SharedCause::new(e)),
             },
             None,
         )
@@ -1103,6 +1104,7 @@ fn toml_to_value(ev: &mut Evaluator, t: &toml::Value) -> Result<Value> {
         toml::Value::Datetime(d) => {
             return err(ErrorKind::InvalidToml {
                 message: format!("the date-time '{d}' is not supported (as in Nix without experimental features)"),
+                source: None,
             });
         }
         toml::Value::Array(items) => list_value(

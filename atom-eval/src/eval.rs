@@ -460,18 +460,7 @@ impl Evaluator {
             }
             Expr::WithVar { name, withs, span } => self.with_var(env, *name, withs, *span),
             Expr::Attrs(def) => self.eval_attrs(env, def),
-            Expr::Let { binds, body } => {
-                let new = Env::new(Some(env.clone()), Slots::with_capacity(binds.len()));
-                for b in binds.iter() {
-                    let v = if b.outer {
-                        self.delay(env, &b.expr)
-                    } else {
-                        self.delay_in_new(&new, &b.expr)
-                    };
-                    new.slots.borrow_mut().push(v);
-                }
-                self.eval(&new, body)
-            }
+            Expr::Let { binds, body } => self.eval_let(env, binds, body),
             Expr::List(items) => {
                 let list: Vec<Value> = items.iter().map(|e| self.delay(env, e)).collect();
                 Ok(Value::List(Rc::new(list)))
@@ -490,91 +479,24 @@ impl Evaluator {
                 path,
                 default,
                 span,
-            } => {
-                let mut v = self.eval(env, expr)?;
-                for key in path.iter() {
-                    let sym = self.attr_key(env, key)?;
-                    let attrs = match v {
-                        Value::Attrs(a) => a,
-                        other => {
-                            if let Some(d) = default {
-                                return self.eval(env, d);
-                            }
-                            return Err(type_error("a set", &other).with_span_if_none(*span));
-                        }
-                    };
-                    match attrs.get(sym) {
-                        Some(found) => {
-                            let found = found.clone();
-                            v = self.force(found).map_err(|e| {
-                                e.push_trace(
-                                    || {
-                                        format!(
-                                            "while evaluating the attribute '{}'",
-                                            self.sym_name(sym)
-                                        )
-                                    },
-                                    Some(*span),
-                                )
-                            })?;
-                        }
-                        None => {
-                            if let Some(d) = default {
-                                return self.eval(env, d);
-                            }
-                            return Err(self.missing_attr(&attrs, sym, *span));
-                        }
-                    }
-                }
-                Ok(v)
-            }
-            Expr::HasAttr { expr, path } => {
-                let mut v = self.eval(env, expr)?;
-                for (i, key) in path.iter().enumerate() {
-                    let sym = self.attr_key(env, key)?;
-                    let Value::Attrs(attrs) = &v else {
-                        return Ok(Value::Bool(false));
-                    };
-                    match attrs.get(sym) {
-                        Some(found) => {
-                            if i + 1 < path.len() {
-                                let found = found.clone();
-                                v = self.force(found)?;
-                            }
-                        }
-                        None => return Ok(Value::Bool(false)),
-                    }
-                }
-                Ok(Value::Bool(true))
-            }
+            } => self.eval_select(env, expr, path, default.as_ref(), *span),
+            Expr::HasAttr { expr, path } => self.eval_has_attr(env, expr, path),
             Expr::If {
                 cond,
                 then,
                 otherwise,
                 span,
-            } => {
-                let c = self.eval(env, cond)?;
-                match c {
-                    Value::Bool(true) => self.eval(env, then),
-                    Value::Bool(false) => self.eval(env, otherwise),
-                    other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
-                }
-            }
+            } => match self.eval(env, cond)? {
+                Value::Bool(true) => self.eval(env, then),
+                Value::Bool(false) => self.eval(env, otherwise),
+                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
+            },
             Expr::Assert {
                 cond,
                 body,
                 text,
                 span,
-            } => match self.eval(env, cond)? {
-                Value::Bool(true) => self.eval(env, body),
-                Value::Bool(false) => Err(EvalError::new(
-                    ErrorKind::AssertionFailed {
-                        condition: text.to_string(),
-                    },
-                    Some(*span),
-                )),
-                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
-            },
+            } => self.eval_assert(env, cond, body, text, *span),
             Expr::With { attrs, body } => {
                 let scope = self.delay(env, attrs);
                 let new = Env::new(Some(env.clone()), smallvec::smallvec![scope]);
@@ -590,49 +512,150 @@ impl Evaluator {
                 self.arith(BinOp::Sub, Value::Int(0), v)
                     .map_err(|e| e.with_span_if_none(*span))
             }
-            Expr::Interpolate { parts, span } => {
-                let mut strs: smallvec::SmallVec<[NixStr; 4]> = smallvec::SmallVec::new();
-                for p in parts.iter() {
-                    let v = self.eval(env, p)?;
-                    let s = self
-                        .coerce_to_string(v, false, true)
-                        .map_err(|e| e.with_span_if_none(*span))?;
-                    if !s.is_empty() {
-                        strs.push(s);
-                    }
-                }
-                Ok(Value::String(match strs.len() {
-                    0 => NixStr::new(),
-                    // Strings are immutable: `"${s}"` can share `s`.
-                    1 => strs.pop().unwrap_or_default(),
-                    _ => {
-                        let refs: smallvec::SmallVec<[&str; 4]> =
-                            strs.iter().map(|s| &**s).collect();
-                        concat_strs(&refs)
-                    }
-                }))
-            }
-            Expr::PathInterpolate { parts, span } => {
-                let mut out = String::new();
-                for p in parts.iter() {
-                    let v = self.eval(env, p)?;
-                    let s = self
-                        .coerce_to_string(v, false, false)
-                        .map_err(|e| e.with_span_if_none(*span))?;
-                    out.push_str(&s);
-                }
-                if !out.starts_with('/') {
-                    return Err(EvalError::new(
-                        ErrorKind::Other {
-                            message: format!("path '{out}' is not absolute"),
-                        },
-                        Some(*span),
-                    ));
-                }
-                Ok(Value::Path(path::canon_path(&out).into()))
-            }
+            Expr::Interpolate { parts, span } => self.eval_interpolate(env, parts, *span),
+            Expr::PathInterpolate { parts, span } => self.eval_path_interpolate(env, parts, *span),
             Expr::Fail(kind, span) => Err(EvalError::new(kind.clone(), Some(*span))),
         }
+    }
+
+    fn eval_let(&mut self, env: &Rc<Env>, binds: &[Binding], body: &Expr) -> Result<Value> {
+        let new = Env::new(Some(env.clone()), Slots::with_capacity(binds.len()));
+        for b in binds {
+            let v = if b.outer {
+                self.delay(env, &b.expr)
+            } else {
+                self.delay_in_new(&new, &b.expr)
+            };
+            new.slots.borrow_mut().push(v);
+        }
+        self.eval(&new, body)
+    }
+
+    /// `e.a.b or default`.
+    fn eval_select(
+        &mut self,
+        env: &Rc<Env>,
+        expr: &Expr,
+        path: &[AttrKey],
+        default: Option<&Rc<Expr>>,
+        span: Span,
+    ) -> Result<Value> {
+        let mut v = self.eval(env, expr)?;
+        for key in path {
+            let sym = self.attr_key(env, key)?;
+            let attrs = match (v, default) {
+                (Value::Attrs(attrs), _) => attrs,
+                (_, Some(d)) => return self.eval(env, d),
+                (other, None) => return Err(type_error("a set", &other).with_span_if_none(span)),
+            };
+            v = match (attrs.get(sym), default) {
+                (Some(found), _) => {
+                    let found = found.clone();
+                    self.force_attribute(found, sym, span)?
+                }
+                (None, Some(d)) => return self.eval(env, d),
+                (None, None) => return Err(self.missing_attr(&attrs, sym, span)),
+            };
+        }
+        Ok(v)
+    }
+
+    /// An attribute's value, forced; an error says which attribute.
+    fn force_attribute(&mut self, found: Value, sym: Sym, span: Span) -> Result<Value> {
+        self.force(found).map_err(|e| {
+            e.push_trace(
+                || format!("while evaluating the attribute '{}'", self.sym_name(sym)),
+                Some(span),
+            )
+        })
+    }
+
+    /// `e ? a.b`.
+    fn eval_has_attr(&mut self, env: &Rc<Env>, expr: &Expr, path: &[AttrKey]) -> Result<Value> {
+        let mut v = self.eval(env, expr)?;
+        for (i, key) in path.iter().enumerate() {
+            let sym = self.attr_key(env, key)?;
+            let Value::Attrs(attrs) = &v else {
+                return Ok(Value::Bool(false));
+            };
+            let Some(found) = attrs.get(sym) else {
+                return Ok(Value::Bool(false));
+            };
+            if i + 1 < path.len() {
+                let found = found.clone();
+                v = self.force(found)?;
+            }
+        }
+        Ok(Value::Bool(true))
+    }
+
+    fn eval_assert(
+        &mut self,
+        env: &Rc<Env>,
+        cond: &Expr,
+        body: &Expr,
+        text: &NixStr,
+        span: Span,
+    ) -> Result<Value> {
+        match self.eval(env, cond)? {
+            Value::Bool(true) => self.eval(env, body),
+            Value::Bool(false) => Err(EvalError::new(
+                ErrorKind::AssertionFailed {
+                    condition: text.to_string(),
+                },
+                Some(span),
+            )),
+            other => Err(type_error("a Boolean", &other).with_span_if_none(span)),
+        }
+    }
+
+    /// `"a${b}c"`.
+    fn eval_interpolate(&mut self, env: &Rc<Env>, parts: &[Rc<Expr>], span: Span) -> Result<Value> {
+        let mut strs: smallvec::SmallVec<[NixStr; 4]> = smallvec::SmallVec::new();
+        for p in parts {
+            let v = self.eval(env, p)?;
+            let s = self
+                .coerce_to_string(v, false, true)
+                .map_err(|e| e.with_span_if_none(span))?;
+            if !s.is_empty() {
+                strs.push(s);
+            }
+        }
+        Ok(Value::String(match strs.len() {
+            0 => NixStr::new(),
+            // Strings are immutable: `"${s}"` can share `s`.
+            1 => strs.pop().unwrap_or_default(),
+            _ => {
+                let refs: smallvec::SmallVec<[&str; 4]> = strs.iter().map(|s| &**s).collect();
+                concat_strs(&refs)
+            }
+        }))
+    }
+
+    /// `./a/${b}`.
+    fn eval_path_interpolate(
+        &mut self,
+        env: &Rc<Env>,
+        parts: &[Rc<Expr>],
+        span: Span,
+    ) -> Result<Value> {
+        let mut out = String::new();
+        for p in parts {
+            let v = self.eval(env, p)?;
+            let s = self
+                .coerce_to_string(v, false, false)
+                .map_err(|e| e.with_span_if_none(span))?;
+            out.push_str(&s);
+        }
+        if !out.starts_with('/') {
+            return Err(EvalError::new(
+                ErrorKind::Other {
+                    message: format!("path '{out}' is not absolute"),
+                },
+                Some(span),
+            ));
+        }
+        Ok(Value::Path(path::canon_path(&out).into()))
     }
 
     fn with_var(&mut self, env: &Rc<Env>, name: Sym, withs: &[u32], span: Span) -> Result<Value> {
@@ -1405,9 +1428,9 @@ impl Evaluator {
                 path: path.to_string(),
                 root,
             },
-            FsError::Io(message) => ErrorKind::Io {
+            source @ (FsError::Io(_) | FsError::Os(_)) => ErrorKind::Io {
                 path: path.to_string(),
-                message,
+                source,
             },
         };
         EvalError::new(kind, None)

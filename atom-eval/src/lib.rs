@@ -55,7 +55,7 @@ mod value;
 use std::rc::Rc;
 
 pub use compiled::{CompiledFiles, CompiledStats, PackError};
-pub use error::{ErrorKind, EvalError, FileId, Result, Span, TraceFrame};
+pub use error::{ErrorKind, EvalError, FileId, Result, SharedCause, Span, TraceFrame};
 pub use eval::{Evaluator, Limits};
 pub use fs::{FileSystem, FileType, FsError, NoFileSystem, RootedFileSystem};
 pub use lower::ParsedSource;
