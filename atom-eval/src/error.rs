@@ -52,6 +52,12 @@ pub enum ErrorKind {
     NestingTooDeep { limit: usize },
     #[error("evaluation exceeded its budget of {budget} steps")]
     StepBudgetExhausted { budget: u64 },
+    #[error("evaluation exceeded its memory limit of {}", byte_size(*.limit))]
+    MemoryLimitExceeded { limit: u64 },
+    #[error("the regular expression '{pattern}' was given up after {steps} steps of backtracking")]
+    RegexTooExpensive { pattern: String, steps: u64 },
+    #[error("cannot convert a value that contains itself to {format}")]
+    CyclicValue { format: &'static str },
     #[error("expected {expected} but found {found}")]
     TypeMismatch {
         expected: &'static str,
@@ -140,6 +146,17 @@ impl PartialEq for SharedCause {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
     }
+}
+
+/// `n` bytes in the largest binary unit that shows it exactly (`4 GiB`,
+/// `1536 MiB`, `1000 bytes`).
+pub(crate) fn byte_size(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} bytes")
 }
 
 fn suggestion_text(suggestions: &[String]) -> String {

@@ -10,6 +10,7 @@ use crate::fs::{FileSystem, FileType, FsError};
 use crate::ir::*;
 use crate::lower::{lower_parsed, lower_source, LowerContext};
 use crate::path;
+use crate::posix_regex::{Fuel, OutOfFuel};
 use crate::value::*;
 
 /// Limits the host sets on one evaluation.
@@ -20,6 +21,10 @@ pub struct Limits {
     pub max_call_depth: usize,
     /// Total number of function calls and thunk evaluations allowed, if set.
     pub max_steps: Option<u64>,
+    /// The memory the process may hold while evaluating, in bytes, if set
+    /// (default [`crate::DEFAULT_MAX_MEMORY`]); past it evaluation fails.
+    /// How it is measured: `spec/eval.md`, "Limits".
+    pub max_memory_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -27,9 +32,17 @@ impl Default for Limits {
         Limits {
             max_call_depth: 10_000,
             max_steps: None,
+            max_memory_bytes: Some(crate::memory::DEFAULT_MAX_MEMORY),
         }
     }
 }
+
+/// Backtracking steps one `builtins.match` or `builtins.split` may take
+/// (about a second), plus [`REGEX_STEPS_PER_BYTE`] for each byte of its
+/// subject: backtracking can take exponentially many steps in the length of
+/// the subject, which no valid use needs.
+pub(crate) const REGEX_STEPS: u64 = 100_000_000;
+pub(crate) const REGEX_STEPS_PER_BYTE: u64 = 64;
 
 /// Nested thunk forcing (not only calls) also recurses on the Rust stack, so
 /// it is bounded too. [`crate::STACK_SIZE`] is sized for this many frames.
@@ -224,7 +237,91 @@ impl Evaluator {
             });
         }
         self.steps_left -= 1;
+        if self.steps_left & (crate::memory::PERIOD - 1) == 0 {
+            return self.reserve_checked(0);
+        }
         Ok(())
+    }
+
+    /// Before allocating `bytes` for a value: fails when that would pass
+    /// the memory limit. Cheap for small allocations, which are not checked.
+    #[inline]
+    pub(crate) fn reserve(&self, bytes: usize) -> Result<()> {
+        if bytes < crate::memory::BIG {
+            return Ok(());
+        }
+        self.reserve_checked(bytes)
+    }
+
+    #[inline(never)]
+    fn reserve_checked(&self, bytes: usize) -> Result<()> {
+        let Some(limit) = self.limits.max_memory_bytes else {
+            return Ok(());
+        };
+        let in_use = crate::memory::resident_bytes().unwrap_or(0);
+        if in_use.saturating_add(bytes as u64) > limit {
+            return err(ErrorKind::MemoryLimitExceeded { limit });
+        }
+        Ok(())
+    }
+
+    /// [`Self::reserve`] for `count` values of type `T`.
+    pub(crate) fn reserve_values<T>(&self, count: usize) -> Result<()> {
+        self.reserve(count.saturating_mul(std::mem::size_of::<T>()))
+    }
+
+    /// Makes room in a string being built for `more` bytes: a buffer of
+    /// [`crate::memory::BIG`] bytes or more doubles only when the memory
+    /// limit allows it.
+    #[inline]
+    pub(crate) fn make_room(&self, out: &mut String, more: usize) -> Result<()> {
+        if out.capacity() - out.len() >= more {
+            return Ok(());
+        }
+        let wanted = out.len().saturating_add(more).max(2 * out.capacity());
+        self.reserve(wanted)?;
+        out.reserve(wanted - out.len());
+        Ok(())
+    }
+
+    /// [`Self::make_room`] for a list being built.
+    #[inline]
+    pub(crate) fn make_room_list(&self, out: &mut Vec<Value>, more: usize) -> Result<()> {
+        if out.capacity() - out.len() >= more {
+            return Ok(());
+        }
+        let wanted = out.len().saturating_add(more).max(2 * out.capacity());
+        self.reserve_values::<Value>(wanted)?;
+        out.reserve(wanted - out.len());
+        Ok(())
+    }
+
+    /// What one `match` or `split` may spend: what is left of the step
+    /// budget, and at most [`REGEX_STEPS`] plus [`REGEX_STEPS_PER_BYTE`] for
+    /// each byte of the subject.
+    pub(crate) fn regex_fuel(&self, subject_len: usize) -> Fuel {
+        let per_byte = REGEX_STEPS_PER_BYTE.saturating_mul(subject_len as u64);
+        Fuel::new(self.steps_left.min(REGEX_STEPS.saturating_add(per_byte)))
+    }
+
+    /// Charges a search's steps to the step budget; a search that ran out
+    /// of fuel is an error.
+    pub(crate) fn regex_spent<T>(
+        &mut self,
+        fuel: Fuel,
+        found: std::result::Result<T, OutOfFuel>,
+        pattern: &str,
+    ) -> Result<T> {
+        self.steps_left -= fuel.spent();
+        found.or_else(|OutOfFuel| match self.steps_left {
+            0 => err(ErrorKind::StepBudgetExhausted {
+                budget: self.limits.max_steps.unwrap_or(0),
+            }),
+            _ => err(ErrorKind::RegexTooExpensive {
+                pattern: pattern.to_string(),
+                steps: fuel.spent(),
+            }),
+        })
     }
 
     #[inline]
@@ -626,6 +723,7 @@ impl Evaluator {
             // Strings are immutable: `"${s}"` can share `s`.
             1 => strs.pop().unwrap_or_default(),
             _ => {
+                self.reserve(strs.iter().map(|s| s.len()).sum())?;
                 let refs: smallvec::SmallVec<[&str; 4]> = strs.iter().map(|s| &**s).collect();
                 concat_strs(&refs)
             }
@@ -1121,6 +1219,7 @@ impl Evaluator {
                 } else if a.is_empty() {
                     b
                 } else {
+                    self.reserve_values::<Value>(a.len() + b.len())?;
                     let mut v = Vec::with_capacity(a.len() + b.len());
                     v.extend_from_slice(&a);
                     v.extend_from_slice(&b);
@@ -1141,6 +1240,7 @@ impl Evaluator {
                     } else if a.is_empty() {
                         b
                     } else {
+                        self.reserve(a.len() + b.len())?;
                         concat_strs(&[&a, &b])
                     }))
                 }
@@ -1337,25 +1437,34 @@ impl Evaluator {
             Value::Bool(b) if more => Ok(if *b { "1" } else { "" }.into()),
             Value::Null if more => Ok("".into()),
             Value::List(items) if more => {
-                let mut out = String::new();
-                for (i, item) in items.iter().enumerate() {
-                    let s = self.coerce_to_string(item.clone(), more, to_store)?;
-                    out.push_str(&s);
-                    // Nix separates elements with a space, skipping after empty lists.
-                    if i + 1 < items.len() {
-                        let forced = self.force(item.clone())?;
-                        if !matches!(&forced, Value::List(l) if l.is_empty()) {
-                            out.push(' ');
-                        }
-                    }
-                }
-                Ok(out.into())
+                self.enter()?;
+                let out = self.list_to_string(items, to_store);
+                self.leave();
+                out
             }
             other_value => other(format!(
                 "cannot coerce {} to a string",
                 other_value.type_with_article()
             )),
         }
+    }
+
+    /// `toString [ ... ]`: the items' strings, separated by spaces.
+    fn list_to_string(&mut self, items: &[Value], to_store: bool) -> Result<NixStr> {
+        let mut out = String::new();
+        for (i, item) in items.iter().enumerate() {
+            let s = self.coerce_to_string(item.clone(), true, to_store)?;
+            self.make_room(&mut out, s.len() + 1)?;
+            out.push_str(&s);
+            // Nix separates elements with a space, skipping after empty lists.
+            if i + 1 < items.len() {
+                let forced = self.force(item.clone())?;
+                if !matches!(&forced, Value::List(l) if l.is_empty()) {
+                    out.push(' ');
+                }
+            }
+        }
+        Ok(out.into())
     }
 
     pub(crate) fn expect_string(&mut self, v: Value) -> Result<NixStr> {

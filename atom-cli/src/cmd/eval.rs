@@ -57,6 +57,21 @@ pub struct Args {
     /// Stop after this many evaluation steps.
     #[arg(long)]
     pub(crate) max_steps: Option<u64>,
+    /// Fail when evaluation needs more memory than this (e.g. 512M, 8G; 0:
+    /// no limit).
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = atom_eval::parse_byte_size)]
+    pub(crate) max_memory: u64,
+}
+
+impl Args {
+    /// The evaluator's limits these flags set.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_call_depth: self.max_call_depth,
+            max_steps: self.max_steps,
+            max_memory_bytes: (self.max_memory > 0).then_some(self.max_memory),
+        }
+    }
 }
 
 /// An evaluation error with its source span and trace, for miette.
@@ -169,11 +184,7 @@ fn evaluate(
     let fs = RootedFileSystem::new(&root)
         .map_err(|e| miette::miette!("cannot open '{}': {e}", root.display()))?;
     let root = fs.root().to_path_buf();
-    let limits = Limits {
-        max_call_depth: args.max_call_depth,
-        max_steps: args.max_steps,
-    };
-    let mut ev = Evaluator::new(Box::new(fs), limits);
+    let mut ev = Evaluator::new(Box::new(fs), args.limits());
     ev.set_home_dir(std::env::var("HOME").ok());
     // The root is canonical; address the file through it so that it is
     // inside even when the given path went through a symlink.
@@ -295,6 +306,7 @@ mod tests {
             parse: false,
             max_call_depth: Limits::default().max_call_depth,
             max_steps: None,
+            max_memory: atom_eval::DEFAULT_MAX_MEMORY,
         }
     }
 

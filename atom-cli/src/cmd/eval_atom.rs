@@ -5,7 +5,6 @@
 
 use std::rc::Rc;
 
-use atom_eval::Limits;
 use atom_lock::cache::{self, Access, Cache};
 use atom_lock::fetch::{self, Want};
 use atom_lock::project::{self, Keep};
@@ -308,10 +307,7 @@ fn run_atom(
         inner: LockedDeps::new(lock, cache),
         siblings,
     };
-    let limits = Limits {
-        max_call_depth: args.max_call_depth,
-        max_steps: args.max_steps,
-    };
+    let limits = args.limits();
     // Everything will be forced: parse ahead on the other cores, starting
     // now, while the composer is set up. Dependencies are read ahead too.
     let threads = if reads_ahead(args) {
