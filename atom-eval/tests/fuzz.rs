@@ -38,7 +38,7 @@ fn limits() -> Limits {
     Limits {
         max_call_depth: 2_000,
         max_steps: Some(2_000_000),
-        max_memory_bytes: Some(2 << 30),
+        max_memory_bytes: Some(256 << 20),
     }
 }
 
