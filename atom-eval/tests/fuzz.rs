@@ -31,14 +31,14 @@ const DEFAULT_SECONDS: u64 = 3;
 
 /// One input may take this long before it counts as a hang (the limits
 /// below stop any evaluation well before).
-const HANG: Duration = Duration::from_secs(20);
+const HANG: Duration = Duration::from_secs(60);
 
 /// Small limits: a fuzzed program that loops or explodes stops early.
 fn limits() -> Limits {
     Limits {
         max_call_depth: 2_000,
         max_steps: Some(2_000_000),
-        max_memory_bytes: Some(256 << 20),
+        max_memory_bytes: Some(64 << 20),
     }
 }
 
