@@ -198,34 +198,47 @@ pub(crate) fn to_json(ev: &mut Evaluator, v: &Value) -> Result<String> {
     Ok(out)
 }
 
-/// The sets and lists a value being written sits in, innermost last: one
-/// of them met again inside itself would be written forever.
+/// The sets and lists a value being written sits in: one of them met again
+/// inside itself would be written forever. Only those deeper than
+/// [`Ancestors::TRACKED_FROM`] are remembered (a cycle goes that deep
+/// anyway), so that ordinary values cost no bookkeeping.
 #[derive(Default)]
-struct Ancestors(FxHashSet<usize>);
+struct Ancestors {
+    depth: usize,
+    deep: FxHashSet<usize>,
+}
 
 impl Ancestors {
+    const TRACKED_FROM: usize = 1_000;
+
     /// Enters the forced value `v`: an error if it is one of the sets and
     /// lists it sits in, or if they are too many.
     fn enter(&mut self, v: &Value, format: &'static str) -> Result<Option<usize>> {
-        if self.0.len() >= crate::eval::MAX_EVAL_DEPTH {
+        if self.depth >= crate::eval::MAX_EVAL_DEPTH {
             return err(ErrorKind::NestingTooDeep {
                 limit: crate::eval::MAX_EVAL_DEPTH,
             });
+        }
+        self.depth += 1;
+        if self.depth < Self::TRACKED_FROM {
+            return Ok(None);
         }
         let ptr = match v {
             Value::Attrs(a) => Rc::as_ptr(a) as usize,
             Value::List(l) => Rc::as_ptr(l) as usize,
             _ => return Ok(None),
         };
-        if !self.0.insert(ptr) {
+        if !self.deep.insert(ptr) {
+            self.depth -= 1;
             return err(ErrorKind::CyclicValue { format });
         }
         Ok(Some(ptr))
     }
 
     fn leave(&mut self, entered: Option<usize>) {
+        self.depth -= 1;
         if let Some(ptr) = entered {
-            self.0.remove(&ptr);
+            self.deep.remove(&ptr);
         }
     }
 }
