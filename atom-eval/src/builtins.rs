@@ -971,15 +971,21 @@ fn split(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let s = string(ev, &a[1])?;
     let re = regex_for(ev, &pattern)?;
     let mut fuel = ev.regex_fuel(s.len());
-    let found: std::result::Result<Vec<Match>, _> = re.matches(s.as_bytes(), &mut fuel).collect();
-    let found = ev.regex_spent(fuel, found, &pattern)?;
-    let mut out = Vec::with_capacity(2 * found.len() + 1);
+    let mut out = Vec::new();
     let mut last = 0;
-    for m in found {
-        out.push(byte_slice(&s, last, m.start));
-        out.push(groups(&s, &m));
-        last = m.end;
-    }
+    let mut matches = re.matches(s.as_bytes(), &mut fuel);
+    let searched = loop {
+        match matches.next() {
+            Some(Ok(m)) => {
+                out.push(byte_slice(&s, last, m.start));
+                out.push(groups(&s, &m));
+                last = m.end;
+            }
+            Some(Err(out_of_fuel)) => break Err(out_of_fuel),
+            None => break Ok(()),
+        }
+    };
+    ev.regex_spent(fuel, searched, &pattern)?;
     out.push(byte_slice(&s, last, s.len()));
     Ok(list_value(out))
 }

@@ -262,7 +262,6 @@ fn json_value(
     out: &mut String,
     ancestors: &mut Ancestors,
 ) -> Result<()> {
-    ev.make_room(out, 64)?;
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -288,6 +287,9 @@ fn json_value(
                 let p = p.clone();
                 return json_into(ev, &p, out, ancestors);
             }
+            // Shared values are written once per use: the text can grow
+            // exponentially with the size of the value.
+            ev.make_room(out, 64)?;
             out.push('{');
             for (i, (name, value)) in sorted_by_name(ev, a).into_iter().enumerate() {
                 if i > 0 {
@@ -302,6 +304,7 @@ fn json_value(
             out.push('}');
         }
         Value::List(l) => {
+            ev.make_room(out, 64)?;
             out.push('[');
             for (i, item) in l.iter().enumerate() {
                 if i > 0 {

@@ -92,6 +92,19 @@ fn repeating_strings_runs_out_of_memory() {
 }
 
 #[test]
+fn writing_a_shared_value_out_runs_out_of_memory() {
+    // Each level holds the previous one twice: the text doubles per level.
+    let shared = "builtins.foldl' (a: _: [ a a ]) [ 1 ] (builtins.genList (x: x) 40)";
+    assert_out_of_memory(&format!(
+        "builtins.stringLength (builtins.toJSON ({shared}))"
+    ));
+    assert_out_of_memory(&format!(
+        "builtins.stringLength (builtins.toXML ({shared}))"
+    ));
+    assert_out_of_memory(&format!("builtins.stringLength (toString ({shared}))"));
+}
+
+#[test]
 fn to_xml_of_a_cyclic_value_is_an_error() {
     assert_eq!(
         eval("let x = { a = x; }; in builtins.toXML x"),
