@@ -4,21 +4,26 @@
 # with hyperfine, and records each one's peak RSS with /usr/bin/time -v.
 #
 # usage: bench/eval.sh [RUNS]     (default 10 runs per command)
+# Measures the build `cargo install` makes (the release profile); set
+# EKA_PROFILE to measure another profile, EKA to measure a given binary
+# (not built), EVAL_BENCH to use another corpus folder (e.g. from a git
+# worktree, whose ../shared is elsewhere).
 # Needs: hyperfine, nix-instantiate, GNU time. Results go to target/bench-eval/.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-corpus="$repo/../shared/eval-bench"
+corpus="${EVAL_BENCH:-$repo/../shared/eval-bench}"
 runs="${1:-10}"
+profile="${EKA_PROFILE:-release}"
 out="$repo/target/bench-eval"
-eka="$repo/target/release-lto/eka"
+eka="${EKA:-$repo/target/$profile/eka}"
 
 for tool in hyperfine nix-instantiate /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench/eval.sh: $tool is required" >&2; exit 1; }
 done
 [ -d "$corpus" ] || { echo "bench/eval.sh: $corpus not found" >&2; exit 1; }
 
-cargo build --profile release-lto --quiet --manifest-path "$repo/Cargo.toml" -p atom-cli
+[ -n "${EKA:-}" ] || cargo build --profile "$profile" --quiet --manifest-path "$repo/Cargo.toml" -p atom-cli
 mkdir -p "$out"
 
 peak_kb() { # the peak RSS in KB of one run of "$@"

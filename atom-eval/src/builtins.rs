@@ -6,7 +6,7 @@ use std::rc::Rc;
 use md5::Digest as _;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::error::{err, other, ErrorKind, EvalError, Result, Span};
+use crate::error::{err, other, ErrorKind, EvalError, Result, SharedCause, Span};
 use crate::eval::{expect_attrs, expect_list, type_error, Evaluator};
 use crate::ir::{Expr, Param};
 use crate::path;
@@ -595,6 +595,7 @@ fn gen_list(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     if !(0..=MAX_LIST).contains(&n) {
         return other(format!("cannot create a list of {n} elements"));
     }
+    ev.reserve_values::<Value>(n as usize)?;
     let f = a[0].clone();
     Ok(list_value(
         (0..n)
@@ -607,7 +608,9 @@ fn concat_lists(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let l = list(ev, &a[0])?;
     let mut out = Vec::new();
     for item in l.iter() {
-        out.extend_from_slice(&list(ev, item)?);
+        let item = list(ev, item)?;
+        ev.make_room_list(&mut out, item.len())?;
+        out.extend_from_slice(&item);
     }
     Ok(list_value(out))
 }
@@ -617,8 +620,9 @@ fn concat_map(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let l = list(ev, &a[1])?;
     let mut out = Vec::new();
     for item in l.iter() {
-        let r = call1(ev, &f, item.clone(), span)?;
-        out.extend_from_slice(&expect_list(r)?);
+        let r = expect_list(call1(ev, &f, item.clone(), span)?)?;
+        ev.make_room_list(&mut out, r.len())?;
+        out.extend_from_slice(&r);
     }
     Ok(list_value(out))
 }
@@ -804,6 +808,7 @@ fn concat_strings_sep(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value>
         }
         refs.push(p);
     }
+    ev.reserve(refs.iter().map(|r| r.len()).sum())?;
     Ok(Value::String(concat_strs(&refs)))
 }
 
@@ -833,7 +838,9 @@ fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
                 if tos[i].is_none() {
                     tos[i] = Some(string(ev, &to[i])?);
                 }
-                out.push_str(tos[i].as_deref().unwrap_or_default());
+                let to = tos[i].as_deref().unwrap_or_default();
+                ev.make_room(&mut out, to.len() + 4)?;
+                out.push_str(to);
                 if f.is_empty() {
                     if let Some(c) = rest.chars().next() {
                         out.push(c);
@@ -890,9 +897,11 @@ fn replace_nonempty(
                 if out.capacity() == 0 {
                     out.reserve(s.len());
                 }
+                let to = tos[i].as_deref().unwrap_or_default();
+                ev.make_room(&mut out, p - copied + to.len())?;
                 // Matches start and end on character boundaries.
                 out.push_str(&s[copied..p]);
-                out.push_str(tos[i].as_deref().unwrap_or_default());
+                out.push_str(to);
                 p += froms[i].len();
                 copied = p;
             }
@@ -949,7 +958,9 @@ fn regex_match(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let pattern = string(ev, &a[0])?;
     let s = string(ev, &a[1])?;
     let re = regex_for(ev, &pattern)?;
-    Ok(match re.match_whole(s.as_bytes()) {
+    let mut fuel = ev.regex_fuel(s.len());
+    let found = re.match_whole(s.as_bytes(), &mut fuel);
+    Ok(match ev.regex_spent(fuel, found, &pattern)? {
         Some(m) => groups(&s, &m),
         None => Value::Null,
     })
@@ -959,13 +970,22 @@ fn split(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let pattern = string(ev, &a[0])?;
     let s = string(ev, &a[1])?;
     let re = regex_for(ev, &pattern)?;
+    let mut fuel = ev.regex_fuel(s.len());
     let mut out = Vec::new();
     let mut last = 0;
-    for m in re.matches(s.as_bytes()) {
-        out.push(byte_slice(&s, last, m.start));
-        out.push(groups(&s, &m));
-        last = m.end;
-    }
+    let mut matches = re.matches(s.as_bytes(), &mut fuel);
+    let searched = loop {
+        match matches.next() {
+            Some(Ok(m)) => {
+                out.push(byte_slice(&s, last, m.start));
+                out.push(groups(&s, &m));
+                last = m.end;
+            }
+            Some(Err(out_of_fuel)) => break Err(out_of_fuel),
+            None => break Ok(()),
+        }
+    };
+    ev.regex_spent(fuel, searched, &pattern)?;
     out.push(byte_slice(&s, last, s.len()));
     Ok(list_value(out))
 }
@@ -992,7 +1012,7 @@ fn from_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
         .map_err(|e| {
             EvalError::new(
                 ErrorKind::InvalidJson {
-                    message: e.to_string(),
+                    source: SharedCause::new(e),
                 },
                 None,
             )
@@ -1087,6 +1107,7 @@ fn from_toml(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
         EvalError::new(
             ErrorKind::InvalidToml {
                 message: e.message().to_string(),
+                source: Some(SharedCause::new(e)),
             },
             None,
         )
@@ -1103,6 +1124,7 @@ fn toml_to_value(ev: &mut Evaluator, t: &toml::Value) -> Result<Value> {
         toml::Value::Datetime(d) => {
             return err(ErrorKind::InvalidToml {
                 message: format!("the date-time '{d}' is not supported (as in Nix without experimental features)"),
+                source: None,
             });
         }
         toml::Value::Array(items) => list_value(

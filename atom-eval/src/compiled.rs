@@ -233,6 +233,136 @@ impl CompiledFiles {
     }
 }
 
+/// Declares the tags of one kind of node in the pack: each variant's byte is
+/// written here once, and the encoder and decoder both go through it.
+macro_rules! pack_tags {
+    ($(#[$meta:meta])* enum $name:ident { $($variant:ident = $byte:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        enum $name {
+            $($variant = $byte,)*
+        }
+
+        impl $name {
+            fn from_byte(byte: u8) -> Option<Self> {
+                match byte {
+                    $($byte => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+pack_tags! {
+    /// The kind of an [`Expr`] node.
+    enum ExprTag {
+        Const = 0,
+        Var = 1,
+        WithVar = 2,
+        Attrs = 3,
+        Let = 4,
+        List = 5,
+        Lambda = 6,
+        Apply = 7,
+        Select = 8,
+        HasAttr = 9,
+        If = 10,
+        Assert = 11,
+        With = 12,
+        Bin = 13,
+        Not = 14,
+        Neg = 15,
+        Interpolate = 16,
+        PathInterpolate = 17,
+        Fail = 18,
+    }
+}
+
+pack_tags! {
+    /// The kind of a constant [`Value`].
+    enum ValueTag {
+        Null = 0,
+        False = 1,
+        True = 2,
+        Int = 3,
+        Float = 4,
+        String = 5,
+        Path = 6,
+        Attrs = 7,
+        Global = 8,
+    }
+}
+
+pack_tags! {
+    /// The error of an [`Expr::Fail`].
+    enum FailTag {
+        Unsupported = 0,
+        Forbidden = 1,
+    }
+}
+
+pack_tags! {
+    /// A function's parameter: a name, or a pattern with or without `...`
+    /// and an `@` name.
+    enum ParamTag {
+        Ident = 0,
+        Pattern = 1,
+        PatternEllipsis = 2,
+        PatternBind = 3,
+        PatternEllipsisBind = 4,
+    }
+}
+
+impl ExprTag {
+    fn of(e: &Expr) -> ExprTag {
+        match e {
+            Expr::Const(_) => ExprTag::Const,
+            Expr::Var { .. } => ExprTag::Var,
+            Expr::WithVar { .. } => ExprTag::WithVar,
+            Expr::Attrs(_) => ExprTag::Attrs,
+            Expr::Let { .. } => ExprTag::Let,
+            Expr::List(_) => ExprTag::List,
+            Expr::Lambda(_) => ExprTag::Lambda,
+            Expr::Apply { .. } => ExprTag::Apply,
+            Expr::Select { .. } => ExprTag::Select,
+            Expr::HasAttr { .. } => ExprTag::HasAttr,
+            Expr::If { .. } => ExprTag::If,
+            Expr::Assert { .. } => ExprTag::Assert,
+            Expr::With { .. } => ExprTag::With,
+            Expr::Bin { .. } => ExprTag::Bin,
+            Expr::Not(..) => ExprTag::Not,
+            Expr::Neg(..) => ExprTag::Neg,
+            Expr::Interpolate { .. } => ExprTag::Interpolate,
+            Expr::PathInterpolate { .. } => ExprTag::PathInterpolate,
+            Expr::Fail(..) => ExprTag::Fail,
+        }
+    }
+}
+
+impl ParamTag {
+    fn pattern(ellipsis: bool, bind: bool) -> ParamTag {
+        match (ellipsis, bind) {
+            (false, false) => ParamTag::Pattern,
+            (true, false) => ParamTag::PatternEllipsis,
+            (false, true) => ParamTag::PatternBind,
+            (true, true) => ParamTag::PatternEllipsisBind,
+        }
+    }
+
+    /// `(ellipsis, bind)` of a pattern; `None` for a plain name.
+    fn pattern_flags(self) -> Option<(bool, bool)> {
+        match self {
+            ParamTag::Ident => None,
+            ParamTag::Pattern => Some((false, false)),
+            ParamTag::PatternEllipsis => Some((true, false)),
+            ParamTag::PatternBind => Some((false, true)),
+            ParamTag::PatternEllipsisBind => Some((true, true)),
+        }
+    }
+}
+
 // ------------------------------------------------------------------ encoding
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -355,17 +485,14 @@ impl<'a> Encoder<'a> {
         self.u(u64::from(s.end));
     }
 
+    /// A yes/no, read back by the decoder's `flag`.
+    fn flag(&mut self, b: bool) {
+        self.out.push(u8::from(b));
+    }
+
     fn opt(&mut self, e: &Option<Rc<Expr>>) -> Option<()> {
-        match e {
-            None => {
-                self.tag(0);
-                Some(())
-            }
-            Some(e) => {
-                self.tag(1);
-                self.expr(e)
-            }
-        }
+        self.flag(e.is_some());
+        e.as_ref().map_or(Some(()), |e| self.expr(e))
     }
 
     fn exprs(&mut self, es: &[Rc<Expr>]) -> Option<()> {
@@ -378,11 +505,11 @@ impl<'a> Encoder<'a> {
         for k in path {
             match k {
                 AttrKey::Static(s) => {
-                    self.tag(0);
+                    self.flag(false);
                     self.sym(*s)?;
                 }
                 AttrKey::Dynamic(e) => {
-                    self.tag(1);
+                    self.flag(true);
                     self.expr(e)?;
                 }
             }
@@ -391,38 +518,38 @@ impl<'a> Encoder<'a> {
     }
 
     fn binding(&mut self, b: &Binding) -> Option<()> {
-        self.tag(u8::from(b.outer));
+        self.flag(b.outer);
         self.expr(&b.expr)
     }
 
     fn value(&mut self, v: &Value) -> Option<()> {
         if let Some(name) = rc_ptr(v).and_then(|p| self.globals.get(&p)) {
-            self.tag(8);
+            self.tag(ValueTag::Global as u8);
             put_str(&mut self.out, name);
             return Some(());
         }
         match v {
-            Value::Null => self.tag(0),
-            Value::Bool(false) => self.tag(1),
-            Value::Bool(true) => self.tag(2),
+            Value::Null => self.tag(ValueTag::Null as u8),
+            Value::Bool(false) => self.tag(ValueTag::False as u8),
+            Value::Bool(true) => self.tag(ValueTag::True as u8),
             Value::Int(n) => {
-                self.tag(3);
+                self.tag(ValueTag::Int as u8);
                 self.u(((n << 1) ^ (n >> 63)) as u64);
             }
             Value::Float(x) => {
-                self.tag(4);
+                self.tag(ValueTag::Float as u8);
                 self.out.extend_from_slice(&x.to_bits().to_le_bytes());
             }
             Value::String(s) => {
-                self.tag(5);
+                self.tag(ValueTag::String as u8);
                 put_str(&mut self.out, s);
             }
             Value::Path(s) => {
-                self.tag(6);
+                self.tag(ValueTag::Path as u8);
                 put_str(&mut self.out, s);
             }
             Value::Attrs(a) => {
-                self.tag(7);
+                self.tag(ValueTag::Attrs as u8);
                 self.u(a.len() as u64);
                 for (k, v) in a.iter() {
                     self.sym(*k)?;
@@ -440,91 +567,35 @@ impl<'a> Encoder<'a> {
         if self.depth > MAX_DEPTH {
             return None;
         }
-        self.expr_inner(e)?;
+        self.tag(ExprTag::of(e) as u8);
+        self.expr_fields(e)?;
         self.depth -= 1;
         Some(())
     }
 
-    fn expr_inner(&mut self, e: &Expr) -> Option<()> {
+    /// What follows a node's tag.
+    fn expr_fields(&mut self, e: &Expr) -> Option<()> {
         match e {
-            Expr::Const(v) => {
-                self.tag(0);
-                self.value(v)?;
-            }
+            Expr::Const(v) => self.value(v),
             Expr::Var { up, idx } => {
-                self.tag(1);
                 self.u(u64::from(*up));
                 self.u(u64::from(*idx));
+                Some(())
             }
-            Expr::WithVar { name, withs, span } => {
-                self.tag(2);
-                self.sym(*name)?;
-                self.u(withs.len() as u64);
-                for w in withs.iter() {
-                    self.u(u64::from(*w));
-                }
-                self.span(span);
-            }
-            Expr::Attrs(def) => {
-                self.tag(3);
-                self.tag(u8::from(def.rec));
-                self.u(def.statics.len() as u64);
-                for (s, b) in &def.statics {
-                    self.sym(*s)?;
-                    self.binding(b)?;
-                }
-                self.u(def.dynamics.len() as u64);
-                for d in &def.dynamics {
-                    self.expr(&d.key)?;
-                    self.expr(&d.value)?;
-                    self.span(&d.span);
-                }
-            }
+            Expr::WithVar { name, withs, span } => self.with_var(*name, withs, span),
+            Expr::Attrs(def) => self.attrs(def),
             Expr::Let { binds, body } => {
-                self.tag(4);
                 self.u(binds.len() as u64);
-                for b in binds.iter() {
-                    self.binding(b)?;
-                }
-                self.expr(body)?;
+                binds.iter().try_for_each(|b| self.binding(b))?;
+                self.expr(body)
             }
-            Expr::List(items) => {
-                self.tag(5);
-                self.exprs(items)?;
-            }
-            Expr::Lambda(def) => {
-                self.tag(6);
-                match &def.param {
-                    Param::Ident => self.tag(0),
-                    Param::Pattern {
-                        formals,
-                        ellipsis,
-                        bind,
-                    } => {
-                        self.tag(1 + u8::from(*ellipsis) + 2 * u8::from(*bind));
-                        self.u(formals.len() as u64);
-                        for f in formals.iter() {
-                            self.sym(f.name)?;
-                            self.opt(&f.default)?;
-                        }
-                    }
-                }
-                match def.arg_name {
-                    None => self.tag(0),
-                    Some(s) => {
-                        self.tag(1);
-                        self.sym(s)?;
-                    }
-                }
-                self.expr(&def.body)?;
-                self.span(&def.span);
-                self.tag(u8::from(def.param_always_forced));
-            }
+            Expr::List(items) => self.exprs(items),
+            Expr::Lambda(def) => self.lambda(def),
             Expr::Apply { func, arg, span } => {
-                self.tag(7);
                 self.expr(func)?;
                 self.expr(arg)?;
                 self.span(span);
+                Some(())
             }
             Expr::Select {
                 expr,
@@ -532,16 +603,15 @@ impl<'a> Encoder<'a> {
                 default,
                 span,
             } => {
-                self.tag(8);
                 self.expr(expr)?;
                 self.keys(path)?;
                 self.opt(default)?;
                 self.span(span);
+                Some(())
             }
             Expr::HasAttr { expr, path } => {
-                self.tag(9);
                 self.expr(expr)?;
-                self.keys(path)?;
+                self.keys(path)
             }
             Expr::If {
                 cond,
@@ -549,11 +619,11 @@ impl<'a> Encoder<'a> {
                 otherwise,
                 span,
             } => {
-                self.tag(10);
                 self.expr(cond)?;
                 self.expr(then)?;
                 self.expr(otherwise)?;
                 self.span(span);
+                Some(())
             }
             Expr::Assert {
                 cond,
@@ -561,61 +631,110 @@ impl<'a> Encoder<'a> {
                 text,
                 span,
             } => {
-                self.tag(11);
                 self.expr(cond)?;
                 self.expr(body)?;
                 put_str(&mut self.out, text);
                 self.span(span);
+                Some(())
             }
             Expr::With { attrs, body } => {
-                self.tag(12);
                 self.expr(attrs)?;
-                self.expr(body)?;
+                self.expr(body)
             }
             Expr::Bin { op, lhs, rhs, span } => {
-                self.tag(13);
-                let op = BIN_OPS.iter().position(|o| o == op)? as u8;
-                self.tag(op);
+                self.tag(BIN_OPS.iter().position(|o| o == op)? as u8);
                 self.expr(lhs)?;
                 self.expr(rhs)?;
                 self.span(span);
+                Some(())
             }
-            Expr::Not(e, span) => {
-                self.tag(14);
+            Expr::Not(e, span) | Expr::Neg(e, span) => {
                 self.expr(e)?;
                 self.span(span);
+                Some(())
             }
-            Expr::Neg(e, span) => {
-                self.tag(15);
-                self.expr(e)?;
-                self.span(span);
-            }
-            Expr::Interpolate { parts, span } => {
-                self.tag(16);
+            Expr::Interpolate { parts, span } | Expr::PathInterpolate { parts, span } => {
                 self.exprs(parts)?;
                 self.span(span);
-            }
-            Expr::PathInterpolate { parts, span } => {
-                self.tag(17);
-                self.exprs(parts)?;
-                self.span(span);
+                Some(())
             }
             Expr::Fail(kind, span) => {
-                self.tag(18);
-                match kind {
-                    ErrorKind::Unsupported { what } => {
-                        self.tag(0);
-                        put_str(&mut self.out, what);
-                    }
-                    ErrorKind::Forbidden { what, help } => {
-                        self.tag(1);
-                        put_str(&mut self.out, what);
-                        put_str(&mut self.out, help);
-                    }
-                    _ => return None,
-                }
+                self.failure(kind)?;
                 self.span(span);
+                Some(())
             }
+        }
+    }
+
+    fn with_var(&mut self, name: Sym, withs: &[u32], span: &Span) -> Option<()> {
+        self.sym(name)?;
+        self.u(withs.len() as u64);
+        for w in withs {
+            self.u(u64::from(*w));
+        }
+        self.span(span);
+        Some(())
+    }
+
+    fn attrs(&mut self, def: &AttrsDef) -> Option<()> {
+        self.flag(def.rec);
+        self.u(def.statics.len() as u64);
+        for (s, b) in &def.statics {
+            self.sym(*s)?;
+            self.binding(b)?;
+        }
+        self.u(def.dynamics.len() as u64);
+        for d in &def.dynamics {
+            self.expr(&d.key)?;
+            self.expr(&d.value)?;
+            self.span(&d.span);
+        }
+        Some(())
+    }
+
+    fn lambda(&mut self, def: &LambdaDef) -> Option<()> {
+        self.param(&def.param)?;
+        self.flag(def.arg_name.is_some());
+        if let Some(s) = def.arg_name {
+            self.sym(s)?;
+        }
+        self.expr(&def.body)?;
+        self.span(&def.span);
+        self.flag(def.param_always_forced);
+        Some(())
+    }
+
+    fn param(&mut self, param: &Param) -> Option<()> {
+        let Param::Pattern {
+            formals,
+            ellipsis,
+            bind,
+        } = param
+        else {
+            self.tag(ParamTag::Ident as u8);
+            return Some(());
+        };
+        self.tag(ParamTag::pattern(*ellipsis, *bind) as u8);
+        self.u(formals.len() as u64);
+        for f in formals.iter() {
+            self.sym(f.name)?;
+            self.opt(&f.default)?;
+        }
+        Some(())
+    }
+
+    fn failure(&mut self, kind: &ErrorKind) -> Option<()> {
+        match kind {
+            ErrorKind::Unsupported { what } => {
+                self.tag(FailTag::Unsupported as u8);
+                put_str(&mut self.out, what);
+            }
+            ErrorKind::Forbidden { what, help } => {
+                self.tag(FailTag::Forbidden as u8);
+                put_str(&mut self.out, what);
+                put_str(&mut self.out, help);
+            }
+            _ => return None,
         }
         Some(())
     }
@@ -824,40 +943,41 @@ impl<'a> Decoder<'a> {
     }
 
     fn value(&mut self) -> Option<Value> {
-        Some(match self.r.byte()? {
-            0 => Value::Null,
-            1 => Value::Bool(false),
-            2 => Value::Bool(true),
-            3 => {
+        Some(match ValueTag::from_byte(self.r.byte()?)? {
+            ValueTag::Null => Value::Null,
+            ValueTag::False => Value::Bool(false),
+            ValueTag::True => Value::Bool(true),
+            ValueTag::Int => {
                 let z = self.r.varint()?;
                 Value::Int(((z >> 1) as i64) ^ -((z & 1) as i64))
             }
-            4 => {
+            ValueTag::Float => {
                 let b = self.r.bytes(8)?;
                 Value::Float(f64::from_bits(u64::from_le_bytes(b.try_into().ok()?)))
             }
-            5 => Value::String(self.nix_str()?),
-            6 => Value::Path(self.nix_str()?),
-            7 => {
-                self.depth += 1;
-                if self.depth > MAX_DEPTH {
-                    return None;
-                }
-                let n = self.r.len()?;
-                let mut entries = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let k = self.sym()?;
-                    entries.push((k, self.value()?));
-                }
-                self.depth -= 1;
-                Value::Attrs(Rc::new(Attrs::from_unsorted(entries)))
-            }
-            8 => {
+            ValueTag::String => Value::String(self.nix_str()?),
+            ValueTag::Path => Value::Path(self.nix_str()?),
+            ValueTag::Attrs => self.attrs_value()?,
+            ValueTag::Global => {
                 let name = self.interner.lookup(self.r.str()?)?;
                 self.globals.get(&name)?.clone()
             }
-            _ => return None,
         })
+    }
+
+    fn attrs_value(&mut self) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        let n = self.r.len()?;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = self.sym()?;
+            entries.push((k, self.value()?));
+        }
+        self.depth -= 1;
+        Some(Value::Attrs(Rc::new(Attrs::from_unsorted(entries))))
     }
 
     fn expr(&mut self) -> Option<Rc<Expr>> {
@@ -865,202 +985,213 @@ impl<'a> Decoder<'a> {
         if self.depth > MAX_DEPTH {
             return None;
         }
-        let e = self.expr_inner();
+        let e = self.expr_fields();
         self.depth -= 1;
         e.map(Rc::new)
     }
 
-    fn expr_inner(&mut self) -> Option<Expr> {
-        Some(match self.r.byte()? {
-            0 => Expr::Const(self.value()?),
-            1 => {
-                let up = self.r.u32()?;
-                let idx = self.r.u32()?;
-                match self.frame(up)? {
-                    Frame::Static(slots) if idx < slots => Expr::Var { up, idx },
-                    _ => return None,
-                }
-            }
-            2 => {
-                let name = self.sym()?;
-                let n = self.r.len()?;
-                let withs = (0..n)
-                    .map(|_| {
-                        let up = self.r.u32()?;
-                        matches!(self.frame(up)?, Frame::With).then_some(up)
-                    })
-                    .collect::<Option<_>>()?;
-                Expr::WithVar {
-                    name,
-                    withs,
-                    span: self.span()?,
-                }
-            }
-            3 => {
-                let rec = self.flag()?;
-                let n = self.r.len()?;
-                let inner = rec.then_some(Frame::Static(u32::try_from(n).ok()?));
-                let mut statics = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let s = self.sym()?;
-                    statics.push((s, self.binding(inner)?));
-                }
-                fn unique(sorted: impl Iterator<Item = Sym>) -> bool {
-                    let mut last = None;
-                    sorted.into_iter().all(|s| last.replace(s) != Some(s))
-                }
-                if rec {
-                    // Its order is its slots'; evaluation sorts its entries.
-                    let mut names: Vec<Sym> = statics.iter().map(|e| e.0).collect();
-                    names.sort_unstable();
-                    if !unique(names.into_iter()) {
-                        return None;
-                    }
-                } else {
-                    // Names interned by earlier files may compare otherwise
-                    // than when the pack was written: sort again.
-                    statics.sort_by_key(|e| e.0);
-                    if !unique(statics.iter().map(|e| e.0)) {
-                        return None;
-                    }
-                }
-                let n = self.r.len()?;
-                let mut dynamics = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let dynamic = |d: &mut Self| {
-                        Some(DynamicAttr {
-                            key: d.expr()?,
-                            value: d.expr()?,
-                            span: d.span()?,
-                        })
-                    };
-                    dynamics.push(match inner {
-                        Some(frame) => self.within(frame, dynamic)?,
-                        None => dynamic(self)?,
-                    });
-                }
-                Expr::Attrs(Box::new(AttrsDef {
-                    rec,
-                    statics,
-                    dynamics,
-                }))
-            }
-            4 => {
-                let n = self.r.len()?;
-                let frame = Frame::Static(u32::try_from(n).ok()?);
-                let binds = (0..n)
-                    .map(|_| self.binding(Some(frame)))
-                    .collect::<Option<_>>()?;
-                Expr::Let {
-                    binds,
-                    body: self.within(frame, Self::expr)?,
-                }
-            }
-            5 => Expr::List(self.exprs()?),
-            6 => {
-                let (param, frame) = match self.r.byte()? {
-                    0 => (Param::Ident, Frame::Static(1)),
-                    t @ 1..=4 => {
-                        let (ellipsis, bind) = ((t - 1) & 1 == 1, (t - 1) & 2 == 2);
-                        let n = self.r.len()?;
-                        let frame = Frame::Static(u32::try_from(n + usize::from(bind)).ok()?);
-                        let mut formals = Vec::with_capacity(n);
-                        for _ in 0..n {
-                            let name = self.sym()?;
-                            formals.push(Formal {
-                                name,
-                                default: self.within(frame, Self::opt)?,
-                            });
-                        }
-                        let pattern = Param::Pattern {
-                            formals: formals.into(),
-                            ellipsis,
-                            bind,
-                        };
-                        (pattern, frame)
-                    }
-                    _ => return None,
-                };
-                let arg_name = match self.flag()? {
-                    false => None,
-                    true => Some(self.sym()?),
-                };
-                let body = self.within(frame, Self::expr)?;
-                let span = self.span()?;
-                Expr::Lambda(Rc::new(LambdaDef {
-                    param,
-                    arg_name,
-                    body,
-                    span,
-                    param_always_forced: self.flag()?,
-                }))
-            }
-            7 => Expr::Apply {
+    /// A node: its tag, then what follows it.
+    fn expr_fields(&mut self) -> Option<Expr> {
+        Some(match ExprTag::from_byte(self.r.byte()?)? {
+            ExprTag::Const => Expr::Const(self.value()?),
+            ExprTag::Var => self.var()?,
+            ExprTag::WithVar => self.with_var()?,
+            ExprTag::Attrs => Expr::Attrs(Box::new(self.attrs()?)),
+            ExprTag::Let => self.let_in()?,
+            ExprTag::List => Expr::List(self.exprs()?),
+            ExprTag::Lambda => Expr::Lambda(Rc::new(self.lambda()?)),
+            ExprTag::Apply => Expr::Apply {
                 func: self.expr()?,
                 arg: self.expr()?,
                 span: self.span()?,
             },
-            8 => Expr::Select {
+            ExprTag::Select => Expr::Select {
                 expr: self.expr()?,
                 path: self.keys()?,
                 default: self.opt()?,
                 span: self.span()?,
             },
-            9 => Expr::HasAttr {
+            ExprTag::HasAttr => Expr::HasAttr {
                 expr: self.expr()?,
                 path: self.keys()?,
             },
-            10 => Expr::If {
+            ExprTag::If => Expr::If {
                 cond: self.expr()?,
                 then: self.expr()?,
                 otherwise: self.expr()?,
                 span: self.span()?,
             },
-            11 => Expr::Assert {
+            ExprTag::Assert => Expr::Assert {
                 cond: self.expr()?,
                 body: self.expr()?,
                 text: self.nix_str()?,
                 span: self.span()?,
             },
-            12 => Expr::With {
+            ExprTag::With => Expr::With {
                 attrs: self.expr()?,
                 body: self.within(Frame::With, Self::expr)?,
             },
-            13 => {
-                let op = *BIN_OPS.get(usize::from(self.r.byte()?))?;
-                Expr::Bin {
-                    op,
-                    lhs: self.expr()?,
-                    rhs: self.expr()?,
-                    span: self.span()?,
-                }
-            }
-            14 => Expr::Not(self.expr()?, self.span()?),
-            15 => Expr::Neg(self.expr()?, self.span()?),
-            16 => Expr::Interpolate {
+            ExprTag::Bin => Expr::Bin {
+                op: *BIN_OPS.get(usize::from(self.r.byte()?))?,
+                lhs: self.expr()?,
+                rhs: self.expr()?,
+                span: self.span()?,
+            },
+            ExprTag::Not => Expr::Not(self.expr()?, self.span()?),
+            ExprTag::Neg => Expr::Neg(self.expr()?, self.span()?),
+            ExprTag::Interpolate => Expr::Interpolate {
                 parts: self.exprs()?,
                 span: self.span()?,
             },
-            17 => Expr::PathInterpolate {
+            ExprTag::PathInterpolate => Expr::PathInterpolate {
                 parts: self.exprs()?,
                 span: self.span()?,
             },
-            18 => {
-                let kind = match self.r.byte()? {
-                    0 => ErrorKind::Unsupported {
-                        what: self.r.str()?.to_string(),
-                    },
-                    1 => ErrorKind::Forbidden {
-                        what: self.r.str()?.to_string(),
-                        help: self.r.str()?.to_string(),
-                    },
-                    _ => return None,
-                };
-                Expr::Fail(kind, self.span()?)
-            }
-            _ => return None,
+            ExprTag::Fail => Expr::Fail(self.failure()?, self.span()?),
         })
     }
+
+    /// A variable, which must be a slot of its frame.
+    fn var(&mut self) -> Option<Expr> {
+        let up = self.r.u32()?;
+        let idx = self.r.u32()?;
+        match self.frame(up)? {
+            Frame::Static(slots) if idx < slots => Some(Expr::Var { up, idx }),
+            _ => None,
+        }
+    }
+
+    /// A name from `with` scopes, each of which must be a `with` frame.
+    fn with_var(&mut self) -> Option<Expr> {
+        let name = self.sym()?;
+        let n = self.r.len()?;
+        let withs = (0..n)
+            .map(|_| {
+                let up = self.r.u32()?;
+                matches!(self.frame(up)?, Frame::With).then_some(up)
+            })
+            .collect::<Option<_>>()?;
+        Some(Expr::WithVar {
+            name,
+            withs,
+            span: self.span()?,
+        })
+    }
+
+    fn attrs(&mut self) -> Option<AttrsDef> {
+        let rec = self.flag()?;
+        let n = self.r.len()?;
+        let inner = rec.then_some(Frame::Static(u32::try_from(n).ok()?));
+        let mut statics = Vec::with_capacity(n);
+        for _ in 0..n {
+            let s = self.sym()?;
+            statics.push((s, self.binding(inner)?));
+        }
+        order_statics(rec, &mut statics)?;
+        let n = self.r.len()?;
+        let mut dynamics = Vec::with_capacity(n);
+        for _ in 0..n {
+            dynamics.push(match inner {
+                Some(frame) => self.within(frame, Self::dynamic_attr)?,
+                None => self.dynamic_attr()?,
+            });
+        }
+        Some(AttrsDef {
+            rec,
+            statics,
+            dynamics,
+        })
+    }
+
+    fn dynamic_attr(&mut self) -> Option<DynamicAttr> {
+        Some(DynamicAttr {
+            key: self.expr()?,
+            value: self.expr()?,
+            span: self.span()?,
+        })
+    }
+
+    fn let_in(&mut self) -> Option<Expr> {
+        let n = self.r.len()?;
+        let frame = Frame::Static(u32::try_from(n).ok()?);
+        let binds = (0..n)
+            .map(|_| self.binding(Some(frame)))
+            .collect::<Option<_>>()?;
+        Some(Expr::Let {
+            binds,
+            body: self.within(frame, Self::expr)?,
+        })
+    }
+
+    fn lambda(&mut self) -> Option<LambdaDef> {
+        let (param, frame) = self.param()?;
+        let arg_name = match self.flag()? {
+            false => None,
+            true => Some(self.sym()?),
+        };
+        Some(LambdaDef {
+            param,
+            arg_name,
+            body: self.within(frame, Self::expr)?,
+            span: self.span()?,
+            param_always_forced: self.flag()?,
+        })
+    }
+
+    /// A function's parameter and the frame its body runs in.
+    fn param(&mut self) -> Option<(Param, Frame)> {
+        let Some((ellipsis, bind)) = ParamTag::from_byte(self.r.byte()?)?.pattern_flags() else {
+            return Some((Param::Ident, Frame::Static(1)));
+        };
+        let n = self.r.len()?;
+        let frame = Frame::Static(u32::try_from(n + usize::from(bind)).ok()?);
+        let mut formals = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = self.sym()?;
+            formals.push(Formal {
+                name,
+                default: self.within(frame, Self::opt)?,
+            });
+        }
+        let pattern = Param::Pattern {
+            formals: formals.into(),
+            ellipsis,
+            bind,
+        };
+        Some((pattern, frame))
+    }
+
+    fn failure(&mut self) -> Option<ErrorKind> {
+        Some(match FailTag::from_byte(self.r.byte()?)? {
+            FailTag::Unsupported => ErrorKind::Unsupported {
+                what: self.r.str()?.to_string(),
+            },
+            FailTag::Forbidden => ErrorKind::Forbidden {
+                what: self.r.str()?.to_string(),
+                help: self.r.str()?.to_string(),
+            },
+        })
+    }
+}
+
+/// Puts a set's static attributes in the order evaluation expects, refusing
+/// a repeated name. A recursive set's order is its slots' (evaluation sorts
+/// its entries); names interned by earlier files may compare otherwise than
+/// when the pack was written, so a non-recursive set is sorted again.
+fn order_statics(rec: bool, statics: &mut [(Sym, Binding)]) -> Option<()> {
+    fn unique(sorted: impl Iterator<Item = Sym>) -> bool {
+        let mut last = None;
+        sorted.into_iter().all(|s| last.replace(s) != Some(s))
+    }
+    let distinct = if rec {
+        let mut names: Vec<Sym> = statics.iter().map(|e| e.0).collect();
+        names.sort_unstable();
+        unique(names.into_iter())
+    } else {
+        statics.sort_by_key(|e| e.0);
+        unique(statics.iter().map(|e| e.0))
+    };
+    distinct.then_some(())
 }
 
 // ------------------------------------------------------------ the evaluator

@@ -2,6 +2,7 @@
 //! being evaluated, so that a front end can render them (the CLI uses miette).
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Identifies one source text registered with an [`crate::Evaluator`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,6 +52,12 @@ pub enum ErrorKind {
     NestingTooDeep { limit: usize },
     #[error("evaluation exceeded its budget of {budget} steps")]
     StepBudgetExhausted { budget: u64 },
+    #[error("evaluation exceeded its memory limit of {}", byte_size(*.limit))]
+    MemoryLimitExceeded { limit: u64 },
+    #[error("the regular expression '{pattern}' was given up after {steps} steps of backtracking")]
+    RegexTooExpensive { pattern: String, steps: u64 },
+    #[error("cannot convert a value that contains itself to {format}")]
+    CyclicValue { format: &'static str },
     #[error("expected {expected} but found {found}")]
     TypeMismatch {
         expected: &'static str,
@@ -78,18 +85,78 @@ pub enum ErrorKind {
     OutsideRoot { path: String, root: String },
     #[error("path '{path}' does not exist")]
     NotFound { path: String },
-    #[error("reading '{path}': {message}")]
-    Io { path: String, message: String },
+    #[error("reading '{path}': {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: crate::FsError,
+    },
     #[error("file '{path}' is not valid UTF-8")]
     NotUtf8 { path: String },
-    #[error("invalid JSON: {message}")]
-    InvalidJson { message: String },
+    #[error("invalid JSON: {source}")]
+    InvalidJson {
+        #[source]
+        source: SharedCause,
+    },
+    /// `message` is the parser's own text without its excerpt of the input
+    /// (or why a valid TOML value has no Nix value).
     #[error("invalid TOML: {message}")]
-    InvalidToml { message: String },
+    InvalidToml {
+        message: String,
+        #[source]
+        source: Option<SharedCause>,
+    },
     #[error("{what} is not available here: {help}")]
     Forbidden { what: String, help: String },
     #[error("{message}")]
     Other { message: String },
+}
+
+/// The cause of an error, kept whole. Evaluation errors are cloned (a
+/// failed thunk reports its error again when forced again) and most causes
+/// (I/O, parsers) cannot be, so the cause is shared. Two causes are equal
+/// when they read the same.
+#[derive(Clone, Debug)]
+pub struct SharedCause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl SharedCause {
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SharedCause(Arc::new(cause))
+    }
+
+    /// The cause itself, e.g. to downcast it.
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for SharedCause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+/// `n` bytes in the largest binary unit that shows it exactly (`4 GiB`,
+/// `1536 MiB`, `1000 bytes`).
+pub(crate) fn byte_size(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} bytes")
 }
 
 fn suggestion_text(suggestions: &[String]) -> String {
@@ -260,6 +327,37 @@ mod tests {
             vec!["fob", "foo", "food"]
         );
         assert!(closest_names("zzzzzz", names.iter().copied()).is_empty());
+    }
+
+    #[test]
+    fn an_io_failure_keeps_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = crate::RootedFileSystem::new(dir.path()).unwrap();
+        let root = fs.root().display().to_string();
+        let mut ev = crate::Evaluator::new(Box::new(fs), crate::Limits::default());
+        // Reading a directory as a file fails in the operating system.
+        let e = ev
+            .eval_source("t", &format!("builtins.readFile {root}"), &root)
+            .unwrap_err();
+        let cause = std::error::Error::source(e.kind()).expect("a cause");
+        let crate::FsError::Os(os) = cause.downcast_ref::<crate::FsError>().unwrap() else {
+            panic!("{cause:?}");
+        };
+        assert!(os.get().downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn a_parser_failure_keeps_its_cause() {
+        let mut ev = crate::Evaluator::new(Box::new(crate::NoFileSystem), crate::Limits::default());
+        for (text, parser) in [
+            ("builtins.fromJSON \"[\"", "JSON"),
+            ("builtins.fromTOML \"a =\"", "TOML"),
+        ] {
+            let e = ev.eval_source("t", text, "/").unwrap_err();
+            let cause = std::error::Error::source(e.kind()).expect(parser);
+            assert!(e.to_string().contains(parser), "{e}");
+            assert!(!cause.to_string().is_empty());
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::fs::{FileSystem, FileType, FsError};
 use crate::ir::*;
 use crate::lower::{lower_parsed, lower_source, LowerContext};
 use crate::path;
+use crate::posix_regex::{Fuel, OutOfFuel};
 use crate::value::*;
 
 /// Limits the host sets on one evaluation.
@@ -20,6 +21,10 @@ pub struct Limits {
     pub max_call_depth: usize,
     /// Total number of function calls and thunk evaluations allowed, if set.
     pub max_steps: Option<u64>,
+    /// The memory the process may hold while evaluating, in bytes, if set
+    /// (default [`crate::DEFAULT_MAX_MEMORY`]); past it evaluation fails.
+    /// How it is measured: `spec/eval.md`, "Limits".
+    pub max_memory_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -27,9 +32,17 @@ impl Default for Limits {
         Limits {
             max_call_depth: 10_000,
             max_steps: None,
+            max_memory_bytes: Some(crate::memory::DEFAULT_MAX_MEMORY),
         }
     }
 }
+
+/// Backtracking steps one `builtins.match` or `builtins.split` may take
+/// (about a second), plus [`REGEX_STEPS_PER_BYTE`] for each byte of its
+/// subject: backtracking can take exponentially many steps in the length of
+/// the subject, which no valid use needs.
+pub(crate) const REGEX_STEPS: u64 = 100_000_000;
+pub(crate) const REGEX_STEPS_PER_BYTE: u64 = 64;
 
 /// Nested thunk forcing (not only calls) also recurses on the Rust stack, so
 /// it is bounded too. [`crate::STACK_SIZE`] is sized for this many frames.
@@ -224,7 +237,91 @@ impl Evaluator {
             });
         }
         self.steps_left -= 1;
+        if self.steps_left & (crate::memory::PERIOD - 1) == 0 {
+            return self.reserve_checked(0);
+        }
         Ok(())
+    }
+
+    /// Before allocating `bytes` for a value: fails when that would pass
+    /// the memory limit. Cheap for small allocations, which are not checked.
+    #[inline]
+    pub(crate) fn reserve(&self, bytes: usize) -> Result<()> {
+        if bytes < crate::memory::BIG {
+            return Ok(());
+        }
+        self.reserve_checked(bytes)
+    }
+
+    #[inline(never)]
+    fn reserve_checked(&self, bytes: usize) -> Result<()> {
+        let Some(limit) = self.limits.max_memory_bytes else {
+            return Ok(());
+        };
+        let in_use = crate::memory::resident_bytes().unwrap_or(0);
+        if in_use.saturating_add(bytes as u64) > limit {
+            return err(ErrorKind::MemoryLimitExceeded { limit });
+        }
+        Ok(())
+    }
+
+    /// [`Self::reserve`] for `count` values of type `T`.
+    pub(crate) fn reserve_values<T>(&self, count: usize) -> Result<()> {
+        self.reserve(count.saturating_mul(std::mem::size_of::<T>()))
+    }
+
+    /// Makes room in a string being built for `more` bytes: a buffer of
+    /// [`crate::memory::BIG`] bytes or more doubles only when the memory
+    /// limit allows it.
+    #[inline]
+    pub(crate) fn make_room(&self, out: &mut String, more: usize) -> Result<()> {
+        if out.capacity() - out.len() >= more {
+            return Ok(());
+        }
+        let wanted = out.len().saturating_add(more).max(2 * out.capacity());
+        self.reserve(wanted)?;
+        out.reserve(wanted - out.len());
+        Ok(())
+    }
+
+    /// [`Self::make_room`] for a list being built.
+    #[inline]
+    pub(crate) fn make_room_list(&self, out: &mut Vec<Value>, more: usize) -> Result<()> {
+        if out.capacity() - out.len() >= more {
+            return Ok(());
+        }
+        let wanted = out.len().saturating_add(more).max(2 * out.capacity());
+        self.reserve_values::<Value>(wanted)?;
+        out.reserve(wanted - out.len());
+        Ok(())
+    }
+
+    /// What one `match` or `split` may spend: what is left of the step
+    /// budget, and at most [`REGEX_STEPS`] plus [`REGEX_STEPS_PER_BYTE`] for
+    /// each byte of the subject.
+    pub(crate) fn regex_fuel(&self, subject_len: usize) -> Fuel {
+        let per_byte = REGEX_STEPS_PER_BYTE.saturating_mul(subject_len as u64);
+        Fuel::new(self.steps_left.min(REGEX_STEPS.saturating_add(per_byte)))
+    }
+
+    /// Charges a search's steps to the step budget; a search that ran out
+    /// of fuel is an error.
+    pub(crate) fn regex_spent<T>(
+        &mut self,
+        fuel: Fuel,
+        found: std::result::Result<T, OutOfFuel>,
+        pattern: &str,
+    ) -> Result<T> {
+        self.steps_left -= fuel.spent();
+        found.or_else(|OutOfFuel| match self.steps_left {
+            0 => err(ErrorKind::StepBudgetExhausted {
+                budget: self.limits.max_steps.unwrap_or(0),
+            }),
+            _ => err(ErrorKind::RegexTooExpensive {
+                pattern: pattern.to_string(),
+                steps: fuel.spent(),
+            }),
+        })
     }
 
     #[inline]
@@ -460,18 +557,7 @@ impl Evaluator {
             }
             Expr::WithVar { name, withs, span } => self.with_var(env, *name, withs, *span),
             Expr::Attrs(def) => self.eval_attrs(env, def),
-            Expr::Let { binds, body } => {
-                let new = Env::new(Some(env.clone()), Slots::with_capacity(binds.len()));
-                for b in binds.iter() {
-                    let v = if b.outer {
-                        self.delay(env, &b.expr)
-                    } else {
-                        self.delay_in_new(&new, &b.expr)
-                    };
-                    new.slots.borrow_mut().push(v);
-                }
-                self.eval(&new, body)
-            }
+            Expr::Let { binds, body } => self.eval_let(env, binds, body),
             Expr::List(items) => {
                 let list: Vec<Value> = items.iter().map(|e| self.delay(env, e)).collect();
                 Ok(Value::List(Rc::new(list)))
@@ -490,91 +576,24 @@ impl Evaluator {
                 path,
                 default,
                 span,
-            } => {
-                let mut v = self.eval(env, expr)?;
-                for key in path.iter() {
-                    let sym = self.attr_key(env, key)?;
-                    let attrs = match v {
-                        Value::Attrs(a) => a,
-                        other => {
-                            if let Some(d) = default {
-                                return self.eval(env, d);
-                            }
-                            return Err(type_error("a set", &other).with_span_if_none(*span));
-                        }
-                    };
-                    match attrs.get(sym) {
-                        Some(found) => {
-                            let found = found.clone();
-                            v = self.force(found).map_err(|e| {
-                                e.push_trace(
-                                    || {
-                                        format!(
-                                            "while evaluating the attribute '{}'",
-                                            self.sym_name(sym)
-                                        )
-                                    },
-                                    Some(*span),
-                                )
-                            })?;
-                        }
-                        None => {
-                            if let Some(d) = default {
-                                return self.eval(env, d);
-                            }
-                            return Err(self.missing_attr(&attrs, sym, *span));
-                        }
-                    }
-                }
-                Ok(v)
-            }
-            Expr::HasAttr { expr, path } => {
-                let mut v = self.eval(env, expr)?;
-                for (i, key) in path.iter().enumerate() {
-                    let sym = self.attr_key(env, key)?;
-                    let Value::Attrs(attrs) = &v else {
-                        return Ok(Value::Bool(false));
-                    };
-                    match attrs.get(sym) {
-                        Some(found) => {
-                            if i + 1 < path.len() {
-                                let found = found.clone();
-                                v = self.force(found)?;
-                            }
-                        }
-                        None => return Ok(Value::Bool(false)),
-                    }
-                }
-                Ok(Value::Bool(true))
-            }
+            } => self.eval_select(env, expr, path, default.as_ref(), *span),
+            Expr::HasAttr { expr, path } => self.eval_has_attr(env, expr, path),
             Expr::If {
                 cond,
                 then,
                 otherwise,
                 span,
-            } => {
-                let c = self.eval(env, cond)?;
-                match c {
-                    Value::Bool(true) => self.eval(env, then),
-                    Value::Bool(false) => self.eval(env, otherwise),
-                    other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
-                }
-            }
+            } => match self.eval(env, cond)? {
+                Value::Bool(true) => self.eval(env, then),
+                Value::Bool(false) => self.eval(env, otherwise),
+                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
+            },
             Expr::Assert {
                 cond,
                 body,
                 text,
                 span,
-            } => match self.eval(env, cond)? {
-                Value::Bool(true) => self.eval(env, body),
-                Value::Bool(false) => Err(EvalError::new(
-                    ErrorKind::AssertionFailed {
-                        condition: text.to_string(),
-                    },
-                    Some(*span),
-                )),
-                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
-            },
+            } => self.eval_assert(env, cond, body, text, *span),
             Expr::With { attrs, body } => {
                 let scope = self.delay(env, attrs);
                 let new = Env::new(Some(env.clone()), smallvec::smallvec![scope]);
@@ -590,49 +609,151 @@ impl Evaluator {
                 self.arith(BinOp::Sub, Value::Int(0), v)
                     .map_err(|e| e.with_span_if_none(*span))
             }
-            Expr::Interpolate { parts, span } => {
-                let mut strs: smallvec::SmallVec<[NixStr; 4]> = smallvec::SmallVec::new();
-                for p in parts.iter() {
-                    let v = self.eval(env, p)?;
-                    let s = self
-                        .coerce_to_string(v, false, true)
-                        .map_err(|e| e.with_span_if_none(*span))?;
-                    if !s.is_empty() {
-                        strs.push(s);
-                    }
-                }
-                Ok(Value::String(match strs.len() {
-                    0 => NixStr::new(),
-                    // Strings are immutable: `"${s}"` can share `s`.
-                    1 => strs.pop().unwrap_or_default(),
-                    _ => {
-                        let refs: smallvec::SmallVec<[&str; 4]> =
-                            strs.iter().map(|s| &**s).collect();
-                        concat_strs(&refs)
-                    }
-                }))
-            }
-            Expr::PathInterpolate { parts, span } => {
-                let mut out = String::new();
-                for p in parts.iter() {
-                    let v = self.eval(env, p)?;
-                    let s = self
-                        .coerce_to_string(v, false, false)
-                        .map_err(|e| e.with_span_if_none(*span))?;
-                    out.push_str(&s);
-                }
-                if !out.starts_with('/') {
-                    return Err(EvalError::new(
-                        ErrorKind::Other {
-                            message: format!("path '{out}' is not absolute"),
-                        },
-                        Some(*span),
-                    ));
-                }
-                Ok(Value::Path(path::canon_path(&out).into()))
-            }
+            Expr::Interpolate { parts, span } => self.eval_interpolate(env, parts, *span),
+            Expr::PathInterpolate { parts, span } => self.eval_path_interpolate(env, parts, *span),
             Expr::Fail(kind, span) => Err(EvalError::new(kind.clone(), Some(*span))),
         }
+    }
+
+    fn eval_let(&mut self, env: &Rc<Env>, binds: &[Binding], body: &Expr) -> Result<Value> {
+        let new = Env::new(Some(env.clone()), Slots::with_capacity(binds.len()));
+        for b in binds {
+            let v = if b.outer {
+                self.delay(env, &b.expr)
+            } else {
+                self.delay_in_new(&new, &b.expr)
+            };
+            new.slots.borrow_mut().push(v);
+        }
+        self.eval(&new, body)
+    }
+
+    /// `e.a.b or default`.
+    fn eval_select(
+        &mut self,
+        env: &Rc<Env>,
+        expr: &Expr,
+        path: &[AttrKey],
+        default: Option<&Rc<Expr>>,
+        span: Span,
+    ) -> Result<Value> {
+        let mut v = self.eval(env, expr)?;
+        for key in path {
+            let sym = self.attr_key(env, key)?;
+            let attrs = match (v, default) {
+                (Value::Attrs(attrs), _) => attrs,
+                (_, Some(d)) => return self.eval(env, d),
+                (other, None) => return Err(type_error("a set", &other).with_span_if_none(span)),
+            };
+            v = match (attrs.get(sym), default) {
+                (Some(found), _) => {
+                    let found = found.clone();
+                    self.force_attribute(found, sym, span)?
+                }
+                (None, Some(d)) => return self.eval(env, d),
+                (None, None) => return Err(self.missing_attr(&attrs, sym, span)),
+            };
+        }
+        Ok(v)
+    }
+
+    /// An attribute's value, forced; an error says which attribute.
+    fn force_attribute(&mut self, found: Value, sym: Sym, span: Span) -> Result<Value> {
+        self.force(found).map_err(|e| {
+            e.push_trace(
+                || format!("while evaluating the attribute '{}'", self.sym_name(sym)),
+                Some(span),
+            )
+        })
+    }
+
+    /// `e ? a.b`.
+    fn eval_has_attr(&mut self, env: &Rc<Env>, expr: &Expr, path: &[AttrKey]) -> Result<Value> {
+        let mut v = self.eval(env, expr)?;
+        for (i, key) in path.iter().enumerate() {
+            let sym = self.attr_key(env, key)?;
+            let Value::Attrs(attrs) = &v else {
+                return Ok(Value::Bool(false));
+            };
+            let Some(found) = attrs.get(sym) else {
+                return Ok(Value::Bool(false));
+            };
+            if i + 1 < path.len() {
+                let found = found.clone();
+                v = self.force(found)?;
+            }
+        }
+        Ok(Value::Bool(true))
+    }
+
+    fn eval_assert(
+        &mut self,
+        env: &Rc<Env>,
+        cond: &Expr,
+        body: &Expr,
+        text: &NixStr,
+        span: Span,
+    ) -> Result<Value> {
+        match self.eval(env, cond)? {
+            Value::Bool(true) => self.eval(env, body),
+            Value::Bool(false) => Err(EvalError::new(
+                ErrorKind::AssertionFailed {
+                    condition: text.to_string(),
+                },
+                Some(span),
+            )),
+            other => Err(type_error("a Boolean", &other).with_span_if_none(span)),
+        }
+    }
+
+    /// `"a${b}c"`.
+    fn eval_interpolate(&mut self, env: &Rc<Env>, parts: &[Rc<Expr>], span: Span) -> Result<Value> {
+        let mut strs: smallvec::SmallVec<[NixStr; 4]> = smallvec::SmallVec::new();
+        for p in parts {
+            let v = self.eval(env, p)?;
+            let s = self
+                .coerce_to_string(v, false, true)
+                .map_err(|e| e.with_span_if_none(span))?;
+            if !s.is_empty() {
+                strs.push(s);
+            }
+        }
+        Ok(Value::String(match strs.len() {
+            0 => NixStr::new(),
+            // Strings are immutable: `"${s}"` can share `s`.
+            1 => strs.pop().unwrap_or_default(),
+            _ => {
+                self.reserve(strs.iter().map(|s| s.len()).sum())?;
+                let refs: smallvec::SmallVec<[&str; 4]> = strs.iter().map(|s| &**s).collect();
+                concat_strs(&refs)
+            }
+        }))
+    }
+
+    /// `./a/${b}`.
+    fn eval_path_interpolate(
+        &mut self,
+        env: &Rc<Env>,
+        parts: &[Rc<Expr>],
+        span: Span,
+    ) -> Result<Value> {
+        let mut out = String::new();
+        for p in parts {
+            let v = self.eval(env, p)?;
+            let s = self
+                .coerce_to_string(v, false, false)
+                .map_err(|e| e.with_span_if_none(span))?;
+            out.push_str(&s);
+        }
+        if !out.starts_with('/') {
+            return Err(EvalError::new(
+                ErrorKind::Other {
+                    message: format!("path '{out}' is not absolute"),
+                },
+                Some(span),
+            ));
+        }
+        Ok(Value::Path(path::canon_path(&out).into()))
     }
 
     fn with_var(&mut self, env: &Rc<Env>, name: Sym, withs: &[u32], span: Span) -> Result<Value> {
@@ -1098,6 +1219,7 @@ impl Evaluator {
                 } else if a.is_empty() {
                     b
                 } else {
+                    self.reserve_values::<Value>(a.len() + b.len())?;
                     let mut v = Vec::with_capacity(a.len() + b.len());
                     v.extend_from_slice(&a);
                     v.extend_from_slice(&b);
@@ -1118,6 +1240,7 @@ impl Evaluator {
                     } else if a.is_empty() {
                         b
                     } else {
+                        self.reserve(a.len() + b.len())?;
                         concat_strs(&[&a, &b])
                     }))
                 }
@@ -1314,25 +1437,34 @@ impl Evaluator {
             Value::Bool(b) if more => Ok(if *b { "1" } else { "" }.into()),
             Value::Null if more => Ok("".into()),
             Value::List(items) if more => {
-                let mut out = String::new();
-                for (i, item) in items.iter().enumerate() {
-                    let s = self.coerce_to_string(item.clone(), more, to_store)?;
-                    out.push_str(&s);
-                    // Nix separates elements with a space, skipping after empty lists.
-                    if i + 1 < items.len() {
-                        let forced = self.force(item.clone())?;
-                        if !matches!(&forced, Value::List(l) if l.is_empty()) {
-                            out.push(' ');
-                        }
-                    }
-                }
-                Ok(out.into())
+                self.enter()?;
+                let out = self.list_to_string(items, to_store);
+                self.leave();
+                out
             }
             other_value => other(format!(
                 "cannot coerce {} to a string",
                 other_value.type_with_article()
             )),
         }
+    }
+
+    /// `toString [ ... ]`: the items' strings, separated by spaces.
+    fn list_to_string(&mut self, items: &[Value], to_store: bool) -> Result<NixStr> {
+        let mut out = String::new();
+        for (i, item) in items.iter().enumerate() {
+            let s = self.coerce_to_string(item.clone(), true, to_store)?;
+            self.make_room(&mut out, s.len() + 1)?;
+            out.push_str(&s);
+            // Nix separates elements with a space, skipping after empty lists.
+            if i + 1 < items.len() {
+                let forced = self.force(item.clone())?;
+                if !matches!(&forced, Value::List(l) if l.is_empty()) {
+                    out.push(' ');
+                }
+            }
+        }
+        Ok(out.into())
     }
 
     pub(crate) fn expect_string(&mut self, v: Value) -> Result<NixStr> {
@@ -1405,9 +1537,9 @@ impl Evaluator {
                 path: path.to_string(),
                 root,
             },
-            FsError::Io(message) => ErrorKind::Io {
+            source @ (FsError::Io(_) | FsError::Os(_)) => ErrorKind::Io {
                 path: path.to_string(),
-                message,
+                source,
             },
         };
         EvalError::new(kind, None)

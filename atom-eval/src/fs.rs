@@ -32,8 +32,12 @@ pub enum FsError {
     NotFound,
     #[error("outside the root '{root}'")]
     OutsideRoot { root: String },
+    /// A failure the file system describes itself.
     #[error("{0}")]
     Io(String),
+    /// A failure of the operating system.
+    #[error("{0}")]
+    Os(#[source] crate::error::SharedCause),
 }
 
 /// All file access of evaluated code goes through this trait. Paths are
@@ -53,7 +57,7 @@ pub trait FileSystem {
             Some(FileType::Symlink) => match self.read_file(path) {
                 Ok(_) => Ok(true),
                 Err(FsError::NotFound) => Ok(false),
-                Err(FsError::Io(_)) => Ok(true),
+                Err(FsError::Io(_) | FsError::Os(_)) => Ok(true),
                 Err(e) => Err(e),
             },
             other => Ok(other.is_some()),
@@ -125,7 +129,7 @@ fn io_error(e: std::io::Error) -> FsError {
     if e.kind() == std::io::ErrorKind::NotFound {
         FsError::NotFound
     } else {
-        FsError::Io(e.to_string())
+        FsError::Os(crate::error::SharedCause::new(e))
     }
 }
 

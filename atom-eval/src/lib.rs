@@ -22,7 +22,10 @@
 //!   scope) are not parsed again, and [`Evaluator::compiled_pack`] writes
 //!   the next pack. Results are the same with a pack as without.
 //! - **Limits.** [`Limits`] bounds call depth (an error, never a stack
-//!   overflow) and optionally the number of evaluation steps.
+//!   overflow), memory (4 GiB unless set otherwise) and optionally the
+//!   number of evaluation steps; what any builtin may spend is bounded
+//!   too (regular expressions, nesting of values it walks): exceeding a
+//!   bound is an evaluation error, never a crash.
 //!
 //! Evaluation is recursive, so run it on a thread with a large stack:
 //! [`run_with_large_stack`] does that. Values are reference counted, not
@@ -44,6 +47,7 @@ mod eval;
 mod fs;
 mod ir;
 pub(crate) mod lower;
+mod memory;
 mod path;
 mod policy;
 mod posix_regex;
@@ -55,10 +59,11 @@ mod value;
 use std::rc::Rc;
 
 pub use compiled::{CompiledFiles, CompiledStats, PackError};
-pub use error::{ErrorKind, EvalError, FileId, Result, Span, TraceFrame};
+pub use error::{ErrorKind, EvalError, FileId, Result, SharedCause, Span, TraceFrame};
 pub use eval::{Evaluator, Limits};
 pub use fs::{FileSystem, FileType, FsError, NoFileSystem, RootedFileSystem};
 pub use lower::ParsedSource;
+pub use memory::{parse_byte_size, ByteSizeError, DEFAULT_MAX_MEMORY};
 pub use policy::{BindPolicy, PathLiteralHelp};
 pub use value::{NixStr, Value};
 

@@ -207,6 +207,28 @@ fn normalize_cr(source: &str) -> String {
     out
 }
 
+/// A selection's base, attribute path and `or` default, in one pass over
+/// its children.
+fn select_parts(s: &ast::Select) -> (Option<ast::Expr>, Option<ast::Attrpath>, Option<ast::Expr>) {
+    let (mut base, mut attrpath, mut default) = (None, None, None);
+    for child in s.syntax().children() {
+        if attrpath.is_none() {
+            if let Some(p) = ast::Attrpath::cast(child.clone()) {
+                attrpath = Some(p);
+                continue;
+            }
+        }
+        if let Some(e) = ast::Expr::cast(child) {
+            if base.is_none() {
+                base = Some(e);
+            } else if default.is_none() {
+                default = Some(e);
+            }
+        }
+    }
+    (base, attrpath, default)
+}
+
 fn span_of(file: FileId, range: TextRange) -> Span {
     Span {
         file,
@@ -415,282 +437,223 @@ impl<'a, 'c> Binder<'a, 'c> {
     fn opt(&mut self, expr: Option<ast::Expr>, parent: TextRange) -> Result<Rc<Expr>> {
         match expr {
             Some(e) => self.lower(e),
-            None => Err(self.error(
-                ErrorKind::Syntax {
-                    message: "missing expression".into(),
-                },
-                parent,
-            )),
+            None => Err(self.syntax_error("missing expression", parent)),
         }
     }
 
     fn lower_inner(&mut self, expr: ast::Expr) -> Result<Expr> {
         let range = expr.syntax().text_range();
-        Ok(match expr {
-            ast::Expr::Literal(lit) => match lit.kind() {
-                ast::LiteralKind::Integer(i) => match i.value() {
-                    Ok(n) => Expr::Const(Value::Int(n)),
-                    Err(_) => {
-                        return Err(self.error(
-                            ErrorKind::Syntax {
-                                message: format!("invalid integer '{}'", i.syntax().text()),
-                            },
-                            range,
-                        ));
-                    }
-                },
-                ast::LiteralKind::Float(f) => match f.value() {
-                    Ok(x) => Expr::Const(Value::Float(x)),
-                    Err(_) => {
-                        return Err(self.error(
-                            ErrorKind::Syntax {
-                                message: format!("invalid float '{}'", f.syntax().text()),
-                            },
-                            range,
-                        ));
-                    }
-                },
-                ast::LiteralKind::Uri(u) => Expr::Const(Value::string(u.syntax().text())),
-            },
+        match expr {
+            ast::Expr::Literal(lit) => self.lower_literal(lit, range),
             ast::Expr::Ident(id) => match id.ident_token() {
-                Some(t) => self.resolve(t.text(), range)?,
-                None => self.resolve("", range)?,
+                Some(t) => self.resolve(t.text(), range),
+                None => self.resolve("", range),
             },
-            ast::Expr::Paren(p) => match p.expr() {
-                Some(inner) => return self.lower_inner(inner),
-                None => {
-                    return Err(self.error(
-                        ErrorKind::Syntax {
-                            message: "missing expression".into(),
-                        },
-                        range,
-                    ))
-                }
-            },
-            ast::Expr::Root(r) => match r.expr() {
-                Some(inner) => return self.lower_inner(inner),
-                None => {
-                    return Err(self.error(
-                        ErrorKind::Syntax {
-                            message: "missing expression".into(),
-                        },
-                        range,
-                    ))
-                }
-            },
-            ast::Expr::Str(s) => self.lower_str(s)?,
-            ast::Expr::PathAbs(p) => self.lower_path(p.parts(), range, PathBase::Abs)?,
-            ast::Expr::PathRel(p) => self.lower_path(p.parts(), range, PathBase::Rel)?,
-            ast::Expr::PathHome(p) => self.lower_path(p.parts(), range, PathBase::Home)?,
-            ast::Expr::PathSearch(p) => {
-                let text = p
-                    .content()
-                    .map(|c| c.text().to_string())
-                    .unwrap_or_default();
-                if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
-                    return Err(self.error(
-                        ErrorKind::Forbidden {
-                            what: format!("the search path {text}"),
-                            help: help.search_path.clone(),
-                        },
-                        range,
-                    ));
-                }
-                Expr::Fail(
-                    ErrorKind::Unsupported {
-                        what: format!("the search path {text}"),
-                    },
-                    self.span(range),
-                )
-            }
+            ast::Expr::Paren(p) => self.lower_required(p.expr(), range),
+            ast::Expr::Root(r) => self.lower_required(r.expr(), range),
+            ast::Expr::Str(s) => self.lower_str(s),
+            ast::Expr::PathAbs(p) => self.lower_path(p.parts(), range, PathBase::Abs),
+            ast::Expr::PathRel(p) => self.lower_path(p.parts(), range, PathBase::Rel),
+            ast::Expr::PathHome(p) => self.lower_path(p.parts(), range, PathBase::Home),
+            ast::Expr::PathSearch(p) => self.lower_search_path(p, range),
             ast::Expr::List(l) => {
                 let items = l
                     .items()
                     .map(|e| self.lower(e))
                     .collect::<Result<Vec<_>>>()?;
-                Expr::List(items.into())
+                Ok(Expr::List(items.into()))
             }
-            ast::Expr::Lambda(l) => Expr::Lambda(Rc::new(self.lower_lambda(l)?)),
-            ast::Expr::Apply(a) => {
-                let [func, arg] = expr_children(a.syntax());
-                let func = self.opt(func, range)?;
-                let arg = self.opt(arg, range)?;
-                Expr::Apply {
-                    func,
-                    arg,
-                    span: self.span(range),
-                }
-            }
-            ast::Expr::Assert(a) => {
-                let [cond, body] = expr_children(a.syntax());
-                let text = cond
-                    .as_ref()
-                    .map(|c| c.syntax().text().to_string())
-                    .unwrap_or_default();
-                let cond = self.opt(cond, range)?;
-                let body = self.opt(body, range)?;
-                Expr::Assert {
-                    cond,
-                    body,
-                    text: text.into(),
-                    span: self.span(range),
-                }
-            }
-            ast::Expr::IfElse(i) => {
-                let [cond, then, otherwise] = expr_children(i.syntax());
-                let cond = self.opt(cond, range)?;
-                let then = self.opt(then, range)?;
-                let otherwise = self.opt(otherwise, range)?;
-                Expr::If {
-                    cond,
-                    then,
-                    otherwise,
-                    span: self.span(range),
-                }
-            }
-            ast::Expr::Select(s) => {
-                // One pass over the children: the base, the attribute path
-                // and the `or` default.
-                let (mut base, mut attrpath, mut default) = (None, None, None);
-                for child in s.syntax().children() {
-                    if attrpath.is_none() {
-                        if let Some(p) = ast::Attrpath::cast(child.clone()) {
-                            attrpath = Some(p);
-                            continue;
-                        }
-                    }
-                    if let Some(e) = ast::Expr::cast(child) {
-                        if base.is_none() {
-                            base = Some(e);
-                        } else if default.is_none() {
-                            default = Some(e);
-                        }
-                    }
-                }
-                if let (Some(base), Some(first)) =
-                    (&base, attrpath.as_ref().and_then(|p| p.attrs().next()))
-                {
-                    self.check_guarded(base, &first)?;
-                }
-                let inner = self.opt(base, range)?;
-                let path = self.lower_attrpath(attrpath, range)?;
-                let default = match default {
-                    Some(d) => Some(self.lower(d)?),
-                    None => None,
-                };
-                Expr::Select {
-                    expr: inner,
-                    path,
-                    default,
-                    span: self.span(range),
-                }
-            }
-            ast::Expr::HasAttr(h) => {
-                let inner = self.opt(h.expr(), range)?;
-                let path = self.lower_attrpath(h.attrpath(), range)?;
-                Expr::HasAttr { expr: inner, path }
-            }
-            ast::Expr::With(w) => {
-                let attrs = self.opt(w.namespace(), range)?;
-                self.scopes.push(Scope::With);
-                let body = self.opt(w.body(), range);
-                self.scopes.pop();
-                Expr::With { attrs, body: body? }
-            }
-            ast::Expr::UnaryOp(u) => {
-                let inner = self.opt(u.expr(), range)?;
-                match u.operator() {
-                    Some(ast::UnaryOpKind::Invert) => Expr::Not(inner, self.span(range)),
-                    Some(ast::UnaryOpKind::Negate) => Expr::Neg(inner, self.span(range)),
-                    None => {
-                        return Err(self.error(
-                            ErrorKind::Syntax {
-                                message: "unknown operator".into(),
-                            },
-                            range,
-                        ))
-                    }
-                }
-            }
-            ast::Expr::BinOp(b) => {
-                use ast::BinOpKind as K;
-                let op = match b.operator() {
-                    Some(K::Concat) => BinOp::Concat,
-                    Some(K::Update) => BinOp::Update,
-                    Some(K::Add) => BinOp::Add,
-                    Some(K::Sub) => BinOp::Sub,
-                    Some(K::Mul) => BinOp::Mul,
-                    Some(K::Div) => BinOp::Div,
-                    Some(K::And) => BinOp::And,
-                    Some(K::Or) => BinOp::Or,
-                    Some(K::Implication) => BinOp::Implies,
-                    Some(K::Equal) => BinOp::Eq,
-                    Some(K::NotEqual) => BinOp::NotEq,
-                    Some(K::Less) => BinOp::Less,
-                    Some(K::LessOrEq) => BinOp::LessEq,
-                    Some(K::More) => BinOp::Greater,
-                    Some(K::MoreOrEq) => BinOp::GreaterEq,
-                    Some(K::PipeLeft) | Some(K::PipeRight) => {
-                        return Err(self.error(
-                            ErrorKind::Unsupported {
-                                what: "the pipe operators `|>` and `<|`".into(),
-                            },
-                            range,
-                        ));
-                    }
-                    None => {
-                        return Err(self.error(
-                            ErrorKind::Syntax {
-                                message: "unknown operator".into(),
-                            },
-                            range,
-                        ))
-                    }
-                };
-                let [lhs, rhs] = expr_children(b.syntax());
-                let lhs = self.opt(lhs, range)?;
-                let rhs = self.opt(rhs, range)?;
-                Expr::Bin {
-                    op,
-                    lhs,
-                    rhs,
-                    span: self.span(range),
-                }
-            }
+            ast::Expr::Lambda(l) => Ok(Expr::Lambda(Rc::new(self.lower_lambda(l)?))),
+            ast::Expr::Apply(a) => self.lower_apply(a, range),
+            ast::Expr::Assert(a) => self.lower_assert(a, range),
+            ast::Expr::IfElse(i) => self.lower_if(i, range),
+            ast::Expr::Select(s) => self.lower_select(s, range),
+            ast::Expr::HasAttr(h) => Ok(Expr::HasAttr {
+                expr: self.opt(h.expr(), range)?,
+                path: self.lower_attrpath(h.attrpath(), range)?,
+            }),
+            ast::Expr::With(w) => self.lower_with(w, range),
+            ast::Expr::UnaryOp(u) => self.lower_unary(u, range),
+            ast::Expr::BinOp(b) => self.lower_binary(b, range),
             ast::Expr::AttrSet(set) => {
                 let rec = set.rec_token().is_some();
                 let pre = self.collect(&set, rec, false)?;
-                Expr::Attrs(Box::new(self.lower_attrs(pre)?))
+                Ok(Expr::Attrs(Box::new(self.lower_attrs(pre)?)))
             }
-            ast::Expr::LetIn(l) => {
-                let pre = self.collect(&l, true, true)?;
-                let (binds, names) = self.lower_let_binds(pre)?;
-                self.scopes.push(Scope::Static(names));
-                let body = self.opt(l.body(), range);
-                self.scopes.pop();
-                Expr::Let { binds, body: body? }
+            ast::Expr::LetIn(l) => self.lower_let(l, range),
+            ast::Expr::LegacyLet(l) => self.lower_legacy_let(l, range),
+            ast::Expr::CurPos(_) => Ok(self.cur_pos(range)),
+            ast::Expr::Error(_) => Err(self.syntax_error("unexpected token", range)),
+        }
+    }
+
+    fn syntax_error(&self, message: impl Into<String>, range: TextRange) -> EvalError {
+        let message = message.into();
+        self.error(ErrorKind::Syntax { message }, range)
+    }
+
+    /// The expression inside parentheses (or a file), which must be there.
+    fn lower_required(&mut self, inner: Option<ast::Expr>, range: TextRange) -> Result<Expr> {
+        match inner {
+            Some(inner) => self.lower_inner(inner),
+            None => Err(self.syntax_error("missing expression", range)),
+        }
+    }
+
+    fn lower_literal(&mut self, lit: ast::Literal, range: TextRange) -> Result<Expr> {
+        let value = match lit.kind() {
+            ast::LiteralKind::Integer(i) => Value::Int(i.value().map_err(|_| {
+                self.syntax_error(format!("invalid integer '{}'", i.syntax().text()), range)
+            })?),
+            ast::LiteralKind::Float(f) => Value::Float(f.value().map_err(|_| {
+                self.syntax_error(format!("invalid float '{}'", f.syntax().text()), range)
+            })?),
+            ast::LiteralKind::Uri(u) => Value::string(u.syntax().text()),
+        };
+        Ok(Expr::Const(value))
+    }
+
+    /// `<nixpkgs>`: refused at bind time under a policy that forbids it,
+    /// otherwise an error when evaluated.
+    fn lower_search_path(&mut self, p: ast::PathSearch, range: TextRange) -> Result<Expr> {
+        let text = p
+            .content()
+            .map(|c| c.text().to_string())
+            .unwrap_or_default();
+        let what = format!("the search path {text}");
+        if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
+            let help = help.search_path.clone();
+            return Err(self.error(ErrorKind::Forbidden { what, help }, range));
+        }
+        Ok(Expr::Fail(
+            ErrorKind::Unsupported { what },
+            self.span(range),
+        ))
+    }
+
+    fn lower_apply(&mut self, a: ast::Apply, range: TextRange) -> Result<Expr> {
+        let [func, arg] = expr_children(a.syntax());
+        Ok(Expr::Apply {
+            func: self.opt(func, range)?,
+            arg: self.opt(arg, range)?,
+            span: self.span(range),
+        })
+    }
+
+    fn lower_assert(&mut self, a: ast::Assert, range: TextRange) -> Result<Expr> {
+        let [cond, body] = expr_children(a.syntax());
+        let text = cond
+            .as_ref()
+            .map(|c| c.syntax().text().to_string())
+            .unwrap_or_default();
+        Ok(Expr::Assert {
+            cond: self.opt(cond, range)?,
+            body: self.opt(body, range)?,
+            text: text.into(),
+            span: self.span(range),
+        })
+    }
+
+    fn lower_if(&mut self, i: ast::IfElse, range: TextRange) -> Result<Expr> {
+        let [cond, then, otherwise] = expr_children(i.syntax());
+        Ok(Expr::If {
+            cond: self.opt(cond, range)?,
+            then: self.opt(then, range)?,
+            otherwise: self.opt(otherwise, range)?,
+            span: self.span(range),
+        })
+    }
+
+    fn lower_select(&mut self, s: ast::Select, range: TextRange) -> Result<Expr> {
+        let (base, attrpath, default) = select_parts(&s);
+        if let (Some(base), Some(first)) = (&base, attrpath.as_ref().and_then(|p| p.attrs().next()))
+        {
+            self.check_guarded(base, &first)?;
+        }
+        let inner = self.opt(base, range)?;
+        let path = self.lower_attrpath(attrpath, range)?;
+        let default = default.map(|d| self.lower(d)).transpose()?;
+        Ok(Expr::Select {
+            expr: inner,
+            path,
+            default,
+            span: self.span(range),
+        })
+    }
+
+    fn lower_with(&mut self, w: ast::With, range: TextRange) -> Result<Expr> {
+        let attrs = self.opt(w.namespace(), range)?;
+        self.scopes.push(Scope::With);
+        let body = self.opt(w.body(), range);
+        self.scopes.pop();
+        Ok(Expr::With { attrs, body: body? })
+    }
+
+    fn lower_unary(&mut self, u: ast::UnaryOp, range: TextRange) -> Result<Expr> {
+        let inner = self.opt(u.expr(), range)?;
+        match u.operator() {
+            Some(ast::UnaryOpKind::Invert) => Ok(Expr::Not(inner, self.span(range))),
+            Some(ast::UnaryOpKind::Negate) => Ok(Expr::Neg(inner, self.span(range))),
+            None => Err(self.syntax_error("unknown operator", range)),
+        }
+    }
+
+    fn lower_binary(&mut self, b: ast::BinOp, range: TextRange) -> Result<Expr> {
+        let op = self.bin_op(b.operator(), range)?;
+        let [lhs, rhs] = expr_children(b.syntax());
+        Ok(Expr::Bin {
+            op,
+            lhs: self.opt(lhs, range)?,
+            rhs: self.opt(rhs, range)?,
+            span: self.span(range),
+        })
+    }
+
+    fn bin_op(&self, kind: Option<ast::BinOpKind>, range: TextRange) -> Result<BinOp> {
+        use ast::BinOpKind as K;
+        Ok(match kind {
+            Some(K::Concat) => BinOp::Concat,
+            Some(K::Update) => BinOp::Update,
+            Some(K::Add) => BinOp::Add,
+            Some(K::Sub) => BinOp::Sub,
+            Some(K::Mul) => BinOp::Mul,
+            Some(K::Div) => BinOp::Div,
+            Some(K::And) => BinOp::And,
+            Some(K::Or) => BinOp::Or,
+            Some(K::Implication) => BinOp::Implies,
+            Some(K::Equal) => BinOp::Eq,
+            Some(K::NotEqual) => BinOp::NotEq,
+            Some(K::Less) => BinOp::Less,
+            Some(K::LessOrEq) => BinOp::LessEq,
+            Some(K::More) => BinOp::Greater,
+            Some(K::MoreOrEq) => BinOp::GreaterEq,
+            Some(K::PipeLeft | K::PipeRight) => {
+                let what = "the pipe operators `|>` and `<|`".into();
+                return Err(self.error(ErrorKind::Unsupported { what }, range));
             }
-            ast::Expr::LegacyLet(l) => {
-                // `let { ...; body = e; }` is `rec { ...; body = e; }.body`.
-                let pre = self.collect(&l, true, false)?;
-                let attrs = Rc::new(Expr::Attrs(Box::new(self.lower_attrs(pre)?)));
-                let body = self.cx.interner.intern("body");
-                Expr::Select {
-                    expr: attrs,
-                    path: vec![AttrKey::Static(body)].into(),
-                    default: None,
-                    span: self.span(range),
-                }
-            }
-            ast::Expr::CurPos(_) => self.cur_pos(range),
-            ast::Expr::Error(_) => {
-                return Err(self.error(
-                    ErrorKind::Syntax {
-                        message: "unexpected token".into(),
-                    },
-                    range,
-                ));
-            }
+            None => return Err(self.syntax_error("unknown operator", range)),
+        })
+    }
+
+    fn lower_let(&mut self, l: ast::LetIn, range: TextRange) -> Result<Expr> {
+        let pre = self.collect(&l, true, true)?;
+        let (binds, names) = self.lower_let_binds(pre)?;
+        self.scopes.push(Scope::Static(names));
+        let body = self.opt(l.body(), range);
+        self.scopes.pop();
+        Ok(Expr::Let { binds, body: body? })
+    }
+
+    /// `let { ...; body = e; }` is `rec { ...; body = e; }.body`.
+    fn lower_legacy_let(&mut self, l: ast::LegacyLet, range: TextRange) -> Result<Expr> {
+        let pre = self.collect(&l, true, false)?;
+        let attrs = Rc::new(Expr::Attrs(Box::new(self.lower_attrs(pre)?)));
+        let body = self.cx.interner.intern("body");
+        Ok(Expr::Select {
+            expr: attrs,
+            path: vec![AttrKey::Static(body)].into(),
+            default: None,
+            span: self.span(range),
         })
     }
 
@@ -753,72 +716,33 @@ impl<'a, 'c> Binder<'a, 'c> {
         base: PathBase,
     ) -> Result<Expr> {
         if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
-            let text =
-                self.cx.source[usize::from(range.start())..usize::from(range.end())].to_string();
-            let help = match base {
-                PathBase::Rel => {
-                    let rel = text.strip_prefix("./").unwrap_or(&text);
-                    help.relative.replace("{rel}", rel)
-                }
-                PathBase::Abs | PathBase::Home => help.absolute.clone(),
-            };
-            return Err(self.error(
-                ErrorKind::Forbidden {
-                    what: format!("the path literal `{text}`"),
-                    help,
-                },
-                range,
-            ));
+            return Err(self.forbidden_path(help, range, base));
         }
         let mut lowered: Vec<Rc<Expr>> = Vec::new();
-        let mut literal = String::new();
-        let mut first = true;
+        let mut literal: Option<String> = None;
         for part in parts {
             match part {
-                InterpolPart::Literal(l) => {
-                    let text = l.text();
-                    if first {
-                        literal = match base {
-                            PathBase::Abs => text.to_string(),
-                            PathBase::Rel => format!("{}/{}", self.cx.base_dir, text),
-                            PathBase::Home => {
-                                match self.cx.home_dir {
-                                    Some(home) => format!(
-                                        "{home}/{}",
-                                        text.strip_prefix("~/").unwrap_or(text)
-                                    ),
-                                    None => {
-                                        return Ok(Expr::Fail(
-                                        ErrorKind::Unsupported { what: "a home-relative path (no home directory is set)".into() },
-                                        self.span(range),
-                                    ));
-                                    }
-                                }
-                            }
-                        };
-                        first = false;
-                    } else {
-                        literal.push_str(text);
-                    }
-                }
+                InterpolPart::Literal(l) => match &mut literal {
+                    Some(literal) => literal.push_str(l.text()),
+                    None if lowered.is_empty() => match self.path_start(base, l.text()) {
+                        Some(start) => literal = Some(start),
+                        None => return Ok(self.no_home_dir(range)),
+                    },
+                    None => literal = Some(l.text().to_string()),
+                },
                 InterpolPart::Interpolation(i) => {
-                    if !literal.is_empty() {
-                        let mut text = std::mem::take(&mut literal);
-                        if lowered.is_empty() {
-                            // Nix keeps the first segment's trailing slash: `./${x}`.
-                            let slash = text.ends_with('/');
-                            text = path::canon_path(&text);
-                            if slash && text != "/" {
-                                text.push('/');
-                            }
-                        }
+                    if let Some(text) = literal.take().filter(|t| !t.is_empty()) {
+                        let text = match lowered.is_empty() {
+                            true => canon_path_prefix(&text),
+                            false => text,
+                        };
                         lowered.push(Rc::new(Expr::Const(Value::String(text.into()))));
                     }
-                    first = false;
                     lowered.push(self.opt(i.expr(), range)?);
                 }
             }
         }
+        let literal = literal.unwrap_or_default();
         if lowered.is_empty() {
             return Ok(Expr::Const(Value::Path(path::canon_path(&literal).into())));
         }
@@ -831,107 +755,145 @@ impl<'a, 'c> Binder<'a, 'c> {
         })
     }
 
+    /// A path literal refused by the host's policy, with its help.
+    fn forbidden_path(
+        &self,
+        help: &crate::PathLiteralHelp,
+        range: TextRange,
+        base: PathBase,
+    ) -> EvalError {
+        let text = &self.cx.source[usize::from(range.start())..usize::from(range.end())];
+        let help = match base {
+            PathBase::Rel => {
+                let rel = text.strip_prefix("./").unwrap_or(text);
+                help.relative.replace("{rel}", rel)
+            }
+            PathBase::Abs | PathBase::Home => help.absolute.clone(),
+        };
+        let what = format!("the path literal `{text}`");
+        self.error(ErrorKind::Forbidden { what, help }, range)
+    }
+
+    /// The absolute form of a path literal's first segment `text`; `None`
+    /// for `~/...` when no home directory is set.
+    fn path_start(&self, base: PathBase, text: &str) -> Option<String> {
+        Some(match base {
+            PathBase::Abs => text.to_string(),
+            PathBase::Rel => format!("{}/{}", self.cx.base_dir, text),
+            PathBase::Home => {
+                let home = self.cx.home_dir?;
+                format!("{home}/{}", text.strip_prefix("~/").unwrap_or(text))
+            }
+        })
+    }
+
+    fn no_home_dir(&self, range: TextRange) -> Expr {
+        let what = "a home-relative path (no home directory is set)".into();
+        Expr::Fail(ErrorKind::Unsupported { what }, self.span(range))
+    }
+
     fn lower_lambda(&mut self, l: ast::Lambda) -> Result<LambdaDef> {
         let range = l.syntax().text_range();
-        let param = l.param().ok_or_else(|| {
-            self.error(
-                ErrorKind::Syntax {
-                    message: "missing parameter".into(),
-                },
-                range,
-            )
-        })?;
-        let (param, names) = match param {
-            ast::Param::IdentParam(p) => {
-                let name = p
-                    .ident()
-                    .and_then(|i| i.ident_token())
-                    .map(|t| t.text().to_string())
-                    .unwrap_or_default();
-                let mut names = FxHashMap::default();
-                names.insert(self.cx.interner.intern(&name), 0);
-                (None, names)
-            }
+        let param = l
+            .param()
+            .ok_or_else(|| self.syntax_error("missing parameter", range))?;
+        let (pattern, names) = match param {
+            ast::Param::IdentParam(p) => (None, self.ident_param_names(&p)),
             ast::Param::Pattern(p) => {
-                let mut names = FxHashMap::default();
-                let mut entries = Vec::new();
-                for entry in p.pat_entries() {
-                    let ident = entry.ident().and_then(|i| i.ident_token());
-                    let name = ident.map(|t| t.text().to_string()).unwrap_or_default();
-                    let sym = self.cx.interner.intern(&name);
-                    if names.insert(sym, entries.len() as u32).is_some() {
-                        return Err(self.error(
-                            ErrorKind::DuplicateFormal { name },
-                            entry.syntax().text_range(),
-                        ));
-                    }
-                    entries.push((sym, entry.default()));
-                }
-                let bind = match p
-                    .pat_bind()
-                    .and_then(|b| b.ident())
-                    .and_then(|i| i.ident_token())
-                {
-                    Some(t) => {
-                        let sym = self.cx.interner.intern(t.text());
-                        if names.contains_key(&sym) {
-                            return Err(self.error(
-                                ErrorKind::DuplicateFormal {
-                                    name: t.text().to_string(),
-                                },
-                                t.text_range(),
-                            ));
-                        }
-                        names.insert(sym, entries.len() as u32);
-                        true
-                    }
-                    None => false,
-                };
-                (Some((entries, p.ellipsis_token().is_some(), bind)), names)
+                let (pattern, names) = self.pattern_names(&p)?;
+                (Some(pattern), names)
             }
         };
-        // The name bound to the whole argument (`x:` or `@x`), for `toXML`.
-        let arg_name = match &param {
-            None => names.keys().next().copied(),
-            Some((entries, _, true)) => names
-                .iter()
-                .find(|(_, i)| **i as usize == entries.len())
-                .map(|(k, _)| *k),
-            Some(_) => None,
-        };
+        let arg_name = whole_argument_name(pattern.as_ref(), &names);
         self.scopes.push(Scope::Static(names));
-        let result = (|| {
-            let param = match param {
-                None => Param::Ident,
-                Some((entries, ellipsis, bind)) => {
-                    let mut formals = Vec::with_capacity(entries.len());
-                    for (name, default) in entries {
-                        let default = match default {
-                            Some(d) => Some(self.lower(d)?),
-                            None => None,
-                        };
-                        formals.push(Formal { name, default });
-                    }
-                    Param::Pattern {
-                        formals: formals.into(),
-                        ellipsis,
-                        bind,
-                    }
-                }
-            };
-            let body = self.opt(l.body(), range)?;
-            let param_always_forced =
-                matches!(param, Param::Ident) && crate::ir::only_forced(&body, 0);
-            Ok(LambdaDef {
-                param,
-                arg_name,
-                body,
-                span: self.span(range),
-                param_always_forced,
-            })
-        })();
+        let result = self.lower_lambda_in_scope(pattern, l.body(), arg_name, range);
         self.scopes.pop();
         result
+    }
+
+    fn ident_param_names(&mut self, p: &ast::IdentParam) -> Names {
+        let name = p
+            .ident()
+            .and_then(|i| i.ident_token())
+            .map(|t| t.text().to_string())
+            .unwrap_or_default();
+        let mut names = FxHashMap::default();
+        names.insert(self.cx.interner.intern(&name), 0);
+        names
+    }
+
+    /// A pattern's formals (in slots `0..n`) and `@` name (slot `n`), each
+    /// named once.
+    fn pattern_names(&mut self, p: &ast::Pattern) -> Result<(PatternParts, Names)> {
+        let mut names = FxHashMap::default();
+        let mut formals = Vec::new();
+        for entry in p.pat_entries() {
+            let ident = entry.ident().and_then(|i| i.ident_token());
+            let name = ident.map(|t| t.text().to_string()).unwrap_or_default();
+            let sym = self.cx.interner.intern(&name);
+            if names.insert(sym, formals.len() as u32).is_some() {
+                let range = entry.syntax().text_range();
+                return Err(self.error(ErrorKind::DuplicateFormal { name }, range));
+            }
+            formals.push((sym, entry.default()));
+        }
+        let bind_token = p
+            .pat_bind()
+            .and_then(|b| b.ident())
+            .and_then(|i| i.ident_token());
+        if let Some(t) = &bind_token {
+            let sym = self.cx.interner.intern(t.text());
+            if names.contains_key(&sym) {
+                let name = t.text().to_string();
+                return Err(self.error(ErrorKind::DuplicateFormal { name }, t.text_range()));
+            }
+            names.insert(sym, formals.len() as u32);
+        }
+        let pattern = PatternParts {
+            formals,
+            ellipsis: p.ellipsis_token().is_some(),
+            bind: bind_token.is_some(),
+        };
+        Ok((pattern, names))
+    }
+
+    /// The rest of a function, with its parameters in scope.
+    fn lower_lambda_in_scope(
+        &mut self,
+        pattern: Option<PatternParts>,
+        body: Option<ast::Expr>,
+        arg_name: Option<Sym>,
+        range: TextRange,
+    ) -> Result<LambdaDef> {
+        let param = match pattern {
+            None => Param::Ident,
+            Some(pattern) => self.lower_pattern(pattern)?,
+        };
+        let body = self.opt(body, range)?;
+        let param_always_forced = matches!(param, Param::Ident) && crate::ir::only_forced(&body, 0);
+        Ok(LambdaDef {
+            param,
+            arg_name,
+            body,
+            span: self.span(range),
+            param_always_forced,
+        })
+    }
+
+    fn lower_pattern(&mut self, pattern: PatternParts) -> Result<Param> {
+        let formals = pattern
+            .formals
+            .into_iter()
+            .map(|(name, default)| {
+                let default = default.map(|d| self.lower(d)).transpose()?;
+                Ok(Formal { name, default })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Param::Pattern {
+            formals: formals.into(),
+            ellipsis: pattern.ellipsis,
+            bind: pattern.bind,
+        })
     }
 
     fn attr_static_name(&mut self, attr: &ast::Attr) -> Option<String> {
@@ -973,14 +935,7 @@ impl<'a, 'c> Binder<'a, 'c> {
         path: Option<ast::Attrpath>,
         range: TextRange,
     ) -> Result<Box<[AttrKey]>> {
-        let path = path.ok_or_else(|| {
-            self.error(
-                ErrorKind::Syntax {
-                    message: "missing attribute path".into(),
-                },
-                range,
-            )
-        })?;
+        let path = path.ok_or_else(|| self.syntax_error("missing attribute path", range))?;
         path.attrs()
             .map(|a| self.lower_attr_key(&a))
             .collect::<Result<Vec<_>>>()
@@ -997,10 +952,8 @@ impl<'a, 'c> Binder<'a, 'c> {
                     for attr in inh.attrs() {
                         let range = attr.syntax().text_range();
                         let Some(sym) = self.attr_static_sym(&attr) else {
-                            return Err(self.error(
-                                ErrorKind::Syntax {
-                                    message: "dynamic attributes are not allowed in inherit".into(),
-                                },
+                            return Err(self.syntax_error(
+                                "dynamic attributes are not allowed in inherit",
                                 range,
                             ));
                         };
@@ -1021,20 +974,10 @@ impl<'a, 'c> Binder<'a, 'c> {
                         .map(|p| p.attrs().collect())
                         .unwrap_or_default();
                     let Some(value) = av.value() else {
-                        return Err(self.error(
-                            ErrorKind::Syntax {
-                                message: "missing value".into(),
-                            },
-                            range,
-                        ));
+                        return Err(self.syntax_error("missing value", range));
                     };
                     if attrs.is_empty() {
-                        return Err(self.error(
-                            ErrorKind::Syntax {
-                                message: "missing attribute name".into(),
-                            },
-                            range,
-                        ));
+                        return Err(self.syntax_error("missing attribute name", range));
                     }
                     if is_let && self.attr_static_sym(&attrs[0]).is_none() {
                         return Err(self.error(
@@ -1272,6 +1215,37 @@ impl<'a, 'c> Binder<'a, 'c> {
     }
 }
 
+/// A function's pattern as parsed: formals with their default
+/// expressions, `...`, and whether an `@` name follows.
+struct PatternParts {
+    formals: Vec<(Sym, Option<ast::Expr>)>,
+    ellipsis: bool,
+    bind: bool,
+}
+
+/// The name bound to the whole argument (`x:` or `@x`), for `toXML`.
+fn whole_argument_name(pattern: Option<&PatternParts>, names: &Names) -> Option<Sym> {
+    match pattern {
+        None => names.keys().next().copied(),
+        Some(p) if p.bind => names
+            .iter()
+            .find(|(_, i)| **i as usize == p.formals.len())
+            .map(|(k, _)| *k),
+        Some(_) => None,
+    }
+}
+
+/// The canonical form of a path's first segment before an interpolation;
+/// Nix keeps its trailing slash (`./${x}`).
+fn canon_path_prefix(text: &str) -> String {
+    let mut canon = path::canon_path(text);
+    if text.ends_with('/') && canon != "/" {
+        canon.push('/');
+    }
+    canon
+}
+
+#[derive(Clone, Copy)]
 enum PathBase {
     Abs,
     Rel,

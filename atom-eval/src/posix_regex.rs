@@ -48,6 +48,38 @@ impl fmt::Display for RegexError {
     }
 }
 
+/// What a match may spend: one unit per backtracking frame. Backtracking
+/// can take exponentially many steps in the subject's length (`(a*)*b`
+/// against a run of `a`s), so every search is bounded; a search that runs
+/// out stops with [`OutOfFuel`].
+pub(crate) struct Fuel {
+    given: u64,
+    left: u64,
+}
+
+/// A search ran out of [`Fuel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutOfFuel;
+
+impl Fuel {
+    pub(crate) fn new(steps: u64) -> Fuel {
+        Fuel {
+            given: steps,
+            left: steps,
+        }
+    }
+
+    /// The steps taken so far.
+    pub(crate) fn spent(&self) -> u64 {
+        self.given - self.left
+    }
+
+    fn burn(&mut self) -> Result<(), OutOfFuel> {
+        self.left = self.left.checked_sub(1).ok_or(OutOfFuel)?;
+        Ok(())
+    }
+}
+
 /// A set of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct ByteSet([u64; 4]);
@@ -814,9 +846,10 @@ struct Mode {
     not_empty: bool,
 }
 
-struct Search<'r, 's> {
+struct Search<'r, 's, 'f> {
     regex: &'r Regex,
     subject: &'s [u8],
+    fuel: &'f mut Fuel,
     begin: usize,
     mode: Mode,
     captures: Vec<Capture>,
@@ -858,19 +891,28 @@ impl Regex {
     }
 
     /// `builtins.match`: the whole subject must match.
-    pub(crate) fn match_whole(&self, subject: &[u8]) -> Option<Match> {
+    pub(crate) fn match_whole(
+        &self,
+        subject: &[u8],
+        fuel: &mut Fuel,
+    ) -> Result<Option<Match>, OutOfFuel> {
         let mode = Mode {
             whole: true,
             not_empty: false,
         };
-        Search::new(self, subject, mode).attempt(0)
+        Search::new(self, subject, mode, fuel).attempt(0)
     }
 
     /// `builtins.split`: the matches C++'s `regex_iterator` visits.
-    pub(crate) fn matches<'r, 's>(&'r self, subject: &'s [u8]) -> Matches<'r, 's> {
+    pub(crate) fn matches<'r, 's, 'f>(
+        &'r self,
+        subject: &'s [u8],
+        fuel: &'f mut Fuel,
+    ) -> Matches<'r, 's, 'f> {
         Matches {
             regex: self,
             subject,
+            fuel,
             last: None,
         }
     }
@@ -883,13 +925,14 @@ impl Regex {
         from: usize,
         anchored: bool,
         not_empty: bool,
-    ) -> Option<Match> {
+        fuel: &mut Fuel,
+    ) -> Result<Option<Match>, OutOfFuel> {
         let mode = Mode {
             whole: false,
             not_empty,
         };
         // One set of buffers for every start position.
-        let mut search = Search::new(self, subject, mode);
+        let mut search = Search::new(self, subject, mode, fuel);
         if anchored {
             return search.attempt(from);
         }
@@ -902,19 +945,20 @@ impl Regex {
                 // At the end a non-empty match is impossible.
                 continue;
             }
-            if let Some(m) = search.attempt(begin) {
-                return Some(m);
+            if let Some(m) = search.attempt(begin)? {
+                return Ok(Some(m));
             }
         }
-        None
+        Ok(None)
     }
 }
 
-impl<'r, 's> Search<'r, 's> {
-    fn new(regex: &'r Regex, subject: &'s [u8], mode: Mode) -> Self {
+impl<'r, 's, 'f> Search<'r, 's, 'f> {
+    fn new(regex: &'r Regex, subject: &'s [u8], mode: Mode, fuel: &'f mut Fuel) -> Self {
         Search {
             regex,
             subject,
+            fuel,
             begin: 0,
             mode,
             captures: vec![Capture::default(); regex.groups as usize + 1],
@@ -926,28 +970,31 @@ impl<'r, 's> Search<'r, 's> {
     }
 
     /// The best candidate starting at `begin`, if any.
-    fn attempt(&mut self, begin: usize) -> Option<Match> {
+    fn attempt(&mut self, begin: usize) -> Result<Option<Match>, OutOfFuel> {
         // An attempt that stopped early leaves frames and state behind.
         self.stack.clear();
         self.captures.fill(Capture::default());
         self.guards.fill(Guard::default());
         self.found = false;
         self.begin = begin;
-        self.run();
-        let (end, captures) = self.best.take()?;
-        Some(Match {
+        self.run()?;
+        let Some((end, captures)) = self.best.take() else {
+            return Ok(None);
+        };
+        Ok(Some(Match {
             start: begin,
             end,
             groups: captures[1..]
                 .iter()
                 .map(|c| c.matched.then_some((c.start, c.end)))
                 .collect(),
-        })
+        }))
     }
 
-    fn run(&mut self) {
+    fn run(&mut self) -> Result<(), OutOfFuel> {
         self.stack.push(Frame::Run(self.regex.start, self.begin));
         while let Some(frame) = self.stack.pop() {
+            self.fuel.burn()?;
             match frame {
                 Frame::Run(inst, pos) => self.step(inst, pos),
                 Frame::RestoreStart(g, start) => self.captures[g as usize].start = start,
@@ -983,9 +1030,10 @@ impl<'r, 's> Search<'r, 's> {
                 }
             }
             if self.settled() {
-                return;
+                return Ok(());
             }
         }
+        Ok(())
     }
 
     /// Whether no further candidate could replace the current best: a later
@@ -1099,31 +1147,38 @@ impl<'r, 's> Search<'r, 's> {
 /// a non-empty match the next search starts where it ended (and may match
 /// the empty string there); after an empty match, first a non-empty match
 /// at the same position, then a search from the next byte.
-pub(crate) struct Matches<'r, 's> {
+pub(crate) struct Matches<'r, 's, 'f> {
     regex: &'r Regex,
     subject: &'s [u8],
+    fuel: &'f mut Fuel,
     /// The previous match's span (`None` before the first).
     last: Option<(usize, usize)>,
 }
 
-impl Iterator for Matches<'_, '_> {
-    type Item = Match;
+impl Iterator for Matches<'_, '_, '_> {
+    type Item = Result<Match, OutOfFuel>;
 
-    fn next(&mut self) -> Option<Match> {
+    fn next(&mut self) -> Option<Self::Item> {
+        let (regex, subject) = (self.regex, self.subject);
         let found = match self.last {
-            None => self.regex.search(self.subject, 0, false, false),
+            None => regex.search(subject, 0, false, false, self.fuel),
             Some((start, end)) if start == end => {
-                if end == self.subject.len() {
+                if end == subject.len() {
                     return None;
                 }
-                self.regex
-                    .search(self.subject, end, true, true)
-                    .or_else(|| self.regex.search(self.subject, end + 1, false, false))
+                match regex.search(subject, end, true, true, self.fuel) {
+                    Ok(None) => regex.search(subject, end + 1, false, false, self.fuel),
+                    found => found,
+                }
             }
-            Some((_, end)) => self.regex.search(self.subject, end, false, false),
-        }?;
+            Some((_, end)) => regex.search(subject, end, false, false, self.fuel),
+        };
+        let found = match found {
+            Ok(found) => found?,
+            Err(e) => return Some(Err(e)),
+        };
         self.last = Some((found.start, found.end));
-        Some(found)
+        Some(Ok(found))
     }
 }
 
@@ -1133,7 +1188,9 @@ mod tests {
 
     fn whole(pattern: &str, subject: &str) -> Option<Vec<Option<String>>> {
         let re = Regex::new(pattern).unwrap();
-        re.match_whole(subject.as_bytes()).map(|m| {
+        let mut fuel = Fuel::new(u64::MAX);
+        let m = re.match_whole(subject.as_bytes(), &mut fuel).unwrap();
+        m.map(|m| {
             m.groups
                 .iter()
                 .map(|g| g.map(|(a, b)| subject[a..b].to_string()))
@@ -1143,8 +1200,8 @@ mod tests {
 
     fn spans(pattern: &str, subject: &str) -> Vec<(usize, usize)> {
         let re = Regex::new(pattern).unwrap();
-        re.matches(subject.as_bytes())
-            .map(|m| (m.start, m.end))
+        re.matches(subject.as_bytes(), &mut Fuel::new(u64::MAX))
+            .map(|m| m.map(|m| (m.start, m.end)).unwrap())
             .collect()
     }
 
@@ -1163,7 +1220,11 @@ mod tests {
         );
         assert_eq!(whole("(a)|b", "b"), g(&[None]));
         let re = Regex::new("(a)|(a)").unwrap();
-        let m = re.matches(b"a").next().unwrap();
+        let m = re
+            .matches(b"a", &mut Fuel::new(u64::MAX))
+            .next()
+            .unwrap()
+            .unwrap();
         assert_eq!(m.groups, vec![Some((0, 1)), None]);
     }
 
@@ -1335,6 +1396,26 @@ mod tests {
             assert_eq!(Regex::new(&over).unwrap_err(), RegexError::TooBig, "{over}");
         }
         assert_eq!(Regex::new("a{1000}{1000}").unwrap_err(), RegexError::TooBig);
+    }
+
+    #[test]
+    fn exponential_backtracking_runs_out_of_fuel() {
+        let re = Regex::new("(a*)*b").unwrap();
+        let subject = "a".repeat(34);
+        let mut fuel = Fuel::new(1_000_000);
+        assert_eq!(
+            re.match_whole(subject.as_bytes(), &mut fuel),
+            Err(OutOfFuel)
+        );
+        assert_eq!(fuel.spent(), 1_000_000);
+        let mut fuel = Fuel::new(1_000_000);
+        assert_eq!(
+            re.matches(subject.as_bytes(), &mut fuel).next(),
+            Some(Err(OutOfFuel))
+        );
+        // A quick match spends little.
+        let mut fuel = Fuel::new(1_000);
+        assert!(re.match_whole(b"aab", &mut fuel).unwrap().is_some());
     }
 
     #[test]

@@ -120,6 +120,7 @@ fn print_into(
             limit: crate::eval::MAX_EVAL_DEPTH,
         });
     }
+    ev.make_room(out, 64)?;
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -127,8 +128,14 @@ fn print_into(
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => out.push_str(&format_float(*f)),
-        Value::String(s) => escape_string(s, out),
-        Value::Path(p) => out.push_str(p),
+        Value::String(s) => {
+            ev.make_room(out, s.len() + 2)?;
+            escape_string(s, out)
+        }
+        Value::Path(p) => {
+            ev.make_room(out, p.len())?;
+            out.push_str(p)
+        }
         Value::Attrs(a) => {
             if !a.is_empty() && !seen.insert(Rc::as_ptr(a) as usize) {
                 out.push_str("«repeated»");
@@ -186,23 +193,84 @@ fn json_string(s: &str, out: &mut String) {
 /// `__toString` or `outPath` as that string.
 pub(crate) fn to_json(ev: &mut Evaluator, v: &Value) -> Result<String> {
     let mut out = String::new();
-    json_into(ev, v, &mut out, 0)?;
+    let mut ancestors = Ancestors::default();
+    json_into(ev, v, &mut out, &mut ancestors)?;
     Ok(out)
 }
 
-fn json_into(ev: &mut Evaluator, v: &Value, out: &mut String, depth: usize) -> Result<()> {
-    if depth > crate::eval::MAX_EVAL_DEPTH {
-        return err(ErrorKind::NestingTooDeep {
-            limit: crate::eval::MAX_EVAL_DEPTH,
-        });
+/// The sets and lists a value being written sits in: one of them met again
+/// inside itself would be written forever. Only those deeper than
+/// [`Ancestors::TRACKED_FROM`] are remembered (a cycle goes that deep
+/// anyway), so that ordinary values cost no bookkeeping.
+#[derive(Default)]
+struct Ancestors {
+    depth: usize,
+    deep: FxHashSet<usize>,
+}
+
+impl Ancestors {
+    const TRACKED_FROM: usize = 1_000;
+
+    /// Enters the forced value `v`: an error if it is one of the sets and
+    /// lists it sits in, or if they are too many.
+    fn enter(&mut self, v: &Value, format: &'static str) -> Result<Option<usize>> {
+        if self.depth >= crate::eval::MAX_EVAL_DEPTH {
+            return err(ErrorKind::NestingTooDeep {
+                limit: crate::eval::MAX_EVAL_DEPTH,
+            });
+        }
+        self.depth += 1;
+        if self.depth < Self::TRACKED_FROM {
+            return Ok(None);
+        }
+        let ptr = match v {
+            Value::Attrs(a) => Rc::as_ptr(a) as usize,
+            Value::List(l) => Rc::as_ptr(l) as usize,
+            _ => return Ok(None),
+        };
+        if !self.deep.insert(ptr) {
+            self.depth -= 1;
+            return err(ErrorKind::CyclicValue { format });
+        }
+        Ok(Some(ptr))
     }
+
+    fn leave(&mut self, entered: Option<usize>) {
+        self.depth -= 1;
+        if let Some(ptr) = entered {
+            self.deep.remove(&ptr);
+        }
+    }
+}
+
+fn json_into(
+    ev: &mut Evaluator,
+    v: &Value,
+    out: &mut String,
+    ancestors: &mut Ancestors,
+) -> Result<()> {
     let v = ev.force(v.clone())?;
-    match &v {
+    let entered = ancestors.enter(&v, "JSON")?;
+    let written = json_value(ev, &v, out, ancestors);
+    ancestors.leave(entered);
+    written
+}
+
+fn json_value(
+    ev: &mut Evaluator,
+    v: &Value,
+    out: &mut String,
+    ancestors: &mut Ancestors,
+) -> Result<()> {
+    match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::Float(f) => out.push_str(&format_float(*f)),
-        Value::String(s) => json_string(s, out),
+        Value::String(s) => {
+            ev.make_room(out, s.len() + 2)?;
+            json_string(s, out)
+        }
         Value::Path(p) => {
             return err(ErrorKind::Unsupported {
                 what: format!("copying the path '{p}' to the store (a path in JSON)"),
@@ -211,13 +279,17 @@ fn json_into(ev: &mut Evaluator, v: &Value, out: &mut String, depth: usize) -> R
         Value::Attrs(a) => {
             if a.contains(ev.syms.to_string) {
                 let s = ev.coerce_to_string(v.clone(), false, false)?;
+                ev.make_room(out, s.len() + 2)?;
                 json_string(&s, out);
                 return Ok(());
             }
             if let Some(p) = a.get(ev.syms.out_path) {
                 let p = p.clone();
-                return json_into(ev, &p, out, depth + 1);
+                return json_into(ev, &p, out, ancestors);
             }
+            // Shared values are written once per use: the text can grow
+            // exponentially with the size of the value.
+            ev.make_room(out, 64)?;
             out.push('{');
             for (i, (name, value)) in sorted_by_name(ev, a).into_iter().enumerate() {
                 if i > 0 {
@@ -225,19 +297,20 @@ fn json_into(ev: &mut Evaluator, v: &Value, out: &mut String, depth: usize) -> R
                 }
                 json_string(&name, out);
                 out.push(':');
-                json_into(ev, &value, out, depth + 1).map_err(|e| {
+                json_into(ev, &value, out, ancestors).map_err(|e| {
                     e.push_trace(|| format!("while evaluating attribute '{name}'"), None)
                 })?;
             }
             out.push('}');
         }
         Value::List(l) => {
+            ev.make_room(out, 64)?;
             out.push('[');
             for (i, item) in l.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                json_into(ev, item, out, depth + 1)?;
+                json_into(ev, item, out, ancestors)?;
             }
             out.push(']');
         }
@@ -285,7 +358,7 @@ fn xml_empty(out: &mut String, indent: usize, tag: &str, attrs: &[(&str, &str)])
 /// `builtins.toXML`: Nix's XML rendering of a value, forcing all of it.
 pub(crate) fn to_xml(ev: &mut Evaluator, v: &Value) -> Result<String> {
     let mut out = String::from("<?xml version='1.0' encoding='utf-8'?>\n<expr>\n");
-    xml_into(ev, v, &mut out, 2, 0)?;
+    xml_into(ev, v, &mut out, 2, &mut Ancestors::default())?;
     out.push_str("</expr>\n");
     Ok(out)
 }
@@ -295,16 +368,26 @@ fn xml_into(
     v: &Value,
     out: &mut String,
     indent: usize,
-    depth: usize,
+    ancestors: &mut Ancestors,
 ) -> Result<()> {
-    if depth > crate::eval::MAX_EVAL_DEPTH {
-        return err(ErrorKind::NestingTooDeep {
-            limit: crate::eval::MAX_EVAL_DEPTH,
-        });
-    }
     let v = ev.force(v.clone())?;
+    let entered = ancestors.enter(&v, "XML")?;
+    let written = xml_value(ev, &v, out, indent, ancestors);
+    ancestors.leave(entered);
+    written
+}
+
+fn xml_value(
+    ev: &mut Evaluator,
+    v: &Value,
+    out: &mut String,
+    indent: usize,
+    ancestors: &mut Ancestors,
+) -> Result<()> {
+    // Every line is indented: output grows with the square of the nesting.
+    ev.make_room(out, 2 * indent + 128)?;
     let pad = " ".repeat(indent);
-    match &v {
+    match v {
         Value::Null => xml_empty(out, indent, "null", &[]),
         Value::Bool(b) => xml_empty(
             out,
@@ -314,15 +397,21 @@ fn xml_into(
         ),
         Value::Int(i) => xml_empty(out, indent, "int", &[("value", &i.to_string())]),
         Value::Float(f) => xml_empty(out, indent, "float", &[("value", &format_float(*f))]),
-        Value::String(s) => xml_empty(out, indent, "string", &[("value", s)]),
-        Value::Path(p) => xml_empty(out, indent, "path", &[("value", p)]),
+        Value::String(s) => {
+            ev.make_room(out, s.len())?;
+            xml_empty(out, indent, "string", &[("value", s)])
+        }
+        Value::Path(p) => {
+            ev.make_room(out, p.len())?;
+            xml_empty(out, indent, "path", &[("value", p)])
+        }
         Value::Attrs(a) => {
             let _ = writeln!(out, "{pad}<attrs>");
             for (name, value) in sorted_by_name(ev, a) {
                 let _ = write!(out, "{pad}  <attr name=\"");
                 xml_escape(&name, out);
                 out.push_str("\">\n");
-                xml_into(ev, &value, out, indent + 4, depth + 1)?;
+                xml_into(ev, &value, out, indent + 4, ancestors)?;
                 let _ = writeln!(out, "{pad}  </attr>");
             }
             let _ = writeln!(out, "{pad}</attrs>");
@@ -330,7 +419,7 @@ fn xml_into(
         Value::List(l) => {
             let _ = writeln!(out, "{pad}<list>");
             for item in l.iter() {
-                xml_into(ev, item, out, indent + 2, depth + 1)?;
+                xml_into(ev, item, out, indent + 2, ancestors)?;
             }
             let _ = writeln!(out, "{pad}</list>");
         }

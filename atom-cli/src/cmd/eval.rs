@@ -56,6 +56,10 @@ pub struct Args {
     /// Stop after this many evaluation steps.
     #[arg(long)]
     pub(crate) max_steps: Option<u64>,
+    /// Fail when evaluation needs more memory than this (e.g. 512M, 8G; 0:
+    /// no limit).
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = atom_eval::parse_byte_size)]
+    pub(crate) max_memory: u64,
 }
 
 impl Args {
@@ -74,6 +78,7 @@ impl Args {
             limits: Limits {
                 max_call_depth: self.max_call_depth,
                 max_steps: self.max_steps,
+                max_memory_bytes: (self.max_memory > 0).then_some(self.max_memory),
             },
         }
     }
@@ -185,6 +190,7 @@ mod tests {
             parse: false,
             max_call_depth: Limits::default().max_call_depth,
             max_steps: None,
+            max_memory: atom_eval::DEFAULT_MAX_MEMORY,
         }
     }
 

@@ -1,0 +1,1 @@
+let f = n: if n <= 0 then ("(a*)*(b|c*)*d") else [ (f (n - 1)) ((builtins.foldl' (a: _: a ++ a) [1] (builtins.genList (x: x) 40))) ]; in f 24

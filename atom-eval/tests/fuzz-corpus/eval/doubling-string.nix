@@ -1,0 +1,1 @@
+builtins.stringLength (builtins.foldl' (a: _: a + a) "x" (builtins.genList (x: x) 40))

@@ -1,0 +1,1 @@
+let x = { a = [ x ]; }; in builtins.toXML x
