@@ -29,7 +29,7 @@ mod source;
 use std::rc::Rc;
 
 pub use atom_eval::{EvalError, Evaluator, Limits, Value};
-pub use compose::{exported_name, is_public, DepSource, LoadedAtom, NoDeps};
+pub use compose::{exported_name, is_public, DepSource, LoadedAtom, MemberSource, NoDeps, Warning};
 pub use files::{AtomFiles, DirFiles, GitTreeFiles, Identity, MountTable};
 pub use locked::LockedDeps;
 pub use scope::{forbidden, policy, SCOPE_NAMES};
@@ -94,6 +94,7 @@ impl Composer {
             deps,
             loaded: Default::default(),
             places: Default::default(),
+            warnings: Default::default(),
             read_ahead: std::cell::Cell::new(0),
             compiled: Default::default(),
         });
@@ -154,6 +155,13 @@ impl Composer {
             Some(p) => e.context(p),
             None => e,
         }
+    }
+
+    /// The warnings of the modules composed so far (modules are composed
+    /// lazily, as their names are needed: ask after evaluating), in the
+    /// order they were found. Each is reported once per evaluation.
+    pub fn warnings(&self) -> Vec<Warning> {
+        self.shared.warnings.borrow().clone()
     }
 
     /// The evaluator, to force and print values.
