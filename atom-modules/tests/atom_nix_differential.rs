@@ -33,6 +33,8 @@ use support::{AtomNix, Print};
 const DEFAULT_SEED: u64 = 0x00a7_0e1c_2025;
 const DEFAULT_TREES: u64 = 300;
 const BATCH: usize = 50;
+/// atom-nix starts a new store after this many batches.
+const STORE_BATCHES: usize = 20;
 /// Submodules nest at most this deep below the root module.
 const MAX_DEPTH: usize = 3;
 
@@ -417,6 +419,26 @@ fn compare_one(atom_nix: &AtomNix, seed: u64, dir: &Path, eka: &support::Outcome
     }
 }
 
+/// One `nix-instantiate` for the whole batch; tree by tree if it differs.
+fn compare_batch(
+    atom_nix: &AtomNix,
+    seeds: &[u64],
+    dirs: &[PathBuf],
+    ekas: &[support::Outcome],
+    tally: &mut Tally,
+) {
+    let all_ok: Option<Vec<&str>> = ekas.iter().map(|o| o.as_deref().ok()).collect();
+    if let (Some(values), Ok(nix)) = (all_ok, atom_nix.json_list(dirs)) {
+        if nix == format!("[{}]", values.join(",")) {
+            tally.same_value += seeds.len();
+            return;
+        }
+    }
+    for ((seed, dir), eka) in seeds.iter().zip(dirs).zip(ekas) {
+        compare_one(atom_nix, *seed, dir, eka, tally);
+    }
+}
+
 fn show(o: &support::Outcome) -> String {
     match o {
         Ok(v) => v.clone(),
@@ -426,22 +448,23 @@ fn show(o: &support::Outcome) -> String {
 
 #[test]
 fn random_module_trees_evaluate_as_in_atom_nix() {
-    let atom_nix = AtomNix::new();
+    let mut atom_nix = AtomNix::new();
     let base_seed = env_u64("EKA_DIFF_SEED", DEFAULT_SEED);
     let trees = env_u64("EKA_DIFF_TREES", DEFAULT_TREES);
     let work = tempfile::tempdir().unwrap();
     let mut tally = Tally::default();
     let started = std::time::Instant::now();
     let seeds: Vec<u64> = (0..trees).map(|i| base_seed.wrapping_add(i)).collect();
-    for batch in seeds.chunks(BATCH) {
+    for (n, batch) in seeds.chunks(BATCH).enumerate() {
+        if n > 0 && n % STORE_BATCHES == 0 {
+            atom_nix.fresh_store();
+        }
+        let batch_dir = work.path().join(format!("b{:x}", batch[0]));
         let dirs: Vec<PathBuf> = batch
             .iter()
             .enumerate()
             .map(|(i, &seed)| {
-                let dir = work
-                    .path()
-                    .join(format!("b{:x}", batch[0]))
-                    .join(format!("t{i}"));
+                let dir = batch_dir.join(format!("t{i}"));
                 make_tree(seed, &dir, &format!("t{i}"));
                 dir
             })
@@ -455,17 +478,8 @@ fn random_module_trees_evaluate_as_in_atom_nix() {
             })
             .collect();
         tally.trees += batch.len();
-        let all_ok: Option<Vec<&String>> = ekas.iter().map(|o| o.as_ref().ok()).collect();
-        if let (Some(values), Ok(nix)) = (all_ok, atom_nix.json_list(&dirs)) {
-            let joined: Vec<&str> = values.iter().map(|s| s.as_str()).collect();
-            if nix == format!("[{}]", joined.join(",")) {
-                tally.same_value += batch.len();
-                continue;
-            }
-        }
-        for ((seed, dir), eka) in batch.iter().zip(&dirs).zip(&ekas) {
-            compare_one(&atom_nix, *seed, dir, eka, &mut tally);
-        }
+        compare_batch(&atom_nix, batch, &dirs, &ekas, &mut tally);
+        std::fs::remove_dir_all(&batch_dir).unwrap();
     }
     println!(
         "differential: {} trees from seed {base_seed:#x} in {:.1?}: {} same value, {} failed in both, {} differences; eka warned {} times",

@@ -81,6 +81,12 @@ impl AtomNix {
         }
     }
 
+    /// Starts over with an empty store (long runs would fill the disk: every
+    /// file atom-nix composes is copied to it).
+    pub fn fresh_store(&mut self) {
+        self.store = tempfile::tempdir().expect("temporary store directory");
+    }
+
     /// The Nix expression of the atom at `atom_dir` composed by atom-nix,
     /// as its README shows (`config` = the atom's manifest).
     pub fn compose_expr(&self, atom_dir: &Path) -> String {
