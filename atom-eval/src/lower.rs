@@ -488,12 +488,12 @@ impl<'a, 'c> Binder<'a, 'c> {
                     .map(|c| c.text().to_string())
                     .unwrap_or_default();
                 if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
-                    return Err(self.error(
+                    return Ok(Expr::Fail(
                         ErrorKind::Forbidden {
                             what: format!("the search path {text}"),
                             help: help.search_path.clone(),
                         },
-                        range,
+                        self.span(range),
                     ));
                 }
                 Expr::Fail(
@@ -762,12 +762,12 @@ impl<'a, 'c> Binder<'a, 'c> {
                 }
                 PathBase::Abs | PathBase::Home => help.absolute.clone(),
             };
-            return Err(self.error(
+            return Ok(Expr::Fail(
                 ErrorKind::Forbidden {
                     what: format!("the path literal `{text}`"),
                     help,
                 },
-                range,
+                self.span(range),
             ));
         }
         let mut lowered: Vec<Rc<Expr>> = Vec::new();

@@ -257,11 +257,35 @@ fn forbidden_names_fail_when_the_file_is_bound() {
         ),
         ("if false then std.getEnv \"HOME\" else 1", "`std.getEnv`"),
         ("if false then __currentTime else 1", "`__currentTime`"),
-        ("if false then ./x else 1", "the path literal `./x`"),
-        ("if false then <nixpkgs> else 1", "the search path"),
     ] {
         let files = MemFiles::new(&[("atom.toml", MANIFEST), ("mod.nix", "{ }"), ("X.nix", src)]);
         let e = eval(files, &["x"]).unwrap_err();
+        assert!(
+            e.contains(what) && e.contains("not available"),
+            "{src}: {e}"
+        );
+    }
+}
+
+#[test]
+fn path_literals_fail_when_evaluated() {
+    for (src, what) in [
+        ("./x", "the path literal `./x`"),
+        ("/. + \"/etc\"", "the path literal `/.`"),
+        ("<nixpkgs>", "the search path"),
+        ("\"${./data.txt}\"", "the path literal `./data.txt`"),
+    ] {
+        // Bound without error (atom-nix's std has `/. + abs` in a function
+        // body), refused when the literal is evaluated.
+        let unused = format!("{{ f = _: {src}; taken = false; }}.taken");
+        let files = MemFiles::new(&[
+            ("atom.toml", MANIFEST),
+            ("mod.nix", "{ }"),
+            ("X.nix", &unused),
+            ("Y.nix", src),
+        ]);
+        assert_eq!(eval(files.clone(), &["x"]).unwrap(), "false", "{src}");
+        let e = eval(files, &["y"]).unwrap_err();
         assert!(
             e.contains(what) && e.contains("not available"),
             "{src}: {e}"

@@ -15,14 +15,30 @@
 //!   submodule directory of the same name and re-exported, private
 //!   submodules never exported, data read through `"${mod}"`.
 //!
+//! And atom-nix's own `std`, made an atom in a temporary directory (a copy
+//! with an `atom.toml`, and a member that applies its functions).
+//!
 //! Functions print as `<LAMBDA>` in both, so whole atoms are compared as
 //! `nix-instantiate --eval --strict` prints them.
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use support::{AtomNix, Print};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
 
 fn atom_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -109,4 +125,39 @@ fn nested_shaped_atom() {
             "notes = \"hello\\n\"; one = 1; part = 3; }"
         ),
     );
+}
+
+/// Uses of atom-nix's std from inside it (`std.path.make` is left out: it
+/// adds a string to the path literal `/.`, which eka refuses when
+/// evaluated).
+const STD_CHECKS: &str = r#"{
+  parse = [ (mod.file.parse "lib.tar.gz") (mod.file.parse ".hidden.nix") (mod.file.parse "README") ];
+  fixed = mod.fix (self: { a = 1; b = self.a + 1; });
+  imap = mod.list.imap (i: x: i * x) [ 5 6 7 ];
+  sublist = mod.list.sublist 1 2 [ 1 2 3 4 ];
+  filterMap = atom.set.filterMap (k: v: if v > 1 then { ${k} = v * 10; } else null) { x = 1; y = 2; };
+  inject = mod.set.inject { a = 1; } [ { _if = false; b = 2; } { c = 3; } ];
+  merge = mod.set.merge { a.b = 1; a.c = 2; } { a.c = 3; d = 4; };
+  when = mod.set.when { _if = false; _else.e = 5; };
+  lower = [ (mod.string.toLower "MiXeD") (mod.string.toLowerCase "Capital") ];
+}"#;
+
+#[test]
+fn atom_nix_std_as_an_atom() {
+    let atom_nix = AtomNix::new();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("std");
+    copy_dir(&support::atom_nix_dir().join("std"), &dir);
+    std::fs::write(
+        dir.join("atom.toml"),
+        "[package]\nlabel = \"std\"\nversion = \"0.4.4\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("Checks.nix"), STD_CHECKS).unwrap();
+    let nix = atom_nix.eval(&atom_nix.compose_expr(&dir), &["--strict"]);
+    let (eka, warnings) = support::eka(&dir, &[], Print::Strict);
+    let nix = nix.expect("atom-nix composes its std as an atom");
+    assert!(nix.contains("checks = { "), "{nix}");
+    assert_eq!(eka.as_deref(), Ok(nix.as_str()), "eka on atom-nix's std");
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
