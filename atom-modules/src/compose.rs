@@ -170,32 +170,51 @@ struct Member {
     value: Value,
 }
 
-/// A module's members by raw name (as written: `Foo`, `foo`), after
-/// precedence. The views (`mod`, `pre`, the public API) are made from it
-/// by atom-nix's rules.
+/// One member of a listing: its raw name (as written: `Foo`, `foo`), its
+/// exported name and its value.
+struct Listed {
+    raw: String,
+    exported: String,
+    value: Value,
+}
+
+/// A module's members after precedence, sorted by raw name. The views
+/// (`mod`, `pre`, the public API) are made from it by atom-nix's rules.
 struct Listing {
-    raw: BTreeMap<String, Member>,
+    members: Vec<Listed>,
 }
 
 impl Listing {
+    fn new(raw: BTreeMap<String, Member>) -> Listing {
+        let members = raw
+            .into_iter()
+            .map(|(raw, m)| Listed {
+                exported: exported_name(&raw),
+                raw,
+                value: m.value,
+            })
+            .collect();
+        Listing { members }
+    }
+
     /// The members under their exported names, in raw-name order so that,
     /// put into a set, a later raw name wins (`foo` over `Foo`, as atom-nix
     /// folds them); `mod` itself left out when `skip_mod`.
-    fn lowered(&self, skip_mod: bool) -> Vec<(String, Value)> {
-        self.raw
+    fn lowered(&self, skip_mod: bool) -> Vec<(&str, Value)> {
+        self.members
             .iter()
-            .filter(|(raw, _)| !(skip_mod && *raw == "mod"))
-            .map(|(raw, m)| (exported_name(raw), m.value.clone()))
+            .filter(|m| !(skip_mod && m.raw == "mod"))
+            .map(|m| (m.exported.as_str(), m.value.clone()))
             .collect()
     }
 
     /// The public API: the capitalised raw names, lowercased (no two of
     /// them export the same name).
-    fn public(&self) -> Vec<(String, Value)> {
-        self.raw
+    fn public(&self) -> Vec<(&str, Value)> {
+        self.members
             .iter()
-            .filter(|(raw, _)| is_public(raw))
-            .map(|(raw, m)| (exported_name(raw), m.value.clone()))
+            .filter(|m| is_public(&m.raw))
+            .map(|m| (m.exported.as_str(), m.value.clone()))
             .collect()
     }
 }
@@ -297,23 +316,26 @@ impl Module {
         // `mod`: every member but one named `mod`, and `outPath` (which
         // wins over a member of that name).
         let _ = m.private.set(Value::lazy(move |ev| {
-            let mut entries = me.listing(ev)?.lowered(true);
-            entries.push(("outPath".into(), Value::string(&me.directory)));
+            let listing = me.listing(ev)?;
+            let mut entries = listing.lowered(true);
+            entries.push(("outPath", Value::string(&me.directory)));
             Ok(ev.make_attrs(entries))
         }));
         let me = m.clone();
         // `pre` of the submodules: every member, and `pre` (which wins over
         // a member of that name) below the root.
         let _ = m.for_children.set(Value::lazy(move |ev| {
-            let mut entries = me.listing(ev)?.lowered(false);
+            let listing = me.listing(ev)?;
+            let mut entries = listing.lowered(false);
             if let Some(pre) = &me.pre {
-                entries.push(("pre".into(), pre.clone()));
+                entries.push(("pre", pre.clone()));
             }
             Ok(ev.make_attrs(entries))
         }));
         let me = m.clone();
         let _ = m.public.set(Value::lazy(move |ev| {
-            let entries = me.listing(ev)?.public();
+            let listing = me.listing(ev)?;
+            let entries = listing.public();
             Ok(ev.make_attrs(entries))
         }));
         m
@@ -409,9 +431,7 @@ impl Module {
         if self.path.is_empty() {
             let module_file = join(&self.dir, "mod.nix");
             if let Ok(None) = atom.files.file_type(&module_file) {
-                return Ok(Listing {
-                    raw: BTreeMap::new(),
-                });
+                return Ok(Listing::new(BTreeMap::new()));
             }
         }
         let mut entries = atom
@@ -490,9 +510,7 @@ impl Module {
             });
             found.push((key, MemberSource::ModKey, value));
         }
-        Ok(Listing {
-            raw: self.by_precedence(found),
-        })
+        Ok(Listing::new(self.by_precedence(found)))
     }
 
     /// One member per raw name: a key of mod.nix over a file over a

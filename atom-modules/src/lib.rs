@@ -1,8 +1,12 @@
 //! `atom-modules`: the atom module system.
 //!
 //! An atom's Nix code is organised in modules: a module is a directory
-//! holding `mod.nix`, its members are the other `.nix` files beside it and
-//! its submodules, and names starting with a capital letter are public.
+//! holding `mod.nix`, its members are the other `.nix` files beside it, its
+//! submodules and the keys of `mod.nix`, and names starting with a capital
+//! letter are public. Names follow atom-nix's rules exactly, collisions
+//! included (`{ File = mod.file; }` beside `file/` re-exports the private
+//! submodule), because atom code written for atom-nix must run unchanged;
+//! a collision that is likely a mistake is a [`Warning`], not an error.
 //! This crate builds, for every file, the bounded scope it is evaluated in
 //! (`mod`, `pre`, `atom`, `std`, `cfg`, `deps`, the pure builtins, and
 //! nothing of the host) and evaluates it with `atom-eval`, lazily.
