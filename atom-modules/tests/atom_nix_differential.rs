@@ -294,6 +294,10 @@ impl Tree<'_> {
             // `mod.outPath` is the module's directory: a store path in
             // atom-nix, an atom path in eka (a listed difference).
             scope = "atom".into();
+        } else if scope.starts_with("pre") && name == "pre" {
+            // `pre.pre` and `pre.pre.pre` may be a whole module, which holds
+            // this value: printing it would never end.
+            scope = "atom".into();
         }
         format!("({scope}.{} or \"-\")", attr(&name))
     }
@@ -405,10 +409,14 @@ struct Tally {
 fn compare_one(atom_nix: &AtomNix, seed: u64, dir: &Path, eka: &support::Outcome, t: &mut Tally) {
     match (atom_nix.json(dir), eka) {
         (Ok(a), Ok(e)) if &a == e => t.same_value += 1,
-        (Err(a), Err(_)) => {
+        (Err(a), Err(e)) => {
             t.both_failed += 1;
             let why = a.lines().find(|l| l.starts_with("error:")).unwrap_or("");
-            t.both_failed_seeds.push(format!("{seed:#x} ({why})"));
+            t.both_failed_seeds.push(format!(
+                "{seed:#x}\n  atom-nix: {why}\n  eka:      {}\n{}",
+                e.lines().next().unwrap_or(""),
+                describe(dir)
+            ));
         }
         (a, e) => t.differences.push(format!(
             "tree of seed {seed:#x} (rerun: EKA_DIFF_SEED={seed:#x} EKA_DIFF_TREES=1):\n  atom-nix: {}\n  eka:      {}\n{}",
