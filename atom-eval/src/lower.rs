@@ -523,7 +523,10 @@ impl<'a, 'c> Binder<'a, 'c> {
         let what = format!("the search path {text}");
         if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
             let help = help.search_path.clone();
-            return Err(self.error(ErrorKind::Forbidden { what, help }, range));
+            return Ok(Expr::Fail(
+                ErrorKind::Forbidden { what, help },
+                self.span(range),
+            ));
         }
         Ok(Expr::Fail(
             ErrorKind::Unsupported { what },
@@ -716,7 +719,7 @@ impl<'a, 'c> Binder<'a, 'c> {
         base: PathBase,
     ) -> Result<Expr> {
         if let Some(help) = self.cx.policy.and_then(|p| p.path_literals.as_ref()) {
-            return Err(self.forbidden_path(help, range, base));
+            return Ok(self.forbidden_path(help, range, base));
         }
         let mut lowered: Vec<Rc<Expr>> = Vec::new();
         let mut literal: Option<String> = None;
@@ -761,7 +764,7 @@ impl<'a, 'c> Binder<'a, 'c> {
         help: &crate::PathLiteralHelp,
         range: TextRange,
         base: PathBase,
-    ) -> EvalError {
+    ) -> Expr {
         let text = &self.cx.source[usize::from(range.start())..usize::from(range.end())];
         let help = match base {
             PathBase::Rel => {
@@ -771,7 +774,7 @@ impl<'a, 'c> Binder<'a, 'c> {
             PathBase::Abs | PathBase::Home => help.absolute.clone(),
         };
         let what = format!("the path literal `{text}`");
-        self.error(ErrorKind::Forbidden { what, help }, range)
+        Expr::Fail(ErrorKind::Forbidden { what, help }, self.span(range))
     }
 
     /// The absolute form of a path literal's first segment `text`; `None`

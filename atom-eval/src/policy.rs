@@ -5,7 +5,8 @@
 //! out of the scope already makes using it an "undefined variable" error;
 //! a [`BindPolicy`] turns that into an error that says what to use instead,
 //! catches the same names reached through `builtins.` or `__name`, and
-//! refuses path literals, which would otherwise name host files.
+//! refuses path literals (when they are evaluated), which would otherwise
+//! name host files.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +20,10 @@ pub struct BindPolicy {
     /// Free variables holding builtins (`builtins`, `std`) whose forbidden
     /// members are refused by name.
     pub guarded_sets: Vec<String>,
-    /// When set, path literals are refused. `relative` may contain `{rel}`,
-    /// replaced by the literal without its leading `./`.
+    /// When set, path literals are refused when evaluated (a file holding
+    /// one still binds: atom-nix's own std has `/. + abs` in a function
+    /// body). `relative` may contain `{rel}`, replaced by the literal
+    /// without its leading `./`.
     pub path_literals: Option<PathLiteralHelp>,
     /// Refuse paths (given as strings to `readFile` and friends) that hold a
     /// `..` segment, so that a directory string can only be descended.

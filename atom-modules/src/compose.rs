@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub deps: Box<dyn DepSource>,
     /// Public API of each loaded atom, by key.
     pub loaded: RefCell<HashMap<String, Value>>,
+    /// Warnings of every module listed so far.
+    pub warnings: RefCell<Vec<Warning>>,
     /// Reader threads per atom loaded from now on; 0: no reading ahead.
     pub read_ahead: Cell<usize>,
     /// The pack of bound files in use, for readers to skip parsing.
@@ -94,16 +96,19 @@ pub(crate) struct Atom {
     pub files: Rc<dyn AtomFiles>,
     pub cfg: Value,
     pub deps: Value,
-    /// The atom's public API (`atom`), set right after the root module is
-    /// made.
-    pub public: OnceCell<Value>,
+    /// `atom` in the atom's files: its public API without a name `atom` (as
+    /// atom-nix gives it), set right after the root module is made.
+    pub in_scope: OnceCell<Value>,
     /// Files parsed ahead by other threads.
     pub prefetched: Option<crate::readahead::ReadAheadHandle>,
     pub shared: Rc<Shared>,
 }
 
+/// Where a member is defined. When one raw name is defined several ways,
+/// the greater wins (a key of `mod.nix` over a file over a submodule), as in
+/// atom-nix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
+pub enum MemberSource {
     /// A directory holding `mod.nix`.
     Submodule,
     /// A `<name>.nix` file.
@@ -112,26 +117,106 @@ enum Kind {
     ModKey,
 }
 
-impl Kind {
+impl MemberSource {
     fn describe(self, raw: &str) -> String {
         match self {
-            Kind::Submodule => format!("the submodule `{raw}/`"),
-            Kind::File => format!("the file `{raw}.nix`"),
-            Kind::ModKey => format!("the key `{raw}` of mod.nix"),
+            MemberSource::Submodule => format!("the submodule `{raw}/`"),
+            MemberSource::File => format!("the file `{raw}.nix`"),
+            MemberSource::ModKey => format!("the key `{raw}` of mod.nix"),
+        }
+    }
+}
+
+/// Something atom-nix accepts silently that is likely a mistake. Composing
+/// goes on as atom-nix does; the caller shows these to the user
+/// ([`crate::Composer::warnings`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// One public name defined twice in a module (`Widget.nix` and the key
+    /// `Widget` of mod.nix): `used` is the member, `unused` is never read.
+    ShadowedPublicMember {
+        /// `label@version`.
+        atom: String,
+        /// The module, as errors name it (`the root module`, `net.http`).
+        module: String,
+        /// The raw name, as written (`Widget`).
+        name: String,
+        used: MemberSource,
+        unused: MemberSource,
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::ShadowedPublicMember {
+                atom,
+                module,
+                name,
+                used,
+                unused,
+            } => write!(
+                f,
+                "in {atom} at {module}: the public name `{name}` is defined twice: {} is used and {} is never read; remove or rename one of them",
+                used.describe(name),
+                unused.describe(name)
+            ),
         }
     }
 }
 
 struct Member {
-    raw: String,
-    kind: Kind,
+    source: MemberSource,
     value: Value,
 }
 
-/// A module's members, after precedence and collision checks, by exported
-/// name.
+/// One member of a listing: its raw name (as written: `Foo`, `foo`), its
+/// exported name and its value.
+struct Listed {
+    raw: String,
+    exported: String,
+    value: Value,
+}
+
+/// A module's members after precedence, sorted by raw name. The views
+/// (`mod`, `pre`, the public API) are made from it by atom-nix's rules.
 struct Listing {
-    members: BTreeMap<String, Member>,
+    members: Vec<Listed>,
+}
+
+impl Listing {
+    fn new(raw: BTreeMap<String, Member>) -> Listing {
+        let members = raw
+            .into_iter()
+            .map(|(raw, m)| Listed {
+                exported: exported_name(&raw),
+                raw,
+                value: m.value,
+            })
+            .collect();
+        Listing { members }
+    }
+
+    /// The members under their exported names, in raw-name order so that,
+    /// put into a set, a later raw name wins (`foo` over `Foo`, as atom-nix
+    /// folds them); `mod` itself left out when `skip_mod`.
+    fn lowered(&self, skip_mod: bool) -> Vec<(&str, Value)> {
+        self.members
+            .iter()
+            .filter(|m| !(skip_mod && m.raw == "mod"))
+            .map(|m| (m.exported.as_str(), m.value.clone()))
+            .collect()
+    }
+
+    /// The public API: the capitalised raw names, lowercased (no two of
+    /// them export the same name).
+    fn public(&self) -> Vec<(&str, Value)> {
+        self.members
+            .iter()
+            .filter(|m| is_public(&m.raw))
+            .map(|m| (m.exported.as_str(), m.value.clone()))
+            .collect()
+    }
 }
 
 pub(crate) struct Module {
@@ -175,11 +260,19 @@ pub fn is_public(raw: &str) -> bool {
     raw.chars().next().is_some_and(|c| c.is_ascii_uppercase())
 }
 
-/// The stem of a member file: `name.nix` where `name` is not empty and
-/// holds no `.` (`a.b.nix` is not a member), and is not `mod`.
-fn member_stem(file: &str) -> Option<&str> {
+/// The stem of a Nix source file, as atom-nix's `std.file.parse` splits
+/// names: `<dots><name>.nix`, `<name>` not empty and holding no `.`
+/// (`a.nix` -> `a`, `.a.nix` -> `.a`; `a.b.nix` and `.nix` are not Nix
+/// sources).
+pub(crate) fn nix_source_stem(file: &str) -> Option<&str> {
     let stem = file.strip_suffix(".nix")?;
-    (!stem.is_empty() && !stem.contains('.') && stem != "mod").then_some(stem)
+    let name = stem.trim_start_matches('.');
+    (!name.is_empty() && !name.contains('.')).then_some(stem)
+}
+
+/// The member a regular file defines: every Nix source but `mod.nix`.
+fn member_stem(file: &str) -> Option<&str> {
+    nix_source_stem(file).filter(|_| file != "mod.nix")
 }
 
 pub(crate) fn fail(message: String) -> EvalError {
@@ -220,41 +313,32 @@ impl Module {
         // The values hold the module (a cycle, freed with the process, like
         // the evaluator's own cyclic values).
         let me = m.clone();
+        // `mod`: every member but one named `mod`, and `outPath` (which
+        // wins over a member of that name).
         let _ = m.private.set(Value::lazy(move |ev| {
-            let mut entries = me.members(ev, false)?;
-            entries.push(("outPath".into(), Value::string(&me.directory)));
+            let listing = me.listing(ev)?;
+            let mut entries = listing.lowered(true);
+            entries.push(("outPath", Value::string(&me.directory)));
             Ok(ev.make_attrs(entries))
         }));
         let me = m.clone();
+        // `pre` of the submodules: every member, and `pre` (which wins over
+        // a member of that name) below the root.
         let _ = m.for_children.set(Value::lazy(move |ev| {
-            let mut entries = me.members(ev, false)?;
+            let listing = me.listing(ev)?;
+            let mut entries = listing.lowered(false);
             if let Some(pre) = &me.pre {
-                entries.push(("pre".into(), pre.clone()));
+                entries.push(("pre", pre.clone()));
             }
             Ok(ev.make_attrs(entries))
         }));
         let me = m.clone();
         let _ = m.public.set(Value::lazy(move |ev| {
-            let entries = me.members(ev, true)?;
+            let listing = me.listing(ev)?;
+            let entries = listing.public();
             Ok(ev.make_attrs(entries))
         }));
         m
-    }
-
-    /// The members under their exported names (only the public ones if
-    /// `public_only`), unforced.
-    fn members(
-        self: &Rc<Self>,
-        ev: &mut Evaluator,
-        public_only: bool,
-    ) -> Result<Vec<(String, Value)>, EvalError> {
-        Ok(self
-            .listing(ev)?
-            .members
-            .iter()
-            .filter(|(_, m)| !public_only || is_public(&m.raw))
-            .map(|(k, m)| (k.clone(), m.value.clone()))
-            .collect())
     }
 
     /// `net.http` or `net.http.Client`, as errors name places.
@@ -298,8 +382,10 @@ impl Module {
         let atom = &self.atom;
         let mut scope: Vec<(&str, Value)> = vec![
             ("mod", self.private.get().expect("set in new").clone()),
-            ("atom", atom.public.get().expect("set at load").clone()),
+            ("atom", atom.in_scope.get().expect("set at load").clone()),
             ("std", atom.shared.std.clone()),
+            // As in atom-nix, `builtins` is `std`.
+            ("builtins", atom.shared.std.clone()),
             ("cfg", atom.cfg.clone()),
             ("deps", atom.deps.clone()),
         ];
@@ -345,9 +431,7 @@ impl Module {
         if self.path.is_empty() {
             let module_file = join(&self.dir, "mod.nix");
             if let Ok(None) = atom.files.file_type(&module_file) {
-                return Ok(Listing {
-                    members: BTreeMap::new(),
-                });
+                return Ok(Listing::new(BTreeMap::new()));
             }
         }
         let mut entries = atom
@@ -355,7 +439,7 @@ impl Module {
             .read_dir(&self.dir)
             .map_err(|e| fs_fail(&atom, &self.dir, e))?;
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut found: Vec<(String, Kind, Value)> = Vec::new();
+        let mut found: Vec<(String, MemberSource, Value)> = Vec::new();
         for (name, kind) in entries {
             let rel = join(&self.dir, &name);
             match kind {
@@ -375,7 +459,7 @@ impl Module {
                             me.eval_file(ev, &file, Some(&member))
                                 .map_err(|e| e.context(me.context(Some(&member))))
                         });
-                        found.push((stem.to_string(), Kind::File, value));
+                        found.push((stem.to_string(), MemberSource::File, value));
                     }
                 }
                 FileType::Directory => {
@@ -387,7 +471,7 @@ impl Module {
                             let pre = self.for_children.get().cloned();
                             let child = Module::new(atom.clone(), rel.clone(), path, pre);
                             let value = child.public.get().expect("set in new").clone();
-                            found.push((name.clone(), Kind::Submodule, value));
+                            found.push((name.clone(), MemberSource::Submodule, value));
                         }
                         Ok(Some(FileType::Symlink)) => {
                             return Err(fail(format!(
@@ -424,32 +508,44 @@ impl Module {
                 ev.force_value(&value)
                     .map_err(|e| e.context(me.context(Some(&member))))
             });
-            found.push((key, Kind::ModKey, value));
+            found.push((key, MemberSource::ModKey, value));
         }
-        // Same raw name: mod.nix key > file > submodule.
-        let mut by_raw: BTreeMap<String, (Kind, Value)> = BTreeMap::new();
-        for (raw, kind, value) in found {
-            match by_raw.get(&raw) {
-                Some((k, _)) if *k >= kind => {}
-                _ => {
-                    by_raw.insert(raw, (kind, value));
+        Ok(Listing::new(self.by_precedence(found)))
+    }
+
+    /// One member per raw name: a key of mod.nix over a file over a
+    /// submodule. A public name defined twice is likely a mistake (the
+    /// loser is never read): a warning.
+    fn by_precedence(&self, found: Vec<(String, MemberSource, Value)>) -> BTreeMap<String, Member> {
+        let mut raw: BTreeMap<String, Member> = BTreeMap::new();
+        for (name, source, value) in found {
+            let (used, unused) = match raw.get(&name) {
+                None => {
+                    raw.insert(name, Member { source, value });
+                    continue;
                 }
+                Some(old) if old.source > source => (old.source, source),
+                Some(old) => {
+                    let unused = old.source;
+                    raw.insert(name.clone(), Member { source, value });
+                    (source, unused)
+                }
+            };
+            if is_public(&name) {
+                self.atom
+                    .shared
+                    .warnings
+                    .borrow_mut()
+                    .push(Warning::ShadowedPublicMember {
+                        atom: self.atom.name.clone(),
+                        module: self.place(None),
+                        name,
+                        used,
+                        unused,
+                    });
             }
         }
-        let mut members: BTreeMap<String, Member> = BTreeMap::new();
-        for (raw, (kind, value)) in by_raw {
-            let exported = exported_name(&raw);
-            if let Some(other) = members.get(&exported) {
-                return Err(fail(format!(
-                    "{} and {} are both exported as `{exported}`; rename one of them",
-                    other.kind.describe(&other.raw),
-                    kind.describe(&raw),
-                ))
-                .context(self.context(None)));
-            }
-            members.insert(exported, Member { raw, kind, value });
-        }
-        Ok(Listing { members })
+        raw
     }
 }
 
@@ -531,12 +627,17 @@ pub(crate) fn load_atom(
         files,
         cfg,
         deps,
-        public: OnceCell::new(),
+        in_scope: OnceCell::new(),
         shared: shared.clone(),
     });
     let root = Module::new(atom.clone(), entry, Vec::new(), None);
     let public = root.public.get().expect("set in new").clone();
-    let _ = atom.public.set(public.clone());
+    let api = public.clone();
+    let _ = atom.in_scope.set(Value::lazy(move |ev| {
+        let mut entries = ev.attr_entries(&api)?;
+        entries.retain(|(name, _)| name != "atom");
+        Ok(ev.make_attrs(entries))
+    }));
     shared
         .loaded
         .borrow_mut()

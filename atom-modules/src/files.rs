@@ -400,8 +400,9 @@ impl MountTable {
 
     /// `/<mount>[:<module dir, ':'-separated>]/<rest>` -> the atom's files
     /// and the path in the atom, refusing what a module may not read
-    /// through its directory: `.nix` files (members) and anything of a
-    /// submodule (which has its own directory string).
+    /// through its directory: Nix sources (`<name>.nix`, as atom-nix leaves
+    /// them out of a module's directory; `a.b.nix` is data) and anything of
+    /// a submodule (which has its own directory string).
     fn resolve(&self, path: &str) -> Result<(Rc<dyn AtomFiles>, String), FsError> {
         let rest = path.strip_prefix('/').unwrap_or(path);
         let (first, rest) = rest.split_once('/').unwrap_or((rest, ""));
@@ -418,7 +419,7 @@ impl MountTable {
         for (i, part) in parts.iter().enumerate() {
             rel = join(&rel, part);
             let last = i + 1 == parts.len();
-            if last && part.ends_with(".nix") {
+            if last && crate::compose::nix_source_stem(part).is_some() {
                 return Err(FsError::Io(
                     "Nix files of a module are its members: use `mod.<name>`, not their text"
                         .into(),
@@ -450,7 +451,7 @@ impl FileSystem for MountTable {
         for (name, kind) in files.read_dir(&rel)? {
             let child = join(&rel, &name);
             let hidden = match kind {
-                FileType::Regular => name.ends_with(".nix"),
+                FileType::Regular => crate::compose::nix_source_stem(&name).is_some(),
                 FileType::Directory => matches!(
                     files.file_type(&format!("{child}/mod.nix")),
                     Ok(Some(FileType::Regular))

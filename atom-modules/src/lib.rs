@@ -1,8 +1,12 @@
 //! `atom-modules`: the atom module system.
 //!
 //! An atom's Nix code is organised in modules: a module is a directory
-//! holding `mod.nix`, its members are the other `.nix` files beside it and
-//! its submodules, and names starting with a capital letter are public.
+//! holding `mod.nix`, its members are the other `.nix` files beside it, its
+//! submodules and the keys of `mod.nix`, and names starting with a capital
+//! letter are public. Names follow atom-nix's rules exactly, collisions
+//! included (`{ File = mod.file; }` beside `file/` re-exports the private
+//! submodule), because atom code written for atom-nix must run unchanged;
+//! a collision that is likely a mistake is a [`Warning`], not an error.
 //! This crate builds, for every file, the bounded scope it is evaluated in
 //! (`mod`, `pre`, `atom`, `std`, `cfg`, `deps`, the pure builtins, and
 //! nothing of the host) and evaluates it with `atom-eval`, lazily.
@@ -29,7 +33,7 @@ mod source;
 use std::rc::Rc;
 
 pub use atom_eval::{EvalError, Evaluator, Limits, Value};
-pub use compose::{exported_name, is_public, DepSource, LoadedAtom, NoDeps};
+pub use compose::{exported_name, is_public, DepSource, LoadedAtom, MemberSource, NoDeps, Warning};
 pub use files::{AtomFiles, DirFiles, GitTreeFiles, Identity, MountTable};
 pub use locked::LockedDeps;
 pub use scope::{forbidden, policy, SCOPE_NAMES};
@@ -94,6 +98,7 @@ impl Composer {
             deps,
             loaded: Default::default(),
             places: Default::default(),
+            warnings: Default::default(),
             read_ahead: std::cell::Cell::new(0),
             compiled: Default::default(),
         });
@@ -154,6 +159,13 @@ impl Composer {
             Some(p) => e.context(p),
             None => e,
         }
+    }
+
+    /// The warnings of the modules composed so far (modules are composed
+    /// lazily, as their names are needed: ask after evaluating), in the
+    /// order they were found. Each is reported once per evaluation.
+    pub fn warnings(&self) -> Vec<Warning> {
+        self.shared.warnings.borrow().clone()
     }
 
     /// The evaluator, to force and print values.

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use atom_eval::{BindPolicy, EvalError, Evaluator, PathLiteralHelp, Value};
 
 /// The scope names a file sees besides `pre` (which the root module lacks).
-pub const SCOPE_NAMES: &[&str] = &["mod", "atom", "std", "cfg", "deps"];
+/// `builtins` is bound to `std`, as atom-nix binds it.
+pub const SCOPE_NAMES: &[&str] = &["mod", "atom", "std", "builtins", "cfg", "deps"];
 
 const USE_MEMBERS: &str = "a module's files are its members (`mod.<name>`), other modules are reached through `mod`, `pre` and `atom`, and other atoms through `deps.from.<set>.<label>` after declaring them in atom.toml";
 const USE_DEPS: &str =

@@ -51,7 +51,7 @@ let
 in
 {
   inherit fix;
-  set = { inherit when filterMap inject merge mergeUntil; };
+  set = { inherit when filterMap inject merge; };
   list = { inherit imap sublist; };
   string = { inherit toLower toLowerCase; };
   file = { inherit parse; };

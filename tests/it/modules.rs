@@ -712,6 +712,14 @@ fn module_diagnostics_snapshots() {
             README.md"`
 
     Error: 
+      × while calling the 'readFile' builtin
+       ╭─[net@1.2.0/Local.nix:1:1]
+     1 │ builtins.readFile ./README.md
+       · ──────────────┬──────────────
+       ·               ╰── 
+       ╰────
+
+    Error: 
       × in net@1.2.0 at Local
     "#);
     assert_cli_snapshot!(sb, show(&["eval", "net#http", "--strict"]), @r#"

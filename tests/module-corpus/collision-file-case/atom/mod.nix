@@ -1,1 +1,1 @@
-{ }
+{ Seen = mod.widget; }

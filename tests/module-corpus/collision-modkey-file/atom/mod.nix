@@ -1,1 +1,1 @@
-{ Gadget = 1; }
+{ Gadget = 1; Seen = mod.gadget; }

@@ -1,1 +1,1 @@
-throw ".Hidden.nix is not a member"
+"a hidden member"

@@ -6,5 +6,7 @@
     two = mod ? two || mod ? "two.dots";
     upper = mod ? upper;
   };
-  Hidden = mod ? ".Hidden" || mod ? ".hidden";
+  # `.Hidden.nix` is a member named `.Hidden`: private (its first character
+  # is not a capital letter), reachable through `mod`.
+  Hidden = mod.".Hidden";
 }

@@ -1,1 +1,1 @@
-{ }
+{ Inside = "the submodule"; }

@@ -1,5 +1,6 @@
 {
   HasFix = builtins ? fix;
+  IsStd = builtins == std;
   HasLength = builtins ? length;
   Joined = builtins.concatStringsSep "," (builtins.map toString [ 1 2 ]);
   Hash = builtins.hashString "sha256" "";

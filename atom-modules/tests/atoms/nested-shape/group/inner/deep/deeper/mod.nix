@@ -1,0 +1,3 @@
+{
+  Unused = pre.one;
+}

@@ -1,0 +1,6 @@
+{
+  one = 1;
+  part = pre.part + 2;
+  extra = mod.part + 4;
+  Inner = mod.inner;
+}

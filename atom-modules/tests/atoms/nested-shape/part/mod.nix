@@ -1,0 +1,5 @@
+{
+  one = 1;
+  part = atom.one + 2;
+  extra = mod.part + 4;
+}

@@ -1,0 +1,5 @@
+{
+  copy = pre.secret;
+  Inner = mod.inner;
+  Level = "one";
+}

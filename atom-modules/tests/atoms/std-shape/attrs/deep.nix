@@ -1,0 +1,1 @@
+mod.deepUntil (path: l: r: !(std.isAttrs l && std.isAttrs r))

@@ -1,0 +1,1 @@
+std.foldl' (acc: x: acc // mod.only x)

@@ -1,0 +1,6 @@
+{
+  Only = mod.only;
+  Keep = mod.keep;
+  Deep = mod.deep;
+  Inject = mod.inject;
+}

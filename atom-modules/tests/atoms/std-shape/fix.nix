@@ -1,0 +1,1 @@
+f: let x = f x; in x

@@ -1,0 +1,1 @@
+f: list: std.genList (i: f i (std.elemAt list i)) (std.length list)

@@ -1,0 +1,1 @@
+{ Indexed = mod.indexed; Slice = mod.slice; }

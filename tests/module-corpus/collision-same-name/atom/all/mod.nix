@@ -1,0 +1,1 @@
+{ X = throw "never read"; }

@@ -1,0 +1,1 @@
+{ Is = "public dir"; }

@@ -1,0 +1,1 @@
+{ Is = "private dir"; }

@@ -1,0 +1,1 @@
+{ Pre = { inherit (pre) keyKey keyFile keyDir fileKey fileFile fileDir dirKey dirFile dirDir; }; }

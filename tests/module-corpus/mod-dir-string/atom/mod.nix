@@ -1,0 +1,1 @@
+{ Dir = "${mod}"; Sub = mod.sub; Same = mod.outPath == "${mod}"; }

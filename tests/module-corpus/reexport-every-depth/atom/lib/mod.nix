@@ -1,0 +1,5 @@
+{
+  Text = mod.text;
+  Version = mod.version;
+  Copy = pre.secret;
+}

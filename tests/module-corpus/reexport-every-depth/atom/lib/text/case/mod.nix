@@ -1,0 +1,3 @@
+{
+  Upper = mod.upper;
+}

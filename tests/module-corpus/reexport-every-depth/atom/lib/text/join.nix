@@ -1,0 +1,1 @@
+sep: std.concatStringsSep sep [ pre.version "x" ]

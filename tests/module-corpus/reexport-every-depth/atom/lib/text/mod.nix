@@ -1,0 +1,4 @@
+{
+  Case = mod.case;
+  Join = mod.join;
+}

@@ -1,0 +1,1 @@
+{ name = "tool"; uses = atom.lib.version; }

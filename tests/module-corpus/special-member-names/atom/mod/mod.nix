@@ -1,0 +1,1 @@
+{ X = "the submodule mod/"; }

@@ -1,0 +1,1 @@
+"the private file outPath.nix"

@@ -1,0 +1,1 @@
+{ Grand = builtins.attrNames pre.pre; PrePre = pre.pre.pre; }

@@ -1,0 +1,6 @@
+{
+  PrePre = pre.pre;
+  PreMod = pre.mod;
+  PreOutPath = pre.outPath;
+  Deeper = mod.deeper;
+}
