@@ -172,6 +172,27 @@ impl AllowedSigners {
         )
     }
 
+    /// [`judge`](Self::judge) for one principal, as `ssh-keygen -Y verify
+    /// -I principal` asks: only lines whose principal patterns match it
+    /// count.
+    pub fn judge_principal(
+        &self,
+        principal: &str,
+        key: &KeyData,
+        namespace: &str,
+        signed_at: Timestamp,
+    ) -> Judgement {
+        self.judge_where(
+            |s| {
+                !s.cert_authority
+                    && s.key.key_data() == key
+                    && matches_list(principal, &s.principals) == ListMatch::Matched
+            },
+            namespace,
+            signed_at,
+        )
+    }
+
     /// [`judge`](Self::judge) for a key known by its fingerprint only (as a
     /// lock records it).
     pub fn judge_fingerprint(
