@@ -1,7 +1,8 @@
 //! Signing statements as git signs tags with `gpg.format = ssh`.
 //!
 //! A key is used in-process when it is an unencrypted OpenSSH ed25519 or
-//! ECDSA private key. Every other key goes through `ssh-keygen -Y sign`, as
+//! ECDSA private key that the `ssh-key` crate reads. Every other key goes
+//! through `ssh-keygen -Y sign`, as
 //! git does: an encrypted key (ssh-keygen asks for the passphrase on the
 //! terminal), a key held by `ssh-agent` (named by its public key), a
 //! security key, and RSA keys (the `rsa` crate's private-key operations are
@@ -140,10 +141,18 @@ impl SigningKey {
         if let Ok(public) = PublicKey::from_openssh(text.trim()) {
             return Ok(Self::ssh_keygen(path.to_owned(), false, None, Some(public)));
         }
-        // Other private key formats (PEM "RSA PRIVATE KEY", PKCS#8) are
-        // ssh-keygen's to read; the public key is known once signed.
+        // Other private keys are ssh-keygen's to read: PEM "RSA PRIVATE KEY"
+        // and PKCS#8 files, and the OpenSSH P-521 keys ssh-key 0.6 refuses
+        // (about one in four: a private scalar with a leading zero byte).
+        // The public key is read from `<path>.pub` if there, else known once
+        // signed.
         if text.starts_with("-----BEGIN ") && text.contains("PRIVATE KEY-----") {
-            return Ok(Self::ssh_keygen(path.to_owned(), false, None, None));
+            let mut public = path.as_os_str().to_owned();
+            public.push(".pub");
+            let public = std::fs::read_to_string(public)
+                .ok()
+                .and_then(|p| PublicKey::from_openssh(p.trim()).ok());
+            return Ok(Self::ssh_keygen(path.to_owned(), false, None, public));
         }
         Err(KeyError::Format(path.display().to_string()))
     }
