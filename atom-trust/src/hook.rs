@@ -285,17 +285,40 @@ impl Push<'_> {
     /// The version's commit and the registry root after the push; `None`
     /// when an `update` hook cannot see them yet.
     fn commit_and_root(&self, v: &AtomVersion) -> Result<Option<(ObjectId, ObjectId)>, String> {
-        let commit = match self.after(&v.atom_ref())? {
+        let atom = AtomRef::Atom(v.clone());
+        let names = [atom.name_in(Namespace::Atoms), atom.name_in(Namespace::Eka03)];
+        let commit = match self.first_of(&names)? {
             After::Present(id) => id,
             After::Absent => return Err(format!("there is no version {v} to sign or yank")),
             After::Unknown => return Ok(None),
         };
-        let root = match self.after(ROOT_REF)? {
-            After::Present(id) => id,
-            After::Absent => return Err(format!("the registry has no {ROOT_REF}")),
-            After::Unknown => return Ok(None),
-        };
-        Ok(Some((commit, root)))
+        match self.root()? {
+            Some(root) => Ok(Some((commit, root))),
+            None => Ok(None),
+        }
+    }
+
+    /// The registry root after the push (`_root`, or eka 0.3's
+    /// `refs/ekala/init`); `None` when an `update` hook cannot see it.
+    fn root(&self) -> Result<Option<ObjectId>, String> {
+        match self.first_of(&[ROOT_REF.to_owned(), EKA03_ROOT_REF.to_owned()])? {
+            After::Present(id) => Ok(Some(id)),
+            After::Absent => Err(format!("the registry has no {ROOT_REF}")),
+            After::Unknown => Ok(None),
+        }
+    }
+
+    /// The first of these refs present after the push.
+    fn first_of(&self, names: &[String]) -> Result<After, String> {
+        let mut unknown = false;
+        for name in names {
+            match self.after(name)? {
+                After::Present(id) => return Ok(After::Present(id)),
+                After::Unknown => unknown = true,
+                After::Absent => {}
+            }
+        }
+        Ok(if unknown { After::Unknown } else { After::Absent })
     }
 
     fn check_signed(
@@ -305,10 +328,8 @@ impl Push<'_> {
         new: ObjectId,
         commit: &AtomCommit,
     ) -> Checked {
-        let root = match self.after(ROOT_REF)? {
-            After::Present(id) => id,
-            After::Absent => return Err(format!("the registry has no {ROOT_REF}")),
-            After::Unknown => return Ok(()),
+        let Some(root) = self.root()? else {
+            return Ok(());
         };
         let digest = self
             .repo

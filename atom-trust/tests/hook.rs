@@ -334,3 +334,30 @@ fn signatures_added_later_and_yanks_are_checked_and_create_only() {
     let id = f.repo.add(Kind::Tag, tag.bytes);
     assert!(refusals(&f, &[create(&tag.ref_name, id)], &self::rules(None)).is_empty());
 }
+
+#[test]
+fn eka_03_atoms_are_protected_and_signed_like_any_other() {
+    let mut f = fixture("1.0.0");
+    let eka03: Vec<RefUpdate> = f
+        .publish
+        .iter()
+        .map(|u| {
+            let name = match u.name.as_str() {
+                "refs/atoms/hello/1.0.0" => "refs/eka/atoms/hello/1.0.0",
+                "refs/atoms/_manifest/hello/1.0.0" => "refs/eka/meta/hello/1.0.0/manifest",
+                "refs/atoms/_origin/hello/1.0.0" => "refs/eka/meta/hello/1.0.0/origin",
+                _ => "refs/ekala/init",
+            };
+            create(name, u.new)
+        })
+        .collect();
+    assert!(refusals(&f, &eka03, &rules(None)).is_empty());
+    let policy = policy(1);
+    let r = refusals(&f, &eka03, &rules(Some(&policy)));
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].starts_with("refs/eka/atoms/hello/1.0.0: the registry's policy refuses it: not signed"), "{r:?}");
+    let statement = f.statement.clone();
+    let sig = signed(&mut f, 1, &statement, NOW);
+    let push: Vec<_> = eka03.iter().cloned().chain([sig]).collect();
+    assert!(refusals(&f, &push, &rules(Some(&policy))).is_empty());
+}
