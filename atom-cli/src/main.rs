@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 mod cmd;
 mod command_error;
 mod output;
+mod phases;
 
 #[derive(Parser)]
 #[command(
@@ -79,6 +80,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.global.verbose {
+        phases::print_timings();
+    }
     let result = match cli.command {
         Command::New(args) => cmd::new::run(args, &cli.global),
         Command::Publish(args) => cmd::publish::run(args, &cli.global),

@@ -325,7 +325,6 @@ impl Locked {
             lock,
             resolution: None,
             warnings: Vec::new(),
-            timings: Vec::new(),
             changes: Vec::new(),
         }
     }
@@ -348,8 +347,6 @@ pub struct Locked {
     /// `None`: the lock was already in line; nothing was resolved.
     pub resolution: Option<Resolution>,
     pub warnings: Vec<ResolveWarning>,
-    /// How long each phase took (`eka -v`), in order.
-    pub timings: Vec<(String, std::time::Duration)>,
     /// The lock's atoms whose version changed: (label, old, new).
     pub changes: Vec<Change>,
 }
@@ -387,18 +384,14 @@ pub fn lock(
     if let Some(old) = old {
         check_roots(&resolution, old)?;
     }
-    let started = std::time::Instant::now();
+    let summary = format!("fetch and check {} atoms", resolution.atoms.len());
+    let fetching = tracing::info_span!(target: "eka::phase", "materialize", %summary).entered();
     let lock = materialize(dir, &resolution, old, cache, connections)?;
-    let mut timings = resolution.timings.clone();
-    timings.push((
-        format!("fetch and check {} atoms", resolution.atoms.len()),
-        started.elapsed(),
-    ));
+    drop(fetching);
     let changes = changes(old, &lock);
     Ok(Locked {
         lock,
         warnings: resolution.warnings.clone(),
-        timings,
         resolution: Some(resolution),
         changes,
     })

@@ -19,7 +19,6 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use atom_format::manifest::{Manifest, LOCAL_SET};
 use atom_format::Label;
@@ -76,8 +75,6 @@ pub struct Resolution {
     pub warnings: Vec<ResolveWarning>,
     /// Listing and manifest rounds (levels of depth) it took.
     pub rounds: usize,
-    /// How long each phase took (`eka -v`), in order.
-    pub timings: Vec<(String, Duration)>,
     /// The root each set listed answered.
     pub roots: Vec<(SetKey, CommitId)>,
 }
@@ -194,7 +191,6 @@ struct Discovery {
     /// fetch that follows it fails too.
     fetch_error: Option<RegistryError>,
     rounds: usize,
-    timings: Vec<(String, Duration)>,
 }
 
 impl Discovery {
@@ -367,7 +363,8 @@ fn list_and_fetch(
     frontier: &[Dependency],
     prefer: &HashMap<AtomId, Version>,
 ) -> Result<BTreeMap<CommitId, Vec<u8>>, ResolveError> {
-    let started = Instant::now();
+    let phase = tracing::info_span!(target: "eka::phase", "round", summary = tracing::field::Empty)
+        .entered();
     let queries = unlisted_labels(d, frontier);
     let rounds = {
         let d = &*d;
@@ -376,10 +373,8 @@ fn list_and_fetch(
         };
         registry.round(&queries, &plan)
     };
-    d.timings.push((
-        round_summary(d.rounds, &queries, &rounds),
-        started.elapsed(),
-    ));
+    phase.record("summary", round_summary(d.rounds, &queries, &rounds));
+    drop(phase);
     let mut blobs = BTreeMap::new();
     let mut fetch_error = None;
     for ((set, labels), round) in queries.iter().zip(rounds) {
@@ -555,20 +550,17 @@ fn fetch_missing(
     if missing.is_empty() {
         return Ok(());
     }
-    let started = Instant::now();
+    let summary = format!(
+        "level {}: fetch {} more manifests from {} sets",
+        d.rounds,
+        missing.iter().map(|r| r.manifests.len()).sum::<usize>(),
+        missing.len()
+    );
+    let _phase = tracing::info_span!(target: "eka::phase", "fetch manifests", %summary).entered();
     match registry.manifests(&missing) {
         Ok(b) => blobs.extend(b),
         Err(e) => return Err(d.fetch_error.take().unwrap_or(e).into()),
     }
-    d.timings.push((
-        format!(
-            "level {}: fetch {} more manifests from {} sets",
-            d.rounds,
-            missing.iter().map(|r| r.manifests.len()).sum::<usize>(),
-            missing.len()
-        ),
-        started.elapsed(),
-    ));
     Ok(())
 }
 
@@ -849,8 +841,8 @@ pub fn resolve(
     root: &RootInput,
     prefer: &HashMap<AtomId, Version>,
 ) -> Result<Resolution, ResolveError> {
-    let mut d = discover(registry, root, prefer)?;
-    let started = Instant::now();
+    let d = discover(registry, root, prefer)?;
+    let solving = tracing::info_span!(target: "eka::phase", "solve").entered();
     let mut by_label: HashMap<&Label, usize> = HashMap::new();
     for info in d.atoms.values() {
         *by_label.entry(&info.label).or_default() += 1;
@@ -901,7 +893,7 @@ pub fn resolve(
             })
         }
     };
-    d.timings.push(("solve".into(), started.elapsed()));
+    drop(solving);
     build(
         &d,
         root,
@@ -964,7 +956,6 @@ fn build(
         atoms,
         warnings: d.warnings.clone(),
         rounds: d.rounds,
-        timings: d.timings.clone(),
         roots,
     })
 }

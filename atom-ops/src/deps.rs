@@ -5,7 +5,6 @@
 //! `atom.lock` together or not at all (`atom_lock::project`).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use atom_format::manifest::MANIFEST_FILE;
 use atom_format::{Label, Manifest};
@@ -69,8 +68,6 @@ pub struct LockReport {
     /// The locked atoms whose version changed.
     pub changes: Vec<Change>,
     pub warnings: Vec<Warning>,
-    /// How long each phase took, in order.
-    pub timings: Vec<(String, Duration)>,
 }
 
 /// What [`check`] found: the reasons the lock is not in line with the
@@ -297,14 +294,19 @@ fn lock_manifest(
             return Ok(Locked::unchanged(old.clone()));
         }
     }
-    let started = Instant::now();
-    let cache = project::open_cache()?;
-    let opened = started.elapsed();
+    let cache = tracing::info_span!(target: "eka::phase", "open the cache")
+        .in_scope(project::open_cache)?;
     let connections = Connections::new(dir);
     let registry = project::registry(&cache, &connections, dir);
-    let mut locked = project::lock(dir, &root, old, keep, &registry, &cache, &connections)?;
-    locked.timings.insert(0, ("open the cache".into(), opened));
-    Ok(locked)
+    Ok(project::lock(
+        dir,
+        &root,
+        old,
+        keep,
+        &registry,
+        &cache,
+        &connections,
+    )?)
 }
 
 fn report(
@@ -321,6 +323,5 @@ fn report(
         manifest_written,
         changes: locked.changes,
         warnings,
-        timings: locked.timings,
     }
 }

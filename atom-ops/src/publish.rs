@@ -92,8 +92,6 @@ pub struct PublishReport {
     pub pushed_refs: Vec<String>,
     /// Problems that did not stop the publish.
     pub warnings: Vec<String>,
-    /// How long each phase took, in milliseconds, in order.
-    pub timings_ms: Vec<(&'static str, f64)>,
 }
 
 fn ser_oid<S: serde::Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
@@ -279,7 +277,7 @@ pub fn publish(
     request: &PublishRequest,
     connections: &Connections,
 ) -> Result<PublishReport, PublishError> {
-    let mut clock = Clock::new();
+    let reading = tracing::info_span!(target: "eka::phase", "read commit, list remote").entered();
     let repo = git::open(&request.dir)?;
     let source = git::resolve_commit(&repo, &request.rev)?;
     let rev = describe_rev(&request.rev, source);
@@ -292,9 +290,9 @@ pub fn publish(
         (listing.join().expect("ls-refs thread panicked"), prepared)
     });
     let (remote_refs, (root, prepared)) = (remote_refs?, prepared?);
-    clock.lap("read commit, list remote");
-    let digests = digests(&repo, &prepared)?;
-    clock.lap("digests");
+    drop(reading);
+    let digests = tracing::info_span!(target: "eka::phase", "digests")
+        .in_scope(|| digests(&repo, &prepared))?;
     check_root(&remote_refs, root)?;
     let plan = plan(&repo, connections, &url, &remote_refs, &prepared)?;
     let wanted = wanted_refs(&plan, &prepared, source, root, &remote_refs);
@@ -306,14 +304,12 @@ pub fn publish(
         atoms: report_atoms(&plan, &prepared, &digests, request.dry_run),
         pushed_refs: Vec::new(),
         warnings: Vec::new(),
-        timings_ms: Vec::new(),
     };
     if request.dry_run || wanted.is_empty() {
-        report.timings_ms = clock.laps;
         return Ok(report);
     }
     let fresh: Vec<&Prepared> = plan.fresh.iter().map(|&i| &prepared[i]).collect();
-    if let Err(e) = write_and_push(&repo, &url, &fresh, &wanted, &local_updates, &mut clock) {
+    if let Err(e) = write_and_push(&repo, &url, &fresh, &wanted, &local_updates) {
         match e {
             Pushed::LocalRefsFailed(e) => report.warnings.push(format!(
                 "published, but the local refs under refs/atoms/ were not updated: {e}"
@@ -322,7 +318,6 @@ pub fn publish(
         }
     }
     report.pushed_refs = wanted.into_iter().map(|(n, _)| n).collect();
-    report.timings_ms = clock.laps;
     Ok(report)
 }
 
@@ -555,8 +550,8 @@ fn write_and_push(
     fresh: &[&Prepared],
     wanted: &[(String, ObjectId)],
     local_updates: &[RefUpdate],
-    clock: &mut Clock,
 ) -> Result<(), Pushed> {
+    let writing = tracing::info_span!(target: "eka::phase", "write commits").entered();
     let commits: Vec<Vec<u8>> = fresh.iter().map(|p| p.commit.to_bytes()).collect();
     // Dropping `_pack` (on every way out of this function) lets `git gc`
     // repack the new commits: by then refs point at them, or they are
@@ -564,21 +559,23 @@ fn write_and_push(
     let (written, _pack) =
         git::write_commits(repo, &commits).map_err(|e| Pushed::Failed(e.into()))?;
     debug_assert!(written.iter().zip(fresh).all(|(id, p)| *id == p.commit_id));
-    clock.lap("write commits");
+    drop(writing);
     let refs = RefStore::of(repo);
-    let (pushed, (local, local_ms)) = std::thread::scope(|s| {
+    let pushing = tracing::info_span!(target: "eka::phase", "push and local refs").entered();
+    let (pushed, local) = std::thread::scope(|s| {
         let local = s.spawn(|| {
-            let start = std::time::Instant::now();
-            let done = refs.update(local_updates, "eka publish");
-            (done, start.elapsed().as_secs_f64() * 1e3)
+            let _local = tracing::info_span!(
+                target: "eka::phase",
+                parent: &*pushing,
+                "of which local refs, beside the push"
+            )
+            .entered();
+            refs.update(local_updates, "eka publish")
         });
         let pushed = git::push_atomic(repo, url, wanted);
         (pushed, local.join().expect("local ref thread panicked"))
     });
-    clock.lap("push and local refs");
-    clock
-        .laps
-        .push(("of which local refs, beside the push", local_ms));
+    drop(pushing);
     match (pushed, local) {
         (Ok(_), Ok(())) => Ok(()),
         (Ok(_), Err(e)) => Err(Pushed::LocalRefsFailed(e)),
@@ -615,28 +612,6 @@ fn undo_local_refs(
         }
     }
     PublishError::Push(push)
-}
-
-/// Phase timings for `-v` output and benchmarks.
-struct Clock {
-    last: std::time::Instant,
-    laps: Vec<(&'static str, f64)>,
-}
-
-impl Clock {
-    fn new() -> Self {
-        Clock {
-            last: std::time::Instant::now(),
-            laps: Vec::new(),
-        }
-    }
-
-    fn lap(&mut self, name: &'static str) {
-        let now = std::time::Instant::now();
-        self.laps
-            .push((name, (now - self.last).as_secs_f64() * 1e3));
-        self.last = now;
-    }
 }
 
 /// Finds, selects and parses the atoms of `source`, and builds their commits.

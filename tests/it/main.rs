@@ -34,6 +34,7 @@
 //! - `modules`: the module system through `eka eval`: the conformance corpus
 //!   under `tests/module-corpus/` and atoms read from git.
 //! - `module_deps`: `deps.from.<set>.<label>` through the lockfile.
+//! - `phases`: `eka -v`'s phase timings.
 //! - `servers`: self-tests of the harness (its servers answer stock git and
 //!   gix; the environment is hermetic).
 //!
@@ -82,6 +83,7 @@ mod bad_input;
 mod module_deps;
 mod modules;
 mod new;
+mod phases;
 mod publish;
 mod query;
 mod resolve;

@@ -15,19 +15,9 @@ pub fn warn(warnings: &[Warning], global: &Global) {
     }
 }
 
-/// Prints phase timings (`-v`).
-pub fn timings(report: &LockReport, global: &Global) {
-    if global.verbose {
-        for (phase, took) in &report.timings {
-            eprintln!("{phase}: {:.1} ms", took.as_secs_f64() * 1e3);
-        }
-    }
-}
-
 /// Prints what changed in the lock (or the JSON of the lock's atoms).
 pub fn report(report: &LockReport, global: &Global, verb: &str) -> miette::Result<()> {
     warn(&report.warnings, global);
-    timings(report, global);
     if global.json {
         let atoms: Vec<_> = report
             .lock

@@ -48,11 +48,6 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    if global.verbose {
-        for (phase, ms) in &report.timings_ms {
-            eprintln!("{phase}: {ms:.1} ms");
-        }
-    }
     if global.json {
         output::json(&report)?;
     } else if !global.quiet {
