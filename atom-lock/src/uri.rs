@@ -373,6 +373,21 @@ fn join(prefix: &str, rest: &str) -> String {
     }
 }
 
+/// Where a repository part sits in the whole input, and what parsing has
+/// made of it so far.
+struct RepoText<'i> {
+    text: &'i str,
+    /// The offset of `text` in the whole input.
+    base: usize,
+    /// Where the body (after `scheme://` and `user@`) is in the input.
+    body_span: Range<usize>,
+    /// Where the user is in the input (the body if there is none).
+    user_span: Range<usize>,
+    parts: Parts,
+    /// The aliases expanded, in order.
+    chain: Vec<String>,
+}
+
 fn parse_repo(
     input: &str,
     range: Range<usize>,
@@ -382,185 +397,242 @@ fn parse_repo(
     if text.is_empty() {
         return Ok(None);
     }
-    let (mut parts, user_range, scheme_end, body_start) = split_parts(text);
+    let (parts, user_range, scheme_end, body_start) = split_parts(text);
     let base = range.start;
     let body_span = base + body_start..range.end;
-    if let Some(s) = &parts.scheme {
+    let mut repo = RepoText {
+        text,
+        base,
+        user_span: user_range.map_or(body_span.clone(), |r| base + r.start..base + r.end),
+        body_span,
+        parts,
+        chain: Vec::new(),
+    };
+    check_scheme(&repo, scheme_end)?;
+    expand_aliases(&mut repo, aliases)?;
+    let auth = split_authority(&repo.parts.body).map_err(|kind| authority_failure(&repo, kind))?;
+    let Some(scheme) = scheme_of(&repo, &auth)? else {
+        return Ok(Some(RepoUrl::Path(repo.parts.body.clone())));
+    };
+    check_user_and_host(&repo, &scheme, &auth)?;
+    url_of(&repo, &scheme, &auth).map(|url| Some(RepoUrl::Url(url)))
+}
+
+/// Refuses a scheme eka has no transport for.
+fn check_scheme(repo: &RepoText, scheme_end: usize) -> Result<(), Failure> {
+    match &repo.parts.scheme {
+        Some(s) if !SCHEMES.contains(&s.as_str()) => Err(Failure::new(
+            UriErrorKind::UnsupportedScheme(s.clone()),
+            repo.base..repo.base + scheme_end - 3,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Expands aliases until none is left, remembering the chain so that a
+/// cycle is reported instead of looping. Errors point at the first alias.
+fn expand_aliases(repo: &mut RepoText, aliases: &Aliases) -> Result<(), Failure> {
+    let mut first_alias_span = None;
+    while let Some((name, rest)) = alias_ref(&repo.parts.body, aliases) {
+        let span = first_alias_span
+            .get_or_insert(repo.body_span.start..repo.body_span.start + name.len())
+            .clone();
+        let (name, rest) = (name.to_string(), rest.to_string());
+        if repo.chain.contains(&name) {
+            repo.chain.push(name);
+            return Err(alias_cycle(&repo.chain, aliases, span));
+        }
+        let Some(alias) = aliases.get(&name) else {
+            return Err(unknown_alias(name, &repo.chain, aliases, span));
+        };
+        let value = alias.value.clone();
+        apply_alias(&mut repo.parts, &name, &value, &rest, span)?;
+        repo.chain.push(name);
+    }
+    Ok(())
+}
+
+fn alias_cycle(chain: &[String], aliases: &Aliases, span: Range<usize>) -> Failure {
+    let definitions = chain[..chain.len() - 1]
+        .iter()
+        .filter_map(|n| {
+            aliases
+                .get(n)
+                .map(|a| format!("{n} = \"{}\" ({})", a.value, a.origin))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Failure::new(
+        UriErrorKind::AliasCycle {
+            chain: chain.to_vec(),
+        },
+        span,
+    )
+    .note("this alias expands to itself")
+    .help(format!(
+        "break the cycle in the alias definitions: {definitions}"
+    ))
+}
+
+fn unknown_alias(name: String, via: &[String], aliases: &Aliases, span: Range<usize>) -> Failure {
+    let known: Vec<&str> = aliases.names().collect();
+    let known = if known.is_empty() {
+        "no aliases are defined".to_string()
+    } else {
+        format!("known aliases: {}", known.join(", "))
+    };
+    let note = if via.is_empty() {
+        "not a defined alias".to_string()
+    } else {
+        format!("expands through undefined alias `{name}`")
+    };
+    Failure::new(
+        UriErrorKind::UnknownAlias {
+            name,
+            via: via.to_vec(),
+        },
+        span,
+    )
+    .note(note)
+    .help(format!(
+        "{known}; define one under [aliases] in ~/.config/eka/config.toml or .eka/config.toml, \
+         or write a URL (an ssh host without a dot needs `ssh://host/path`)"
+    ))
+}
+
+/// Replaces the alias `name` at the start of the body by its `value`, whose
+/// scheme and user may not contradict the input's own.
+fn apply_alias(
+    parts: &mut Parts,
+    name: &str,
+    value: &str,
+    rest: &str,
+    span: Range<usize>,
+) -> Result<(), Failure> {
+    let conflict = |what| {
+        let alias = name.to_string();
+        Failure::new(UriErrorKind::AliasConflict { what, alias }, span.clone())
+    };
+    let (value, _, _, _) = split_parts(value);
+    if let Some(s) = value.scheme {
+        if parts.scheme.is_some() {
+            return Err(conflict("scheme"));
+        }
         if !SCHEMES.contains(&s.as_str()) {
-            return Err(Failure::new(
-                UriErrorKind::UnsupportedScheme(s.clone()),
-                base..base + scheme_end - 3,
+            return Err(Failure::new(UriErrorKind::UnsupportedScheme(s), span)
+                .note(format!("alias `{name}` names this scheme")));
+        }
+        parts.scheme = Some(s);
+    }
+    if let Some(u) = value.user {
+        if parts.user.is_some() {
+            return Err(conflict("user"));
+        }
+        parts.user = Some(u);
+    }
+    parts.body = join(value.body.trim_end_matches('/'), rest);
+    Ok(())
+}
+
+/// An error in the (expanded) body; after an expansion, it says what the
+/// body expanded to.
+fn at_body(repo: &RepoText, kind: UriErrorKind) -> Failure {
+    let f = Failure::new(kind, repo.body_span.clone());
+    if repo.chain.is_empty() {
+        f
+    } else {
+        let note = format!("expands to `{}`", repo.parts.body);
+        f.note(note)
+    }
+}
+
+/// A malformed authority. Without expansion the body is the input itself,
+/// so a bad port is pointed at exactly (an IPv6 host's own colons precede
+/// its `]`).
+fn authority_failure(repo: &RepoText, kind: UriErrorKind) -> Failure {
+    let body = &repo.parts.body;
+    match (&kind, repo.chain.is_empty()) {
+        (UriErrorKind::InvalidPort(p), true) => {
+            let from = if body.starts_with('[') {
+                body.find(']').map_or(0, |i| i + 1)
+            } else {
+                0
+            };
+            let at = repo.body_span.start + from + body[from..].find(':').unwrap_or(0) + 1;
+            Failure::new(kind.clone(), at..at + p.len())
+        }
+        _ => at_body(repo, kind),
+    }
+}
+
+/// The URL's scheme: the one written (scp-like syntax is refused with a
+/// scheme), else inferred, ssh for scp-like or a user without password,
+/// https for a host; `None` for a file path.
+fn scheme_of(repo: &RepoText, auth: &Authority) -> Result<Option<String>, Failure> {
+    let user = repo.parts.user.as_deref();
+    if let Some(s) = &repo.parts.scheme {
+        if auth.scp {
+            let f = at_body(repo, UriErrorKind::InvalidPort(auth.port_text.to_string()));
+            let note = format!("`{}` is not a port", auth.port_text);
+            return Err(f.note(note).help(
+                "`host:path` (scp-like) is for ssh without a scheme; with a scheme write `scheme://host/path`",
             ));
         }
+        return Ok(Some(s.clone()));
     }
-
-    // Expand aliases until none is left, remembering the chain so that a
-    // cycle is reported instead of looping.
-    let mut chain: Vec<String> = Vec::new();
-    let mut first_alias_span = None;
-    while let Some((name, rest)) = alias_ref(&parts.body, aliases) {
-        let span = first_alias_span
-            .get_or_insert(body_span.start..body_span.start + name.len())
-            .clone();
-        if chain.iter().any(|n| n == name) {
-            chain.push(name.to_string());
-            let help = chain
-                .iter()
-                .take(chain.len() - 1)
-                .filter_map(|n| {
-                    aliases
-                        .get(n)
-                        .map(|a| format!("{n} = \"{}\" ({})", a.value, a.origin))
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(Failure::new(UriErrorKind::AliasCycle { chain }, span)
-                .note("this alias expands to itself")
-                .help(format!("break the cycle in the alias definitions: {help}")));
-        }
-        let Some(alias) = aliases.get(name) else {
-            let known: Vec<&str> = aliases.names().collect();
-            let known = if known.is_empty() {
-                "no aliases are defined".to_string()
-            } else {
-                format!("known aliases: {}", known.join(", "))
-            };
-            let note = if chain.is_empty() {
-                "not a defined alias".to_string()
-            } else {
-                format!("expands through undefined alias `{name}`")
-            };
-            return Err(Failure::new(
-                UriErrorKind::UnknownAlias {
-                    name: name.to_string(),
-                    via: chain,
-                },
-                span,
-            )
-            .note(note)
-            .help(format!(
-                "{known}; define one under [aliases] in ~/.config/eka/config.toml or .eka/config.toml, \
-                 or write a URL (an ssh host without a dot needs `ssh://host/path`)"
-            )));
-        };
-        chain.push(name.to_string());
-        let name = name.to_string();
-        let rest = rest.to_string();
-        let (value, _, _, _) = split_parts(&alias.value);
-        if let Some(s) = value.scheme {
-            if parts.scheme.is_some() {
-                return Err(Failure::new(
-                    UriErrorKind::AliasConflict {
-                        what: "scheme",
-                        alias: name,
-                    },
-                    span,
-                ));
-            }
-            if !SCHEMES.contains(&s.as_str()) {
-                return Err(Failure::new(UriErrorKind::UnsupportedScheme(s), span)
-                    .note(format!("alias `{name}` names this scheme")));
-            }
-            parts.scheme = Some(s);
-        }
-        if let Some(u) = value.user {
-            if parts.user.is_some() {
-                return Err(Failure::new(
-                    UriErrorKind::AliasConflict {
-                        what: "user",
-                        alias: name,
-                    },
-                    span,
-                ));
-            }
-            parts.user = Some(u);
-        }
-        parts.body = join(value.body.trim_end_matches('/'), &rest);
+    let remote = auth.scp || user.is_some() || auth.port.is_some() || looks_like_host(auth.host);
+    if !remote {
+        return Ok(None);
     }
+    let password = user.is_some_and(|u| u.contains(':'));
+    Ok(Some(if auth.scp || (user.is_some() && !password) {
+        "ssh".to_string()
+    } else {
+        "https".to_string()
+    }))
+}
 
-    // Errors in the expanded text point at the body of the input.
-    let expanded = !chain.is_empty();
-    let at_body = |kind: UriErrorKind| {
-        let f = Failure::new(kind, body_span.clone());
-        if expanded {
-            let note = format!("expands to `{}`", parts.body);
-            f.note(note)
-        } else {
-            f
-        }
-    };
-    let user_span = user_range
-        .map(|r| base + r.start..base + r.end)
-        .unwrap_or(body_span.clone());
-
-    let auth = split_authority(&parts.body).map_err(|kind| {
-        // Without expansion the body is the input itself, so the port can
-        // be pointed at exactly; an IPv6 host's own colons precede its `]`.
-        let from = if parts.body.starts_with('[') {
-            parts.body.find(']').map_or(0, |i| i + 1)
-        } else {
-            0
-        };
-        match (&kind, expanded) {
-            (UriErrorKind::InvalidPort(p), false) => {
-                let at = body_span.start + from + parts.body[from..].find(':').unwrap_or(0) + 1;
-                Failure::new(kind.clone(), at..at + p.len())
-            }
-            _ => at_body(kind),
-        }
-    })?;
-    let scheme = match &parts.scheme {
-        Some(s) => {
-            if auth.scp {
-                let f = at_body(UriErrorKind::InvalidPort(auth.port_text.to_string()));
-                let note = format!("`{}` is not a port", auth.port_text);
-                return Err(f.note(note).help(
-                    "`host:path` (scp-like) is for ssh without a scheme; with a scheme write `scheme://host/path`",
-                ));
-            }
-            s.clone()
-        }
-        None => {
-            let has_user = parts.user.is_some();
-            let remote = auth.scp || has_user || auth.port.is_some() || looks_like_host(auth.host);
-            if !remote {
-                return Ok(Some(RepoUrl::Path(parts.body.clone())));
-            }
-            let password = parts.user.as_deref().is_some_and(|u| u.contains(':'));
-            if auth.scp || (has_user && !password) {
-                "ssh".to_string()
-            } else {
-                "https".to_string()
-            }
-        }
-    };
-    if parts.user.as_deref() == Some("") {
+fn check_user_and_host(repo: &RepoText, scheme: &str, auth: &Authority) -> Result<(), Failure> {
+    if repo.parts.user.as_deref() == Some("") {
         return Err(Failure::new(
             UriErrorKind::InvalidUrl {
-                url: text.to_string(),
+                url: repo.text.to_string(),
                 reason: "empty user name".into(),
             },
-            user_span,
+            repo.user_span.clone(),
         ));
     }
     if auth.host.is_empty() && scheme != "file" {
-        return Err(at_body(UriErrorKind::MissingHost));
+        return Err(at_body(repo, UriErrorKind::MissingHost));
     }
     if !auth.host.is_empty() {
-        check_host(auth.host).map_err(at_body)?;
+        check_host(auth.host).map_err(|kind| at_body(repo, kind))?;
     }
-    let user = parts.user.map(|u| format!("{u}@")).unwrap_or_default();
+    Ok(())
+}
+
+/// The URL in its one stored form: `scheme://[user@]host[:port]/path`,
+/// the host lower-cased.
+fn url_of(repo: &RepoText, scheme: &str, auth: &Authority) -> Result<url::Url, Failure> {
+    let user = repo
+        .parts
+        .user
+        .as_ref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
     let port = auth.port.map(|p| format!(":{p}")).unwrap_or_default();
     let path = auth.path.trim_start_matches('/');
     let host = auth.host.to_ascii_lowercase();
     let full = format!("{scheme}://{user}{host}{port}/{path}");
-    let url = url::Url::parse(&full).map_err(|e| {
-        at_body(UriErrorKind::InvalidUrl {
-            url: full.clone(),
-            reason: e.to_string(),
-        })
-    })?;
-    Ok(Some(RepoUrl::Url(url)))
+    url::Url::parse(&full).map_err(|e| {
+        at_body(
+            repo,
+            UriErrorKind::InvalidUrl {
+                url: full.clone(),
+                reason: e.to_string(),
+            },
+        )
+    })
 }
 
 struct Authority<'a> {
