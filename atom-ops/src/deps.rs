@@ -1,5 +1,5 @@
 //! The dependencies of one atom: [`add`], [`remove`], [`lock`] (and
-//! [`check`]), [`update`] and [`fetch`]. Each finds the atom around a
+//! [`check`]), [`update`] and [`fetch()`]. Each finds the atom around a
 //! directory, edits its `atom.toml` (formatting kept), resolves, fetches
 //! what locking needs into the shared cache, and writes `atom.toml` and
 //! `atom.lock` together or not at all (`atom_lock::project`).
@@ -228,7 +228,7 @@ fn keep_all_but(old: Option<&Lockfile>, labels: &[String]) -> Result<Keep, DepsE
     Ok(Keep::AllBut(out))
 }
 
-/// What [`fetch`] did.
+/// What [`fetch()`] did.
 #[derive(Debug)]
 pub struct FetchReport {
     /// Every locked atom, in the cache and checked.

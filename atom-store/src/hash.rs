@@ -214,7 +214,7 @@ impl Hash {
     }
 
     /// Nix's `newHashAllowEmpty`: an empty string is the zero hash of
-    /// `algo` (Nix warns "found empty hash, assuming '<sri>'").
+    /// `algo` (Nix warns "found empty hash, assuming `'<sri>'`").
     pub fn parse_allow_empty(text: &str, algo: Option<HashAlgo>) -> Result<Hash, HashError> {
         if text.is_empty() {
             return algo.map(Hash::zero).ok_or(HashError::EmptyWithoutType);

@@ -13,7 +13,7 @@
 //!   input-addressed outputs, and `placeholder`;
 //! - [`derivation`]: the `.drv` ATerm and `hashDerivationModulo`;
 //! - [`context`]: string context, typed;
-//! - [`derive`]: `derivationStrict` over attribute values a host
+//! - [`derive`](mod@derive): `derivationStrict` over attribute values a host
 //!   evaluator supplies ([`derive::DrvAttr`]);
 //! - [`known`]: the store objects an evaluation produced, in place of
 //!   the store Nix writes to during evaluation;

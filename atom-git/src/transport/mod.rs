@@ -9,7 +9,7 @@
 //! (nor, on `git://`, `ssh://` and `file://`, a new upload-pack process on
 //! the server); the connections still open end when the last clone of the
 //! value is dropped. `ssh://` runs the client git would run (see
-//! [`ssh`](self::ssh)), decided once per [`Connections`].
+//! `ssh`), decided once per [`Connections`].
 
 mod connect;
 mod session;

@@ -43,7 +43,7 @@ pub struct VersionEntry {
 }
 
 impl VersionEntry {
-    /// What [`fetch_manifests`] needs to fetch this version's manifest.
+    /// What [`fetch_manifests`](super::manifests::fetch_manifests) needs to fetch this version's manifest.
     pub fn manifest_want(&self, label: &Label) -> ManifestWant {
         ManifestWant {
             version: AtomVersion::new(label.clone(), self.version.clone()),

@@ -11,7 +11,7 @@
 //!   one listing per mirror (a resolver's round).
 //! - [`list_repo`]: every atom of a repository: `refs/atoms/`,
 //!   `refs/eka/atoms/`, `refs/eka/meta/`, `refs/ekala/init`.
-//! - [`fetch_manifests`] / [`ManifestStore::fetch`]: the `atom.toml` blobs of
+//! - [`fetch_manifests`](super::manifests::fetch_manifests) / [`ManifestStore::fetch`](super::manifests::ManifestStore::fetch): the `atom.toml` blobs of
 //!   some versions, in one fetch per remote that downloads those blobs and
 //!   nothing else.
 //!
@@ -33,7 +33,7 @@
 //!   whose root differs is refused: [`RegistryError::UnexpectedRoot`].
 //!
 //! A version that only some mirrors have is listed (mirrors lag behind each
-//! other); [`VersionEntry::mirrors`] says which have it.
+//! other); [`VersionEntry::mirrors`](super::listing::VersionEntry::mirrors) says which have it.
 //!
 //! ```no_run
 //! use atom_lock::registry::{self as remote, QueryOptions};
@@ -68,8 +68,8 @@ use crate::RepoUrl;
 #[derive(Clone, Debug)]
 pub struct QueryOptions {
     /// Also list the `_manifest` and `_origin` refs of a single atom
-    /// ([`list_atom_versions`]): needed to fill [`VersionEntry::manifest`]
-    /// and [`VersionEntry::origin`], at about three times the bytes.
+    /// ([`list_atom_versions`]): needed to fill [`VersionEntry::manifest`](super::listing::VersionEntry::manifest)
+    /// and [`VersionEntry::origin`](super::listing::VersionEntry::origin), at about three times the bytes.
     /// Whole-repository listings always include them.
     pub metadata: bool,
     /// The root the caller expects (from a lock): a mirror with another root
@@ -79,7 +79,7 @@ pub struct QueryOptions {
     /// count as unreachable.
     pub timeout: Duration,
     /// Also refuse a mirror without a root while another has one
-    /// ([`QueryError::Disagree`]): what a resolver needs, where a set's
+    /// ([`RegistryError::Disagree`]): what a resolver needs, where a set's
     /// mirrors must be copies of one repository. Off by default, so that a
     /// mirror that has not received any atom yet only lags.
     pub same_root: bool,
@@ -87,7 +87,7 @@ pub struct QueryOptions {
     /// on the same [`Connections`] ([`Connections::ls_refs_then_fetch`]).
     pub keep_connection: bool,
     /// Refuse a version that one mirror lists in both namespaces with
-    /// different commits ([`QueryError::NamespaceConflict`]) instead of
+    /// different commits ([`RegistryError::NamespaceConflict`]) instead of
     /// using the `refs/atoms/` one with a [`QueryWarning::NamespaceConflict`]:
     /// what a resolver needs, which must not lock either while they
     /// disagree.
