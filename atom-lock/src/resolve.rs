@@ -1036,7 +1036,10 @@ mod tests {
                     let (root, atoms) = self.sets.get(set.0[0].as_str()).ok_or_else(|| {
                         RegistryError::Unreachable {
                             set: Some(set.to_string()),
-                            failures: vec![(set.to_string(), "no such set".into())],
+                            failures: vec![crate::registry::MirrorFailure::new(
+                                set.to_string(),
+                                "no such set",
+                            )],
                         }
                     })?;
                     let mut listing = Listing {

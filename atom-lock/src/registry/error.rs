@@ -20,8 +20,8 @@ pub enum RegistryError {
     )]
     Unreachable {
         set: Option<String>,
-        /// Each mirror's URL and what failed there.
-        failures: Vec<(String, String)>,
+        /// What failed at each mirror.
+        failures: Vec<MirrorFailure>,
     },
     #[error("mirrors {}disagree on {what}: `{url_a}` has {a}, but `{url_b}` has {b}", of_set(.set))]
     #[diagnostic(
@@ -80,8 +80,8 @@ pub enum RegistryError {
     #[diagnostic(code(eka::registry::fetch))]
     Fetch {
         set: Option<String>,
-        /// Each mirror's URL and what failed there.
-        failures: Vec<(String, String)>,
+        /// What failed at each mirror.
+        failures: Vec<MirrorFailure>,
     },
     #[error("`{url}` has no `{name}`")]
     #[diagnostic(code(eka::registry::no_manifest))]
@@ -125,9 +125,27 @@ fn of_set(set: &Option<String>) -> String {
         .map_or_else(String::new, |s| format!("of set {s} "))
 }
 
-fn failures_text(f: &[(String, String)]) -> String {
+/// What failed at one mirror of a set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorFailure {
+    /// The mirror's URL as the set names it.
+    pub url: String,
+    /// What failed there, with its causes, in one line.
+    pub reason: String,
+}
+
+impl MirrorFailure {
+    pub fn new(url: impl Into<String>, reason: impl Into<String>) -> Self {
+        MirrorFailure {
+            url: url.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+fn failures_text(f: &[MirrorFailure]) -> String {
     f.iter()
-        .map(|(u, w)| format!("`{u}` ({w})"))
+        .map(|f| format!("`{}` ({})", f.url, f.reason))
         .collect::<Vec<_>>()
         .join(", ")
 }

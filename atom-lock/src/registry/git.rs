@@ -14,7 +14,9 @@ use atom_format::Label;
 use atom_git::{Cache, Connections};
 
 use super::query::{self, QueryOptions};
-use super::{Listing, ManifestRequest, Plan, Registry, RegistryError, Round, SetKey};
+use super::{
+    Listing, ManifestRequest, MirrorFailure, Plan, Registry, RegistryError, Round, SetKey,
+};
 use crate::ids::CommitId;
 use crate::uri::RepoUrl;
 
@@ -130,7 +132,7 @@ impl<'c> GitRegistry<'c> {
                         fetched = true;
                         break;
                     }
-                    Err(e) => failures.push((url.to_string(), e.reason())),
+                    Err(e) => failures.push(MirrorFailure::new(url.to_string(), e.reason())),
                 }
             }
             if !fetched {
@@ -149,7 +151,7 @@ impl<'c> GitRegistry<'c> {
                     .map(|b| (*blob, b))
                     .ok_or_else(|| RegistryError::Fetch {
                         set: Some(set.to_string()),
-                        failures: vec![(
+                        failures: vec![MirrorFailure::new(
                             set.to_string(),
                             format!("the manifest of {l}@{v} ({blob}) did not arrive as a blob"),
                         )],

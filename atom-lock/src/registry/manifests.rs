@@ -11,7 +11,7 @@ use gix::ObjectId;
 use semver::Version;
 
 use super::listing::ser_oid;
-use super::RegistryError;
+use super::{MirrorFailure, RegistryError};
 use crate::RepoUrl;
 
 /// A manifest to fetch: a version and where its blob is.
@@ -188,6 +188,6 @@ pub fn fetch_manifests(
 fn fetch_failed(url: &str, why: String) -> RegistryError {
     RegistryError::Fetch {
         set: None,
-        failures: vec![(url.to_owned(), why)],
+        failures: vec![MirrorFailure::new(url, why)],
     }
 }

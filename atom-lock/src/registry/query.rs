@@ -61,7 +61,7 @@ use atom_git::{Connections, RemoteRef};
 use gix::ObjectId;
 
 use super::listing::{merged_root, merged_versions, read_refs, MirrorRefs};
-use super::{Listing, QueryWarning, RegistryError};
+use super::{Listing, MirrorFailure, QueryWarning, RegistryError};
 use crate::RepoUrl;
 
 /// How to query.
@@ -274,8 +274,8 @@ fn read_answers(
         let text = url.to_string();
         match answer {
             Some(Ok(refs)) => mirrors.push((url.clone(), read_refs(&text, &refs, warnings))),
-            Some(Err(why)) => failures.push((text, why)),
-            None => failures.push((
+            Some(Err(why)) => failures.push(MirrorFailure::new(text, why)),
+            None => failures.push(MirrorFailure::new(
                 text,
                 format!("no answer within {} s", options.timeout.as_secs_f32()),
             )),
@@ -287,8 +287,8 @@ fn read_answers(
             failures,
         });
     }
-    for (url, why) in failures {
-        warnings.push(QueryWarning::Unreachable { url, why });
+    for MirrorFailure { url, reason } in failures {
+        warnings.push(QueryWarning::Unreachable { url, why: reason });
     }
     Ok(mirrors)
 }
