@@ -257,6 +257,9 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         }
         "eka::cache::empty" => "run `eka fetch` without --offline first",
         "eka::lock::missing" => "run `eka lock` first, and commit atom.lock",
+        "eka::lock::eka03" => {
+            "run `eka lock` to convert it to this eka's format (it keeps the versions it pins); `eka eval` reads it as it is"
+        }
         "eka::eval::names" => {
             "--names lists an atom's public names; name an atom directory (holding atom.toml)"
         }

@@ -5,7 +5,8 @@
 //! Parsing is strict, because a typo in a dependency table that was silently
 //! ignored would change what gets resolved: unknown keys are errors pointing at
 //! the key. The tables of eka 0.3 that we do not interpret yet are accepted and
-//! kept as data.
+//! kept as data, and eka 0.3's older layout (`[atom]` with `id`) is read as
+//! `[package]`, with a [`ManifestWarning`] for the caller to show.
 
 use std::collections::BTreeMap;
 
@@ -19,18 +20,54 @@ use crate::Label;
 pub const MANIFEST_FILE: &str = "atom.toml";
 
 /// A parsed `atom.toml`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     pub package: Package,
-    #[serde(default)]
     pub deps: Deps,
     /// eka 0.3's `[compose]`, kept uninterpreted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compose: Option<toml::Table>,
     /// eka 0.3's `[locker]`, kept uninterpreted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locker: Option<toml::Table>,
+    /// What the manifest should change, though it was read.
+    pub warnings: Vec<ManifestWarning>,
+}
+
+/// The manifest as written: `[package]`, or eka 0.3's older `[atom]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    package: Option<Package>,
+    atom: Option<OldAtom>,
+    #[serde(default)]
+    deps: Deps,
+    #[serde(default)]
+    compose: Option<toml::Table>,
+    #[serde(default)]
+    locker: Option<toml::Table>,
+}
+
+/// eka 0.3's older `[atom]` table: `id` was the label.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OldAtom {
+    id: Label,
+    version: Version,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// Something a manifest should change, though it was read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestWarning {
+    #[error("{path}{location}: `[atom]` with `id` is eka 0.3's older layout, read as `[package]`; write `[package]` with `label = \"{label}\"` and `version = \"{version}\"` instead")]
+    OldLayout {
+        /// The manifest's path as shown to the user.
+        path: String,
+        /// `:line:column` of `[atom]`, or empty.
+        location: String,
+        label: Label,
+        version: Version,
+    },
 }
 
 /// `[package]`: what the atom is.
@@ -99,6 +136,58 @@ impl SetMirrors {
     }
 }
 
+/// A dependency that is not an atom, as `[deps.direct.nix.<name>]`
+/// declares it (eka 0.3): a name and the lock type it is pinned as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectRequest {
+    pub name: String,
+    /// `nix+git` (`git = URL`), `nix+tar` (`tar`), `nix` (`url`),
+    /// `nix+src` (`build`); `None` for an entry of none of these shapes.
+    pub kind: Option<&'static str>,
+}
+
+impl DirectRequest {
+    /// Where the module system shows it, as eka 0.3 did: `deps.get.<name>`
+    /// for a build source, `deps.pins.<name>` for the others.
+    pub fn scope_key(&self) -> &'static str {
+        match self.kind {
+            Some("nix+src") => "get",
+            _ => "pins",
+        }
+    }
+}
+
+impl Deps {
+    /// The entries of `[deps.direct.nix]`, by name.
+    pub fn direct_nix(&self) -> Vec<DirectRequest> {
+        let Some(nix) = self
+            .direct
+            .as_ref()
+            .and_then(|d| d.get("nix"))
+            .and_then(|n| n.as_table())
+        else {
+            return Vec::new();
+        };
+        nix.iter()
+            .map(|(name, spec)| {
+                let has = |key: &str| spec.as_table().is_some_and(|t| t.contains_key(key));
+                let kind = [
+                    ("git", "nix+git"),
+                    ("tar", "nix+tar"),
+                    ("url", "nix"),
+                    ("build", "nix+src"),
+                ]
+                .into_iter()
+                .find_map(|(key, kind)| has(key).then_some(kind));
+                DirectRequest {
+                    name: name.clone(),
+                    kind,
+                }
+            })
+            .collect()
+    }
+}
+
 /// `[deps]`: what the atom needs.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +220,7 @@ pub struct ManifestError {
 impl Manifest {
     /// Parses `text`, the content of the manifest at `path` (used in errors).
     pub fn parse(path: &str, text: &str) -> Result<Self, ManifestError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
             let help = if e.message().contains("unknown field") {
                 "see spec/format.md, \"Manifest\", for the keys atom.toml may hold".to_owned()
             } else if e.message().contains("missing field") {
@@ -141,6 +230,7 @@ impl Manifest {
             };
             error_at(path, text, e.span(), e.message().trim().to_owned(), help)
         })?;
+        let manifest = raw.into_manifest(path, text)?;
         if let Some(meta) = &manifest.package.meta {
             let both = (meta.description.is_some() && manifest.package.description.is_some())
                 || (!meta.tags.is_empty() && !manifest.package.tags.is_empty());
@@ -175,6 +265,77 @@ impl Manifest {
         }
         Ok(manifest)
     }
+}
+
+impl RawManifest {
+    /// The manifest, its package from `[package]` or eka 0.3's `[atom]`.
+    fn into_manifest(self, path: &str, text: &str) -> Result<Manifest, ManifestError> {
+        let old_table = || find_line(text, "[atom]");
+        let mut warnings = Vec::new();
+        let package = match (self.package, self.atom) {
+            (Some(package), None) => package,
+            (None, Some(old)) => {
+                let location = old_table()
+                    .map(|s| {
+                        let (line, col) = line_col(text, s.start);
+                        format!(":{line}:{col}")
+                    })
+                    .unwrap_or_default();
+                warnings.push(ManifestWarning::OldLayout {
+                    path: path.to_owned(),
+                    location,
+                    label: old.id.clone(),
+                    version: old.version.clone(),
+                });
+                Package {
+                    label: old.id,
+                    version: old.version,
+                    description: old.description,
+                    tags: Vec::new(),
+                    meta: None,
+                    sets: BTreeMap::new(),
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(error_at(
+                    path,
+                    text,
+                    old_table(),
+                    "both [package] and eka 0.3's older [atom] are given".into(),
+                    "keep [package] (with `label` and `version`) and remove [atom]".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(error_at(
+                    path,
+                    text,
+                    None,
+                    "missing [package]".into(),
+                    "an atom.toml needs at least [package] with `label` and `version`".into(),
+                ))
+            }
+        };
+        Ok(Manifest {
+            package,
+            deps: self.deps,
+            compose: self.compose,
+            locker: self.locker,
+            warnings,
+        })
+    }
+}
+
+/// The span of `header` where a line starts with it.
+fn find_line(text: &str, header: &str) -> Option<std::ops::Range<usize>> {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with(header) {
+            let start = at + (line.len() - line.trim_start().len());
+            return Some(start..start + header.len());
+        }
+        at += line.len();
+    }
+    None
 }
 
 fn error_at(
@@ -325,5 +486,84 @@ label = "nix-lock"
         let e = Manifest::parse("atom.toml", text).unwrap_err();
         assert!(e.message.contains("`nowhere`"), "{e}");
         assert_eq!(e.location, ":4:12");
+    }
+
+    #[test]
+    fn eka03_old_layout_is_read_with_a_warning() {
+        let text =
+            "# eka 0.3, older\n[atom]\nid = \"hello\"\nversion = \"0.2.0\"\ndescription = \"d\"\n";
+        let m = Manifest::parse("x/atom.toml", text).unwrap();
+        assert_eq!(m.package.label.as_str(), "hello");
+        assert_eq!(m.package.version, Version::new(0, 2, 0));
+        assert_eq!(m.package.description(), Some("d"));
+        assert_eq!(
+            m.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["x/atom.toml:2:1: `[atom]` with `id` is eka 0.3's older layout, read as `[package]`; write `[package]` with `label = \"hello\"` and `version = \"0.2.0\"` instead"]
+        );
+        assert!(Manifest::parse("atom.toml", FULL)
+            .unwrap()
+            .warnings
+            .is_empty());
+
+        let both = "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n[atom]\nid = \"a\"\nversion = \"1.0.0\"\n";
+        let e = Manifest::parse("atom.toml", both).unwrap_err();
+        assert!(e.message.contains("both [package]"), "{e}");
+        assert_eq!(e.location, ":4:1");
+
+        let e = Manifest::parse("atom.toml", "[deps]\n").unwrap_err();
+        assert_eq!(e.message, "missing [package]");
+
+        // The older table's keys are checked like any other.
+        let text = "[atom]\nid = \"a\"\nversion = \"1.0.0\"\nlabel = \"a\"\n";
+        let e = Manifest::parse("atom.toml", text).unwrap_err();
+        assert!(e.message.contains("unknown field `label`"), "{e}");
+        assert_eq!(e.location, ":4:1");
+    }
+
+    #[test]
+    fn direct_nix_entries() {
+        // eka 0.3's examples/foo/atom.toml, one entry of each shape.
+        let text = r#"
+[package]
+label = "foo"
+version = "0.1.0"
+
+[deps.direct.nix]
+nixpkgs = { git = "https://github.com/nixos/nixpkgs", ref = "nixpkgs-unstable" }
+nixpkgs-unstable.tar = "https://github.com/nixos/nixpkgs/archive/nixpkgs-unstable.tar.gz"
+patch.url = "https://patch-diff.githubusercontent.com/raw/cachix/snix/pull/1.patch"
+zlib-1 = { build = "https://www.zlib.net/zlib-1.3.1.tar.gz", unpack = true }
+odd = { what = "?" }
+"#;
+        let m = Manifest::parse("atom.toml", text).unwrap();
+        let got: Vec<(String, Option<&str>, &str)> = m
+            .deps
+            .direct_nix()
+            .iter()
+            .map(|d| (d.name.clone(), d.kind, d.scope_key()))
+            .collect();
+        let want = [
+            ("nixpkgs", Some("nix+git"), "pins"),
+            ("nixpkgs-unstable", Some("nix+tar"), "pins"),
+            ("odd", None, "pins"),
+            ("patch", Some("nix"), "pins"),
+            ("zlib-1", Some("nix+src"), "get"),
+        ];
+        let want: Vec<(String, Option<&str>, &str)> = want
+            .iter()
+            .map(|(n, k, s)| (n.to_string(), *k, *s))
+            .collect();
+        assert_eq!(got, want);
+        // An entry of no known shape has no type.
+        assert_eq!(
+            Manifest::parse("atom.toml", FULL)
+                .unwrap()
+                .deps
+                .direct_nix(),
+            [DirectRequest {
+                name: "url".into(),
+                kind: None
+            }]
+        );
     }
 }

@@ -17,7 +17,7 @@ use semver::{Version, VersionReq};
 use crate::fetch::{self, FetchError, Want};
 use crate::files;
 use crate::ids::AtomId;
-use crate::lock::{Edge, LockError, LockedAtom, Lockfile, LOCK_FILE};
+use crate::lock::{AnyLock, Edge, Eka03Lock, LockError, LockedAtom, Lockfile, LOCK_FILE};
 use crate::registry::git::GitRegistry;
 use crate::registry::{Registry, SetKey};
 use crate::resolve::{self, Dependency, Resolution, ResolveError, ResolveWarning, RootInput};
@@ -108,6 +108,8 @@ pub enum LockState {
     Valid(Lockfile),
     /// It exists but does not verify.
     Invalid(LockError),
+    /// eka 0.3 wrote it: `eka lock` converts it.
+    Eka03(Box<Eka03Lock>),
 }
 
 /// An atom folder: its manifest (text and parsed) and its lock.
@@ -143,8 +145,9 @@ impl Project {
             Manifest::parse(&path.display().to_string(), &manifest_text).map_err(Box::new)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = if lock_path.exists() {
-            match Lockfile::read(&lock_path) {
-                Ok(l) => LockState::Valid(l),
+            match AnyLock::read(&lock_path) {
+                Ok(AnyLock::Eka(l)) => LockState::Valid(l),
+                Ok(AnyLock::Eka03(l)) => LockState::Eka03(l),
                 Err(e) => LockState::Invalid(e),
             }
         } else {
@@ -316,6 +319,9 @@ pub enum Keep {
     AllBut(Vec<Label>),
     /// Move everything to the highest allowed versions.
     Nothing,
+    /// Keep these versions where the manifest allows them (what a lock in
+    /// eka 0.3's format pins, when converting it).
+    Pinned(HashMap<AtomId, Version>),
 }
 
 impl Locked {
@@ -353,6 +359,9 @@ pub struct Locked {
 
 /// The versions to prefer when resolving.
 fn preferences(old: Option<&Lockfile>, keep: &Keep) -> HashMap<AtomId, Version> {
+    if let Keep::Pinned(pinned) = keep {
+        return pinned.clone();
+    }
     let Some(old) = old else {
         return HashMap::new();
     };
@@ -361,7 +370,7 @@ fn preferences(old: Option<&Lockfile>, keep: &Keep) -> HashMap<AtomId, Version> 
         .filter(|a| match keep {
             Keep::Locked => true,
             Keep::AllBut(labels) => !labels.contains(&a.label),
-            Keep::Nothing => false,
+            Keep::Nothing | Keep::Pinned(_) => false,
         })
         .map(|a| (a.id(), a.version.clone()))
         .collect()
@@ -704,13 +713,14 @@ pub fn with_root_req(
     id: AtomId,
     req: &VersionReq,
 ) -> Result<Lockfile, ProjectError> {
+    let direct = lock.direct().to_vec();
     let (mut deps, atoms) = lock.into_parts();
     for e in &mut deps {
         if e.id == id {
             e.req = req.clone();
         }
     }
-    Ok(Lockfile::new(deps, atoms)?)
+    Ok(Lockfile::new(deps, atoms)?.with_direct(direct)?)
 }
 
 /// The root edge of the lock for `label` from `url`.

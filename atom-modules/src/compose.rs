@@ -13,7 +13,18 @@ use std::rc::Rc;
 
 use atom_eval::{ErrorKind, EvalError, Evaluator, FileType, FsError, ParsedSource, Value};
 
+use atom_format::manifest::{DirectRequest, ManifestWarning};
+
 use crate::files::{join, AtomFiles, MountTable};
+
+/// Why a dependency cannot be loaded: the message says what is missing
+/// and what to do; its causes follow it.
+pub type DepError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A non-atom dependency's value (`deps.pins.<name>`). No type is
+/// supported yet, so there is none: asking for one is always an error
+/// naming its type.
+pub enum DirectSource {}
 
 /// Where `deps.from.<set>.<label>` atoms come from.
 pub trait DepSource {
@@ -28,7 +39,16 @@ pub trait DepSource {
         set_urls: &[String],
         label: &str,
         req: &semver::VersionReq,
-    ) -> Result<LoadedAtom, String>;
+    ) -> Result<LoadedAtom, DepError>;
+
+    /// The dependency that is not an atom `request` describes (eka 0.3's
+    /// `[deps.direct.nix]` of `dependent`, shown as `deps.pins.<name>` or
+    /// `deps.get.<name>`).
+    fn load_direct(
+        &self,
+        dependent: &str,
+        request: &DirectRequest,
+    ) -> Result<DirectSource, DepError>;
 }
 
 /// An atom's files and the key that identifies it (its atom id): an atom is
@@ -49,10 +69,13 @@ impl DepSource for NoDeps {
         _: &[String],
         label: &str,
         _: &semver::VersionReq,
-    ) -> Result<LoadedAtom, String> {
-        Err(format!(
-            "`{set}::{label}` is not locked: there is no atom.lock; run `eka lock`"
-        ))
+    ) -> Result<LoadedAtom, DepError> {
+        Err(format!("`{set}::{label}` is not locked: there is no atom.lock; run `eka lock`").into())
+    }
+
+    fn load_direct(&self, _: &str, request: &DirectRequest) -> Result<DirectSource, DepError> {
+        let name = &request.name;
+        Err(format!("`{name}` is not locked: there is no atom.lock").into())
     }
 }
 
@@ -144,6 +167,13 @@ pub enum Warning {
         used: MemberSource,
         unused: MemberSource,
     },
+    /// What an atom's manifest should change, though it was read (eka
+    /// 0.3's older layout).
+    Manifest {
+        /// `label@version`.
+        atom: String,
+        warning: ManifestWarning,
+    },
 }
 
 impl std::fmt::Display for Warning {
@@ -161,6 +191,7 @@ impl std::fmt::Display for Warning {
                 used.describe(name),
                 unused.describe(name)
             ),
+            Warning::Manifest { atom, warning } => write!(f, "{atom}: {warning}"),
         }
     }
 }
@@ -277,6 +308,22 @@ fn member_stem(file: &str) -> Option<&str> {
 
 pub(crate) fn fail(message: String) -> EvalError {
     EvalError::new(ErrorKind::Other { message }, None)
+}
+
+/// An error and its causes, as one message (a cause its parent's text
+/// already shows is not repeated).
+fn message_of(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
 }
 
 fn fs_fail(atom: &Atom, rel: &str, e: FsError) -> EvalError {
@@ -549,6 +596,40 @@ impl Module {
     }
 }
 
+/// `deps.pins.<name>` and `deps.get.<name>` (eka 0.3's names) for the
+/// manifest's `[deps.direct.nix]`: each asks the dependency source when
+/// used, so that one that cannot be had is an error only then.
+fn direct_deps(
+    ev: &mut Evaluator,
+    shared: &Rc<Shared>,
+    key: &str,
+    manifest: &atom_format::manifest::Manifest,
+    name: &str,
+) -> Vec<(String, Value)> {
+    let mut by_key: BTreeMap<&str, Vec<(String, Value)>> = BTreeMap::new();
+    for request in manifest.deps.direct_nix() {
+        let scope_key = request.scope_key();
+        let entry = request.name.clone();
+        let (shared, dependent, from) = (shared.clone(), key.to_string(), name.to_string());
+        let value = Value::lazy(move |_| {
+            let place = format!(
+                "in {from}, loading `deps.{}.{}`",
+                request.scope_key(),
+                request.name
+            );
+            match shared.deps.load_direct(&dependent, &request) {
+                Ok(source) => match source {},
+                Err(e) => Err(fail(message_of(&*e)).context(place)),
+            }
+        });
+        by_key.entry(scope_key).or_default().push((entry, value));
+    }
+    by_key
+        .into_iter()
+        .map(|(k, entries)| (k.to_owned(), ev.make_attrs(entries)))
+        .collect()
+}
+
 /// Loads an atom (once per key) and returns its public API, lazily.
 pub(crate) fn load_atom(
     ev: &mut Evaluator,
@@ -568,6 +649,13 @@ pub(crate) fn load_atom(
     let manifest = atom_format::manifest::Manifest::parse("atom.toml", &text)
         .map_err(|e| fail(e.to_string()))?;
     let name = format!("{}@{}", manifest.package.label, manifest.package.version);
+    shared
+        .warnings
+        .borrow_mut()
+        .extend(manifest.warnings.iter().map(|w| Warning::Manifest {
+            atom: name.clone(),
+            warning: w.clone(),
+        }));
     let entry = crate::entry_dir(&manifest).map_err(|m| fail(format!("{name}: {m}")))?;
     let from_toml = ev.builtin("fromTOML").expect("fromTOML is a pure builtin");
     let cfg = ev.apply(&from_toml, Value::string(&text))?;
@@ -598,8 +686,9 @@ pub(crate) fn load_atom(
                 let loaded = shared
                     .deps
                     .load(&dependent, &set, &urls, &label, &req)
-                    .map_err(|m| {
-                        fail(m).context(format!("in {from}, loading `deps.from.{set}.{label}`"))
+                    .map_err(|e| {
+                        fail(message_of(&*e))
+                            .context(format!("in {from}, loading `deps.from.{set}.{label}`"))
                     })?;
                 let public = load_atom(ev, &shared, &loaded.key, loaded.files, None)?;
                 ev.force_value(&public)
@@ -610,7 +699,9 @@ pub(crate) fn load_atom(
         sets.push((set.clone(), set_value));
     }
     let from = ev.make_attrs(sets);
-    let deps = ev.make_attrs([("from", from)]);
+    let mut deps = vec![("from".to_owned(), from)];
+    deps.extend(direct_deps(ev, shared, key, &manifest, &name));
+    let deps = ev.make_attrs(deps);
 
     let threads = shared.read_ahead.get();
     let prefetched = match started {

@@ -33,9 +33,12 @@ mod source;
 use std::rc::Rc;
 
 pub use atom_eval::{EvalError, Evaluator, Limits, Value};
-pub use compose::{exported_name, is_public, DepSource, LoadedAtom, MemberSource, NoDeps, Warning};
+pub use compose::{
+    exported_name, is_public, DepError, DepSource, DirectSource, LoadedAtom, MemberSource, NoDeps,
+    Warning,
+};
 pub use files::{AtomFiles, DirFiles, GitTreeFiles, Identity, MountTable};
-pub use locked::LockedDeps;
+pub use locked::{fetch_locked, CacheUnavailable, FetchLockedError, LockedDepError, LockedDeps};
 pub use scope::{forbidden, policy, SCOPE_NAMES};
 pub use source::{open_local, Checkout, LocalAtom, Siblings, SourceError, WithSiblings};
 

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::compose::{DepSource, LoadedAtom};
+use atom_format::manifest::DirectRequest;
+
+use crate::compose::{DepError, DepSource, DirectSource, LoadedAtom};
 use crate::files::{AtomFiles, DirFiles, GitTreeFiles};
 use crate::MANIFEST;
 
@@ -121,7 +123,7 @@ impl<D: DepSource> DepSource for WithSiblings<D> {
         set_urls: &[String],
         label: &str,
         req: &semver::VersionReq,
-    ) -> Result<LoadedAtom, String> {
+    ) -> Result<LoadedAtom, DepError> {
         // A fetched atom's "::" is its own repository, which its lock pins.
         let local = dependent.is_empty() || dependent.starts_with("::");
         if !local || set_urls != [atom_format::manifest::LOCAL_SET] {
@@ -137,12 +139,21 @@ impl<D: DepSource> DepSource for WithSiblings<D> {
         if !req.matches(&version) {
             return Err(format!(
                 "`{set}::{label}` is version {version} in this repository (at {path}), which does not match `{req}`"
-            ));
+            )
+            .into());
         }
         Ok(LoadedAtom {
             key: format!("::{path}"),
             files,
         })
+    }
+
+    fn load_direct(
+        &self,
+        dependent: &str,
+        request: &DirectRequest,
+    ) -> Result<DirectSource, DepError> {
+        self.inner.load_direct(dependent, request)
     }
 }
 

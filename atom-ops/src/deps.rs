@@ -11,7 +11,7 @@ use atom_format::{Label, Manifest};
 use atom_git::cache::{self, Access, Cache};
 use atom_git::Connections;
 use atom_lock::fetch::{self, FetchError, Got, Want};
-use atom_lock::lock::LockError;
+use atom_lock::lock::{Conversion, ConversionError, Eka03Lock, LockError};
 use atom_lock::project::{
     self, AddDep, Change, Keep, LockState, Locked, ManifestEdit, Project, ProjectError,
 };
@@ -43,9 +43,16 @@ pub enum DepsError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cache(#[from] atom_git::CacheError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Conversion(#[from] ConversionError),
     #[error("there is no atom.lock beside {}", .0.display())]
     #[diagnostic(code(eka::lock::missing))]
     NoLock(PathBuf),
+    /// Only `eka lock` converts it (and `eka eval` reads it as it is).
+    #[error("{} was written by eka 0.3", .0.display())]
+    #[diagnostic(code(eka::lock::eka03))]
+    Eka03Lock(PathBuf),
 }
 
 impl From<atom_format::manifest::ManifestError> for DepsError {
@@ -67,6 +74,8 @@ pub struct LockReport {
     pub manifest_written: bool,
     /// The locked atoms whose version changed.
     pub changes: Vec<Change>,
+    /// What converting a lock eka 0.3 wrote kept (`lock` only).
+    pub converted: Option<Conversion>,
     pub warnings: Vec<Warning>,
 }
 
@@ -82,9 +91,12 @@ pub struct CheckReport {
 /// changing nothing that still satisfies it.
 pub fn lock(dir: &Path) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
+    let mut warnings = manifest_warnings(&p);
+    if let LockState::Eka03(old) = &p.lock {
+        return convert(&p, old, warnings);
+    }
     let was_valid = matches!(p.lock, LockState::Valid(_));
-    let mut warnings = Vec::new();
-    let old = old_lock(&mut p, &mut warnings);
+    let old = old_lock(&mut p, &mut warnings)?;
     let locked = lock_manifest(
         &p.dir,
         &p.manifest,
@@ -99,6 +111,32 @@ pub fn lock(dir: &Path) -> Result<LockReport, DepsError> {
     Ok(report(locked, warnings, write, false))
 }
 
+/// Converts the lock eka 0.3 wrote: resolves the manifest keeping the
+/// versions it pins (each at the commit it pins, or nothing is written)
+/// and carries over its pins of dependencies that are not atoms.
+fn convert(p: &Project, old: &Eka03Lock, warnings: Vec<Warning>) -> Result<LockReport, DepsError> {
+    let keep = Keep::Pinned(old.preferences());
+    let mut locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, None, &keep)?;
+    let names = p.manifest.deps.direct_nix();
+    let direct = old.direct_kept(names.iter().map(|d| d.name.as_str()));
+    locked.lock = locked.lock.with_direct(direct)?;
+    let conversion = old.conversion(&locked.lock)?;
+    project::write_both(&p.dir, None, &locked.lock)?;
+    let mut report = report(locked, warnings, true, false);
+    report.converted = Some(conversion);
+    Ok(report)
+}
+
+/// What the manifest should change, though it was read.
+fn manifest_warnings(p: &Project) -> Vec<Warning> {
+    p.manifest
+        .warnings
+        .iter()
+        .cloned()
+        .map(Warning::Manifest)
+        .collect()
+}
+
 /// Whether the lock of the atom around `dir` is in line with its manifest;
 /// changes nothing and needs no network.
 pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
@@ -106,6 +144,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
     let lock = match p.lock {
         LockState::Missing => return Err(DepsError::NoLock(p.manifest_path())),
         LockState::Invalid(e) => return Err(e.into()),
+        LockState::Eka03(_) => return Err(DepsError::Eka03Lock(p.lock_path())),
         LockState::Valid(ref l) => l,
     };
     let root = project::root_input_at(&p.manifest, &p.manifest_path(), &p.manifest_text)?;
@@ -120,7 +159,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
 /// `^<the version locked>`.
 pub fn add(dir: &Path, uris: &[String]) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
-    let mut warnings = Vec::new();
+    let mut warnings = manifest_warnings(&p);
     let adds = parse_adds(&p.dir, uris, &mut warnings)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
     let sets = adds
@@ -129,7 +168,7 @@ pub fn add(dir: &Path, uris: &[String]) -> Result<LockReport, DepsError> {
         .collect::<Result<Vec<String>, _>>()?;
     let name = p.manifest_path().display().to_string();
     let manifest = Manifest::parse(&name, &edit.text())?;
-    let old = old_lock(&mut p, &mut warnings);
+    let old = old_lock(&mut p, &mut warnings)?;
     let mut locked = lock_manifest(&p.dir, &manifest, &edit.text(), old.as_ref(), &Keep::Locked)?;
     for (a, set) in adds.iter().zip(&sets).filter(|(a, _)| a.req.is_none()) {
         pin_resolved(&mut edit, &mut locked, a, set)?;
@@ -192,8 +231,8 @@ pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
     }
     let text = edit.text();
     let manifest = Manifest::parse(&p.manifest_path().display().to_string(), &text)?;
-    let mut warnings = Vec::new();
-    let old = old_lock(&mut p, &mut warnings);
+    let mut warnings = manifest_warnings(&p);
+    let old = old_lock(&mut p, &mut warnings)?;
     let locked = lock_manifest(&p.dir, &manifest, &text, old.as_ref(), &Keep::Locked)?;
     project::write_both(&p.dir, Some(&text), &locked.lock)?;
     Ok(report(locked, warnings, true, true))
@@ -203,8 +242,8 @@ pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
 /// labels) to the highest versions allowed.
 pub fn update(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
-    let mut warnings = Vec::new();
-    let old = old_lock(&mut p, &mut warnings);
+    let mut warnings = manifest_warnings(&p);
+    let old = old_lock(&mut p, &mut warnings)?;
     let keep = keep_all_but(old.as_ref(), labels)?;
     let locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, old.as_ref(), &keep)?;
     project::write_both(&p.dir, None, &locked.lock)?;
@@ -244,6 +283,7 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
     let lock = match p.lock {
         LockState::Missing => return Err(DepsError::NoLock(p.manifest_path())),
         LockState::Invalid(e) => return Err(e.into()),
+        LockState::Eka03(_) => return Err(DepsError::Eka03Lock(p.lock_path())),
         LockState::Valid(ref l) => l,
     };
     let access = match offline {
@@ -266,15 +306,17 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
 }
 
 /// The lock to start from: a valid one, or none (with a warning) when
-/// atom.lock does not verify, since it is being rebuilt.
-fn old_lock(p: &mut Project, warnings: &mut Vec<Warning>) -> Option<Lockfile> {
+/// atom.lock does not verify, since it is being rebuilt. One eka 0.3
+/// wrote must be converted by `eka lock` first, which keeps its pins.
+fn old_lock(p: &mut Project, warnings: &mut Vec<Warning>) -> Result<Option<Lockfile>, DepsError> {
     match std::mem::replace(&mut p.lock, LockState::Missing) {
-        LockState::Valid(l) => Some(l),
+        LockState::Valid(l) => Ok(Some(l)),
         LockState::Invalid(e) => {
             warnings.push(Warning::InvalidLock(e));
-            None
+            Ok(None)
         }
-        LockState::Missing => None,
+        LockState::Eka03(_) => Err(DepsError::Eka03Lock(p.lock_path())),
+        LockState::Missing => Ok(None),
     }
 }
 
@@ -298,15 +340,15 @@ fn lock_manifest(
         .in_scope(project::open_cache)?;
     let connections = Connections::new(dir);
     let registry = project::registry(&cache, &connections, dir);
-    Ok(project::lock(
-        dir,
-        &root,
-        old,
-        keep,
-        &registry,
-        &cache,
-        &connections,
-    )?)
+    let mut locked = project::lock(dir, &root, old, keep, &registry, &cache, &connections)?;
+    // Pins of dependencies that are not atoms are not resolved: kept
+    // while the manifest names them.
+    if let Some(old) = old {
+        let names = manifest.deps.direct_nix();
+        let kept = old.direct_kept(names.iter().map(|d| d.name.as_str()));
+        locked.lock = locked.lock.with_direct(kept)?;
+    }
+    Ok(locked)
 }
 
 fn report(
@@ -322,6 +364,7 @@ fn report(
         lock_written,
         manifest_written,
         changes: locked.changes,
+        converted: None,
         warnings,
     }
 }

@@ -14,15 +14,15 @@ use atom_eval::{EvalError, Evaluator, Limits, RootedFileSystem, Span};
 use atom_git::cache::{self, Access, Cache};
 use atom_git::{Connections, GitError};
 use atom_lock::fetch::{self, FetchError, Want};
-use atom_lock::lock::LockError;
+use atom_lock::lock::{AnyLock, LockError};
 use atom_lock::project::{self, Keep, ProjectError};
 use atom_lock::registry::{self, QueryOptions, RegistryError};
 use atom_lock::{AtomId, LockedAtom, Lockfile};
 use atom_modules::packs::{PackStore, Saved};
 use atom_modules::readahead::Readers;
 use atom_modules::{
-    open_local, AtomFiles, Checkout, Composer, GitTreeFiles, LockedDeps, Siblings, SourceError,
-    WithSiblings,
+    fetch_locked, open_local, AtomFiles, CacheUnavailable, Checkout, Composer, FetchLockedError,
+    GitTreeFiles, LockedDeps, Siblings, SourceError, WithSiblings,
 };
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
@@ -55,6 +55,9 @@ pub struct EvalOutput {
     /// The value as text (none for a parse-only check).
     pub text: Result<Option<String>, EvalFailure>,
     pub parse_cache: Option<ParseCacheReport>,
+    /// What the module system found likely mistaken, though it went on
+    /// (atoms only).
+    pub warnings: Vec<atom_modules::Warning>,
 }
 
 impl EvalOutput {
@@ -62,6 +65,7 @@ impl EvalOutput {
         EvalOutput {
             text,
             parse_cache: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -96,6 +100,9 @@ pub enum EvalFailure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Fetch(#[from] FetchError),
+    #[error(transparent)]
+    #[diagnostic(code(eka::eval::eka03_mirror))]
+    FetchLocked(FetchLockedError),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cache(#[from] atom_git::CacheError),
@@ -133,6 +140,15 @@ pub enum EvalFailure {
     #[error("cannot start the evaluation thread")]
     #[diagnostic(code(eka::eval::thread))]
     Thread(#[source] std::io::Error),
+}
+
+impl From<FetchLockedError> for EvalFailure {
+    fn from(e: FetchLockedError) -> Self {
+        match e {
+            FetchLockedError::Fetch(e) => EvalFailure::Fetch(*e),
+            other => EvalFailure::FetchLocked(other),
+        }
+    }
 }
 
 impl From<atom_format::manifest::ManifestError> for EvalFailure {
@@ -325,7 +341,7 @@ pub struct Fetched {
     attr: Vec<String>,
     /// Its dependencies, resolved now when its tree holds no atom.lock, or
     /// the current project's lock when that pins the atom.
-    lock: Option<Lockfile>,
+    lock: Option<AnyLock>,
     /// The atom's key for the dependency source: its id when `lock` is the
     /// project's (whose entry for it lists its dependencies), else `""`.
     key: String,
@@ -363,6 +379,7 @@ pub fn fetch_uri(
     let attr = attr_path(attr);
     let connections = Connections::new(cwd);
     if let Some((lock, atom)) = locked_in_project(target, cwd) {
+        let lock = AnyLock::Eka(lock);
         let cache = locked_cache(&lock, options.offline, cwd, None)?;
         return Ok(Fetched {
             cache,
@@ -403,7 +420,8 @@ pub fn fetch_uri(
         check_remote: false,
     };
     fetch::fetch(&cache, &connections, cwd, &[want], options)?;
-    let lock = resolve_unlocked(&cache, &connections, entry.commit, &listing.answered, cwd)?;
+    let lock = resolve_unlocked(&cache, &connections, entry.commit, &listing.answered, cwd)?
+        .map(AnyLock::Eka);
     Ok(Fetched {
         cache,
         commit: entry.commit,
@@ -483,18 +501,13 @@ pub fn evaluate_fetched(
         return run.evaluate(options, readers);
     }
     let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {
-        Ok(bytes) => Some(Lockfile::parse(
+        Ok(bytes) => Some(AnyLock::parse(
             &String::from_utf8_lossy(&bytes),
             "atom.lock",
         )?),
         Err(_) => fetched.lock,
     };
-    let cache = match &lock {
-        Some(l) if !l.atoms().is_empty() => {
-            locked_cache(l, options.offline, cwd, Some(fetched.cache)).map_err(|e| e.to_string())
-        }
-        _ => Err("no dependency is locked in the atom's atom.lock".to_string()),
-    };
+    let cache = cache_for(lock.as_ref(), options.offline, cwd, Some(fetched.cache));
     let run = AtomRun {
         key: String::new(),
         files,
@@ -506,10 +519,25 @@ pub fn evaluate_fetched(
     run.evaluate(options, readers)
 }
 
+/// The cache with the atoms `lock` pins, or why there is none (an error
+/// only if a dependency is used).
+fn cache_for(
+    lock: Option<&AnyLock>,
+    offline: bool,
+    base: &Path,
+    open: Option<Cache>,
+) -> Result<Cache, CacheUnavailable> {
+    match lock {
+        Some(l) if l.pins_atoms() => locked_cache(l, offline, base, open)
+            .map_err(|e| CacheUnavailable::Failed(std::sync::Arc::new(e))),
+        _ => Err(CacheUnavailable::NothingLocked),
+    }
+}
+
 /// Opens the cache (or uses `open`) with the locked atoms in it, fetching
 /// the missing ones unless `offline`.
 fn locked_cache(
-    lock: &Lockfile,
+    lock: &AnyLock,
     offline: bool,
     base: &Path,
     open: Option<Cache>,
@@ -525,14 +553,7 @@ fn locked_cache(
         Some(c) => c,
         None => Cache::open(&dir, Access::Write)?,
     };
-    let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
-    if wants.iter().any(|w| !cache.has(&w.commit)) {
-        let options = fetch::Options {
-            offline: false,
-            check_remote: false,
-        };
-        fetch::fetch(&cache, &Connections::new(base), base, &wants, options)?;
-    }
+    fetch_locked(lock, &cache, &Connections::new(base), base)?;
     Ok(cache)
 }
 
@@ -545,15 +566,10 @@ pub fn evaluate_atom(
 ) -> Result<EvalOutput, EvalFailure> {
     let local = open_local(&target.dir, &options.checkout)?;
     let lock = match &local.lock {
-        Some(text) => Some(Lockfile::parse(text, "atom.lock")?),
+        Some(text) => Some(AnyLock::parse(text, "atom.lock")?),
         None => None,
     };
-    let cache = match &lock {
-        Some(l) if !l.atoms().is_empty() => {
-            locked_cache(l, options.offline, &target.dir, None).map_err(|e| e.to_string())
-        }
-        _ => Err("no dependency is locked in atom.lock; run `eka lock`".to_string()),
-    };
+    let cache = cache_for(lock.as_ref(), options.offline, &target.dir, None);
     let run = AtomRun {
         key: String::new(),
         files: local.files,
@@ -582,9 +598,9 @@ struct AtomRun {
     /// The atom's key for the dependency source (see [`Fetched`]).
     key: String,
     files: Rc<dyn AtomFiles>,
-    lock: Option<Lockfile>,
+    lock: Option<AnyLock>,
     /// The cache with the locked atoms, or why there is none.
-    cache: Result<Cache, String>,
+    cache: Result<Cache, CacheUnavailable>,
     siblings: Option<Siblings>,
     attr: Vec<String>,
 }
@@ -639,6 +655,7 @@ impl AtomRun {
             EvalFailure::Eval(Box::new(diagnose(composer.evaluator(), &e)))
         });
         let parse_cache = store.map(|s| save_pack(&s, composer.evaluator()));
+        let warnings = composer.warnings();
         // The process ends right after printing: tearing down every value,
         // syntax-free source and interned name one at a time would only
         // delay that (by a millisecond on an atom of 1,100 files).
@@ -646,6 +663,7 @@ impl AtomRun {
         Ok(EvalOutput {
             text: text.map(Some),
             parse_cache,
+            warnings,
         })
     }
 }

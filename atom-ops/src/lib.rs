@@ -41,6 +41,8 @@ pub enum Warning {
     ShadowedAlias(Shadowed),
     #[error("{0}")]
     Fetch(String),
+    #[error(transparent)]
+    Manifest(atom_format::manifest::ManifestWarning),
 }
 
 /// The URI aliases in effect in `dir`: built-in, the user's, and those of

@@ -34,6 +34,8 @@
 //! - `modules`: the module system through `eka eval`: the conformance corpus
 //!   under `tests/module-corpus/` and atoms read from git.
 //! - `module_deps`: `deps.from.<set>.<label>` through the lockfile.
+//! - `eka03_project`: a project eka 0.3 set up, on atoms eka 0.3 published:
+//!   evaluated as it is, its lock converted by `eka lock`.
 //! - `phases`: `eka -v`'s phase timings.
 //! - `servers`: self-tests of the harness (its servers answer stock git and
 //!   gix; the environment is hermetic).
@@ -80,6 +82,7 @@
 mod support;
 
 mod bad_input;
+mod eka03_project;
 mod module_deps;
 mod modules;
 mod new;

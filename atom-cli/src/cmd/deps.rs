@@ -18,6 +18,9 @@ pub fn warn(warnings: &[Warning], global: &Global) {
 /// Prints what changed in the lock (or the JSON of the lock's atoms).
 pub fn report(report: &LockReport, global: &Global, verb: &str) -> miette::Result<()> {
     warn(&report.warnings, global);
+    if let (Some(conversion), false) = (&report.converted, global.quiet) {
+        eprintln!("note: {conversion}");
+    }
     if global.json {
         let atoms: Vec<_> = report
             .lock

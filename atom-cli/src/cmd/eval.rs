@@ -140,10 +140,15 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
         .then(|| Readers::spawn(eval::reader_threads()));
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
-    let verbose = global.verbose;
+    let (verbose, quiet) = (global.verbose, global.quiet);
     let out =
         atom_eval::run_with_large_stack(move || evaluate(&args, &cwd, fetched, atom, readers))
             .map_err(EvalFailure::Thread)??;
+    if !quiet {
+        for w in &out.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     if let (Some(report), true) = (&out.parse_cache, verbose) {
         parse_cache_report(report);
     }
