@@ -396,56 +396,24 @@ fn validate(deps: &[Edge], atoms: &[LockedAtom]) -> Result<(), Found> {
     Ok(())
 }
 
-/// Depth-first search over the edges (all known to resolve); reports the
-/// edge that closes a cycle.
+/// A cycle among the atoms (their edges all known to resolve), reported
+/// at the edge that closes it.
 fn find_cycle(atoms: &[LockedAtom], index: &HashMap<AtomId, usize>) -> Result<(), Found> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        New,
-        Open,
-        Done,
-    }
-    let mut state = vec![State::New; atoms.len()];
-    for start in 0..atoms.len() {
-        if state[start] != State::New {
-            continue;
-        }
-        // (atom, next edge to follow); iterative so deep graphs cannot
-        // overflow the stack.
-        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = State::Open;
-        while let Some(&mut (a, ref mut k)) = path.last_mut() {
-            let Some(edge) = atoms[a].deps.get(*k) else {
-                state[a] = State::Done;
-                path.pop();
-                continue;
-            };
-            let edge_index = *k;
-            *k += 1;
-            let t = index[&edge.id];
-            match state[t] {
-                State::Done => {}
-                State::New => {
-                    state[t] = State::Open;
-                    path.push((t, 0));
-                }
-                State::Open => {
-                    let from = path.iter().position(|&(p, _)| p == t).unwrap_or(0);
-                    let mut labels: Vec<Label> = path[from..]
-                        .iter()
-                        .map(|&(p, _)| atoms[p].label.clone())
-                        .collect();
-                    labels.push(atoms[t].label.clone());
-                    return Err((
-                        Problem::Cycle(labels),
-                        Loc::Edge(Some(a), edge_index, EdgeField::Id),
-                        None,
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
+    let edge = |a: usize, k: usize| atoms[a].deps.get(k).map(|e| index[&e.id]);
+    let Some(cycle) = crate::graph::find_cycle(atoms.len(), edge) else {
+        return Ok(());
+    };
+    let labels = cycle
+        .nodes
+        .iter()
+        .map(|&a| atoms[a].label.clone())
+        .collect();
+    let (a, k) = cycle.closing_edge;
+    Err((
+        Problem::Cycle(labels),
+        Loc::Edge(Some(a), k, EdgeField::Id),
+        None,
+    ))
 }
 
 impl Lockfile {

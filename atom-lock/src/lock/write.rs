@@ -1,8 +1,7 @@
 //! Writing a lock: its canonical text (`spec/lock.md`, section 3), built
 //! as a `toml_edit` document whose layout is set explicitly (blank lines,
-//! one array element per line), and the atomic write of the file.
+//! one array element per line), and writing the file whole.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use toml_edit::{Array, ArrayOfTables, Decor, DocumentMut, InlineTable, Item, Key, Table, Value};
@@ -47,32 +46,16 @@ impl Lockfile {
         doc
     }
 
-    /// Writes the lock to `path` atomically: to a temporary file in the
-    /// same directory, flushed to disk, then renamed over `path`, so that a
-    /// reader (or a crash) sees the old lock or the new one, never a part.
+    /// Writes the lock to `path` whole ([`crate::files`]): a reader, or a
+    /// crash, sees the old lock or the new one, never a part, and the file
+    /// keeps its mode.
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
-        let err = |source| LockError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".atom.lock.")
-            .tempfile_in(dir)
-            .map_err(err)?;
-        tmp.write_all(self.to_toml_string().as_bytes())
-            .map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        // Make the rename itself durable; not every platform can open a
-        // directory, and the lock is already in place, so this is best effort.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        crate::files::write_whole(path, self.to_toml_string().as_bytes()).map_err(|source| {
+            LockError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
     }
 }
 
