@@ -19,7 +19,21 @@ use crate::files::{join, AtomFiles, MountTable};
 
 /// Why a dependency cannot be loaded: the message says what is missing
 /// and what to do; its causes follow it.
-pub type DepError = Box<dyn std::error::Error + Send + Sync>;
+#[derive(Debug, thiserror::Error)]
+pub enum DepError {
+    /// The dependent has no lock at all.
+    #[error(
+        "`{set}::{label}` is not locked: there is no atom.lock beside atom.toml; run `eka lock`"
+    )]
+    NoLock { set: String, label: String },
+    /// A `[deps.direct.nix]` entry of a dependent without a lock.
+    #[error("`deps.{key}.{name}` is not locked: there is no atom.lock beside atom.toml")]
+    DirectNoLock { key: &'static str, name: String },
+    #[error(transparent)]
+    Locked(#[from] crate::locked::LockedDepError),
+    #[error(transparent)]
+    Sibling(#[from] crate::source::SiblingError),
+}
 
 /// A non-atom dependency's value (`deps.pins.<name>`). No type is
 /// supported yet, so there is none: asking for one is always an error
@@ -70,12 +84,17 @@ impl DepSource for NoDeps {
         label: &str,
         _: &semver::VersionReq,
     ) -> Result<LoadedAtom, DepError> {
-        Err(format!("`{set}::{label}` is not locked: there is no atom.lock; run `eka lock`").into())
+        Err(DepError::NoLock {
+            set: set.to_owned(),
+            label: label.to_owned(),
+        })
     }
 
     fn load_direct(&self, _: &str, request: &DirectRequest) -> Result<DirectSource, DepError> {
-        let name = &request.name;
-        Err(format!("`{name}` is not locked: there is no atom.lock").into())
+        Err(DepError::DirectNoLock {
+            key: request.scope_key(),
+            name: request.name.clone(),
+        })
     }
 }
 
@@ -619,7 +638,7 @@ fn direct_deps(
             );
             match shared.deps.load_direct(&dependent, &request) {
                 Ok(source) => match source {},
-                Err(e) => Err(fail(message_of(&*e)).context(place)),
+                Err(e) => Err(fail(message_of(&e)).context(place)),
             }
         });
         by_key.entry(scope_key).or_default().push((entry, value));
@@ -656,7 +675,7 @@ pub(crate) fn load_atom(
             atom: name.clone(),
             warning: w.clone(),
         }));
-    let entry = crate::entry_dir(&manifest).map_err(|m| fail(format!("{name}: {m}")))?;
+    let entry = crate::entry_dir(&manifest).map_err(|e| fail(format!("{name}: {e}")))?;
     let from_toml = ev.builtin("fromTOML").expect("fromTOML is a pure builtin");
     let cfg = ev.apply(&from_toml, Value::string(&text))?;
     let mount = shared.fs.mount(&name, files.clone());
@@ -687,7 +706,7 @@ pub(crate) fn load_atom(
                     .deps
                     .load(&dependent, &set, &urls, &label, &req)
                     .map_err(|e| {
-                        fail(message_of(&*e))
+                        fail(message_of(&e))
                             .context(format!("in {from}, loading `deps.from.{set}.{label}`"))
                     })?;
                 let public = load_atom(ev, &shared, &loaded.key, loaded.files, None)?;

@@ -22,6 +22,11 @@
 //! ([`GitTreeFiles`]) or a directory ([`DirFiles`]); dependencies come from
 //! a [`DepSource`] ([`LockedDeps`]: the lockfile and the local cache).
 
+// Errors name what failed (labels, versions, paths); they are built only
+// when a dependency cannot be loaded, so their size costs nothing on the
+// success path.
+#![allow(clippy::result_large_err)]
+
 mod compose;
 mod files;
 mod locked;
@@ -40,16 +45,29 @@ pub use compose::{
 pub use files::{AtomFiles, DirFiles, GitTreeFiles, Identity, MountTable};
 pub use locked::{fetch_locked, CacheUnavailable, FetchLockedError, LockedDepError, LockedDeps};
 pub use scope::{forbidden, policy, SCOPE_NAMES};
-pub use source::{open_local, Checkout, LocalAtom, Siblings, SourceError, WithSiblings};
+pub use source::{
+    open_local, Checkout, LocalAtom, SiblingError, Siblings, SourceError, WithSiblings,
+};
 
 use compose::{load_atom, Shared};
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "atom.toml";
 
+/// Why `[compose.with.*] entry` does not name a directory of the atom.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("[compose.with.*] entry must be a string")]
+    NotAString,
+    #[error("[compose] entry `{0}` leaves the atom directory; name a directory inside it")]
+    LeavesAtom(String),
+    #[error("[compose] entry `{0}` is absolute; name a directory relative to atom.toml")]
+    Absolute(String),
+}
+
 /// The root module's directory within the atom: `.` unless the manifest's
 /// `[compose.with.<composer>] entry` (eka 0.3) names another.
-pub fn entry_dir(manifest: &atom_format::manifest::Manifest) -> Result<String, String> {
+pub fn entry_dir(manifest: &atom_format::manifest::Manifest) -> Result<String, EntryError> {
     let entry = manifest
         .compose
         .as_ref()
@@ -60,24 +78,18 @@ pub fn entry_dir(manifest: &atom_format::manifest::Manifest) -> Result<String, S
         return Ok(String::new());
     };
     let Some(entry) = entry.as_str() else {
-        return Err("[compose.with.*] entry must be a string".into());
+        return Err(EntryError::NotAString);
     };
+    if entry.starts_with('/') {
+        return Err(EntryError::Absolute(entry.to_owned()));
+    }
     let mut parts = Vec::new();
     for part in entry.split('/') {
         match part {
             "" | "." => {}
-            ".." => {
-                return Err(format!(
-                "[compose] entry `{entry}` leaves the atom directory; name a directory inside it"
-            ))
-            }
+            ".." => return Err(EntryError::LeavesAtom(entry.to_owned())),
             p => parts.push(p),
         }
-    }
-    if entry.starts_with('/') {
-        return Err(format!(
-            "[compose] entry `{entry}` is absolute; name a directory relative to atom.toml"
-        ));
     }
     Ok(parts.join("/"))
 }
@@ -217,3 +229,31 @@ impl Composer {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod entry_tests {
+    use super::{entry_dir, EntryError};
+
+    fn entry(compose: &str) -> Result<String, EntryError> {
+        let text = format!("[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n{compose}");
+        entry_dir(&atom_format::Manifest::parse("atom.toml", &text).unwrap())
+    }
+
+    #[test]
+    fn the_entry_is_a_directory_inside_the_atom() {
+        assert_eq!(entry(""), Ok(String::new()));
+        let with = |e: &str| {
+            entry(&format!(
+                "[compose.with.atom-nix]\nfrom = \"atom\"\nentry = {e}\n"
+            ))
+        };
+        assert_eq!(with("\"./src/\""), Ok("src".into()));
+        assert_eq!(with("\"a//b\""), Ok("a/b".into()));
+        assert_eq!(with("3"), Err(EntryError::NotAString));
+        assert_eq!(
+            with("\"src/../..\""),
+            Err(EntryError::LeavesAtom("src/../..".into()))
+        );
+        assert_eq!(with("\"/src\""), Err(EntryError::Absolute("/src".into())));
+    }
+}

@@ -43,10 +43,6 @@ pub enum CacheUnavailable {
 /// A dependency that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LockedDepError {
-    #[error(
-        "`{set}::{label}` is not locked: there is no atom.lock beside atom.toml; run `eka lock`"
-    )]
-    NoLock { set: String, label: String },
     #[error("`{set}::{label}` is declared in atom.toml but not in atom.lock; run `eka lock`")]
     NotLocked { set: String, label: String },
     #[error("atom.lock has several atoms labelled `{label}` and none is clearly from set `{set}`; run `eka lock` again")]
@@ -398,10 +394,12 @@ impl DepSource for LockedDeps {
         _: &semver::VersionReq,
     ) -> Result<LoadedAtom, DepError> {
         let loaded = match self.pinned_for(dependent)? {
-            Pinned::Nowhere => Err(LockedDepError::NoLock {
-                set: set.to_owned(),
-                label: label.to_owned(),
-            }),
+            Pinned::Nowhere => {
+                return Err(DepError::NoLock {
+                    set: set.to_owned(),
+                    label: label.to_owned(),
+                })
+            }
             Pinned::Eka { lock, atom } => self.load_from_eka(&lock, atom, set, set_urls, label),
             Pinned::Eka03(lock) => self.load_from_eka03(&lock, set, set_urls, label),
         };
@@ -426,7 +424,7 @@ impl DepSource for LockedDeps {
             _ => None,
         };
         let (key, name) = (request.scope_key(), request.name.clone());
-        Err(Box::new(match pinned {
+        Err(DepError::Locked(match pinned {
             Some(kind) => LockedDepError::Unsupported { key, name, kind },
             None => LockedDepError::DirectNotLocked {
                 key,

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use atom_format::manifest::DirectRequest;
 
@@ -41,6 +42,35 @@ pub enum SourceError {
     Git(#[from] atom_git::GitError),
 }
 
+/// Why an atom of this repository (the set `"::"`) cannot be loaded.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SiblingError {
+    #[error("`{set}::{label}`: cannot list this repository's atoms")]
+    List {
+        set: String,
+        label: String,
+        #[source]
+        source: Arc<atom_git::GitError>,
+    },
+    #[error("`{set}::{label}`: this repository has no atom labelled `{label}`")]
+    NoSuchAtom { set: String, label: String },
+    #[error("`{set}::{label}` is version {version} in this repository (at {path}), which does not match `{req}`")]
+    Unmatched {
+        set: String,
+        label: String,
+        version: semver::Version,
+        path: String,
+        req: semver::VersionReq,
+    },
+}
+
+/// Where an atom of this repository is and what it is.
+struct Found {
+    path: String,
+    version: semver::Version,
+    files: Rc<dyn AtomFiles>,
+}
+
 /// The other atoms of the repository at the same commit: what the set
 /// `"::"` (this repository) names.
 pub struct Siblings {
@@ -49,7 +79,7 @@ pub struct Siblings {
     /// Read siblings from the working tree under this directory.
     worktree: Option<PathBuf>,
     /// The repository's atoms (path, label, version, tree), found once.
-    index: std::cell::OnceCell<Result<Vec<SiblingAtom>, String>>,
+    index: std::cell::OnceCell<Result<Vec<SiblingAtom>, Arc<atom_git::GitError>>>,
 }
 
 struct SiblingAtom {
@@ -70,14 +100,12 @@ impl Siblings {
     }
 
     /// Walks the tree and reads every manifest, once per evaluation.
-    fn index(&self) -> Result<&[SiblingAtom], String> {
+    fn index(&self) -> Result<&[SiblingAtom], Arc<atom_git::GitError>> {
         let index = self.index.get_or_init(|| {
-            let found =
-                atom_git::discover_atoms(&self.repo, self.tree).map_err(|e| e.to_string())?;
+            let found = atom_git::discover_atoms(&self.repo, self.tree)?;
             let mut atoms = Vec::new();
             for atom in found.atoms {
-                let text = atom_git::read_blob(&self.repo, atom.manifest_blob)
-                    .map_err(|e| e.to_string())?;
+                let text = atom_git::read_blob(&self.repo, atom.manifest_blob)?;
                 let text = String::from_utf8_lossy(&text);
                 // Other atoms' broken manifests are not this evaluation's
                 // business; an atom whose manifest is broken has no label.
@@ -96,15 +124,28 @@ impl Siblings {
         index.as_deref().map_err(Clone::clone)
     }
 
-    fn find(&self, label: &str) -> Result<(String, semver::Version, Rc<dyn AtomFiles>), String> {
-        let Some(atom) = self.index()?.iter().find(|a| a.label == label) else {
-            return Err(format!("this repository has no atom labelled `{label}`"));
+    /// The atom labelled `label` (of the set `set`, for errors).
+    fn find(&self, set: &str, label: &str) -> Result<Found, SiblingError> {
+        let index = self.index().map_err(|source| SiblingError::List {
+            set: set.to_owned(),
+            label: label.to_owned(),
+            source,
+        })?;
+        let Some(atom) = index.iter().find(|a| a.label == label) else {
+            return Err(SiblingError::NoSuchAtom {
+                set: set.to_owned(),
+                label: label.to_owned(),
+            });
         };
         let files: Rc<dyn AtomFiles> = match &self.worktree {
             Some(root) => Rc::new(DirFiles::new(&root.join(&atom.path))),
             None => Rc::new(GitTreeFiles::new(self.repo.clone(), atom.tree)),
         };
-        Ok((atom.path.clone(), atom.version.clone(), files))
+        Ok(Found {
+            path: atom.path.clone(),
+            version: atom.version.clone(),
+            files,
+        })
     }
 }
 
@@ -133,18 +174,20 @@ impl<D: DepSource> DepSource for WithSiblings<D> {
         let Some(siblings) = &self.siblings else {
             return self.inner.load(dependent, set, set_urls, label, req);
         };
-        let (path, version, files) = siblings
-            .find(label)
-            .map_err(|e| format!("`{set}::{label}`: {e}"))?;
-        if !req.matches(&version) {
-            return Err(format!(
-                "`{set}::{label}` is version {version} in this repository (at {path}), which does not match `{req}`"
-            )
+        let found = siblings.find(set, label)?;
+        if !req.matches(&found.version) {
+            return Err(SiblingError::Unmatched {
+                set: set.to_owned(),
+                label: label.to_owned(),
+                version: found.version,
+                path: found.path,
+                req: req.clone(),
+            }
             .into());
         }
         Ok(LoadedAtom {
-            key: format!("::{path}"),
-            files,
+            key: format!("::{}", found.path),
+            files: found.files,
         })
     }
 
