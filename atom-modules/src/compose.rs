@@ -649,6 +649,15 @@ fn direct_deps(
         .collect()
 }
 
+/// The manifest of the atom loaded as `key`, as errors name it: with its
+/// path for an atom of this repository (`::<path>`).
+fn manifest_path(key: &str) -> String {
+    match key.strip_prefix("::") {
+        Some(path) => format!("{path}/{}", crate::MANIFEST),
+        None => crate::MANIFEST.to_owned(),
+    }
+}
+
 /// Loads an atom (once per key) and returns its public API, lazily.
 pub(crate) fn load_atom(
     ev: &mut Evaluator,
@@ -665,8 +674,8 @@ pub(crate) fn load_atom(
         .map_err(|e| fail(format!("reading atom.toml: {e}")))?;
     let text = String::from_utf8(manifest_bytes)
         .map_err(|_| fail("atom.toml is not valid UTF-8".into()))?;
-    let manifest = atom_format::manifest::Manifest::parse("atom.toml", &text)
-        .map_err(|e| fail(e.to_string()))?;
+    let manifest = atom_format::manifest::Manifest::parse(&manifest_path(key), &text)
+        .map_err(|e| fail(format!("{e}; {}", e.help)))?;
     let name = format!("{}@{}", manifest.package.label, manifest.package.version);
     shared
         .warnings

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use atom_format::manifest::DirectRequest;
+use atom_format::manifest::{DirectRequest, LOCAL_SET};
 
 use crate::compose::{DepError, DepSource, DirectSource, LoadedAtom};
 use crate::files::{AtomFiles, DirFiles, GitTreeFiles};
+use crate::locked::LockedDepError;
 use crate::MANIFEST;
 
 /// Which state of the repository to read.
@@ -165,15 +166,23 @@ impl<D: DepSource> DepSource for WithSiblings<D> {
         label: &str,
         req: &semver::VersionReq,
     ) -> Result<LoadedAtom, DepError> {
-        // A fetched atom's "::" is its own repository, which its lock pins.
+        // A fetched atom's "::" is its own repository, which its lock
+        // pins; so does an atom not read from a repository (by URI).
         let local = dependent.is_empty() || dependent.starts_with("::");
-        if !local || set_urls != [atom_format::manifest::LOCAL_SET] {
-            return self.inner.load(dependent, set, set_urls, label, req);
-        }
-        // Not read from a repository (by URI): its lock covers "::".
-        let Some(siblings) = &self.siblings else {
-            return self.inner.load(dependent, set, set_urls, label, req);
+        let siblings = match &self.siblings {
+            Some(siblings) if local => siblings,
+            _ => return self.inner.load(dependent, set, set_urls, label, req),
         };
+        if set_urls != [LOCAL_SET] {
+            // eka 0.3 locks an atom of this repository that no mirror
+            // publishes without a commit, and reads it from here: so does
+            // eka.
+            match self.inner.load(dependent, set, set_urls, label, req) {
+                Err(DepError::Locked(LockedDepError::LocalOnly { .. }))
+                    if set_urls.iter().any(|u| u == LOCAL_SET) => {}
+                loaded => return loaded,
+            }
+        }
         let found = siblings.find(set, label)?;
         if !req.matches(&found.version) {
             return Err(SiblingError::Unmatched {

@@ -55,8 +55,10 @@ struct AtomDep<'a> {
     label: &'a str,
     version: &'a str,
     root: &'a str,
-    rev: &'a str,
-    mirror: &'a str,
+    /// None: an atom of the project's own repository that no mirror
+    /// publishes (its version then ends in `-local`).
+    rev: Option<&'a str>,
+    mirror: Option<&'a str>,
 }
 
 /// eka 0.3's `atom.lock`: the header comment, `version`, the sets (by
@@ -99,9 +101,17 @@ fn eka03_lock(
     for a in atoms {
         let id = atom_id(a.root, a.label);
         out.push_str(&format!(
-            "\n[[deps]]\ntype = \"atom\"\nlabel = \"{}\"\nversion = \"{}\"\nset = \"{}\"\nrev = \"{}\"\nmirror = \"{}\"\nid = \"{id}\"\n",
-            a.label, a.version, a.root, a.rev, a.mirror
+            "\n[[deps]]\ntype = \"atom\"\nlabel = \"{}\"\nversion = \"{}\"\nset = \"{}\"\n",
+            a.label, a.version, a.root
         ));
+        // `skip_serializing_if = "Option::is_none"`.
+        if let Some(rev) = a.rev {
+            out.push_str(&format!("rev = \"{rev}\"\n"));
+        }
+        if let Some(mirror) = a.mirror {
+            out.push_str(&format!("mirror = \"{mirror}\"\n"));
+        }
+        out.push_str(&format!("id = \"{id}\"\n"));
     }
     out.push_str(rest);
     out
@@ -175,8 +185,8 @@ fn publish(sb: &Sandbox, server: &GitServer, kind: Transport) -> Published {
         label: "greet",
         version: "1.0.0",
         root: &root,
-        rev: &greet,
-        mirror: &url,
+        rev: Some(&greet),
+        mirror: Some(&url),
     };
     mono.write(
         "lib/words/atom.toml",
@@ -234,15 +244,15 @@ fn consumer(sb: &Sandbox, p: &Published) -> (Repo, String) {
             label: "words",
             version: "1.0.0",
             root: &p.root,
-            rev: &p.words,
-            mirror: &p.url,
+            rev: Some(&p.words),
+            mirror: Some(&p.url),
         },
         AtomDep {
             label: "legacy",
             version: "0.1.0",
             root: &p.root,
-            rev: &p.legacy,
-            mirror: &p.url,
+            rev: Some(&p.legacy),
+            mirror: Some(&p.url),
         },
     ];
     let nixpkgs = "\n[[deps]]\ntype = \"nix+git\"\nname = \"nixpkgs\"\nurl = \"https://github.com/nixos/nixpkgs\"\nrev = \"ffcdcf99d65c61956d882df249a9be53e5902ea5\"\n";
@@ -461,5 +471,208 @@ fn older_manifest_layout_is_read_with_a_warning() {
     atom.lock is up to date (0 atoms)
     --- stderr ---
     warning: [SANDBOX]/old/atom.toml:1:1: `[atom]` with `id` is eka 0.3's older layout, read as `[package]`; write `[package]` with `label = "old"` and `version = "0.1.0"` instead
+    "#);
+}
+
+/// A consumer in a monorepo, as eka 0.3 left it: `util`, an atom of the
+/// same repository that its mirror does not publish, is locked without a
+/// commit at `1.0.0-local` (eka 0.3's `resolve_from_local`), and read from
+/// the repository, as eka 0.3 does.
+fn local_consumer(sb: &Sandbox) -> (Repo, String) {
+    let repo = sb.repo("mono");
+    repo.write("lib/util/atom.toml", eka03_manifest("util", "", None, ""))
+        .write("lib/util/mod.nix", "{ Answer = 42; }\n");
+    let root = repo.commit("util");
+    let mirror = sb.mkdir("mono-mirror.git");
+    git(&mirror, &["init", "--bare", "-q"]);
+    repo.git(&[
+        "push",
+        "-q",
+        &mirror.display().to_string(),
+        "HEAD:refs/heads/main",
+    ]);
+    let mirror = mirror.display().to_string();
+    let sets = format!("here = [\"::\", \"{mirror}\"]\n");
+    let util = AtomDep {
+        label: "util",
+        version: "1.0.0-local",
+        root: &root,
+        rev: None,
+        mirror: None,
+    };
+    let here: [&str; 2] = ["::", &mirror];
+    let lock = eka03_lock(
+        &[(ATOM_ROOT, "atom", &[ATOM_URL]), (&root, "here", &here)],
+        ".",
+        &[util],
+        "",
+    );
+    let extra = "\n[deps.from.here]\nutil = \"^1\"\n";
+    repo.write("app/atom.toml", eka03_manifest("app", &sets, None, extra))
+        .write("app/atom.lock", &lock)
+        .write("app/mod.nix", "{ Answer = deps.from.here.util.answer; }\n");
+    repo.commit("app");
+    (repo, lock)
+}
+
+#[test]
+fn an_unpublished_atom_of_the_same_repository_is_read_from_it() {
+    let sb = Sandbox::new();
+    let (repo, lock) = local_consumer(&sb);
+    let run = sb
+        .eka(repo.path(), &["eval", "app", "--strict", "--offline"])
+        .assert_success();
+    assert_eq!(run.stdout.trim(), "{ answer = 42; }");
+    assert_eq!(read(&repo.path().join("app/atom.lock")), lock);
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}
+
+/// A lock or a manifest eka 0.3 would not have written is refused with
+/// what is wrong and where.
+#[test]
+fn malformed_eka03_files_are_errors_that_point_at_the_fault() {
+    let sb = Sandbox::new();
+    let (repo, lock) = local_consumer(&sb);
+    let eval = |sb: &Sandbox| {
+        sb.eka(
+            repo.path(),
+            &["eval", "app", "--strict", "--worktree", "--offline"],
+        )
+        .assert_failure()
+    };
+    // A dependency type eka 0.3 does not have.
+    repo.write(
+        "app/atom.lock",
+        lock.replace("type = \"atom\"", "type = \"pin\""),
+    );
+    let run = eval(&sb);
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::lock::invalid
+
+      × invalid lock: unknown dependency type `pin` (expected one of: atom, nix,
+      │ nix+git, nix+tar, nix+src)
+        ╭─[atom.lock:35:8]
+     34 │ [[deps]]
+     35 │ type = "pin"
+        ·        ──┬──
+        ·          ╰── unknown dependency type `pin` (expected one of: atom, nix, nix+git, nix+tar, nix+src)
+     36 │ label = "util"
+        ╰────
+      help: this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3
+            writes; restore the one it wrote, or delete it and run `eka lock` to
+            write this eka's
+    "#);
+    // An atom without its set.
+    let root = git(repo.path(), &["rev-list", "--max-parents=0", "HEAD"]);
+    let no_set = lock.replace(&format!("set = \"{root}\"\nid"), "id");
+    assert_ne!(no_set, lock);
+    repo.write("app/atom.lock", &no_set);
+    let run = eval(&sb);
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::lock::invalid
+
+      × invalid lock: missing `set`, which `type = "atom"` needs
+        ╭─[atom.lock:35:8]
+     34 │ [[deps]]
+     35 │ type = "atom"
+        ·        ───┬──
+        ·           ╰── missing `set`, which `type = "atom"` needs
+     36 │ label = "util"
+        ╰────
+      help: this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3
+            writes; restore the one it wrote, or delete it and run `eka lock` to
+            write this eka's
+    "#);
+    // An id that is not the one of its set and label.
+    let wrong_id = lock.replace(
+        &format!("id = \"{}\"", atom_id(&root, "util")),
+        &format!("id = \"{}\"", atom_id(ATOM_ROOT, "util")),
+    );
+    assert_ne!(wrong_id, lock);
+    repo.write("app/atom.lock", &wrong_id);
+    let run = eval(&sb);
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::lock::invalid
+
+      × invalid lock: atom id does not match root and label `util`: expected
+      │ spksma9fdrui31ts1t20r6pbb0svj9ntq6q4g2iprlklepk6cm1g
+        ╭─[atom.lock:39:6]
+     38 │ set = "1f002c148f487edc07bea9b5f325a7a9bf17bbdd"
+     39 │ id = "1ssp4vjiul8809obk7246di55t2qgegbb3n0i8rf95bsnqt7n240"
+        ·      ───────────────────────────┬──────────────────────────
+        ·                                 ╰── atom id does not match root and label `util`: expected spksma9fdrui31ts1t20r6pbb0svj9ntq6q4g2iprlklepk6cm1g
+        ╰────
+      help: this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3
+            writes; restore the one it wrote, or delete it and run `eka lock` to
+            write this eka's
+    "#);
+    // `eka lock --check` reads it the same way.
+    let run = sb
+        .eka(&repo.path().join("app"), &["lock", "--check"])
+        .assert_failure();
+    assert!(
+        run.stderr.contains("atom id does not match"),
+        "{}",
+        run.stderr
+    );
+
+    // The older manifest layout without its version.
+    repo.write("app/atom.lock", &lock);
+    repo.write("lib/util/atom.toml", "[atom]\nid = \"util\"\n");
+    let run = eval(&sb);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × lib/util/atom.toml:1:1: missing field `version`; an atom.toml needs at
+      │ least [package] with `label` and `version`
+
+    Error: 
+      × while evaluating the attribute 'util'
+       ╭─[app@1.0.0/mod.nix:1:12]
+     1 │ { Answer = deps.from.here.util.answer; }
+       ·            ─────────────┬────────────
+       ·                         ╰── 
+       ╰────
+
+    Error: 
+      × in app@1.0.0 at Answer
+
+    Error: 
+      × while evaluating the attribute 'answer'
+    ");
+
+    // The same in the project's own manifest: the span is shown.
+    let dir = sb.mkdir("bad-old");
+    std::fs::write(
+        dir.join("atom.toml"),
+        "[atom]\nid = \"old\"\nversion = \"one\"\n",
+    )
+    .unwrap();
+    let run = sb.eka(&dir, &["lock"]).assert_failure();
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::manifest
+
+      × [SANDBOX]/bad-old/atom.toml:3:11: unexpected character 'o' while
+      │ parsing major version number
+       ╭─[[SANDBOX]/bad-old/atom.toml:3:11]
+     2 │ id = "old"
+     3 │ version = "one"
+       ·           ──┬──
+       ·             ╰── here
+       ╰────
+      help: fix the value and try again
     "#);
 }

@@ -93,7 +93,7 @@ impl RawPinFields<'_> {
             None => Err((
                 Problem::MissingField {
                     field: name,
-                    kind: kind.to_owned(),
+                    kind: format!("type = \"{kind}\""),
                 },
                 self.kind.span(),
             )),
@@ -138,7 +138,7 @@ impl RawPinFields<'_> {
             Some(v) => Err((
                 Problem::FieldNotAllowed {
                     field: name,
-                    kind: self.kind.get_ref().clone(),
+                    kind: format!("type = \"{}\"", self.kind.get_ref()),
                 },
                 v.span(),
             )),

@@ -122,6 +122,10 @@ impl Eka03Lock {
     /// Parses and checks eka 0.3's lock. `name` names the source in
     /// messages.
     pub fn parse(text: &str, name: &str) -> Result<Self, LockError> {
+        Self::parse_checked(text, name).map_err(|e| e.with_help(super::EKA03_HELP))
+    }
+
+    fn parse_checked(text: &str, name: &str) -> Result<Self, LockError> {
         let src = || NamedSource::new(name, text.to_string());
         let raw: RawEka03Lock = toml::from_str(text).map_err(|e| super::syntax(e, src()))?;
         let invalid = |(problem, at): (Problem, Range<usize>)| {
@@ -479,6 +483,8 @@ impl RawSet {
 /// one is missing.
 struct AtomFields<'a> {
     at: Range<usize>,
+    /// What holds them, for errors (`type = "atom"`, `[locker]`).
+    kind: &'a str,
     label: Option<&'a Spanned<String>>,
     version: Option<&'a Spanned<String>>,
     set: Option<&'a Spanned<String>>,
@@ -491,7 +497,7 @@ impl AtomFields<'_> {
     fn parse(&self) -> FieldResult<Eka03Atom> {
         let need = |name: &'static str, v: Option<&Spanned<String>>| {
             v.cloned().ok_or_else(|| {
-                let kind = "atom".to_owned();
+                let kind = self.kind.to_owned();
                 (Problem::MissingField { field: name, kind }, self.at.clone())
             })
         };
@@ -530,6 +536,7 @@ impl RawAtom {
     fn parse(&self) -> FieldResult<Eka03Atom> {
         AtomFields {
             at: self.label.span(),
+            kind: "[locker]",
             label: Some(&self.label),
             version: Some(&self.version),
             set: Some(&self.set),
@@ -555,7 +562,7 @@ impl RawCompose {
         let refuse = |fields: &[(&'static str, &Option<Spanned<String>>)]| {
             for (name, v) in fields {
                 if let Some(v) = v {
-                    let kind = format!("use = \"{kind}\"");
+                    let kind = format!("[compose] use = \"{kind}\"");
                     return Err((Problem::FieldNotAllowed { field: name, kind }, v.span()));
                 }
             }
@@ -566,7 +573,7 @@ impl RawCompose {
                 .as_ref()
                 .map(|e| e.get_ref().clone())
                 .ok_or_else(|| {
-                    let kind = format!("use = \"{kind}\"");
+                    let kind = format!("[compose] use = \"{kind}\"");
                     (
                         Problem::MissingField {
                             field: "entry",
@@ -580,6 +587,7 @@ impl RawCompose {
             "atom" => Eka03Compose::Atom {
                 atom: AtomFields {
                     at: self.kind.span(),
+                    kind: "[compose] use = \"atom\"",
                     label: self.label.as_ref(),
                     version: self.version.as_ref(),
                     set: self.set.as_ref(),
@@ -648,6 +656,7 @@ impl RawDep {
         }
         let atom = AtomFields {
             at: self.kind.span(),
+            kind: "type = \"atom\"",
             label: self.label.as_ref(),
             version: self.version.as_ref(),
             set: self.set.as_ref(),
@@ -825,7 +834,7 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
             p,
             Problem::FieldNotAllowed {
                 field: "hash",
-                kind: "nix+git".into()
+                kind: "type = \"nix+git\"".into()
             }
         );
         assert_eq!(at, "\"sha256-x\"");
@@ -835,7 +844,7 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
             p,
             Problem::MissingField {
                 field: "name",
-                kind: "nix+git".into()
+                kind: "type = \"nix+git\"".into()
             }
         );
         assert_eq!(at, "\"nix+git\"");

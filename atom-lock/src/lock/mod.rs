@@ -145,9 +145,11 @@ pub enum Problem {
         found: String,
         expected: &'static str,
     },
-    #[error("a `{kind}` dependency needs `{field}`")]
+    /// `kind`: what asks for it (`type = "atom"`, `use = "nix"`,
+    /// `[locker]`).
+    #[error("missing `{field}`, which `{kind}` needs")]
     MissingField { field: &'static str, kind: String },
-    #[error("a `{kind}` dependency has no `{field}`")]
+    #[error("`{field}` does not belong with `{kind}`")]
     FieldNotAllowed { field: &'static str, kind: String },
     #[error("empty `{0}`")]
     Empty(&'static str),
@@ -184,7 +186,7 @@ impl Problem {
             Problem::Eka03Format => {
                 "`eka lock` converts it to this eka's format; `eka eval` reads it as it is"
             }
-            _ => "atom.lock is written by `eka lock`; run it to rebuild the lock",
+            _ => REBUILD_HELP,
         })
     }
 }
@@ -205,16 +207,15 @@ pub enum LockError {
         source: std::io::Error,
     },
     #[error("invalid lock: {message}")]
-    #[diagnostic(
-        code(eka::lock::syntax),
-        help("atom.lock is written by `eka lock`; run it to rebuild the lock")
-    )]
+    #[diagnostic(code(eka::lock::syntax))]
     Syntax {
         message: String,
         #[source_code]
         src: NamedSource<String>,
         #[label("here")]
         span: Option<SourceSpan>,
+        #[help]
+        help: &'static str,
     },
     #[error("invalid lock: {problem}")]
     #[diagnostic(code(eka::lock::invalid))]
@@ -284,6 +285,26 @@ fn syntax(e: toml::de::Error, src: NamedSource<String>) -> LockError {
         message: e.message().trim_end().to_string(),
         src,
         span: e.span().map(Into::into),
+        help: REBUILD_HELP,
+    }
+}
+
+/// What to do about a lock in this eka's format that does not verify.
+const REBUILD_HELP: &str = "atom.lock is written by `eka lock`; run it to rebuild the lock";
+
+/// What to do about a lock in eka 0.3's format that does not verify: eka
+/// 0.3 wrote it, so it was edited since.
+pub(crate) const EKA03_HELP: &str = "this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3 writes; restore the one it wrote, or delete it and run `eka lock` to write this eka's";
+
+impl LockError {
+    /// The same error with `help` (for a lock eka 0.3 wrote).
+    pub(crate) fn with_help(mut self, new: &'static str) -> Self {
+        match &mut self {
+            LockError::Syntax { help, .. } => *help = new,
+            LockError::Invalid { help, .. } => *help = Some(new),
+            LockError::Read { .. } | LockError::Write { .. } => {}
+        }
+        self
     }
 }
 

@@ -712,7 +712,7 @@ hash = "sha256-acY8yFzIRYbrZ2CGODoxLnZuppsP6KZy19I9Yy77pfc="
         p,
         Problem::FieldNotAllowed {
             field: "hash",
-            kind: "nix+git".into()
+            kind: "type = \"nix+git\"".into()
         }
     );
     assert_eq!(at, "\"x\"");
@@ -728,7 +728,7 @@ hash = "sha256-acY8yFzIRYbrZ2CGODoxLnZuppsP6KZy19I9Yy77pfc="
         p,
         Problem::MissingField {
             field: "hash",
-            kind: "nix".into()
+            kind: "type = \"nix\"".into()
         }
     );
     assert_eq!(at, "\"nix\"");
