@@ -474,7 +474,7 @@ pub fn fetch_locked(
     base: &Path,
 ) -> Result<(), FetchLockedError> {
     let mut seen: HashSet<CommitId> = HashSet::new();
-    let mut level = wants_of(lock)?;
+    let mut level = wants_of(lock).collect::<Result<Vec<_>, _>>()?;
     while !level.is_empty() {
         level.retain(|w| seen.insert(w.commit));
         if level.iter().any(|w| !cache.has(&w.commit)) {
@@ -490,8 +490,9 @@ pub fn fetch_locked(
                 let own = own_lock_text(&cache.repo(), w.commit).ok().flatten();
                 let name = format!("{}@{}", w.label, w.version);
                 let own = own.and_then(|t| AnyLock::parse(&t, &name).ok());
+                // One that cannot be fetched is an error when it is used.
                 if let Some(own) = own {
-                    next.extend(wants_of(&own)?);
+                    next.extend(wants_of(&own).filter_map(Result::ok));
                 }
             }
         }
@@ -500,14 +501,12 @@ pub fn fetch_locked(
     Ok(())
 }
 
-/// What `lock` pins, as fetch requests.
-fn wants_of(lock: &AnyLock) -> Result<Vec<Want>, FetchLockedError> {
+/// What `lock` pins, as fetch requests (or why one cannot be made).
+fn wants_of(lock: &AnyLock) -> Box<dyn Iterator<Item = Result<Want, FetchLockedError>> + '_> {
     match lock {
-        AnyLock::Eka(l) => Ok(l.atoms().iter().map(Want::locked).collect()),
-        AnyLock::Eka03(l) => l
-            .atoms()
-            .filter_map(|a| a.rev.map(|rev| (a, rev)))
-            .map(|(a, rev)| {
+        AnyLock::Eka(l) => Box::new(l.atoms().iter().map(|a| Ok(Want::locked(a)))),
+        AnyLock::Eka03(l) => Box::new(l.atoms().filter_map(|a| a.rev.map(|rev| (a, rev))).map(
+            |(a, rev)| {
                 let (mirrors, refused) = l.mirrors_of(a);
                 if mirrors.is_empty() {
                     return Err(FetchLockedError::NoMirror {
@@ -526,7 +525,7 @@ fn wants_of(lock: &AnyLock) -> Result<Vec<Want>, FetchLockedError> {
                     digest: None,
                     mirrors,
                 })
-            })
-            .collect(),
+            },
+        )),
     }
 }

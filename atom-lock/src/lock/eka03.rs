@@ -882,6 +882,49 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
         assert!(matches!(e, LockError::Syntax { .. }), "{e:?}");
     }
 
+    /// `[compose]` of each kind, with only the fields its kind has.
+    #[test]
+    fn compose_kinds() {
+        let with = |compose: &str| format!("version = 1\n\n[compose]\n{compose}");
+        let lock = Eka03Lock::parse(&with("use = \"static\"\n"), "atom.lock").unwrap();
+        assert_eq!(lock.compose, Some(Eka03Compose::Static));
+        let lock = Eka03Lock::parse(&with("use = \"nix\"\nentry = \"src\"\n"), "l").unwrap();
+        assert_eq!(
+            lock.compose,
+            Some(Eka03Compose::Nix {
+                entry: "src".into()
+            })
+        );
+
+        let (p, at) = problem(&with("use = \"static\"\nentry = \".\"\n"));
+        assert_eq!(
+            p,
+            Problem::FieldNotAllowed {
+                field: "entry",
+                kind: "[compose] use = \"static\"".into()
+            }
+        );
+        assert_eq!(at, "\".\"");
+        let (p, at) = problem(&with("use = \"nix\"\n"));
+        assert_eq!(
+            p.to_string(),
+            "missing `entry`, which `[compose] use = \"nix\"` needs"
+        );
+        assert_eq!(at, "\"nix\"");
+        let (p, _) = problem(&with("use = \"nix\"\nentry = \".\"\nlabel = \"x\"\n"));
+        assert!(
+            matches!(p, Problem::FieldNotAllowed { field: "label", .. }),
+            "{p}"
+        );
+        // An atom composer needs the atom's fields.
+        let (p, at) = problem(&with("use = \"atom\"\nentry = \".\"\n"));
+        assert_eq!(
+            p.to_string(),
+            "missing `label`, which `[compose] use = \"atom\"` needs"
+        );
+        assert_eq!(at, "\"atom\"");
+    }
+
     #[test]
     fn this_ekas_reader_says_it_is_eka_03s() {
         let e = Lockfile::parse(spec_example(), "atom.lock").unwrap_err();
