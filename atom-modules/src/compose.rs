@@ -674,8 +674,14 @@ pub(crate) fn load_atom(
         .map_err(|e| fail(format!("reading atom.toml: {e}")))?;
     let text = String::from_utf8(manifest_bytes)
         .map_err(|_| fail("atom.toml is not valid UTF-8".into()))?;
-    let manifest = atom_format::manifest::Manifest::parse(&manifest_path(key), &text)
-        .map_err(|e| fail(format!("{e}; {}", e.help)))?;
+    let manifest =
+        atom_format::manifest::Manifest::parse(&manifest_path(key), &text).map_err(|e| match e
+            .help
+            .is_empty()
+        {
+            true => fail(e.to_string()),
+            false => fail(format!("{e}; {}", e.help)),
+        })?;
     let name = format!("{}@{}", manifest.package.label, manifest.package.version);
     shared
         .warnings

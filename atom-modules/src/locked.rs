@@ -466,14 +466,16 @@ impl From<FetchError> for FetchLockedError {
 /// network when none is). For eka 0.3's lock, which pins direct
 /// dependencies only, the atoms each pinned atom's own lock pins follow,
 /// level by level, as far as those locks can be read (one that cannot is
-/// an error when its atom's dependencies are used).
+/// an error when its atom's dependencies are used). Returns every atom
+/// pinned, level by level (the lock's own first), each commit once.
 pub fn fetch_locked(
     lock: &AnyLock,
     cache: &Cache,
     connections: &Connections,
     base: &Path,
-) -> Result<(), FetchLockedError> {
+) -> Result<Vec<Want>, FetchLockedError> {
     let mut seen: HashSet<CommitId> = HashSet::new();
+    let mut pinned = Vec::new();
     let mut level = wants_of(lock).collect::<Result<Vec<_>, _>>()?;
     while !level.is_empty() {
         level.retain(|w| seen.insert(w.commit));
@@ -496,9 +498,10 @@ pub fn fetch_locked(
                 }
             }
         }
+        pinned.append(&mut level);
         level = next;
     }
-    Ok(())
+    Ok(pinned)
 }
 
 /// What `lock` pins, as fetch requests (or why one cannot be made).

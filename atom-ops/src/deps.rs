@@ -11,7 +11,7 @@ use atom_format::{Label, Manifest};
 use atom_git::cache::{self, Access, Cache};
 use atom_git::Connections;
 use atom_lock::fetch::{self, FetchError, Got, Want};
-use atom_lock::lock::{Conversion, ConversionError, Eka03Lock, LockError};
+use atom_lock::lock::{AnyLock, Conversion, ConversionError, Eka03Lock, LockError};
 use atom_lock::project::{
     self, AddDep, Change, Keep, LockState, Locked, ManifestEdit, Project, ProjectError,
 };
@@ -46,6 +46,9 @@ pub enum DepsError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Conversion(#[from] ConversionError),
+    #[error(transparent)]
+    #[diagnostic(code(eka::lock::eka03_mirror))]
+    FetchLocked(atom_modules::FetchLockedError),
     #[error("there is no atom.lock beside {}", .0.display())]
     #[diagnostic(code(eka::lock::missing))]
     NoLock(PathBuf),
@@ -53,6 +56,15 @@ pub enum DepsError {
     #[error("{} was written by eka 0.3", .0.display())]
     #[diagnostic(code(eka::lock::eka03))]
     Eka03Lock(PathBuf),
+}
+
+impl From<atom_modules::FetchLockedError> for DepsError {
+    fn from(e: atom_modules::FetchLockedError) -> Self {
+        match e {
+            atom_modules::FetchLockedError::Fetch(e) => DepsError::Fetch(*e),
+            other => DepsError::FetchLocked(other),
+        }
+    }
 }
 
 impl From<atom_format::manifest::ManifestError> for DepsError {
@@ -112,19 +124,35 @@ pub fn lock(dir: &Path) -> Result<LockReport, DepsError> {
 }
 
 /// Converts the lock eka 0.3 wrote: resolves the manifest keeping the
-/// versions it pins (each at the commit it pins, or nothing is written)
-/// and carries over its pins of dependencies that are not atoms.
+/// versions it pins, and those its atoms' own locks pin (each at the
+/// commit pinned, or nothing is written), and carries over its pins of
+/// dependencies that are not atoms.
 fn convert(p: &Project, old: &Eka03Lock, warnings: Vec<Warning>) -> Result<LockReport, DepsError> {
-    let keep = Keep::Pinned(old.preferences());
+    let pinned = pinned_closure(&p.dir, old)?;
+    let keep = Keep::Pinned(old.preferences_with(&pinned));
     let mut locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, None, &keep)?;
     let names = p.manifest.deps.direct_nix();
     let direct = old.direct_kept(names.iter().map(|d| d.name.as_str()));
     locked.lock = locked.lock.with_direct(direct)?;
-    let conversion = old.conversion(&locked.lock)?;
+    let conversion = old.conversion(&locked.lock, &pinned)?;
     project::write_both(&p.dir, None, &locked.lock)?;
     let mut report = report(locked, warnings, true, false);
     report.converted = Some(conversion);
     Ok(report)
+}
+
+/// What eka 0.3's lock pins, and the locks of the atoms it pins below it,
+/// level by level: fetched into the cache (closed again before locking,
+/// which opens it itself).
+fn pinned_closure(dir: &Path, lock: &Eka03Lock) -> Result<Vec<Want>, DepsError> {
+    let cache = project::open_cache()?;
+    let any = AnyLock::Eka03(Box::new(lock.clone()));
+    Ok(atom_modules::fetch_locked(
+        &any,
+        &cache,
+        &Connections::new(dir),
+        dir,
+    )?)
 }
 
 /// What the manifest should change, though it was read.

@@ -138,7 +138,8 @@ fn eka03_manifest(label: &str, sets: &str, entry: Option<&str>, extra: &str) -> 
 /// What eka 0.3 published: `greet` 1.0.0 (no dependencies; its lock pins
 /// only the composer), then `words` 1.0.0 (its module in `src/`, its
 /// dependency on greet through `here = ["::", URL]` pinned by its own
-/// lock), and `legacy` 0.1.0 in eka 0.3's older manifest layout. Only
+/// lock at 1.0.0), `legacy` 0.1.0 in eka 0.3's older manifest layout, and
+/// `greet` 1.1.0. Only
 /// `refs/eka/…` and `refs/ekala/init` are left on the server.
 struct Published {
     /// The registry as manifests name it: a bare path for `file`, else the
@@ -210,6 +211,11 @@ fn publish(sb: &Sandbox, server: &GitServer, kind: Transport) -> Published {
     publish_paths(sb, &mono, &server_url, &["lib/words", "lib/legacy"]);
     let words = git(&bare, &["rev-parse", "refs/atoms/words/1.0.0"]);
     let legacy = git(&bare, &["rev-parse", "refs/atoms/legacy/0.1.0"]);
+    // A newer greet, published after words locked 1.0.0.
+    let greet_1_1 = eka03_manifest("greet", "", None, "").replace("1.0.0", "1.1.0");
+    mono.write("lib/greet/atom.toml", greet_1_1);
+    mono.commit("greet 1.1.0");
+    publish_paths(sb, &mono, &server_url, &["lib/greet"]);
     for label in ["greet", "words", "legacy"] {
         support::to_eka03(&bare, label);
     }
@@ -402,8 +408,9 @@ fn eka03_project(kind: Transport) {
         );
     }
 
-    // `eka lock` converts it: the same versions at the same commits, the
-    // nix+git pin kept, a note on stderr.
+    // `eka lock` converts it: the same versions at the same commits (greet
+    // at the 1.0.0 words' own lock pins, not the newer 1.1.0), the nix+git
+    // pin kept, a note on stderr.
     let run = sb.eka(&app, &["lock"]).assert_success();
     assert_cli_snapshot!(sb, run, @"
     status: 0
@@ -412,7 +419,7 @@ fn eka03_project(kind: Transport) {
       locking legacy 0.1.0
       locking words 1.0.0
     --- stderr ---
-    note: atom.lock was written by eka 0.3; converted to this eka's format, keeping the 2 atoms it pinned at the same commits and the 1 non-atom pin ([compose] and [locker], which pin eka 0.3's Nix code, are not kept: eka composes atoms itself)
+    note: atom.lock was written by eka 0.3; converted to this eka's format, keeping the 2 atoms it pinned at the same commits, the 1 atom their own locks pinned and the 1 non-atom pin ([compose] and [locker], which pin eka 0.3's Nix code, are not kept: eka composes atoms itself)
     ");
     let converted = read(&app.join("atom.lock"));
     for (label, commit) in [("greet", &published.greet), ("words", &published.words)] {

@@ -28,7 +28,7 @@
 //! Unlike ours it pins only the atom's direct dependencies (each atom's
 //! own lock pins its own) and no origin or content digest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use atom_format::Label;
@@ -40,6 +40,7 @@ use super::direct::{DirectDep, RawPinFields, DIRECT_TYPES};
 use super::{
     atom_id, field, id_field, label_field, FieldResult, LockError, Lockfile, Placed, Problem, Spans,
 };
+use crate::fetch::Want;
 use crate::ids::{parse_commit, AtomId, CommitId};
 use crate::uri::{RepoUrl, UriError};
 
@@ -240,12 +241,19 @@ impl Eka03Lock {
     }
 
     /// Checks `converted`, the lock `eka lock` resolved from the manifest
-    /// preferring [`Self::preferences`], against this one, and says what
-    /// the conversion kept: an atom kept at its version must be at the
-    /// commit pinned here (else the version was rewritten since).
-    pub fn conversion(&self, converted: &Lockfile) -> Result<Conversion, ConversionError> {
+    /// preferring what `pinned` holds (this lock's atoms, then those their
+    /// own locks pin, level by level: [`Self::preferences_with`]), against
+    /// them, and says what the conversion kept: an atom kept at a pinned
+    /// version must be at the commit pinned (else the version was
+    /// rewritten since).
+    pub fn conversion(
+        &self,
+        converted: &Lockfile,
+        pinned: &[Want],
+    ) -> Result<Conversion, ConversionError> {
         let mut conversion = Conversion {
             kept: 0,
+            kept_below: 0,
             moved: Vec::new(),
             dropped: Vec::new(),
             direct: converted.direct().len(),
@@ -256,15 +264,10 @@ impl Eka03Lock {
                 continue;
             };
             match converted.get(&a.id()) {
-                Some(now) if now.version == a.version && now.commit != rev => {
-                    return Err(ConversionError::Rewritten {
-                        label: a.label.clone(),
-                        version: a.version.clone(),
-                        pinned: rev,
-                        now: now.commit,
-                    })
+                Some(now) if now.version == a.version => {
+                    check_commit(&a.label, &a.version, rev, now.commit)?;
+                    conversion.kept += 1
                 }
-                Some(now) if now.version == a.version => conversion.kept += 1,
                 Some(now) => {
                     conversion
                         .moved
@@ -273,7 +276,32 @@ impl Eka03Lock {
                 None => conversion.dropped.push(a.label.clone()),
             }
         }
+        let direct: HashSet<AtomId> = self.atoms().map(Eka03Atom::id).collect();
+        let mut counted = HashSet::new();
+        for w in pinned.iter().filter(|w| !direct.contains(&w.id)) {
+            match converted.get(&w.id) {
+                Some(now) if now.version == w.version => {
+                    check_commit(&w.label, &w.version, w.commit, now.commit)?;
+                    if counted.insert(w.id) {
+                        conversion.kept_below += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
         Ok(conversion)
+    }
+
+    /// The versions to keep when converting the lock: every atom it pins
+    /// at a commit, then those their own locks pin (`pinned`, level by
+    /// level, as `atom_modules::fetch_locked` finds them), the nearest pin
+    /// of an atom winning.
+    pub fn preferences_with(&self, pinned: &[Want]) -> HashMap<AtomId, Version> {
+        let mut out = self.preferences();
+        for w in pinned {
+            out.entry(w.id).or_insert_with(|| w.version.clone());
+        }
+        out
     }
 
     /// The pins of non-atom dependencies the manifest still names (its
@@ -287,12 +315,33 @@ impl Eka03Lock {
     }
 }
 
+/// An error if `version` of `label`, pinned at `pinned`, is now `now`.
+fn check_commit(
+    label: &Label,
+    version: &Version,
+    pinned: CommitId,
+    now: CommitId,
+) -> Result<(), ConversionError> {
+    match pinned == now {
+        true => Ok(()),
+        false => Err(ConversionError::Rewritten {
+            label: label.clone(),
+            version: version.clone(),
+            pinned,
+            now,
+        }),
+    }
+}
+
 /// What converting eka 0.3's lock kept: rendered as the note `eka lock`
 /// prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conversion {
     /// Atoms kept at the version and commit eka 0.3 pinned.
     pub kept: usize,
+    /// Of the atoms the lock's atoms' own locks pin, those kept at the
+    /// version and commit pinned.
+    pub kept_below: usize,
     /// Atoms the manifest no longer allows at the pinned version:
     /// (label, pinned, now).
     pub moved: Vec<(Label, Version, Version)>,
@@ -311,6 +360,14 @@ impl std::fmt::Display for Conversion {
             self.kept,
             if self.kept == 1 { "" } else { "s" }
         )?;
+        if self.kept_below > 0 {
+            write!(
+                f,
+                ", the {} atom{} their own locks pinned",
+                self.kept_below,
+                plural(self.kept_below)
+            )?;
+        }
         if self.direct > 0 {
             write!(
                 f,
@@ -343,7 +400,7 @@ fn plural(n: usize) -> &'static str {
 /// Why eka 0.3's lock cannot be converted.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ConversionError {
-    #[error("{label}@{version} was rewritten: eka 0.3's atom.lock pins commit {pinned}, its repository now has {now}")]
+    #[error("{label}@{version} was rewritten: eka 0.3's locks pin commit {pinned}, its repository now has {now}")]
     #[diagnostic(
         code(eka::lock::eka03_rewritten),
         help("a published version must never change; nothing was written. If you trust the new commit, delete atom.lock and run `eka lock`")
@@ -963,7 +1020,7 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
         let direct = lock.direct_kept(["nixpkgs", "other"]);
         assert_eq!(direct.len(), 1);
         let new = converted(pinned, "1.4.0").with_direct(direct).unwrap();
-        let c = lock.conversion(&new).unwrap();
+        let c = lock.conversion(&new, &[]).unwrap();
         assert_eq!((c.kept, c.direct), (1, 1));
         assert_eq!(
             c.to_string(),
@@ -973,7 +1030,7 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
 
         // Moved by the manifest: said; rewritten: refused.
         let c = lock
-            .conversion(&converted(commit(&"04".repeat(20)), "1.5.0"))
+            .conversion(&converted(commit(&"04".repeat(20)), "1.5.0"), &[])
             .unwrap();
         assert_eq!(c.moved.len(), 1);
         assert!(
@@ -981,8 +1038,48 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
             "{c}"
         );
         let e = lock
-            .conversion(&converted(commit(&"04".repeat(20)), "1.4.0"))
+            .conversion(&converted(commit(&"04".repeat(20)), "1.4.0"), &[])
             .unwrap_err();
         assert!(matches!(e, ConversionError::Rewritten { .. }), "{e}");
+    }
+
+    /// The atoms the lock's atoms' own locks pin are kept too, the nearest
+    /// pin winning, and checked the same way.
+    #[test]
+    fn conversion_keeps_what_dependencies_locks_pin() {
+        let lib = converted(commit(&"03".repeat(20)), "1.4.0").atoms()[0].clone();
+        let below = |version: &str| Want {
+            version: Version::parse(version).unwrap(),
+            ..Want::locked(&lib)
+        };
+        let top = Eka03Lock::parse("version = 1\n", "atom.lock").unwrap();
+        let prefs = top.preferences_with(&[below("1.4.0"), below("1.3.0")]);
+        assert_eq!(prefs, HashMap::from([(lib.id(), Version::new(1, 4, 0))]));
+        let c = top
+            .conversion(&converted(lib.commit, "1.4.0"), &[below("1.4.0")])
+            .unwrap();
+        assert_eq!((c.kept, c.kept_below), (0, 1));
+        assert!(
+            c.to_string().contains("the 1 atom their own locks pinned"),
+            "{c}"
+        );
+        let moved = converted(commit(&"04".repeat(20)), "1.5.0");
+        assert_eq!(
+            top.conversion(&moved, &[below("1.4.0")])
+                .unwrap()
+                .kept_below,
+            0
+        );
+        let rewritten = converted(commit(&"04".repeat(20)), "1.4.0");
+        let e = top.conversion(&rewritten, &[below("1.4.0")]).unwrap_err();
+        assert!(matches!(e, ConversionError::Rewritten { .. }), "{e}");
+
+        // This lock's own pin is nearer than its atoms' locks.
+        let lock = Eka03Lock::parse(spec_example(), "atom.lock").unwrap();
+        let prefs = lock.preferences_with(&[Want {
+            version: Version::new(1, 3, 0),
+            ..Want::locked(&lib)
+        }]);
+        assert_eq!(prefs[&lib.id()], Version::new(1, 4, 0));
     }
 }
