@@ -189,12 +189,16 @@ fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectError
             src: None,
             span: None,
         };
-        if name == LOCAL_SET || mirrors.urls().iter().any(|u| u == LOCAL_SET) {
+        // `::` is this repository, never locked (see root_input); a set
+        // that also names URLs is locked from them (eka 0.3's monorepo
+        // sets, `["::", URL]`, which eka 0.3 resolved from the URL first).
+        let remote: Vec<&String> = mirrors.urls().iter().filter(|u| *u != LOCAL_SET).collect();
+        if name == LOCAL_SET || remote.is_empty() {
             // Needed only if a dependency names it (checked there).
             continue;
         }
         let mut urls = Vec::new();
-        for u in mirrors.urls() {
+        for u in remote {
             let url: RepoUrl = u
                 .parse()
                 .map_err(|e| bad(format!("`{u}` is not an expanded URL or path: {e}"), u))?;

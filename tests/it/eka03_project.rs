@@ -149,6 +149,8 @@ struct Published {
     greet: String,
     words: String,
     legacy: String,
+    /// The monorepo eka 0.3 published from.
+    mono: Repo,
 }
 
 fn publish(sb: &Sandbox, server: &GitServer, kind: Transport) -> Published {
@@ -228,6 +230,7 @@ fn publish(sb: &Sandbox, server: &GitServer, kind: Transport) -> Published {
         greet,
         words,
         legacy,
+        mono,
     }
 }
 
@@ -448,6 +451,29 @@ fn eka03_project(kind: Transport) {
     --- stderr ---
     warning: legacy@0.1.0: atom.toml:1:1: `[atom]` with `id` is eka 0.3's older layout, read as `[package]`; write `[package]` with `label = "legacy"` and `version = "0.1.0"` instead
     "#);
+
+    // In the monorepo, `words` (its set `here = ["::", URL]`, as eka 0.3
+    // monorepos have them) evaluates with its eka 0.3 lock, and converts:
+    // the set is locked from its URL, greet kept at the 1.0.0 pinned.
+    let mono = &published.mono;
+    let run = sb
+        .eka(mono.path(), &["eval", "lib/words", "--strict"])
+        .assert_success();
+    assert_eq!(run.stdout.trim(), "{ greeting = \"hello world\"; }");
+    let run = sb
+        .eka(&mono.path().join("lib/words"), &["lock"])
+        .assert_success();
+    assert!(run.stdout.contains("locking greet 1.0.0"), "{run}");
+    let words_lock = read(&mono.path().join("lib/words/atom.lock"));
+    assert!(
+        words_lock.contains(&format!("commit = \"{}\"", published.greet)),
+        "{words_lock}"
+    );
+    mono.commit("words converted");
+    let run = sb
+        .eka(mono.path(), &["eval", "lib/words", "--strict", "--offline"])
+        .assert_success();
+    assert_eq!(run.stdout.trim(), "{ greeting = \"hello world\"; }");
 }
 
 #[test]
