@@ -318,6 +318,12 @@ fn eka03_project(kind: Transport) {
         .eka(repo.path(), &["eval", "app#out", "--strict", "--offline"])
         .assert_success();
     assert_eq!(run.stdout.trim(), "\"hello world\"");
+    // A published eka 0.3 atom by URI: its own eka 0.3 lock pins greet.
+    let uri = format!("{}::words", published.url);
+    let run = sb
+        .eka(repo.path(), &["eval", &uri, "--strict"])
+        .assert_success();
+    assert_eq!(run.stdout.trim(), "{ greeting = \"hello world\"; }");
 
     // A dependency type eka does not support is an error when used, and
     // names the type.
