@@ -63,11 +63,26 @@ pub enum EntryError {
     LeavesAtom(String),
     #[error("[compose] entry `{0}` is absolute; name a directory relative to atom.toml")]
     Absolute(String),
+    /// eka 0.3's `[compose.as] nix = "<file>"`: the atom is that Nix file,
+    /// imported with the whole of Nix, not composed as modules.
+    #[error("the atom is composed as a plain Nix file (`[compose.as] nix = \"{0}\"`, eka 0.3), which eka does not evaluate yet: it composes atoms as modules only")]
+    AsNix(String),
 }
 
 /// The root module's directory within the atom: `.` unless the manifest's
 /// `[compose.with.<composer>] entry` (eka 0.3) names another.
 pub fn entry_dir(manifest: &atom_format::manifest::Manifest) -> Result<String, EntryError> {
+    let as_nix = manifest
+        .compose
+        .as_ref()
+        .and_then(|c| c.get("as"))
+        .and_then(|a| a.get("nix"));
+    if let Some(file) = as_nix {
+        return Err(EntryError::AsNix(
+            file.as_str()
+                .map_or_else(|| file.to_string(), str::to_owned),
+        ));
+    }
     let entry = manifest
         .compose
         .as_ref()
@@ -255,5 +270,12 @@ mod entry_tests {
             Err(EntryError::LeavesAtom("src/../..".into()))
         );
         assert_eq!(with("\"/src\""), Err(EntryError::Absolute("/src".into())));
+        let as_nix = entry("[compose.as]\nnix = \"default.nix\"\n");
+        assert_eq!(as_nix, Err(EntryError::AsNix("default.nix".into())));
+        // A static atom has no modules to compose, like one without mod.nix.
+        assert_eq!(
+            entry("[compose.as]\nstatic = \"config\"\n"),
+            Ok(String::new())
+        );
     }
 }
