@@ -511,6 +511,18 @@ fn older_manifest_layout_is_read_with_a_warning() {
     --- stderr ---
     warning: [SANDBOX]/old/atom.toml:1:1: `[atom]` with `id` is eka 0.3's older layout, read as `[package]`; write `[package]` with `label = "old"` and `version = "0.1.0"` instead
     "#);
+    // Evaluated, the atom's own manifest warns the same way.
+    std::fs::write(dir.join("mod.nix"), "{ Label = cfg.atom.id; }\n").unwrap();
+    let run = sb
+        .eka(&dir, &["eval", ".", "--worktree", "--strict"])
+        .assert_success();
+    assert_cli_snapshot!(sb, run, @r#"
+    status: 0
+    --- stdout ---
+    { label = "old"; }
+    --- stderr ---
+    warning: old@0.1.0: atom.toml:1:1: `[atom]` with `id` is eka 0.3's older layout, read as `[package]`; write `[package]` with `label = "old"` and `version = "0.1.0"` instead
+    "#);
 }
 
 /// A consumer in a monorepo, as eka 0.3 left it: `util`, an atom of the
