@@ -184,7 +184,27 @@ pub fn help_for(report: &miette::Report) -> Option<String> {
     }
     let diagnostic: &dyn Diagnostic = report.as_ref();
     let code = diagnostic.code()?.to_string();
+    if let Some(next) = next_step_for_code(&code) {
+        return Some(match diagnostic.help() {
+            Some(why) => format!("{why}; {next}"),
+            None => next.to_owned(),
+        });
+    }
     help_for_code(&code).map(str::to_owned)
+}
+
+/// What to run, added after the library's own help (which says why), by
+/// diagnostic code.
+fn next_step_for_code(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "eka::lock::syntax" | "eka::lock::invalid" => {
+            "run `eka lock` to write it again from atom.toml"
+        }
+        "eka::lock::eka03_rewritten" => {
+            "if you trust the new commit, delete atom.lock and run `eka lock`"
+        }
+        _ => return None,
+    })
 }
 
 /// What to do when an atom directory cannot be opened.

@@ -613,8 +613,8 @@ fn malformed_eka03_files_are_errors_that_point_at_the_fault() {
      36 │ label = "util"
         ╰────
       help: this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3
-            writes; restore the one it wrote, or delete it and run `eka lock` to
-            write this eka's
+            writes; restore the one it wrote, or have this eka write its own; run
+            `eka lock` to write it again from atom.toml
     "#);
     // An atom without its set.
     let root = git(repo.path(), &["rev-list", "--max-parents=0", "HEAD"]);
@@ -637,8 +637,8 @@ fn malformed_eka03_files_are_errors_that_point_at_the_fault() {
      36 │ label = "util"
         ╰────
       help: this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3
-            writes; restore the one it wrote, or delete it and run `eka lock` to
-            write this eka's
+            writes; restore the one it wrote, or have this eka write its own; run
+            `eka lock` to write it again from atom.toml
     "#);
     // An id that is not the one of its set and label.
     let wrong_id = lock.replace(
@@ -663,8 +663,8 @@ fn malformed_eka03_files_are_errors_that_point_at_the_fault() {
         ·                                 ╰── atom id does not match root and label `util`: expected spksma9fdrui31ts1t20r6pbb0svj9ntq6q4g2iprlklepk6cm1g
         ╰────
       help: this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3
-            writes; restore the one it wrote, or delete it and run `eka lock` to
-            write this eka's
+            writes; restore the one it wrote, or have this eka write its own; run
+            `eka lock` to write it again from atom.toml
     "#);
     // `eka lock --check` reads it the same way.
     let run = sb

@@ -453,7 +453,8 @@ fn lock_edited_into_nonsense() {
        ·        ▲
        ·        ╰── here
        ╰────
-      help: atom.lock is written by `eka lock`; run it to rebuild the lock
+      help: atom.lock is written by eka, not by hand; run `eka lock` to write it
+            again from atom.toml
     ");
     // `eka lock` rebuilds it.
     let run = sb.eka(&dir, &["lock"]).assert_success();

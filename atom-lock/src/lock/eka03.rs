@@ -403,7 +403,7 @@ pub enum ConversionError {
     #[error("{label}@{version} was rewritten: eka 0.3's locks pin commit {pinned}, its repository now has {now}")]
     #[diagnostic(
         code(eka::lock::eka03_rewritten),
-        help("a published version must never change; nothing was written. If you trust the new commit, delete atom.lock and run `eka lock`")
+        help("a published version must never change; nothing was written")
     )]
     Rewritten {
         label: Label,

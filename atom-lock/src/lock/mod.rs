@@ -174,17 +174,17 @@ impl Problem {
                 "the first key of atom.lock is `lock-version = 1`; a newer version needs a newer eka"
             }
             Problem::IdMismatch { .. } => {
-                "the id is derived from `root` and `label`; one of the three was edited: run `eka lock` to rebuild the lock"
+                "the id is derived from `root` and `label`; one of the three was edited"
             }
             Problem::MirrorNotCanonical { .. } | Problem::Mirror(_) => {
-                "locks store expanded URLs (no aliases), as `eka lock` writes them"
+                "locks store expanded URLs (no aliases), as eka writes them"
             }
             Problem::Unsatisfied { .. } | Problem::Unreachable(_) | Problem::DanglingEdge(_) => {
-                "the lock is stale or was edited by hand: run `eka lock`"
+                "the lock is stale or was edited by hand"
             }
             Problem::Cycle(_) => "atoms may not depend on each other in a cycle",
             Problem::Eka03Format => {
-                "`eka lock` converts it to this eka's format; `eka eval` reads it as it is"
+                "eka converts it to its own format when it locks, and evaluates with it as it is"
             }
             _ => REBUILD_HELP,
         })
@@ -290,11 +290,11 @@ fn syntax(e: toml::de::Error, src: NamedSource<String>) -> LockError {
 }
 
 /// What to do about a lock in this eka's format that does not verify.
-const REBUILD_HELP: &str = "atom.lock is written by `eka lock`; run it to rebuild the lock";
+const REBUILD_HELP: &str = "atom.lock is written by eka, not by hand";
 
 /// What to do about a lock in eka 0.3's format that does not verify: eka
 /// 0.3 wrote it, so it was edited since.
-pub(crate) const EKA03_HELP: &str = "this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3 writes; restore the one it wrote, or delete it and run `eka lock` to write this eka's";
+pub(crate) const EKA03_HELP: &str = "this atom.lock is in eka 0.3's format (`version = 1`), which eka 0.3 writes; restore the one it wrote, or have this eka write its own";
 
 impl LockError {
     /// The same error with `help` (for a lock eka 0.3 wrote).
