@@ -290,6 +290,12 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "eka::fetch::unreachable" => {
             "check the URLs and that the servers are up; `--offline` uses the cache alone"
         }
+        "atom::hook::exists" => {
+            "merge it by hand (have it pipe its input to `eka hook pre-receive`), or remove it and run `eka hook install` again"
+        }
+        "atom::hook::input" => {
+            "`eka hook pre-receive` is run by git, which writes `<old> <new> <ref>` lines on its stdin; install it with `eka hook install`"
+        }
         "eka::fetch::not_cached" => {
             "run `eka fetch` without --offline"
         }

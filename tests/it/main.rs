@@ -86,4 +86,5 @@ mod publish;
 mod query;
 mod resolve;
 mod servers;
+mod trust;
 mod verify;

@@ -4,6 +4,7 @@ pub mod add;
 mod deps;
 pub mod eval;
 pub mod fetch;
+pub mod hook;
 pub mod list;
 pub mod lock;
 pub mod new;
