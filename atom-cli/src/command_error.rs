@@ -296,6 +296,15 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "atom::hook::input" => {
             "`eka hook pre-receive` is run by git, which writes `<old> <new> <ref>` lines on its stdin; install it with `eka hook install`"
         }
+        "atom::sign::no_key" => {
+            "pass --key ~/.ssh/id_ed25519, or configure one: `git config eka.signingKey ~/.ssh/id_ed25519`"
+        }
+        "atom::sign::not_ssh" => {
+            "sign with SSH as git does (`git config gpg.format ssh`), or give eka its own key: --key or `git config eka.signingKey`"
+        }
+        "atom::sign::not_published" => {
+            "list the published versions with `eka versions <remote>::<label>`"
+        }
         "eka::fetch::not_cached" => {
             "run `eka fetch` without --offline"
         }

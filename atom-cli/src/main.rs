@@ -69,6 +69,8 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Evaluate a Nix file or expression with the embedded evaluator
     Eval(cmd::eval::Args),
+    /// Add your signature to published versions, pushing only the new signature refs
+    Sign(cmd::sign::Args),
     /// A registry's server-side hook refusing rewrites of published atoms
     Hook(cmd::hook::Args),
 }
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::Update(args) => cmd::update::run(args, &cli.global),
         Command::Fetch(args) => cmd::fetch::run(args, &cli.global),
         Command::Eval(args) => cmd::eval::run(args, &cli.global),
+        Command::Sign(args) => cmd::sign::run(args, &cli.global),
         Command::Hook(args) => cmd::hook::run(args, &cli.global),
     };
     match result {

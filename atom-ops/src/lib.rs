@@ -10,6 +10,7 @@
 //! - [`deps`]: an atom's dependencies: add, remove, lock, update, fetch;
 //! - [`publish`]: atoms of a commit to a remote, all or nothing;
 //! - [`verify`]: published atoms against their origin commits;
+//! - [`sign`]: signing published versions, at publish or later;
 //! - [`hook`]: a registry's server-side hook refusing rewrites.
 
 // Errors carry source text and spans for miette; they are built only when
@@ -21,6 +22,7 @@ pub mod eval;
 pub mod hook;
 pub mod publish;
 pub mod query;
+pub mod sign;
 pub mod verify;
 
 use std::path::Path;

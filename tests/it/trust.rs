@@ -181,3 +181,320 @@ fn hook_output_and_bad_input() {
     eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable (withdraw a version with `eka yank`)
     ");
 }
+
+/// An unencrypted ed25519 key `<sandbox>/keys/<name>` (and `.pub`), made by
+/// ssh-keygen; returns its path and its `SHA256:…` fingerprint, filtered as
+/// `[<NAME>]` in snapshots.
+fn keygen(sb: &Sandbox, name: &str) -> (std::path::PathBuf, String) {
+    let dir = sb.mkdir("keys");
+    let path = dir.join(name);
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path);
+    sb.run(cmd).assert_success();
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.arg("-lf").arg(path.with_extension("pub"));
+    let listed = sb.run(cmd).assert_success();
+    let fingerprint = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    sb.filter(&fingerprint, &format!("[{}]", name.to_uppercase()));
+    (path, fingerprint)
+}
+
+/// The signature refs of `url`, their signer (hex) filtered as
+/// `[<NAME>-HEX]` in snapshots; returns `(ref, tag id)`.
+fn signature_refs(sb: &Sandbox, url: &str, name: &str) -> Vec<(String, String)> {
+    let refs: Vec<(String, String)> = ls_remote(url, &["refs/atoms/_sig/*"])
+        .into_iter()
+        .filter(|(r, _)| !r.ends_with("^{}"))
+        .collect();
+    for (r, _) in &refs {
+        let hex = r.rsplit('/').next().unwrap();
+        sb.filter(hex, &format!("[{}-HEX]", name.to_uppercase()));
+    }
+    refs
+}
+
+/// The `allowed_signers` line of a key made by [`keygen`].
+fn allowed_line(principal: &str, key: &std::path::Path) -> String {
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    format!("{principal} {}\n", public.trim())
+}
+
+/// Checks the tag `id` in the bare repository `bare` with ssh-keygen: its
+/// payload (everything before the signature) verifies as `principal`'s in
+/// the namespace `git`, and with git's own `verify-tag`.
+fn ssh_keygen_verifies(
+    sb: &Sandbox,
+    bare: &std::path::Path,
+    id: &str,
+    principal: &str,
+    key: &std::path::Path,
+) {
+    let tag = crate::support::git(bare, &["cat-file", "tag", id]);
+    let tag = format!("{tag}\n");
+    let at = tag.rfind("-----BEGIN SSH SIGNATURE-----").expect("signed");
+    let dir = sb.mkdir("verify");
+    std::fs::write(dir.join("payload"), &tag[..at]).unwrap();
+    std::fs::write(dir.join("sig"), &tag[at..]).unwrap();
+    std::fs::write(dir.join("allowed"), allowed_line(principal, key)).unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.current_dir(&dir).args([
+        "-c",
+        &format!("ssh-keygen -Y verify -f allowed -I {principal} -n git -s sig < payload"),
+    ]);
+    let run = sb.run(cmd);
+    assert!(
+        run.success() && run.stdout.contains("Good \"git\" signature"),
+        "{run}"
+    );
+    let mut cmd = sb.git_command(bare);
+    cmd.args([
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        &format!(
+            "gpg.ssh.allowedSignersFile={}",
+            dir.join("allowed").display()
+        ),
+        "verify-tag",
+        id,
+    ]);
+    let run = sb.run(cmd);
+    assert!(
+        run.success() && run.stderr.contains("Good \"git\" signature"),
+        "{run}"
+    );
+}
+
+/// `eka publish --sign` writes one signature per new version, which
+/// ssh-keygen and git verify-tag accept; `eka sign` adds a second signer
+/// later without touching the published refs.
+#[test]
+fn publish_signed_then_sign_again() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let (alice, _) = keygen(&sb, "alice");
+    let (ci, _) = keygen(&sb, "ci");
+    let url = server.create("registry");
+    sb.filter(&url, "[URL]");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write_atom("b", "b", "1.0.0");
+    repo.commit("two atoms");
+    let key = alice.display().to_string();
+    let run = sb.eka(
+        repo.path(),
+        &[
+            "publish", "--all", "--remote", &url, "--sign", "--key", &key,
+        ],
+    );
+    let sigs = signature_refs(&sb, &url, "alice");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS     ATOM ID                                               DIGEST
+    a      0.1.0    published  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+    b      1.0.0    published  1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    published 2 to [URL] (9 refs)
+    signed by [ALICE]
+    --- stderr ---
+    ");
+    assert_eq!(sigs.len(), 2, "{sigs:?}");
+    let bare = server.path("registry");
+    for (_, id) in &sigs {
+        ssh_keygen_verifies(&sb, &bare, id, "alice", &alice);
+    }
+    crate::support::fsck(&bare);
+
+    let published = ls_remote(&url, &["refs/atoms/a/*", "refs/atoms/_manifest/*"]);
+    let ci_key = ci.display().to_string();
+    let run = sb.eka(
+        repo.path(),
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &ci_key],
+    );
+    let all = signature_refs(&sb, &url, "ci");
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a@0.1.0: signed
+    signer [CI] on [URL]
+    --- stderr ---
+    ");
+    assert_eq!(
+        ls_remote(&url, &["refs/atoms/a/*", "refs/atoms/_manifest/*"]),
+        published
+    );
+    // Again: nothing new.
+    let run = sb.eka(
+        repo.path(),
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &ci_key],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a@0.1.0: already signed by this key
+    signer [CI] on [URL]
+    --- stderr ---
+    ");
+    assert_eq!(signature_refs(&sb, &url, "ci"), all);
+}
+
+/// The key from git's configuration (`gpg.format = ssh`, `user.signingKey`)
+/// and `eka.sign = true`; bad keys and versions are refused before anything
+/// is pushed.
+#[test]
+fn signing_key_from_git_config_and_bad_keys() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let (alice, _) = keygen(&sb, "alice");
+    let url = server.create("registry");
+    sb.filter(&url, "[URL]");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0");
+    repo.commit("a");
+    // No key anywhere.
+    let run = sb.eka(repo.path(), &["publish", "--remote", &url, "--sign", "a"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::no_key
+
+      × no signing key: none given, and neither git config eka.signingKey nor
+      │ user.signingKey (with gpg.format = ssh) names one
+      help: pass --key ~/.ssh/id_ed25519, or configure one: `git config
+            eka.signingKey ~/.ssh/id_ed25519`
+    ");
+    // A key that is not a key.
+    let run = sb.eka(
+        repo.path(),
+        &["publish", "--remote", &url, "--key", "atom.toml", "a"],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::key
+
+      × the signing key `atom.toml` cannot be used
+      ├─▶ cannot read the signing key `atom.toml`
+      ╰─▶ No such file or directory (os error 2)
+    ");
+    // user.signingKey for OpenPGP.
+    repo.git(&["config", "user.signingKey", "ABCDEF12"]);
+    let run = sb.eka(repo.path(), &["publish", "--remote", &url, "--sign", "a"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::not_ssh
+
+      × git config user.signingKey is set for gpg.format = openpgp, not ssh
+      help: sign with SSH as git does (`git config gpg.format ssh`), or give eka
+            its own key: --key or `git config eka.signingKey`
+    ");
+    assert!(ls_remote(&url, &["refs/atoms/*"]).is_empty());
+    // As git signs: gpg.format = ssh, and eka.sign = true signs always.
+    repo.git(&["config", "gpg.format", "ssh"]);
+    repo.git(&["config", "user.signingKey", &alice.display().to_string()]);
+    repo.git(&["config", "eka.sign", "true"]);
+    let run = sb.eka(repo.path(), &["publish", "--remote", &url, "a"]);
+    signature_refs(&sb, &url, "alice");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS     ATOM ID                                               DIGEST
+    a      0.1.0    published  atefo1s5ousnlvhbp9g1grlmj91e28lv89docjhebc1vdvbfpmbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+    published 1 to [URL] (5 refs)
+    signed by [ALICE]
+    --- stderr ---
+    ");
+    // Signing a version that is not published.
+    let run = sb.eka(repo.path(), &["sign", "a@9.9.9", "--remote", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::not_published
+
+      × a@9.9.9 is not published on `file://[SANDBOX]/served-file/
+      │ registry.git`
+      help: list the published versions with `eka versions <remote>::<label>`
+    ");
+    let run = sb.eka(repo.path(), &["sign", "a", "--remote", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × `a` names no version
+      help: name a published version as LABEL@VERSION, e.g. hello@1.0.0
+    ");
+}
+
+/// A registry with a policy (git config eka.allowedSignersFile): unsigned
+/// versions and versions signed by an unknown key are refused, with the
+/// hook's reason; signed by an allowed key, accepted.
+#[test]
+fn hook_with_a_policy_needs_allowed_signatures() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let (alice, _) = keygen(&sb, "alice");
+    let (mallory, _) = keygen(&sb, "mallory");
+    let url = server.create("registry");
+    let bare = server.path("registry");
+    sb.eka(sb.path(), &["hook", "install", &bare.display().to_string()])
+        .assert_success();
+    std::fs::write(bare.join("allowed_signers"), allowed_line("alice", &alice)).unwrap();
+    crate::support::git(
+        &bare,
+        &["config", "eka.allowedSignersFile", "allowed_signers"],
+    );
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0");
+    repo.commit("a");
+    let refused = |args: &[&str], why: &str| {
+        let mut all = vec!["publish", "--remote", &url, "a"];
+        all.extend_from_slice(args);
+        let run = sb.eka(repo.path(), &all);
+        assert!(!run.success(), "{run}");
+        // Substring: the rest is git's report of the push.
+        assert!(unwrapped(&run.stderr).contains(why), "{run}");
+        assert!(ls_remote(&url, &["refs/atoms/*"]).is_empty(), "{run}");
+    };
+    refused(
+        &[],
+        "eka: refused refs/atoms/a/0.1.0: the registry's policy refuses it: not signed",
+    );
+    let mallory_key = mallory.display().to_string();
+    refused(
+        &["--key", &mallory_key],
+        "the signature is refused: unknown signer",
+    );
+    let alice_key = alice.display().to_string();
+    sb.eka(
+        repo.path(),
+        &["publish", "--remote", &url, "a", "--key", &alice_key],
+    )
+    .assert_success();
+    assert_eq!(signature_refs(&sb, &url, "alice").len(), 1);
+    // A later signature by an unknown key is refused too.
+    let run = sb.eka(
+        repo.path(),
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &mallory_key],
+    );
+    assert!(
+        unwrapped(&run.stderr).contains("the signature is refused: unknown signer"),
+        "{run}"
+    );
+    assert_eq!(signature_refs(&sb, &url, "alice").len(), 1);
+}
+
+/// A miette report's text with its wrapping undone (lines joined, the
+/// frame's `│` gone, runs of spaces one space).
+fn unwrapped(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ")
+}

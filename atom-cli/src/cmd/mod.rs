@@ -12,6 +12,7 @@ pub mod publish;
 mod query;
 pub mod remove;
 pub mod show;
+pub mod sign;
 pub mod update;
 pub mod verify;
 pub mod versions;
