@@ -23,6 +23,7 @@ pub mod hook;
 pub mod publish;
 pub mod query;
 pub mod sign;
+pub mod trust;
 pub mod verify;
 
 use std::path::Path;

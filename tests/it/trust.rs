@@ -498,3 +498,128 @@ fn unwrapped(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// `eka verify` reports each signature, judges keys by an allowed_signers
+/// file, fails unsigned versions with --require-signed, and names a
+/// signature copied from another version.
+#[test]
+fn verify_reports_and_requires_signatures() {
+    let sb = Sandbox::new();
+    sb.filter_times();
+    let server = sb.server(Transport::File);
+    let (alice, _) = keygen(&sb, "alice");
+    let (ci, _) = keygen(&sb, "ci");
+    let url = server.create("registry");
+    sb.filter(&url, "[URL]");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write_atom("b", "b", "1.0.0");
+    repo.commit("two atoms");
+    let alice_key = alice.display().to_string();
+    sb.eka(
+        repo.path(),
+        &["publish", "--remote", &url, "a", "--key", &alice_key],
+    )
+    .assert_success();
+    sb.eka(repo.path(), &["publish", "--remote", &url, "b"])
+        .assert_success();
+    let sigs = signature_refs(&sb, &url, "alice");
+    let policy = sb.path().join("allowed_signers");
+    std::fs::write(&policy, allowed_line("alice@example.org", &alice)).unwrap();
+    let policy = policy.display().to_string();
+
+    let run = sb.eka(sb.path(), &["verify", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    ok      a@0.1.0  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+            signature [ALICE] at [TIME]: good signature (no policy)
+    ok      b@1.0.0  1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    2 verified, 0 failed
+    --- stderr ---
+    ");
+    let run = sb.eka(sb.path(), &["verify", &url, "--allowed-signers", &policy]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    ok      a@0.1.0  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+            signature [ALICE] at [TIME]: valid, signed by alice@example.org
+    ok      b@1.0.0  1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    2 verified, 0 failed
+    --- stderr ---
+    ");
+    let run = sb.eka(sb.path(), &["verify", &url, "--require-signed"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    ok      a@0.1.0  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+            signature [ALICE] at [TIME]: good signature (no policy)
+    FAILED  b@1.0.0: not signed (--require-signed)
+    1 verified, 1 failed
+    --- stderr ---
+    ");
+    // A policy that trusts another key: alice is an unknown signer.
+    let other = sb.path().join("other_signers");
+    std::fs::write(&other, allowed_line("ci", &ci)).unwrap();
+    let other = other.display().to_string();
+    let run = sb.eka(
+        sb.path(),
+        &[
+            "verify",
+            &url,
+            "a",
+            "--require-signed",
+            "--allowed-signers",
+            &other,
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    FAILED  a@0.1.0: its signature does not count (--require-signed)
+            signature [ALICE] at [TIME]: unknown signer: the policy does not hold this key
+    0 verified, 1 failed
+    --- stderr ---
+    ");
+
+    // Alice's signature of a, copied to b by plain git (no hook here).
+    let (sig_ref, tag) = &sigs[0];
+    let copied = sig_ref.replace("/a/0.1.0/", "/b/1.0.0/");
+    let bare = server.path("registry");
+    crate::support::git(&bare, &["update-ref", &copied, tag]);
+    let run = sb.eka(
+        sb.path(),
+        &[
+            "verify",
+            &url,
+            "b",
+            "--require-signed",
+            "--allowed-signers",
+            &policy,
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    FAILED  b@1.0.0: its signature does not count (--require-signed)
+            signature [ALICE] at [TIME]: a signature over another atom: signed for label a, but the atom's is b; signed for version 0.1.0, but the atom's is 1.0.0; signed for id jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg, but the atom's is 1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg; signed for commit 5d744fadb2eb9dcb88b6c9ccf9d6c3488be4f626, but the atom's is cd0807bb35b996a1953a07b7905c164b221a7c7a; signed for digest blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8, but the atom's is blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    0 verified, 1 failed
+    --- stderr ---
+    ");
+
+    // A policy file that does not parse.
+    std::fs::write(sb.path().join("bad_signers"), "alice\n").unwrap();
+    let bad = sb.path().join("bad_signers").display().to_string();
+    let run = sb.eka(sb.path(), &["verify", &url, "--allowed-signers", &bad]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::policy
+
+      × the allowed_signers file `[SANDBOX]/bad_signers` is invalid
+      ╰─▶ line 1: a principal list and a key are needed
+      help: each line is `principals [options] keytype base64 [comment]`, as ssh-
+            keygen(1) describes; times end in Z
+    ");
+}
