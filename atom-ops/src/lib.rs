@@ -11,6 +11,7 @@
 //! - [`publish`]: atoms of a commit to a remote, all or nothing;
 //! - [`verify`]: published atoms against their origin commits;
 //! - [`sign`]: signing published versions, at publish or later;
+//! - [`yank`]: withdrawing a published version;
 //! - [`hook`]: a registry's server-side hook refusing rewrites.
 
 // Errors carry source text and spans for miette; they are built only when
@@ -25,6 +26,7 @@ pub mod query;
 pub mod sign;
 pub mod trust;
 pub mod verify;
+pub mod yank;
 
 use std::path::Path;
 

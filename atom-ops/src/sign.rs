@@ -140,17 +140,26 @@ pub fn load_key(repo: Option<&gix::Repository>, given: Option<&str>) -> Result<K
         Some(program) => key.with_program(program),
         None => key,
     };
-    let tagger = Tagger::new(
-        &get("user.name").unwrap_or_default(),
-        &get("user.email").unwrap_or_default(),
-        now(),
-    )
-    .map_err(SigningError::Tagger)?;
+    let tagger = tagger(repo)?;
     Ok(Key {
         key,
         origin,
         tagger,
     })
+}
+
+/// The tagger of eka's tags: git's `user.name` and `user.email` (empty
+/// when unset), now.
+pub fn tagger(repo: Option<&gix::Repository>) -> Result<Tagger, SigningError> {
+    let config = repo.map(|r| r.config_snapshot());
+    let get = |key: &str| {
+        config
+            .as_ref()
+            .and_then(|c| c.string(key))
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    Tagger::new(&get("user.name"), &get("user.email"), now()).map_err(SigningError::Tagger)
 }
 
 /// Whether git's configuration asks `eka publish` to sign always.

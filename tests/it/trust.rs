@@ -623,3 +623,166 @@ fn verify_reports_and_requires_signatures() {
             keygen(1) describes; times end in Z
     ");
 }
+
+/// A project's directory holding an atom `app` with no dependencies.
+fn app(sb: &Sandbox) -> std::path::PathBuf {
+    let dir = sb.mkdir("app");
+    std::fs::write(
+        dir.join("atom.toml"),
+        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// `eka yank`: the version shows as yanked with its reason, a new lock
+/// never picks it, a lock that pins it keeps it with a warning, and
+/// `eka update` moves off it. Nothing is deleted or moved.
+#[test]
+fn yank_withdraws_a_version_from_resolution() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .atom("c", "1.0.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let dir = app(&sb);
+    sb.eka(&dir, &["add", &format!("{url}::a@^0")])
+        .assert_success();
+    let before = ls_remote(
+        &url,
+        &[
+            "refs/atoms/a/*",
+            "refs/atoms/_manifest/*",
+            "refs/atoms/_origin/*",
+        ],
+    );
+
+    let run = sb.eka(
+        reg.source.path(),
+        &[
+            "yank",
+            "a@0.2.0",
+            "--remote",
+            &url,
+            "--reason",
+            "breaks the build on aarch64",
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    yanked a@0.2.0 on [URL] (unsigned)
+    --- stderr ---
+    ");
+    assert_eq!(
+        ls_remote(
+            &url,
+            &[
+                "refs/atoms/a/*",
+                "refs/atoms/_manifest/*",
+                "refs/atoms/_origin/*"
+            ]
+        ),
+        before
+    );
+    let yank_refs = ls_remote(&url, &["refs/atoms/_yank/*"]);
+    assert_eq!(
+        yank_refs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        // The tag, and the commit it points at (peeled).
+        [
+            "refs/atoms/_yank/a/0.2.0/unsigned",
+            "refs/atoms/_yank/a/0.2.0/unsigned^{}"
+        ]
+    );
+    // Again: already yanked, nothing pushed.
+    let run = sb.eka(
+        reg.source.path(),
+        &[
+            "yank",
+            "a@0.2.0",
+            "--remote",
+            &url,
+            "--reason",
+            "breaks the build on aarch64",
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a@0.2.0 was already yanked on [URL] (unsigned)
+    --- stderr ---
+    ");
+
+    let run = sb.eka(sb.path(), &["versions", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id 31s9r1cd4qqitlosh87o1tdas5pv120c3virojqogrjd87g8dqt0)
+      VERSION  COMMIT
+      0.2.0    f2ed352ea69f2b5dd09e8fc9210bcd4944481c7d  yanked: breaks the build on aarch64
+      0.1.0    5a53b74351767f7eef5846f45ae467d0f1e8770f
+    --- stderr ---
+    ");
+    let run = sb.eka(sb.path(), &["list", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSIONS
+    a      0.2.0 (yanked: breaks the build on aarch64), 0.1.0
+    c      1.0.0
+    2 atoms, 3 versions on [URL]
+    --- stderr ---
+    ");
+
+    // The lock pins 0.2.0: resolving again keeps it, with a warning.
+    let run = sb.eka(&dir, &["add", &format!("{url}::c")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+       adding c 1.0.0
+    --- stderr ---
+    warning: a@0.2.0 from [URL] is yanked; the lock keeps it (`eka update a` moves off it)
+    ");
+    let run = sb.eka(&dir, &["update", "a"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+     updating a 0.2.0 -> 0.1.0
+    --- stderr ---
+    ");
+    // A new project never picks it.
+    let fresh = sb.mkdir("fresh");
+    std::fs::write(
+        fresh.join("atom.toml"),
+        "[package]\nlabel = \"fresh\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let run = sb.eka(&fresh, &["add", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+       adding a 0.1.0
+    --- stderr ---
+    ");
+    let run = sb.eka(&fresh, &["add", &format!("{url}::a@=0.2.0")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::resolve::conflict
+
+      × the dependencies cannot be satisfied:
+      │ fresh (atom.toml) 0.1.0 depends on a 0.2.0
+      │   (a in [URL] has 0.2.0, 0.1.0; yanked, never
+      │ chosen for a new lock: 0.2.0)
+      help: relax one of the clashing requirements above
+    ");
+}

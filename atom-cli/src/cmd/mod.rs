@@ -16,3 +16,4 @@ pub mod sign;
 pub mod update;
 pub mod verify;
 pub mod versions;
+pub mod yank;
