@@ -305,6 +305,12 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "atom::sign::not_published" => {
             "list the published versions with `eka versions <remote>::<label>`"
         }
+        "atom::trust::refused" => {
+            "`eka verify <repository> <label> --allowed-signers <file>` shows each signature; have the version signed by a key the set trusts (`eka sign`), or trust its key in the set's allowed_signers"
+        }
+        "atom::trust::lock_untrusted" => {
+            "run `eka update` to lock versions the policy admits, or fix the policy; then commit atom.lock"
+        }
         "eka::fetch::not_cached" => {
             "run `eka fetch` without --offline"
         }

@@ -31,6 +31,24 @@ pub struct Manifest {
     /// eka 0.3's `[locker]`, kept uninterpreted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locker: Option<toml::Table>,
+    /// `[trust.<set>]`: whom the atom trusts to sign the atoms of a set
+    /// (`spec/trust.md` §5.2).
+    #[serde(default)]
+    pub trust: BTreeMap<String, TrustPolicy>,
+}
+
+/// `[trust.<set>]`: a set's policy, an OpenSSH `allowed_signers` file
+/// (named, relative to the manifest's directory) or its lines inline, and
+/// optionally the set's pinned root commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrustPolicy {
+    #[serde(default)]
+    pub allowed_signers: Option<String>,
+    #[serde(default)]
+    pub signers: Vec<String>,
+    #[serde(default)]
+    pub root: Option<String>,
 }
 
 /// `[package]`: what the atom is.

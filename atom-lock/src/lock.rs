@@ -58,6 +58,9 @@ pub struct LockedAtom {
     pub mirrors: Vec<RepoUrl>,
     /// Its own dependencies.
     pub deps: Vec<Edge>,
+    /// The signers whose signatures its set's policy allowed when it was
+    /// locked (`spec/trust.md` §5.3), sorted; empty for a set without one.
+    pub signers: Vec<atom_trust::RecordedSigner>,
 }
 
 impl LockedAtom {
@@ -128,6 +131,8 @@ pub enum Problem {
     Cycle(Vec<Label>),
     #[error("atom `{0}` is locked but nothing depends on it")]
     Unreachable(Label),
+    #[error("invalid signer `{0}`: expected `SHA256:<fingerprint> <signing time in seconds>`")]
+    Signer(String),
 }
 
 fn join_labels(labels: &[Label]) -> String {
@@ -467,6 +472,13 @@ impl Lockfile {
                 let _ = writeln!(out, "    {},", quote(m.as_str()));
             }
             out.push_str("]\n");
+            if !a.signers.is_empty() {
+                out.push_str("signers = [\n");
+                for s in &a.signers {
+                    let _ = writeln!(out, "    \"{} {}\",", s.fingerprint, s.signed_at);
+                }
+                out.push_str("]\n");
+            }
             if !a.deps.is_empty() {
                 write_edges(&mut out, &a.deps);
             }
@@ -644,6 +656,8 @@ struct RawAtom {
     digest: Spanned<String>,
     mirrors: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
+    signers: Vec<Spanned<String>>,
+    #[serde(default)]
     deps: Vec<RawEdge>,
 }
 
@@ -745,8 +759,24 @@ impl RawAtom {
                 .iter()
                 .map(RawEdge::parse)
                 .collect::<Result<_, _>>()?,
+            signers: self
+                .signers
+                .iter()
+                .map(|s| field(s, signer))
+                .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// `SHA256:<fingerprint> <seconds>`, as [`Lockfile::to_toml_string`]
+/// writes a recorded signer.
+fn signer(s: &str) -> Result<atom_trust::RecordedSigner, Problem> {
+    let bad = || Problem::Signer(s.to_owned());
+    let (fingerprint, at) = s.split_once(' ').ok_or_else(bad)?;
+    Ok(atom_trust::RecordedSigner {
+        fingerprint: atom_trust::KeyFingerprint::parse(fingerprint).map_err(|_| bad())?,
+        signed_at: at.parse().map_err(|_| bad())?,
+    })
 }
 
 impl RawLock {
@@ -795,7 +825,34 @@ mod tests {
                 "ssh://git@mirror.example:2222/repo.git".parse().unwrap(),
             ],
             deps,
+            signers: Vec::new(),
         }
+    }
+
+    /// Recorded signers (`spec/trust.md` §5.3) round-trip, and only their
+    /// one form reads.
+    #[test]
+    fn signers_round_trip() {
+        let (deps, mut atoms) = sample_parts();
+        let fp =
+            atom_trust::KeyFingerprint::parse("SHA256:fe85JkIjo8VPe+XqXJGH5Mau1EMFdK1OdKvJUFicyA8")
+                .unwrap();
+        atoms[0].signers = vec![atom_trust::RecordedSigner {
+            fingerprint: fp,
+            signed_at: 1760000000,
+        }];
+        let lock = Lockfile::new(deps, atoms).unwrap();
+        let text = lock.to_toml_string();
+        assert!(
+            text.contains("signers = [\n    \"SHA256:fe85JkIjo8VPe+XqXJGH5Mau1EMFdK1OdKvJUFicyA8 1760000000\",\n]\n"),
+            "{text}"
+        );
+        let back = Lockfile::parse(&text, "atom.lock").unwrap();
+        assert_eq!(back, lock);
+        assert!(back.is_canonical_text(&text));
+        let bad = text.replace(" 1760000000", "");
+        let (p, _, _) = problem(&bad);
+        assert!(matches!(p, Problem::Signer(_)), "{p:?}");
     }
 
     fn edge(to: &LockedAtom, req: &str) -> Edge {

@@ -47,6 +47,12 @@ pub enum DepsError {
     #[error("there is no atom.lock beside {}", .0.display())]
     #[diagnostic(code(eka::lock::missing))]
     NoLock(PathBuf),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Trust(#[from] crate::trust::TrustError),
+    #[error("atom.lock no longer satisfies the trust policy of atom.toml:\n  {}", .0.join("\n  "))]
+    #[diagnostic(code(atom::trust::lock_untrusted))]
+    Untrusted(Vec<String>),
 }
 
 impl From<atom_format::manifest::ManifestError> for DepsError {
@@ -112,8 +118,11 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
         LockState::Valid(ref l) => l,
     };
     let root = project::root_input_at(&p.manifest, &p.manifest_path(), &p.manifest_text)?;
+    let mut stale = project::stale_reasons(&root, lock);
+    let policies = crate::trust::policies(&p.manifest, &p.dir)?;
+    stale.extend(crate::trust::recheck(&policies, lock));
     Ok(CheckReport {
-        stale: project::stale_reasons(&root, lock),
+        stale,
         atoms: lock.atoms().len(),
     })
 }
@@ -253,6 +262,10 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
         true => Access::Read,
         false => Access::Write,
     };
+    let untrusted = crate::trust::recheck(&crate::trust::policies(&p.manifest, &p.dir)?, lock);
+    if !untrusted.is_empty() {
+        return Err(DepsError::Untrusted(untrusted));
+    }
     let cache = Cache::open(&cache::default_dir()?, access)?;
     let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
     let options = fetch::Options {
@@ -292,8 +305,13 @@ fn lock_manifest(
     keep: &Keep,
 ) -> Result<Locked, DepsError> {
     let root = project::root_input_at(manifest, &dir.join(MANIFEST_FILE), text)?;
+    let policies = crate::trust::policies(manifest, dir)?;
     if let (Keep::Locked, Some(old)) = (keep, old) {
-        if project::stale_reasons(&root, old).is_empty() {
+        // A lock whose recorded signers no longer satisfy a policy (or
+        // were never recorded under it) is resolved again.
+        if project::stale_reasons(&root, old).is_empty()
+            && crate::trust::recheck(&policies, old).is_empty()
+        {
             return Ok(Locked::unchanged(old.clone()));
         }
     }
@@ -303,6 +321,21 @@ fn lock_manifest(
     let connections = Connections::new(dir);
     let registry = project::registry(&cache, &connections, dir);
     let mut locked = project::lock(dir, &root, old, keep, &registry, &cache, &connections)?;
+    if let Some(resolution) = &locked.resolution {
+        let started = Instant::now();
+        locked.lock = crate::trust::enforce(
+            &policies,
+            locked.lock.clone(),
+            resolution,
+            &cache,
+            &connections,
+        )?;
+        if !policies.is_empty() {
+            locked
+                .timings
+                .push(("check signatures".into(), started.elapsed()));
+        }
+    }
     locked.timings.insert(0, ("open the cache".into(), opened));
     Ok(locked)
 }

@@ -786,3 +786,184 @@ fn yank_withdraws_a_version_from_resolution() {
       help: relax one of the clashing requirements above
     ");
 }
+
+/// A project whose set has a policy (`[trust.<set>]`): an atom signed by an
+/// allowed key is locked with its signer recorded; unsigned, or signed by
+/// an unknown key, the lock is refused naming the set, the atom and what
+/// was missing; a key revoked afterwards fails `eka lock --check` and
+/// `eka fetch` offline-checkably; a pinned root refuses another history.
+#[test]
+fn the_lock_enforces_a_sets_policy() {
+    let sb = Sandbox::new();
+    sb.filter_times();
+    let server = sb.server(Transport::Git);
+    let (alice, _) = keygen(&sb, "alice");
+    let (mallory, _) = keygen(&sb, "mallory");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .atom("b", "1.0.0")
+        .atom("c", "1.0.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let src = reg.source.path();
+    let (alice_key, mallory_key) = (alice.display().to_string(), mallory.display().to_string());
+    sb.eka(
+        src,
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &alice_key],
+    )
+    .assert_success();
+    sb.eka(
+        src,
+        &["sign", "c@1.0.0", "--remote", &url, "--key", &mallory_key],
+    )
+    .assert_success();
+    signature_refs(&sb, &url, "sig");
+
+    let dir = sb.mkdir("app");
+    let manifest = format!(
+        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"{url}\"\n\n[trust.reg]\nallowed-signers = \"allowed_signers\"\n"
+    );
+    std::fs::write(dir.join("atom.toml"), &manifest).unwrap();
+    std::fs::write(
+        dir.join("allowed_signers"),
+        allowed_line("alice@example.org", &alice),
+    )
+    .unwrap();
+
+    let run = sb.eka(&dir, &["add", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+       adding a 0.1.0
+    --- stderr ---
+    ");
+    let lock = std::fs::read_to_string(dir.join("atom.lock")).unwrap();
+    let fingerprint = keygen_fingerprint(&alice);
+    assert!(
+        lock.contains(&format!("signers = [\n    \"{fingerprint} ")),
+        "{lock}"
+    );
+    let manifest_now = std::fs::read_to_string(dir.join("atom.toml")).unwrap();
+
+    let unchanged = || {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("atom.toml")).unwrap(),
+            manifest_now
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("atom.lock")).unwrap(),
+            lock
+        );
+    };
+    let run = sb.eka(&dir, &["add", &format!("{url}::b")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::refused
+
+      × the set `reg` refuses b@1.0.0: not signed, and the policy requires a
+      │ signature by an allowed key
+      help: `eka verify <repository> <label> --allowed-signers <file>` shows each
+            signature; have the version signed by a key the set trusts (`eka
+            sign`), or trust its key in the set's allowed_signers
+    ");
+    unchanged();
+    let run = sb.eka(&dir, &["add", &format!("{url}::c")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::refused
+
+      × the set `reg` refuses c@1.0.0: no valid signature by an allowed key
+      │ ([MALLORY]: unknown signer: the
+      │ policy does not hold this key)
+      help: `eka verify <repository> <label> --allowed-signers <file>` shows each
+            signature; have the version signed by a key the set trusts (`eka
+            sign`), or trust its key in the set's allowed_signers
+    ");
+    unchanged();
+    sb.eka(&dir, &["lock", "--check"]).assert_success();
+
+    // Alice's key is revoked before she signed.
+    let revoked =
+        allowed_line("alice@example.org", &alice).replacen(' ', " valid-before=\"20000101Z\" ", 1);
+    std::fs::write(dir.join("allowed_signers"), revoked).unwrap();
+    let run = sb.eka(&dir, &["lock", "--check"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::lock::stale
+
+      × atom.lock is not in line with atom.toml:
+      │   - the set `reg` refuses a@0.1.0: the signers the lock records no longer
+      │ satisfy the policy ([ALICE]:
+      │ line 1: the key expired (valid-before [TIME]) before the
+      │ signing time [TIME])
+      help: run `eka lock` and commit atom.lock
+    ");
+    let run = sb.eka(&dir, &["fetch", "--offline"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::lock_untrusted
+
+      × atom.lock no longer satisfies the trust policy of atom.toml:
+      │   the set `reg` refuses a@0.1.0: the signers the lock records no longer
+      │ satisfy the policy ([ALICE]:
+      │ line 1: the key expired (valid-before [TIME]) before the
+      │ signing time [TIME])
+      help: run `eka update` to lock versions the policy admits, or fix the
+            policy; then commit atom.lock
+    ");
+
+    // A pinned root that is not this registry's: another history.
+    std::fs::write(
+        dir.join("allowed_signers"),
+        allowed_line("alice@example.org", &alice),
+    )
+    .unwrap();
+    let pinned = manifest_now.replace(
+        "[trust.reg]\n",
+        &format!("[trust.reg]\nroot = \"{}\"\n", "1".repeat(40)),
+    );
+    std::fs::write(dir.join("atom.toml"), pinned).unwrap();
+    let run = sb.eka(&dir, &["update"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::refused
+
+      × the set `reg` refuses a@0.1.0: its registry's root is
+      │ ca9d30cde951d694c735342cff50597f17507145, but the policy pins
+      │ 1111111111111111111111111111111111111111: another history (a fork or a
+      │ rewritten mirror)
+      help: `eka verify <repository> <label> --allowed-signers <file>` shows each
+            signature; have the version signed by a key the set trusts (`eka
+            sign`), or trust its key in the set's allowed_signers
+    ");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("atom.lock")).unwrap(),
+        lock
+    );
+}
+
+/// The `SHA256:…` fingerprint of a key made by [`keygen`].
+fn keygen_fingerprint(key: &std::path::Path) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
+}
