@@ -967,3 +967,80 @@ fn keygen_fingerprint(key: &std::path::Path) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A key held by ssh-agent signs through `ssh-keygen -Y sign`, named by its
+/// public key file (`--key`) or as git names it (`user.signingKey =
+/// key::ssh-ed25519 …`); the signature verifies with ssh-keygen.
+#[test]
+fn a_key_in_ssh_agent_signs() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let (alice, _) = keygen(&sb, "alice");
+    let socket = sb.path().join("agent.sock");
+    let mut cmd = std::process::Command::new("ssh-agent");
+    cmd.arg("-a").arg(&socket);
+    let started = sb.run(cmd).assert_success();
+    let pid: u32 = started
+        .stdout
+        .split("SSH_AGENT_PID=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|p| p.parse().ok())
+        .expect("ssh-agent prints its pid");
+    struct Agent(u32);
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            // The agent this test started, by its pid.
+            unsafe { libc::kill(self.0 as i32, libc::SIGTERM) };
+        }
+    }
+    let _agent = Agent(pid);
+    let mut cmd = std::process::Command::new("ssh-add");
+    cmd.arg(&alice).env("SSH_AUTH_SOCK", &socket);
+    sb.run(cmd).assert_success();
+    // Only the agent has the private key now.
+    std::fs::remove_file(&alice).unwrap();
+
+    let url = server.create("registry");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write_atom("b", "b", "0.1.0");
+    repo.commit("a, b");
+    let public = alice.with_extension("pub");
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.env("SSH_AUTH_SOCK", &socket).args([
+        "publish",
+        "--remote",
+        &url,
+        "a",
+        "--key",
+        &public.display().to_string(),
+    ]);
+    sb.run(cmd).assert_success();
+    let literal = std::fs::read_to_string(&public).unwrap();
+    repo.git(&["config", "gpg.format", "ssh"]);
+    repo.git(&[
+        "config",
+        "user.signingKey",
+        &format!("key::{}", literal.trim()),
+    ]);
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.env("SSH_AUTH_SOCK", &socket)
+        .args(["publish", "--remote", &url, "b", "--sign"]);
+    sb.run(cmd).assert_success();
+    let sigs = signature_refs(&sb, &url, "alice");
+    assert_eq!(sigs.len(), 2, "{sigs:?}");
+    for (_, id) in &sigs {
+        ssh_keygen_verifies(&sb, &server.path("registry"), id, "alice", &alice);
+    }
+    // Without the agent, signing fails and nothing is published.
+    repo.write_atom("c", "c", "0.1.0");
+    repo.commit("c");
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.env("SSH_AUTH_SOCK", sb.path().join("no-agent.sock"))
+        .args(["publish", "--remote", &url, "c", "--sign"]);
+    let run = sb.run(cmd);
+    assert!(!run.success(), "{run}");
+    assert!(run.stderr.contains("atom::trust::ssh_keygen"), "{run}");
+    assert!(ls_remote(&url, &["refs/atoms/c/*"]).is_empty());
+}
