@@ -977,24 +977,29 @@ fn a_key_in_ssh_agent_signs() {
     let server = sb.server(Transport::File);
     let (alice, _) = keygen(&sb, "alice");
     let socket = sb.path().join("agent.sock");
-    let mut cmd = std::process::Command::new("ssh-agent");
-    cmd.arg("-a").arg(&socket);
-    let started = sb.run(cmd).assert_success();
-    let pid: u32 = started
-        .stdout
-        .split("SSH_AGENT_PID=")
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .and_then(|p| p.parse().ok())
-        .expect("ssh-agent prints its pid");
-    struct Agent(u32);
+    // In the foreground (-D), as this test's own child, killed on drop.
+    struct Agent(std::process::Child);
     impl Drop for Agent {
         fn drop(&mut self) {
-            // The agent this test started, by its pid.
-            unsafe { libc::kill(self.0 as i32, libc::SIGTERM) };
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
-    let _agent = Agent(pid);
+    let _agent = Agent(
+        std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent (OpenSSH) is installed"),
+    );
+    for _ in 0..200 {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let mut cmd = std::process::Command::new("ssh-add");
     cmd.arg(&alice).env("SSH_AUTH_SOCK", &socket);
     sb.run(cmd).assert_success();
@@ -1043,4 +1048,74 @@ fn a_key_in_ssh_agent_signs() {
     assert!(!run.success(), "{run}");
     assert!(run.stderr.contains("atom::trust::ssh_keygen"), "{run}");
     assert!(ls_remote(&url, &["refs/atoms/c/*"]).is_empty());
+}
+
+/// A signed yank verifies with ssh-keygen; a yank copied onto another
+/// version by plain git is named as such where its reason would show.
+#[test]
+fn signed_and_forged_yanks() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let (alice, _) = keygen(&sb, "alice");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let key = alice.display().to_string();
+    let run = sb.eka(
+        reg.source.path(),
+        &[
+            "yank",
+            "a@0.2.0",
+            "--remote",
+            &url,
+            "--reason",
+            "CVE-2026-0001",
+            "--key",
+            &key,
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    yanked a@0.2.0 on [URL] (signed by [ALICE])
+    --- stderr ---
+    ");
+    let yanks: Vec<(String, String)> = ls_remote(&url, &["refs/atoms/_yank/*"])
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("^{}"))
+        .collect();
+    assert_eq!(yanks.len(), 1, "{yanks:?}");
+    ssh_keygen_verifies(&sb, &reg.path, &yanks[0].1, "alice", &alice);
+
+    // The same tag under 0.1.0's yank ref, by plain git.
+    let copied = yanks[0].0.replace("/0.2.0/", "/0.1.0/");
+    crate::support::git(&reg.path, &["update-ref", &copied, &yanks[0].1]);
+    let run = sb.eka(sb.path(), &["--json", "versions", &format!("{url}::a")]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let yanked = json["yanked"].as_array().unwrap();
+    let of = |v: &str| yanked.iter().find(|y| y["version"] == v).unwrap()["yanks"][0].clone();
+    assert_eq!(of("0.2.0")["reason"], "CVE-2026-0001");
+    assert!(of("0.2.0")["ignored"].is_null());
+    let forged = of("0.1.0");
+    assert!(
+        forged["ignored"]
+            .as_str()
+            .unwrap()
+            .starts_with("a yank of another atom: signed for version 0.2.0"),
+        "{forged}"
+    );
+    let run = sb.eka(sb.path(), &["versions", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id 8e3ucast5eegonsvbv266va185sntidchg7frf4u3b36thq4arn0)
+      VERSION  COMMIT
+      0.2.0    42a8d60b89722c103729943b8784a95e5050f0c5  yanked: CVE-2026-0001
+      0.1.0    c0958f325b4da2c66a6ca30d7baa4275474e34e0  yanked (its yank does not hold: a yank of another atom: signed for version 0.2.0, but the atom's is 0.1.0; signed for commit 42a8d60b89722c103729943b8784a95e5050f0c5, but the atom's is c0958f325b4da2c66a6ca30d7baa4275474e34e0)
+    --- stderr ---
+    ");
 }

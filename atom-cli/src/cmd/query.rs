@@ -95,8 +95,13 @@ pub fn yank_note(lines: Option<&Vec<atom_ops::yank::YankLine>>) -> String {
         .filter_map(|l| l.reason.as_deref())
         .collect();
     reasons.dedup();
-    match reasons.as_slice() {
-        [] => "yanked".to_owned(),
+    let ignored = lines
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .find_map(|l| l.ignored.as_deref());
+    match (reasons.as_slice(), ignored) {
+        ([], Some(why)) => format!("yanked (its yank does not hold: {why})"),
+        ([], None) => "yanked".to_owned(),
         _ => format!("yanked: {}", reasons.join("; ")),
     }
 }
