@@ -313,6 +313,27 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "eka::fetch::unreachable" => {
             "check the URLs and that the servers are up; `--offline` uses the cache alone"
         }
+        "atom::hook::exists" => {
+            "merge it by hand (have it pipe its input to `eka hook pre-receive`), or remove it and run `eka hook install` again"
+        }
+        "atom::hook::input" => {
+            "`eka hook pre-receive` is run by git, which writes `<old> <new> <ref>` lines on its stdin; install it with `eka hook install`"
+        }
+        "atom::sign::no_key" => {
+            "pass --key ~/.ssh/id_ed25519, or configure one: `git config eka.signingKey ~/.ssh/id_ed25519`"
+        }
+        "atom::sign::not_ssh" => {
+            "sign with SSH as git does (`git config gpg.format ssh`), or give eka its own key: --key or `git config eka.signingKey`"
+        }
+        "atom::sign::not_published" => {
+            "list the published versions with `eka versions <remote>::<label>`"
+        }
+        "atom::trust::refused" => {
+            "`eka verify <repository> <label> --allowed-signers <file>` shows each signature; have the version signed by a key the set trusts (`eka sign`), or trust its key in the set's allowed_signers"
+        }
+        "atom::trust::lock_untrusted" => {
+            "run `eka update` to lock versions the policy admits, or fix the policy; then commit atom.lock"
+        }
         "eka::fetch::not_cached" => {
             "run `eka fetch` without --offline"
         }

@@ -70,6 +70,12 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Evaluate a Nix file or expression with the embedded evaluator
     Eval(cmd::eval::Args),
+    /// Add your signature to published versions, pushing only the new signature refs
+    Sign(cmd::sign::Args),
+    /// Withdraw a published version (nothing is deleted; resolution stops picking it)
+    Yank(cmd::yank::Args),
+    /// A registry's server-side hook refusing rewrites of published atoms
+    Hook(cmd::hook::Args),
 }
 
 // Evaluation allocates many small, short-lived objects (thunks,
@@ -96,6 +102,9 @@ fn main() -> ExitCode {
         Command::Update(args) => cmd::update::run(args, &cli.global),
         Command::Fetch(args) => cmd::fetch::run(args, &cli.global),
         Command::Eval(args) => cmd::eval::run(args, &cli.global),
+        Command::Sign(args) => cmd::sign::run(args, &cli.global),
+        Command::Yank(args) => cmd::yank::run(args, &cli.global),
+        Command::Hook(args) => cmd::hook::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

@@ -30,6 +30,9 @@ pub struct Manifest {
     pub locker: Option<toml::Table>,
     /// What the manifest should change, though it was read.
     pub warnings: Vec<ManifestWarning>,
+    /// `[trust.<set>]`: whom the atom trusts to sign the atoms of a set
+    /// (`spec/trust.md` §5.2).
+    pub trust: BTreeMap<String, TrustPolicy>,
 }
 
 /// The manifest as written: `[package]`, or eka 0.3's older `[atom]`.
@@ -44,6 +47,8 @@ struct RawManifest {
     compose: Option<toml::Table>,
     #[serde(default)]
     locker: Option<toml::Table>,
+    #[serde(default)]
+    trust: BTreeMap<String, TrustPolicy>,
 }
 
 /// eka 0.3's older `[atom]` table: `id` was the label.
@@ -68,6 +73,20 @@ pub enum ManifestWarning {
         label: Label,
         version: Version,
     },
+}
+
+/// `[trust.<set>]`: a set's policy, an OpenSSH `allowed_signers` file
+/// (named, relative to the manifest's directory) or its lines inline, and
+/// optionally the set's pinned root commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrustPolicy {
+    #[serde(default)]
+    pub allowed_signers: Option<String>,
+    #[serde(default)]
+    pub signers: Vec<String>,
+    #[serde(default)]
+    pub root: Option<String>,
 }
 
 /// `[package]`: what the atom is.
@@ -320,6 +339,7 @@ impl RawManifest {
             deps: self.deps,
             compose: self.compose,
             locker: self.locker,
+            trust: self.trust,
             warnings,
         })
     }

@@ -22,6 +22,9 @@ pub const ATOMS_PREFIX: &str = "refs/atoms/";
 pub const ROOT_REF: &str = "refs/atoms/_root";
 const MANIFEST_DIR: &str = "_manifest/";
 const ORIGIN_DIR: &str = "_origin/";
+/// Where signatures and yanks live (`spec/trust.md` §3): under the prefix,
+/// so one listing shows them, but not atom refs.
+pub const TRUST_DIRS: [&str; 2] = ["_sig/", "_yank/"];
 
 /// The legacy prefixes of eka 0.3, read (never written) so its atoms resolve
 /// and verify too.
@@ -133,9 +136,13 @@ fn parse_canonical(name: &str, label: &str, version: &str) -> Result<AtomVersion
 }
 
 impl AtomRef {
-    /// Parses a full ref name. `None` if it is not under [`ATOMS_PREFIX`].
+    /// Parses a full ref name. `None` if it is not under [`ATOMS_PREFIX`],
+    /// or is a signature or yank ref ([`TRUST_DIRS`]).
     pub fn parse(name: &str) -> Option<Result<AtomRef, RefParseError>> {
         let rest = name.strip_prefix(ATOMS_PREFIX)?;
+        if TRUST_DIRS.iter().any(|d| rest.starts_with(d)) {
+            return None;
+        }
         let err = |why: &str| RefParseError {
             name: name.to_owned(),
             why: why.to_owned(),
@@ -264,6 +271,14 @@ mod tests {
             "refs/atoms/hello/1.0.0/extra",
         ] {
             assert!(AtomRef::parse(bad).unwrap().is_err(), "{bad}");
+        }
+        // Signatures and yanks are not atom refs, nor foreign ones.
+        for trust in [
+            "refs/atoms/_sig/hello/1.0.0/ab",
+            "refs/atoms/_yank/hello/1.0.0/unsigned",
+        ] {
+            assert!(AtomRef::parse(trust).is_none(), "{trust}");
+            assert!(AtomRef::parse_any(trust).is_none(), "{trust}");
         }
     }
 

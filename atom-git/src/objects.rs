@@ -23,14 +23,35 @@ pub fn write_commits(
     repo: &gix::Repository,
     commits: &[Vec<u8>],
 ) -> Result<(Vec<ObjectId>, NewPack), GitError> {
+    write_pack(repo, gix::object::Kind::Commit, commits)
+}
+
+/// [`write_commits`] for tag objects (the signatures of a publish).
+pub fn write_tags(
+    repo: &gix::Repository,
+    tags: &[Vec<u8>],
+) -> Result<(Vec<ObjectId>, NewPack), GitError> {
+    write_pack(repo, gix::object::Kind::Tag, tags)
+}
+
+fn write_pack(
+    repo: &gix::Repository,
+    kind: gix::object::Kind,
+    commits: &[Vec<u8>],
+) -> Result<(Vec<ObjectId>, NewPack), GitError> {
     use gix::odb::pack::data;
+    let header = match kind {
+        gix::object::Kind::Commit => data::entry::Header::Commit,
+        gix::object::Kind::Tag => data::entry::Header::Tag,
+        gix::object::Kind::Tree => data::entry::Header::Tree,
+        gix::object::Kind::Blob => data::entry::Header::Blob,
+    };
     let hash = repo.object_hash();
     let mut ids = Vec::with_capacity(commits.len());
     let mut new = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for bytes in commits {
-        let id = gix::objs::compute_hash(hash, gix::object::Kind::Commit, bytes)
-            .map_err(GitError::write_pack)?;
+        let id = gix::objs::compute_hash(hash, kind, bytes).map_err(GitError::write_pack)?;
         ids.push(id);
         if seen.insert(id) && !repo.objects.exists_without_refresh(&id) {
             new.push(bytes.as_slice());
@@ -45,7 +66,7 @@ pub fn write_commits(
     let mut stream = data::header::encode(data::Version::V2, count).to_vec();
     let mut zlib = gix::zlib::stream::deflate::Compress::new(gix::zlib::Compression::DEFAULT);
     for bytes in new {
-        data::entry::Header::Commit
+        header
             .write_to(bytes.len() as u64, &mut stream)
             .map_err(GitError::write_pack)?;
         deflate(&mut zlib, bytes, &mut stream).map_err(GitError::write_pack)?;

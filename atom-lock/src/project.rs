@@ -179,7 +179,7 @@ impl Project {
 }
 
 /// The sets of a manifest as set keys.
-fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectError> {
+pub fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectError> {
     let mut out = HashMap::new();
     for (name, mirrors) in &manifest.package.sets {
         let bad = |why: String, offending: &str| ProjectError::BadSet {
@@ -476,6 +476,8 @@ pub fn materialize(
             digest: g.digest,
             mirrors: a.set.mirrors().to_vec(),
             deps: a.deps.clone(),
+            // Filled by the caller's policy check (`spec/trust.md` §5.3).
+            signers: Vec::new(),
         })
         .collect();
     Ok(Lockfile::new(resolution.deps.clone(), atoms)?)

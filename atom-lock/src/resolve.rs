@@ -87,6 +87,13 @@ pub enum ResolveWarning {
     /// ref).
     #[error("{warning}")]
     Listing { set: String, warning: QueryWarning },
+    /// A locked version that was yanked since: kept, as the lock pins it.
+    #[error("{label}@{version} from {set} is yanked; the lock keeps it (`eka update {label}` moves off it)")]
+    Yanked {
+        label: Label,
+        version: Version,
+        set: String,
+    },
     /// A version left out of resolution: its manifest is unusable.
     #[error("ignoring {label}@{version} from {set}: {why}")]
     Ignored {
@@ -800,9 +807,15 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Root(_) => Some(self.root.version.clone()).filter(|v| range.contains(v)),
             Pkg::Atom { id, .. } => {
                 let versions = &self.d.atoms[id].versions;
+                // A locked version stays even when yanked (with a warning);
+                // otherwise a yanked version is never chosen.
                 match self.prefer.get(id) {
                     Some(v) if range.contains(v) && versions.contains_key(v) => Some(v.clone()),
-                    _ => versions.keys().rev().find(|v| range.contains(v)).cloned(),
+                    _ => versions
+                        .iter()
+                        .rev()
+                        .find(|(v, e)| range.contains(v) && !e.is_yanked())
+                        .map(|(v, _)| v.clone()),
                 }
             }
         })
@@ -877,8 +890,21 @@ pub fn resolve(
             named.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             for (label, set, versions) in named {
                 let list: Vec<Version> = versions.keys().cloned().collect();
+                let yanked: Vec<String> = versions
+                    .values()
+                    .rev()
+                    .filter(|e| e.is_yanked())
+                    .map(|e| e.version.to_string())
+                    .collect();
+                let yanked = match yanked.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        "; yanked, never chosen for a new lock: {}",
+                        yanked.join(", ")
+                    ),
+                };
                 explanation.push_str(&format!(
-                    "\n  ({label} in {set} has {})",
+                    "\n  ({label} in {set} has {}{yanked})",
                     list_versions(&list)
                 ));
             }
@@ -949,12 +975,20 @@ fn build(
     if let Some(cycle) = find_cycle(&atoms) {
         return Err(ResolveError::Cycle(cycle));
     }
+    let mut warnings = d.warnings.clone();
+    warnings.extend(atoms.iter().filter(|a| a.published.is_yanked()).map(|a| {
+        ResolveWarning::Yanked {
+            label: a.label.clone(),
+            version: a.version.clone(),
+            set: a.set.to_string(),
+        }
+    }));
     let mut roots: Vec<(SetKey, CommitId)> = d.roots.iter().map(|(k, r)| (k.clone(), *r)).collect();
     roots.sort();
     Ok(Resolution {
         deps: edges(&root.deps),
         atoms,
-        warnings: d.warnings.clone(),
+        warnings,
         rounds: d.rounds,
         roots,
     })
@@ -1056,6 +1090,8 @@ mod tests {
                                 origin: None,
                                 namespace: crate::registry::Namespace::Atoms,
                                 mirrors: Vec::new(),
+                                signatures: Vec::new(),
+                                yanks: Vec::new(),
                             });
                         }
                     }

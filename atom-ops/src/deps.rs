@@ -56,6 +56,12 @@ pub enum DepsError {
     #[error("{} was written by eka 0.3", .0.display())]
     #[diagnostic(code(eka::lock::eka03))]
     Eka03Lock(PathBuf),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Trust(#[from] crate::trust::TrustError),
+    #[error("atom.lock no longer satisfies the trust policy of atom.toml:\n  {}", .0.join("\n  "))]
+    #[diagnostic(code(atom::trust::lock_untrusted))]
+    Untrusted(Vec<String>),
 }
 
 impl From<atom_modules::FetchLockedError> for DepsError {
@@ -176,8 +182,11 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
         LockState::Valid(ref l) => l,
     };
     let root = project::root_input_at(&p.manifest, &p.manifest_path(), &p.manifest_text)?;
+    let mut stale = project::stale_reasons(&root, lock);
+    let policies = crate::trust::policies(&p.manifest, &p.dir)?;
+    stale.extend(crate::trust::recheck(&policies, lock));
     Ok(CheckReport {
-        stale: project::stale_reasons(&root, lock),
+        stale,
         atoms: lock.atoms().len(),
     })
 }
@@ -318,6 +327,10 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
         true => Access::Read,
         false => Access::Write,
     };
+    let untrusted = crate::trust::recheck(&crate::trust::policies(&p.manifest, &p.dir)?, lock);
+    if !untrusted.is_empty() {
+        return Err(DepsError::Untrusted(untrusted));
+    }
     let cache = Cache::open(&cache::default_dir()?, access)?;
     let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
     let options = fetch::Options {
@@ -359,8 +372,13 @@ fn lock_manifest(
     keep: &Keep,
 ) -> Result<Locked, DepsError> {
     let root = project::root_input_at(manifest, &dir.join(MANIFEST_FILE), text)?;
+    let policies = crate::trust::policies(manifest, dir)?;
     if let (Keep::Locked, Some(old)) = (keep, old) {
-        if project::stale_reasons(&root, old).is_empty() {
+        // A lock whose recorded signers no longer satisfy a policy (or
+        // were never recorded under it) is resolved again.
+        if project::stale_reasons(&root, old).is_empty()
+            && crate::trust::recheck(&policies, old).is_empty()
+        {
             return Ok(Locked::unchanged(old.clone()));
         }
     }
@@ -375,6 +393,17 @@ fn lock_manifest(
         let names = manifest.deps.direct_nix();
         let kept = old.direct_kept(names.iter().map(|d| d.name.as_str()));
         locked.lock = locked.lock.with_direct(kept)?;
+    }
+    if let Some(resolution) = &locked.resolution {
+        let _phase = (!policies.is_empty())
+            .then(|| tracing::info_span!(target: "eka::phase", "check signatures").entered());
+        locked.lock = crate::trust::enforce(
+            &policies,
+            locked.lock.clone(),
+            resolution,
+            &cache,
+            &connections,
+        )?;
     }
     Ok(locked)
 }

@@ -9,7 +9,10 @@
 //!
 //! - [`deps`]: an atom's dependencies: add, remove, lock, update, fetch;
 //! - [`publish`]: atoms of a commit to a remote, all or nothing;
-//! - [`verify`]: published atoms against their origin commits.
+//! - [`verify`]: published atoms against their origin commits;
+//! - [`sign`]: signing published versions, at publish or later;
+//! - [`yank`]: withdrawing a published version;
+//! - [`hook`]: a registry's server-side hook refusing rewrites.
 
 // Errors carry source text and spans for miette; they are built only when
 // rejecting input, so their size costs nothing on the success path.
@@ -17,9 +20,13 @@
 
 pub mod deps;
 pub mod eval;
+pub mod hook;
 pub mod publish;
 pub mod query;
+pub mod sign;
+pub mod trust;
 pub mod verify;
+pub mod yank;
 
 use std::path::Path;
 

@@ -52,6 +52,11 @@ pub struct PublishRequest {
     pub selection: Selection,
     /// Compute and check everything, write nothing.
     pub dry_run: bool,
+    /// Sign each new version (also when `key` is given, or git config
+    /// `eka.sign` is true); see [`crate::sign`].
+    pub sign: bool,
+    /// The signing key (`--key`), instead of the configured one.
+    pub key: Option<String>,
 }
 
 /// What happened (or would happen) to one atom.
@@ -90,6 +95,8 @@ pub struct PublishReport {
     pub atoms: Vec<PublishedAtom>,
     /// Refs pushed to the remote (empty when nothing was new, or dry run).
     pub pushed_refs: Vec<String>,
+    /// The key that signed the new versions, if they were signed.
+    pub signer: Option<atom_trust::KeyFingerprint>,
     /// Problems that did not stop the publish.
     pub warnings: Vec<String>,
 }
@@ -113,6 +120,9 @@ pub enum PublishError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sign(#[from] crate::sign::SigningError),
     #[error("`{path}/atom.toml` is not valid UTF-8")]
     #[diagnostic(code(atom::manifest::utf8), help("save atom.toml as UTF-8"))]
     ManifestNotUtf8 { path: String },
@@ -295,7 +305,20 @@ pub fn publish(
         .in_scope(|| digests(&repo, &prepared))?;
     check_root(&remote_refs, root)?;
     let plan = plan(&repo, connections, &url, &remote_refs, &prepared)?;
-    let wanted = wanted_refs(&plan, &prepared, source, root, &remote_refs);
+    let mut wanted = wanted_refs(&plan, &prepared, source, root, &remote_refs);
+    let signatures = crate::sign::at_publish(
+        &repo,
+        request.sign,
+        request.key.as_deref(),
+        request.dry_run,
+        || {
+            let fresh = plan.fresh.iter().map(|&i| (&prepared[i], digests[i]));
+            fresh
+                .map(|(p, d)| crate::sign::statement(&p.atom, p.commit_id, source, root, d))
+                .collect()
+        },
+    )?;
+    wanted.extend(signatures.iter().flat_map(|s| s.refs.iter().cloned()));
     let local_updates = local_updates(&repo, &wanted)?;
     let mut report = PublishReport {
         remote: url.clone(),
@@ -303,6 +326,7 @@ pub fn publish(
         root,
         atoms: report_atoms(&plan, &prepared, &digests, request.dry_run),
         pushed_refs: Vec::new(),
+        signer: signatures.as_ref().map(|s| s.signer),
         warnings: Vec::new(),
     };
     if request.dry_run || wanted.is_empty() {

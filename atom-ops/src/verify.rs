@@ -13,6 +13,10 @@ use atom_format::refs::{AtomRef, AtomVersion, Namespace, ATOMS_PREFIX, EKA03_ROO
 use atom_format::verify::{self as rules, Failure, OriginAtom, OriginFacts, RecordedAtom};
 use atom_format::{AtomCommit, AtomId, ContentDigest, Label};
 use atom_git::{self as git, Connections, GitError, RemoteError};
+use atom_trust::{
+    judge_signature, AllowedSigners, KeyFingerprint, ListedTag, SignatureStatus, Statement,
+    Timestamp, TrustRef,
+};
 use gix::ObjectId;
 use semver::Version;
 
@@ -47,6 +51,31 @@ pub struct VerifyRequest {
     pub registry: Registry,
     /// The atoms to verify; all when empty.
     pub wanted: Vec<Wanted>,
+    /// Whom to trust: signatures by other keys are reported as unknown
+    /// signers. Without it, every good signature counts.
+    pub signers: Option<AllowedSigners>,
+    /// Fail a version without a signature that counts (`--require-signed`).
+    pub require_signed: bool,
+}
+
+/// One signature of a version, as verified (`spec/trust.md` §5.1).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SignatureLine {
+    /// The signer its ref names.
+    pub listed: KeyFingerprint,
+    /// The key that made it, when it verified.
+    pub fingerprint: Option<KeyFingerprint>,
+    pub algorithm: Option<String>,
+    pub signed_at: Option<Timestamp>,
+    /// `allowed`, `good`, `unknown-signer`, `refused`, `wrong-atom` or
+    /// `invalid`.
+    pub status: &'static str,
+    /// The policy's principals, when it allowed the key.
+    pub principals: Option<String>,
+    /// The verdict in words.
+    pub detail: String,
+    /// Whether it counts: allowed by the policy, or good without one.
+    pub counts: bool,
 }
 
 /// The verdict on one atom version.
@@ -61,11 +90,15 @@ pub struct Verdict {
     pub digest: Option<ContentDigest>,
     /// What failed; empty when the atom verifies.
     pub failures: Vec<Failure>,
+    /// Its signatures, each verified.
+    pub signatures: Vec<SignatureLine>,
+    /// Signatures were required, and none counts.
+    pub missing_signature: bool,
 }
 
 impl Verdict {
     pub fn ok(&self) -> bool {
-        self.failures.is_empty()
+        self.failures.is_empty() && !self.missing_signature
     }
 }
 
@@ -116,13 +149,13 @@ pub fn verify(
     connections: &Connections,
 ) -> Result<VerifyReport, VerifyError> {
     match &request.registry {
-        Registry::Local(path) => verify_repo(&git::open(path)?, &request.wanted),
+        Registry::Local(path) => verify_repo_with(&git::open(path)?, request),
         Registry::Remote(url) => {
             let scratch = tempfile::tempdir().map_err(|e| VerifyError::Scratch(e.into()))?;
             let repo =
                 gix::init_bare(scratch.path()).map_err(|e| VerifyError::Scratch(e.into()))?;
             fetch_wanted(&repo, connections, url, &request.wanted)?;
-            verify_repo(&repo, &request.wanted)
+            verify_repo_with(&repo, request)
         }
     }
 }
@@ -161,7 +194,7 @@ fn prefixes(wanted: &[Wanted]) -> Vec<String> {
     }
     for w in wanted {
         let l = &w.label;
-        for dir in ["", "_manifest/", "_origin/"] {
+        for dir in ["", "_manifest/", "_origin/", "_sig/"] {
             out.push(format!("{ATOMS_PREFIX}{dir}{l}/"));
         }
         out.push(format!("refs/eka/atoms/{l}/"));
@@ -173,6 +206,9 @@ fn prefixes(wanted: &[Wanted]) -> Vec<String> {
 /// Whether a listed ref belongs to an atom asked for (the prefixes cannot
 /// select a version).
 fn is_wanted(name: &str, wanted: &[Wanted]) -> bool {
+    if let Some(Ok(TrustRef::Signature { atom, .. })) = TrustRef::parse(name) {
+        return wanted.is_empty() || wanted.iter().any(|w| matches(w, &atom));
+    }
     match AtomRef::parse_any(name) {
         Some(Ok((_, AtomRef::Root))) => true,
         Some(Ok((_, AtomRef::Atom(v) | AtomRef::Manifest(v) | AtomRef::Origin(v)))) => {
@@ -195,6 +231,9 @@ struct RegistryRefs {
     manifests: HashMap<(Namespace, AtomVersion), ObjectId>,
     origins: HashMap<(Namespace, AtomVersion), ObjectId>,
     roots: HashMap<Namespace, ObjectId>,
+    /// Signature refs by version (either namespace: a statement binds a
+    /// label and version, not a ref).
+    signatures: HashMap<AtomVersion, Vec<(KeyFingerprint, ObjectId)>>,
     foreign: Vec<String>,
 }
 
@@ -205,6 +244,19 @@ impl RegistryRefs {
         refs.extend(git::local_refs(repo, EKA03_ROOT_REF)?);
         let mut out = RegistryRefs::default();
         for (name, id) in refs {
+            match TrustRef::parse(&name) {
+                Some(Ok(TrustRef::Signature { atom, signer })) => {
+                    out.signatures.entry(atom).or_default().push((signer, id));
+                    continue;
+                }
+                // Yanks are `eka versions`' business, not verification's.
+                Some(Ok(TrustRef::Yank { .. })) => continue,
+                Some(Err(_)) => {
+                    out.foreign.push(name);
+                    continue;
+                }
+                None => {}
+            }
             match AtomRef::parse_any(&name) {
                 Some(Ok((ns, AtomRef::Atom(v)))) => _ = out.atoms.insert((ns, v), id),
                 Some(Ok((ns, AtomRef::Manifest(v)))) => _ = out.manifests.insert((ns, v), id),
@@ -249,8 +301,25 @@ impl RegistryRefs {
     }
 }
 
-/// Verifies the atoms in `repo`'s refs (all, or those `wanted`).
+/// Verifies the atoms in `repo`'s refs (all, or those `wanted`), without
+/// a policy or a signature requirement.
 pub fn verify_repo(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyReport, VerifyError> {
+    let request = VerifyRequest {
+        registry: Registry::Local(PathBuf::new()),
+        wanted: wanted.to_vec(),
+        signers: None,
+        require_signed: false,
+    };
+    verify_repo_with(repo, &request)
+}
+
+/// Verifies the atoms in `repo`'s refs as `request` asks (its registry
+/// aside).
+fn verify_repo_with(
+    repo: &gix::Repository,
+    request: &VerifyRequest,
+) -> Result<VerifyReport, VerifyError> {
+    let wanted = &request.wanted;
     let refs = RegistryRefs::read(repo)?;
     refs.check_wanted(wanted)?;
     let mut origins = Origins::new(repo);
@@ -259,7 +328,12 @@ pub fn verify_repo(repo: &gix::Repository, wanted: &[Wanted]) -> Result<VerifyRe
     for (key, commit) in &refs.atoms {
         if wanted.is_empty() || wanted.iter().any(|w| matches(w, &key.1)) {
             let recorded = refs.recorded(key, *commit);
-            verdicts.push(judge(repo, &recorded, &mut origins, &mut digester)?);
+            let mut verdict = judge(repo, &recorded, &mut origins, &mut digester)?;
+            let signatures = refs.signatures.get(&key.1).map_or(&[][..], Vec::as_slice);
+            verdict.signatures = judge_signatures(repo, &recorded, &verdict, signatures, request)?;
+            verdict.missing_signature =
+                request.require_signed && !verdict.signatures.iter().any(|s| s.counts);
+            verdicts.push(verdict);
         }
     }
     Ok(VerifyReport {
@@ -299,7 +373,88 @@ fn judge<O: gix::objs::Find>(
             .map(|r| AtomId::compute(&r, &recorded.atom.label)),
         digest,
         failures,
+        signatures: Vec::new(),
+        missing_signature: false,
     })
+}
+
+/// Each signature of a recorded version, checked against the version as
+/// the registry holds it (its commit, origin, root and digest).
+fn judge_signatures(
+    repo: &gix::Repository,
+    recorded: &RecordedAtom,
+    verdict: &Verdict,
+    signatures: &[(KeyFingerprint, ObjectId)],
+    request: &VerifyRequest,
+) -> Result<Vec<SignatureLine>, GitError> {
+    let commit = match git::read_object(repo, recorded.commit)? {
+        Some((gix::object::Kind::Commit, bytes)) => AtomCommit::parse(&bytes).ok(),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (listed, tag) in signatures {
+        let bytes = match git::read_object(repo, *tag)? {
+            Some((gix::object::Kind::Tag, bytes)) => bytes,
+            _ => Vec::new(),
+        };
+        let line = match (&commit, recorded.root, verdict.digest) {
+            (Some(c), Some(root), Some(digest)) => {
+                let atom = Statement::new(
+                    recorded.atom.label.clone(),
+                    recorded.atom.version.clone(),
+                    recorded.commit,
+                    c.origin,
+                    root,
+                    digest,
+                );
+                let tag = ListedTag {
+                    listed: Some(*listed),
+                    bytes: &bytes,
+                };
+                signature_line(
+                    *listed,
+                    judge_signature(&atom, tag, request.signers.as_ref()),
+                )
+            }
+            // What the signature is about cannot be known: the atom itself
+            // failed (reported above), or the registry has no root.
+            _ => SignatureLine {
+                listed: *listed,
+                fingerprint: None,
+                algorithm: None,
+                signed_at: None,
+                status: "unchecked",
+                principals: None,
+                detail:
+                    "not checked: the version itself does not verify, or the registry has no root"
+                        .into(),
+                counts: false,
+            },
+        };
+        out.push(line);
+    }
+    Ok(out)
+}
+
+fn signature_line(listed: KeyFingerprint, v: atom_trust::SignatureVerdict) -> SignatureLine {
+    let (status, principals, counts) = match &v.status {
+        SignatureStatus::Allowed { principals, .. } => ("allowed", Some(principals.clone()), true),
+        SignatureStatus::Good => ("good", None, true),
+        SignatureStatus::UnknownSigner => ("unknown-signer", None, false),
+        SignatureStatus::Refused { .. } => ("refused", None, false),
+        SignatureStatus::WrongAtom { .. } => ("wrong-atom", None, false),
+        SignatureStatus::Invalid { .. } => ("invalid", None, false),
+    };
+    SignatureLine {
+        listed,
+        fingerprint: v.fingerprint,
+        algorithm: v.algorithm,
+        signed_at: v.signed_at,
+        status,
+        principals,
+        detail: v.status.to_string(),
+        counts,
+    }
 }
 
 fn check_origin(

@@ -11,11 +11,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use atom_format::refs::{AtomRef, AtomVersion, Namespace, ATOMS_PREFIX, EKA03_ROOT_REF, ROOT_REF};
+use atom_format::commit::AtomCommitError;
+use atom_format::refs::{
+    AtomRef, AtomVersion, Namespace, RefParseError, ATOMS_PREFIX, EKA03_ROOT_REF, ROOT_REF,
+};
 use atom_format::{AtomCommit, ContentDigest};
 use gix::ObjectId;
 
-use crate::policy::{judge_signature, judge_yank, ListedTag, Policy, SignatureStatus};
+use crate::policy::{
+    judge_signature, judge_yank, ListedTag, Policy, PolicyRefusal, SignatureStatus,
+};
 use crate::refs::TrustRef;
 use crate::statement::{Statement, YankTarget};
 use crate::time::Timestamp;
@@ -90,17 +95,93 @@ pub struct HookRules<'a> {
     pub clock: Option<(Timestamp, u64)>,
 }
 
-/// Why a push is refused, for one ref: one line the pushing client shows.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a push is refused, for one ref: one line the pushing client shows
+/// (the reason and its causes).
+#[derive(Debug)]
 pub struct Refusal {
     pub name: String,
-    pub reason: String,
+    pub reason: RefusalReason,
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.reason)
+        write!(f, "{}: {}", self.name, crate::causes(&self.reason))
     }
+}
+
+/// Why one ref update is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefusalReason {
+    #[error(
+        "deleting a published ref is refused: published versions are immutable \
+         (withdraw a version with `eka yank`)"
+    )]
+    Delete,
+    #[error(
+        "moving a published ref is refused (from {old} to {new}): published versions are immutable"
+    )]
+    Move { old: ObjectId, new: ObjectId },
+    #[error(transparent)]
+    TrustRefName(RefParseError),
+    #[error("not a ref of the atom format: {}", .0.why)]
+    AtomRefName(RefParseError),
+    #[error("not a ref of the atom format (refs/eka/ holds only eka 0.3's atoms)")]
+    Foreign,
+    #[error("{id} is a {actual}, not a {expected}")]
+    WrongKind {
+        id: ObjectId,
+        actual: gix::object::Kind,
+        expected: gix::object::Kind,
+    },
+    #[error("the object {0} is missing")]
+    MissingObject(ObjectId),
+    #[error("{0} has parents; the root ref names a root commit")]
+    RootWithParents(ObjectId),
+    #[error("its {kind} ref {name} is missing")]
+    MissingSibling { kind: &'static str, name: String },
+    #[error("its origin ref {name} holds {holds}, but the atom commit's origin is {origin}")]
+    OriginMismatch {
+        name: String,
+        holds: ObjectId,
+        origin: ObjectId,
+    },
+    #[error("{id} is not an atom commit in the format's layout")]
+    NotAnAtomCommit {
+        id: ObjectId,
+        #[source]
+        source: AtomCommitError,
+    },
+    #[error("{id} publishes {label}@{version}, not {expected}")]
+    OtherAtom {
+        id: ObjectId,
+        label: atom_format::Label,
+        version: semver::Version,
+        expected: AtomVersion,
+    },
+    #[error("the atom's content has no digest")]
+    Digest(#[source] BoxError),
+    #[error("there is no version {0} to sign or yank")]
+    NoVersion(AtomVersion),
+    #[error("the registry has no {ROOT_REF}")]
+    NoRoot,
+    #[error("the registry's policy refuses it: {}", .0.why)]
+    Policy(PolicyRefusal),
+    #[error("the signature is refused: {0}")]
+    Signature(SignatureStatus),
+    #[error("the yank is refused: {0}")]
+    Yank(String),
+    #[error("signed at {at}, but received at {now}: the registry accepts signatures made within {skew} s of their push")]
+    Clock {
+        at: Timestamp,
+        now: Timestamp,
+        skew: u64,
+    },
+    #[error("cannot read {what}")]
+    Read {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
 }
 
 /// Checks a push; returns every refusal (empty: accept).
@@ -140,7 +221,7 @@ enum After {
     Unknown,
 }
 
-type Checked = Result<(), String>;
+type Checked = Result<(), RefusalReason>;
 
 impl Push<'_> {
     fn check(&self, u: &RefUpdate) -> Checked {
@@ -149,30 +230,26 @@ impl Push<'_> {
         }
         if !u.old.is_null() {
             return Err(if u.new.is_null() {
-                "deleting a published ref is refused: published versions are immutable \
-                 (withdraw a version with `eka yank`)"
-                    .to_owned()
+                RefusalReason::Delete
             } else {
-                format!(
-                    "moving a published ref is refused (from {} to {}): published versions are immutable",
-                    u.old, u.new
-                )
+                RefusalReason::Move {
+                    old: u.old,
+                    new: u.new,
+                }
             });
         }
         if let Some(trust) = TrustRef::parse(&u.name) {
-            let trust = trust.map_err(|e| e.to_string())?;
+            let trust = trust.map_err(RefusalReason::TrustRefName)?;
             return self.check_trust_ref(&trust, u.new);
         }
         match AtomRef::parse_any(&u.name) {
             Some(Ok((namespace, r))) => self.check_atom_ref(namespace, &r, u.new),
-            Some(Err(e)) => Err(format!("not a ref of the atom format: {}", e.why)),
-            None => {
-                Err("not a ref of the atom format (refs/eka/ holds only eka 0.3's atoms)".into())
-            }
+            Some(Err(e)) => Err(RefusalReason::AtomRefName(e)),
+            None => Err(RefusalReason::Foreign),
         }
     }
 
-    fn after(&self, name: &str) -> Result<After, String> {
+    fn after(&self, name: &str) -> Result<After, RefusalReason> {
         if let Some(u) = self.updates.get(name) {
             return Ok(if u.new.is_null() {
                 After::Absent
@@ -180,26 +257,26 @@ impl Push<'_> {
                 After::Present(u.new)
             });
         }
-        match self
-            .repo
-            .reference(name)
-            .map_err(|e| read_error(name, &*e))?
-        {
+        match self.repo.reference(name).map_err(|e| read_error(name, e))? {
             Some(id) => Ok(After::Present(id)),
             None if self.rules.mode == HookMode::Update => Ok(After::Unknown),
             None => Ok(After::Absent),
         }
     }
 
-    fn object(&self, id: &ObjectId, kind: gix::object::Kind) -> Result<Vec<u8>, String> {
+    fn object(&self, id: &ObjectId, kind: gix::object::Kind) -> Result<Vec<u8>, RefusalReason> {
         match self
             .repo
             .object(id)
-            .map_err(|e| read_error(&id.to_string(), &*e))?
+            .map_err(|e| read_error(&id.to_string(), e))?
         {
             Some(o) if o.kind == kind => Ok(o.data),
-            Some(o) => Err(format!("{id} is a {}, not a {kind}", o.kind)),
-            None => Err(format!("the object {id} is missing")),
+            Some(o) => Err(RefusalReason::WrongKind {
+                id: *id,
+                actual: o.kind,
+                expected: kind,
+            }),
+            None => Err(RefusalReason::MissingObject(*id)),
         }
     }
 
@@ -212,9 +289,7 @@ impl Push<'_> {
             AtomRef::Root => {
                 let commit = self.object(&new, Kind::Commit)?;
                 if has_parents(&commit) {
-                    return Err(format!(
-                        "{new} has parents; the root ref names a root commit"
-                    ));
+                    return Err(RefusalReason::RootWithParents(new));
                 }
                 Ok(())
             }
@@ -228,16 +303,27 @@ impl Push<'_> {
         let manifest = AtomRef::Manifest(v.clone()).name_in(namespace);
         let origin = AtomRef::Origin(v.clone()).name_in(namespace);
         match self.after(&manifest)? {
-            After::Absent => return Err(format!("its manifest ref {manifest} is missing")),
+            After::Absent => {
+                return Err(RefusalReason::MissingSibling {
+                    kind: "manifest",
+                    name: manifest,
+                })
+            }
             After::Present(_) | After::Unknown => {}
         }
         match self.after(&origin)? {
-            After::Absent => return Err(format!("its origin ref {origin} is missing")),
+            After::Absent => {
+                return Err(RefusalReason::MissingSibling {
+                    kind: "origin",
+                    name: origin,
+                })
+            }
             After::Present(id) if id != commit.origin => {
-                return Err(format!(
-                    "its origin ref {origin} holds {id}, but the atom commit's origin is {}",
-                    commit.origin
-                ))
+                return Err(RefusalReason::OriginMismatch {
+                    name: origin,
+                    holds: id,
+                    origin: commit.origin,
+                })
             }
             After::Present(_) | After::Unknown => {}
         }
@@ -247,22 +333,27 @@ impl Push<'_> {
         }
     }
 
-    fn atom_commit(&self, v: &AtomVersion, id: ObjectId) -> Result<AtomCommit, String> {
+    fn atom_commit(&self, v: &AtomVersion, id: ObjectId) -> Result<AtomCommit, RefusalReason> {
         let bytes = self.object(&id, gix::object::Kind::Commit)?;
         let commit = AtomCommit::parse(&bytes)
-            .map_err(|e| format!("{id} is not an atom commit in the format's layout: {e}"))?;
+            .map_err(|source| RefusalReason::NotAnAtomCommit { id, source })?;
         if commit.label != v.label || commit.version != v.version {
-            return Err(format!(
-                "{id} publishes {}@{}, not {v}",
-                commit.label, commit.version
-            ));
+            return Err(RefusalReason::OtherAtom {
+                id,
+                label: commit.label,
+                version: commit.version,
+                expected: v.clone(),
+            });
         }
         Ok(commit)
     }
 
     /// The atom as a statement would describe it, from the refs after the
     /// push and its content.
-    fn atom_statement(&self, v: &AtomVersion) -> Result<Option<(Statement, AtomCommit)>, String> {
+    fn atom_statement(
+        &self,
+        v: &AtomVersion,
+    ) -> Result<Option<(Statement, AtomCommit)>, RefusalReason> {
         let Some((commit_id, root)) = self.commit_and_root(v)? else {
             return Ok(None);
         };
@@ -270,7 +361,7 @@ impl Push<'_> {
         let digest = self
             .repo
             .content_digest(&commit.tree)
-            .map_err(|e| format!("the atom's content has no digest: {}", crate::causes(&*e)))?;
+            .map_err(RefusalReason::Digest)?;
         let statement = Statement::new(
             v.label.clone(),
             v.version.clone(),
@@ -284,7 +375,10 @@ impl Push<'_> {
 
     /// The version's commit and the registry root after the push; `None`
     /// when an `update` hook cannot see them yet.
-    fn commit_and_root(&self, v: &AtomVersion) -> Result<Option<(ObjectId, ObjectId)>, String> {
+    fn commit_and_root(
+        &self,
+        v: &AtomVersion,
+    ) -> Result<Option<(ObjectId, ObjectId)>, RefusalReason> {
         let atom = AtomRef::Atom(v.clone());
         let names = [
             atom.name_in(Namespace::Atoms),
@@ -292,7 +386,7 @@ impl Push<'_> {
         ];
         let commit = match self.first_of(&names)? {
             After::Present(id) => id,
-            After::Absent => return Err(format!("there is no version {v} to sign or yank")),
+            After::Absent => return Err(RefusalReason::NoVersion(v.clone())),
             After::Unknown => return Ok(None),
         };
         match self.root()? {
@@ -303,16 +397,16 @@ impl Push<'_> {
 
     /// The registry root after the push (`_root`, or eka 0.3's
     /// `refs/ekala/init`); `None` when an `update` hook cannot see it.
-    fn root(&self) -> Result<Option<ObjectId>, String> {
+    fn root(&self) -> Result<Option<ObjectId>, RefusalReason> {
         match self.first_of(&[ROOT_REF.to_owned(), EKA03_ROOT_REF.to_owned()])? {
             After::Present(id) => Ok(Some(id)),
-            After::Absent => Err(format!("the registry has no {ROOT_REF}")),
+            After::Absent => Err(RefusalReason::NoRoot),
             After::Unknown => Ok(None),
         }
     }
 
     /// The first of these refs present after the push.
-    fn first_of(&self, names: &[String]) -> Result<After, String> {
+    fn first_of(&self, names: &[String]) -> Result<After, RefusalReason> {
         let mut unknown = false;
         for name in names {
             match self.after(name)? {
@@ -341,7 +435,7 @@ impl Push<'_> {
         let digest = self
             .repo
             .content_digest(&commit.tree)
-            .map_err(|e| format!("the atom's content has no digest: {}", crate::causes(&*e)))?;
+            .map_err(RefusalReason::Digest)?;
         let statement = Statement::new(
             v.label.clone(),
             v.version.clone(),
@@ -364,19 +458,19 @@ impl Push<'_> {
         evaluation
             .into_result()
             .map(drop)
-            .map_err(|e| format!("the registry's policy refuses it: {}", e.why))
+            .map_err(RefusalReason::Policy)
     }
 
     /// The signature tags of a version after the push.
     fn signature_tags(
         &self,
         v: &AtomVersion,
-    ) -> Result<Vec<(crate::KeyFingerprint, Vec<u8>)>, String> {
+    ) -> Result<Vec<(crate::KeyFingerprint, Vec<u8>)>, RefusalReason> {
         let prefix = format!("{ATOMS_PREFIX}_sig/{}/{}/", v.label, v.version);
         let mut refs: BTreeMap<String, ObjectId> = self
             .repo
             .references(&prefix)
-            .map_err(|e| read_error(&prefix, &*e))?
+            .map_err(|e| read_error(&prefix, e))?
             .into_iter()
             .collect();
         for (name, u) in self
@@ -419,7 +513,7 @@ impl Push<'_> {
                     SignatureStatus::Allowed { .. } | SignatureStatus::Good => {
                         self.check_clock(verdict.signed_at)
                     }
-                    status => Err(format!("the signature is refused: {status}")),
+                    status => Err(RefusalReason::Signature(status)),
                 }
             }
             TrustRef::Yank { atom, signer } => {
@@ -447,9 +541,7 @@ impl Push<'_> {
                             .and_then(|c| c.signer.map(|s| s.signed_at));
                         self.check_clock(signed_at)
                     }
-                    crate::policy::YankStatus::Ignored { why } => {
-                        Err(format!("the yank is refused: {why}"))
-                    }
+                    crate::policy::YankStatus::Ignored { why } => Err(RefusalReason::Yank(why)),
                 }
             }
         }
@@ -464,9 +556,7 @@ impl Push<'_> {
             return Ok(());
         };
         if now.0.abs_diff(at.0) > skew {
-            return Err(format!(
-                "signed at {at}, but received at {now}: the registry accepts signatures made within {skew} s of their push"
-            ));
+            return Err(RefusalReason::Clock { at, now, skew });
         }
         Ok(())
     }
@@ -479,6 +569,9 @@ fn has_parents(commit: &[u8]) -> bool {
         .any(|l| l.starts_with(b"parent "))
 }
 
-fn read_error(what: &str, e: &(dyn std::error::Error + Send + Sync)) -> String {
-    format!("cannot read {what}: {}", crate::causes(e))
+fn read_error(what: &str, source: BoxError) -> RefusalReason {
+    RefusalReason::Read {
+        what: what.to_owned(),
+        source,
+    }
 }

@@ -91,4 +91,5 @@ mod publish;
 mod query;
 mod resolve;
 mod servers;
+mod trust;
 mod verify;

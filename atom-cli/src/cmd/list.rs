@@ -32,8 +32,10 @@ struct Report<'a> {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let urls = query::repo_target(&args.repository, &args.mirrors, global)?;
-    let listing = atom_ops::query::list(&urls, &atom_git::Connections::default())?;
+    let connections = atom_git::Connections::default();
+    let listing = atom_ops::query::list(&urls, &connections)?;
     query::warn(&listing.warnings, global);
+    let yanks = atom_ops::yank::yanks(&listing, listing.answered[0].as_str(), &connections);
     if global.json {
         output::json(&Report {
             repositories: listing.answered.iter().map(|u| u.as_str()).collect(),
@@ -59,7 +61,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                     label.to_string(),
                     v.version.to_string(),
                     v.commit.to_string(),
-                    query::namespace_note(v.namespace).to_owned(),
+                    query::notes(v, yanks.get(&(label.clone(), v.version.clone()))),
                 ]);
             }
         }
@@ -73,7 +75,14 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                     label.to_string(),
                     versions
                         .iter()
-                        .map(|v| format!("{}{}", v.version, legacy_mark(v)))
+                        .map(|v| {
+                            let lines = yanks.get(&(label.clone(), v.version.clone()));
+                            let yanked = match v.is_yanked() {
+                                true => format!(" ({})", query::yank_note(lines)),
+                                false => String::new(),
+                            };
+                            format!("{}{}{yanked}", v.version, legacy_mark(v))
+                        })
                         .collect::<Vec<_>>()
                         .join(", "),
                 ]

@@ -26,6 +26,12 @@ pub struct Args {
     /// Check and show what would be published; write and push nothing
     #[arg(long)]
     dry_run: bool,
+    /// Sign each new version with an SSH key (git config eka.sign = true signs always)
+    #[arg(long)]
+    sign: bool,
+    /// The signing key: a key file, a public key file (key in ssh-agent) or `key::ssh-ed25519 AAAA…` (default: git config eka.signingKey, else user.signingKey)
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
@@ -43,6 +49,8 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         remote: args.remote,
         selection,
         dry_run: args.dry_run,
+        sign: args.sign,
+        key: args.key,
     };
     let report = publish::publish(&request, &Connections::new(&cwd))?;
     for w in &report.warnings {
@@ -83,6 +91,9 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 report.remote,
                 report.pushed_refs.len()
             );
+        }
+        if let Some(signer) = report.signer {
+            println!("signed by {signer}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -63,3 +63,45 @@ pub fn namespace_note(ns: Namespace) -> &'static str {
         Namespace::Eka03 => "(eka 0.3)",
     }
 }
+
+/// What a version's row says beyond its number and commit: its layout,
+/// how many signatures it has, and whether (and why) it is yanked.
+pub fn notes(
+    v: &atom_lock::registry::VersionEntry,
+    yanks: Option<&Vec<atom_ops::yank::YankLine>>,
+) -> String {
+    let mut notes: Vec<String> = Vec::new();
+    let ns = namespace_note(v.namespace);
+    if !ns.is_empty() {
+        notes.push(ns.to_owned());
+    }
+    match v.signatures.len() {
+        0 => {}
+        1 => notes.push("signed".to_owned()),
+        n => notes.push(format!("signed ×{n}")),
+    }
+    if v.is_yanked() {
+        notes.push(yank_note(yanks));
+    }
+    notes.join(", ")
+}
+
+/// `yanked: <reason>` (each reason once), or why the reason is unknown.
+pub fn yank_note(lines: Option<&Vec<atom_ops::yank::YankLine>>) -> String {
+    let mut reasons: Vec<&str> = lines
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter(|l| l.ignored.is_none())
+        .filter_map(|l| l.reason.as_deref())
+        .collect();
+    reasons.dedup();
+    let ignored = lines
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .find_map(|l| l.ignored.as_deref());
+    match (reasons.as_slice(), ignored) {
+        ([], Some(why)) => format!("yanked (its yank does not hold: {why})"),
+        ([], None) => "yanked".to_owned(),
+        _ => format!("yanked: {}", reasons.join("; ")),
+    }
+}

@@ -18,6 +18,12 @@ pub struct Args {
     /// (default: all). A path in the current directory is written `./name`.
     #[arg(value_name = "REMOTE|PATH] [LABEL[@VERSION]")]
     args: Vec<String>,
+    /// Fail a version without a signature that counts (by an allowed key, with --allowed-signers)
+    #[arg(long)]
+    require_signed: bool,
+    /// Trust only these keys (an OpenSSH allowed_signers file); others are unknown signers
+    #[arg(long, value_name = "FILE")]
+    allowed_signers: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
@@ -33,7 +39,17 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         .iter()
         .map(|a| parse_wanted(a))
         .collect::<miette::Result<Vec<_>>>()?;
-    let request = VerifyRequest { registry, wanted };
+    let signers = args
+        .allowed_signers
+        .as_deref()
+        .map(atom_ops::trust::read_allowed_signers)
+        .transpose()?;
+    let request = VerifyRequest {
+        registry,
+        wanted,
+        signers,
+        require_signed: args.require_signed,
+    };
     let report = verify::verify(&request, &Connections::new(&cwd))?;
     if global.json {
         output::json(&report)?;
@@ -57,7 +73,11 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .unwrap_or(0);
         for v in &report.verdicts {
             if !v.ok() {
-                let failures: Vec<String> = v.failures.iter().map(ToString::to_string).collect();
+                let mut failures: Vec<String> =
+                    v.failures.iter().map(ToString::to_string).collect();
+                if v.missing_signature {
+                    failures.push(missing_signature(v));
+                }
                 println!("FAILED  {}: {}", name(v), failures.join("; "));
             } else if !global.quiet {
                 println!(
@@ -66,6 +86,11 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                     v.id.map(|i| i.to_string()).unwrap_or_default(),
                     v.digest.map(|d| d.to_string()).unwrap_or_default()
                 );
+            }
+            if !global.quiet {
+                for s in &v.signatures {
+                    println!("{}", signature_text(s));
+                }
             }
         }
         let failed = report.verdicts.iter().filter(|v| !v.ok()).count();
@@ -129,4 +154,20 @@ fn parse_wanted(arg: &str) -> miette::Result<Wanted> {
         })
         .transpose()?;
     Ok(Wanted { label, version })
+}
+
+/// One signature, indented under its version: the key, when it signed, and
+/// the verdict.
+fn signature_text(s: &verify::SignatureLine) -> String {
+    let key = s.fingerprint.unwrap_or(s.listed);
+    let when = s.signed_at.map(|t| format!(" at {t}")).unwrap_or_default();
+    format!("        signature {key}{when}: {}", s.detail)
+}
+
+fn missing_signature(v: &verify::Verdict) -> String {
+    match v.signatures.len() {
+        0 => "not signed (--require-signed)".to_owned(),
+        1 => "its signature does not count (--require-signed)".to_owned(),
+        n => format!("none of its {n} signatures counts (--require-signed)"),
+    }
 }

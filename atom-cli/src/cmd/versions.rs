@@ -29,7 +29,16 @@ struct Report<'a> {
     /// The highest version matching the requirement.
     selected: Option<String>,
     versions: &'a [VersionEntry],
+    /// The yanks of yanked versions, read from their tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    yanked: Vec<Yanked>,
     warnings: &'a [registry::QueryWarning],
+}
+
+#[derive(serde::Serialize)]
+struct Yanked {
+    version: String,
+    yanks: Vec<atom_ops::yank::YankLine>,
 }
 
 fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -45,6 +54,8 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let (listing, selected) = (&report.listing, &report.selected);
     query::warn(&listing.warnings, global);
     let versions = listing.versions(&target.label);
+    let connections = Connections::default();
+    let yanks = atom_ops::yank::yanks(listing, listing.answered[0].as_str(), &connections);
     if global.json {
         output::json(&Report {
             label: &target.label,
@@ -54,6 +65,13 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             requirement: target.req.as_ref().map(ToString::to_string),
             selected: selected.as_ref().map(ToString::to_string),
             versions,
+            yanked: yanks
+                .iter()
+                .map(|((_, v), lines)| Yanked {
+                    version: v.to_string(),
+                    yanks: lines.clone(),
+                })
+                .collect(),
             warnings: &listing.warnings,
         })?;
         return Ok(ExitCode::SUCCESS);
@@ -77,7 +95,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 mark.to_owned(),
                 v.version.to_string(),
                 v.commit.to_string(),
-                query::namespace_note(v.namespace).to_owned(),
+                query::notes(v, yanks.get(&(target.label.clone(), v.version.clone()))),
             ]
         })
         .collect();

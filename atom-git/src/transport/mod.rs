@@ -233,12 +233,25 @@ impl Connections {
         url: &str,
         wants: &[ObjectId],
     ) -> Result<(), RemoteError> {
+        self.fetch_objects_having(repo, url, wants, &[])
+    }
+
+    /// [`Self::fetch_objects`], telling the server that `repo` has `haves`
+    /// and everything they reach, so that they are not sent: a yank's tag
+    /// alone, without the atom it points at, is one small object.
+    pub fn fetch_objects_having(
+        &self,
+        repo: &gix::Repository,
+        url: &str,
+        wants: &[ObjectId],
+        haves: &[ObjectId],
+    ) -> Result<(), RemoteError> {
         if wants.is_empty() {
             return Ok(());
         }
         // A connection a listing left open, if it still works; a new one else.
         if let Some(mut session) = self.unpark(url) {
-            if session.fetch(repo, wants).is_ok() {
+            if session.fetch(repo, wants, haves).is_ok() {
                 session.end();
                 return Ok(());
             }
@@ -249,7 +262,7 @@ impl Connections {
             source,
         };
         let mut session = self.open(url).map_err(err)?;
-        session.fetch(repo, wants).map_err(err)?;
+        session.fetch(repo, wants, haves).map_err(err)?;
         session.end();
         Ok(())
     }

@@ -83,12 +83,13 @@ impl Session {
             .collect())
     }
 
-    /// One `fetch` of `wants`; the pack is written into `repo`'s object
-    /// database.
+    /// One `fetch` of `wants`, telling the server we have `haves` (and
+    /// what they reach); the pack is written into `repo`'s object database.
     pub(crate) fn fetch(
         &mut self,
         repo: &gix::Repository,
         wants: &[ObjectId],
+        haves: &[ObjectId],
     ) -> Result<(), TransportError> {
         use gix::protocol::fetch::{Arguments, Response};
         let version = self.handshake.server_protocol_version;
@@ -101,6 +102,9 @@ impl Session {
         }
         for id in wants {
             args.want(id);
+        }
+        for id in haves {
+            args.have(id);
         }
         let mut reader = args
             .send(&mut self.transport, true)

@@ -999,6 +999,7 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
             digest: crate::ContentDigest([0xab; 32]),
             mirrors: vec!["/srv/atoms/registry.git".parse().unwrap()],
             deps: Vec::new(),
+            signers: Vec::new(),
         };
         let edge = crate::Edge {
             label: lib.label.clone(),

@@ -66,6 +66,9 @@ pub struct LockedAtom {
     pub mirrors: Vec<RepoUrl>,
     /// Its own dependencies.
     pub deps: Vec<Edge>,
+    /// The signers whose signatures its set's policy allowed when it was
+    /// locked (`spec/trust.md` §5.3), sorted; empty for a set without one.
+    pub signers: Vec<atom_trust::RecordedSigner>,
 }
 
 impl LockedAtom {
@@ -138,6 +141,8 @@ pub enum Problem {
     Cycle(Vec<Label>),
     #[error("atom `{0}` is locked but nothing depends on it")]
     Unreachable(Label),
+    #[error("invalid signer `{0}`: expected `SHA256:<fingerprint> <signing time in seconds>`")]
+    Signer(String),
     #[error("dependency `{0}` listed twice")]
     DuplicateName(Label),
     #[error("unknown dependency type `{found}` (expected one of: {expected})")]
@@ -679,6 +684,8 @@ struct RawAtom {
     digest: Spanned<String>,
     mirrors: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
+    signers: Vec<Spanned<String>>,
+    #[serde(default)]
     deps: Vec<RawEdge>,
 }
 
@@ -783,8 +790,23 @@ impl RawAtom {
                 .iter()
                 .map(RawEdge::parse)
                 .collect::<Result<_, _>>()?,
+            signers: self
+                .signers
+                .iter()
+                .map(|s| field(s, signer))
+                .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// `SHA256:<fingerprint> <seconds>`, as the lock writes a recorded signer.
+fn signer(s: &str) -> Result<atom_trust::RecordedSigner, Problem> {
+    let bad = || Problem::Signer(s.to_owned());
+    let (fingerprint, at) = s.split_once(' ').ok_or_else(bad)?;
+    Ok(atom_trust::RecordedSigner {
+        fingerprint: atom_trust::KeyFingerprint::parse(fingerprint).map_err(|_| bad())?,
+        signed_at: at.parse().map_err(|_| bad())?,
+    })
 }
 
 impl RawLock {

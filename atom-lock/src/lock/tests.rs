@@ -20,6 +20,7 @@ fn atom(root: &str, label: &str, version: &str, deps: Vec<Edge>) -> LockedAtom {
             "ssh://git@mirror.example:2222/repo.git".parse().unwrap(),
         ],
         deps,
+        signers: Vec::new(),
     }
 }
 
@@ -467,6 +468,34 @@ fn miette_shows_the_line() {
     assert!(out.contains("atom.lock"), "{out}");
     assert!(out.contains("req = \"^0.4\""), "{out}");
     assert!(out.contains("does not satisfy"), "{out}");
+}
+
+/// Recorded signers (`spec/trust.md` §5.3) round-trip, and only their one
+/// form reads.
+#[test]
+fn signers_round_trip() {
+    let (deps, mut atoms) = sample_parts();
+    let fp =
+        atom_trust::KeyFingerprint::parse("SHA256:fe85JkIjo8VPe+XqXJGH5Mau1EMFdK1OdKvJUFicyA8")
+            .unwrap();
+    atoms[0].signers = vec![atom_trust::RecordedSigner {
+        fingerprint: fp,
+        signed_at: 1760000000,
+    }];
+    let lock = Lockfile::new(deps, atoms).unwrap();
+    let text = lock.to_toml_string();
+    assert!(
+        text.contains(
+            "signers = [\n    \"SHA256:fe85JkIjo8VPe+XqXJGH5Mau1EMFdK1OdKvJUFicyA8 1760000000\",\n]\n"
+        ),
+        "{text}"
+    );
+    let back = Lockfile::parse(&text, "atom.lock").unwrap();
+    assert_eq!(back, lock);
+    assert!(back.is_canonical_text(&text));
+    let bad = text.replace(" 1760000000", "");
+    let (p, _, _) = problem(&bad);
+    assert!(matches!(p, Problem::Signer(_)), "{p:?}");
 }
 
 /// The hand-written emitter the `toml_edit` one replaced, kept as an

@@ -73,6 +73,13 @@ fn atom_table(a: &LockedAtom) -> Table {
     t.insert("digest", string(&a.digest.to_string()));
     let mirrors = a.mirrors.iter().map(|m| basic_string(m.as_str()));
     t.insert("mirrors", Item::Value(Value::Array(one_per_line(mirrors))));
+    if !a.signers.is_empty() {
+        let signers = a
+            .signers
+            .iter()
+            .map(|s| basic_string(&format!("{} {}", s.fingerprint, s.signed_at)));
+        t.insert("signers", Item::Value(Value::Array(one_per_line(signers))));
+    }
     if !a.deps.is_empty() {
         t.insert("deps", edges(&a.deps));
     }

@@ -263,11 +263,15 @@ mod tests {
             "refs/atoms/_origin/b-c/",
             "refs/eka/atoms/b-c/",
             "refs/eka/meta/b-c/",
+            "refs/atoms/_sig/a/",
+            "refs/atoms/_yank/a/",
+            "refs/atoms/_sig/b-c/",
+            "refs/atoms/_yank/b-c/",
         ] {
             assert!(p.iter().any(|x| x == want), "{want} missing from {p:?}");
         }
         // Nothing else, each once; every prefix but the roots names a label.
-        assert_eq!(p.len(), 12, "{p:?}");
+        assert_eq!(p.len(), 16, "{p:?}");
         for x in &p {
             assert!(
                 x.ends_with("/a/")

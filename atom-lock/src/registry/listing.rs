@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use atom_format::refs::{AtomRef, AtomVersion};
 use atom_format::{AtomId, Label};
 use atom_git::RemoteRef;
+use atom_trust::{KeyFingerprint, TrustRef};
 use gix::ObjectId;
 use semver::{Version, VersionReq};
 
@@ -40,9 +41,33 @@ pub struct VersionEntry {
     pub namespace: Namespace,
     /// The mirrors (URLs) that list this version.
     pub mirrors: Vec<String>,
+    /// Its signatures, as listed (`refs/atoms/_sig/…`; `spec/trust.md` §3).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<TrustTag>,
+    /// Its yanks, as listed (`refs/atoms/_yank/…`; `spec/trust.md` §6).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub yanks: Vec<TrustTag>,
+}
+
+/// A signature or yank of a version, as a listing shows it: who its ref
+/// names, and the tag it points at (read only to show a yank's reason or
+/// to check a signature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct TrustTag {
+    /// `None` for an unsigned yank.
+    pub signer: Option<KeyFingerprint>,
+    #[serde(serialize_with = "ser_oid")]
+    pub tag: ObjectId,
 }
 
 impl VersionEntry {
+    /// Whether the listing shows a yank of this version. On a set without
+    /// a policy, any yank counts (whoever can push one can also publish:
+    /// `spec/trust.md` §6), so the listing alone decides.
+    pub fn is_yanked(&self) -> bool {
+        !self.yanks.is_empty()
+    }
+
     /// What [`fetch_manifests`](super::manifests::fetch_manifests) needs to fetch this version's manifest.
     pub fn manifest_want(&self, label: &Label) -> ManifestWant {
         ManifestWant {
@@ -114,17 +139,25 @@ impl Listing {
         req: Option<&VersionReq>,
     ) -> Result<&VersionEntry, RegistryError> {
         let versions = self.versions(label);
+        // A yanked version is never picked.
+        let versions_left: Vec<&VersionEntry> =
+            versions.iter().filter(|v| !v.is_yanked()).collect();
         let found = match req {
-            Some(req) => versions.iter().find(|v| req.matches(&v.version)),
-            None => versions
+            Some(req) => versions_left.into_iter().find(|v| req.matches(&v.version)),
+            None => versions_left
                 .iter()
                 .find(|v| v.version.pre.is_empty())
-                .or(versions.first()),
+                .or(versions_left.first())
+                .copied(),
         };
         found.ok_or_else(|| RegistryError::NoMatch {
             label: label.clone(),
             req: req.map_or_else(|| "*".to_owned(), ToString::to_string),
-            available: versions.iter().map(|v| v.version.clone()).collect(),
+            available: versions
+                .iter()
+                .filter(|v| !v.is_yanked())
+                .map(|v| v.version.clone())
+                .collect(),
         })
     }
 }
@@ -135,6 +168,14 @@ pub(super) struct MirrorRefs {
     root: Option<ObjectId>,
     /// (namespace, version) -> (atom commit, manifest, origin)
     versions: BTreeMap<(AtomVersion, Namespace), Slot>,
+    /// version -> its signatures and yanks
+    trust: BTreeMap<AtomVersion, TrustSlot>,
+}
+
+#[derive(Default)]
+struct TrustSlot {
+    signatures: Vec<TrustTag>,
+    yanks: Vec<TrustTag>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -152,6 +193,29 @@ pub(super) fn read_refs(
     let mut out = MirrorRefs::default();
     let mut legacy_root = None;
     for r in refs {
+        match TrustRef::parse(&r.name) {
+            Some(Ok(t)) => {
+                let slot = out.trust.entry(t.atom().clone()).or_default();
+                let tag = TrustTag {
+                    signer: t.signer(),
+                    tag: r.target,
+                };
+                match t {
+                    TrustRef::Signature { .. } => slot.signatures.push(tag),
+                    TrustRef::Yank { .. } => slot.yanks.push(tag),
+                }
+                continue;
+            }
+            Some(Err(e)) => {
+                warnings.push(QueryWarning::IgnoredRef {
+                    url: url.to_owned(),
+                    name: r.name.clone(),
+                    why: e.why,
+                });
+                continue;
+            }
+            None => {}
+        }
         match AtomRef::parse_any(&r.name) {
             None => {}
             Some(Err(e)) => warnings.push(QueryWarning::IgnoredRef {
@@ -279,11 +343,30 @@ pub(super) fn merged_versions(
             merge_version(&mut merged, &url, v, ns, slot)?;
         }
     }
+    for (_, m) in mirrors {
+        for (v, slot) in &m.trust {
+            if let Some(merged) = merged.get_mut(v) {
+                add_unique(&mut merged.entry.signatures, &slot.signatures);
+                add_unique(&mut merged.entry.yanks, &slot.yanks);
+            }
+        }
+    }
     let mut atoms: BTreeMap<Label, Vec<VersionEntry>> = BTreeMap::new();
     for (v, m) in merged.into_iter().rev() {
         atoms.entry(v.label).or_default().push(m.entry);
     }
     Ok(atoms)
+}
+
+/// Adds the tags of `new` that `to` does not hold yet (mirrors list the
+/// same refs), keeping `to` sorted.
+fn add_unique(to: &mut Vec<TrustTag>, new: &[TrustTag]) {
+    for t in new {
+        if !to.contains(t) {
+            to.push(*t);
+        }
+    }
+    to.sort();
 }
 
 /// A mirror's versions, each in one namespace: this format's when it lists
@@ -345,6 +428,8 @@ fn merge_version(
             origin: None,
             namespace: ns,
             mirrors: Vec::new(),
+            signatures: Vec::new(),
+            yanks: Vec::new(),
         },
         from: [Some(url.to_owned()), None, None],
     });
@@ -490,6 +575,8 @@ mod tests {
             origin: None,
             namespace: Namespace::Atoms,
             mirrors: vec![],
+            signatures: vec![],
+            yanks: vec![],
         };
         let mut l = Listing::default();
         l.atoms.insert(
@@ -509,5 +596,53 @@ mod tests {
             e.to_string(),
             "no version of `a` matches `^3`; available: 2.0.0-rc.1, 1.2.0, 1.0.0"
         );
+    }
+
+    /// Signatures and yanks are read from the listing onto their versions
+    /// (merged over mirrors, each once); a yanked version is never
+    /// selected; a malformed trust ref is a warning.
+    #[test]
+    fn signatures_and_yanks_come_with_their_versions() {
+        let hex = "ab".repeat(32);
+        let refs = [
+            rr("refs/atoms/_root", 9),
+            rr("refs/atoms/a/1.0.0", 1),
+            rr("refs/atoms/a/1.1.0", 2),
+            rr(&format!("refs/atoms/_sig/a/1.0.0/{hex}"), 3),
+            rr(&format!("refs/atoms/_sig/a/1.1.0/{hex}"), 4),
+            rr("refs/atoms/_yank/a/1.1.0/unsigned", 5),
+            rr("refs/atoms/_yank/a/1.1.0/nonsense", 6),
+        ];
+        let mut warnings = Vec::new();
+        let url = RepoUrl::parse("file:///r", &crate::Aliases::default()).unwrap();
+        let m = read_refs("file:///r", &refs, &mut warnings);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let mirrors = [
+            (url.clone(), m),
+            (url, read_refs("file:///r", &refs, &mut Vec::new())),
+        ];
+        let atoms = merged_versions(&mirrors, &QueryOptions::default(), &mut warnings).unwrap();
+        let a = &atoms[&Label::parse("a").unwrap()];
+        assert_eq!(a[0].version.to_string(), "1.1.0");
+        assert_eq!(a[0].signatures.len(), 1);
+        assert_eq!(
+            a[0].yanks,
+            [TrustTag {
+                signer: None,
+                tag: oid(5)
+            }]
+        );
+        assert!(a[0].is_yanked() && !a[1].is_yanked());
+        let listing = Listing {
+            atoms: atoms.clone(),
+            ..Default::default()
+        };
+        let label = Label::parse("a").unwrap();
+        assert_eq!(
+            listing.select(&label, None).unwrap().version.to_string(),
+            "1.0.0"
+        );
+        let req = VersionReq::parse("=1.1.0").unwrap();
+        assert!(listing.select(&label, Some(&req)).is_err());
     }
 }

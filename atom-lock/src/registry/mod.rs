@@ -32,7 +32,7 @@ use atom_format::Label;
 use semver::Version;
 
 pub use error::{MirrorFailure, RegistryError};
-pub use listing::{Listing, Namespace, QueryWarning, VersionEntry};
+pub use listing::{Listing, Namespace, QueryWarning, TrustTag, VersionEntry};
 pub use manifests::{fetch_manifests, FetchedManifest, ManifestStore, ManifestWant};
 pub use query::{list_atom_versions, list_atoms, list_repo, QueryOptions};
 

@@ -111,6 +111,9 @@ impl Default for QueryOptions {
 pub fn atom_prefixes(label: &Label, metadata: bool) -> Vec<String> {
     let mut p = vec![
         format!("{ATOMS_PREFIX}{label}/"),
+        // Yanks decide what resolution may pick; signatures are counted.
+        format!("{ATOMS_PREFIX}_sig/{label}/"),
+        format!("{ATOMS_PREFIX}_yank/{label}/"),
         ROOT_REF.to_owned(),
         format!("{EKA03_ATOMS_PREFIX}{label}/"),
         EKA03_ROOT_REF.to_owned(),

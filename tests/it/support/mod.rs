@@ -283,6 +283,13 @@ impl Sandbox {
         process::run(cmd, None, DEFAULT_TIMEOUT)
     }
 
+    /// Like [`Self::eka`], with `input` on stdin (as git feeds a hook).
+    pub fn eka_stdin<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S], input: &[u8]) -> Run {
+        let mut cmd = self.eka_command(dir);
+        cmd.args(args);
+        process::run(cmd, Some(input), DEFAULT_TIMEOUT)
+    }
+
     /// Runs a prepared command (e.g. from [`Self::eka_command`]) like
     /// [`Self::eka`] does.
     pub fn run(&self, cmd: Command) -> Run {

@@ -78,6 +78,13 @@ impl Sandbox {
         patterns.push((r"blake3:[0-9a-f]{64}", "blake3:[DIGEST]"));
     }
 
+    /// Replaces ISO 8601 times (`2026-01-31T12:00:00Z`) in this sandbox's
+    /// snapshots, for output naming a signing time (the current time).
+    pub fn filter_times(&self) {
+        let mut patterns = self.filters.patterns.lock().unwrap();
+        patterns.push((r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", "[TIME]"));
+    }
+
     /// The insta settings of this sandbox's snapshots: its filters.
     pub fn insta_settings(&self) -> insta::Settings {
         let mut settings = insta::Settings::clone_current();

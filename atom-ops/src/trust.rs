@@ -1,0 +1,249 @@
+//! Trust policies (`spec/trust.md` §5): OpenSSH `allowed_signers` files,
+//! a manifest's `[trust.<set>]`, and what locking does with them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use atom_format::Manifest;
+use atom_lock::lock::LockedAtom;
+use atom_lock::resolve::Resolution;
+use atom_lock::Lockfile;
+use atom_trust::{
+    AllowedSigners, AllowedSignersError, ListedTag, Policy, PolicyRefusal, Statement,
+};
+use gix::objs::Exists as _;
+use gix::ObjectId;
+
+/// An `allowed_signers` file that cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PolicyFileError {
+    #[error("cannot read the allowed_signers file `{}`", .path.display())]
+    #[diagnostic(code(atom::trust::policy_read))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the allowed_signers file `{}` is invalid", .path.display())]
+    #[diagnostic(
+        code(atom::trust::policy),
+        help("each line is `principals [options] keytype base64 [comment]`, as ssh-keygen(1) describes; times end in Z")
+    )]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: AllowedSignersError,
+    },
+}
+
+/// Reads and parses an `allowed_signers` file.
+pub fn read_allowed_signers(path: &Path) -> Result<AllowedSigners, PolicyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    AllowedSigners::parse(&text).map_err(|source| PolicyFileError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Why a lock was refused under a set's policy, or a policy cannot be
+/// read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TrustError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    File(#[from] PolicyFileError),
+    #[error("[trust.{set}] in atom.toml names no set of [package.sets]")]
+    #[diagnostic(code(atom::trust::unknown_set))]
+    UnknownSet { set: String },
+    #[error("[trust.{set}] in atom.toml: {why}")]
+    #[diagnostic(code(atom::trust::policy_field))]
+    Field { set: String, why: String },
+    #[error("[trust.{set}] in atom.toml: the inline signers are invalid")]
+    #[diagnostic(code(atom::trust::policy))]
+    Inline {
+        set: String,
+        #[source]
+        source: AllowedSignersError,
+    },
+    #[error("the set `{set}` refuses {}: {}", .refusal.atom, .refusal.why)]
+    #[diagnostic(code(atom::trust::refused))]
+    Refused { set: String, refusal: PolicyRefusal },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Project(#[from] atom_lock::project::ProjectError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] atom_lock::lock::LockError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Git(#[from] atom_git::GitError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Remote(#[from] atom_git::RemoteError),
+}
+
+/// A set's policy, with the set's name and mirrors.
+#[derive(Clone, Debug)]
+pub struct SetPolicy {
+    pub set: String,
+    pub mirrors: Vec<atom_lock::RepoUrl>,
+    pub policy: Policy,
+}
+
+/// The policies `[trust.<set>]` of a manifest in `dir`.
+pub fn policies(manifest: &Manifest, dir: &Path) -> Result<Vec<SetPolicy>, TrustError> {
+    if manifest.trust.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = atom_lock::project::set_keys(manifest)?;
+    let mut out = Vec::new();
+    for (set, spec) in &manifest.trust {
+        let key = keys
+            .get(set)
+            .ok_or_else(|| TrustError::UnknownSet { set: set.clone() })?;
+        let field = |why: &str| TrustError::Field {
+            set: set.clone(),
+            why: why.to_owned(),
+        };
+        let signers = match (&spec.allowed_signers, spec.signers.is_empty()) {
+            (Some(file), true) => read_allowed_signers(&dir.join(file))?,
+            (None, false) => AllowedSigners::parse(&spec.signers.join("\n")).map_err(|source| {
+                TrustError::Inline {
+                    set: set.clone(),
+                    source,
+                }
+            })?,
+            (Some(_), false) => return Err(field("give `allowed-signers` or `signers`, not both")),
+            (None, true) => {
+                return Err(field(
+                    "give `allowed-signers` (a file) or `signers` (its lines)",
+                ))
+            }
+        };
+        let root = spec
+            .root
+            .as_deref()
+            .map(|r| {
+                ObjectId::from_hex(r.as_bytes())
+                    .map_err(|_| field("`root` is not a commit id (40 hex digits)"))
+            })
+            .transpose()?;
+        out.push(SetPolicy {
+            set: set.clone(),
+            mirrors: key.mirrors().to_vec(),
+            policy: Policy { signers, root },
+        });
+    }
+    Ok(out)
+}
+
+/// Checks every atom of a fresh lock that comes from a set with a policy
+/// (`spec/trust.md` §5.3): its signature tags (listed by resolution) are
+/// fetched into the cache, one fetch per mirror, and judged against the
+/// atom as locked; an atom without an allowed signature (or from another
+/// root than a pinned one) refuses the lock. Returns the lock with each
+/// such atom's allowed signers recorded.
+pub fn enforce(
+    policies: &[SetPolicy],
+    lock: Lockfile,
+    resolution: &Resolution,
+    cache: &atom_git::Cache,
+    connections: &atom_git::Connections,
+) -> Result<Lockfile, TrustError> {
+    if policies.is_empty() {
+        return Ok(lock);
+    }
+    let policy_of = |a: &LockedAtom| policies.iter().find(|p| p.mirrors == a.mirrors);
+    let listed = |a: &LockedAtom| {
+        resolution
+            .atoms
+            .iter()
+            .find(|r| r.id == a.id())
+            .map_or(&[][..], |r| r.published.signatures.as_slice())
+    };
+    let repo = cache.repo();
+    let (deps, mut atoms) = lock.into_parts();
+    fetch_tags(&repo, connections, &atoms, &policy_of, &listed)?;
+    for a in &mut atoms {
+        let Some(p) = policy_of(a) else { continue };
+        let statement = Statement::new(
+            a.label.clone(),
+            a.version.clone(),
+            a.commit,
+            a.origin,
+            a.root,
+            a.digest,
+        );
+        let mut tags = Vec::new();
+        for t in listed(a) {
+            let bytes = match atom_git::read_object(&repo, t.tag)? {
+                Some((gix::object::Kind::Tag, bytes)) => bytes,
+                _ => Vec::new(),
+            };
+            tags.push((t.signer, bytes));
+        }
+        let evaluation = p.policy.evaluate(
+            &statement,
+            tags.iter().map(|(signer, bytes)| ListedTag {
+                listed: *signer,
+                bytes,
+            }),
+        );
+        a.signers = evaluation
+            .into_result()
+            .map_err(|refusal| TrustError::Refused {
+                set: p.set.clone(),
+                refusal,
+            })?;
+    }
+    Ok(Lockfile::new(deps, atoms)?)
+}
+
+/// The signature tags of the atoms under a policy, into `repo`: one fetch
+/// per first mirror, of the tags alone (the server is told we have the
+/// atom commits).
+fn fetch_tags<'p, 'r>(
+    repo: &gix::Repository,
+    connections: &atom_git::Connections,
+    atoms: &[LockedAtom],
+    policy_of: &dyn Fn(&LockedAtom) -> Option<&'p SetPolicy>,
+    listed: &dyn Fn(&LockedAtom) -> &'r [atom_lock::registry::TrustTag],
+) -> Result<(), TrustError> {
+    let mut by_mirror: BTreeMap<String, (Vec<ObjectId>, Vec<ObjectId>)> = BTreeMap::new();
+    for a in atoms.iter().filter(|a| policy_of(a).is_some()) {
+        let missing: Vec<ObjectId> = listed(a)
+            .iter()
+            .map(|t| t.tag)
+            .filter(|t| !repo.objects.exists(t))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let entry = by_mirror.entry(a.mirrors[0].to_string()).or_default();
+        entry.0.extend(missing);
+        entry.1.push(a.commit);
+    }
+    for (url, (wants, haves)) in by_mirror {
+        connections.fetch_objects_having(repo, &url, &wants, &haves)?;
+    }
+    Ok(())
+}
+
+/// The lock's recorded signers re-checked against the manifest's policies,
+/// offline (`eka lock --check`): one line per atom they no longer admit.
+pub fn recheck(policies: &[SetPolicy], lock: &Lockfile) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in lock.atoms() {
+        let Some(p) = policies.iter().find(|p| p.mirrors == a.mirrors) else {
+            continue;
+        };
+        let name = format!("{}@{}", a.label, a.version);
+        if let Err(e) = p.policy.check_recorded(&name, a.root, &a.signers) {
+            out.push(format!("the set `{}` refuses {}: {}", p.set, e.atom, e.why));
+        }
+    }
+    out
+}

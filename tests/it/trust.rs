@@ -1,0 +1,1121 @@
+//! End-to-end tests of signing and trust (`spec/trust.md`): the registry
+//! hook behind every transport, with eka and plain git as the attacker.
+
+use crate::support::{
+    self, assert_cli_snapshot, git_run, ls_remote, Registry, RegistryBuilder, Sandbox, Transport,
+    EKA,
+};
+
+/// A registry with `a` 0.1.0 on `transport`, its hook installed.
+fn hooked(sb: &Sandbox, server: &support::GitServer) -> Registry {
+    let reg = RegistryBuilder::new(sb, server)
+        .atom("a", "0.1.0")
+        .file("a.txt", "a\n")
+        .build();
+    sb.filter(EKA, "[EKA]");
+    let path = reg.path.display().to_string();
+    let run = sb
+        .eka(sb.path(), &["hook", "install", &path])
+        .assert_success();
+    assert!(
+        run.stdout.starts_with("installed ") && run.stdout.contains("hook pre-receive"),
+        "{run}"
+    );
+    reg
+}
+
+/// Rewrites and deletes of published refs, by plain git, are refused with
+/// the hook's one-line reason, and nothing changes on the registry; a
+/// publish by eka still goes through.
+fn hook_refuses_rewrites(transport: Transport) {
+    let sb = Sandbox::new();
+    let server = sb.server(transport);
+    let reg = hooked(&sb, &server);
+    let before = ls_remote(&reg.url, &["refs/atoms/*"]);
+    let src = reg.source.path();
+    let head = reg.source.head();
+
+    // Force-moving the version to another commit.
+    let moved = git_run(
+        src,
+        &[
+            "push",
+            "--force",
+            &reg.url,
+            &format!("{head}:refs/atoms/a/0.1.0"),
+        ],
+    );
+    assert!(!moved.success(), "{moved}");
+    // Substrings: the rest is git's own output, which varies by transport.
+    assert!(
+        moved
+            .stderr
+            .contains("eka: refused refs/atoms/a/0.1.0: moving a published ref is refused"),
+        "{moved}"
+    );
+    // Deleting it.
+    let deleted = git_run(src, &["push", &reg.url, ":refs/atoms/a/0.1.0"]);
+    assert!(!deleted.success(), "{deleted}");
+    assert!(
+        deleted
+            .stderr
+            .contains("eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused"),
+        "{deleted}"
+    );
+    // A ref in no form of the format.
+    let junk = git_run(src, &["push", &reg.url, &format!("{head}:refs/atoms/junk")]);
+    assert!(!junk.success(), "{junk}");
+    assert!(
+        junk.stderr
+            .contains("eka: refused refs/atoms/junk: not a ref of the atom format"),
+        "{junk}"
+    );
+    assert_eq!(ls_remote(&reg.url, &["refs/atoms/*"]), before);
+
+    // A publish (all create) is accepted by the same hook.
+    reg.source.write_atom("a", "a", "0.2.0");
+    reg.source.commit("a@0.2.0");
+    sb.eka(src, &["publish", "--remote", &reg.url, "a"])
+        .assert_success();
+    let after = ls_remote(&reg.url, &["refs/atoms/*"]);
+    assert_eq!(after.len(), before.len() + 3, "{after:?}");
+    // Branches are not the hook's business.
+    git_run(src, &["push", &reg.url, "HEAD:refs/heads/main"]).assert_success();
+    git_run(
+        src,
+        &["push", "--force", &reg.url, "HEAD~1:refs/heads/main"],
+    )
+    .assert_success();
+}
+
+#[test]
+fn hook_refuses_rewrites_over_file() {
+    hook_refuses_rewrites(Transport::File);
+}
+
+#[test]
+fn hook_refuses_rewrites_over_git_daemon() {
+    hook_refuses_rewrites(Transport::Git);
+}
+
+#[test]
+fn hook_refuses_rewrites_over_http() {
+    hook_refuses_rewrites(Transport::Http);
+}
+
+#[test]
+fn hook_refuses_rewrites_over_ssh() {
+    hook_refuses_rewrites(Transport::Ssh);
+}
+
+/// What the hook prints, run by hand as git runs it; and bad input to it.
+#[test]
+fn hook_output_and_bad_input() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let reg = hooked(&sb, &server);
+    let atom = reg.source.rev_parse("refs/atoms/a/0.1.0");
+    let zero = "0".repeat(40);
+    let input =
+        format!("{atom} {zero} refs/atoms/a/0.1.0\n{zero} {atom} refs/atoms/_origin/a/0.1.0\n");
+    let run = sb.eka_stdin(&reg.path, &["hook", "pre-receive"], input.as_bytes());
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable (withdraw a version with `eka yank`)
+    ");
+    let run = sb.eka_stdin(&reg.path, &["hook", "pre-receive"], b"not an update\n");
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::hook::input
+
+      × `not an update` is not a ref update as git gives a hook (`<old> <new>
+      │ <ref>`)
+      help: `eka hook pre-receive` is run by git, which writes `<old> <new> <ref>`
+            lines on its stdin; install it with `eka hook install`
+    ");
+
+    // Not a bare repository; a hook eka did not write.
+    let run = sb.eka(
+        sb.path(),
+        &["hook", "install", &reg.source.path().display().to_string()],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::hook::not_bare
+
+      × `[SANDBOX]/mono` is not a bare git repository
+      help: a registry's hook runs where pushes arrive: give the path of the bare
+            repository the server serves
+    ");
+    support::install_hook(&reg.path, "pre-receive", "exit 0");
+    let run = sb.eka(
+        sb.path(),
+        &["hook", "install", &reg.path.display().to_string()],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::hook::exists
+
+      × `[SANDBOX]/served-file/registry.git/hooks/pre-receive` is a pre-
+      │ receive hook that eka did not write; it is left as it is
+      help: merge it by hand (have it pipe its input to `eka hook pre-receive`),
+            or remove it and run `eka hook install` again
+    ");
+    // As an update hook, the same rules, one ref at a time.
+    let run = sb.eka(
+        &reg.path,
+        &["hook", "update", "refs/atoms/a/0.1.0", &atom, &zero],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable (withdraw a version with `eka yank`)
+    ");
+}
+
+/// An unencrypted ed25519 key `<sandbox>/keys/<name>` (and `.pub`), made by
+/// ssh-keygen; returns its path and its `SHA256:…` fingerprint, filtered as
+/// `[<NAME>]` in snapshots.
+fn keygen(sb: &Sandbox, name: &str) -> (std::path::PathBuf, String) {
+    let dir = sb.mkdir("keys");
+    let path = dir.join(name);
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path);
+    sb.run(cmd).assert_success();
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.arg("-lf").arg(path.with_extension("pub"));
+    let listed = sb.run(cmd).assert_success();
+    let fingerprint = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    sb.filter(&fingerprint, &format!("[{}]", name.to_uppercase()));
+    (path, fingerprint)
+}
+
+/// The signature refs of `url`, their signer (hex) filtered as
+/// `[<NAME>-HEX]` in snapshots; returns `(ref, tag id)`.
+fn signature_refs(sb: &Sandbox, url: &str, name: &str) -> Vec<(String, String)> {
+    let refs: Vec<(String, String)> = ls_remote(url, &["refs/atoms/_sig/*"])
+        .into_iter()
+        .filter(|(r, _)| !r.ends_with("^{}"))
+        .collect();
+    for (r, _) in &refs {
+        let hex = r.rsplit('/').next().unwrap();
+        sb.filter(hex, &format!("[{}-HEX]", name.to_uppercase()));
+    }
+    refs
+}
+
+/// The `allowed_signers` line of a key made by [`keygen`].
+fn allowed_line(principal: &str, key: &std::path::Path) -> String {
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    format!("{principal} {}\n", public.trim())
+}
+
+/// Checks the tag `id` in the bare repository `bare` with ssh-keygen: its
+/// payload (everything before the signature) verifies as `principal`'s in
+/// the namespace `git`, and with git's own `verify-tag`.
+fn ssh_keygen_verifies(
+    sb: &Sandbox,
+    bare: &std::path::Path,
+    id: &str,
+    principal: &str,
+    key: &std::path::Path,
+) {
+    let tag = crate::support::git(bare, &["cat-file", "tag", id]);
+    let tag = format!("{tag}\n");
+    let at = tag.rfind("-----BEGIN SSH SIGNATURE-----").expect("signed");
+    let dir = sb.mkdir("verify");
+    std::fs::write(dir.join("payload"), &tag[..at]).unwrap();
+    std::fs::write(dir.join("sig"), &tag[at..]).unwrap();
+    std::fs::write(dir.join("allowed"), allowed_line(principal, key)).unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.current_dir(&dir).args([
+        "-c",
+        &format!("ssh-keygen -Y verify -f allowed -I {principal} -n git -s sig < payload"),
+    ]);
+    let run = sb.run(cmd);
+    assert!(
+        run.success() && run.stdout.contains("Good \"git\" signature"),
+        "{run}"
+    );
+    let mut cmd = sb.git_command(bare);
+    cmd.args([
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        &format!(
+            "gpg.ssh.allowedSignersFile={}",
+            dir.join("allowed").display()
+        ),
+        "verify-tag",
+        id,
+    ]);
+    let run = sb.run(cmd);
+    assert!(
+        run.success() && run.stderr.contains("Good \"git\" signature"),
+        "{run}"
+    );
+}
+
+/// `eka publish --sign` writes one signature per new version, which
+/// ssh-keygen and git verify-tag accept; `eka sign` adds a second signer
+/// later without touching the published refs.
+#[test]
+fn publish_signed_then_sign_again() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let (alice, _) = keygen(&sb, "alice");
+    let (ci, _) = keygen(&sb, "ci");
+    let url = server.create("registry");
+    sb.filter(&url, "[URL]");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write_atom("b", "b", "1.0.0");
+    repo.commit("two atoms");
+    let key = alice.display().to_string();
+    let run = sb.eka(
+        repo.path(),
+        &[
+            "publish", "--all", "--remote", &url, "--sign", "--key", &key,
+        ],
+    );
+    let sigs = signature_refs(&sb, &url, "alice");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS     ATOM ID                                               DIGEST
+    a      0.1.0    published  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+    b      1.0.0    published  1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    published 2 to [URL] (9 refs)
+    signed by [ALICE]
+    --- stderr ---
+    ");
+    assert_eq!(sigs.len(), 2, "{sigs:?}");
+    let bare = server.path("registry");
+    for (_, id) in &sigs {
+        ssh_keygen_verifies(&sb, &bare, id, "alice", &alice);
+    }
+    crate::support::fsck(&bare);
+
+    let published = ls_remote(&url, &["refs/atoms/a/*", "refs/atoms/_manifest/*"]);
+    let ci_key = ci.display().to_string();
+    let run = sb.eka(
+        repo.path(),
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &ci_key],
+    );
+    let all = signature_refs(&sb, &url, "ci");
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a@0.1.0: signed
+    signer [CI] on [URL]
+    --- stderr ---
+    ");
+    assert_eq!(
+        ls_remote(&url, &["refs/atoms/a/*", "refs/atoms/_manifest/*"]),
+        published
+    );
+    // Again: nothing new.
+    let run = sb.eka(
+        repo.path(),
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &ci_key],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a@0.1.0: already signed by this key
+    signer [CI] on [URL]
+    --- stderr ---
+    ");
+    assert_eq!(signature_refs(&sb, &url, "ci"), all);
+}
+
+/// The key from git's configuration (`gpg.format = ssh`, `user.signingKey`)
+/// and `eka.sign = true`; bad keys and versions are refused before anything
+/// is pushed.
+#[test]
+fn signing_key_from_git_config_and_bad_keys() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let (alice, _) = keygen(&sb, "alice");
+    let url = server.create("registry");
+    sb.filter(&url, "[URL]");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0");
+    repo.commit("a");
+    // No key anywhere.
+    let run = sb.eka(repo.path(), &["publish", "--remote", &url, "--sign", "a"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::no_key
+
+      × no signing key: none given, and neither git config eka.signingKey nor
+      │ user.signingKey (with gpg.format = ssh) names one
+      help: pass --key ~/.ssh/id_ed25519, or configure one: `git config
+            eka.signingKey ~/.ssh/id_ed25519`
+    ");
+    // A key that is not a key.
+    let run = sb.eka(
+        repo.path(),
+        &["publish", "--remote", &url, "--key", "atom.toml", "a"],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::key
+
+      × the signing key `atom.toml` cannot be used
+      ├─▶ cannot read the signing key `atom.toml`
+      ╰─▶ No such file or directory (os error 2)
+    ");
+    // user.signingKey for OpenPGP.
+    repo.git(&["config", "user.signingKey", "ABCDEF12"]);
+    let run = sb.eka(repo.path(), &["publish", "--remote", &url, "--sign", "a"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::not_ssh
+
+      × git config user.signingKey is set for gpg.format = openpgp, not ssh
+      help: sign with SSH as git does (`git config gpg.format ssh`), or give eka
+            its own key: --key or `git config eka.signingKey`
+    ");
+    assert!(ls_remote(&url, &["refs/atoms/*"]).is_empty());
+    // As git signs: gpg.format = ssh, and eka.sign = true signs always.
+    repo.git(&["config", "gpg.format", "ssh"]);
+    repo.git(&["config", "user.signingKey", &alice.display().to_string()]);
+    repo.git(&["config", "eka.sign", "true"]);
+    let run = sb.eka(repo.path(), &["publish", "--remote", &url, "a"]);
+    signature_refs(&sb, &url, "alice");
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSION  STATUS     ATOM ID                                               DIGEST
+    a      0.1.0    published  atefo1s5ousnlvhbp9g1grlmj91e28lv89docjhebc1vdvbfpmbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+    published 1 to [URL] (5 refs)
+    signed by [ALICE]
+    --- stderr ---
+    ");
+    // Signing a version that is not published.
+    let run = sb.eka(repo.path(), &["sign", "a@9.9.9", "--remote", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::sign::not_published
+
+      × a@9.9.9 is not published on `file://[SANDBOX]/served-file/
+      │ registry.git`
+      help: list the published versions with `eka versions <remote>::<label>`
+    ");
+    let run = sb.eka(repo.path(), &["sign", "a", "--remote", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+      × `a` names no version
+      help: name a published version as LABEL@VERSION, e.g. hello@1.0.0
+    ");
+}
+
+/// A registry with a policy (git config eka.allowedSignersFile): unsigned
+/// versions and versions signed by an unknown key are refused, with the
+/// hook's reason; signed by an allowed key, accepted.
+#[test]
+fn hook_with_a_policy_needs_allowed_signatures() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let (alice, _) = keygen(&sb, "alice");
+    let (mallory, _) = keygen(&sb, "mallory");
+    let url = server.create("registry");
+    let bare = server.path("registry");
+    sb.eka(sb.path(), &["hook", "install", &bare.display().to_string()])
+        .assert_success();
+    std::fs::write(bare.join("allowed_signers"), allowed_line("alice", &alice)).unwrap();
+    crate::support::git(
+        &bare,
+        &["config", "eka.allowedSignersFile", "allowed_signers"],
+    );
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0");
+    repo.commit("a");
+    let refused = |args: &[&str], why: &str| {
+        let mut all = vec!["publish", "--remote", &url, "a"];
+        all.extend_from_slice(args);
+        let run = sb.eka(repo.path(), &all);
+        assert!(!run.success(), "{run}");
+        // Substring: the rest is git's report of the push.
+        assert!(unwrapped(&run.stderr).contains(why), "{run}");
+        assert!(ls_remote(&url, &["refs/atoms/*"]).is_empty(), "{run}");
+    };
+    refused(
+        &[],
+        "eka: refused refs/atoms/a/0.1.0: the registry's policy refuses it: not signed",
+    );
+    let mallory_key = mallory.display().to_string();
+    refused(
+        &["--key", &mallory_key],
+        "the signature is refused: unknown signer",
+    );
+    let alice_key = alice.display().to_string();
+    sb.eka(
+        repo.path(),
+        &["publish", "--remote", &url, "a", "--key", &alice_key],
+    )
+    .assert_success();
+    assert_eq!(signature_refs(&sb, &url, "alice").len(), 1);
+    // A later signature by an unknown key is refused too.
+    let run = sb.eka(
+        repo.path(),
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &mallory_key],
+    );
+    assert!(
+        unwrapped(&run.stderr).contains("the signature is refused: unknown signer"),
+        "{run}"
+    );
+    assert_eq!(signature_refs(&sb, &url, "alice").len(), 1);
+}
+
+/// A miette report's text with its wrapping undone (lines joined, the
+/// frame's `│` gone, runs of spaces one space).
+fn unwrapped(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `eka verify` reports each signature, judges keys by an allowed_signers
+/// file, fails unsigned versions with --require-signed, and names a
+/// signature copied from another version.
+#[test]
+fn verify_reports_and_requires_signatures() {
+    let sb = Sandbox::new();
+    sb.filter_times();
+    let server = sb.server(Transport::File);
+    let (alice, _) = keygen(&sb, "alice");
+    let (ci, _) = keygen(&sb, "ci");
+    let url = server.create("registry");
+    sb.filter(&url, "[URL]");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write_atom("b", "b", "1.0.0");
+    repo.commit("two atoms");
+    let alice_key = alice.display().to_string();
+    sb.eka(
+        repo.path(),
+        &["publish", "--remote", &url, "a", "--key", &alice_key],
+    )
+    .assert_success();
+    sb.eka(repo.path(), &["publish", "--remote", &url, "b"])
+        .assert_success();
+    let sigs = signature_refs(&sb, &url, "alice");
+    let policy = sb.path().join("allowed_signers");
+    std::fs::write(&policy, allowed_line("alice@example.org", &alice)).unwrap();
+    let policy = policy.display().to_string();
+
+    let run = sb.eka(sb.path(), &["verify", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    ok      a@0.1.0  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+            signature [ALICE] at [TIME]: good signature (no policy)
+    ok      b@1.0.0  1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    2 verified, 0 failed
+    --- stderr ---
+    ");
+    let run = sb.eka(sb.path(), &["verify", &url, "--allowed-signers", &policy]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    ok      a@0.1.0  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+            signature [ALICE] at [TIME]: valid, signed by alice@example.org
+    ok      b@1.0.0  1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg  blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    2 verified, 0 failed
+    --- stderr ---
+    ");
+    let run = sb.eka(sb.path(), &["verify", &url, "--require-signed"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    ok      a@0.1.0  jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg  blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8
+            signature [ALICE] at [TIME]: good signature (no policy)
+    FAILED  b@1.0.0: not signed (--require-signed)
+    1 verified, 1 failed
+    --- stderr ---
+    ");
+    // A policy that trusts another key: alice is an unknown signer.
+    let other = sb.path().join("other_signers");
+    std::fs::write(&other, allowed_line("ci", &ci)).unwrap();
+    let other = other.display().to_string();
+    let run = sb.eka(
+        sb.path(),
+        &[
+            "verify",
+            &url,
+            "a",
+            "--require-signed",
+            "--allowed-signers",
+            &other,
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    FAILED  a@0.1.0: its signature does not count (--require-signed)
+            signature [ALICE] at [TIME]: unknown signer: the policy does not hold this key
+    0 verified, 1 failed
+    --- stderr ---
+    ");
+
+    // Alice's signature of a, copied to b by plain git (no hook here).
+    let (sig_ref, tag) = &sigs[0];
+    let copied = sig_ref.replace("/a/0.1.0/", "/b/1.0.0/");
+    let bare = server.path("registry");
+    crate::support::git(&bare, &["update-ref", &copied, tag]);
+    let run = sb.eka(
+        sb.path(),
+        &[
+            "verify",
+            &url,
+            "b",
+            "--require-signed",
+            "--allowed-signers",
+            &policy,
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    FAILED  b@1.0.0: its signature does not count (--require-signed)
+            signature [ALICE] at [TIME]: a signature over another atom: signed for label a, but the atom's is b; signed for version 0.1.0, but the atom's is 1.0.0; signed for id jkbvdgan6middvl9etrmldm22hbifeo35pgod8lrfsqvk79bagbg, but the atom's is 1onstjk85tqcef01n60dsgnmd330n153qp1k6jp04jbg5f5nssbg; signed for commit 5d744fadb2eb9dcb88b6c9ccf9d6c3488be4f626, but the atom's is cd0807bb35b996a1953a07b7905c164b221a7c7a; signed for digest blake3:6bf46e2aa7548d0d1575cee2a2dff3a3c82db78af7010b46fe624d7b5ed025d8, but the atom's is blake3:e3cf833cc9c63aaf90d26c83fa4194d69ddaed14068c9b19de75dc24699f17dd
+    0 verified, 1 failed
+    --- stderr ---
+    ");
+
+    // A policy file that does not parse.
+    std::fs::write(sb.path().join("bad_signers"), "alice\n").unwrap();
+    let bad = sb.path().join("bad_signers").display().to_string();
+    let run = sb.eka(sb.path(), &["verify", &url, "--allowed-signers", &bad]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::policy
+
+      × the allowed_signers file `[SANDBOX]/bad_signers` is invalid
+      ╰─▶ line 1: a principal list and a key are needed
+      help: each line is `principals [options] keytype base64 [comment]`, as ssh-
+            keygen(1) describes; times end in Z
+    ");
+}
+
+/// A project's directory holding an atom `app` with no dependencies.
+fn app(sb: &Sandbox) -> std::path::PathBuf {
+    let dir = sb.mkdir("app");
+    std::fs::write(
+        dir.join("atom.toml"),
+        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// `eka yank`: the version shows as yanked with its reason, a new lock
+/// never picks it, a lock that pins it keeps it with a warning, and
+/// `eka update` moves off it. Nothing is deleted or moved.
+#[test]
+fn yank_withdraws_a_version_from_resolution() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .atom("c", "1.0.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let dir = app(&sb);
+    sb.eka(&dir, &["add", &format!("{url}::a@^0")])
+        .assert_success();
+    let before = ls_remote(
+        &url,
+        &[
+            "refs/atoms/a/*",
+            "refs/atoms/_manifest/*",
+            "refs/atoms/_origin/*",
+        ],
+    );
+
+    let run = sb.eka(
+        reg.source.path(),
+        &[
+            "yank",
+            "a@0.2.0",
+            "--remote",
+            &url,
+            "--reason",
+            "breaks the build on aarch64",
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    yanked a@0.2.0 on [URL] (unsigned)
+    --- stderr ---
+    ");
+    assert_eq!(
+        ls_remote(
+            &url,
+            &[
+                "refs/atoms/a/*",
+                "refs/atoms/_manifest/*",
+                "refs/atoms/_origin/*"
+            ]
+        ),
+        before
+    );
+    let yank_refs = ls_remote(&url, &["refs/atoms/_yank/*"]);
+    assert_eq!(
+        yank_refs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        // The tag, and the commit it points at (peeled).
+        [
+            "refs/atoms/_yank/a/0.2.0/unsigned",
+            "refs/atoms/_yank/a/0.2.0/unsigned^{}"
+        ]
+    );
+    // Again: already yanked, nothing pushed.
+    let run = sb.eka(
+        reg.source.path(),
+        &[
+            "yank",
+            "a@0.2.0",
+            "--remote",
+            &url,
+            "--reason",
+            "breaks the build on aarch64",
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a@0.2.0 was already yanked on [URL] (unsigned)
+    --- stderr ---
+    ");
+
+    let run = sb.eka(sb.path(), &["versions", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id 31s9r1cd4qqitlosh87o1tdas5pv120c3virojqogrjd87g8dqt0)
+      VERSION  COMMIT
+      0.2.0    f2ed352ea69f2b5dd09e8fc9210bcd4944481c7d  yanked: breaks the build on aarch64
+      0.1.0    5a53b74351767f7eef5846f45ae467d0f1e8770f
+    --- stderr ---
+    ");
+    let run = sb.eka(sb.path(), &["list", &url]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSIONS
+    a      0.2.0 (yanked: breaks the build on aarch64), 0.1.0
+    c      1.0.0
+    2 atoms, 3 versions on [URL]
+    --- stderr ---
+    ");
+
+    // The lock pins 0.2.0: resolving again keeps it, with a warning.
+    let run = sb.eka(&dir, &["add", &format!("{url}::c")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+       adding c 1.0.0
+    --- stderr ---
+    warning: a@0.2.0 from [URL] is yanked; the lock keeps it (`eka update a` moves off it)
+    ");
+    let run = sb.eka(&dir, &["update", "a"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+     updating a 0.2.0 -> 0.1.0
+    --- stderr ---
+    ");
+    // A new project never picks it.
+    let fresh = sb.mkdir("fresh");
+    std::fs::write(
+        fresh.join("atom.toml"),
+        "[package]\nlabel = \"fresh\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let run = sb.eka(&fresh, &["add", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+       adding a 0.1.0
+    --- stderr ---
+    ");
+    let run = sb.eka(&fresh, &["add", &format!("{url}::a@=0.2.0")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::resolve::conflict
+
+      × the dependencies cannot be satisfied:
+      │ fresh (atom.toml) 0.1.0 depends on a 0.2.0
+      │   (a in [URL] has 0.2.0, 0.1.0; yanked, never
+      │ chosen for a new lock: 0.2.0)
+      help: relax one of the clashing requirements above
+    ");
+}
+
+/// A project whose set has a policy (`[trust.<set>]`): an atom signed by an
+/// allowed key is locked with its signer recorded; unsigned, or signed by
+/// an unknown key, the lock is refused naming the set, the atom and what
+/// was missing; a key revoked afterwards fails `eka lock --check` and
+/// `eka fetch` offline-checkably; a pinned root refuses another history.
+#[test]
+fn the_lock_enforces_a_sets_policy() {
+    let sb = Sandbox::new();
+    sb.filter_times();
+    let server = sb.server(Transport::Git);
+    let (alice, _) = keygen(&sb, "alice");
+    let (mallory, _) = keygen(&sb, "mallory");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .atom("b", "1.0.0")
+        .atom("c", "1.0.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let src = reg.source.path();
+    let (alice_key, mallory_key) = (alice.display().to_string(), mallory.display().to_string());
+    sb.eka(
+        src,
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &alice_key],
+    )
+    .assert_success();
+    sb.eka(
+        src,
+        &["sign", "c@1.0.0", "--remote", &url, "--key", &mallory_key],
+    )
+    .assert_success();
+    signature_refs(&sb, &url, "sig");
+
+    let dir = sb.mkdir("app");
+    let manifest = format!(
+        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"{url}\"\n\n[trust.reg]\nallowed-signers = \"allowed_signers\"\n"
+    );
+    std::fs::write(dir.join("atom.toml"), &manifest).unwrap();
+    std::fs::write(
+        dir.join("allowed_signers"),
+        allowed_line("alice@example.org", &alice),
+    )
+    .unwrap();
+
+    let run = sb.eka(&dir, &["add", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+       adding a 0.1.0
+    --- stderr ---
+    ");
+    let lock = std::fs::read_to_string(dir.join("atom.lock")).unwrap();
+    let fingerprint = keygen_fingerprint(&alice);
+    assert!(
+        lock.contains(&format!("signers = [\n    \"{fingerprint} ")),
+        "{lock}"
+    );
+    let manifest_now = std::fs::read_to_string(dir.join("atom.toml")).unwrap();
+
+    let unchanged = || {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("atom.toml")).unwrap(),
+            manifest_now
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("atom.lock")).unwrap(),
+            lock
+        );
+    };
+    let run = sb.eka(&dir, &["add", &format!("{url}::b")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::refused
+
+      × the set `reg` refuses b@1.0.0: not signed, and the policy requires a
+      │ signature by an allowed key
+      help: `eka verify <repository> <label> --allowed-signers <file>` shows each
+            signature; have the version signed by a key the set trusts (`eka
+            sign`), or trust its key in the set's allowed_signers
+    ");
+    unchanged();
+    let run = sb.eka(&dir, &["add", &format!("{url}::c")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::refused
+
+      × the set `reg` refuses c@1.0.0: no valid signature by an allowed key
+      │ ([MALLORY]: unknown signer: the
+      │ policy does not hold this key)
+      help: `eka verify <repository> <label> --allowed-signers <file>` shows each
+            signature; have the version signed by a key the set trusts (`eka
+            sign`), or trust its key in the set's allowed_signers
+    ");
+    unchanged();
+    sb.eka(&dir, &["lock", "--check"]).assert_success();
+
+    // Alice's key is revoked before she signed.
+    let revoked =
+        allowed_line("alice@example.org", &alice).replacen(' ', " valid-before=\"20000101Z\" ", 1);
+    std::fs::write(dir.join("allowed_signers"), revoked).unwrap();
+    let run = sb.eka(&dir, &["lock", "--check"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::lock::stale
+
+      × atom.lock is not in line with atom.toml:
+      │   - the set `reg` refuses a@0.1.0: the signers the lock records no longer
+      │ satisfy the policy ([ALICE]:
+      │ line 1: the key expired (valid-before [TIME]) before the
+      │ signing time [TIME])
+      help: run `eka lock` and commit atom.lock
+    ");
+    let run = sb.eka(&dir, &["fetch", "--offline"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::lock_untrusted
+
+      × atom.lock no longer satisfies the trust policy of atom.toml:
+      │   the set `reg` refuses a@0.1.0: the signers the lock records no longer
+      │ satisfy the policy ([ALICE]:
+      │ line 1: the key expired (valid-before [TIME]) before the
+      │ signing time [TIME])
+      help: run `eka update` to lock versions the policy admits, or fix the
+            policy; then commit atom.lock
+    ");
+
+    // A pinned root that is not this registry's: another history.
+    std::fs::write(
+        dir.join("allowed_signers"),
+        allowed_line("alice@example.org", &alice),
+    )
+    .unwrap();
+    let pinned = manifest_now.replace(
+        "[trust.reg]\n",
+        &format!("[trust.reg]\nroot = \"{}\"\n", "1".repeat(40)),
+    );
+    std::fs::write(dir.join("atom.toml"), pinned).unwrap();
+    let run = sb.eka(&dir, &["update"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::refused
+
+      × the set `reg` refuses a@0.1.0: its registry's root is
+      │ ca9d30cde951d694c735342cff50597f17507145, but the policy pins
+      │ 1111111111111111111111111111111111111111: another history (a fork or a
+      │ rewritten mirror)
+      help: `eka verify <repository> <label> --allowed-signers <file>` shows each
+            signature; have the version signed by a key the set trusts (`eka
+            sign`), or trust its key in the set's allowed_signers
+    ");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("atom.lock")).unwrap(),
+        lock
+    );
+}
+
+/// The `SHA256:…` fingerprint of a key made by [`keygen`].
+fn keygen_fingerprint(key: &std::path::Path) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
+}
+
+/// A key held by ssh-agent signs through `ssh-keygen -Y sign`, named by its
+/// public key file (`--key`) or as git names it (`user.signingKey =
+/// key::ssh-ed25519 …`); the signature verifies with ssh-keygen.
+#[test]
+fn a_key_in_ssh_agent_signs() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let (alice, _) = keygen(&sb, "alice");
+    let socket = sb.path().join("agent.sock");
+    // In the foreground (-D), as this test's own child, killed on drop.
+    struct Agent(std::process::Child);
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Agent(
+        std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent (OpenSSH) is installed"),
+    );
+    for _ in 0..200 {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut cmd = std::process::Command::new("ssh-add");
+    cmd.arg(&alice).env("SSH_AUTH_SOCK", &socket);
+    sb.run(cmd).assert_success();
+    // Only the agent has the private key now.
+    std::fs::remove_file(&alice).unwrap();
+
+    let url = server.create("registry");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write_atom("b", "b", "0.1.0");
+    repo.commit("a, b");
+    let public = alice.with_extension("pub");
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.env("SSH_AUTH_SOCK", &socket).args([
+        "publish",
+        "--remote",
+        &url,
+        "a",
+        "--key",
+        &public.display().to_string(),
+    ]);
+    sb.run(cmd).assert_success();
+    let literal = std::fs::read_to_string(&public).unwrap();
+    repo.git(&["config", "gpg.format", "ssh"]);
+    repo.git(&[
+        "config",
+        "user.signingKey",
+        &format!("key::{}", literal.trim()),
+    ]);
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.env("SSH_AUTH_SOCK", &socket)
+        .args(["publish", "--remote", &url, "b", "--sign"]);
+    sb.run(cmd).assert_success();
+    let sigs = signature_refs(&sb, &url, "alice");
+    assert_eq!(sigs.len(), 2, "{sigs:?}");
+    for (_, id) in &sigs {
+        ssh_keygen_verifies(&sb, &server.path("registry"), id, "alice", &alice);
+    }
+    // Without the agent, signing fails and nothing is published.
+    repo.write_atom("c", "c", "0.1.0");
+    repo.commit("c");
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.env("SSH_AUTH_SOCK", sb.path().join("no-agent.sock"))
+        .args(["publish", "--remote", &url, "c", "--sign"]);
+    let run = sb.run(cmd);
+    assert!(!run.success(), "{run}");
+    assert!(run.stderr.contains("atom::trust::ssh_keygen"), "{run}");
+    assert!(ls_remote(&url, &["refs/atoms/c/*"]).is_empty());
+}
+
+/// A signed yank verifies with ssh-keygen; a yank copied onto another
+/// version by plain git is named as such where its reason would show.
+#[test]
+fn signed_and_forged_yanks() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Http);
+    let (alice, _) = keygen(&sb, "alice");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let key = alice.display().to_string();
+    let run = sb.eka(
+        reg.source.path(),
+        &[
+            "yank",
+            "a@0.2.0",
+            "--remote",
+            &url,
+            "--reason",
+            "CVE-2026-0001",
+            "--key",
+            &key,
+        ],
+    );
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    yanked a@0.2.0 on [URL] (signed by [ALICE])
+    --- stderr ---
+    ");
+    let yanks: Vec<(String, String)> = ls_remote(&url, &["refs/atoms/_yank/*"])
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("^{}"))
+        .collect();
+    assert_eq!(yanks.len(), 1, "{yanks:?}");
+    ssh_keygen_verifies(&sb, &reg.path, &yanks[0].1, "alice", &alice);
+
+    // The same tag under 0.1.0's yank ref, by plain git.
+    let copied = yanks[0].0.replace("/0.2.0/", "/0.1.0/");
+    crate::support::git(&reg.path, &["update-ref", &copied, &yanks[0].1]);
+    let run = sb.eka(sb.path(), &["--json", "versions", &format!("{url}::a")]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let yanked = json["yanked"].as_array().unwrap();
+    let of = |v: &str| yanked.iter().find(|y| y["version"] == v).unwrap()["yanks"][0].clone();
+    assert_eq!(of("0.2.0")["reason"], "CVE-2026-0001");
+    assert!(of("0.2.0")["ignored"].is_null());
+    let forged = of("0.1.0");
+    assert!(
+        forged["ignored"]
+            .as_str()
+            .unwrap()
+            .starts_with("a yank of another atom: signed for version 0.2.0"),
+        "{forged}"
+    );
+    let run = sb.eka(sb.path(), &["versions", &format!("{url}::a")]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id 8e3ucast5eegonsvbv266va185sntidchg7frf4u3b36thq4arn0)
+      VERSION  COMMIT
+      0.2.0    42a8d60b89722c103729943b8784a95e5050f0c5  yanked: CVE-2026-0001
+      0.1.0    c0958f325b4da2c66a6ca30d7baa4275474e34e0  yanked (its yank does not hold: a yank of another atom: signed for version 0.2.0, but the atom's is 0.1.0; signed for commit 42a8d60b89722c103729943b8784a95e5050f0c5, but the atom's is c0958f325b4da2c66a6ca30d7baa4275474e34e0)
+    --- stderr ---
+    ");
+}
