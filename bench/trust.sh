@@ -8,7 +8,11 @@
 #
 # 1. `eka publish --all` of ATOMS atoms to a fresh file:// remote, unsigned
 #    against `--sign` with an unencrypted ed25519 key (signed in-process;
-#    goal: signed <= 1.2x unsigned).
+#    goal: signed <= 1.2x unsigned). The remotes' automatic maintenance is
+#    off: git's receive-pack otherwise runs `git maintenance run --auto`
+#    after the push, whose `pack-refs` of some 3,000-4,000 loose refs took
+#    from 0.5 to 5 s here from one run to the next, for either case, and
+#    the push waits for it.
 # 2. `eka lock` of a manifest with 50 dependencies from one registry served
 #    by `git daemon` on loopback, with a warm cache and no lock: a set
 #    without a policy whose atoms are unsigned, against the same atoms each
@@ -64,6 +68,8 @@ echo \$n > "$W/n"
 mkdir "$W/mono.\$n"
 cp -a "$base/.git" "$W/mono.\$n/.git"
 git init -q --bare "$W/remote.\$n.git"
+git -C "$W/remote.\$n.git" config gc.auto 0
+git -C "$W/remote.\$n.git" config maintenance.auto false
 ln -sfn "$W/mono.\$n" "$W/mono"
 ln -sfn "$W/remote.\$n.git" "$W/remote.git"
 SH
