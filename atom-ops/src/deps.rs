@@ -4,6 +4,7 @@
 //! what locking needs into the shared cache, and writes `atom.toml` and
 //! `atom.lock` together or not at all (`atom_lock::project`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use atom_lock::project::{
     self, AddDep, Change, Keep, LockState, Locked, ManifestEdit, Project, ProjectError,
 };
 use atom_lock::{AtomUri, ConfigError, Lockfile, UriError};
+use semver::VersionReq;
 
 use crate::Warning;
 
@@ -44,15 +46,40 @@ pub enum DepsError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cache(#[from] atom_git::CacheError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Git(#[from] Box<atom_git::GitError>),
+    #[error("the repository of `{}` has no work tree", .0.display())]
+    #[diagnostic(code(eka::deps::no_work_tree))]
+    NoWorkTree(PathBuf),
     #[error("there is no atom.lock beside {}", .0.display())]
     #[diagnostic(code(eka::lock::missing))]
     NoLock(PathBuf),
+    #[error("atom.lock would change, but it is locked:\n  - {}", .changes.join("\n  - "))]
+    #[diagnostic(code(eka::lock::would_change))]
+    LockWouldChange { changes: Vec<String> },
+    #[error("atom.lock is not in line with atom.toml, and resolving needs the network:\n  - {}", .reasons.join("\n  - "))]
+    #[diagnostic(code(eka::lock::offline))]
+    Offline { reasons: Vec<String> },
 }
 
 impl From<atom_format::manifest::ManifestError> for DepsError {
     fn from(e: atom_format::manifest::ManifestError) -> Self {
         DepsError::Manifest(Box::new(e))
     }
+}
+
+/// How a lock-writing operation ([`add`], [`remove`], [`lock`],
+/// [`update`]) may use the disk and the network (cargo's flags).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Compute and report everything, write nothing.
+    pub dry_run: bool,
+    /// Fail rather than change atom.lock (`--locked`).
+    pub locked: bool,
+    /// Use no network: a lock in line is kept as it is; one that is not
+    /// needs the remotes' listings to resolve, and fails (`--offline`).
+    pub offline: bool,
 }
 
 /// What a lock-writing operation did.
@@ -62,15 +89,41 @@ pub struct LockReport {
     pub lock: Lockfile,
     /// Whether anything had to be resolved (the lock was not in line).
     pub resolved: bool,
-    /// Whether `atom.lock` was (re)written.
-    pub lock_written: bool,
-    /// Whether `atom.toml` was rewritten.
-    pub manifest_written: bool,
+    /// Whether there was no atom.lock before (with `dry_run`: it would be
+    /// created).
+    pub lock_created: bool,
+    /// Whether `atom.lock` changed (with `dry_run`: would change; it is
+    /// then not written).
+    pub lock_changed: bool,
+    /// Whether `atom.toml` changed (with `dry_run`: would change).
+    pub manifest_changed: bool,
+    /// Nothing was written (`dry_run`).
+    pub dry_run: bool,
     /// The locked atoms whose version changed.
     pub changes: Vec<Change>,
+    /// The requirements of atom.toml that changed.
+    pub requirements: Vec<RequirementChange>,
     pub warnings: Vec<Warning>,
     /// How long each phase took, in order.
     pub timings: Vec<(String, Duration)>,
+}
+
+/// A requirement of `[deps.from.<set>]` in atom.toml that changed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RequirementChange {
+    pub set: String,
+    pub label: String,
+    /// `None`: added.
+    pub old: Option<String>,
+    /// `None`: removed.
+    pub new: Option<String>,
+}
+
+impl LockReport {
+    /// Nothing changed (or would change).
+    pub fn up_to_date(&self) -> bool {
+        !self.lock_changed && !self.manifest_changed
+    }
 }
 
 /// What [`check`] found: the reasons the lock is not in line with the
@@ -83,23 +136,50 @@ pub struct CheckReport {
 
 /// Brings the lock of the atom around `dir` in line with its manifest,
 /// changing nothing that still satisfies it.
-pub fn lock(dir: &Path) -> Result<LockReport, DepsError> {
+pub fn lock(dir: &Path, options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
-    let was_valid = matches!(p.lock, LockState::Valid(_));
     let mut warnings = Vec::new();
     let old = old_lock(&mut p, &mut warnings);
     let locked = lock_manifest(
         &p.dir,
         &p.manifest,
         &p.manifest_text,
-        old.as_ref(),
+        old.lock.as_ref(),
         &Keep::Locked,
+        options,
     )?;
-    let write = locked.resolution.is_some() || !was_valid;
-    if write {
-        project::write_both(&p.dir, None, &locked.lock)?;
+    finish(&p, &old, None, locked, warnings, options)
+}
+
+/// Every atom of the work tree around `dir`: the directories holding an
+/// atom.toml below the repository's root (hidden directories and nested
+/// repositories skipped), sorted; for `--all`.
+pub fn atoms_of_repository(dir: &Path) -> Result<Vec<PathBuf>, DepsError> {
+    let repo = atom_git::open(dir).map_err(Box::new)?;
+    let root = repo
+        .workdir()
+        .map(Path::to_owned)
+        .ok_or_else(|| DepsError::NoWorkTree(dir.to_owned()))?;
+    let mut atoms = Vec::new();
+    let mut todo = vec![root.clone()];
+    while let Some(d) = todo.pop() {
+        if d != root && d.join(MANIFEST_FILE).is_file() {
+            atoms.push(d.clone());
+        }
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            let path = e.path();
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && !hidden && !path.join(".git").exists() {
+                todo.push(path);
+            }
+        }
     }
-    Ok(report(locked, warnings, write, false))
+    atoms.sort();
+    Ok(atoms)
 }
 
 /// Whether the lock of the atom around `dir` is in line with its manifest;
@@ -121,19 +201,33 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
 /// Adds dependencies (`<repository>::<label>[@<requirement>]`) to the atom
 /// around `dir`, and locks them; one given without a requirement gets
 /// `^<the version locked>`.
-pub fn add(dir: &Path, uris: &[String]) -> Result<LockReport, DepsError> {
+pub fn add(dir: &Path, uris: &[String], options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
     let mut warnings = Vec::new();
     let adds = parse_adds(&p.dir, uris, &mut warnings)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
-    let sets = adds
-        .iter()
-        .map(|a| edit.add(a))
-        .collect::<Result<Vec<String>, _>>()?;
+    let mut sets = Vec::new();
+    for (a, text) in adds.iter().zip(uris) {
+        let set = edit.add(a)?;
+        sets.push(set.clone());
+        // The requirement as the user wrote it (`1.x`, not semver's `1.*`).
+        if let (Some(req), Some(written)) = (&a.req, written_requirement(text)) {
+            if VersionReq::parse(written).is_ok_and(|r| &r == req) {
+                edit.set_req_text(&set, &a.label, written)?;
+            }
+        }
+    }
     let name = p.manifest_path().display().to_string();
     let manifest = Manifest::parse(&name, &edit.text())?;
     let old = old_lock(&mut p, &mut warnings);
-    let mut locked = lock_manifest(&p.dir, &manifest, &edit.text(), old.as_ref(), &Keep::Locked)?;
+    let mut locked = lock_manifest(
+        &p.dir,
+        &manifest,
+        &edit.text(),
+        old.lock.as_ref(),
+        &Keep::Locked,
+        options,
+    )?;
     for (a, set) in adds.iter().zip(&sets).filter(|(a, _)| a.req.is_none()) {
         pin_resolved(&mut edit, &mut locked, a, set)?;
     }
@@ -143,8 +237,13 @@ pub fn add(dir: &Path, uris: &[String]) -> Result<LockReport, DepsError> {
         &locked.lock
     )
     .is_empty());
-    project::write_both(&p.dir, Some(&text), &locked.lock)?;
-    Ok(report(locked, warnings, true, true))
+    finish(&p, &old, Some(text), locked, warnings, options)
+}
+
+/// The requirement of an atom URI as written (after its last `@`), if any.
+fn written_requirement(uri: &str) -> Option<&str> {
+    let (_, atom) = uri.rsplit_once("::").unwrap_or(("", uri));
+    atom.split_once('@').map(|(_, req)| req.trim())
 }
 
 /// The dependencies `uris` name, with the aliases in effect at `dir`.
@@ -160,6 +259,8 @@ fn parse_adds(
             let url = uri
                 .repo
                 .ok_or_else(|| ProjectError::NoRepository(text.clone()))?;
+            let repo_text = text.rsplit_once("::").map_or(text.as_str(), |(r, _)| r);
+            let url = crate::named_repository(repo_text, url, dir, warnings);
             Ok(AddDep {
                 url,
                 label: uri.label,
@@ -187,7 +288,7 @@ fn pin_resolved(
 }
 
 /// Removes dependencies (by label) from the atom around `dir`, and locks.
-pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
+pub fn remove(dir: &Path, labels: &[String], options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
     for l in labels {
@@ -197,21 +298,33 @@ pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
     let manifest = Manifest::parse(&p.manifest_path().display().to_string(), &text)?;
     let mut warnings = Vec::new();
     let old = old_lock(&mut p, &mut warnings);
-    let locked = lock_manifest(&p.dir, &manifest, &text, old.as_ref(), &Keep::Locked)?;
-    project::write_both(&p.dir, Some(&text), &locked.lock)?;
-    Ok(report(locked, warnings, true, true))
+    let locked = lock_manifest(
+        &p.dir,
+        &manifest,
+        &text,
+        old.lock.as_ref(),
+        &Keep::Locked,
+        options,
+    )?;
+    finish(&p, &old, Some(text), locked, warnings, options)
 }
 
 /// Moves the dependencies of the atom around `dir` (or those with these
 /// labels) to the highest versions allowed.
-pub fn update(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
+pub fn update(dir: &Path, labels: &[String], options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
     let mut warnings = Vec::new();
     let old = old_lock(&mut p, &mut warnings);
-    let keep = keep_all_but(old.as_ref(), labels)?;
-    let locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, old.as_ref(), &keep)?;
-    project::write_both(&p.dir, None, &locked.lock)?;
-    Ok(report(locked, warnings, true, false))
+    let keep = keep_all_but(old.lock.as_ref(), labels)?;
+    let locked = lock_manifest(
+        &p.dir,
+        &p.manifest,
+        &p.manifest_text,
+        old.lock.as_ref(),
+        &keep,
+        options,
+    )?;
+    finish(&p, &old, None, locked, warnings, options)
 }
 
 /// What to keep when updating `labels` (every locked atom but those; all
@@ -268,17 +381,131 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
     })
 }
 
-/// The lock to start from: a valid one, or none (with a warning) when
-/// atom.lock does not verify, since it is being rebuilt.
-fn old_lock(p: &mut Project, warnings: &mut Vec<Warning>) -> Option<Lockfile> {
+/// The lock on disk before an operation.
+struct OldLock {
+    /// The lock to start from: a valid one, or none when atom.lock does not
+    /// verify (it is being rebuilt) or is missing.
+    lock: Option<Lockfile>,
+    /// Whether there was an atom.lock file at all.
+    existed: bool,
+}
+
+/// The lock to start from (with a warning when atom.lock does not verify).
+fn old_lock(p: &mut Project, warnings: &mut Vec<Warning>) -> OldLock {
     match std::mem::replace(&mut p.lock, LockState::Missing) {
-        LockState::Valid(l) => Some(l),
+        LockState::Valid(l) => OldLock {
+            lock: Some(l),
+            existed: true,
+        },
         LockState::Invalid(e) => {
             warnings.push(Warning::InvalidLock(e));
-            None
+            OldLock {
+                lock: None,
+                existed: true,
+            }
         }
-        LockState::Missing => None,
+        LockState::Missing => OldLock {
+            lock: None,
+            existed: false,
+        },
     }
+}
+
+/// Writes what changed (unless `dry_run`, or `locked` forbids it) and
+/// reports it.
+fn finish(
+    p: &Project,
+    old: &OldLock,
+    manifest: Option<String>,
+    locked: Locked,
+    warnings: Vec<Warning>,
+    options: Options,
+) -> Result<LockReport, DepsError> {
+    let lock_changed = old.lock.as_ref() != Some(&locked.lock);
+    let manifest = manifest.filter(|text| *text != p.manifest_text);
+    let requirements = match &manifest {
+        Some(text) => requirement_changes(&p.manifest_text, text),
+        None => Vec::new(),
+    };
+    if lock_changed && options.locked {
+        return Err(DepsError::LockWouldChange {
+            changes: would_change(old, &locked.changes, &requirements),
+        });
+    }
+    if !options.dry_run && (lock_changed || manifest.is_some()) {
+        project::write_both(&p.dir, manifest.as_deref(), &locked.lock)?;
+    }
+    let mut report = report(locked, warnings);
+    report.lock_created = !old.existed;
+    report.lock_changed = lock_changed;
+    report.manifest_changed = manifest.is_some();
+    report.dry_run = options.dry_run;
+    report.requirements = requirements;
+    Ok(report)
+}
+
+/// What would change in the lock, for `--locked`'s error.
+fn would_change(
+    old: &OldLock,
+    changes: &[Change],
+    requirements: &[RequirementChange],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !old.existed {
+        out.push("there is no atom.lock yet".to_owned());
+    } else if old.lock.is_none() {
+        out.push("atom.lock does not verify and would be rebuilt".to_owned());
+    }
+    out.extend(requirements.iter().map(|r| match (&r.old, &r.new) {
+        (None, Some(n)) => format!("`{}` {n} would be added", r.label),
+        (Some(o), None) => format!("`{}` {o} would be removed", r.label),
+        (Some(o), Some(n)) => format!("`{}` would go from {o} to {n}", r.label),
+        (None, None) => String::new(),
+    }));
+    out.extend(changes.iter().map(|c| match (&c.old, &c.new) {
+        (None, Some(n)) => format!("`{}` {n} would be locked", c.label),
+        (Some(o), None) => format!("`{}` {o} would be unlocked", c.label),
+        (Some(o), Some(n)) => format!("`{}` would move from {o} to {n}", c.label),
+        (None, None) => String::new(),
+    }));
+    if out.is_empty() {
+        out.push("the requirements atom.lock records would change".to_owned());
+    }
+    out
+}
+
+/// The `[deps.from.<set>]` requirements of a manifest, as written.
+fn written_requirements(text: &str) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return out;
+    };
+    let from = doc
+        .get("deps")
+        .and_then(|d| d.get("from"))
+        .and_then(|f| f.as_table());
+    for (set, labels) in from.into_iter().flatten() {
+        for (label, req) in labels.as_table().into_iter().flatten() {
+            let req = req.as_str().map_or_else(|| req.to_string(), str::to_owned);
+            out.insert((set.clone(), label.clone()), req);
+        }
+    }
+    out
+}
+
+/// The requirements that differ between two manifest texts.
+fn requirement_changes(before: &str, after: &str) -> Vec<RequirementChange> {
+    let (before, after) = (written_requirements(before), written_requirements(after));
+    let keys: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| RequirementChange {
+            set: k.0.clone(),
+            label: k.1.clone(),
+            old: before.get(k).cloned(),
+            new: after.get(k).cloned(),
+        })
+        .collect()
 }
 
 /// Locks `manifest` (whose text is `text`, for errors that point into it)
@@ -290,12 +517,24 @@ fn lock_manifest(
     text: &str,
     old: Option<&Lockfile>,
     keep: &Keep,
+    options: Options,
 ) -> Result<Locked, DepsError> {
     let root = project::root_input_at(manifest, &dir.join(MANIFEST_FILE), text)?;
+    let stale = match old {
+        Some(old) => project::stale_reasons(&root, old),
+        None => vec!["there is no valid atom.lock".to_owned()],
+    };
     if let (Keep::Locked, Some(old)) = (keep, old) {
-        if project::stale_reasons(&root, old).is_empty() {
+        if stale.is_empty() {
             return Ok(Locked::unchanged(old.clone()));
         }
+    }
+    if options.offline {
+        let reasons = match stale.is_empty() {
+            true => vec!["updating asks the remotes for their newest versions".to_owned()],
+            false => stale,
+        };
+        return Err(DepsError::Offline { reasons });
     }
     let started = Instant::now();
     let cache = project::open_cache()?;
@@ -307,19 +546,17 @@ fn lock_manifest(
     Ok(locked)
 }
 
-fn report(
-    locked: Locked,
-    mut warnings: Vec<Warning>,
-    lock_written: bool,
-    manifest_written: bool,
-) -> LockReport {
+fn report(locked: Locked, mut warnings: Vec<Warning>) -> LockReport {
     warnings.extend(locked.warnings.into_iter().map(Warning::Resolve));
     LockReport {
         resolved: locked.resolution.is_some(),
         lock: locked.lock,
-        lock_written,
-        manifest_written,
+        lock_created: false,
+        lock_changed: false,
+        manifest_changed: false,
+        dry_run: false,
         changes: locked.changes,
+        requirements: Vec::new(),
         warnings,
         timings: locked.timings,
     }

@@ -34,6 +34,10 @@
 //! - `modules`: the module system through `eka eval`: the conformance corpus
 //!   under `tests/module-corpus/` and atoms read from git.
 //! - `module_deps`: `deps.from.<set>.<label>` through the lockfile.
+//! - `ux`: the conventions of issue 14: closed pipes, `eka new`'s checks,
+//!   status lines, `--dry-run`/`--locked`/`--offline`/`-C`, remote names,
+//!   publishing with uncommitted changes, to mirrors, with unresolvable
+//!   dependencies, completions, man pages, `--version -v`.
 //! - `servers`: self-tests of the harness (its servers answer stock git and
 //!   gix; the environment is hermetic).
 //!
@@ -86,4 +90,5 @@ mod publish;
 mod query;
 mod resolve;
 mod servers;
+mod ux;
 mod verify;

@@ -8,16 +8,16 @@ use miette::IntoDiagnostic;
 use crate::cmd::deps;
 use crate::{output, Global};
 
+/// `--offline` (global): atom.lock and the cache alone, no network.
 #[derive(clap::Args)]
-pub struct Args {
-    /// Use atom.lock and the cache alone: no network
-    #[arg(long)]
-    offline: bool,
-}
+pub struct Args {}
 
-pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
+pub fn run(_: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
-    let report = atom_ops::deps::fetch(&cwd, args.offline)?;
+    let report = {
+        let _progress = output::Progress::start(global, "fetching and checking the locked atoms");
+        atom_ops::deps::fetch(&cwd, global.offline())?
+    };
     deps::warn(&report.warnings, global);
     let got = &report.atoms;
     let status = |s: Status| match s {
@@ -55,7 +55,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .collect();
         output::table(&["LABEL", "VERSION", "STATUS", "COMMIT", "DIGEST"], &rows);
         let fetched = got.iter().filter(|g| g.status == Status::Fetched).count();
-        println!(
+        outln!(
             "{} atoms verified in {} ({fetched} fetched)",
             got.len(),
             report.cache.display()

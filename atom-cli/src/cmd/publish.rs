@@ -26,6 +26,13 @@ pub struct Args {
     /// Check and show what would be published; write and push nothing
     #[arg(long)]
     dry_run: bool,
+    /// Publish HEAD even though the work tree changes the atoms' files
+    /// (what is published is what HEAD holds)
+    #[arg(long)]
+    allow_dirty: bool,
+    /// Do not check that the atoms' dependencies can be resolved
+    #[arg(long)]
+    no_verify: bool,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
@@ -43,12 +50,17 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         remote: args.remote,
         selection,
         dry_run: args.dry_run,
+        allow_dirty: args.allow_dirty,
+        no_verify: args.no_verify,
     };
-    let report = publish::publish(&request, &Connections::new(&cwd))?;
+    let report = {
+        let _progress = output::Progress::start(global, "publishing");
+        publish::publish(&request, &Connections::new(&cwd))?
+    };
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    if global.verbose {
+    if global.verbose > 0 {
         for (phase, ms) in &report.timings_ms {
             eprintln!("{phase}: {ms:.1} ms");
         }
@@ -76,14 +88,14 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .filter(|a| a.status != Status::UpToDate)
             .count();
         if args.dry_run {
-            println!(
+            outln!(
                 "dry run: {new} to publish to {}; nothing written",
                 report.remote
             );
         } else if new == 0 {
-            println!("{} up to date", report.remote);
+            outln!("{} up to date", report.remote);
         } else {
-            println!(
+            outln!(
                 "published {new} to {} ({} refs)",
                 report.remote,
                 report.pushed_refs.len()

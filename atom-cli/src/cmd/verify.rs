@@ -33,8 +33,27 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         .iter()
         .map(|a| parse_wanted(a))
         .collect::<miette::Result<Vec<_>>>()?;
+    // A bare word (no `@VERSION`) read as a label may be a mistyped remote.
+    let first_is_label = args
+        .args
+        .first()
+        .is_some_and(|f| !is_target(f, here.as_ref()) && !f.contains('@'));
     let request = VerifyRequest { registry, wanted };
-    let report = verify::verify(&request, &Connections::new(&cwd))?;
+    let verified = {
+        let _progress = output::Progress::start(global, "verifying");
+        verify::verify(&request, &Connections::new(&cwd))
+    };
+    let report = match verified {
+        Err(verify::VerifyError::Unknown(label))
+            if first_is_label && args.args.first() == Some(&label) =>
+        {
+            return Err(not_a_remote_nor_atom(&label, here.as_ref()))
+        }
+        Err(verify::VerifyError::NoAtoms) if first_is_label => {
+            return Err(not_a_remote_nor_atom(&args.args[0], here.as_ref()))
+        }
+        other => other?,
+    };
     if global.json {
         output::json(&report)?;
     } else {
@@ -58,9 +77,9 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         for v in &report.verdicts {
             if !v.ok() {
                 let failures: Vec<String> = v.failures.iter().map(ToString::to_string).collect();
-                println!("FAILED  {}: {}", name(v), failures.join("; "));
+                outln!("FAILED  {}: {}", name(v), failures.join("; "));
             } else if !global.quiet {
-                println!(
+                outln!(
                     "ok      {:<width$}  {}  {}",
                     name(v),
                     v.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -70,7 +89,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         }
         let failed = report.verdicts.iter().filter(|v| !v.ok()).count();
         if !global.quiet || failed > 0 {
-            println!(
+            outln!(
                 "{} verified, {} failed",
                 report.verdicts.len() - failed,
                 failed
@@ -82,6 +101,22 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The first argument was read as a label and no atom has it: it may be
+/// a mistyped remote, so say which remotes there are.
+fn not_a_remote_nor_atom(label: &str, here: Option<&gix::Repository>) -> miette::Report {
+    let remotes: Vec<String> = here
+        .map(|r| r.remote_names().iter().map(|n| n.to_string()).collect())
+        .unwrap_or_default();
+    let remotes = match remotes.is_empty() {
+        true => "this repository has no remote".to_owned(),
+        false => format!("its remotes: {}", remotes.join(", ")),
+    };
+    miette!(
+        code = "eka::verify::not_a_remote",
+        "`{label}` is neither a remote of this repository ({remotes}) nor an atom published in it"
+    )
 }
 
 /// Whether the first argument names where to verify rather than an atom:
