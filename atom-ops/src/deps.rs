@@ -183,10 +183,18 @@ pub fn atoms_of_repository(dir: &Path) -> Result<Vec<PathBuf>, DepsError> {
 }
 
 /// Whether the lock of the atom around `dir` is in line with its manifest;
-/// changes nothing and needs no network.
+/// changes nothing and needs no network. An atom without dependencies
+/// needs no lock.
 pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
     let p = Project::find(dir)?;
     let lock = match p.lock {
+        // Nothing to lock: no lock is in line.
+        LockState::Missing if p.manifest.deps.from.is_empty() => {
+            return Ok(CheckReport {
+                stale: Vec::new(),
+                atoms: 0,
+            })
+        }
         LockState::Missing => return Err(DepsError::NoLock(p.manifest_path())),
         LockState::Invalid(e) => return Err(e.into()),
         LockState::Valid(ref l) => l,

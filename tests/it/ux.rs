@@ -303,13 +303,15 @@ fn lock_all_checks_every_atom_of_the_repository() {
         )
         .assert_success();
     }
+    // An atom without dependencies needs no lock.
+    sb.eka(repo.path(), &["new", "tools/c"]).assert_success();
     let run = sb
         .eka(sb.path(), &["-C", "work", "lock", "--check", "--all"])
         .assert_success();
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-    2 atom.lock files are up to date (2 atoms)
+    3 atoms, every atom.lock in line (2 locked atoms)
     --- stderr ---
     ");
     std::fs::remove_file(repo.path().join("libs/b/atom.lock")).unwrap();
@@ -334,6 +336,8 @@ fn lock_all_checks_every_atom_of_the_repository() {
     libs/b:
       locking hello 1.1.0
     wrote a new atom.lock (1 atoms)
+    tools/c:
+    wrote a new atom.lock (0 atoms; no locked version changed)
     --- stderr ---
     ");
 }

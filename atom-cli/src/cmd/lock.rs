@@ -82,7 +82,7 @@ fn check(dirs: &[PathBuf], global: &Global) -> miette::Result<ExitCode> {
     if !global.quiet {
         match dirs.len() {
             1 => outln!("atom.lock is up to date ({atoms} atoms)"),
-            n => outln!("{n} atom.lock files are up to date ({atoms} atoms)"),
+            n => outln!("{n} atoms, every atom.lock in line ({atoms} locked atoms)"),
         }
     }
     Ok(ExitCode::SUCCESS)
