@@ -340,6 +340,29 @@ fn lock_all_checks_every_atom_of_the_repository() {
     wrote a new atom.lock (0 atoms; no locked version changed)
     --- stderr ---
     ");
+    // Every lock is already at the highest versions: --locked holds.
+    let run = sb
+        .eka(repo.path(), &["update", "--all", "--locked"])
+        .assert_success();
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    a:
+    atom.lock is up to date (1 atoms)
+    libs/b:
+    atom.lock is up to date (1 atoms)
+    tools/c:
+    atom.lock is up to date (0 atoms)
+    --- stderr ---
+    ");
+    let run = sb
+        .eka(repo.path(), &["fetch", "--all", "-q"])
+        .assert_success();
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    --- stderr ---
+    ");
 }
 
 #[test]

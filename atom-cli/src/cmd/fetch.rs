@@ -10,13 +10,30 @@ use crate::{output, Global};
 
 /// `--offline` (global): atom.lock and the cache alone, no network.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Every atom of the repository (each directory holding an atom.toml
+    /// and an atom.lock)
+    #[arg(long)]
+    all: bool,
+}
 
-pub fn run(_: Args, global: &Global) -> miette::Result<ExitCode> {
+pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
+    let dirs = deps::targets(&cwd, args.all)?;
+    for dir in &dirs {
+        if args.all && !dir.join(atom_lock::lock::LOCK_FILE).is_file() {
+            continue;
+        }
+        deps::heading(dir, &dirs, global);
+        fetch_one(dir, global)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fetch_one(dir: &std::path::Path, global: &Global) -> miette::Result<()> {
     let report = {
         let _progress = output::Progress::start(global, "fetching and checking the locked atoms");
-        atom_ops::deps::fetch(&cwd, global.offline())?
+        atom_ops::deps::fetch(dir, global.offline())?
     };
     deps::warn(&report.warnings, global);
     let got = &report.atoms;
@@ -61,5 +78,5 @@ pub fn run(_: Args, global: &Global) -> miette::Result<ExitCode> {
             report.cache.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
