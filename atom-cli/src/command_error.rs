@@ -24,14 +24,43 @@ pub fn print(report: miette::Report, global: &Global) {
     let rendered = Rendered::new(diagnostic, help);
     if global.json {
         let value = serde_json::json!({
+            "schema": crate::output::JSON_SCHEMA,
             "error": rendered.to_string(),
-            "code": rendered.code().map(|c| c.to_string()),
+            "code": rendered.code().map_or_else(|| "eka::error".to_owned(), |c| c.to_string()),
             "help": rendered.help().map(|h| h.to_string()),
             "causes": rendered.cause_texts(),
         });
-        println!("{value}");
+        outln!("{value}");
     }
     eprintln!("{:?}", miette::Report::new(rendered));
+}
+
+/// Reports a command line clap refused (help and `--version` are printed
+/// as asked); under `--json`, also as a JSON error on stdout with the code
+/// `eka::cli::usage`.
+pub fn usage(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    let shown = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let json = std::env::args_os().any(|a| a == "--json");
+    if json && !shown {
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let value = serde_json::json!({
+            "schema": crate::output::JSON_SCHEMA,
+            "error": first.strip_prefix("error: ").unwrap_or(first),
+            "code": "eka::cli::usage",
+            "help": "see `eka --help`, or `eka <command> --help`",
+            "causes": [],
+        });
+        outln!("{value}");
+    }
+    let _ = e.print();
+    std::process::ExitCode::from(e.exit_code().clamp(0, 255) as u8)
 }
 
 /// A library's diagnostic with the CLI's help line and a pruned chain of
@@ -182,6 +211,13 @@ pub fn help_for(report: &miette::Report) -> Option<String> {
             "write `<repository>::<label>`, e.g. `gh:owner/repo::{label}` or `./registry.git::{label}`"
         ));
     }
+    if let Some(atom_ops::new::NewError::Label { from_directory, .. }) = report.downcast_ref() {
+        return Some(match from_directory {
+            true => "the directory name is not a valid label; pass one with --label".to_owned(),
+            false => "a label starts with a letter and continues with letters, digits, `_` or `-`"
+                .to_owned(),
+        });
+    }
     let diagnostic: &dyn Diagnostic = report.as_ref();
     let code = diagnostic.code()?.to_string();
     if let Some(next) = next_step_for_code(&code) {
@@ -263,6 +299,12 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "atom::remote::push_rejected" => {
             "nothing was published; fix the cause above and run the command again"
         }
+        "atom::publish::dirty" => {
+            "commit the changes first (eka publishes committed trees), or pass --allow-dirty to publish HEAD as it is"
+        }
+        "atom::publish::unresolvable" => {
+            "fix the dependencies in atom.toml (`eka lock` checks them), or pass --no-verify to publish anyway"
+        }
         "atom::publish::no_atoms" => {
             "an atom is a directory holding atom.toml; create one with `eka new <dir>` and commit it"
         }
@@ -272,14 +314,33 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "atom::verify::empty" => {
             "publish atoms with `eka publish`, or name a repository that has some"
         }
+        "eka::verify::not_a_remote" => {
+            "name a remote, a URL or a path first (`eka verify <remote> [LABEL…]`), or a label published here"
+        }
         "atom::verify::unknown" => {
             "list what is published with `git ls-remote <remote> 'refs/atoms/*'`"
         }
         "eka::cache::empty" => "run `eka fetch` without --offline first",
+        "eka::new::no_name" => "pass a label with --label",
+        "eka::new::version" => "versions are semantic versions, like 0.1.0 or 1.0.0-rc.1",
+        "eka::new::ref_name" => {
+            "choose a version git can store in a ref name (a pre-release may not end in `.lock`)"
+        }
+        "eka::new::exists" => "edit the existing atom.toml instead",
+        "eka::new::repository_root" => {
+            "an atom is a subdirectory of the repository: `eka new <dir>` with a directory below the root"
+        }
+        "eka::new::label_taken" => {
+            "labels identify atoms within a repository: pass another one with --label"
+        }
         "eka::lock::missing" => "run `eka lock` first, and commit atom.lock",
         "eka::lock::eka03" => {
             "run `eka lock` to convert it to this eka's format (it keeps the versions it pins); `eka eval` reads it as it is"
         }
+        "eka::lock::would_change" => {
+            "run the command without --locked (or --frozen), and commit atom.lock"
+        }
+        "eka::lock::offline" => "run it without --offline (or --frozen)",
         "eka::eval::names" => {
             "--names lists an atom's public names; name an atom directory (holding atom.toml)"
         }

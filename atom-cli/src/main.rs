@@ -8,26 +8,44 @@
 // only on the way out, so their size costs nothing on the success path.
 #![allow(clippy::result_large_err)]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+#[macro_use]
+mod output;
 mod cmd;
 mod command_error;
-mod output;
 mod phases;
 
 #[derive(Parser)]
 #[command(
     name = "eka",
-    version,
-    about = "A decentralized, verifiable package registry for atoms, on any git repository"
+    about = "A decentralized, verifiable package registry for atoms, on any git repository",
+    disable_version_flag = true,
+    subcommand_required = false,
+    arg_required_else_help = true
 )]
 struct Cli {
+    /// Print the version (with -v: the commit it was built from, the atom
+    /// format and the lockfile version)
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// When to color output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// When writing to a terminal (and `NO_COLOR` is not set)
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 /// Flags that mean the same for every command.
@@ -36,12 +54,45 @@ pub struct Global {
     /// Print nothing but errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more detail
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
-    /// Print machine-readable JSON on stdout
+    /// Print more detail (phase timings, full tables); repeat for more
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Print machine-readable JSON on stdout (errors too)
     #[arg(long, global = true)]
     pub json: bool,
+    /// Use no network: atom.lock and the local cache alone
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Fail rather than change atom.lock (for CI)
+    #[arg(long, global = true)]
+    pub locked: bool,
+    /// --locked and --offline together
+    #[arg(long, global = true)]
+    pub frozen: bool,
+    /// When to color output
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: Color,
+    /// Run as if eka was started in DIR
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+}
+
+impl Global {
+    /// Whether the network may be used.
+    pub fn offline(&self) -> bool {
+        self.offline || self.frozen
+    }
+
+    /// Whether atom.lock may change.
+    pub fn locked(&self) -> bool {
+        self.locked || self.frozen
+    }
+
+    /// Whether to show progress and status on stderr: not under `--quiet`
+    /// or `--json` (a terminal check is the progress bar's own).
+    pub fn chatty(&self) -> bool {
+        !self.quiet && !self.json
+    }
 }
 
 #[derive(Subcommand)]
@@ -70,12 +121,16 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Evaluate a Nix file or expression with the embedded evaluator
     Eval(cmd::eval::Args),
+    /// Print a shell completion script (e.g. `eka completions bash > ~/.local/share/bash-completion/completions/eka`)
+    Completions(cmd::completions::Args),
     /// Add your signature to published versions, pushing only the new signature refs
     Sign(cmd::sign::Args),
     /// Withdraw a published version (nothing is deleted; resolution stops picking it)
     Yank(cmd::yank::Args),
     /// A registry's server-side hook refusing rewrites of published atoms
     Hook(cmd::hook::Args),
+    /// Print eka's man page (roff), or write one page per command into a directory
+    Man(cmd::man::Args),
 }
 
 // Evaluation allocates many small, short-lived objects (thunks,
@@ -84,33 +139,73 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// The clap command, for completions and man pages.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if cli.global.verbose {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_error::usage(e),
+    };
+    output::set_color(cli.global.color);
+    if cli.version {
+        output::version(cli.global.verbose);
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        // `arg_required_else_help` covers a bare `eka`; flags alone land here.
+        return command_error::usage(Cli::command().error(
+            clap::error::ErrorKind::MissingSubcommand,
+            "a command is required",
+        ));
+    };
+    if cli.global.verbose > 0 {
         phases::print_timings();
     }
-    let result = match cli.command {
-        Command::New(args) => cmd::new::run(args, &cli.global),
-        Command::Publish(args) => cmd::publish::run(args, &cli.global),
-        Command::Verify(args) => cmd::verify::run(args, &cli.global),
-        Command::Versions(args) => cmd::versions::run(args, &cli.global),
-        Command::List(args) => cmd::list::run(args, &cli.global),
-        Command::Show(args) => cmd::show::run(args, &cli.global),
-        Command::Add(args) => cmd::add::run(args, &cli.global),
-        Command::Remove(args) => cmd::remove::run(args, &cli.global),
-        Command::Lock(args) => cmd::lock::run(args, &cli.global),
-        Command::Update(args) => cmd::update::run(args, &cli.global),
-        Command::Fetch(args) => cmd::fetch::run(args, &cli.global),
-        Command::Eval(args) => cmd::eval::run(args, &cli.global),
-        Command::Sign(args) => cmd::sign::run(args, &cli.global),
-        Command::Yank(args) => cmd::yank::run(args, &cli.global),
-        Command::Hook(args) => cmd::hook::run(args, &cli.global),
-    };
+    let result = enter_directory(&cli.global).and_then(|()| run(command, &cli.global));
     match result {
         Ok(code) => code,
         Err(report) => {
             command_error::print(report, &cli.global);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `-C DIR`: everything after runs as if started there.
+fn enter_directory(global: &Global) -> miette::Result<()> {
+    let Some(dir) = &global.directory else {
+        return Ok(());
+    };
+    std::env::set_current_dir(dir).map_err(|e| {
+        miette::miette!(
+            code = "eka::cli::directory",
+            "cannot run in `{}` (-C): {e}",
+            dir.display()
+        )
+    })
+}
+
+fn run(command: Command, global: &Global) -> miette::Result<ExitCode> {
+    match command {
+        Command::New(args) => cmd::new::run(args, global),
+        Command::Publish(args) => cmd::publish::run(args, global),
+        Command::Verify(args) => cmd::verify::run(args, global),
+        Command::Versions(args) => cmd::versions::run(args, global),
+        Command::List(args) => cmd::list::run(args, global),
+        Command::Show(args) => cmd::show::run(args, global),
+        Command::Add(args) => cmd::add::run(args, global),
+        Command::Remove(args) => cmd::remove::run(args, global),
+        Command::Lock(args) => cmd::lock::run(args, global),
+        Command::Update(args) => cmd::update::run(args, global),
+        Command::Fetch(args) => cmd::fetch::run(args, global),
+        Command::Eval(args) => cmd::eval::run(args, global),
+        Command::Sign(args) => cmd::sign::run(args, global),
+        Command::Yank(args) => cmd::yank::run(args, global),
+        Command::Hook(args) => cmd::hook::run(args, global),
+        Command::Completions(args) => cmd::completions::run(args, global),
+        Command::Man(args) => cmd::man::run(args, global),
     }
 }

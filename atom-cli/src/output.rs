@@ -1,6 +1,45 @@
 //! Rendering: tables for people, JSON for scripts, miette for errors.
+//!
+//! Everything for stdout goes through `out!`/`outln!`: `print!` panics
+//! when the reader has gone (`eka list | head -1`), and a closed pipe is
+//! no error of ours, so the command ends there, quietly and successfully,
+//! as when the reader had read everything.
 
-/// Prints rows as left-aligned columns under a header.
+use std::io::Write;
+
+/// The version of every `--json` document (`"schema"`): raised when a
+/// field changes meaning or goes away (new fields may appear within one).
+pub const JSON_SCHEMA: u32 = 1;
+
+/// Writes to stdout; when the reader has closed the pipe, exits quietly.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        // Another failure (a full disk behind a redirection) is reported
+        // once, without the panic `print!` would give.
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` that ends the command quietly on a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` that ends the command quietly on a closed pipe.
+macro_rules! outln {
+    () => { $crate::output::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Prints rows as left-aligned columns under a header; on a terminal, the
+/// widest columns are cut (with `…`) so that lines fit its width.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -8,6 +47,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    if let Some(columns) = terminal_columns() {
+        fit(&mut widths, columns);
+    }
+    let cut: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().zip(&widths).map(|(c, w)| cut(c, *w)).collect())
+        .collect();
+    let rows = &cut;
     let line = |cells: Vec<&str>| {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
@@ -17,7 +64,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{cell:<w$}  ", w = *w));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
     line(header.to_vec());
     for row in rows {
@@ -29,6 +76,133 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 pub fn json<T: serde::Serialize>(value: &T) -> miette::Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| miette::miette!("cannot render JSON: {e}"))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
+}
+
+/// The width of the terminal stdout writes to (none: not a terminal).
+fn terminal_columns() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
+}
+
+/// Narrows the widest columns until a line (two spaces between columns)
+/// fits `columns`; no column goes below 8 characters.
+fn fit(widths: &mut [usize], columns: usize) {
+    const MIN: usize = 8;
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    while total(widths) > columns {
+        let Some(widest) = widths.iter_mut().filter(|w| **w > MIN).max_by_key(|w| **w) else {
+            return;
+        };
+        *widest -= 1;
+    }
+}
+
+/// `cell` cut to `width` characters, the last one `…` when cut.
+fn cut(cell: &str, width: usize) -> String {
+    if cell.chars().count() <= width {
+        return cell.to_owned();
+    }
+    let mut out: String = cell.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Applies `--color` to error reports (miette) and progress.
+pub fn set_color(color: crate::Color) {
+    let enabled = match color {
+        crate::Color::Auto => return,
+        crate::Color::Always => true,
+        crate::Color::Never => false,
+    };
+    indicatif_colors(enabled);
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(enabled).build())
+    }));
+}
+
+fn indicatif_colors(enabled: bool) {
+    // indicatif draws through `console`, which reads these.
+    let value = if enabled { "1" } else { "0" };
+    // Set at start-up, before any thread is spawned.
+    std::env::set_var("CLICOLOR_FORCE", value);
+    if !enabled {
+        std::env::set_var("NO_COLOR", "1");
+    }
+}
+
+/// `eka --version` (with `-v`: where it was built from and the formats it
+/// writes).
+pub fn version(verbose: u8) {
+    outln!("eka {}", env!("CARGO_PKG_VERSION"));
+    if verbose > 0 {
+        outln!(
+            "commit: {}",
+            option_env!("EKA_COMMIT").unwrap_or("unknown (not built from a git checkout)")
+        );
+        outln!("atom format: {}", atom_format::commit::FORMAT);
+        outln!("lockfile version: {}", atom_lock::lock::LOCK_VERSION);
+    }
+}
+
+/// A spinner with a message on stderr while long work runs: only on a
+/// terminal, and not under `--quiet` or `--json`; cleared when dropped.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn start(global: &crate::Global, message: &str) -> Progress {
+        if !global.chatty() {
+            return Progress(None);
+        }
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if bar.is_hidden() {
+            return Progress(None);
+        }
+        let style = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .expect("a valid template");
+        bar.set_style(style);
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Progress(Some(bar))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_narrows_the_widest_columns_first() {
+        let mut w = vec![5, 52, 70];
+        fit(&mut w, 80);
+        assert_eq!(w.iter().sum::<usize>() + 4, 80);
+        assert_eq!(w[0], 5);
+        assert!(w[1].abs_diff(w[2]) <= 1, "{w:?}");
+    }
+
+    #[test]
+    fn fit_keeps_a_minimum_width() {
+        let mut w = vec![10, 10, 10];
+        fit(&mut w, 5);
+        assert_eq!(w, vec![8, 8, 8]);
+    }
+
+    #[test]
+    fn cut_marks_what_it_cut() {
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abc", 4), "abc");
+    }
 }

@@ -605,6 +605,19 @@ impl ManifestEdit {
         Ok(())
     }
 
+    /// Sets the requirement of `label` in `[deps.from.<set>]` to `req` as
+    /// the user wrote it (the caller checked that it parses).
+    pub fn set_req_text(
+        &mut self,
+        set: &str,
+        label: &Label,
+        req: &str,
+    ) -> Result<(), ProjectError> {
+        let table = self.deps_table(set)?;
+        table.insert(label.as_str(), toml_edit::value(req));
+        Ok(())
+    }
+
     fn deps_table(&mut self, set: &str) -> Result<&mut dyn toml_edit::TableLike, ProjectError> {
         let not_table = |what: &str| ProjectError::Edit(format!("{what} is not a table"));
         let root = self.doc.as_table_mut();

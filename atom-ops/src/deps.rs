@@ -4,6 +4,7 @@
 //! what locking needs into the shared cache, and writes `atom.toml` and
 //! `atom.lock` together or not at all (`atom_lock::project`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use atom_format::manifest::MANIFEST_FILE;
@@ -16,6 +17,7 @@ use atom_lock::project::{
     self, AddDep, Change, Keep, LockState, Locked, ManifestEdit, Project, ProjectError,
 };
 use atom_lock::{AtomUri, ConfigError, Lockfile, UriError};
+use semver::VersionReq;
 
 use crate::Warning;
 
@@ -62,6 +64,18 @@ pub enum DepsError {
     #[error("atom.lock no longer satisfies the trust policy of atom.toml:\n  {}", .0.join("\n  "))]
     #[diagnostic(code(atom::trust::lock_untrusted))]
     Untrusted(Vec<String>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Git(#[from] Box<atom_git::GitError>),
+    #[error("the repository of `{}` has no work tree", .0.display())]
+    #[diagnostic(code(eka::deps::no_work_tree))]
+    NoWorkTree(PathBuf),
+    #[error("atom.lock would change, but it is locked:\n  - {}", .changes.join("\n  - "))]
+    #[diagnostic(code(eka::lock::would_change))]
+    LockWouldChange { changes: Vec<String> },
+    #[error("atom.lock is not in line with atom.toml, and resolving needs the network:\n  - {}", .reasons.join("\n  - "))]
+    #[diagnostic(code(eka::lock::offline))]
+    Offline { reasons: Vec<String> },
 }
 
 impl From<atom_modules::FetchLockedError> for DepsError {
@@ -79,6 +93,19 @@ impl From<atom_format::manifest::ManifestError> for DepsError {
     }
 }
 
+/// How a lock-writing operation ([`add`], [`remove`], [`lock`],
+/// [`update`]) may use the disk and the network (cargo's flags).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Compute and report everything, write nothing.
+    pub dry_run: bool,
+    /// Fail rather than change atom.lock (`--locked`).
+    pub locked: bool,
+    /// Use no network: a lock in line is kept as it is; one that is not
+    /// needs the remotes' listings to resolve, and fails (`--offline`).
+    pub offline: bool,
+}
+
 /// What a lock-writing operation did.
 #[derive(Debug)]
 pub struct LockReport {
@@ -86,15 +113,41 @@ pub struct LockReport {
     pub lock: Lockfile,
     /// Whether anything had to be resolved (the lock was not in line).
     pub resolved: bool,
-    /// Whether `atom.lock` was (re)written.
-    pub lock_written: bool,
-    /// Whether `atom.toml` was rewritten.
-    pub manifest_written: bool,
+    /// Whether there was no atom.lock before (with `dry_run`: it would be
+    /// created).
+    pub lock_created: bool,
+    /// Whether `atom.lock` changed (with `dry_run`: would change; it is
+    /// then not written).
+    pub lock_changed: bool,
+    /// Whether `atom.toml` changed (with `dry_run`: would change).
+    pub manifest_changed: bool,
+    /// Nothing was written (`dry_run`).
+    pub dry_run: bool,
     /// The locked atoms whose version changed.
     pub changes: Vec<Change>,
     /// What converting a lock eka 0.3 wrote kept (`lock` only).
     pub converted: Option<Conversion>,
+    /// The requirements of atom.toml that changed.
+    pub requirements: Vec<RequirementChange>,
     pub warnings: Vec<Warning>,
+}
+
+/// A requirement of `[deps.from.<set>]` in atom.toml that changed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RequirementChange {
+    pub set: String,
+    pub label: String,
+    /// `None`: added.
+    pub old: Option<String>,
+    /// `None`: removed.
+    pub new: Option<String>,
+}
+
+impl LockReport {
+    /// Nothing changed (or would change).
+    pub fn up_to_date(&self) -> bool {
+        !self.lock_changed && !self.manifest_changed
+    }
 }
 
 /// What [`check`] found: the reasons the lock is not in line with the
@@ -107,42 +160,83 @@ pub struct CheckReport {
 
 /// Brings the lock of the atom around `dir` in line with its manifest,
 /// changing nothing that still satisfies it.
-pub fn lock(dir: &Path) -> Result<LockReport, DepsError> {
+pub fn lock(dir: &Path, options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
     let mut warnings = manifest_warnings(&p);
     if let LockState::Eka03(old) = &p.lock {
-        return convert(&p, old, warnings);
+        return convert(&p, old, warnings, options);
     }
-    let was_valid = matches!(p.lock, LockState::Valid(_));
     let old = old_lock(&mut p, &mut warnings)?;
     let locked = lock_manifest(
         &p.dir,
         &p.manifest,
         &p.manifest_text,
-        old.as_ref(),
+        old.lock.as_ref(),
         &Keep::Locked,
+        options,
     )?;
-    let write = locked.resolution.is_some() || !was_valid;
-    if write {
-        project::write_both(&p.dir, None, &locked.lock)?;
+    finish(&p, &old, None, locked, warnings, options)
+}
+
+/// Every atom of the work tree around `dir`: the directories holding an
+/// atom.toml below the repository's root (hidden directories and nested
+/// repositories skipped), sorted; for `--all`.
+pub fn atoms_of_repository(dir: &Path) -> Result<Vec<PathBuf>, DepsError> {
+    let repo = atom_git::open(dir).map_err(Box::new)?;
+    let root = repo
+        .workdir()
+        .map(Path::to_owned)
+        .ok_or_else(|| DepsError::NoWorkTree(dir.to_owned()))?;
+    let mut atoms = Vec::new();
+    let mut todo = vec![root.clone()];
+    while let Some(d) = todo.pop() {
+        if d != root && d.join(MANIFEST_FILE).is_file() {
+            atoms.push(d.clone());
+        }
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            let path = e.path();
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && !hidden && !path.join(".git").exists() {
+                todo.push(path);
+            }
+        }
     }
-    Ok(report(locked, warnings, write, false))
+    atoms.sort();
+    Ok(atoms)
 }
 
 /// Converts the lock eka 0.3 wrote: resolves the manifest keeping the
 /// versions it pins, and those its atoms' own locks pin (each at the
 /// commit pinned, or nothing is written), and carries over its pins of
 /// dependencies that are not atoms.
-fn convert(p: &Project, old: &Eka03Lock, warnings: Vec<Warning>) -> Result<LockReport, DepsError> {
+fn convert(
+    p: &Project,
+    old: &Eka03Lock,
+    warnings: Vec<Warning>,
+    options: Options,
+) -> Result<LockReport, DepsError> {
     let pinned = pinned_closure(&p.dir, old)?;
     let keep = Keep::Pinned(old.preferences_with(&pinned));
-    let mut locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, None, &keep)?;
+    let mut locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, None, &keep, options)?;
     let names = p.manifest.deps.direct_nix();
     let direct = old.direct_kept(names.iter().map(|d| d.name.as_str()));
     locked.lock = locked.lock.with_direct(direct)?;
     let conversion = old.conversion(&locked.lock, &pinned)?;
-    project::write_both(&p.dir, None, &locked.lock)?;
-    let mut report = report(locked, warnings, true, false);
+    if options.locked {
+        return Err(DepsError::LockWouldChange {
+            changes: vec!["atom.lock is in eka 0.3's format and would be converted".to_owned()],
+        });
+    }
+    if !options.dry_run {
+        project::write_both(&p.dir, None, &locked.lock)?;
+    }
+    let mut report = report(locked, warnings);
+    report.lock_changed = true;
+    report.dry_run = options.dry_run;
     report.converted = Some(conversion);
     Ok(report)
 }
@@ -172,10 +266,18 @@ fn manifest_warnings(p: &Project) -> Vec<Warning> {
 }
 
 /// Whether the lock of the atom around `dir` is in line with its manifest;
-/// changes nothing and needs no network.
+/// changes nothing and needs no network. An atom without dependencies
+/// needs no lock.
 pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
     let p = Project::find(dir)?;
     let lock = match p.lock {
+        // Nothing to lock: no lock is in line.
+        LockState::Missing if p.manifest.deps.from.is_empty() => {
+            return Ok(CheckReport {
+                stale: Vec::new(),
+                atoms: 0,
+            })
+        }
         LockState::Missing => return Err(DepsError::NoLock(p.manifest_path())),
         LockState::Invalid(e) => return Err(e.into()),
         LockState::Eka03(_) => return Err(DepsError::Eka03Lock(p.lock_path())),
@@ -194,19 +296,33 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
 /// Adds dependencies (`<repository>::<label>[@<requirement>]`) to the atom
 /// around `dir`, and locks them; one given without a requirement gets
 /// `^<the version locked>`.
-pub fn add(dir: &Path, uris: &[String]) -> Result<LockReport, DepsError> {
+pub fn add(dir: &Path, uris: &[String], options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
     let mut warnings = manifest_warnings(&p);
     let adds = parse_adds(&p.dir, uris, &mut warnings)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
-    let sets = adds
-        .iter()
-        .map(|a| edit.add(a))
-        .collect::<Result<Vec<String>, _>>()?;
+    let mut sets = Vec::new();
+    for (a, text) in adds.iter().zip(uris) {
+        let set = edit.add(a)?;
+        sets.push(set.clone());
+        // The requirement as the user wrote it (`1.x`, not semver's `1.*`).
+        if let (Some(req), Some(written)) = (&a.req, written_requirement(text)) {
+            if VersionReq::parse(written).is_ok_and(|r| &r == req) {
+                edit.set_req_text(&set, &a.label, written)?;
+            }
+        }
+    }
     let name = p.manifest_path().display().to_string();
     let manifest = Manifest::parse(&name, &edit.text())?;
     let old = old_lock(&mut p, &mut warnings)?;
-    let mut locked = lock_manifest(&p.dir, &manifest, &edit.text(), old.as_ref(), &Keep::Locked)?;
+    let mut locked = lock_manifest(
+        &p.dir,
+        &manifest,
+        &edit.text(),
+        old.lock.as_ref(),
+        &Keep::Locked,
+        options,
+    )?;
     for (a, set) in adds.iter().zip(&sets).filter(|(a, _)| a.req.is_none()) {
         pin_resolved(&mut edit, &mut locked, a, set)?;
     }
@@ -216,8 +332,13 @@ pub fn add(dir: &Path, uris: &[String]) -> Result<LockReport, DepsError> {
         &locked.lock
     )
     .is_empty());
-    project::write_both(&p.dir, Some(&text), &locked.lock)?;
-    Ok(report(locked, warnings, true, true))
+    finish(&p, &old, Some(text), locked, warnings, options)
+}
+
+/// The requirement of an atom URI as written (after its last `@`), if any.
+fn written_requirement(uri: &str) -> Option<&str> {
+    let (_, atom) = uri.rsplit_once("::").unwrap_or(("", uri));
+    atom.split_once('@').map(|(_, req)| req.trim())
 }
 
 /// The dependencies `uris` name, with the aliases in effect at `dir`.
@@ -233,6 +354,8 @@ fn parse_adds(
             let url = uri
                 .repo
                 .ok_or_else(|| ProjectError::NoRepository(text.clone()))?;
+            let repo_text = text.rsplit_once("::").map_or(text.as_str(), |(r, _)| r);
+            let url = crate::named_repository(repo_text, url, dir, warnings);
             Ok(AddDep {
                 url,
                 label: uri.label,
@@ -260,7 +383,7 @@ fn pin_resolved(
 }
 
 /// Removes dependencies (by label) from the atom around `dir`, and locks.
-pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
+pub fn remove(dir: &Path, labels: &[String], options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
     for l in labels {
@@ -270,21 +393,33 @@ pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
     let manifest = Manifest::parse(&p.manifest_path().display().to_string(), &text)?;
     let mut warnings = manifest_warnings(&p);
     let old = old_lock(&mut p, &mut warnings)?;
-    let locked = lock_manifest(&p.dir, &manifest, &text, old.as_ref(), &Keep::Locked)?;
-    project::write_both(&p.dir, Some(&text), &locked.lock)?;
-    Ok(report(locked, warnings, true, true))
+    let locked = lock_manifest(
+        &p.dir,
+        &manifest,
+        &text,
+        old.lock.as_ref(),
+        &Keep::Locked,
+        options,
+    )?;
+    finish(&p, &old, Some(text), locked, warnings, options)
 }
 
 /// Moves the dependencies of the atom around `dir` (or those with these
 /// labels) to the highest versions allowed.
-pub fn update(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
+pub fn update(dir: &Path, labels: &[String], options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find(dir)?;
     let mut warnings = manifest_warnings(&p);
     let old = old_lock(&mut p, &mut warnings)?;
-    let keep = keep_all_but(old.as_ref(), labels)?;
-    let locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, old.as_ref(), &keep)?;
-    project::write_both(&p.dir, None, &locked.lock)?;
-    Ok(report(locked, warnings, true, false))
+    let keep = keep_all_but(old.lock.as_ref(), labels)?;
+    let locked = lock_manifest(
+        &p.dir,
+        &p.manifest,
+        &p.manifest_text,
+        old.lock.as_ref(),
+        &keep,
+        options,
+    )?;
+    finish(&p, &old, None, locked, warnings, options)
 }
 
 /// What to keep when updating `labels` (every locked atom but those; all
@@ -346,19 +481,134 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
     })
 }
 
-/// The lock to start from: a valid one, or none (with a warning) when
-/// atom.lock does not verify, since it is being rebuilt. One eka 0.3
-/// wrote must be converted by `eka lock` first, which keeps its pins.
-fn old_lock(p: &mut Project, warnings: &mut Vec<Warning>) -> Result<Option<Lockfile>, DepsError> {
-    match std::mem::replace(&mut p.lock, LockState::Missing) {
-        LockState::Valid(l) => Ok(Some(l)),
+/// The lock on disk before an operation.
+struct OldLock {
+    /// The lock to start from: a valid one, or none when atom.lock does not
+    /// verify (it is being rebuilt) or is missing.
+    lock: Option<Lockfile>,
+    /// Whether there was an atom.lock file at all.
+    existed: bool,
+}
+
+/// The lock to start from (with a warning when atom.lock does not verify).
+/// One eka 0.3 wrote must be converted by `eka lock` first, which keeps
+/// its pins.
+fn old_lock(p: &mut Project, warnings: &mut Vec<Warning>) -> Result<OldLock, DepsError> {
+    Ok(match std::mem::replace(&mut p.lock, LockState::Missing) {
+        LockState::Eka03(_) => return Err(DepsError::Eka03Lock(p.lock_path())),
+        LockState::Valid(l) => OldLock {
+            lock: Some(l),
+            existed: true,
+        },
         LockState::Invalid(e) => {
             warnings.push(Warning::InvalidLock(e));
-            Ok(None)
+            OldLock {
+                lock: None,
+                existed: true,
+            }
         }
-        LockState::Eka03(_) => Err(DepsError::Eka03Lock(p.lock_path())),
-        LockState::Missing => Ok(None),
+        LockState::Missing => OldLock {
+            lock: None,
+            existed: false,
+        },
+    })
+}
+
+/// Writes what changed (unless `dry_run`, or `locked` forbids it) and
+/// reports it.
+fn finish(
+    p: &Project,
+    old: &OldLock,
+    manifest: Option<String>,
+    locked: Locked,
+    warnings: Vec<Warning>,
+    options: Options,
+) -> Result<LockReport, DepsError> {
+    let lock_changed = old.lock.as_ref() != Some(&locked.lock);
+    let manifest = manifest.filter(|text| *text != p.manifest_text);
+    let requirements = match &manifest {
+        Some(text) => requirement_changes(&p.manifest_text, text),
+        None => Vec::new(),
+    };
+    if lock_changed && options.locked {
+        return Err(DepsError::LockWouldChange {
+            changes: would_change(old, &locked.changes, &requirements),
+        });
     }
+    if !options.dry_run && (lock_changed || manifest.is_some()) {
+        project::write_both(&p.dir, manifest.as_deref(), &locked.lock)?;
+    }
+    let mut report = report(locked, warnings);
+    report.lock_created = !old.existed;
+    report.lock_changed = lock_changed;
+    report.manifest_changed = manifest.is_some();
+    report.dry_run = options.dry_run;
+    report.requirements = requirements;
+    Ok(report)
+}
+
+/// What would change in the lock, for `--locked`'s error.
+fn would_change(
+    old: &OldLock,
+    changes: &[Change],
+    requirements: &[RequirementChange],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !old.existed {
+        out.push("there is no atom.lock yet".to_owned());
+    } else if old.lock.is_none() {
+        out.push("atom.lock does not verify and would be rebuilt".to_owned());
+    }
+    out.extend(requirements.iter().map(|r| match (&r.old, &r.new) {
+        (None, Some(n)) => format!("`{}` {n} would be added", r.label),
+        (Some(o), None) => format!("`{}` {o} would be removed", r.label),
+        (Some(o), Some(n)) => format!("`{}` would go from {o} to {n}", r.label),
+        (None, None) => String::new(),
+    }));
+    out.extend(changes.iter().map(|c| match (&c.old, &c.new) {
+        (None, Some(n)) => format!("`{}` {n} would be locked", c.label),
+        (Some(o), None) => format!("`{}` {o} would be unlocked", c.label),
+        (Some(o), Some(n)) => format!("`{}` would move from {o} to {n}", c.label),
+        (None, None) => String::new(),
+    }));
+    if out.is_empty() {
+        out.push("the requirements atom.lock records would change".to_owned());
+    }
+    out
+}
+
+/// The `[deps.from.<set>]` requirements of a manifest, as written.
+fn written_requirements(text: &str) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return out;
+    };
+    let from = doc
+        .get("deps")
+        .and_then(|d| d.get("from"))
+        .and_then(|f| f.as_table());
+    for (set, labels) in from.into_iter().flatten() {
+        for (label, req) in labels.as_table().into_iter().flatten() {
+            let req = req.as_str().map_or_else(|| req.to_string(), str::to_owned);
+            out.insert((set.clone(), label.clone()), req);
+        }
+    }
+    out
+}
+
+/// The requirements that differ between two manifest texts.
+fn requirement_changes(before: &str, after: &str) -> Vec<RequirementChange> {
+    let (before, after) = (written_requirements(before), written_requirements(after));
+    let keys: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| RequirementChange {
+            set: k.0.clone(),
+            label: k.1.clone(),
+            old: before.get(k).cloned(),
+            new: after.get(k).cloned(),
+        })
+        .collect()
 }
 
 /// Locks `manifest` (whose text is `text`, for errors that point into it)
@@ -370,17 +620,30 @@ fn lock_manifest(
     text: &str,
     old: Option<&Lockfile>,
     keep: &Keep,
+    options: Options,
 ) -> Result<Locked, DepsError> {
     let root = project::root_input_at(manifest, &dir.join(MANIFEST_FILE), text)?;
     let policies = crate::trust::policies(manifest, dir)?;
+    let mut stale = match old {
+        Some(old) => project::stale_reasons(&root, old),
+        None => vec!["there is no valid atom.lock".to_owned()],
+    };
+    // A lock whose recorded signers no longer satisfy a policy (or were
+    // never recorded under it) is resolved again.
+    if let Some(old) = old {
+        stale.extend(crate::trust::recheck(&policies, old));
+    }
     if let (Keep::Locked, Some(old)) = (keep, old) {
-        // A lock whose recorded signers no longer satisfy a policy (or
-        // were never recorded under it) is resolved again.
-        if project::stale_reasons(&root, old).is_empty()
-            && crate::trust::recheck(&policies, old).is_empty()
-        {
+        if stale.is_empty() {
             return Ok(Locked::unchanged(old.clone()));
         }
+    }
+    if options.offline {
+        let reasons = match stale.is_empty() {
+            true => vec!["updating asks the remotes for their newest versions".to_owned()],
+            false => stale,
+        };
+        return Err(DepsError::Offline { reasons });
     }
     let cache = tracing::info_span!(target: "eka::phase", "open the cache")
         .in_scope(project::open_cache)?;
@@ -408,20 +671,18 @@ fn lock_manifest(
     Ok(locked)
 }
 
-fn report(
-    locked: Locked,
-    mut warnings: Vec<Warning>,
-    lock_written: bool,
-    manifest_written: bool,
-) -> LockReport {
+fn report(locked: Locked, mut warnings: Vec<Warning>) -> LockReport {
     warnings.extend(locked.warnings.into_iter().map(Warning::Resolve));
     LockReport {
         resolved: locked.resolution.is_some(),
         lock: locked.lock,
-        lock_written,
-        manifest_written,
+        lock_created: false,
+        lock_changed: false,
+        manifest_changed: false,
+        dry_run: false,
         changes: locked.changes,
         converted: None,
+        requirements: Vec::new(),
         warnings,
     }
 }

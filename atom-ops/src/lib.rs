@@ -8,6 +8,7 @@
 //! backend) can call the same code.
 //!
 //! - [`deps`]: an atom's dependencies: add, remove, lock, update, fetch;
+//! - [`new`]: scaffolding an atom that `publish` will accept;
 //! - [`publish`]: atoms of a commit to a remote, all or nothing;
 //! - [`verify`]: published atoms against their origin commits;
 //! - [`sign`]: signing published versions, at publish or later;
@@ -21,6 +22,7 @@
 pub mod deps;
 pub mod eval;
 pub mod hook;
+pub mod new;
 pub mod publish;
 pub mod query;
 pub mod sign;
@@ -28,12 +30,12 @@ pub mod trust;
 pub mod verify;
 pub mod yank;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use atom_lock::lock::LockError;
 use atom_lock::registry::QueryWarning;
 use atom_lock::resolve::ResolveWarning;
-use atom_lock::{Aliases, ConfigError, Shadowed};
+use atom_lock::{Aliases, ConfigError, RepoUrl, Shadowed};
 
 /// Something an operation tells the user; it still went through.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,82 @@ pub enum Warning {
     Fetch(String),
     #[error(transparent)]
     Manifest(atom_format::manifest::ManifestWarning),
+    #[error("`{text}` is read as the host of {url}, but `{}` is a local path: write `./{text}` for it", .path.display())]
+    HostShadowsPath {
+        text: String,
+        url: RepoUrl,
+        path: PathBuf,
+    },
+}
+
+/// The files under `dir` (an atom's directory) whose work tree or index
+/// content differs from `HEAD`, repository-relative; empty outside a
+/// repository or when git cannot tell. For the warning of commands that
+/// read `HEAD` (`eka eval`).
+pub fn uncommitted_under(dir: &Path) -> Vec<String> {
+    let Ok(repo) = atom_git::open(dir) else {
+        return Vec::new();
+    };
+    let Some(root) = repo.workdir().and_then(|w| w.canonicalize().ok()) else {
+        return Vec::new();
+    };
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(rel) = dir.strip_prefix(&root) else {
+        return Vec::new();
+    };
+    let rel = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    atom_git::status::uncommitted(&repo, &[&rel]).unwrap_or_default()
+}
+
+/// A repository as the user named it, read the same way by every command:
+/// a configured git remote's name (`origin`) is that remote's URL, as
+/// `publish` and `verify` read it; a word read as a host (`reg.git`) while
+/// a path of that name exists here gets a warning.
+pub fn named_repository(
+    text: &str,
+    parsed: RepoUrl,
+    dir: &Path,
+    warnings: &mut Vec<Warning>,
+) -> RepoUrl {
+    match &parsed {
+        RepoUrl::Path(p) if !p.contains('/') && !dir.join(p).exists() => {
+            remote_of(dir, p).unwrap_or(parsed)
+        }
+        RepoUrl::Url(u) if !text.contains("://") && dir.join(text).exists() => {
+            warnings.push(Warning::HostShadowsPath {
+                text: text.to_owned(),
+                url: RepoUrl::Url(u.clone()),
+                path: dir.join(text),
+            });
+            parsed
+        }
+        _ => parsed,
+    }
+}
+
+/// The URL of the git remote `name` of the repository around `dir`; a
+/// relative path is made absolute from the work tree's root, as git reads it.
+fn remote_of(dir: &Path, name: &str) -> Option<RepoUrl> {
+    let repo = atom_git::open(dir).ok()?;
+    let remote = repo.find_remote(name).ok()?;
+    let url = remote
+        .url(gix::remote::Direction::Fetch)?
+        .to_bstring()
+        .to_string();
+    let parsed: RepoUrl = url.parse().ok()?;
+    match parsed {
+        RepoUrl::Path(p) if Path::new(&p).is_relative() => {
+            let base = repo.workdir().unwrap_or(repo.git_dir());
+            Some(RepoUrl::Path(base.join(p).display().to_string()))
+        }
+        other => Some(other),
+    }
 }
 
 /// The URI aliases in effect in `dir`: built-in, the user's, and those of

@@ -57,6 +57,10 @@ pub struct PublishRequest {
     pub sign: bool,
     /// The signing key (`--key`), instead of the configured one.
     pub key: Option<String>,
+    /// Publish `HEAD` even when the work tree changes the atoms' files.
+    pub allow_dirty: bool,
+    /// Skip checking that the atoms' dependencies can be resolved.
+    pub no_verify: bool,
 }
 
 /// What happened (or would happen) to one atom.
@@ -208,15 +212,38 @@ pub enum PublishError {
     #[error("nothing to publish: `{}` is not inside an atom", .0.display())]
     #[diagnostic(code(atom::publish::not_in_atom))]
     NotInAtom(PathBuf),
-    #[error("local ref `{name}` points to {existing}, but publishing needs {wanted}")]
+    #[error("local ref `{name}` points to {existing}, an atom commit of the same version with other content than {wanted} (this commit's)")]
     #[diagnostic(
         code(atom::publish::local_ref_conflict),
-        help("inspect it with `git show {name}`; if it is stale, delete it with `git update-ref -d {name}`")
+        help("a version is published with one content everywhere: bump the version in atom.toml and commit")
     )]
     LocalRefConflict {
         name: String,
         existing: ObjectId,
         wanted: ObjectId,
+    },
+    #[error("the work tree changes files of {rev} that would be published:\n  - {}", paths.join("\n  - "))]
+    #[diagnostic(code(atom::publish::dirty))]
+    Dirty { rev: String, paths: Vec<String> },
+    #[error("cannot tell whether the work tree has changes")]
+    #[diagnostic(code(atom::publish::status))]
+    Status(#[source] std::io::Error),
+    #[error("atom `{path}`: {}", problems.join("; "))]
+    #[diagnostic(code(atom::publish::unresolvable))]
+    Unresolvable { path: String, problems: Vec<String> },
+    #[error("atom `{path}`: its dependencies cannot be resolved")]
+    #[diagnostic(code(atom::publish::unresolvable))]
+    Resolve {
+        path: String,
+        #[source]
+        source: Box<atom_lock::resolve::ResolveError>,
+    },
+    #[error("atom `{path}`: its dependencies cannot be checked")]
+    #[diagnostic(code(atom::publish::unresolvable))]
+    Project {
+        path: String,
+        #[source]
+        source: Box<atom_lock::project::ProjectError>,
     },
 }
 
@@ -299,13 +326,21 @@ pub fn publish(
         let prepared = prepare(&repo, source, &rev, &selection);
         (listing.join().expect("ls-refs thread panicked"), prepared)
     });
-    let (remote_refs, (root, prepared)) = (remote_refs?, prepared?);
+    let (remote_refs, (root, mut prepared, manifests)) = (remote_refs?, prepared?);
     drop(reading);
+    if !request.allow_dirty {
+        refuse_uncommitted(&repo, source, &rev, &prepared)?;
+    }
+    if !request.no_verify {
+        tracing::info_span!(target: "eka::phase", "check dependencies")
+            .in_scope(|| check_dependencies(&repo, &prepared, &manifests, connections))?;
+    }
+    adopt_local_commits(&repo, &mut prepared)?;
     let digests = tracing::info_span!(target: "eka::phase", "digests")
         .in_scope(|| digests(&repo, &prepared))?;
     check_root(&remote_refs, root)?;
     let plan = plan(&repo, connections, &url, &remote_refs, &prepared)?;
-    let mut wanted = wanted_refs(&plan, &prepared, source, root, &remote_refs);
+    let mut wanted = wanted_refs(&plan, &prepared, root, &remote_refs);
     let signatures = crate::sign::at_publish(
         &repo,
         request.sign,
@@ -314,7 +349,9 @@ pub fn publish(
         || {
             let fresh = plan.fresh.iter().map(|&i| (&prepared[i], digests[i]));
             fresh
-                .map(|(p, d)| crate::sign::statement(&p.atom, p.commit_id, source, root, d))
+                .map(|(p, d)| {
+                    crate::sign::statement(&p.atom, p.commit_id, p.commit.origin, root, d)
+                })
                 .collect()
         },
     )?;
@@ -475,7 +512,6 @@ fn is_same_content(repo: &gix::Repository, theirs: ObjectId, p: &Prepared) -> bo
 fn wanted_refs(
     plan: &Plan,
     prepared: &[Prepared],
-    source: ObjectId,
     root: ObjectId,
     remote_refs: &HashMap<String, ObjectId>,
 ) -> Vec<(String, ObjectId)> {
@@ -483,7 +519,7 @@ fn wanted_refs(
     for p in plan.fresh.iter().map(|&i| &prepared[i]) {
         wanted.push((p.atom.atom_ref(), p.commit_id));
         wanted.push((p.atom.manifest_ref(), p.found.manifest_blob));
-        wanted.push((p.atom.origin_ref(), source));
+        wanted.push((p.atom.origin_ref(), p.commit.origin));
     }
     if !remote_refs.contains_key(ROOT_REF) && !plan.fresh.is_empty() {
         wanted.push((ROOT_REF.to_owned(), root));
@@ -638,13 +674,16 @@ fn undo_local_refs(
     PublishError::Push(push)
 }
 
+/// The parsed manifests of every atom of the source commit, by path.
+type Manifests = HashMap<String, Manifest>;
+
 /// Finds, selects and parses the atoms of `source`, and builds their commits.
 fn prepare(
     repo: &gix::Repository,
     source: ObjectId,
     rev: &str,
     selection: &Selection,
-) -> Result<(ObjectId, Vec<Prepared>), PublishError> {
+) -> Result<(ObjectId, Vec<Prepared>, Manifests), PublishError> {
     let root = git::root_commit(repo, source)?;
     let tree = git::commit_tree(repo, source)?;
     let discovery = git::discover_atoms(repo, tree)?;
@@ -778,7 +817,191 @@ fn prepare(
             commit,
         });
     }
-    Ok((root, prepared))
+    Ok((root, prepared, parsed))
+}
+
+/// Refuses to publish `HEAD` while the work tree changes the files of
+/// the atoms about to be published: they would be published as committed,
+/// silently without the change.
+fn refuse_uncommitted(
+    repo: &gix::Repository,
+    source: ObjectId,
+    rev: &str,
+    prepared: &[Prepared],
+) -> Result<(), PublishError> {
+    let head = repo.head_id().ok().map(|id| id.detach());
+    if head != Some(source) {
+        return Ok(());
+    }
+    let paths: Vec<&str> = prepared.iter().map(|p| p.found.path.as_str()).collect();
+    let changed = git::status::uncommitted(repo, &paths).map_err(PublishError::Status)?;
+    match changed.is_empty() {
+        true => Ok(()),
+        false => Err(PublishError::Dirty {
+            rev: rev.to_owned(),
+            paths: changed,
+        }),
+    }
+}
+
+/// An atom version this repository already published (its local ref) with
+/// the same content is published again as that very commit, so that every
+/// registry (mirror) holds the same atom commit, whichever later commit
+/// publishes it.
+fn adopt_local_commits(
+    repo: &gix::Repository,
+    prepared: &mut [Prepared],
+) -> Result<(), PublishError> {
+    let local: HashMap<String, ObjectId> =
+        git::local_refs(repo, ATOMS_PREFIX)?.into_iter().collect();
+    for p in prepared.iter_mut() {
+        let Some(&existing) = local.get(&p.atom.atom_ref()) else {
+            continue;
+        };
+        if existing == p.commit_id || !is_same_content(repo, existing, p) {
+            continue;
+        }
+        if let Ok(Some((gix::object::Kind::Commit, bytes))) = git::read_object(repo, existing) {
+            if let Ok(commit) = AtomCommit::parse(&bytes) {
+                p.commit = commit;
+                p.commit_id = existing;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that each atom's dependencies can be resolved: those from `::`
+/// against the atoms of the same commit; the others against the atom's own
+/// atom.lock when it has one (no network), else against their sets.
+fn check_dependencies(
+    repo: &gix::Repository,
+    prepared: &[Prepared],
+    manifests: &HashMap<String, Manifest>,
+    connections: &Connections,
+) -> Result<(), PublishError> {
+    let mut cache = None;
+    for p in prepared {
+        let m = &manifests[p.found.path.as_str()];
+        if m.deps.from.is_empty() {
+            continue;
+        }
+        let path = p.found.path.clone();
+        let (siblings, mut remote) = split_local_deps(m);
+        drop_published_together(&mut remote, prepared);
+        let problems = sibling_problems(&siblings, manifests);
+        if !problems.is_empty() {
+            return Err(PublishError::Unresolvable { path, problems });
+        }
+        if remote.deps.from.is_empty() {
+            continue;
+        }
+        let project = |source| PublishError::Project {
+            path: path.clone(),
+            source: Box::new(source),
+        };
+        let root = atom_lock::project::root_input(&remote).map_err(project)?;
+        if let Some(lock) = committed_lock(repo, p)? {
+            let stale = atom_lock::project::stale_reasons(&root, &lock);
+            if !stale.is_empty() {
+                return Err(PublishError::Unresolvable {
+                    path,
+                    problems: stale,
+                });
+            }
+            continue;
+        }
+        if cache.is_none() {
+            cache = Some(atom_lock::project::open_cache().map_err(project)?);
+        }
+        let cache = cache.as_ref().expect("opened above");
+        let base = repo_root(repo).join(&p.found.path);
+        let registry = atom_lock::project::registry(cache, connections, &base);
+        atom_lock::resolve::resolve(&registry, &root, &HashMap::new()).map_err(|source| {
+            PublishError::Resolve {
+                path: path.clone(),
+                source: Box::new(source),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// The dependencies on `::` (this repository), and the manifest without
+/// them.
+fn split_local_deps(m: &Manifest) -> (Vec<(Label, semver::VersionReq)>, Manifest) {
+    let local = atom_format::manifest::LOCAL_SET;
+    let is_local = |set: &str| {
+        set == local
+            || m.package
+                .sets
+                .get(set)
+                .is_some_and(|mirrors| mirrors.urls().iter().any(|u| u == local))
+    };
+    let mut remote = m.clone();
+    let mut siblings = Vec::new();
+    remote.deps.from.retain(|set, labels| {
+        if is_local(set) {
+            siblings.extend(labels.iter().map(|(l, r)| (l.clone(), r.clone())));
+            false
+        } else {
+            true
+        }
+    });
+    (siblings, remote)
+}
+
+/// Leaves out the dependencies that atoms published in this same run meet
+/// (an atom and the one it needs, published together to their registry).
+fn drop_published_together(m: &mut Manifest, prepared: &[Prepared]) {
+    for labels in m.deps.from.values_mut() {
+        labels.retain(|label, req| {
+            !prepared
+                .iter()
+                .any(|p| &p.atom.label == label && req.matches(&p.atom.version))
+        });
+    }
+    m.deps.from.retain(|_, labels| !labels.is_empty());
+}
+
+/// What is wrong with dependencies on atoms of the same commit.
+fn sibling_problems(
+    siblings: &[(Label, semver::VersionReq)],
+    manifests: &HashMap<String, Manifest>,
+) -> Vec<String> {
+    siblings
+        .iter()
+        .filter_map(|(label, req)| {
+            let found = manifests.values().find(|m| &m.package.label == label);
+            match found {
+                None => Some(format!(
+                    "`::{label}`: no atom of this commit has that label"
+                )),
+                Some(m) if !req.matches(&m.package.version) => Some(format!(
+                    "`::{label}` is version {} in this commit, which does not match `{req}`",
+                    m.package.version
+                )),
+                Some(_) => None,
+            }
+        })
+        .collect()
+}
+
+/// The atom.lock committed in the atom's tree, if any (one that does not
+/// parse is no lock: resolution decides).
+fn committed_lock(
+    repo: &gix::Repository,
+    p: &Prepared,
+) -> Result<Option<atom_lock::Lockfile>, PublishError> {
+    use gix::objs::tree::EntryKind;
+    let lock_file = atom_lock::lock::LOCK_FILE;
+    let Some((EntryKind::Blob | EntryKind::BlobExecutable, blob)) =
+        git::lookup_path(repo, p.found.tree, lock_file)?
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&git::read_blob(repo, blob)?).into_owned();
+    Ok(atom_lock::Lockfile::parse(&text, lock_file).ok())
 }
 
 /// Content digests of the prepared atoms, in parallel; each walk also

@@ -58,6 +58,8 @@ pub fn atom_target(
             label: parsed.label,
         });
     };
+    let repo_text = uri.rsplit_once("::").map_or(uri, |(r, _)| r);
+    let repo = crate::named_repository(repo_text, repo, dir, warnings);
     Ok(AtomTarget {
         urls: with_mirrors(repo, mirrors, &aliases)?,
         label: parsed.label,
@@ -75,6 +77,7 @@ pub fn repo_target(
 ) -> Result<Vec<RepoUrl>, QueryError> {
     let aliases = aliases_at(dir, warnings)?;
     let url = RepoUrl::parse(repo, &aliases)?;
+    let url = crate::named_repository(repo, url, dir, warnings);
     with_mirrors(url, mirrors, &aliases)
 }
 

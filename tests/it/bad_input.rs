@@ -909,10 +909,11 @@ fn local_ref_in_the_way() {
     atom::publish::local_ref_conflict
 
       × local ref `refs/atoms/a/0.1.0` points to
-      │ 1054c8b46ebaa3bb56312a8fb8e30519ec09364f, but publishing needs
-      │ 065c0b5db80fc7961e40b4559ac596f400624adc
-      help: inspect it with `git show refs/atoms/a/0.1.0`; if it is stale, delete
-            it with `git update-ref -d refs/atoms/a/0.1.0`
+      │ 1054c8b46ebaa3bb56312a8fb8e30519ec09364f, an atom commit of the same
+      │ version with other content than 065c0b5db80fc7961e40b4559ac596f400624adc
+      │ (this commit's)
+      help: a version is published with one content everywhere: bump the version
+            in atom.toml and commit
     ");
     assert!(run.stderr.contains(&head), "the ref's commit: {run}");
     assert_eq!(push_count(&s.bare), 0);

@@ -37,6 +37,10 @@
 //! - `eka03_project`: a project eka 0.3 set up, on atoms eka 0.3 published:
 //!   evaluated as it is, its lock converted by `eka lock`.
 //! - `phases`: `eka -v`'s phase timings.
+//! - `ux`: the conventions of issue 14: closed pipes, `eka new`'s checks,
+//!   status lines, `--dry-run`/`--locked`/`--offline`/`-C`, remote names,
+//!   publishing with uncommitted changes, to mirrors, with unresolvable
+//!   dependencies, completions, man pages, `--version -v`.
 //! - `servers`: self-tests of the harness (its servers answer stock git and
 //!   gix; the environment is hermetic).
 //!
@@ -92,4 +96,5 @@ mod query;
 mod resolve;
 mod servers;
 mod trust;
+mod ux;
 mod verify;

@@ -8,12 +8,16 @@ fn creates_atom_toml() {
     let sb = Sandbox::new();
     let repo = sb.repo("mono");
     let run = sb.eka(repo.path(), &["new", "pkgs/hello"]).assert_success();
-    assert_cli_snapshot!(sb, run, @"
+    assert_cli_snapshot!(sb, run, @r#"
     status: 0
     --- stdout ---
     Created atom `hello` 0.1.0 in pkgs/hello
     --- stderr ---
-    ");
+    next:
+      echo '{ Hello = "world"; }' > pkgs/hello/mod.nix  # its code: a module
+      git add pkgs/hello && git commit -m 'hello 0.1.0'
+      eka publish pkgs/hello --remote <remote>       # a git remote's name or URL
+    "#);
     let text = std::fs::read_to_string(repo.path().join("pkgs/hello/atom.toml")).unwrap();
     assert_eq!(text, support::atom_toml("hello", "0.1.0"));
     // No stray temporary file left beside it.
@@ -77,6 +81,8 @@ fn refuses_existing_atom_toml() {
     status: 1
     --- stdout ---
     --- stderr ---
+    eka::new::exists
+
       × `work/a/atom.toml` already exists
       help: edit the existing atom.toml instead
     ");
@@ -94,6 +100,8 @@ fn invalid_directory_name_suggests_label() {
     status: 1
     --- stdout ---
     --- stderr ---
+    eka::new::label
+
       × invalid label `9lives`: invalid start '9'
       help: the directory name is not a valid label; pass one with --label
     ");
@@ -105,12 +113,17 @@ fn invalid_directory_name_suggests_label() {
     let run = sb
         .eka(sb.path(), &["new", "9lives", "--label", "lives"])
         .assert_success();
-    assert_cli_snapshot!(sb, run, @"
+    assert_cli_snapshot!(sb, run, @r#"
     status: 0
     --- stdout ---
     Created atom `lives` 0.1.0 in 9lives
     --- stderr ---
-    ");
+    next:
+      git init                                   # atoms live in a git repository
+      echo '{ Hello = "world"; }' > 9lives/mod.nix  # its code: a module
+      git add 9lives && git commit -m 'lives 0.1.0'
+      eka publish 9lives --remote <remote>       # a git remote's name or URL
+    "#);
     assert!(sb.path().join("9lives/atom.toml").is_file());
 }
 
@@ -124,6 +137,8 @@ fn invalid_label_option() {
     status: 1
     --- stdout ---
     --- stderr ---
+    eka::new::label
+
       × invalid label `has space`: invalid characters ' '
       help: a label starts with a letter and continues with letters, digits, `_`
             or `-`
@@ -145,6 +160,8 @@ fn bad_version() {
     status: 1
     --- stdout ---
     --- stderr ---
+    eka::new::version
+
       × invalid version `latest`: unexpected character 'l' while parsing major
       │ version number
       help: versions are semantic versions, like 0.1.0 or 1.0.0-rc.1
@@ -153,6 +170,8 @@ fn bad_version() {
     status: 1
     --- stdout ---
     --- stderr ---
+    eka::new::version
+
       × invalid version `1.0.0.0`: unexpected character '.' after patch version
       │ number
       help: versions are semantic versions, like 0.1.0 or 1.0.0-rc.1
@@ -161,6 +180,8 @@ fn bad_version() {
     status: 1
     --- stdout ---
     --- stderr ---
+    eka::new::version
+
       × invalid version `1.0`: unexpected end of input while parsing minor version
       │ number
       help: versions are semantic versions, like 0.1.0 or 1.0.0-rc.1
@@ -174,12 +195,17 @@ fn new_in_current_directory() {
     let dir = sb.mkdir("greeting");
     std::fs::write(dir.join("other.txt"), "kept\n").unwrap();
     let run = sb.eka(&dir, &["new", "."]).assert_success();
-    assert_cli_snapshot!(sb, run, @"
+    assert_cli_snapshot!(sb, run, @r#"
     status: 0
     --- stdout ---
     Created atom `greeting` 0.1.0 in .
     --- stderr ---
-    ");
+    next:
+      git init                                   # atoms live in a git repository
+      echo '{ Hello = "world"; }' > ./mod.nix  # its code: a module
+      git add . && git commit -m 'greeting 0.1.0'
+      eka publish . --remote <remote>       # a git remote's name or URL
+    "#);
     assert_eq!(
         std::fs::read_to_string(dir.join("atom.toml")).unwrap(),
         support::atom_toml("greeting", "0.1.0")

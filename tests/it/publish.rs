@@ -223,7 +223,8 @@ fn rev_publishes_an_older_commit() {
     repo.write_atom("a", "a", "0.2.0")
         .write("a/src/lib.txt", "v2\n");
     let second = repo.commit("a 0.2.0");
-    // Uncommitted changes are ignored.
+    // Uncommitted changes are ignored by --rev (and, for HEAD, only with
+    // --allow-dirty).
     repo.write_atom("a", "a", "9.9.9");
 
     sb.eka(
@@ -236,7 +237,12 @@ fn rev_publishes_an_older_commit() {
     assert_eq!(refs.len(), 4, "{refs:#?}");
 
     sb.eka(repo.path(), &["publish", "a", "--remote", &url])
-        .assert_success();
+        .assert_failure();
+    sb.eka(
+        repo.path(),
+        &["publish", "a", "--remote", &url, "--allow-dirty"],
+    )
+    .assert_success();
     let refs = remote_atom_refs(&url);
     check_atom(&sb, &repo, &refs, &second, "a", "a", "0.2.0");
     check_atom(&sb, &repo, &refs, &first, "a", "a", "0.1.0");
@@ -553,8 +559,15 @@ fn executables_and_submodules() {
         ls.contains("100755 blob") && ls.contains("160000 commit"),
         "{ls}"
     );
+    // The work tree has neither the executable bit nor the submodule:
+    // git sees it changed, so HEAD is published as committed on request.
     sb.eka(repo.path(), &["publish", "a", "--remote", &url])
-        .assert_success();
+        .assert_failure();
+    sb.eka(
+        repo.path(),
+        &["publish", "a", "--remote", &url, "--allow-dirty"],
+    )
+    .assert_success();
     let refs = remote_atom_refs(&url);
     check_atom(&sb, &repo, &refs, &source, "a", "a", "0.1.0");
     fsck(&bare);

@@ -512,7 +512,7 @@ fn bad_input() {
     assert_cli_snapshot!(sb, run, @r#"
     status: 1
     --- stdout ---
-    {"causes":[],"code":"eka::uri","error":"alias cycle ping -> pong -> ping","help":"break the cycle in the alias definitions: ping = \"pong:x\" (user config [SANDBOX]/home/.config/eka/config.toml); pong = \"ping:y\" (user config [SANDBOX]/home/.config/eka/config.toml)"}
+    {"causes":[],"code":"eka::uri","error":"alias cycle ping -> pong -> ping","help":"break the cycle in the alias definitions: ping = \"pong:x\" (user config [SANDBOX]/home/.config/eka/config.toml); pong = \"ping:y\" (user config [SANDBOX]/home/.config/eka/config.toml)","schema":1}
     --- stderr ---
     eka::uri
 

@@ -94,8 +94,10 @@ fn workflow(kind: Transport) {
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-       adding a 1.0.0
-       adding b 1.1.0
+       adding a ^1.0.0 to [deps.from.registry]
+      locking a 1.0.0
+      locking b 1.1.0
+    wrote atom.toml and atom.lock (2 atoms)
     --- stderr ---
     ");
     let toml = read(&dir.join("atom.toml"));
@@ -159,6 +161,16 @@ fn workflow(kind: Transport) {
     status: 1
     --- stdout ---
     {
+      "atoms": [
+        {
+          "dir": "[SANDBOX]/app",
+          "stale": [
+            "the requirement on `b` is `^1` in atom.toml but `~1.0` in atom.lock"
+          ],
+          "up_to_date": false
+        }
+      ],
+      "schema": 1,
       "stale": [
         "the requirement on `b` is `^1` in atom.toml but `~1.0` in atom.lock"
       ],
@@ -183,6 +195,7 @@ fn workflow(kind: Transport) {
     status: 0
     --- stdout ---
      updating b 1.0.0 -> 1.1.0
+    wrote atom.lock (2 atoms)
     --- stderr ---
     ");
     let lock4 = read(&dir.join("atom.lock"));
@@ -463,6 +476,7 @@ fn lock_edited_into_nonsense() {
     --- stdout ---
       locking a 1.0.0
       locking b 1.1.0
+    wrote atom.lock (2 atoms)
     --- stderr ---
     warning: atom.lock does not verify and is rebuilt from atom.toml: invalid lock: unclosed array table, expected `]`
     ");
@@ -733,6 +747,7 @@ fn mirrors() {
     --- stdout ---
       locking a 1.0.0
       locking b 1.1.0
+    wrote a new atom.lock (2 atoms)
     --- stderr ---
     warning: mirror `git://127.0.0.1:[PORT]/dead.git` is unreachable: cannot connect to 127.0.0.1:[PORT]: Connection refused (os error 111)
     ");
@@ -961,6 +976,8 @@ fn cold_lock_round_trips() {
         manifest("app", "0.1.0", &url, &[("a", "^1")]),
     )
     .unwrap();
+    // Cold: publishing `a` resolved its dependencies into the cache.
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).expect("publish filled the cache");
     http.clear_requests();
     sb.eka(&dir, &["lock"]).assert_success();
     // Two levels (a, then b): per level one connection (its capability
@@ -1125,8 +1142,11 @@ fn eka03_workflow(kind: Transport) {
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-       adding greet 1.0.0
-       adding words 1.0.0
+       adding greet ^1.0.0 to [deps.from.registry]
+       adding words ^1 to [deps.from.registry]
+      locking greet 1.0.0
+      locking words 1.0.0
+    wrote atom.toml and atom.lock (2 atoms)
     --- stderr ---
     ");
     // The same lock: the same root (refs/ekala/init), ids, commits, origins
@@ -1215,6 +1235,7 @@ fn eka03_workflow(kind: Transport) {
     status: 0
     --- stdout ---
      updating greet 1.0.0 -> 1.1.0
+    wrote atom.lock (2 atoms)
     --- stderr ---
     ");
     sb.eka(&app, &["lock", "--check"]).assert_success();

@@ -824,7 +824,7 @@ fn eka_runs_hermetically() {
     --- stderr ---
     error: unexpected argument '--no-such-flag' found
 
-    Usage: eka [OPTIONS] <COMMAND>
+    Usage: eka [OPTIONS] [COMMAND]
 
     For more information, try '--help'.
     ");

@@ -140,10 +140,12 @@ fn verify_label_and_version_locally() {
     status: 1
     --- stdout ---
     --- stderr ---
-    atom::verify::unknown
+    eka::verify::not_a_remote
 
-      × `zzz` has no published versions here
-      help: list what is published with `git ls-remote <remote> 'refs/atoms/*'`
+      × `zzz` is neither a remote of this repository (this repository has no
+      │ remote) nor an atom published in it
+      help: name a remote, a URL or a path first (`eka verify <remote> [LABEL…]`),
+            or a label published here
     ");
     assert_cli_snapshot!(sb, verify("a@9.9.9"), @"
     status: 1

@@ -9,6 +9,8 @@ use crate::Global;
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    dry_run: deps::DryRun,
     /// Atoms to depend on: `<repository>::<label>[@<requirement>]`, e.g.
     /// `gh:owner/repo::lib@^1`; without a requirement, `^<resolved version>`
     #[arg(required = true, value_name = "URI")]
@@ -17,7 +19,11 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
-    let report = atom_ops::deps::add(&cwd, &args.uris)?;
-    deps::report(&report, global, "adding")?;
+    let report = atom_ops::deps::add(
+        &cwd,
+        &args.uris,
+        deps::options(global, args.dry_run.dry_run),
+    )?;
+    deps::report(&report, global)?;
     Ok(ExitCode::SUCCESS)
 }

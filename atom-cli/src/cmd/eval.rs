@@ -30,8 +30,9 @@ pub struct Args {
     /// Read the atom from this commit of its repository.
     #[arg(long, default_value = "HEAD")]
     pub(crate) rev: String,
-    /// Use atom.lock and the cache alone for dependencies: no network.
-    #[arg(long)]
+    /// Use atom.lock and the cache alone for dependencies: no network (the
+    /// global `--offline`).
+    #[arg(skip)]
     pub(crate) offline: bool,
     /// Evaluate this expression instead of a file (the root is the current
     /// directory).
@@ -127,6 +128,7 @@ fn fetch(args: &Args, cwd: &Path, global: &crate::Global) -> miette::Result<Opti
 
 pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
     args.json = global.json;
+    args.offline = global.offline();
     let cwd = std::env::current_dir().into_diagnostic()?;
     let fetched = fetch(&args, &cwd, global)?;
     // An atom evaluated strictly is read ahead on the other cores; their
@@ -135,12 +137,15 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
         Some(_) => None,
         None => args.file.as_deref().and_then(AtomDir::parse),
     };
+    if let Some(a) = &atom {
+        warn_uncommitted(&args, a, global);
+    }
     let is_atom = fetched.is_some() || atom.is_some();
     let readers = (is_atom && eval::reads_ahead(&args.options()))
         .then(|| Readers::spawn(eval::reader_threads()));
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
-    let (verbose, quiet) = (global.verbose, global.quiet);
+    let (verbose, quiet) = (global.verbose > 0, global.quiet);
     let out =
         atom_eval::run_with_large_stack(move || evaluate(&args, &cwd, fetched, atom, readers))
             .map_err(EvalFailure::Thread)??;
@@ -153,9 +158,24 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
         parse_cache_report(report);
     }
     if let Some(text) = out.text? {
-        println!("{text}");
+        outln!("{text}");
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// An atom read from `HEAD` while the work tree changes its files is not
+/// what is on disk: say so.
+fn warn_uncommitted(args: &Args, atom: &AtomDir, global: &crate::Global) {
+    if args.worktree || args.rev != "HEAD" || global.quiet {
+        return;
+    }
+    let changed = atom_ops::uncommitted_under(&atom.dir);
+    if !changed.is_empty() {
+        eprintln!(
+            "warning: evaluating HEAD, but the work tree changes {}; pass --worktree to evaluate the files on disk",
+            changed.join(", ")
+        );
+    }
 }
 
 /// What the parse cache did (`-v`).

@@ -8,16 +8,33 @@ use miette::IntoDiagnostic;
 use crate::cmd::deps;
 use crate::{output, Global};
 
+/// `--offline` (global): atom.lock and the cache alone, no network.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Use atom.lock and the cache alone: no network
+    /// Every atom of the repository (each directory holding an atom.toml
+    /// and an atom.lock)
     #[arg(long)]
-    offline: bool,
+    all: bool,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
-    let report = atom_ops::deps::fetch(&cwd, args.offline)?;
+    let dirs = deps::targets(&cwd, args.all)?;
+    for dir in &dirs {
+        if args.all && !dir.join(atom_lock::lock::LOCK_FILE).is_file() {
+            continue;
+        }
+        deps::heading(dir, &dirs, global);
+        fetch_one(dir, global)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fetch_one(dir: &std::path::Path, global: &Global) -> miette::Result<()> {
+    let report = {
+        let _progress = output::Progress::start(global, "fetching and checking the locked atoms");
+        atom_ops::deps::fetch(dir, global.offline())?
+    };
     deps::warn(&report.warnings, global);
     let got = &report.atoms;
     let status = |s: Status| match s {
@@ -55,11 +72,11 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .collect();
         output::table(&["LABEL", "VERSION", "STATUS", "COMMIT", "DIGEST"], &rows);
         let fetched = got.iter().filter(|g| g.status == Status::Fetched).count();
-        println!(
+        outln!(
             "{} atoms verified in {} ({fetched} fetched)",
             got.len(),
             report.cache.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

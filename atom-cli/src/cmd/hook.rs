@@ -84,7 +84,7 @@ fn install(path: &std::path::Path, global: &Global) -> miette::Result<ExitCode> 
     if global.json {
         crate::output::json(&installed)?;
     } else if !global.quiet {
-        println!(
+        outln!(
             "installed {} (runs `{} hook pre-receive`)",
             installed.hook.display(),
             installed.program.display()

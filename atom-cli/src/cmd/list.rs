@@ -53,7 +53,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         })?;
         return Ok(ExitCode::SUCCESS);
     }
-    if global.verbose {
+    if global.verbose > 0 {
         let mut rows = Vec::new();
         for (label, versions) in &listing.atoms {
             for v in versions {
@@ -92,7 +92,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     }
     if !global.quiet {
         let count: usize = listing.atoms.values().map(Vec::len).sum();
-        println!(
+        outln!(
             "{} atoms, {count} versions on {}",
             listing.atoms.len(),
             listing.answered[0]

@@ -1,5 +1,6 @@
 //! `eka lock`: bring atom.lock in line with atom.toml.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use miette::{miette, IntoDiagnostic};
@@ -13,23 +14,58 @@ pub struct Args {
     /// not in line with atom.toml (for CI)
     #[arg(long)]
     check: bool,
+    /// Every atom of the repository (each directory holding an atom.toml),
+    /// not only the one around the current directory
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    dry_run: deps::DryRun,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
+    let dirs = deps::targets(&cwd, args.all)?;
     if args.check {
-        return check(&cwd, global);
+        return check(&dirs, global);
     }
-    let report = atom_ops::deps::lock(&cwd)?;
-    deps::report(&report, global, "locking")?;
+    for dir in &dirs {
+        deps::heading(dir, &dirs, global);
+        let report = {
+            let _progress = output::Progress::start(global, "locking");
+            atom_ops::deps::lock(dir, deps::options(global, args.dry_run.dry_run))?
+        };
+        deps::report(&report, global)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(cwd: &std::path::Path, global: &Global) -> miette::Result<ExitCode> {
-    let report = atom_ops::deps::check(cwd)?;
-    let up_to_date = report.stale.is_empty();
+/// `--check`: every atom's lock in line, or a failure listing why not.
+fn check(dirs: &[PathBuf], global: &Global) -> miette::Result<ExitCode> {
+    let mut stale = Vec::new();
+    let mut atoms = 0;
+    let mut results = Vec::new();
+    for dir in dirs {
+        let report = atom_ops::deps::check(dir)?;
+        atoms += report.atoms;
+        let name = display(dir, dirs);
+        stale.extend(report.stale.iter().map(|r| match dirs.len() {
+            1 => r.clone(),
+            _ => format!("{name}: {r}"),
+        }));
+        results.push(serde_json::json!({
+            "dir": dir,
+            "up_to_date": report.stale.is_empty(),
+            "stale": report.stale,
+        }));
+    }
+    let up_to_date = stale.is_empty();
     if global.json {
-        output::json(&serde_json::json!({ "up_to_date": up_to_date, "stale": report.stale }))?;
+        output::json(&serde_json::json!({
+            "schema": output::JSON_SCHEMA,
+            "up_to_date": up_to_date,
+            "stale": stale,
+            "atoms": results,
+        }))?;
         return Ok(match up_to_date {
             true => ExitCode::SUCCESS,
             false => ExitCode::FAILURE,
@@ -40,11 +76,18 @@ fn check(cwd: &std::path::Path, global: &Global) -> miette::Result<ExitCode> {
             code = "eka::lock::stale",
             help = "run `eka lock` and commit atom.lock",
             "atom.lock is not in line with atom.toml:\n  - {}",
-            report.stale.join("\n  - ")
+            stale.join("\n  - ")
         ));
     }
     if !global.quiet {
-        println!("atom.lock is up to date ({} atoms)", report.atoms);
+        match dirs.len() {
+            1 => outln!("atom.lock is up to date ({atoms} atoms)"),
+            n => outln!("{n} atoms, every atom.lock in line ({atoms} locked atoms)"),
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn display(dir: &Path, dirs: &[PathBuf]) -> String {
+    deps::name(dir, dirs)
 }

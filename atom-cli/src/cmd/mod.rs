@@ -1,12 +1,14 @@
 //! One module per command.
 
 pub mod add;
+pub mod completions;
 mod deps;
 pub mod eval;
 pub mod fetch;
 pub mod hook;
 pub mod list;
 pub mod lock;
+pub mod man;
 pub mod new;
 pub mod publish;
 mod query;

@@ -1,17 +1,15 @@
-//! `eka new`: scaffold an atom.
+//! `eka new`: scaffold an atom, and say what comes next.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use atom_format::manifest::MANIFEST_FILE;
-use atom_format::{Label, Manifest};
-use miette::{miette, IntoDiagnostic};
+use atom_ops::new::{self, NewReport, NewRequest};
 
 use crate::Global;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The atom's directory (created if missing)
+    /// The atom's directory (created if missing), below the repository root
     path: PathBuf,
     /// The atom's label (default: the directory's name)
     #[arg(long)]
@@ -22,72 +20,43 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
-    let label_text = match &args.label {
-        Some(l) => l.clone(),
-        None => args
-            .path
-            .canonicalize()
-            .unwrap_or_else(|_| args.path.clone())
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| {
-                miette!(
-                    help = "pass a label with --label",
-                    "`{}` has no directory name to use as a label",
-                    args.path.display()
-                )
-            })?,
-    };
-    let label = Label::parse(&label_text).map_err(|e| {
-        let help = if args.label.is_some() {
-            "a label starts with a letter and continues with letters, digits, `_` or `-`"
-        } else {
-            "the directory name is not a valid label; pass one with --label"
-        };
-        miette!(help = help, "invalid label `{label_text}`: {e}")
+    let report = new::create(&NewRequest {
+        path: args.path.clone(),
+        label: args.label,
+        version: args.version,
     })?;
-    let version = semver::Version::parse(&args.version).map_err(|e| {
-        miette!(
-            help = "versions are semantic versions, like 0.1.0 or 1.0.0-rc.1",
-            "invalid version `{}`: {e}",
-            args.version
-        )
-    })?;
-    let manifest_path = args.path.join(MANIFEST_FILE);
-    if manifest_path.exists() {
-        return Err(miette!(
-            help = "edit the existing atom.toml instead",
-            "`{}` already exists",
-            manifest_path.display()
-        ));
-    }
-    let text = format!(
-        "[package]\nlabel = {}\nversion = \"{version}\"\n",
-        toml_string(label.as_str())
-    );
-    // What we write must be what we read.
-    Manifest::parse(&manifest_path.display().to_string(), &text)?;
-    std::fs::create_dir_all(&args.path)
-        .into_diagnostic()
-        .map_err(|e| e.wrap_err(format!("cannot create `{}`", args.path.display())))?;
-    atom_lock::files::stage(&manifest_path, text.as_bytes())
-        .and_then(|new| new.commit_new())
-        .map_err(|e| miette!("cannot write `{}`: {e}", manifest_path.display()))?;
     if global.json {
         crate::output::json(&serde_json::json!({
-            "path": manifest_path,
-            "label": label,
-            "version": version.to_string(),
+            "schema": crate::output::JSON_SCHEMA,
+            "path": report.manifest,
+            "label": report.label,
+            "version": report.version.to_string(),
         }))?;
     } else if !global.quiet {
-        println!(
-            "Created atom `{label}` {version} in {}",
+        outln!(
+            "Created atom `{}` {} in {}",
+            report.label,
+            report.version,
             args.path.display()
         );
+        next_steps(&report, &args.path);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
+/// What to do next, on stderr (stdout stays the one line a script reads).
+fn next_steps(report: &NewReport, path: &std::path::Path) {
+    let dir = path.display();
+    eprintln!("next:");
+    if !report.in_repository {
+        eprintln!("  git init                                   # atoms live in a git repository");
+    }
+    if !report.has_module {
+        eprintln!("  echo '{{ Hello = \"world\"; }}' > {dir}/mod.nix  # its code: a module");
+    }
+    eprintln!(
+        "  git add {dir} && git commit -m '{} {}'",
+        report.label, report.version
+    );
+    eprintln!("  eka publish {dir} --remote <remote>       # a git remote's name or URL");
 }

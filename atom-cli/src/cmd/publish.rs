@@ -32,6 +32,13 @@ pub struct Args {
     /// The signing key: a key file, a public key file (key in ssh-agent) or `key::ssh-ed25519 AAAA…` (default: git config eka.signingKey, else user.signingKey)
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
+    /// Publish HEAD even though the work tree changes the atoms' files
+    /// (what is published is what HEAD holds)
+    #[arg(long)]
+    allow_dirty: bool,
+    /// Do not check that the atoms' dependencies can be resolved
+    #[arg(long)]
+    no_verify: bool,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
@@ -51,8 +58,13 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         dry_run: args.dry_run,
         sign: args.sign,
         key: args.key,
+        allow_dirty: args.allow_dirty,
+        no_verify: args.no_verify,
     };
-    let report = publish::publish(&request, &Connections::new(&cwd))?;
+    let report = {
+        let _progress = output::Progress::start(global, "publishing");
+        publish::publish(&request, &Connections::new(&cwd))?
+    };
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
@@ -79,21 +91,21 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .filter(|a| a.status != Status::UpToDate)
             .count();
         if args.dry_run {
-            println!(
+            outln!(
                 "dry run: {new} to publish to {}; nothing written",
                 report.remote
             );
         } else if new == 0 {
-            println!("{} up to date", report.remote);
+            outln!("{} up to date", report.remote);
         } else {
-            println!(
+            outln!(
                 "published {new} to {} ({} refs)",
                 report.remote,
                 report.pushed_refs.len()
             );
         }
         if let Some(signer) = report.signer {
-            println!("signed by {signer}");
+            outln!("signed by {signer}");
         }
     }
     Ok(ExitCode::SUCCESS)

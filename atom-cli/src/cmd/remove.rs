@@ -9,6 +9,8 @@ use crate::Global;
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    dry_run: deps::DryRun,
     /// Labels of the dependencies to remove
     #[arg(required = true, value_name = "LABEL")]
     labels: Vec<String>,
@@ -16,7 +18,11 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
-    let report = atom_ops::deps::remove(&cwd, &args.labels)?;
-    deps::report(&report, global, "adding")?;
+    let report = atom_ops::deps::remove(
+        &cwd,
+        &args.labels,
+        deps::options(global, args.dry_run.dry_run),
+    )?;
+    deps::report(&report, global)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -75,13 +75,13 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     ];
     if !global.quiet {
         for (k, v) in rows {
-            println!("{k:<10}  {v}");
+            outln!("{k:<10}  {v}");
         }
-        println!();
+        outln!();
     }
-    print!("{}", manifest.text);
+    out!("{}", manifest.text);
     if !manifest.text.ends_with('\n') {
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -45,9 +45,9 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 SignStatus::Signed => "signed",
                 SignStatus::AlreadySigned => "already signed by this key",
             };
-            println!("{}: {status}", a.atom);
+            outln!("{}: {status}", a.atom);
         }
-        println!("signer {} on {}", report.signer, report.remote);
+        outln!("signer {} on {}", report.signer, report.remote);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,14 +9,27 @@ use crate::Global;
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    dry_run: deps::DryRun,
     /// Labels of locked atoms to update (default: all)
     #[arg(value_name = "LABEL")]
     labels: Vec<String>,
+    /// Every atom of the repository (each directory holding an atom.toml)
+    #[arg(long, conflicts_with = "labels")]
+    all: bool,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
-    let report = atom_ops::deps::update(&cwd, &args.labels)?;
-    deps::report(&report, global, "locking")?;
+    let dirs = deps::targets(&cwd, args.all)?;
+    for dir in &dirs {
+        deps::heading(dir, &dirs, global);
+        let report = atom_ops::deps::update(
+            dir,
+            &args.labels,
+            deps::options(global, args.dry_run.dry_run),
+        )?;
+        deps::report(&report, global)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

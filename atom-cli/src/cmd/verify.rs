@@ -39,6 +39,11 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         .iter()
         .map(|a| parse_wanted(a))
         .collect::<miette::Result<Vec<_>>>()?;
+    // A bare word (no `@VERSION`) read as a label may be a mistyped remote.
+    let first_is_label = args
+        .args
+        .first()
+        .is_some_and(|f| !is_target(f, here.as_ref()) && !f.contains('@'));
     let signers = args
         .allowed_signers
         .as_deref()
@@ -50,7 +55,21 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         signers,
         require_signed: args.require_signed,
     };
-    let report = verify::verify(&request, &Connections::new(&cwd))?;
+    let verified = {
+        let _progress = output::Progress::start(global, "verifying");
+        verify::verify(&request, &Connections::new(&cwd))
+    };
+    let report = match verified {
+        Err(verify::VerifyError::Unknown(label))
+            if first_is_label && args.args.first() == Some(&label) =>
+        {
+            return Err(not_a_remote_nor_atom(&label, here.as_ref()))
+        }
+        Err(verify::VerifyError::NoAtoms) if first_is_label => {
+            return Err(not_a_remote_nor_atom(&args.args[0], here.as_ref()))
+        }
+        other => other?,
+    };
     if global.json {
         output::json(&report)?;
     } else {
@@ -78,9 +97,9 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 if v.missing_signature {
                     failures.push(missing_signature(v));
                 }
-                println!("FAILED  {}: {}", name(v), failures.join("; "));
+                outln!("FAILED  {}: {}", name(v), failures.join("; "));
             } else if !global.quiet {
-                println!(
+                outln!(
                     "ok      {:<width$}  {}  {}",
                     name(v),
                     v.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -89,13 +108,13 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             }
             if !global.quiet {
                 for s in &v.signatures {
-                    println!("{}", signature_text(s));
+                    outln!("{}", signature_text(s));
                 }
             }
         }
         let failed = report.verdicts.iter().filter(|v| !v.ok()).count();
         if !global.quiet || failed > 0 {
-            println!(
+            outln!(
                 "{} verified, {} failed",
                 report.verdicts.len() - failed,
                 failed
@@ -107,6 +126,22 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The first argument was read as a label and no atom has it: it may be
+/// a mistyped remote, so say which remotes there are.
+fn not_a_remote_nor_atom(label: &str, here: Option<&gix::Repository>) -> miette::Report {
+    let remotes: Vec<String> = here
+        .map(|r| r.remote_names().iter().map(|n| n.to_string()).collect())
+        .unwrap_or_default();
+    let remotes = match remotes.is_empty() {
+        true => "this repository has no remote".to_owned(),
+        false => format!("its remotes: {}", remotes.join(", ")),
+    };
+    miette!(
+        code = "eka::verify::not_a_remote",
+        "`{label}` is neither a remote of this repository ({remotes}) nor an atom published in it"
+    )
 }
 
 /// Whether the first argument names where to verify rather than an atom:

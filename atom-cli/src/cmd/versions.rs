@@ -81,7 +81,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .atom_id(&target.label)
             .map(|i| format!(" (atom id {i})"))
             .unwrap_or_default();
-        println!("{} on {}{id}", target.label, listing.answered[0]);
+        outln!("{} on {}{id}", target.label, listing.answered[0]);
     }
     let rows: Vec<Vec<String>> = versions
         .iter()
@@ -101,7 +101,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         .collect();
     output::table(&["", "VERSION", "COMMIT", ""], &rows);
     if let (Some(req), Some(sel), false) = (&target.req, &selected, global.quiet) {
-        println!("* highest matching {req}: {sel}");
+        outln!("* highest matching {req}: {sel}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -42,11 +42,12 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             None => "unsigned".to_owned(),
         };
         match report.already_yanked {
-            true => println!(
+            true => outln!(
                 "{} was already yanked on {} ({by})",
-                report.atom, report.remote
+                report.atom,
+                report.remote
             ),
-            false => println!("yanked {} on {} ({by})", report.atom, report.remote),
+            false => outln!("yanked {} on {} ({by})", report.atom, report.remote),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,120 @@
+//! What the work tree changes against `HEAD`: eka reads committed trees,
+//! so a change not committed yet is one it would silently ignore.
+
+use std::process::Command;
+
+/// The paths (relative to the work tree's root, `/`-separated) under
+/// `paths` (the same) whose files in the work tree or the index differ
+/// from `HEAD`, untracked files included and ignored ones not, as
+/// `git status` sees them; empty for a bare repository.
+pub fn uncommitted(repo: &gix::Repository, paths: &[&str]) -> std::io::Result<Vec<String>> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
+    };
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(workdir)
+        .args([
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--",
+        ])
+        .args(pathspecs(paths))
+        .output()?;
+    if !output.status.success() {
+        return Err(std::io::Error::other(format!(
+            "git status failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(parse_porcelain(&output.stdout))
+}
+
+/// `:(top,literal)` pathspecs: from the root, no wildcards (an empty path
+/// is the whole tree).
+fn pathspecs(paths: &[&str]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| match p.is_empty() {
+            true => ":(top)".to_owned(),
+            false => format!(":(top,literal){p}"),
+        })
+        .collect()
+}
+
+/// The paths of `git status --porcelain=v1 -z` output (a rename's new
+/// path; its old one follows as a separate entry, skipped).
+fn parse_porcelain(out: &[u8]) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut entries = out.split(|b| *b == 0).filter(|e| !e.is_empty());
+    while let Some(entry) = entries.next() {
+        if entry.len() < 4 {
+            continue;
+        }
+        let status = &entry[..2];
+        paths.push(String::from_utf8_lossy(&entry[3..]).into_owned());
+        if status.contains(&b'R') || status.contains(&b'C') {
+            entries.next();
+        }
+    }
+    paths
+}
+
+/// Whether `path` (work tree relative) is one of `paths` or below one.
+pub fn is_under(path: &str, dir: &str) -> bool {
+    dir.is_empty() || path == dir || path.starts_with(&format!("{dir}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn porcelain_paths_with_renames() {
+        let out = b" M a/atom.toml\0R  a/new.nix\0a/old.nix\0?? a/x y.nix\0";
+        assert_eq!(
+            parse_porcelain(out),
+            ["a/atom.toml", "a/new.nix", "a/x y.nix"]
+        );
+    }
+
+    #[test]
+    fn under() {
+        assert!(is_under("a/b", "a"));
+        assert!(!is_under("ab/c", "a"));
+        assert!(is_under("x", ""));
+    }
+
+    #[test]
+    fn sees_what_is_not_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        std::fs::create_dir_all(dir.path().join("a")).unwrap();
+        std::fs::write(dir.path().join("a/atom.toml"), "1").unwrap();
+        std::fs::write(dir.path().join("b.txt"), "1").unwrap();
+        git(&["add", "."]);
+        git(&["commit", "-qm", "c"]);
+        let repo = gix::open(dir.path()).unwrap();
+        assert!(uncommitted(&repo, &["a"]).unwrap().is_empty());
+        std::fs::write(dir.path().join("a/atom.toml"), "2").unwrap();
+        std::fs::write(dir.path().join("b.txt"), "2").unwrap();
+        std::fs::write(dir.path().join("a/new.nix"), "{}").unwrap();
+        assert_eq!(
+            uncommitted(&repo, &["a"]).unwrap(),
+            ["a/atom.toml", "a/new.nix"]
+        );
+    }
+}
