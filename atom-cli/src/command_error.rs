@@ -257,6 +257,9 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         }
         "eka::cache::empty" => "run `eka fetch` without --offline first",
         "eka::lock::missing" => "run `eka lock` first, and commit atom.lock",
+        "eka::build::not_derivation" => {
+            "name a derivation (`eka build ATOM#attr.path`), or a set or list of them"
+        }
         "eka::eval::names" => {
             "--names lists an atom's public names; name an atom directory (holding atom.toml)"
         }

@@ -69,6 +69,8 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Evaluate a Nix file or expression with the embedded evaluator
     Eval(cmd::eval::Args),
+    /// Build an atom's derivations with the local Nix, evaluated by eka
+    Build(cmd::build::Args),
 }
 
 // Evaluation allocates many small, short-lived objects (thunks,
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::Update(args) => cmd::update::run(args, &cli.global),
         Command::Fetch(args) => cmd::fetch::run(args, &cli.global),
         Command::Eval(args) => cmd::eval::run(args, &cli.global),
+        Command::Build(args) => cmd::build::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

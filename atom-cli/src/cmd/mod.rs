@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod add;
+pub mod build;
 mod deps;
 pub mod eval;
 pub mod fetch;
