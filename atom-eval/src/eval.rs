@@ -1416,7 +1416,11 @@ impl Evaluator {
         to_store: bool,
     ) -> Result<NixStr> {
         let mut context = StringContext::new();
-        self.coerce_to_string_ctx(v, more, to_store, &mut context)
+        let text = self.coerce_to_string_ctx(v, more, to_store, &mut context);
+        if context.is_empty() {
+            forget_empty(context);
+        }
+        text
     }
 
     /// Nix's `coerceToString`: the text, its context added to `context`.

@@ -144,6 +144,16 @@ pub enum Value {
     Thunk(Rc<Thunk>),
 }
 
+/// Drops an empty context without running `BTreeSet`'s destructor, which
+/// walks an iterator even when there is nothing to free: strings are made
+/// on the hottest paths (interpolation, `toString`) and almost never have
+/// a context. An empty `BTreeSet` owns no memory, so nothing leaks.
+#[inline(always)]
+pub(crate) fn forget_empty(context: StringContext) {
+    debug_assert!(context.is_empty());
+    std::mem::forget(context);
+}
+
 /// A string with its context (never empty).
 #[derive(Clone, Debug)]
 pub struct ContextStr {
@@ -159,6 +169,7 @@ impl Value {
     /// A string value with `context` (a plain string when it is empty).
     pub fn string_with_context(text: NixStr, context: StringContext) -> Value {
         if context.is_empty() {
+            forget_empty(context);
             Value::String(text)
         } else {
             Value::ContextString(Rc::new(ContextStr { text, context }))
