@@ -45,7 +45,7 @@ let
     {
       outputs = [ "out" "dev" ];
       deps = [ prev (fetched (i / 10)) ];
-      meta = builtins.toJSON { index = i; previous = prev.drvPath; };
+      meta = builtins.toJSON { index = i; previous = prev.name; fetched = "${fetched (i / 10)}"; };
     };
   base = sh "base" "echo base > \$out; echo > \$dev" { outputs = [ "out" "dev" ]; };
   chain = builtins.genList (i: i) n;
@@ -53,7 +53,7 @@ let
 in map (d: d.drvPath) all
 NIX
 
-theirs="$(nix-instantiate --eval --strict "$work/drvs.nix")"
+theirs="$(nix-instantiate --eval --strict --read-write-mode "$work/drvs.nix")"
 ours="$("$EKA" eval --strict "$work/drvs.nix")"
 if [ "$theirs" != "$ours" ]; then
     echo "bench/build.sh: eka and Nix computed different drvPaths" >&2
@@ -66,6 +66,6 @@ sed 's/in map (d: d.drvPath) all/in all/' "$work/drvs.nix" > "$work/drvs-set.nix
 nix-instantiate "$work/drvs-set.nix" >/dev/null
 hyperfine --style basic --warmup 1 --runs "$runs" -N \
     -n "eka eval --strict" "$EKA eval --strict $work/drvs.nix" \
-    -n "nix-instantiate --eval --strict" "nix-instantiate --eval --strict $work/drvs.nix" \
+    -n "nix-instantiate --eval --strict --read-write-mode" "nix-instantiate --eval --strict --read-write-mode $work/drvs.nix" \
     -n "eka build --dry-run" "$EKA build --dry-run --no-link $work/drvs-set.nix" \
     -n "nix-instantiate" "nix-instantiate $work/drvs-set.nix"
