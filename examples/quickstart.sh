@@ -62,4 +62,16 @@ NIX
 
 echo "==> or straight from the registry, by URI"
 "$eka" eval "file://$work/registry.git::hello@^1#message"
+
+echo "==> eka build: a module describes a derivation; eka computes it, Nix builds it"
+cat > Greeting.nix <<'NIX'
+derivation {
+  name = "greeting";
+  system = "x86_64-linux";
+  builder = "/bin/sh";
+  args = [ "-c" "echo ${deps.from.registry.hello.message} > $out" ];
+}
+NIX
+"$eka" build ".#greeting" --worktree
+cat result
 echo "==> done: $work"

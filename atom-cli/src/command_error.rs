@@ -341,6 +341,9 @@ fn help_for_code(code: &str) -> Option<&'static str> {
             "run the command without --locked (or --frozen), and commit atom.lock"
         }
         "eka::lock::offline" => "run it without --offline (or --frozen)",
+        "eka::build::not_derivation" => {
+            "name a derivation (`eka build ATOM#attr.path`), or a set or list of them"
+        }
         "eka::eval::names" => {
             "--names lists an atom's public names; name an atom directory (holding atom.toml)"
         }

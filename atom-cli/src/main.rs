@@ -121,6 +121,8 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Evaluate a Nix file or expression with the embedded evaluator
     Eval(cmd::eval::Args),
+    /// Build an atom's derivations with the local Nix, evaluated by eka
+    Build(cmd::build::Args),
     /// Print a shell completion script (e.g. `eka completions bash > ~/.local/share/bash-completion/completions/eka`)
     Completions(cmd::completions::Args),
     /// Add your signature to published versions, pushing only the new signature refs
@@ -202,6 +204,7 @@ fn run(command: Command, global: &Global) -> miette::Result<ExitCode> {
         Command::Update(args) => cmd::update::run(args, global),
         Command::Fetch(args) => cmd::fetch::run(args, global),
         Command::Eval(args) => cmd::eval::run(args, global),
+        Command::Build(args) => cmd::build::run(args, global),
         Command::Sign(args) => cmd::sign::run(args, global),
         Command::Yank(args) => cmd::yank::run(args, global),
         Command::Hook(args) => cmd::hook::run(args, global),

@@ -12,6 +12,7 @@ use crate::ir::{Expr, Param};
 use crate::path;
 use crate::posix_regex::{Match, Regex, RegexError};
 use crate::print;
+use crate::store;
 use crate::value::*;
 
 /// Every builtin: name, arity, implementation.
@@ -35,7 +36,9 @@ const PRIMOPS: &[(&str, usize, PrimOpFn)] = &[
         is_type(ev, a, Value::is_function)
     }),
     ("isString", 1, |ev, a, _| {
-        is_type(ev, a, |v| matches!(v, Value::String(_)))
+        is_type(ev, a, |v| {
+            matches!(v, Value::String(_) | Value::ContextString(_))
+        })
     }),
     ("isInt", 1, |ev, a, _| {
         is_type(ev, a, |v| matches!(v, Value::Int(_)))
@@ -107,7 +110,21 @@ const PRIMOPS: &[(&str, usize, PrimOpFn)] = &[
     ("hashString", 2, hash_string),
     ("baseNameOf", 1, base_name_of),
     ("dirOf", 1, dir_of),
-    ("unsafeDiscardStringContext", 1, discard_context),
+    ("unsafeDiscardStringContext", 1, store::discard_context),
+    (
+        "unsafeDiscardOutputDependency",
+        1,
+        store::discard_output_dependency,
+    ),
+    ("hasContext", 1, store::has_context),
+    ("getContext", 1, store::get_context),
+    ("appendContext", 2, store::append_context),
+    ("derivationStrict", 1, store::derivation_strict),
+    ("derivation", 1, store::derivation),
+    ("placeholder", 1, store::placeholder),
+    ("toFile", 2, store::to_file),
+    ("storePath", 1, store::store_path),
+    ("path", 1, store::path),
     ("import", 1, import),
     ("scopedImport", 2, scoped_import),
     ("readFile", 1, read_file),
@@ -121,8 +138,6 @@ const PRIMOPS: &[(&str, usize, PrimOpFn)] = &[
 /// clock: present, so that using one is a clear error rather than a
 /// misleading "undefined variable".
 const ABSENT: &[&str] = &[
-    "derivation",
-    "derivationStrict",
     "fetchurl",
     "fetchTarball",
     "fetchGit",
@@ -131,12 +146,7 @@ const ABSENT: &[&str] = &[
     "getEnv",
     "currentTime",
     "currentSystem",
-    "storePath",
-    "toFile",
-    "path",
     "filterSource",
-    "placeholder",
-    "storeDir",
     "nixPath",
     "findFile",
     "getFlake",
@@ -192,6 +202,10 @@ pub(crate) fn all_builtins(ev: &mut Evaluator) -> Vec<(&'static str, Value)> {
     out.push(("false", Value::Bool(false)));
     out.push(("null", Value::Null));
     out.push(("langVersion", Value::Int(6)));
+    out.push((
+        "storeDir",
+        Value::string(ev.store.known.store_dir().as_str()),
+    ));
     let _ = ev;
     out
 }
@@ -221,7 +235,21 @@ fn string(ev: &mut Evaluator, v: &Value) -> Result<NixStr> {
     ev.expect_string(v.clone())
 }
 
-fn bool_of(ev: &mut Evaluator, v: Value) -> Result<bool> {
+/// A builtin by name, as a value.
+pub(crate) fn primop(name: &str) -> Option<Value> {
+    PRIMOPS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(name, arity, func)| {
+            Value::PrimOp(Rc::new(PrimOp {
+                name,
+                arity: *arity,
+                func: *func,
+            }))
+        })
+}
+
+pub(crate) fn bool_of(ev: &mut Evaluator, v: Value) -> Result<bool> {
     match ev.force(v)? {
         Value::Bool(b) => Ok(b),
         other => Err(type_error("a Boolean", &other)),
@@ -762,11 +790,9 @@ fn generic_closure(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value>
 // ---------------------------------------------------------------- strings
 
 fn to_string(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    Ok(Value::String(ev.coerce_to_string(
-        a[0].clone(),
-        true,
-        false,
-    )?))
+    let mut context = StringContext::new();
+    let text = ev.coerce_to_string_ctx(a[0].clone(), true, false, &mut context)?;
+    Ok(Value::string_with_context(text, context))
 }
 
 fn string_length(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
@@ -778,7 +804,8 @@ fn string_length(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 fn substring(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let start = int(ev, &a[0])?;
     let len = int(ev, &a[1])?;
-    let s = ev.coerce_to_string(a[2].clone(), false, false)?;
+    let mut context = StringContext::new();
+    let s = ev.coerce_to_string_ctx(a[2].clone(), false, false, &mut context)?;
     if start < 0 {
         return other("negative start position in 'substring'");
     }
@@ -789,17 +816,20 @@ fn substring(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     } else {
         from.saturating_add(len as usize).min(bytes.len())
     };
-    Ok(Value::String(
+    // Nix keeps the context even of an empty piece.
+    Ok(Value::string_with_context(
         String::from_utf8_lossy(&bytes[from..to]).into(),
+        context,
     ))
 }
 
 fn concat_strings_sep(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let sep = string(ev, &a[0])?;
+    let mut context = StringContext::new();
+    let sep = ev.expect_string_ctx(a[0].clone(), &mut context)?;
     let l = list(ev, &a[1])?;
     let mut parts: Vec<NixStr> = Vec::with_capacity(l.len());
     for item in l.iter() {
-        parts.push(ev.coerce_to_string(item.clone(), false, true)?);
+        parts.push(ev.coerce_to_string_ctx(item.clone(), false, true, &mut context)?);
     }
     let mut refs: Vec<&str> = Vec::with_capacity(2 * parts.len());
     for (i, p) in parts.iter().enumerate() {
@@ -809,7 +839,7 @@ fn concat_strings_sep(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value>
         refs.push(p);
     }
     ev.reserve(refs.iter().map(|r| r.len()).sum())?;
-    Ok(Value::String(concat_strs(&refs)))
+    Ok(Value::string_with_context(concat_strs(&refs), context))
 }
 
 fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
@@ -823,9 +853,11 @@ fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let froms: Vec<NixStr> = from.iter().map(|f| string(ev, f)).collect::<Result<_>>()?;
     // Replacements are forced only when used, as in today's Nix.
     let mut tos: Vec<Option<NixStr>> = vec![None; to.len()];
-    let s = string(ev, &a[2])?;
+    let mut context = StringContext::new();
+    let s = ev.expect_string_ctx(a[2].clone(), &mut context)?;
     if !froms.iter().any(|f| f.is_empty()) {
-        return replace_nonempty(ev, &froms, &to, &mut tos, s);
+        let text = replace_nonempty(ev, &froms, &to, &mut tos, s, &mut context)?;
+        return Ok(Value::string_with_context(text, context));
     }
     let mut out = String::with_capacity(s.len());
     let mut p = 0;
@@ -836,7 +868,7 @@ fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
             if rest.starts_with(&**f) {
                 found = true;
                 if tos[i].is_none() {
-                    tos[i] = Some(string(ev, &to[i])?);
+                    tos[i] = Some(ev.expect_string_ctx(to[i].clone(), &mut context)?);
                 }
                 let to = tos[i].as_deref().unwrap_or_default();
                 ev.make_room(&mut out, to.len() + 4)?;
@@ -864,7 +896,7 @@ fn replace_strings(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
             }
         }
     }
-    Ok(Value::String(out.into()))
+    Ok(Value::string_with_context(out.into(), context))
 }
 
 /// `replaceStrings` when no pattern is empty: only positions holding the
@@ -876,7 +908,8 @@ fn replace_nonempty(
     to: &[Value],
     tos: &mut [Option<NixStr>],
     s: NixStr,
-) -> Result<Value> {
+    context: &mut StringContext,
+) -> Result<NixStr> {
     let mut starts = [false; 256];
     for f in froms {
         starts[usize::from(f.as_bytes()[0])] = true;
@@ -892,7 +925,7 @@ fn replace_nonempty(
         {
             Some(i) => {
                 if tos[i].is_none() {
-                    tos[i] = Some(string(ev, &to[i])?);
+                    tos[i] = Some(ev.expect_string_ctx(to[i].clone(), context)?);
                 }
                 if out.capacity() == 0 {
                     out.reserve(s.len());
@@ -909,10 +942,10 @@ fn replace_nonempty(
         }
     }
     if copied == 0 {
-        return Ok(Value::String(s));
+        return Ok(s);
     }
     out.push_str(&s[copied..]);
-    Ok(Value::String(out.into()))
+    Ok(out.into())
 }
 
 fn regex_for(ev: &mut Evaluator, pattern: &str) -> Result<Rc<Regex>> {
@@ -990,16 +1023,16 @@ fn split(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     Ok(list_value(out))
 }
 
-fn discard_context(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    Ok(Value::String(string(ev, &a[0])?))
-}
-
 fn to_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    Ok(Value::String(print::to_json(ev, &a[0])?.into()))
+    let mut context = StringContext::new();
+    let text = print::to_json(ev, &a[0], &mut context)?;
+    Ok(Value::string_with_context(text.into(), context))
 }
 
 fn to_xml(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    Ok(Value::String(print::to_xml(ev, &a[0])?.into()))
+    let mut context = StringContext::new();
+    let text = print::to_xml(ev, &a[0], &mut context)?;
+    Ok(Value::string_with_context(text.into(), context))
 }
 
 fn from_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
@@ -1297,16 +1330,21 @@ fn hash_string(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 // ------------------------------------------------------------------- paths
 
 fn base_name_of(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let s = ev.coerce_to_string(a[0].clone(), false, false)?;
-    Ok(Value::string(path::base_name_of(&s)))
+    let mut context = StringContext::new();
+    let s = ev.coerce_to_string_ctx(a[0].clone(), false, false, &mut context)?;
+    Ok(Value::string_with_context(
+        path::base_name_of(&s).into(),
+        context,
+    ))
 }
 
 fn dir_of(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     match force(ev, &a[0])? {
         Value::Path(p) => Ok(Value::Path(path::dir_of(&p).into())),
         v => {
-            let s = ev.coerce_to_string(v, false, false)?;
-            Ok(Value::string(path::dir_of(&s)))
+            let mut context = StringContext::new();
+            let s = ev.coerce_to_string_ctx(v, false, false, &mut context)?;
+            Ok(Value::string_with_context(path::dir_of(&s).into(), context))
         }
     }
 }

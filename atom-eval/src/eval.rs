@@ -82,6 +82,8 @@ pub struct Evaluator {
     pub(crate) policy: Option<crate::policy::BindPolicy>,
     /// Bound files kept between runs, when the host hands a pack over.
     pub(crate) compiled: Option<crate::compiled::CompiledState>,
+    /// What the evaluation put into its (computed) store.
+    pub(crate) store: crate::store::StoreState,
     call_depth: usize,
     eval_depth: usize,
     steps_left: u64,
@@ -131,6 +133,7 @@ impl Evaluator {
             regex_cache: FxHashMap::default(),
             policy: None,
             compiled: None,
+            store: Default::default(),
             call_depth: 0,
             eval_depth: 0,
             steps_left,
@@ -709,16 +712,17 @@ impl Evaluator {
     /// `"a${b}c"`.
     fn eval_interpolate(&mut self, env: &Rc<Env>, parts: &[Rc<Expr>], span: Span) -> Result<Value> {
         let mut strs: smallvec::SmallVec<[NixStr; 4]> = smallvec::SmallVec::new();
+        let mut context = StringContext::new();
         for p in parts {
             let v = self.eval(env, p)?;
             let s = self
-                .coerce_to_string(v, false, true)
+                .coerce_to_string_ctx(v, false, true, &mut context)
                 .map_err(|e| e.with_span_if_none(span))?;
             if !s.is_empty() {
                 strs.push(s);
             }
         }
-        Ok(Value::String(match strs.len() {
+        let text = match strs.len() {
             0 => NixStr::new(),
             // Strings are immutable: `"${s}"` can share `s`.
             1 => strs.pop().unwrap_or_default(),
@@ -727,7 +731,8 @@ impl Evaluator {
                 let refs: smallvec::SmallVec<[&str; 4]> = strs.iter().map(|s| &**s).collect();
                 concat_strs(&refs)
             }
-        }))
+        };
+        Ok(Value::string_with_context(text, context))
     }
 
     /// `./a/${b}`.
@@ -1233,16 +1238,18 @@ impl Evaluator {
                     Ok(Value::Path(path::canon_path(&format!("{p}{s}")).into()))
                 }
                 _ => {
-                    let a = self.coerce_to_string(l, false, true)?;
-                    let b = self.coerce_to_string(r, false, true)?;
-                    Ok(Value::String(if b.is_empty() {
+                    let mut context = StringContext::new();
+                    let a = self.coerce_to_string_ctx(l, false, true, &mut context)?;
+                    let b = self.coerce_to_string_ctx(r, false, true, &mut context)?;
+                    let text = if b.is_empty() {
                         a
                     } else if a.is_empty() {
                         b
                     } else {
                         self.reserve(a.len() + b.len())?;
                         concat_strs(&[&a, &b])
-                    }))
+                    };
+                    Ok(Value::string_with_context(text, context))
                 }
             },
             _ => self.arith(op, l, r),
@@ -1299,6 +1306,10 @@ impl Evaluator {
                 (*x as f64) == *y
             }
             (Value::String(x), Value::String(y)) => x == y,
+            (
+                Value::String(_) | Value::ContextString(_),
+                Value::String(_) | Value::ContextString(_),
+            ) => a.as_str() == b.as_str(),
             (Value::Path(x), Value::Path(y)) => x == y,
             (Value::List(x), Value::List(y)) => {
                 if Rc::ptr_eq(x, y) {
@@ -1371,7 +1382,10 @@ impl Evaluator {
             (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
                 Ok(as_float(&a) < as_float(&b))
             }
-            (Value::String(x), Value::String(y)) => Ok(x < y),
+            (
+                Value::String(_) | Value::ContextString(_),
+                Value::String(_) | Value::ContextString(_),
+            ) => Ok(a.as_str() < b.as_str()),
             (Value::Path(x), Value::Path(y)) => Ok(x < y),
             (Value::List(x), Value::List(y)) => {
                 for (p, q) in x.iter().zip(y.iter()) {
@@ -1391,14 +1405,31 @@ impl Evaluator {
 
     // ------------------------------------------------------------- coercions
 
-    /// Nix's `coerceToString`. `more` is `toString`'s wider coercion;
-    /// `to_store` marks contexts where Nix would copy a path to the store,
-    /// which this evaluator has none of.
+    /// Nix's `coerceToString`, the context of the result dropped (for
+    /// messages and builtins whose results carry none).
+    /// `more` is `toString`'s wider coercion; `to_store` marks contexts
+    /// where Nix copies a path to the store.
     pub(crate) fn coerce_to_string(
         &mut self,
         v: Value,
         more: bool,
         to_store: bool,
+    ) -> Result<NixStr> {
+        let mut context = StringContext::new();
+        let text = self.coerce_to_string_ctx(v, more, to_store, &mut context);
+        if context.is_empty() {
+            forget_empty(context);
+        }
+        text
+    }
+
+    /// Nix's `coerceToString`: the text, its context added to `context`.
+    pub(crate) fn coerce_to_string_ctx(
+        &mut self,
+        v: Value,
+        more: bool,
+        to_store: bool,
+        context: &mut StringContext,
     ) -> Result<NixStr> {
         let v = match self.force(v)? {
             // Moved out, not cloned: string reference counts are atomic.
@@ -1407,11 +1438,16 @@ impl Evaluator {
         };
         match &v {
             Value::String(s) => Ok(s.clone()),
+            Value::ContextString(s) => {
+                context.extend(s.context.iter().cloned());
+                Ok(s.text.clone())
+            }
             Value::Path(p) => {
                 if to_store {
-                    return err(ErrorKind::Unsupported {
-                        what: format!("copying the path '{p}' to the store (interpolating a path into a string)"),
-                    });
+                    let path = self.copy_path_to_store(p)?;
+                    let printed = self.store.known.store_dir().print(&path);
+                    context.insert(atom_store::ContextElem::Plain(path));
+                    return Ok(printed.into());
                 }
                 Ok(p.clone())
             }
@@ -1424,11 +1460,11 @@ impl Evaluator {
                         end: 0,
                     };
                     let r = self.call(f, v.clone(), span)?;
-                    return self.coerce_to_string(r, more, false);
+                    return self.coerce_to_string_ctx(r, more, false, context);
                 }
                 if let Some(out) = attrs.get(self.syms.out_path) {
                     let out = out.clone();
-                    return self.coerce_to_string(out, more, to_store);
+                    return self.coerce_to_string_ctx(out, more, to_store, context);
                 }
                 other("cannot coerce a set to a string")
             }
@@ -1438,7 +1474,7 @@ impl Evaluator {
             Value::Null if more => Ok("".into()),
             Value::List(items) if more => {
                 self.enter()?;
-                let out = self.list_to_string(items, to_store);
+                let out = self.list_to_string(items, to_store, context);
                 self.leave();
                 out
             }
@@ -1450,10 +1486,15 @@ impl Evaluator {
     }
 
     /// `toString [ ... ]`: the items' strings, separated by spaces.
-    fn list_to_string(&mut self, items: &[Value], to_store: bool) -> Result<NixStr> {
+    fn list_to_string(
+        &mut self,
+        items: &[Value],
+        to_store: bool,
+        context: &mut StringContext,
+    ) -> Result<NixStr> {
         let mut out = String::new();
         for (i, item) in items.iter().enumerate() {
-            let s = self.coerce_to_string(item.clone(), true, to_store)?;
+            let s = self.coerce_to_string_ctx(item.clone(), true, to_store, context)?;
             self.make_room(&mut out, s.len() + 1)?;
             out.push_str(&s);
             // Nix separates elements with a space, skipping after empty lists.
@@ -1467,9 +1508,27 @@ impl Evaluator {
         Ok(out.into())
     }
 
+    /// `forceString`: the text, any context ignored.
     pub(crate) fn expect_string(&mut self, v: Value) -> Result<NixStr> {
         match self.force(v)? {
             Value::String(s) => Ok(s),
+            Value::ContextString(s) => Ok(s.text.clone()),
+            other => Err(type_error("a string", &other)),
+        }
+    }
+
+    /// `forceString`, the context added to `context`.
+    pub(crate) fn expect_string_ctx(
+        &mut self,
+        v: Value,
+        context: &mut StringContext,
+    ) -> Result<NixStr> {
+        match self.force(v)? {
+            Value::String(s) => Ok(s),
+            Value::ContextString(s) => {
+                context.extend(s.context.iter().cloned());
+                Ok(s.text.clone())
+            }
             other => Err(type_error("a string", &other)),
         }
     }

@@ -51,6 +51,15 @@ pub trait FileSystem {
     /// The type of `path` without following a final symlink, or `None` if it
     /// does not exist.
     fn file_type(&self, path: &str) -> Result<Option<FileType>, FsError>;
+    /// The file tree at `path` as Nix would copy it to the store
+    /// (`"${./dir}"`), or `None` when this file system cannot provide one.
+    fn nar_source(
+        &self,
+        path: &str,
+    ) -> Result<Option<std::sync::Arc<dyn atom_store::NarSource>>, FsError> {
+        let _ = path;
+        Ok(None)
+    }
     /// Whether `path` exists, following symlinks.
     fn exists(&self, path: &str) -> Result<bool, FsError> {
         match self.file_type(path)? {
@@ -163,6 +172,15 @@ impl FileSystem for RootedFileSystem {
             ));
         }
         Ok(out)
+    }
+
+    fn nar_source(
+        &self,
+        path: &str,
+    ) -> Result<Option<std::sync::Arc<dyn atom_store::NarSource>>, FsError> {
+        let p = self.check(path, false)?;
+        std::fs::symlink_metadata(&p).map_err(io_error)?;
+        Ok(Some(std::sync::Arc::new(atom_store::nar::FsTree::new(p))))
     }
 
     fn file_type(&self, path: &str) -> Result<Option<FileType>, FsError> {

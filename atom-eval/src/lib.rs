@@ -52,12 +52,14 @@ mod path;
 mod policy;
 mod posix_regex;
 mod print;
+mod store;
 #[cfg(test)]
 mod tests;
 mod value;
 
 use std::rc::Rc;
 
+pub use atom_store;
 pub use compiled::{CompiledFiles, CompiledStats, PackError};
 pub use error::{ErrorKind, EvalError, FileId, Result, SharedCause, Span, TraceFrame};
 pub use eval::{Evaluator, Limits};
@@ -65,7 +67,7 @@ pub use fs::{FileSystem, FileType, FsError, NoFileSystem, RootedFileSystem};
 pub use lower::ParsedSource;
 pub use memory::{parse_byte_size, ByteSizeError, DEFAULT_MAX_MEMORY};
 pub use policy::{BindPolicy, PathLiteralHelp};
-pub use value::{NixStr, Value};
+pub use value::{ContextStr, NixStr, StringContext, Value};
 
 /// Stack size for [`run_with_large_stack`]: deep enough for
 /// [`Limits::max_call_depth`] of 10,000 and the internal thunk-depth bound.
@@ -358,7 +360,7 @@ impl Evaluator {
 
     /// `value` as JSON, as `builtins.toJSON` writes it.
     pub fn to_json(&mut self, value: &Value) -> Result<String> {
-        print::to_json(self, value)
+        print::to_json(self, value, &mut StringContext::new())
     }
 
     /// The name and text of a source the evaluator has read, for rendering

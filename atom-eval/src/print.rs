@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::builtins::sorted_by_name;
 use crate::error::{err, ErrorKind, Result};
 use crate::eval::Evaluator;
-use crate::value::{Sym, Value};
+use crate::value::{StringContext, Sym, Value};
 use rustc_hash::FxHashSet;
 
 /// Formats a float as C's `%g` (six significant digits), which is how Nix
@@ -132,6 +132,10 @@ fn print_into(
             ev.make_room(out, s.len() + 2)?;
             escape_string(s, out)
         }
+        Value::ContextString(s) => {
+            ev.make_room(out, s.text.len() + 2)?;
+            escape_string(&s.text, out)
+        }
         Value::Path(p) => {
             ev.make_room(out, p.len())?;
             out.push_str(p)
@@ -191,10 +195,15 @@ fn json_string(s: &str, out: &mut String) {
 
 /// JSON as Nix writes it: forces everything, sets in name order, a set with
 /// `__toString` or `outPath` as that string.
-pub(crate) fn to_json(ev: &mut Evaluator, v: &Value) -> Result<String> {
+pub(crate) fn to_json(
+    ev: &mut Evaluator,
+    v: &Value,
+    context: &mut StringContext,
+) -> Result<String> {
     let mut out = String::new();
     let mut ancestors = Ancestors::default();
     json_into(ev, v, &mut out, &mut ancestors)?;
+    context.append(&mut ancestors.context);
     Ok(out)
 }
 
@@ -206,6 +215,8 @@ pub(crate) fn to_json(ev: &mut Evaluator, v: &Value) -> Result<String> {
 struct Ancestors {
     depth: usize,
     deep: FxHashSet<usize>,
+    /// The context of every string written.
+    context: StringContext,
 }
 
 impl Ancestors {
@@ -271,14 +282,18 @@ fn json_value(
             ev.make_room(out, s.len() + 2)?;
             json_string(s, out)
         }
-        Value::Path(p) => {
-            return err(ErrorKind::Unsupported {
-                what: format!("copying the path '{p}' to the store (a path in JSON)"),
-            });
+        Value::ContextString(s) => {
+            ev.make_room(out, s.text.len() + 2)?;
+            json_string(&s.text, out);
+            ancestors.context.extend(s.context.iter().cloned());
+        }
+        Value::Path(_) => {
+            let s = ev.coerce_to_string_ctx(v.clone(), false, true, &mut ancestors.context)?;
+            json_string(&s, out);
         }
         Value::Attrs(a) => {
             if a.contains(ev.syms.to_string) {
-                let s = ev.coerce_to_string(v.clone(), false, false)?;
+                let s = ev.coerce_to_string_ctx(v.clone(), false, false, &mut ancestors.context)?;
                 ev.make_room(out, s.len() + 2)?;
                 json_string(&s, out);
                 return Ok(());
@@ -356,9 +371,11 @@ fn xml_empty(out: &mut String, indent: usize, tag: &str, attrs: &[(&str, &str)])
 }
 
 /// `builtins.toXML`: Nix's XML rendering of a value, forcing all of it.
-pub(crate) fn to_xml(ev: &mut Evaluator, v: &Value) -> Result<String> {
+pub(crate) fn to_xml(ev: &mut Evaluator, v: &Value, context: &mut StringContext) -> Result<String> {
     let mut out = String::from("<?xml version='1.0' encoding='utf-8'?>\n<expr>\n");
-    xml_into(ev, v, &mut out, 2, &mut Ancestors::default())?;
+    let mut ancestors = Ancestors::default();
+    xml_into(ev, v, &mut out, 2, &mut ancestors)?;
+    context.append(&mut ancestors.context);
     out.push_str("</expr>\n");
     Ok(out)
 }
@@ -400,6 +417,11 @@ fn xml_value(
         Value::String(s) => {
             ev.make_room(out, s.len())?;
             xml_empty(out, indent, "string", &[("value", s)])
+        }
+        Value::ContextString(s) => {
+            ev.make_room(out, s.text.len())?;
+            xml_empty(out, indent, "string", &[("value", &s.text)]);
+            ancestors.context.extend(s.context.iter().cloned());
         }
         Value::Path(p) => {
             ev.make_room(out, p.len())?;

@@ -276,8 +276,12 @@ fn builtins_behave_like_nix() {
         "\"a9993e364706816aba3e25717850c26c9cd0d89d\""
     );
     assert!(matches!(
-        fails("builtins.derivation {}"),
+        fails("builtins.fetchurl \"https://example.org\""),
         ErrorKind::Unsupported { .. }
+    ));
+    assert!(matches!(
+        fails("builtins.derivation {}"),
+        ErrorKind::Other { message } if message == "attribute 'name' missing"
     ));
 }
 

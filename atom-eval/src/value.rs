@@ -4,6 +4,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+pub use atom_store::StringContext;
+
 use crate::error::{Result, Span};
 
 use crate::eval::Evaluator;
@@ -127,6 +129,11 @@ pub enum Value {
     Int(i64),
     Float(f64),
     String(NixStr),
+    /// A string made from store objects (a derivation's output, a
+    /// `toFile` text): its text and the store paths it refers to. Kept
+    /// apart from [`Value::String`] so that plain strings, by far the most
+    /// common, carry nothing more than their text.
+    ContextString(Rc<ContextStr>),
     /// An absolute, canonical path in the host's file system namespace.
     Path(NixStr),
     Attrs(Rc<Attrs>),
@@ -137,9 +144,45 @@ pub enum Value {
     Thunk(Rc<Thunk>),
 }
 
+/// Drops an empty context without running `BTreeSet`'s destructor, which
+/// walks an iterator even when there is nothing to free: strings are made
+/// on the hottest paths (interpolation, `toString`) and almost never have
+/// a context. An empty `BTreeSet` owns no memory, so nothing leaks.
+#[inline(always)]
+pub(crate) fn forget_empty(context: StringContext) {
+    debug_assert!(context.is_empty());
+    std::mem::forget(context);
+}
+
+/// A string with its context (never empty).
+#[derive(Clone, Debug)]
+pub struct ContextStr {
+    pub text: NixStr,
+    pub context: StringContext,
+}
+
 impl Value {
     pub fn string(s: &str) -> Value {
         Value::String(NixStr::from(s))
+    }
+
+    /// A string value with `context` (a plain string when it is empty).
+    pub fn string_with_context(text: NixStr, context: StringContext) -> Value {
+        if context.is_empty() {
+            forget_empty(context);
+            Value::String(text)
+        } else {
+            Value::ContextString(Rc::new(ContextStr { text, context }))
+        }
+    }
+
+    /// The text of a string value, whatever its context.
+    pub fn as_str(&self) -> Option<&NixStr> {
+        match self {
+            Value::String(s) => Some(s),
+            Value::ContextString(s) => Some(&s.text),
+            _ => None,
+        }
     }
 
     /// A lazy value the host computes the first time it is forced; the
@@ -156,7 +199,7 @@ impl Value {
             Value::Bool(_) => "a Boolean",
             Value::Int(_) => "an integer",
             Value::Float(_) => "a float",
-            Value::String(_) => "a string",
+            Value::String(_) | Value::ContextString(_) => "a string",
             Value::Path(_) => "a path",
             Value::Attrs(_) => "a set",
             Value::List(_) => "a list",
@@ -174,7 +217,7 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float(_) => "float",
-            Value::String(_) => "string",
+            Value::String(_) | Value::ContextString(_) => "string",
             Value::Path(_) => "path",
             Value::Attrs(_) => "set",
             Value::List(_) => "list",
@@ -528,6 +571,7 @@ impl std::fmt::Debug for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::String(s) => write!(f, "{s:?}"),
+            Value::ContextString(s) => write!(f, "{:?}", s.text),
             Value::Path(p) => write!(f, "{p}"),
             Value::Attrs(a) => write!(f, "<set of {}>", a.len()),
             Value::List(l) => write!(f, "<list of {}>", l.len()),

@@ -14,7 +14,7 @@ const USE_DEPS: &str =
     "declare the dependency in atom.toml under [deps.from.<set>] and use `deps.from.<set>.<label>`";
 const USE_CFG: &str = "put the setting in atom.toml and read it from `cfg`";
 const NO_STORE: &str =
-    "atoms have no store; read a file of the module with `builtins.readFile \"${mod}/<file>\"`";
+    "atoms cannot copy host paths to the store; read a file of the module with `builtins.readFile \"${mod}/<file>\"`";
 
 /// Builtins an atom file may not reach, each with what to use instead.
 pub fn forbidden() -> BTreeMap<String, String> {
@@ -43,21 +43,10 @@ pub fn forbidden() -> BTreeMap<String, String> {
         &["currentTime"],
         "evaluation is reproducible and has no clock; pass times in as data",
     );
-    add(
-        &["derivation", "derivationStrict"],
-        "atom modules evaluate to data; building is not part of evaluation",
-    );
-    add(
-        &[
-            "storePath",
-            "storeDir",
-            "path",
-            "filterSource",
-            "toFile",
-            "placeholder",
-        ],
-        NO_STORE,
-    );
+    // `derivation`, `toFile`, `placeholder`, `storeDir`, `storePath` and
+    // the context builtins stay: they are pure (store paths are computed,
+    // nothing is read or written), so modules may describe builds.
+    add(&["path", "filterSource"], NO_STORE);
     m
 }
 

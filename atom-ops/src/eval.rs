@@ -232,6 +232,11 @@ fn absolute(path: &Path) -> Result<PathBuf, EvalFailure> {
     })
 }
 
+/// What to do with the value evaluated, instead of printing it (`eka
+/// build` computes its derivations): the text returned is the output.
+pub type Finish<'a> =
+    &'a mut dyn FnMut(&mut Evaluator, atom_eval::Value) -> Result<String, EvalError>;
+
 /// Evaluates the Nix file `file` (its directory is the root of what it may
 /// read and import) or the expression `expr` (rooted at `cwd`).
 pub fn evaluate_nix(
@@ -239,6 +244,17 @@ pub fn evaluate_nix(
     file: Option<&Path>,
     expr: Option<&str>,
     cwd: &Path,
+) -> Result<EvalOutput, EvalFailure> {
+    evaluate_nix_with(options, file, expr, cwd, None)
+}
+
+/// [`evaluate_nix`], the value handed to `finish` when given.
+pub fn evaluate_nix_with(
+    options: &EvalOptions,
+    file: Option<&Path>,
+    expr: Option<&str>,
+    cwd: &Path,
+    finish: Option<Finish<'_>>,
 ) -> Result<EvalOutput, EvalFailure> {
     let (root, file) = match file {
         Some(f) => {
@@ -283,6 +299,9 @@ pub fn evaluate_nix(
         (None, None) => return Ok(EvalOutput::text(Ok(None))),
     };
     let text = value.and_then(|v| {
+        if let Some(finish) = finish {
+            return finish(&mut ev, v);
+        }
         let v = match options.strict || options.json {
             true => ev.force_deep(&v)?,
             false => v,
@@ -485,6 +504,17 @@ pub fn evaluate_fetched(
     readers: Option<Readers>,
     cwd: &Path,
 ) -> Result<EvalOutput, EvalFailure> {
+    evaluate_fetched_with(options, fetched, readers, cwd, None)
+}
+
+/// [`evaluate_fetched`], the value handed to `finish` when given.
+pub fn evaluate_fetched_with(
+    options: &EvalOptions,
+    fetched: Fetched,
+    readers: Option<Readers>,
+    cwd: &Path,
+    finish: Option<Finish<'_>>,
+) -> Result<EvalOutput, EvalFailure> {
     let repo = fetched.cache.repo();
     let tree = atom_git::commit_tree(&repo, fetched.commit)?;
     let files: Rc<dyn AtomFiles> = Rc::new(GitTreeFiles::new(repo, tree));
@@ -498,7 +528,7 @@ pub fn evaluate_fetched(
             siblings: None,
             attr: fetched.attr,
         };
-        return run.evaluate(options, readers);
+        return run.evaluate(options, readers, finish);
     }
     let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {
         Ok(bytes) => Some(AnyLock::parse(
@@ -516,7 +546,7 @@ pub fn evaluate_fetched(
         siblings: None,
         attr: fetched.attr,
     };
-    run.evaluate(options, readers)
+    run.evaluate(options, readers, finish)
 }
 
 /// The cache with the atoms `lock` pins, or why there is none (an error
@@ -564,6 +594,16 @@ pub fn evaluate_atom(
     target: &AtomDir,
     readers: Option<Readers>,
 ) -> Result<EvalOutput, EvalFailure> {
+    evaluate_atom_with(options, target, readers, None)
+}
+
+/// [`evaluate_atom`], the value handed to `finish` when given.
+pub fn evaluate_atom_with(
+    options: &EvalOptions,
+    target: &AtomDir,
+    readers: Option<Readers>,
+    finish: Option<Finish<'_>>,
+) -> Result<EvalOutput, EvalFailure> {
     let local = open_local(&target.dir, &options.checkout)?;
     let lock = match &local.lock {
         Some(text) => Some(AnyLock::parse(text, "atom.lock")?),
@@ -578,7 +618,7 @@ pub fn evaluate_atom(
         siblings: local.siblings,
         attr: target.attr.clone(),
     };
-    run.evaluate(options, readers)
+    run.evaluate(options, readers, finish)
 }
 
 /// Whether everything will be forced, so that reading the atom ahead pays.
@@ -612,6 +652,7 @@ impl AtomRun {
         self,
         options: &EvalOptions,
         readers: Option<Readers>,
+        finish: Option<Finish<'_>>,
     ) -> Result<EvalOutput, EvalFailure> {
         let deps = WithSiblings {
             inner: LockedDeps::new(self.lock, self.cache),
@@ -647,7 +688,12 @@ impl AtomRun {
             composer.use_compiled(pack);
         }
         let text = match composer.load_started(&self.key, self.files, read_ahead) {
-            Ok(api) => print_api(&mut composer, api, &self.attr, options),
+            Ok(api) => match finish {
+                Some(finish) => composer
+                    .select(&api, &self.attr)
+                    .and_then(|value| finish(composer.evaluator(), value)),
+                None => print_api(&mut composer, api, &self.attr, options),
+            },
             Err(e) => Err(e),
         };
         let text = text.map_err(|e| {

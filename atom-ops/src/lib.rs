@@ -7,6 +7,8 @@
 //! arguments and renders reports, and other front ends (a plugin, a
 //! backend) can call the same code.
 //!
+//! - [`build`]: an atom's derivations, written into the local Nix store
+//!   and built by Nix;
 //! - [`deps`]: an atom's dependencies: add, remove, lock, update, fetch;
 //! - [`new`]: scaffolding an atom that `publish` will accept;
 //! - [`publish`]: atoms of a commit to a remote, all or nothing;
@@ -19,6 +21,7 @@
 // rejecting input, so their size costs nothing on the success path.
 #![allow(clippy::result_large_err)]
 
+pub mod build;
 pub mod deps;
 pub mod eval;
 pub mod hook;

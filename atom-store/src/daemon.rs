@@ -55,6 +55,7 @@ const OP_IS_VALID_PATH: u64 = 1;
 const OP_ADD_TO_STORE: u64 = 7;
 const OP_BUILD_PATHS: u64 = 9;
 const OP_ADD_TEMP_ROOT: u64 = 11;
+const OP_ADD_INDIRECT_ROOT: u64 = 12;
 const OP_SET_OPTIONS: u64 = 19;
 
 const RES_BUILD_LOG_LINE: u64 = 101;
@@ -427,6 +428,17 @@ impl Store {
         self.op(OP_ADD_TEMP_ROOT)?;
         let printed = self.store_dir.print(path);
         self.write_string(printed.as_bytes())?;
+        self.finish_op()?;
+        self.read_u64()?;
+        Ok(())
+    }
+
+    /// Registers the symlink `link` (absolute) as a garbage-collector
+    /// root: what it points to stays alive while it does (`nix build`'s
+    /// `./result`).
+    pub fn add_indirect_root(&mut self, link: &std::path::Path) -> Result<(), StoreError> {
+        self.op(OP_ADD_INDIRECT_ROOT)?;
+        self.write_string(link.as_os_str().as_encoded_bytes())?;
         self.finish_op()?;
         self.read_u64()?;
         Ok(())

@@ -23,6 +23,8 @@
 //!   pinned by inline snapshots.
 //! - `publish`: `eka publish` over every transport, every result checked
 //!   with git.
+//! - `build`: `eka build` against the machine's Nix, every output path
+//!   checked with `nix-build`.
 //! - `bad_input`: `eka publish` on bad input: a clear error, nothing lost
 //!   or half done.
 //! - `verify`: `eka verify`, locally and over every transport, against each
@@ -86,6 +88,7 @@
 mod support;
 
 mod bad_input;
+mod build;
 mod eka03_project;
 mod module_deps;
 mod modules;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod add;
+pub mod build;
 pub mod completions;
 mod deps;
 pub mod eval;

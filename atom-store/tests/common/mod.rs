@@ -1,7 +1,7 @@
 //! Test support: running Nix 2.8 in a store of its own, and describing
 //! the same derivations as a Nix expression and as Rust values.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,6 +12,12 @@ use std::sync::Arc;
 use atom_store::derive::{DeriveError, DrvInputs};
 use atom_store::literal::{Value, ValueError};
 use atom_store::nar::MemTree;
+pub mod corpus;
+pub mod random;
+
+pub use corpus::corpus;
+pub use random::Gen;
+
 use atom_store::{ContextElem, KnownPaths, StoreDir, StorePath, StringContext};
 
 /// Fails the test with how to install Nix when it is missing.
