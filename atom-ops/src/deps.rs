@@ -84,7 +84,7 @@ pub struct CheckReport {
 /// Brings the lock of the atom around `dir` in line with its manifest,
 /// changing nothing that still satisfies it.
 pub fn lock(dir: &Path) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let was_valid = matches!(p.lock, LockState::Valid(_));
     let mut warnings = Vec::new();
     let old = old_lock(&mut p, &mut warnings);
@@ -122,7 +122,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
 /// around `dir`, and locks them; one given without a requirement gets
 /// `^<the version locked>`.
 pub fn add(dir: &Path, uris: &[String]) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let mut warnings = Vec::new();
     let adds = parse_adds(&p.dir, uris, &mut warnings)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
@@ -188,7 +188,7 @@ fn pin_resolved(
 
 /// Removes dependencies (by label) from the atom around `dir`, and locks.
 pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
     for l in labels {
         edit.remove(l)?;
@@ -205,7 +205,7 @@ pub fn remove(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
 /// Moves the dependencies of the atom around `dir` (or those with these
 /// labels) to the highest versions allowed.
 pub fn update(dir: &Path, labels: &[String]) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let mut warnings = Vec::new();
     let old = old_lock(&mut p, &mut warnings);
     let keep = keep_all_but(old.as_ref(), labels)?;

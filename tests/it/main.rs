@@ -79,6 +79,8 @@
 mod support;
 
 mod bad_input;
+mod faults;
+mod hostile;
 mod module_deps;
 mod modules;
 mod new;

@@ -1,6 +1,7 @@
 //! What `add`, `remove`, `lock`, `update` and `fetch` share: rendering a
 //! [`LockReport`] and warnings.
 
+use atom_format::terminal::escape_line;
 use atom_ops::deps::LockReport;
 use atom_ops::Warning;
 
@@ -10,7 +11,7 @@ use crate::{output, Global};
 pub fn warn(warnings: &[Warning], global: &Global) {
     if !global.quiet {
         for w in warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", escape_line(&w.to_string()));
         }
     }
 }
