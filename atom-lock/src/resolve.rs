@@ -829,9 +829,85 @@ struct Provider<'a> {
     root: &'a RootInput,
     prefer: &'a HashMap<AtomId, Version>,
     shared_labels: HashSet<Label>,
+    /// [`Provider::requirement`]'s answers.
+    requirements: std::cell::RefCell<HashMap<(AtomId, String), VSet>>,
     /// Solver steps taken, and how many are allowed ([`solver_budget`]).
     steps: std::cell::Cell<u64>,
     budget: u64,
+}
+
+/// Bounds that hold every version `req` matches (and maybe more: the
+/// caller still asks `req`), so that only the listed versions between them
+/// are looked at: `=1.0.7` looks at one, not at 20,000.
+fn req_bounds(req: &VersionReq) -> (std::ops::Bound<Version>, std::ops::Bound<Version>) {
+    use semver::Op;
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let mut lower: std::ops::Bound<Version> = Unbounded;
+    let mut upper: std::ops::Bound<Version> = Unbounded;
+    let mut raise = |b: Version| match &lower {
+        Included(l) if *l >= b => {}
+        _ => lower = Included(b),
+    };
+    let mut uppers: Vec<Option<Version>> = Vec::new();
+    for c in &req.comparators {
+        let (minor, patch) = (c.minor.unwrap_or(0), c.patch.unwrap_or(0));
+        let low = Version {
+            pre: c.pre.clone(),
+            ..Version::new(c.major, minor, patch)
+        };
+        // Just above every version the comparator's given parts name
+        // (`1.2` -> `1.3.0`), `None` past u64::MAX.
+        let past_named = || match (c.minor, c.patch) {
+            (Some(m), Some(p)) => p.checked_add(1).map(|p| Version::new(c.major, m, p)),
+            (Some(m), None) => m.checked_add(1).map(|m| Version::new(c.major, m, 0)),
+            _ => c.major.checked_add(1).map(|x| Version::new(x, 0, 0)),
+        };
+        match c.op {
+            Op::Exact | Op::Wildcard => {
+                raise(low);
+                uppers.push(past_named());
+            }
+            Op::Greater | Op::GreaterEq => raise(low),
+            // `<1.2.3-rc.1` admits `1.2.3-alpha`: then the bound is past 1.2.3.
+            Op::Less if !c.pre.is_empty() => uppers.push(past_named()),
+            Op::Less => uppers.push(Some(Version::new(c.major, minor, patch))),
+            Op::LessEq => uppers.push(past_named()),
+            Op::Tilde => {
+                raise(low);
+                uppers.push(match c.minor {
+                    Some(m) => m.checked_add(1).map(|m| Version::new(c.major, m, 0)),
+                    None => c.major.checked_add(1).map(|x| Version::new(x, 0, 0)),
+                });
+            }
+            Op::Caret => {
+                raise(low);
+                uppers.push(match (c.major, c.minor, c.patch) {
+                    (0, Some(0), Some(p)) => p.checked_add(1).map(|p| Version::new(0, 0, p)),
+                    (0, Some(m), _) => m.checked_add(1).map(|m| Version::new(0, m, 0)),
+                    (x, _, _) => x.checked_add(1).map(|x| Version::new(x, 0, 0)),
+                });
+            }
+            // An operator semver may add later: no bound from it.
+            _ => {}
+        }
+    }
+    for u in uppers.into_iter().flatten() {
+        // Pre-releases of `u` sort below it: the bound is their floor.
+        let floor = Version {
+            pre: semver::Prerelease::new("0").expect("a valid pre-release"),
+            ..u
+        };
+        match &upper {
+            Excluded(cur) if *cur <= floor => {}
+            _ => upper = Excluded(floor),
+        }
+    }
+    if let (Included(l), Excluded(u)) = (&lower, &upper) {
+        if l >= u {
+            return (Included(l.clone()), Included(l.clone()));
+        }
+    }
+    (lower, upper)
 }
 
 /// How many solver steps resolution may take when `listed` versions were
@@ -844,6 +920,20 @@ fn solver_budget(listed: usize) -> u64 {
 }
 
 impl Provider<'_> {
+    /// The listed versions of `id` that `req` allows, computed once per
+    /// requirement (thousands of versions may state the same one), from
+    /// the listed versions within the requirement's bounds only.
+    fn requirement(&self, id: AtomId, req: &VersionReq) -> VSet {
+        let key = (id, req.to_string());
+        if let Some(set) = self.requirements.borrow().get(&key) {
+            return set.clone();
+        }
+        let versions = &self.d.atoms[&id].versions;
+        let set = VSet::from_req(req, versions.range(req_bounds(req)).map(|(v, _)| v));
+        self.requirements.borrow_mut().insert(key, set.clone());
+        set
+    }
+
     fn pkg(&self, id: AtomId) -> Pkg {
         let info = &self.d.atoms[&id];
         Pkg::Atom {
@@ -872,7 +962,7 @@ impl Provider<'_> {
                     return Err(SolverStop::Cycle(vec![me_label.clone(), me_label.clone()]));
                 }
             }
-            let set = VSet::from_req(&dep.req, self.d.atoms[&id].versions.keys());
+            let set = self.requirement(id, &dep.req);
             let pkg = self.pkg(id);
             match out.iter_mut().find(|(p, _)| *p == pkg) {
                 // One atom reached through two mirror URLs: both apply.
@@ -981,6 +1071,7 @@ pub fn resolve(
         root,
         prefer,
         shared_labels,
+        requirements: Default::default(),
         steps: std::cell::Cell::new(0),
         budget: solver_budget(listed),
     };
@@ -1332,6 +1423,72 @@ mod tests {
         );
     }
 
+    /// A requirement's bounds hold every version it matches, whatever
+    /// the operator, pre-release or build metadata.
+    #[test]
+    fn requirement_bounds_hold_every_match() {
+        let mut listed = Vec::new();
+        for major in 0..3u64 {
+            for minor in 0..3u64 {
+                for patch in 0..3u64 {
+                    let v = Version::new(major, minor, patch);
+                    for suffix in ["", "-0", "-alpha", "-rc.1", "+b", "-rc.1+b"] {
+                        listed.push(Version::parse(&format!("{v}{suffix}")).unwrap());
+                    }
+                }
+            }
+        }
+        listed.push(Version::new(u64::MAX, u64::MAX, u64::MAX));
+        let reqs = [
+            "=1.1.1",
+            "=1.1",
+            "=1",
+            "1.1.1",
+            "^1.1.1",
+            "^0.1.1",
+            "^0.0.1",
+            "^0.0",
+            "^0",
+            "~1.1.1",
+            "~1.1",
+            "~1",
+            ">1.1.1",
+            ">=1.1.1-rc.1",
+            "<1.1.1",
+            "<1.1.1-rc.1",
+            "<=1.1",
+            "<=1.1.1-alpha",
+            "1.*",
+            "1.1.*",
+            "*",
+            ">=0.1, <2.0.0-0",
+            "=1.1.1-rc.1",
+            "^1.1.1-alpha",
+            ">=1, <1",
+            "=18446744073709551615.18446744073709551615.18446744073709551615",
+            "^18446744073709551615",
+        ];
+        for r in reqs {
+            let req = VersionReq::parse(r).unwrap();
+            let bounds = req_bounds(&req);
+            for v in &listed {
+                if req.matches(v) {
+                    assert!(
+                        std::ops::RangeBounds::contains(&bounds, v),
+                        "{r}: {v} matches but is outside {bounds:?}"
+                    );
+                }
+            }
+        }
+        // Narrow where the requirement is.
+        let (lo, hi) = req_bounds(&VersionReq::parse("=1.0.7").unwrap());
+        assert_eq!(lo, std::ops::Bound::Included(Version::new(1, 0, 7)));
+        assert_eq!(
+            hi,
+            std::ops::Bound::Excluded(Version::parse("1.0.8-0").unwrap())
+        );
+    }
+
     /// The solver stops after its budget (linear in the versions listed),
     /// and resolution says so.
     #[test]
@@ -1346,6 +1503,7 @@ mod tests {
             root: &root,
             prefer: &prefer,
             shared_labels: HashSet::new(),
+            requirements: Default::default(),
             steps: std::cell::Cell::new(0),
             budget: 3,
         };
