@@ -12,6 +12,7 @@
 
 use std::fmt;
 
+use atom_format::terminal::escape_text;
 use miette::Diagnostic;
 
 use crate::Global;
@@ -98,9 +99,11 @@ impl fmt::Debug for Rendered {
     }
 }
 
+/// Messages quote what remotes sent (ref names, servers' words): their
+/// control characters are shown escaped, never sent to the terminal.
 impl fmt::Display for Rendered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
+        f.write_str(&escape_text(&self.inner.to_string()))
     }
 }
 
@@ -167,10 +170,10 @@ impl std::error::Error for Cause {
 /// The causes of `top` worth showing, in order, as a chain.
 fn pruned_causes(top: &dyn Diagnostic) -> Option<Box<Cause>> {
     let mut kept: Vec<String> = Vec::new();
-    let mut above = top.to_string();
+    let mut above = escape_text(&top.to_string()).into_owned();
     let mut next = top.source();
     while let Some(e) = next {
-        let text = e.to_string();
+        let text = escape_text(&e.to_string()).into_owned();
         if !repeats(&above, &text) && !atom_git::is_bare_kind(&text) {
             kept.push(text.clone());
         }

@@ -20,6 +20,7 @@ pub mod digest;
 pub mod id;
 pub mod manifest;
 pub mod refs;
+pub mod terminal;
 pub mod verify;
 
 pub use commit::AtomCommit;

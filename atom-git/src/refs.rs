@@ -468,18 +468,20 @@ impl Paths {
     }
 }
 
-/// A file somewhere below `dir` (a loose ref), if any.
+/// A file somewhere below `dir` (a loose ref), if any. Iterative: a
+/// directory tree of any depth cannot overflow the stack.
 fn first_file_below(dir: &Path) -> Option<PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => {
-                if let Some(found) = first_file_below(&path) {
-                    return Some(found);
-                }
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(_) => return Some(entry.path()),
+                Err(_) => {}
             }
-            Ok(_) => return Some(path),
-            Err(_) => {}
         }
     }
     None

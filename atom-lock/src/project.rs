@@ -77,6 +77,23 @@ pub enum ProjectError {
         now: crate::ids::CommitId,
         locked: crate::ids::CommitId,
     },
+    #[error("{label}@{version} was rewritten on its remote: atom.lock locks commit {locked}, the remote now has {now}; nothing was changed")]
+    #[diagnostic(
+        code(eka::project::rewritten),
+        help("a published version must never change; if you trust the new commit, run `eka update {label}` to lock it again")
+    )]
+    Rewritten {
+        label: Label,
+        version: Version,
+        locked: crate::ids::CommitId,
+        now: crate::ids::CommitId,
+    },
+    #[error("another eka is still changing the atom.toml or atom.lock of {}", .0.display())]
+    #[diagnostic(
+        code(eka::project::busy),
+        help("wait for it to finish (it held them for over a minute), then run this again")
+    )]
+    Busy(PathBuf),
     #[error("{MANIFEST_FILE} has no dependency `{0}`")]
     #[diagnostic(code(eka::project::no_such_dep))]
     NoSuchDependency(String),
@@ -101,6 +118,104 @@ pub enum ProjectError {
     },
 }
 
+/// How long a writer waits for another eka writing the same project.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The right to write a project's `atom.toml` and `atom.lock`: an
+/// exclusive `flock` on the atom directory itself (no lock file to leave
+/// behind, and the kernel releases it when the process dies, even by
+/// `kill -9`). Every command that writes them holds it from reading to
+/// writing, so two `eka add` in one project run one after the other and
+/// both dependencies survive.
+#[derive(Debug)]
+pub struct WriteLock {
+    _dir: std::fs::File,
+}
+
+impl WriteLock {
+    /// Takes the lock on `dir`, waiting up to a minute for another writer;
+    /// then removes the temporaries an interrupted writer left
+    /// ([`remove_stale_temporaries`]).
+    pub fn acquire(dir: &Path) -> Result<WriteLock, ProjectError> {
+        let io = |source| ProjectError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let handle = std::fs::File::open(dir).map_err(io)?;
+        let started = std::time::Instant::now();
+        loop {
+            match handle.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < WRITER_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(ProjectError::Busy(dir.to_owned()))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+        remove_stale_temporaries(dir);
+        Ok(WriteLock { _dir: handle })
+    }
+}
+
+/// Removes the temporary files ([`files::stage`]: `.atom.toml.XXXXXX`,
+/// `.atom.lock.XXXXXX`) that a writer killed before its rename left.
+/// Called only under the [`WriteLock`], when no other writer can be
+/// staging one.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let temporary = is_temporary_of(name, MANIFEST_FILE) || is_temporary_of(name, LOCK_FILE);
+        if temporary && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether `name` is a temporary [`files::stage`] makes for `file`: `.`,
+/// the file's name, `.`, six random letters or digits.
+fn is_temporary_of(name: &str, file: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_prefix(file))
+        .and_then(|n| n.strip_prefix('.'))
+        .is_some_and(|random| {
+            random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// Reads `path` if it is a regular file ([`check_regular`]).
+fn read_regular(path: &Path) -> Result<String, ProjectError> {
+    check_regular(path)?;
+    std::fs::read_to_string(path).map_err(|source| ProjectError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Refuses `path` if it is a FIFO, a socket or a device (or a link to
+/// one): opening or reading it would block every command, or never end.
+/// (A directory fails to read at once, with its own error.)
+fn check_regular(path: &Path) -> Result<(), ProjectError> {
+    let io = |source| ProjectError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let kind = std::fs::metadata(path).map_err(io)?.file_type();
+    match kind.is_file() || kind.is_dir() {
+        true => Ok(()),
+        false => Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))),
+    }
+}
+
 /// The state of `atom.lock`.
 #[derive(Debug)]
 pub enum LockState {
@@ -119,6 +234,8 @@ pub struct Project {
     pub manifest_text: String,
     pub manifest: Manifest,
     pub lock: LockState,
+    /// Held by a project opened for writing ([`Project::find_for_writing`]).
+    pub writer: Option<WriteLock>,
 }
 
 impl Project {
@@ -134,17 +251,26 @@ impl Project {
         Err(ProjectError::NoManifest(start.to_owned()))
     }
 
+    /// [`Project::find`], holding the project's [`WriteLock`] (taken
+    /// before anything is read), for a command that writes `atom.toml` or
+    /// `atom.lock`.
+    pub fn find_for_writing(start: &Path) -> Result<Self, ProjectError> {
+        let dir = Self::find(start)?.dir;
+        let writer = WriteLock::acquire(&dir)?;
+        let mut project = Self::load(&dir)?;
+        project.writer = Some(writer);
+        Ok(project)
+    }
+
     /// Reads `dir/atom.toml` and `dir/atom.lock`.
     pub fn load(dir: &Path) -> Result<Self, ProjectError> {
         let path = dir.join(MANIFEST_FILE);
-        let manifest_text = std::fs::read_to_string(&path).map_err(|source| ProjectError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let manifest_text = read_regular(&path)?;
         let manifest =
             Manifest::parse(&path.display().to_string(), &manifest_text).map_err(Box::new)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = if lock_path.exists() {
+            check_regular(&lock_path)?;
             match AnyLock::read(&lock_path) {
                 Ok(AnyLock::Eka(l)) => LockState::Valid(l),
                 Ok(AnyLock::Eka03(l)) => LockState::Eka03(l),
@@ -158,9 +284,9 @@ impl Project {
             manifest_text,
             manifest,
             lock,
+            writer: None,
         })
     }
-
     pub fn manifest_path(&self) -> PathBuf {
         self.dir.join(MANIFEST_FILE)
     }
@@ -394,8 +520,10 @@ pub fn lock(
 ) -> Result<Locked, ProjectError> {
     let prefer = preferences(old, keep);
     let resolution = resolve::resolve(registry, root, &prefer)?;
+    let mut warnings = resolution.warnings.clone();
     if let Some(old) = old {
         check_roots(&resolution, old)?;
+        warnings.extend(check_rewrites(&resolution, old, keep)?);
     }
     let summary = format!("fetch and check {} atoms", resolution.atoms.len());
     let fetching = tracing::info_span!(target: "eka::phase", "materialize", %summary).entered();
@@ -404,7 +532,7 @@ pub fn lock(
     let changes = changes(old, &lock);
     Ok(Locked {
         lock,
-        warnings: resolution.warnings.clone(),
+        warnings,
         resolution: Some(resolution),
         changes,
     })
@@ -427,6 +555,42 @@ fn check_roots(resolution: &Resolution, old: &Lockfile) -> Result<(), ProjectErr
         }
     }
     Ok(())
+}
+
+/// Refuses to re-pin a locked version whose commit changed on the remote
+/// (rewritten there), unless the user named its label (`eka update
+/// <label>`): then it is re-pinned with a warning. A version that is no
+/// longer chosen is not a re-pin.
+fn check_rewrites(
+    resolution: &Resolution,
+    old: &Lockfile,
+    keep: &Keep,
+) -> Result<Vec<ResolveWarning>, ProjectError> {
+    let mut accepted = Vec::new();
+    for a in &resolution.atoms {
+        let Some(locked) = old.get(&a.id) else {
+            continue;
+        };
+        if locked.version != a.version || locked.commit == a.published.commit {
+            continue;
+        }
+        let named = matches!(keep, Keep::AllBut(labels) if labels.contains(&a.label));
+        if !named {
+            return Err(ProjectError::Rewritten {
+                label: a.label.clone(),
+                version: a.version.clone(),
+                locked: locked.commit,
+                now: a.published.commit,
+            });
+        }
+        accepted.push(ResolveWarning::Repinned {
+            label: a.label.clone(),
+            version: a.version.clone(),
+            locked: locked.commit.to_string(),
+            now: a.published.commit.to_string(),
+        });
+    }
+    Ok(accepted)
 }
 
 /// Turns a resolution into a lock, fetching the atoms not locked before.
@@ -854,6 +1018,94 @@ mod tests {
             e.remove("w"),
             Err(ProjectError::NoSuchDependency(_))
         ));
+    }
+
+    /// A second writer waits for the first to let go; it could not take
+    /// the lock while the first held it.
+    #[test]
+    fn writers_of_one_project_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = WriteLock::acquire(dir.path()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_owned();
+        let second = std::thread::spawn(move || {
+            let lock = WriteLock::acquire(&path);
+            tx.send(()).unwrap();
+            lock.map(drop)
+        });
+        let waited = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(waited.is_err(), "the second writer did not wait");
+        drop(first);
+        second.join().unwrap().unwrap();
+    }
+
+    /// The temporaries a killed writer left are removed by the next
+    /// writer; nothing else is.
+    #[test]
+    fn stale_temporaries_are_removed_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            ".atom.lock.a1B2c3",
+            ".atom.toml.Zz9yY8",
+            ".atom.lock.toolong7",
+            ".atom.lock.ab-cd!",
+            "atom.lock",
+            "atom.toml",
+            ".atom.lock.x",
+        ];
+        for n in names {
+            std::fs::write(dir.path().join(n), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(".atom.toml.dir123")).unwrap();
+        drop(WriteLock::acquire(dir.path()).unwrap());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".atom.lock.ab-cd!",
+                ".atom.lock.toolong7",
+                ".atom.lock.x",
+                ".atom.toml.dir123",
+                "atom.lock",
+                "atom.toml"
+            ]
+        );
+    }
+
+    /// A FIFO where atom.toml or atom.lock should be is refused at once
+    /// (opening it would block until a writer came).
+    #[test]
+    fn a_fifo_manifest_or_lock_is_refused_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = |name: &str| {
+            let made = std::process::Command::new("mkfifo")
+                .arg(dir.path().join(name))
+                .status()
+                .unwrap();
+            assert!(made.success());
+        };
+        fifo(LOCK_FILE);
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n",
+        )
+        .unwrap();
+        let err = Project::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, ProjectError::Io { path, source } if path.ends_with(LOCK_FILE) && source.to_string() == "not a regular file"),
+            "{err:?}"
+        );
+        std::fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+        fifo(MANIFEST_FILE);
+        let err = Project::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, ProjectError::Io { path, .. } if path.ends_with(MANIFEST_FILE)),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -102,6 +102,15 @@ pub enum ResolveWarning {
         set: String,
         why: String,
     },
+    /// A locked version rewritten on its remote, re-pinned because the
+    /// user named it.
+    #[error("{label}@{version} was rewritten on its remote; re-pinned from commit {locked} to {now} as asked")]
+    Repinned {
+        label: Label,
+        version: Version,
+        locked: String,
+        now: String,
+    },
 }
 
 /// Why resolution failed.
@@ -127,6 +136,22 @@ pub enum ResolveError {
         req: VersionReq,
         available: Vec<Version>,
     },
+    #[error("{label} is published in {set} as {}, which differ only in build metadata: SemVer makes them one version, published twice with different content", list_versions(.versions))]
+    #[diagnostic(
+        code(eka::resolve::published_twice),
+        help("none of them is used; ask the publisher to delete all but one, or require another version")
+    )]
+    PublishedTwice {
+        set: String,
+        label: Label,
+        versions: Vec<Version>,
+    },
+    #[error("resolution gave up after {steps} solver steps over {versions} listed versions: the requirements and the published manifests disagree too much to search them all")]
+    #[diagnostic(
+        code(eka::resolve::too_costly),
+        help("narrow the requirements in atom.toml (e.g. `=1.2.3` for the atom with many versions) so that fewer versions qualify")
+    )]
+    TooCostly { steps: u64, versions: usize },
     #[error("set `{name}` in {manifest}: {why}")]
     #[diagnostic(code(eka::resolve::set))]
     BadSet {
@@ -194,6 +219,9 @@ struct Discovery {
     /// Dependencies of a version, or why it is unusable.
     deps: HashMap<(AtomId, Version), Result<Vec<Dependency>, String>>,
     warnings: Vec<ResolveWarning>,
+    /// Versions published more than once, differing only in build
+    /// metadata: none of them is used.
+    twins: HashSet<(AtomId, Version)>,
     /// The last round's failed fetch, if any: the likelier cause when the
     /// fetch that follows it fails too.
     fetch_error: Option<RegistryError>,
@@ -444,16 +472,30 @@ fn record_listing(
     d.roots.insert(set.clone(), root);
     for label in labels {
         d.listed.insert((set.clone(), label.clone()));
-        let info = d
-            .atoms
-            .entry(AtomId::compute(&root, label))
-            .or_insert_with(|| AtomInfo {
-                label: label.clone(),
-                root,
-                set: set.clone(),
-                versions: BTreeMap::new(),
-            });
+        let id = AtomId::compute(&root, label);
+        let info = d.atoms.entry(id).or_insert_with(|| AtomInfo {
+            label: label.clone(),
+            root,
+            set: set.clone(),
+            versions: BTreeMap::new(),
+        });
         for entry in listing.versions(label) {
+            if d.twins.contains(&(id, entry.version.clone())) {
+                continue;
+            }
+            if let Some(twin) = build_twin(&info.versions, &entry.version) {
+                d.warnings.push(ResolveWarning::Ignored {
+                    label: label.clone(),
+                    version: entry.version.clone(),
+                    set: set.to_string(),
+                    why: format!(
+                        "{twin} is published too, and build metadata does not make another version; neither is used"
+                    ),
+                });
+                d.twins.insert((id, twin));
+                d.twins.insert((id, entry.version.clone()));
+                continue;
+            }
             match info.versions.get(&entry.version) {
                 Some(known) if known.commit != entry.commit => {
                     return Err(ResolveError::Disagree {
@@ -469,8 +511,23 @@ fn record_listing(
                 }
             }
         }
+        info.versions
+            .retain(|v, _| !d.twins.contains(&(id, v.clone())));
     }
     Ok(())
+}
+
+/// Another version of `versions` that differs from `version` only in
+/// build metadata (SemVer: the same version), if there is one.
+fn build_twin(versions: &BTreeMap<Version, VersionEntry>, version: &Version) -> Option<Version> {
+    let mut bare = version.clone();
+    bare.build = semver::BuildMetadata::EMPTY;
+    versions
+        .range(bare..)
+        .map(|(v, _)| v)
+        .take_while(|v| v.cmp_precedence(version).is_eq())
+        .find(|v| *v != version)
+        .cloned()
 }
 
 /// Step 2 of [`discover`], what to read: the manifests of every version a
@@ -493,7 +550,7 @@ fn manifests_allowed(
             .cloned()
             .collect();
         if first_level && matching.is_empty() {
-            return Err(unmet(dep, info));
+            return Err(unmet(dep, info, &d.twins));
         }
         for v in matching {
             let key = (id, v.clone());
@@ -517,7 +574,21 @@ fn manifests_allowed(
 }
 
 /// Why nothing meets `dep`: no such atom, or no matching version.
-fn unmet(dep: &Dependency, info: &AtomInfo) -> ResolveError {
+fn unmet(dep: &Dependency, info: &AtomInfo, twins: &HashSet<(AtomId, Version)>) -> ResolveError {
+    let id = AtomId::compute(&info.root, &info.label);
+    let mut twins: Vec<Version> = twins
+        .iter()
+        .filter(|(i, v)| *i == id && dep.req.matches(v))
+        .map(|(_, v)| v.clone())
+        .collect();
+    if !twins.is_empty() {
+        twins.sort();
+        return ResolveError::PublishedTwice {
+            set: dep.set.to_string(),
+            label: dep.label.clone(),
+            versions: twins,
+        };
+    }
     if info.versions.is_empty() {
         return ResolveError::NoSuchAtom {
             set: dep.set.to_string(),
@@ -618,13 +689,32 @@ impl VSet {
 
     /// The versions of `available` that `req` matches (semver's rules, with
     /// pre-releases), named after `req`.
+    ///
+    /// `available` is in ascending order. Each run of consecutive available
+    /// versions that all match is one segment, so a requirement that 20,000
+    /// listed versions meet is one interval built in one pass, not 20,000
+    /// singletons united one at a time (quadratic: minutes and gigabytes
+    /// in the solver).
     fn from_req<'a>(req: &VersionReq, available: impl Iterator<Item = &'a Version>) -> Self {
-        let mut ranges = Ranges::empty();
-        for v in available.filter(|v| req.matches(v)) {
-            ranges = ranges.union(&Ranges::singleton(v.clone()));
+        use std::ops::Bound::Included;
+        let mut segments: Vec<(std::ops::Bound<Version>, std::ops::Bound<Version>)> = Vec::new();
+        let mut run: Option<(&Version, &Version)> = None;
+        for v in available {
+            match (req.matches(v), run) {
+                (true, Some((first, _))) => run = Some((first, v)),
+                (true, None) => run = Some((v, v)),
+                (false, Some((first, last))) => {
+                    segments.push((Included(first.clone()), Included(last.clone())));
+                    run = None;
+                }
+                (false, None) => {}
+            }
+        }
+        if let Some((first, last)) = run {
+            segments.push((Included(first.clone()), Included(last.clone())));
         }
         VSet {
-            ranges,
+            ranges: segments.into_iter().collect(),
             text: Some(req.to_string().into()),
         }
     }
@@ -724,19 +814,125 @@ impl fmt::Display for Pkg {
     }
 }
 
-/// An error from inside the solver.
+/// Why the solver stopped early.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?}")]
-struct Cycle(Vec<Label>);
+enum SolverStop {
+    #[error("cycle {0:?}")]
+    Cycle(Vec<Label>),
+    #[error("over budget after {0} steps")]
+    Budget(u64),
+}
 
 struct Provider<'a> {
     d: &'a Discovery,
     root: &'a RootInput,
     prefer: &'a HashMap<AtomId, Version>,
     shared_labels: HashSet<Label>,
+    /// [`Provider::requirement`]'s answers.
+    requirements: std::cell::RefCell<HashMap<(AtomId, String), VSet>>,
+    /// Solver steps taken, and how many are allowed ([`solver_budget`]).
+    steps: std::cell::Cell<u64>,
+    budget: u64,
+}
+
+/// Bounds that hold every version `req` matches (and maybe more: the
+/// caller still asks `req`), so that only the listed versions between them
+/// are looked at: `=1.0.7` looks at one, not at 20,000.
+fn req_bounds(req: &VersionReq) -> (std::ops::Bound<Version>, std::ops::Bound<Version>) {
+    use semver::Op;
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let mut lower: std::ops::Bound<Version> = Unbounded;
+    let mut upper: std::ops::Bound<Version> = Unbounded;
+    let mut raise = |b: Version| match &lower {
+        Included(l) if *l >= b => {}
+        _ => lower = Included(b),
+    };
+    let mut uppers: Vec<Option<Version>> = Vec::new();
+    for c in &req.comparators {
+        let (minor, patch) = (c.minor.unwrap_or(0), c.patch.unwrap_or(0));
+        let low = Version {
+            pre: c.pre.clone(),
+            ..Version::new(c.major, minor, patch)
+        };
+        // Just above every version the comparator's given parts name
+        // (`1.2` -> `1.3.0`), `None` past u64::MAX.
+        let past_named = || match (c.minor, c.patch) {
+            (Some(m), Some(p)) => p.checked_add(1).map(|p| Version::new(c.major, m, p)),
+            (Some(m), None) => m.checked_add(1).map(|m| Version::new(c.major, m, 0)),
+            _ => c.major.checked_add(1).map(|x| Version::new(x, 0, 0)),
+        };
+        match c.op {
+            Op::Exact | Op::Wildcard => {
+                raise(low);
+                uppers.push(past_named());
+            }
+            Op::Greater | Op::GreaterEq => raise(low),
+            // `<1.2.3-rc.1` admits `1.2.3-alpha`: then the bound is past 1.2.3.
+            Op::Less if !c.pre.is_empty() => uppers.push(past_named()),
+            Op::Less => uppers.push(Some(Version::new(c.major, minor, patch))),
+            Op::LessEq => uppers.push(past_named()),
+            Op::Tilde => {
+                raise(low);
+                uppers.push(match c.minor {
+                    Some(m) => m.checked_add(1).map(|m| Version::new(c.major, m, 0)),
+                    None => c.major.checked_add(1).map(|x| Version::new(x, 0, 0)),
+                });
+            }
+            Op::Caret => {
+                raise(low);
+                uppers.push(match (c.major, c.minor, c.patch) {
+                    (0, Some(0), Some(p)) => p.checked_add(1).map(|p| Version::new(0, 0, p)),
+                    (0, Some(m), _) => m.checked_add(1).map(|m| Version::new(0, m, 0)),
+                    (x, _, _) => x.checked_add(1).map(|x| Version::new(x, 0, 0)),
+                });
+            }
+            // An operator semver may add later: no bound from it.
+            _ => {}
+        }
+    }
+    for u in uppers.into_iter().flatten() {
+        // Pre-releases of `u` sort below it: the bound is their floor.
+        let floor = Version {
+            pre: semver::Prerelease::new("0").expect("a valid pre-release"),
+            ..u
+        };
+        match &upper {
+            Excluded(cur) if *cur <= floor => {}
+            _ => upper = Excluded(floor),
+        }
+    }
+    if let (Included(l), Excluded(u)) = (&lower, &upper) {
+        if l >= u {
+            return (Included(l.clone()), Included(l.clone()));
+        }
+    }
+    (lower, upper)
+}
+
+/// How many solver steps resolution may take when `listed` versions were
+/// discovered: linear in what the registries list (a step decides one
+/// version), with room for backtracking, so that a registry listing
+/// thousands of versions whose manifests disagree makes resolution fail
+/// clearly rather than run for minutes.
+fn solver_budget(listed: usize) -> u64 {
+    100_000 + 20 * listed as u64
 }
 
 impl Provider<'_> {
+    /// The listed versions of `id` that `req` allows, computed once per
+    /// requirement (thousands of versions may state the same one), from
+    /// the listed versions within the requirement's bounds only.
+    fn requirement(&self, id: AtomId, req: &VersionReq) -> VSet {
+        let key = (id, req.to_string());
+        if let Some(set) = self.requirements.borrow().get(&key) {
+            return set.clone();
+        }
+        let versions = &self.d.atoms[&id].versions;
+        let set = VSet::from_req(req, versions.range(req_bounds(req)).map(|(v, _)| v));
+        self.requirements.borrow_mut().insert(key, set.clone());
+        set
+    }
+
     fn pkg(&self, id: AtomId) -> Pkg {
         let info = &self.d.atoms[&id];
         Pkg::Atom {
@@ -753,7 +949,7 @@ impl Provider<'_> {
         &self,
         deps: &[Dependency],
         me: Option<(AtomId, &Label)>,
-    ) -> Result<Vec<(Pkg, VSet)>, Cycle> {
+    ) -> Result<Vec<(Pkg, VSet)>, SolverStop> {
         let mut out: Vec<(Pkg, VSet)> = Vec::new();
         for dep in deps {
             let id = self
@@ -762,10 +958,10 @@ impl Provider<'_> {
                 .expect("every set named was listed");
             if let Some((me_id, me_label)) = me {
                 if me_id == id {
-                    return Err(Cycle(vec![me_label.clone(), me_label.clone()]));
+                    return Err(SolverStop::Cycle(vec![me_label.clone(), me_label.clone()]));
                 }
             }
-            let set = VSet::from_req(&dep.req, self.d.atoms[&id].versions.keys());
+            let set = self.requirement(id, &dep.req);
             let pkg = self.pkg(id);
             match out.iter_mut().find(|(p, _)| *p == pkg) {
                 // One atom reached through two mirror URLs: both apply.
@@ -782,7 +978,7 @@ impl DependencyProvider for Provider<'_> {
     type V = Version;
     type VS = VSet;
     type M = String;
-    type Err = Cycle;
+    type Err = SolverStop;
     type Priority = (u32, Reverse<usize>);
 
     fn prioritize(
@@ -802,7 +998,16 @@ impl DependencyProvider for Provider<'_> {
         (stats.conflict_count(), Reverse(count))
     }
 
-    fn choose_version(&self, package: &Pkg, range: &VSet) -> Result<Option<Version>, Cycle> {
+    fn should_cancel(&self) -> Result<(), SolverStop> {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        match steps > self.budget {
+            true => Err(SolverStop::Budget(steps)),
+            false => Ok(()),
+        }
+    }
+
+    fn choose_version(&self, package: &Pkg, range: &VSet) -> Result<Option<Version>, SolverStop> {
         Ok(match package {
             Pkg::Root(_) => Some(self.root.version.clone()).filter(|v| range.contains(v)),
             Pkg::Atom { id, .. } => {
@@ -825,7 +1030,7 @@ impl DependencyProvider for Provider<'_> {
         &self,
         package: &Pkg,
         version: &Version,
-    ) -> Result<Dependencies<Pkg, VSet, String>, Cycle> {
+    ) -> Result<Dependencies<Pkg, VSet, String>, SolverStop> {
         match package {
             Pkg::Root(_) => Ok(Dependencies::Available(
                 self.constraints(&self.root.deps, None)?
@@ -865,11 +1070,15 @@ pub fn resolve(
         .filter(|(_, n)| *n > 1)
         .map(|(l, _)| l.clone())
         .collect();
+    let listed: usize = d.atoms.values().map(|a| a.versions.len()).sum();
     let provider = Provider {
         d: &d,
         root,
         prefer,
         shared_labels,
+        requirements: Default::default(),
+        steps: std::cell::Cell::new(0),
+        budget: solver_budget(listed),
     };
     let solution = match pubgrub::resolve(
         &provider,
@@ -910,8 +1119,15 @@ pub fn resolve(
             }
             return Err(ResolveError::Conflict { explanation });
         }
-        Err(PubGrubError::ErrorRetrievingDependencies { source, .. }) => {
-            return Err(ResolveError::Cycle(source.0))
+        Err(PubGrubError::ErrorRetrievingDependencies {
+            source: SolverStop::Cycle(cycle),
+            ..
+        }) => return Err(ResolveError::Cycle(cycle)),
+        Err(PubGrubError::ErrorInShouldCancel(SolverStop::Budget(steps))) => {
+            return Err(ResolveError::TooCostly {
+                steps,
+                versions: listed,
+            })
         }
         Err(e) => {
             return Err(ResolveError::Conflict {
@@ -1166,6 +1382,168 @@ mod tests {
         f.publish(S, 1, "a", "1.1.0", &[("b", ">=1.1")]);
         f.publish(S, 1, "c", "1.0.0", &[("b", "^2")]);
         f
+    }
+
+    /// SemVer: build metadata does not make another version. Two
+    /// versions of one atom differing only in it are one version published
+    /// twice, with different content: neither is used, with a warning.
+    #[test]
+    fn versions_differing_only_in_build_metadata_are_not_used() {
+        let mut f = fake();
+        f.publish(S, 1, "b", "1.1.0+zzz", &[]);
+        f.publish(S, 1, "b", "1.1.0+yyy", &[]);
+        let r = resolve(&f, &root(&[(S, "b", "^1")]), &HashMap::new()).unwrap();
+        assert_eq!(versions(&r), ["b@1.0.0"]);
+        {
+            let ignored: Vec<String> = r
+                .warnings
+                .iter()
+                .filter_map(|w| match w {
+                    ResolveWarning::Ignored { version, why, .. } => {
+                        assert!(why.contains("build metadata"), "{why}");
+                        Some(version.to_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ignored, ["1.1.0+yyy", "1.1.0+zzz"]);
+        }
+        for req in ["=1.1.0", "=1.1.0+zzz", "~1.1"] {
+            match resolve(&f, &root(&[(S, "b", req)]), &HashMap::new()) {
+                Err(ResolveError::PublishedTwice { versions, .. }) => {
+                    assert_eq!(versions.len(), 3, "{req}: {versions:?}")
+                }
+                other => panic!("{req}: {other:?}"),
+            }
+        }
+        // One version with build metadata, alone, is an ordinary version.
+        let mut f = fake();
+        f.publish(S, 1, "b", "3.0.0+build.1", &[]);
+        let r = resolve(&f, &root(&[(S, "b", "^3")]), &HashMap::new()).unwrap();
+        assert_eq!(versions(&r), ["b@3.0.0+build.1"]);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    }
+
+    /// A requirement over many listed versions is one interval per run of
+    /// matching versions (it was one singleton per version, united one at
+    /// a time: quadratic), and means exactly what semver says.
+    #[test]
+    fn requirements_are_runs_of_listed_versions() {
+        let mut listed: Vec<Version> = (0..20_000u64).map(|p| Version::new(1, 0, p)).collect();
+        listed.push(Version::parse("1.0.5-rc.1").unwrap());
+        listed.push(Version::parse("2.0.0").unwrap());
+        listed.sort();
+        let req = VersionReq::parse("^1").unwrap();
+        let set = VSet::from_req(&req, listed.iter());
+        // 1.0.5-rc.1 (not allowed by ^1) splits the run in two.
+        assert_eq!(set.ranges.iter().count(), 2);
+        for v in &listed {
+            assert_eq!(set.contains(v), req.matches(v), "{v}");
+        }
+        let pre = VersionReq::parse(">=1.0.5-rc.1, <1.0.7").unwrap();
+        let set = VSet::from_req(&pre, listed.iter());
+        assert_eq!(set.ranges.iter().count(), 1);
+        for v in &listed {
+            assert_eq!(set.contains(v), pre.matches(v), "{v}");
+        }
+        assert!(
+            VSet::from_req(&VersionReq::parse("^3").unwrap(), listed.iter())
+                .ranges
+                .is_empty()
+        );
+    }
+
+    /// A requirement's bounds hold every version it matches, whatever
+    /// the operator, pre-release or build metadata.
+    #[test]
+    fn requirement_bounds_hold_every_match() {
+        let mut listed = Vec::new();
+        for major in 0..3u64 {
+            for minor in 0..3u64 {
+                for patch in 0..3u64 {
+                    let v = Version::new(major, minor, patch);
+                    for suffix in ["", "-0", "-alpha", "-rc.1", "+b", "-rc.1+b"] {
+                        listed.push(Version::parse(&format!("{v}{suffix}")).unwrap());
+                    }
+                }
+            }
+        }
+        listed.push(Version::new(u64::MAX, u64::MAX, u64::MAX));
+        let reqs = [
+            "=1.1.1",
+            "=1.1",
+            "=1",
+            "1.1.1",
+            "^1.1.1",
+            "^0.1.1",
+            "^0.0.1",
+            "^0.0",
+            "^0",
+            "~1.1.1",
+            "~1.1",
+            "~1",
+            ">1.1.1",
+            ">=1.1.1-rc.1",
+            "<1.1.1",
+            "<1.1.1-rc.1",
+            "<=1.1",
+            "<=1.1.1-alpha",
+            "1.*",
+            "1.1.*",
+            "*",
+            ">=0.1, <2.0.0-0",
+            "=1.1.1-rc.1",
+            "^1.1.1-alpha",
+            ">=1, <1",
+            "=18446744073709551615.18446744073709551615.18446744073709551615",
+            "^18446744073709551615",
+        ];
+        for r in reqs {
+            let req = VersionReq::parse(r).unwrap();
+            let bounds = req_bounds(&req);
+            for v in &listed {
+                if req.matches(v) {
+                    assert!(
+                        std::ops::RangeBounds::contains(&bounds, v),
+                        "{r}: {v} matches but is outside {bounds:?}"
+                    );
+                }
+            }
+        }
+        // Narrow where the requirement is.
+        let (lo, hi) = req_bounds(&VersionReq::parse("=1.0.7").unwrap());
+        assert_eq!(lo, std::ops::Bound::Included(Version::new(1, 0, 7)));
+        assert_eq!(
+            hi,
+            std::ops::Bound::Excluded(Version::parse("1.0.8-0").unwrap())
+        );
+    }
+
+    /// The solver stops after its budget (linear in the versions listed),
+    /// and resolution says so.
+    #[test]
+    fn the_solver_has_a_budget() {
+        assert_eq!(solver_budget(0), 100_000);
+        assert_eq!(solver_budget(20_000), 500_000);
+        let d = Discovery::default();
+        let root = root(&[]);
+        let prefer = HashMap::new();
+        let provider = Provider {
+            d: &d,
+            root: &root,
+            prefer: &prefer,
+            shared_labels: HashSet::new(),
+            requirements: Default::default(),
+            steps: std::cell::Cell::new(0),
+            budget: 3,
+        };
+        for _ in 0..3 {
+            provider.should_cancel().unwrap();
+        }
+        assert!(matches!(
+            provider.should_cancel(),
+            Err(SolverStop::Budget(4))
+        ));
     }
 
     #[test]

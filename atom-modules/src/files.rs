@@ -50,12 +50,17 @@ pub enum Identity {
 /// keeps of each entry.
 type ListDir<'a, T> = &'a dyn Fn(&str) -> Option<Vec<(String, FileType, T)>>;
 
+/// How deep [`walk_nix`] goes below the atom directory: git's own
+/// `core.maxTreeDepth`, the bound a published tree already meets
+/// (`spec/format.md` §8). Deeper files are left to be read when asked for.
+const MAX_WALK_DEPTH: usize = 2048;
+
 /// Every `.nix` file under `rel`, in the order a strict evaluation needs
 /// them: a directory's `mod.nix` first (it is read to list the module),
 /// then its entries by exported name (the order sets are printed in),
-/// directories depth first.
+/// directories depth first. Iterative, with its own stack, so that no
+/// tree (a working tree has no depth bound) can overflow the thread's.
 fn walk_nix<T>(rel: &str, list: ListDir<'_, T>, out: &mut Vec<(String, T)>) {
-    let Some(mut entries) = list(rel) else { return };
     let key = |name: &str, kind: FileType| {
         let first = name == "mod.nix" && kind == FileType::Regular;
         (
@@ -63,12 +68,26 @@ fn walk_nix<T>(rel: &str, list: ListDir<'_, T>, out: &mut Vec<(String, T)>) {
             crate::exported_name(name.strip_suffix(".nix").unwrap_or(name)),
         )
     };
-    entries.sort_by_key(|e| key(&e.0, e.1));
-    for (name, kind, leaf) in entries {
-        let child = join(rel, &name);
+    let listed = |rel: &str| {
+        let mut entries = list(rel)?;
+        entries.sort_by_key(|e| key(&e.0, e.1));
+        Some(entries.into_iter())
+    };
+    let Some(top) = listed(rel) else { return };
+    let mut stack = vec![(rel.to_owned(), top)];
+    while let Some((dir, entries)) = stack.last_mut() {
+        let Some((name, kind, leaf)) = entries.next() else {
+            stack.pop();
+            continue;
+        };
+        let child = join(dir, &name);
         match kind {
             FileType::Regular if name.ends_with(".nix") => out.push((child, leaf)),
-            FileType::Directory => walk_nix(&child, list, out),
+            FileType::Directory if stack.len() <= MAX_WALK_DEPTH => {
+                if let Some(entries) = listed(&child) {
+                    stack.push((child, entries));
+                }
+            }
             _ => {}
         }
     }
@@ -343,9 +362,18 @@ impl AtomFiles for DirFiles {
         })
     }
 
+    /// Reads a regular file only: a FIFO or a device would block or
+    /// never end.
     fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError> {
         self.check(rel)?;
-        std::fs::read(self.path(rel)).map_err(io_error)
+        let path = self.path(rel);
+        let kind = std::fs::symlink_metadata(&path)
+            .map_err(io_error)?
+            .file_type();
+        if !kind.is_file() {
+            return Err(FsError::Io(format!("'{rel}' is not a regular file")));
+        }
+        std::fs::read(path).map_err(io_error)
     }
 
     fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError> {
@@ -481,6 +509,64 @@ impl FileSystem for MountTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A working tree 5,000 directories deep is walked without recursion
+    /// (SIGSEGV on the test thread's stack before); the `.nix` files
+    /// within the bound are found, in order.
+    #[test]
+    fn a_deep_working_tree_is_walked_without_overflow() {
+        let depth = 5000;
+        let list = move |rel: &str| {
+            let level = if rel.is_empty() {
+                0
+            } else {
+                rel.split('/').count()
+            };
+            (level < depth).then(|| {
+                vec![
+                    ("d".to_owned(), FileType::Directory, ()),
+                    ("f.nix".to_owned(), FileType::Regular, ()),
+                ]
+            })
+        };
+        let mut found = Vec::new();
+        // A small stack: the recursive walk needed about 300 bytes a level.
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                walk_nix("", &list, &mut found);
+                found
+            })
+            .unwrap()
+            .join()
+            .map(|found| {
+                assert_eq!(found.len(), MAX_WALK_DEPTH + 1);
+                assert_eq!(found[0].0, format!("{}f.nix", "d/".repeat(MAX_WALK_DEPTH)));
+                assert_eq!(found.last().unwrap().0, "f.nix");
+            })
+            .unwrap();
+    }
+
+    /// A FIFO in a working tree is refused, not opened (which would block
+    /// for ever).
+    #[test]
+    fn a_fifo_is_refused_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("data.txt");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let files = DirFiles::new(dir.path());
+        assert!(
+            matches!(files.read_file("data.txt"), Err(FsError::Io(m)) if m.contains("not a regular file"))
+        );
+        assert_eq!(
+            files.file_type("data.txt").unwrap(),
+            Some(FileType::Unknown)
+        );
+    }
 
     #[test]
     fn dir_files_refuse_symlinks_and_paths_outside() {

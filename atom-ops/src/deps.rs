@@ -161,7 +161,7 @@ pub struct CheckReport {
 /// Brings the lock of the atom around `dir` in line with its manifest,
 /// changing nothing that still satisfies it.
 pub fn lock(dir: &Path, options: Options) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let mut warnings = manifest_warnings(&p);
     if let LockState::Eka03(old) = &p.lock {
         return convert(&p, old, warnings, options);
@@ -297,7 +297,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
 /// around `dir`, and locks them; one given without a requirement gets
 /// `^<the version locked>`.
 pub fn add(dir: &Path, uris: &[String], options: Options) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let mut warnings = manifest_warnings(&p);
     let adds = parse_adds(&p.dir, uris, &mut warnings)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
@@ -384,7 +384,7 @@ fn pin_resolved(
 
 /// Removes dependencies (by label) from the atom around `dir`, and locks.
 pub fn remove(dir: &Path, labels: &[String], options: Options) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
     for l in labels {
         edit.remove(l)?;
@@ -407,7 +407,7 @@ pub fn remove(dir: &Path, labels: &[String], options: Options) -> Result<LockRep
 /// Moves the dependencies of the atom around `dir` (or those with these
 /// labels) to the highest versions allowed.
 pub fn update(dir: &Path, labels: &[String], options: Options) -> Result<LockReport, DepsError> {
-    let mut p = Project::find(dir)?;
+    let mut p = Project::find_for_writing(dir)?;
     let mut warnings = manifest_warnings(&p);
     let old = old_lock(&mut p, &mut warnings)?;
     let keep = keep_all_but(old.lock.as_ref(), labels)?;

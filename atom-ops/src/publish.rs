@@ -453,6 +453,36 @@ fn published_commit(
     [ours, legacy]
         .into_iter()
         .find_map(|name| remote_refs.get(&name).map(|id| (name, *id)))
+        .or_else(|| build_twin(remote_refs, atom))
+}
+
+/// The remote's commit of a version differing from `atom`'s only in build
+/// metadata: SemVer makes it the same version, so publishing `atom` would
+/// be publishing it twice.
+fn build_twin(
+    remote_refs: &HashMap<String, ObjectId>,
+    atom: &AtomVersion,
+) -> Option<(String, ObjectId)> {
+    let mut bare = atom.clone();
+    bare.version.build = semver::BuildMetadata::EMPTY;
+    let exact = [
+        bare.atom_ref(),
+        AtomRef::Atom(bare).name_in(Namespace::Eka03),
+    ];
+    let is_twin = |name: &String| match AtomRef::parse_any(name) {
+        Some(Ok((_, AtomRef::Atom(theirs)))) => {
+            theirs.label == atom.label
+                && theirs.version != atom.version
+                && theirs.version.cmp_precedence(&atom.version).is_eq()
+        }
+        _ => false,
+    };
+    let mut twins: Vec<(&String, &ObjectId)> = remote_refs
+        .iter()
+        .filter(|(name, _)| (name.contains('+') || exact.contains(name)) && is_twin(name))
+        .collect();
+    twins.sort();
+    twins.first().map(|(name, id)| ((*name).clone(), **id))
 }
 
 /// Of the atoms whose version the remote has with another commit, those

@@ -90,6 +90,8 @@ mod support;
 mod bad_input;
 mod build;
 mod eka03_project;
+mod faults;
+mod hostile;
 mod module_deps;
 mod modules;
 mod new;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use atom_format::terminal::escape_line;
 use atom_ops::deps::{LockReport, Options};
 use atom_ops::Warning;
 
@@ -12,7 +13,7 @@ use crate::{output, Global};
 pub fn warn(warnings: &[Warning], global: &Global) {
     if !global.quiet {
         for w in warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", escape_line(&w.to_string()));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What `eka versions`, `eka list` and `eka show` share: the mirror
 //! arguments, reading targets with the user's aliases, and warnings.
 
+use atom_format::terminal::escape_line;
 use atom_lock::registry::{Namespace, QueryWarning};
 use atom_ops::query::AtomTarget;
 use atom_ops::Warning;
@@ -42,7 +43,7 @@ pub fn repo_target(
 fn warn_all(warnings: &[Warning], global: &Global) {
     if !global.quiet {
         for w in warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", escape_line(&w.to_string()));
         }
     }
 }
@@ -51,7 +52,7 @@ fn warn_all(warnings: &[Warning], global: &Global) {
 pub fn warn(warnings: &[QueryWarning], global: &Global) {
     if !global.quiet {
         for w in warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", escape_line(&w.to_string()));
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use atom_format::terminal::{escape_line, escape_text};
 use atom_git::Connections;
 use atom_lock::registry::{self, QueryWarning};
 
@@ -75,11 +76,13 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     ];
     if !global.quiet {
         for (k, v) in rows {
-            outln!("{k:<10}  {v}");
+            outln!("{k:<10}  {}", escape_line(&v));
         }
         outln!();
     }
-    out!("{}", manifest.text);
+    // The manifest is the publisher's text: its control characters are
+    // shown, not sent to the terminal (`--json` has it as it is).
+    out!("{}", escape_text(&manifest.text));
     if !manifest.text.ends_with('\n') {
         outln!();
     }

@@ -1,7 +1,10 @@
 //! Opening upload-pack connections.
 
+use std::time::Duration;
+
 use gix::bstr::ByteSlice;
 use gix::protocol::transport;
+use gix::protocol::transport::client::TransportWithoutIO as _;
 
 use super::ssh::SshOptions;
 use super::TransportError;
@@ -11,20 +14,31 @@ pub(crate) type BoxedTransport = Box<dyn transport::client::blocking_io::Transpo
 /// An upload-pack connection to `url`, asking for protocol v2: `git://`
 /// through [`connect_git_daemon`], everything else through gix (`ssh://`
 /// with the client `ssh` names).
+///
+/// Every read and write waits at most `timeout` (and so does connecting):
+/// `git://` through its socket's timeouts, `http(s)://` through the HTTP
+/// client's. `ssh://` and `file://` talk to a local process (`ssh`, or
+/// `git upload-pack`), which has its own (ssh's `ConnectTimeout` and
+/// `ServerAliveInterval`, as the user's ssh configuration sets them).
 pub(crate) fn connect(
     url: &str,
     ssh: impl FnOnce() -> Result<SshOptions, TransportError>,
+    timeout: Duration,
 ) -> Result<BoxedTransport, TransportError> {
     let parsed =
         gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| TransportError::Url(e.into()))?;
     if parsed.scheme == gix::url::Scheme::Git {
-        return Ok(Box::new(connect_git_daemon(&parsed)?));
+        return Ok(Box::new(connect_git_daemon(&parsed, timeout)?));
     }
+    let is_http = matches!(
+        parsed.scheme,
+        gix::url::Scheme::Http | gix::url::Scheme::Https
+    );
     let ssh = match parsed.scheme {
         gix::url::Scheme::Ssh => ssh()?,
         _ => Default::default(),
     };
-    transport::client::blocking_io::connect::connect(
+    let mut connection = transport::client::blocking_io::connect::connect(
         parsed,
         transport::client::blocking_io::connect::Options {
             version: transport::Protocol::V2,
@@ -32,7 +46,30 @@ pub(crate) fn connect(
             ..Default::default()
         },
     )
-    .map_err(|e| TransportError::Connect(e.into()))
+    .map_err(|e| TransportError::Connect(e.into()))?;
+    if is_http {
+        connection
+            .configure(&http_options(timeout))
+            .map_err(|e| TransportError::Connect(e.into()))?;
+    }
+    Ok(connection)
+}
+
+/// HTTP options that bound connecting and every read and write by
+/// `timeout` (reqwest's blocking client applies its `timeout` to each).
+fn http_options(timeout: Duration) -> transport::client::blocking_io::http::Options {
+    use transport::client::blocking_io::http;
+    let client: Box<http::reqwest::ConfigureClientFn> =
+        Box::new(move |builder| Ok(builder.timeout(timeout).connect_timeout(timeout)));
+    let backend = http::reqwest::Options {
+        configure_client: Some(client),
+        configure_request: None,
+    };
+    http::Options {
+        connect_timeout: Some(timeout),
+        backend: Some(std::sync::Arc::new(std::sync::Mutex::new(backend))),
+        ..Default::default()
+    }
 }
 
 type DaemonConnection =
@@ -40,7 +77,10 @@ type DaemonConnection =
 
 /// Opens a `git://` connection with `TCP_NODELAY`: gix's own connection
 /// leaves Nagle's algorithm on, which stalls every small request by 40 ms.
-fn connect_git_daemon(url: &gix::Url) -> Result<DaemonConnection, TransportError> {
+fn connect_git_daemon(
+    url: &gix::Url,
+    timeout: Duration,
+) -> Result<DaemonConnection, TransportError> {
     use std::net::{TcpStream, ToSocketAddrs};
     use transport::client::git::{blocking_io::Connection, ConnectMode};
     let host = url
@@ -59,9 +99,10 @@ fn connect_git_daemon(url: &gix::Url) -> Result<DaemonConnection, TransportError
         .next()
         .ok_or_else(|| resolve(std::io::Error::other("no address")))?;
     let connect = |source| TransportError::Tcp { addr, source };
-    let stream =
-        TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).map_err(connect)?;
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
     stream.set_nodelay(true).map_err(connect)?;
+    stream.set_read_timeout(Some(timeout)).map_err(connect)?;
+    stream.set_write_timeout(Some(timeout)).map_err(connect)?;
     let write = stream.try_clone().map_err(connect)?;
     Ok(Connection::new(
         stream,

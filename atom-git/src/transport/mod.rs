@@ -12,11 +12,14 @@
 //! `ssh`), decided once per [`Connections`].
 
 mod connect;
+#[cfg(test)]
+mod faults;
 mod session;
 mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use gix::ObjectId;
 
@@ -25,6 +28,48 @@ pub use ssh::SshConfigError;
 use connect::connect;
 use session::Session;
 use ssh::SshOptions;
+
+/// The environment variable that sets [`network_timeout`], in seconds.
+pub const TIMEOUT_VAR: &str = "EKA_NETWORK_TIMEOUT";
+
+/// How long eka waits for a remote, for every command and transport: to
+/// connect, and then for each read or write (idle time, not the whole
+/// transfer). `EKA_NETWORK_TIMEOUT` seconds (a whole number from 1), else
+/// 30 s. A remote that stays silent longer is a failed remote: the next
+/// mirror of a set is tried.
+pub fn network_timeout() -> Duration {
+    parse_timeout(std::env::var(TIMEOUT_VAR).ok().as_deref())
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn parse_timeout(value: Option<&str>) -> Duration {
+    match value.map(str::trim).map(str::parse::<u64>) {
+        Some(Ok(secs)) if secs > 0 => Duration::from_secs(secs),
+        _ => DEFAULT_TIMEOUT,
+    }
+}
+
+/// Whether `error` (or one of its causes) is a read, write or connect that
+/// ran out of time.
+pub(crate) fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        if e.to_string().contains("timed out") {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
 
 /// A ref advertised by a remote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +152,26 @@ pub enum TransportError {
     Server(String),
     #[error("cannot store the received pack")]
     StorePack(#[source] crate::BoxError),
+    #[error("the remote did not answer for {} s ({TIMEOUT_VAR})", .after.as_secs())]
+    TimedOut {
+        after: Duration,
+        #[source]
+        source: Box<TransportError>,
+    },
+}
+
+impl TransportError {
+    /// This error, as [`TransportError::TimedOut`] if it is one.
+    fn or_timed_out(self, after: Duration) -> TransportError {
+        match &self {
+            TransportError::TimedOut { .. } => self,
+            e if is_timeout(e) => TransportError::TimedOut {
+                after,
+                source: Box::new(self),
+            },
+            _ => self,
+        }
+    }
 }
 
 /// The connections of one piece of work (a command), and how to reach
@@ -121,6 +186,8 @@ struct Pool {
     /// Where git's configuration (for the ssh client) is read.
     config_dir: PathBuf,
     ssh: OnceLock<Result<SshOptions, Arc<SshConfigError>>>,
+    /// [`network_timeout`].
+    timeout: Duration,
     /// Connections kept open for a fetch, by URL.
     parked: Mutex<Vec<(String, Session)>>,
 }
@@ -153,9 +220,32 @@ impl Connections {
             pool: Arc::new(Pool {
                 config_dir: dir.to_owned(),
                 ssh: OnceLock::new(),
+                timeout: network_timeout(),
                 parked: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// These connections with `timeout` instead of [`network_timeout`]
+    /// (before any connection is made).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        match Arc::get_mut(&mut self.pool) {
+            Some(pool) => pool.timeout = timeout,
+            None => {
+                self.pool = Arc::new(Pool {
+                    config_dir: self.pool.config_dir.clone(),
+                    ssh: OnceLock::new(),
+                    timeout,
+                    parked: Mutex::new(Vec::new()),
+                })
+            }
+        }
+        self
+    }
+
+    /// How long these connections wait for a remote.
+    pub fn timeout(&self) -> Duration {
+        self.pool.timeout
     }
 
     fn ssh(&self) -> Result<SshOptions, TransportError> {
@@ -167,7 +257,8 @@ impl Connections {
     }
 
     fn open(&self, url: &str) -> Result<Session, TransportError> {
-        Session::open(connect(url, || self.ssh())?)
+        Session::open(connect(url, || self.ssh(), self.pool.timeout)?)
+            .map_err(|e| e.or_timed_out(self.pool.timeout))
     }
 
     /// Lists the refs under `prefixes` of the remote at `url`, fetching no
@@ -192,10 +283,11 @@ impl Connections {
         prefixes: &[&str],
         keep: bool,
     ) -> Result<Vec<RemoteRef>, RemoteError> {
-        let err = |source| RemoteError {
+        let timeout = self.pool.timeout;
+        let err = |source: TransportError| RemoteError {
             url: url.to_owned(),
             action: RemoteAction::List,
-            source,
+            source: source.or_timed_out(timeout),
         };
         let mut session = self.open(url).map_err(err)?;
         let refs = session.ls_refs(prefixes).map_err(err)?;
@@ -256,10 +348,11 @@ impl Connections {
                 return Ok(());
             }
         }
-        let err = |source| RemoteError {
+        let timeout = self.pool.timeout;
+        let err = |source: TransportError| RemoteError {
             url: url.to_owned(),
             action: RemoteAction::Fetch,
-            source,
+            source: source.or_timed_out(timeout),
         };
         let mut session = self.open(url).map_err(err)?;
         session.fetch(repo, wants, haves).map_err(err)?;
@@ -280,13 +373,12 @@ impl Connections {
         use gix::bstr::ByteSlice;
         use gix::remote::Direction;
         let url = remote.url(Direction::Fetch).ok_or(TransportError::NoHost)?;
-        if url.scheme == gix::url::Scheme::Ssh {
-            let transport = connect(&url.to_bstring().to_str_lossy(), || self.ssh())?;
-            return Ok(remote.to_connection_with_transport(transport));
-        }
-        remote
-            .connect(Direction::Fetch)
-            .map_err(|e| TransportError::Connect(e.into()))
+        let transport = connect(
+            &url.to_bstring().to_str_lossy(),
+            || self.ssh(),
+            self.pool.timeout,
+        )?;
+        Ok(remote.to_connection_with_transport(transport))
     }
 
     /// Fetches `refspecs` from `url` into `repo` (gix), fetching what their
@@ -299,10 +391,11 @@ impl Connections {
         refspecs: &[String],
     ) -> Result<Vec<RemoteRef>, RemoteError> {
         use gix::remote::Direction;
-        let err = |source| RemoteError {
+        let timeout = self.pool.timeout;
+        let err = |source: TransportError| RemoteError {
             url: url.to_owned(),
             action: RemoteAction::Fetch,
-            source,
+            source: source.or_timed_out(timeout),
         };
         let fetch = |e: crate::BoxError| err(TransportError::Fetch(e));
         let remote = repo
