@@ -427,6 +427,7 @@ fn eka03_project(kind: Transport) {
       locking greet 1.0.0
       locking legacy 0.1.0
       locking words 1.0.0
+    wrote atom.lock (3 atoms)
     --- stderr ---
     note: atom.lock was written by eka 0.3; converted to this eka's format, keeping the 2 atoms it pinned at the same commits, the 1 atom their own locks pinned and the 1 non-atom pin ([compose] and [locker], which pin eka 0.3's Nix code, are not kept: eka composes atoms itself)
     ");
@@ -507,7 +508,7 @@ fn older_manifest_layout_is_read_with_a_warning() {
     assert_cli_snapshot!(sb, run, @r#"
     status: 0
     --- stdout ---
-    atom.lock is up to date (0 atoms)
+    wrote a new atom.lock (0 atoms; no locked version changed)
     --- stderr ---
     warning: [SANDBOX]/old/atom.toml:1:1: `[atom]` with `id` is eka 0.3's older layout, read as `[package]`; write `[package]` with `label = "old"` and `version = "0.1.0"` instead
     "#);

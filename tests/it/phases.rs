@@ -39,6 +39,7 @@ fn publish_and_lock_print_their_phases() {
         phases(&run.stderr),
         [
             "read commit, list remote",
+            "check dependencies",
             "digests",
             "write commits",
             "  of which local refs, beside the push",

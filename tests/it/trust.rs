@@ -747,7 +747,9 @@ fn yank_withdraws_a_version_from_resolution() {
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-       adding c 1.0.0
+       adding c ^1.0.0 to [deps.from.registry]
+      locking c 1.0.0
+    wrote atom.toml and atom.lock (2 atoms)
     --- stderr ---
     warning: a@0.2.0 from [URL] is yanked; the lock keeps it (`eka update a` moves off it)
     ");
@@ -756,6 +758,7 @@ fn yank_withdraws_a_version_from_resolution() {
     status: 0
     --- stdout ---
      updating a 0.2.0 -> 0.1.0
+    wrote atom.lock (2 atoms)
     --- stderr ---
     ");
     // A new project never picks it.
@@ -769,7 +772,9 @@ fn yank_withdraws_a_version_from_resolution() {
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-       adding a 0.1.0
+       adding a ^0.1.0 to [deps.from.registry]
+      locking a 0.1.0
+    wrote atom.toml and atom.lock (1 atoms)
     --- stderr ---
     ");
     let run = sb.eka(&fresh, &["add", &format!("{url}::a@=0.2.0")]);
@@ -835,7 +840,9 @@ fn the_lock_enforces_a_sets_policy() {
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-       adding a 0.1.0
+       adding a ^0.1.0 to [deps.from.reg]
+      locking a 0.1.0
+    wrote atom.toml and atom.lock (1 atoms)
     --- stderr ---
     ");
     let lock = std::fs::read_to_string(dir.join("atom.lock")).unwrap();
