@@ -72,6 +72,12 @@ derivation {
   args = [ "-c" "echo ${deps.from.registry.hello.message} > $out" ];
 }
 NIX
-"$eka" build ".#greeting" --worktree
-cat result
+# Everything above needs only Rust and git; building needs Nix itself.
+if command -v nix-store >/dev/null 2>&1; then
+  "$eka" build ".#greeting" --worktree
+  cat result
+else
+  echo "eka build needs Nix to build (Debian: apt-get install nix-bin; or https://nixos.org/download); its output path, computed by eka alone:"
+  "$eka" eval ".#greeting.outPath" --worktree
+fi
 echo "==> done: $work"
