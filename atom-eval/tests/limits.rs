@@ -10,9 +10,14 @@ use atom_eval::{ErrorKind, Evaluator, Limits, NoFileSystem};
 /// Memory limit of these tests: small, so that they stay quick.
 const MEMORY: u64 = 256 << 20;
 
+/// One evaluation at a time: the memory limit is checked against the whole
+/// process's resident memory, which tests running in parallel would share.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Evaluates `source` strictly under `limits`, failing the test when it
 /// takes longer than `deadline`; the error's kind, or the printed value.
 fn eval_within(source: &str, limits: Limits, deadline: Duration) -> Result<String, ErrorKind> {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (send, receive) = mpsc::channel();
     let text = source.to_string();
     std::thread::Builder::new()
