@@ -219,28 +219,19 @@ impl Statement {
     /// Every field in which this statement (what was signed) differs from
     /// `actual` (the atom at hand); empty when they are the same.
     pub fn mismatches(&self, actual: &Statement) -> Vec<Mismatch> {
-        let mut out = Vec::new();
-        let mut cmp = |field, signed: String, real: String| {
-            if signed != real {
-                out.push(Mismatch {
-                    field,
-                    signed,
-                    actual: real,
-                });
-            }
-        };
-        cmp("label", self.label.to_string(), actual.label.to_string());
-        cmp(
-            "version",
-            self.version.to_string(),
-            actual.version.to_string(),
-        );
-        cmp("id", self.id.to_string(), actual.id.to_string());
-        cmp("commit", self.commit.to_string(), actual.commit.to_string());
-        cmp("origin", self.origin.to_string(), actual.origin.to_string());
-        cmp("root", self.root.to_string(), actual.root.to_string());
-        cmp("digest", self.digest.to_string(), actual.digest.to_string());
-        out
+        differing([
+            ("label", self.label.to_string(), actual.label.to_string()),
+            (
+                "version",
+                self.version.to_string(),
+                actual.version.to_string(),
+            ),
+            ("id", self.id.to_string(), actual.id.to_string()),
+            ("commit", self.commit.to_string(), actual.commit.to_string()),
+            ("origin", self.origin.to_string(), actual.origin.to_string()),
+            ("root", self.root.to_string(), actual.root.to_string()),
+            ("digest", self.digest.to_string(), actual.digest.to_string()),
+        ])
     }
 
     /// The atom version, as a yank names it.
@@ -311,25 +302,16 @@ impl YankStatement {
     /// Every field (but the reason) in which this yank differs from the atom
     /// at hand; empty when it is about that atom.
     pub fn mismatches(&self, actual: &YankTarget) -> Vec<Mismatch> {
-        let mut out = Vec::new();
-        let mut cmp = |field, signed: String, real: String| {
-            if signed != real {
-                out.push(Mismatch {
-                    field,
-                    signed,
-                    actual: real,
-                });
-            }
-        };
-        cmp("label", self.label.to_string(), actual.label.to_string());
-        cmp(
-            "version",
-            self.version.to_string(),
-            actual.version.to_string(),
-        );
-        cmp("commit", self.commit.to_string(), actual.commit.to_string());
-        cmp("root", self.root.to_string(), actual.root.to_string());
-        out
+        differing([
+            ("label", self.label.to_string(), actual.label.to_string()),
+            (
+                "version",
+                self.version.to_string(),
+                actual.version.to_string(),
+            ),
+            ("commit", self.commit.to_string(), actual.commit.to_string()),
+            ("root", self.root.to_string(), actual.root.to_string()),
+        ])
     }
 }
 
@@ -449,6 +431,19 @@ pub(crate) fn parse_oid(hex: &str) -> Result<ObjectId, String> {
         return Err("expected 40 lowercase hex digits".into());
     }
     ObjectId::from_hex(hex.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// The fields whose signed text differs from the actual one.
+fn differing<const N: usize>(fields: [(&'static str, String, String); N]) -> Vec<Mismatch> {
+    fields
+        .into_iter()
+        .filter(|(_, signed, actual)| signed != actual)
+        .map(|(field, signed, actual)| Mismatch {
+            field,
+            signed,
+            actual,
+        })
+        .collect()
 }
 
 #[cfg(test)]
