@@ -137,18 +137,27 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
         Some(_) => None,
         None => args.file.as_deref().and_then(AtomDir::parse),
     };
-    if let Some(a) = &atom {
-        warn_uncommitted(&args, a, global);
-    }
+    // `git status` runs beside the evaluation, not before it.
+    let uncommitted = atom
+        .as_ref()
+        .filter(|_| reads_head(&args, global))
+        .map(|a| {
+            let dir = a.dir.clone();
+            std::thread::spawn(move || atom_ops::uncommitted_under(&dir))
+        });
     let is_atom = fetched.is_some() || atom.is_some();
     let readers = (is_atom && eval::reads_ahead(&args.options()))
         .then(|| Readers::spawn(eval::reader_threads()));
     // Evaluation recurses; the big stack turns deep recursion into a
     // reported error rather than a crash.
     let (verbose, quiet) = (global.verbose > 0, global.quiet);
-    let out =
-        atom_eval::run_with_large_stack(move || evaluate(&args, &cwd, fetched, atom, readers))
-            .map_err(EvalFailure::Thread)??;
+    let evaluated =
+        atom_eval::run_with_large_stack(move || evaluate(&args, &cwd, fetched, atom, readers));
+    // Said also when the evaluation fails: the change may be why.
+    if let Some(check) = uncommitted {
+        warn_uncommitted(&check.join().unwrap_or_default());
+    }
+    let out = evaluated.map_err(EvalFailure::Thread)??;
     if !quiet {
         for w in &out.warnings {
             eprintln!("warning: {w}");
@@ -163,13 +172,15 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// Whether the atom is read from `HEAD` and a warning could be shown: then
+/// the work tree is compared with it.
+fn reads_head(args: &Args, global: &crate::Global) -> bool {
+    !args.worktree && args.rev == "HEAD" && !global.quiet
+}
+
 /// An atom read from `HEAD` while the work tree changes its files is not
 /// what is on disk: say so.
-fn warn_uncommitted(args: &Args, atom: &AtomDir, global: &crate::Global) {
-    if args.worktree || args.rev != "HEAD" || global.quiet {
-        return;
-    }
-    let changed = atom_ops::uncommitted_under(&atom.dir);
+fn warn_uncommitted(changed: &[String]) {
     if !changed.is_empty() {
         eprintln!(
             "warning: evaluating HEAD, but the work tree changes {}; pass --worktree to evaluate the files on disk",
