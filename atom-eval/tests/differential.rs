@@ -185,10 +185,7 @@ fn nix_fails(expr: &str) -> bool {
 
 #[test]
 fn failures_match_nix() {
-    if !nix_available() {
-        println!("SKIPPED: nix-instantiate is not installed; differential tests need it (apt-get install nix-bin)");
-        return;
-    }
+    require_nix();
     let exprs: Vec<String> = FAILING.iter().map(|s| s.to_string()).collect();
     let ours = our_eval(&exprs);
     for (e, o) in exprs.iter().zip(&ours) {
@@ -197,11 +194,17 @@ fn failures_match_nix() {
     }
 }
 
-fn nix_available() -> bool {
-    Command::new("nix-instantiate")
+/// Fails the test, saying what to install, when the reference is missing:
+/// a differential test that compares with nothing must not pass.
+fn require_nix() {
+    let found = Command::new("nix-instantiate")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "nix-instantiate (Nix 2.8) is needed: the differential tests compare with it (apt-get install nix-bin, or ./test.sh)"
+    );
 }
 
 /// Evaluates `[ e1 e2 ... ]` with Nix, returning its JSON elements.
@@ -278,10 +281,7 @@ fn compare(exprs: &[String]) {
 
 #[test]
 fn corpus_matches_nix() {
-    if !nix_available() {
-        println!("SKIPPED: nix-instantiate is not installed; differential tests need it (apt-get install nix-bin)");
-        return;
-    }
+    require_nix();
     let exprs: Vec<String> = CORPUS.iter().map(|s| s.to_string()).collect();
     compare(&exprs);
 }
@@ -418,10 +418,7 @@ impl Gen {
 
 #[test]
 fn generated_expressions_match_nix() {
-    if !nix_available() {
-        println!("SKIPPED: nix-instantiate is not installed; differential tests need it (apt-get install nix-bin)");
-        return;
-    }
+    require_nix();
     let mut g = Gen(0x9E37_79B9_7F4A_7C15);
     let exprs: Vec<String> = (0..400).map(|i| g.value(1 + (i % 4) as u32)).collect();
     compare(&exprs);
@@ -452,10 +449,7 @@ const LAZY_PRINTING: &[&str] = &[
 
 #[test]
 fn lazy_printing_matches_nix() {
-    if !nix_available() {
-        println!("SKIPPED: nix-instantiate is not installed; differential tests need it (apt-get install nix-bin)");
-        return;
-    }
+    require_nix();
     let exprs: Vec<String> = LAZY_PRINTING.iter().map(|s| s.to_string()).collect();
     let ours = {
         let exprs = exprs.clone();
@@ -524,10 +518,7 @@ fn regex(g: &mut Gen, depth: u32) -> String {
 
 #[test]
 fn generated_regexes_match_nix() {
-    if !nix_available() {
-        println!("SKIPPED: nix-instantiate is not installed; differential tests need it (apt-get install nix-bin)");
-        return;
-    }
+    require_nix();
     let mut g = Gen(0x2545_F491_4F6C_DD1D);
     let exprs: Vec<String> = (0..300)
         .map(|_| {
