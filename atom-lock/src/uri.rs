@@ -6,6 +6,13 @@
 //! behind an alias (`gh:owner/repo`). Parsing expands aliases and infers the
 //! scheme, so an [`AtomUri`] holds only what may be stored in a manifest or
 //! a lock: the expanded [`RepoUrl`].
+//!
+//! The grammar is eka's (as eka 0.3's URIs are written), not git's:
+//! `example.com/o/r` is an https host and `host:123/x` a host with a port,
+//! where git's grammar (`gix::url::parse`) reads a local path and an scp
+//! path. So the splitting is ours, while what it stores is a URL both the
+//! `url` crate and gix read alike (a test holds that, for every form both
+//! grammars share), since atom-git connects through gix.
 
 use crate::alias::Aliases;
 use atom_format::{Label, LabelError};
@@ -907,6 +914,52 @@ mod tests {
         ] {
             let u = parse(s).unwrap();
             assert_eq!(parse(&u.to_string()).unwrap(), u, "{s}");
+        }
+    }
+
+    /// Where git's own grammar (gix::url::parse) reads the same input, it
+    /// finds the same user, host and port, and every stored URL reads back
+    /// through gix as it reads through `url` (atom-git connects with gix).
+    #[test]
+    fn git_reads_what_we_store_as_we_do() {
+        use gix::bstr::ByteSlice as _;
+        // Inputs git's grammar and ours share: URLs with a scheme, and scp
+        // addresses (not `git@[::1]:r.git`, which git reads but gix refuses).
+        let shared = [
+            "ssh://git@Example.COM:2222/srv/r.git",
+            "git://127.0.0.1:9418/r.git",
+            "http://[::1]:8080/r.git",
+            "https://user@host.example/o/r",
+            "git@github.com:o/r.git",
+            "me@box.example:repos/r.git",
+            "box.lan:r.git",
+        ];
+        for input in shared {
+            let ours = match parse(&format!("{input}::a")).unwrap().repo.unwrap() {
+                RepoUrl::Url(u) => u,
+                p => panic!("{input}: a path {p}"),
+            };
+            let git = gix::url::parse(input.as_bytes().as_bstr()).unwrap();
+            assert_eq!(git.scheme.as_str(), ours.scheme(), "{input}");
+            assert_eq!(
+                git.user(),
+                Some(ours.username()).filter(|u| !u.is_empty()),
+                "{input}"
+            );
+            let host = git.host().map(str::to_ascii_lowercase);
+            let ours_host = ours
+                .host_str()
+                .map(|h| h.trim_matches(['[', ']']).to_owned());
+            assert_eq!(
+                host.as_deref().map(|h| h.trim_matches(['[', ']'])),
+                ours_host.as_deref(),
+                "{input}"
+            );
+            assert_eq!(git.port, ours.port(), "{input}");
+            let stored = gix::url::parse(ours.as_str().as_bytes().as_bstr()).unwrap();
+            assert_eq!(stored.scheme.as_str(), ours.scheme(), "{input}");
+            assert_eq!(stored.port, ours.port(), "{input}");
+            assert_eq!(stored.path.to_string(), ours.path(), "{input}");
         }
     }
 

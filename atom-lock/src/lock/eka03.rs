@@ -563,11 +563,11 @@ impl AtomFields<'_> {
             Version::parse(s).map_err(|e| Problem::Version(e.to_string()))
         })?;
         let set = id_field("set root", &need("set", self.set)?, parse_commit)?;
-        let id = need("id", self.id)?;
-        let computed = AtomId::compute(&set, &label);
-        if id_field("atom id", &id, atom_id)? != computed {
-            return Err((Problem::IdMismatch { label, computed }, id.span()));
-        }
+        // eka 0.3 reads the stated id without comparing it with the one its
+        // set and label give (its own fixtures hold ids that disagree), so a
+        // disagreeing id is read, not refused: the atom is checked against
+        // its remote by set, label, commit and origin, never by this id.
+        id_field("atom id", &need("id", self.id)?, atom_id)?;
         let rev = match self.rev {
             Some(r) => Some(id_field("atom commit", r, parse_commit)?),
             None => None,
@@ -862,6 +862,22 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
         ));
     }
 
+    /// A stated id that disagrees with its set and label is read as eka 0.3
+    /// reads it (ignored); an id that is not an atom id at all is refused.
+    #[test]
+    fn a_disagreeing_id_is_read_like_eka_03() {
+        let good = spec_example();
+        let relabelled = good.replace("label = \"lib\"", "label = \"lib2\"");
+        assert_ne!(relabelled, good);
+        let lock = Eka03Lock::parse(&relabelled, "atom.lock").unwrap();
+        assert!(lock.atoms().any(|a| a.label.as_str() == "lib2"));
+
+        let stated = "\"n6bc941u6ara6di7a6ufqatkdctfilps4jemttm7jbtphja4uubg\"";
+        assert!(good.contains(stated));
+        let (_, at) = problem(&good.replace(stated, "\"not-an-id\""));
+        assert_eq!(at, "\"not-an-id\"");
+    }
+
     /// The problem and the text its span covers.
     fn problem(text: &str) -> (Problem, String) {
         match Eka03Lock::parse(text, "atom.lock").unwrap_err() {
@@ -905,13 +921,6 @@ hash = "sha256-hClMprWwiEQe7mUUToXZAR5wbhoVFi+UuqLL2K/eIPw="
             }
         );
         assert_eq!(at, "\"nix+git\"");
-
-        let (p, at) = problem(&good.replace("label = \"lib\"", "label = \"lib2\""));
-        assert!(matches!(p, Problem::IdMismatch { .. }), "{p}");
-        assert_eq!(
-            at,
-            "\"n6bc941u6ara6di7a6ufqatkdctfilps4jemttm7jbtphja4uubg\""
-        );
 
         let (p, at) = problem(&good.replace("use = \"atom\"", "use = \"flake\""));
         assert!(matches!(p, Problem::UnknownType { .. }), "{p}");
