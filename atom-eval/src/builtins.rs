@@ -1408,6 +1408,69 @@ fn read_file_type(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     }
 }
 
+/// The builtins that read files, each taking first the directory it is
+/// confined to ([`Evaluator::confined_file_builtins`]).
+const CONFINED: &[(&str, usize, PrimOpFn)] = &[
+    ("readFile", 2, |ev, a, s| confined(ev, a, 0, s, read_file)),
+    ("readDir", 2, |ev, a, s| confined(ev, a, 0, s, read_dir)),
+    ("pathExists", 2, |ev, a, s| {
+        confined(ev, a, 0, s, path_exists)
+    }),
+    ("readFileType", 2, |ev, a, s| {
+        confined(ev, a, 0, s, read_file_type)
+    }),
+    ("hashFile", 3, |ev, a, s| confined(ev, a, 1, s, hash_file)),
+];
+
+/// `f` on `a[1..]` if its path argument (`a[1 + path_at]`) is the
+/// directory `a[0]` or below it.
+fn confined(
+    ev: &mut Evaluator,
+    a: &[Value],
+    path_at: usize,
+    span: Span,
+    f: PrimOpFn,
+) -> Result<Value> {
+    let root = string(ev, &a[0])?;
+    let path = path_arg(ev, &a[1 + path_at])?;
+    let below = path
+        .strip_prefix(root.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if !below {
+        return err(ErrorKind::Forbidden {
+            what: format!("reading '{path}' from the directory '{root}'"),
+            help: "code reads only below its own directory (a module: `\"${mod}\"`); to share another module's files, call a function of that module that reads them".into(),
+        });
+    }
+    f(ev, &a[1..], span)
+}
+
+impl Evaluator {
+    /// `readFile`, `readDir`, `pathExists`, `readFileType` and `hashFile`
+    /// as values that read only `root` and below it, whoever calls them
+    /// with whatever path: a host binds them in the scope of code that may
+    /// read only its own directory (a module), so that a path string naming
+    /// another directory, however it was spelled or obtained, is refused,
+    /// and code elsewhere it hands them to still reads only `root`.
+    pub fn confined_file_builtins(&self, root: &str) -> Vec<(&'static str, Value)> {
+        CONFINED
+            .iter()
+            .map(|(name, arity, func)| {
+                let op = Rc::new(PrimOp {
+                    name,
+                    arity: *arity,
+                    func: *func,
+                });
+                let app = PrimOpApp {
+                    op,
+                    args: vec![Value::string(root)],
+                };
+                (*name, Value::PrimOpApp(Rc::new(app)))
+            })
+            .collect()
+    }
+}
+
 fn hash_file(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let algo = string(ev, &a[0])?;
     let p = path_arg(ev, &a[1])?;

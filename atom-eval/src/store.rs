@@ -28,6 +28,11 @@ pub(crate) struct StoreState {
     copied: FxHashMap<NixStr, StorePath>,
     /// The `derivation` function, once made.
     derivation: Option<Value>,
+    /// Directories of the host's file system shown by their own name
+    /// ([`Evaluator::source_string`]), by the source path each became.
+    shown_as: FxHashMap<StorePath, NixStr>,
+    /// The same, by directory.
+    sources: FxHashMap<NixStr, StorePath>,
 }
 
 /// Nix 2.8's `corepkgs/derivation.nix`, taking the builtins it uses as
@@ -117,6 +122,51 @@ impl Evaluator {
         })
     }
 
+    /// A directory of this evaluator's file system as a string that shows
+    /// the directory but carries, as context, the directory copied to the
+    /// store as a source named `name` (its NAR from
+    /// [`crate::FileSystem::nar_source`]). Reading files through the
+    /// string reads the directory; where Nix would write the string into
+    /// the store (a derivation's attributes, `toFile`), the directory is
+    /// replaced by the source's store path. This is how a module's
+    /// `"${mod}"` is its directory to read and a store path to build with.
+    pub fn source_string(&mut self, dir: &str, name: &str) -> Result<Value> {
+        let stored = match self.store.sources.get(dir) {
+            Some(stored) => stored.clone(),
+            None => {
+                let stored = self.copy_path_named(dir, name)?;
+                self.store.sources.insert(dir.into(), stored.clone());
+                self.store.shown_as.insert(stored.clone(), dir.into());
+                stored
+            }
+        };
+        Ok(Value::string_with_context(
+            dir.into(),
+            [ContextElem::Plain(stored)].into(),
+        ))
+    }
+
+    /// `text` as it goes into the store: each directory shown by its own
+    /// name whose source is in `context` replaced by the source's store
+    /// path (where the directory name ends: not where it goes on into a
+    /// longer name, `/a@1.0.0` in `/a@1.0.0:sub` or `/a@1.0.0~2`).
+    pub(crate) fn stored_text(&self, text: String, context: &StringContext) -> String {
+        if self.store.shown_as.is_empty() {
+            return text;
+        }
+        let mut text = text;
+        for elem in context {
+            let ContextElem::Plain(path) = elem else {
+                continue;
+            };
+            if let Some(shown) = self.store.shown_as.get(path) {
+                let printed = self.store.known.store_dir().print(path);
+                text = replace_whole_names(&text, shown, &printed);
+            }
+        }
+        text
+    }
+
     /// The `derivation` function (made once per evaluator).
     pub(crate) fn derivation_function(&mut self) -> Result<Value> {
         if let Some(f) = &self.store.derivation {
@@ -146,6 +196,22 @@ impl Evaluator {
         self.store.derivation = Some(f.clone());
         Ok(f)
     }
+}
+
+/// `text` with every `from` that is not followed by `:` or `~` (which
+/// would make it a longer name) replaced by `to`.
+fn replace_whole_names(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + from.len()..];
+        let longer = after.starts_with(':') || after.starts_with('~');
+        out.push_str(if longer { from } else { to });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 fn no_span() -> Span {
@@ -187,19 +253,21 @@ impl DrvAttr for Attr<'_, '_> {
     }
 
     fn coerce_to_string(&mut self, context: &mut StringContext) -> Result<String> {
-        let s =
-            self.ev
-                .borrow_mut()
-                .coerce_to_string_ctx(self.value.clone(), true, true, context)?;
-        Ok(s.to_string())
+        let mut own = StringContext::new();
+        let mut ev = self.ev.borrow_mut();
+        let s = ev.coerce_to_string_ctx(self.value.clone(), true, true, &mut own)?;
+        let s = ev.stored_text(s.to_string(), &own);
+        context.extend(own);
+        Ok(s)
     }
 
     fn force_string(&mut self, context: &mut StringContext) -> Result<String> {
-        let s = self
-            .ev
-            .borrow_mut()
-            .expect_string_ctx(self.value.clone(), context)?;
-        Ok(s.to_string())
+        let mut own = StringContext::new();
+        let mut ev = self.ev.borrow_mut();
+        let s = ev.expect_string_ctx(self.value.clone(), &mut own)?;
+        let s = ev.stored_text(s.to_string(), &own);
+        context.extend(own);
+        Ok(s)
     }
 
     fn force_string_no_context(&mut self) -> Result<String> {
@@ -234,7 +302,12 @@ impl DrvAttr for Attr<'_, '_> {
     }
 
     fn to_json(&mut self, context: &mut StringContext) -> Result<String> {
-        crate::print::to_json(&mut self.ev.borrow_mut(), &self.value, context)
+        let mut own = StringContext::new();
+        let mut ev = self.ev.borrow_mut();
+        let json = crate::print::to_json(&mut ev, &self.value, &mut own)?;
+        let json = ev.stored_text(json, &own);
+        context.extend(own);
+        Ok(json)
     }
 }
 
@@ -313,6 +386,7 @@ pub(crate) fn to_file(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value>
     let name = ev.expect_string(a[0].clone())?;
     let mut context = StringContext::new();
     let text = ev.expect_string_ctx(a[1].clone(), &mut context)?;
+    let text = ev.stored_text(text.to_string(), &context);
     let path = ev
         .store
         .known

@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     /// The place of every file evaluated, by source name, to name it in
     /// errors raised after its thunk returned.
     pub places: RefCell<HashMap<String, Place>>,
+    /// `cfg.system` of every atom.
+    pub system: RefCell<String>,
 }
 
 /// A file's module and member: `in hello@1.2.0 at net.Client` once
@@ -144,6 +146,15 @@ pub(crate) struct Atom {
     /// Files parsed ahead by other threads.
     pub prefetched: Option<crate::readahead::ReadAheadHandle>,
     pub shared: Rc<Shared>,
+}
+
+impl Atom {
+    /// The atom's label: its name without `@<version>`.
+    fn label(&self) -> &str {
+        self.name
+            .split_once('@')
+            .map_or(&self.name, |(label, _)| label)
+    }
 }
 
 /// Where a member is defined. When one raw name is defined several ways,
@@ -289,7 +300,12 @@ pub(crate) struct Module {
     pub for_children: OnceCell<Value>,
     /// What the parent (or, at the root, everyone) sees.
     pub public: OnceCell<Value>,
+    /// `std` and the `__<name>` file builtins of this module's files.
+    builtins: OnceCell<ScopeBuiltins>,
 }
+
+/// A module's `std` and its file builtins by their `__<name>`.
+type ScopeBuiltins = (Value, Rc<Vec<(String, Value)>>);
 
 /// `Foo` -> `foo`: how a name is exported.
 pub fn exported_name(raw: &str) -> String {
@@ -375,6 +391,7 @@ impl Module {
             private: OnceCell::new(),
             for_children: OnceCell::new(),
             public: OnceCell::new(),
+            builtins: OnceCell::new(),
         });
         // The values hold the module (a cycle, freed with the process, like
         // the evaluator's own cyclic values).
@@ -384,7 +401,8 @@ impl Module {
         let _ = m.private.set(Value::lazy(move |ev| {
             let listing = me.listing(ev)?;
             let mut entries = listing.lowered(true);
-            entries.push(("outPath", Value::string(&me.directory)));
+            let data = me.clone();
+            entries.push(("outPath", Value::lazy(move |ev| data.data_string(ev))));
             Ok(ev.make_attrs(entries))
         }));
         let me = m.clone();
@@ -405,6 +423,33 @@ impl Module {
             Ok(ev.make_attrs(entries))
         }));
         m
+    }
+
+    /// `"${mod}"`: the module directory to read files through, carrying
+    /// as context its data copied to the store as atom-nix copies it, a
+    /// source named after the directory (the atom's label for the root
+    /// module), which a derivation or `toFile` sees instead of the
+    /// directory (`spec/modules.md`). Hashed the first time it is used.
+    fn data_string(&self, ev: &mut Evaluator) -> Result<Value, EvalError> {
+        let name = match self.dir.rsplit_once('/') {
+            Some((_, last)) => last,
+            None if self.dir.is_empty() => self.atom.label(),
+            None => &self.dir,
+        };
+        ev.source_string(&self.directory, name)
+            .map_err(|e| e.context(self.context(None)))
+    }
+
+    /// This module's `std` and `__readFile`…: the file builtins confined
+    /// to its directory. Made once per module.
+    fn scope_builtins(&self, ev: &mut Evaluator) -> Result<ScopeBuiltins, EvalError> {
+        if let Some(made) = self.builtins.get() {
+            return Ok(made.clone());
+        }
+        let made = crate::scope::module_scope_builtins(ev, &self.atom.shared.std, &self.directory)?;
+        let made = (made.0, Rc::new(made.1));
+        let _ = self.builtins.set(made.clone());
+        Ok(made)
     }
 
     /// `net.http` or `net.http.Client`, as errors name places.
@@ -446,15 +491,17 @@ impl Module {
             }
         };
         let atom = &self.atom;
+        let (std, file_builtins) = self.scope_builtins(ev)?;
         let mut scope: Vec<(&str, Value)> = vec![
             ("mod", self.private.get().expect("set in new").clone()),
             ("atom", atom.in_scope.get().expect("set at load").clone()),
-            ("std", atom.shared.std.clone()),
+            ("std", std.clone()),
             // As in atom-nix, `builtins` is `std`.
-            ("builtins", atom.shared.std.clone()),
+            ("builtins", std),
             ("cfg", atom.cfg.clone()),
             ("deps", atom.deps.clone()),
         ];
+        scope.extend(file_builtins.iter().map(|(n, v)| (n.as_str(), v.clone())));
         if let Some(pre) = &self.pre {
             scope.push(("pre", pre.clone()));
         }
@@ -692,7 +739,12 @@ pub(crate) fn load_atom(
         }));
     let entry = crate::entry_dir(&manifest).map_err(|e| fail(format!("{name}: {e}")))?;
     let from_toml = ev.builtin("fromTOML").expect("fromTOML is a pure builtin");
-    let cfg = ev.apply(&from_toml, Value::string(&text))?;
+    let manifest_data = ev.apply(&from_toml, Value::string(&text))?;
+    // `cfg`: the manifest, and the system builds are for (a manifest
+    // cannot hold a top-level `system`: unknown keys are refused).
+    let mut cfg = ev.attr_entries(&manifest_data)?;
+    cfg.push(("system".to_owned(), Value::string(&shared.system.borrow())));
+    let cfg = ev.make_attrs(cfg);
     let mount = shared.fs.mount(&name, files.clone());
 
     // deps.from.<set>.<label>: each a lazy load of that atom.

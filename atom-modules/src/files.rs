@@ -14,6 +14,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use atom_eval::{FileSystem, FileType, FsError};
+use atom_store::nar::MemTree;
+use atom_store::NarSource;
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
@@ -25,6 +27,9 @@ pub trait AtomFiles {
     fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError>;
     fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError>;
     fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError>;
+    /// Whether the regular file `rel` is executable (git's mode 100755),
+    /// as a NAR of the module's directory records it.
+    fn is_executable(&self, rel: &str) -> Result<bool, FsError>;
     /// The `.nix` files and a way to read them from other threads, for
     /// [`crate::readahead`]; `None` if this source cannot.
     fn read_ahead(&self) -> Option<ReadAhead> {
@@ -261,6 +266,13 @@ impl AtomFiles for GitTreeFiles {
         }
         Ok(self.entry(rel)?.map(|(k, _)| file_type_of(k)))
     }
+
+    fn is_executable(&self, rel: &str) -> Result<bool, FsError> {
+        Ok(matches!(
+            self.entry(rel)?,
+            Some((EntryKind::BlobExecutable, _))
+        ))
+    }
 }
 
 /// An atom directory on disk (`--worktree`). Symlinks are refused rather
@@ -401,6 +413,13 @@ impl AtomFiles for DirFiles {
             Err(e) => Err(FsError::Io(e.to_string())),
         }
     }
+
+    fn is_executable(&self, rel: &str) -> Result<bool, FsError> {
+        use std::os::unix::fs::PermissionsExt;
+        self.check(rel)?;
+        let meta = std::fs::symlink_metadata(self.path(rel)).map_err(io_error)?;
+        Ok(meta.is_file() && meta.permissions().mode() & 0o100 != 0)
+    }
 }
 
 /// The evaluator's whole file system: every loaded atom under
@@ -463,7 +482,87 @@ impl MountTable {
     }
 }
 
+/// Whether the directory `rel` of `files` is a module (holds a regular
+/// `mod.nix`): its files are not the data of the module around it.
+fn is_module(files: &dyn AtomFiles, rel: &str) -> bool {
+    matches!(
+        files.file_type(&join(rel, "mod.nix")),
+        Ok(Some(FileType::Regular))
+    )
+}
+
+/// A directory's kept entries: a file's node, or `None` for a
+/// subdirectory filled in once its own entries are read.
+type ListedDir = Vec<(String, Option<MemTree>)>;
+
+/// The data of the module directory `rel` as atom-nix copies it to the
+/// store (`rmNixSrcs` in its `core/mod.nix`: `builtins.path` whose filter
+/// keeps regular files that are not Nix sources and directories that are
+/// not modules; symbolic links and anything else are left out), read into
+/// memory so that it can be written again from another thread (`eka
+/// build`).
+fn module_data(files: &dyn AtomFiles, rel: &str) -> Result<MemTree, FsError> {
+    // Iterative: a directory's entries are read before its subdirectories
+    // are filled in, deepest first.
+    let mut pending = vec![(rel.to_owned(), 0usize)];
+    let mut listed: Vec<(String, ListedDir)> = Vec::new();
+    while let Some((dir, depth)) = pending.pop() {
+        let mut entries = Vec::new();
+        for (name, kind) in files.read_dir(&dir)? {
+            let child = join(&dir, &name);
+            match kind {
+                FileType::Regular if crate::compose::nix_source_stem(&name).is_none() => {
+                    let contents = files.read_file(&child)?;
+                    let node = if files.is_executable(&child)? {
+                        MemTree::executable(contents)
+                    } else {
+                        MemTree::file(contents)
+                    };
+                    entries.push((name, Some(node)));
+                }
+                FileType::Directory if !is_module(files, &child) => {
+                    if depth >= MAX_WALK_DEPTH {
+                        return Err(FsError::Io(format!(
+                            "'{child}' is more than {MAX_WALK_DEPTH} directories deep"
+                        )));
+                    }
+                    pending.push((child, depth + 1));
+                    entries.push((name, None));
+                }
+                _ => {}
+            }
+        }
+        listed.push((dir, entries));
+    }
+    let mut done: HashMap<String, MemTree> = HashMap::new();
+    // Children were listed after their parents: fill in from the end.
+    for (dir, entries) in listed.into_iter().rev() {
+        let entries = entries.into_iter().map(|(name, node)| {
+            let node = node.unwrap_or_else(|| {
+                done.remove(&join(&dir, &name))
+                    .expect("a subdirectory is listed after its parent")
+            });
+            (name, node)
+        });
+        let tree = MemTree::dir(entries.collect::<Vec<_>>());
+        done.insert(dir, tree);
+    }
+    Ok(done.remove(rel).expect("the directory itself was listed"))
+}
+
 impl FileSystem for MountTable {
+    /// A module's directory (`/<mount>[:a:b]`, nothing below it) as
+    /// atom-nix copies it to the store: what `"${mod}"` is in a derivation.
+    fn nar_source(&self, path: &str) -> Result<Option<Arc<dyn NarSource>>, FsError> {
+        let module_dir = path.strip_prefix('/').unwrap_or(path);
+        if module_dir.contains('/') {
+            return Ok(None);
+        }
+        let (files, rel) = self.resolve(path)?;
+        let tree = module_data(&*files, &rel)?;
+        Ok(Some(Arc::new(tree)))
+    }
+
     fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let (files, rel) = self.resolve(path)?;
         files.read_file(&rel)

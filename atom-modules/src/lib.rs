@@ -109,6 +109,21 @@ pub fn entry_dir(manifest: &atom_format::manifest::Manifest) -> Result<String, E
     Ok(parts.join("/"))
 }
 
+/// This machine's system as Nix names it (`x86_64-linux`,
+/// `aarch64-darwin`): the default of `cfg.system`.
+pub fn host_system() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86" => "i686",
+        "powerpc64" if cfg!(target_endian = "little") => "powerpc64le",
+        arch => arch,
+    };
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        os => os,
+    };
+    format!("{arch}-{os}")
+}
+
 /// One evaluation: an evaluator prepared for atom files, and the atoms
 /// loaded into it.
 pub struct Composer {
@@ -131,8 +146,16 @@ impl Composer {
             warnings: Default::default(),
             read_ahead: std::cell::Cell::new(0),
             compiled: Default::default(),
+            system: std::cell::RefCell::new(host_system()),
         });
         Ok(Composer { ev, shared })
+    }
+
+    /// The system atoms loaded from now on see as `cfg.system` (Nix's
+    /// `builtins.currentSystem`, which stays refused, passed in as data);
+    /// [`host_system`] unless set.
+    pub fn set_system(&mut self, system: &str) {
+        *self.shared.system.borrow_mut() = system.to_owned();
     }
 
     /// Read and parse the `.nix` files of atoms loaded from now on ahead of

@@ -50,6 +50,37 @@ pub fn forbidden() -> BTreeMap<String, String> {
     m
 }
 
+/// The builtins that read files. They are not in the shared `std`: each
+/// module's `std`, `builtins` and `__<name>` have them confined to the
+/// module's directory, so that what a module can read does not depend on
+/// how a path is spelled or where its string came from
+/// (`spec/modules.md`).
+pub const FILE_BUILTINS: &[&str] = &[
+    "readFile",
+    "readDir",
+    "pathExists",
+    "readFileType",
+    "hashFile",
+];
+
+/// A module's `std` (also its `builtins`): the shared `std` and the file
+/// builtins confined to `directory`; and those as `__<name>`, the other
+/// names they are reachable by.
+pub fn module_scope_builtins(
+    ev: &mut Evaluator,
+    std: &Value,
+    directory: &str,
+) -> Result<(Value, Vec<(String, Value)>), EvalError> {
+    let confined = ev.confined_file_builtins(directory);
+    let mut entries = ev.attr_entries(std)?;
+    entries.extend(confined.iter().map(|(n, v)| (n.to_string(), v.clone())));
+    let aliases = confined
+        .into_iter()
+        .map(|(n, v)| (format!("__{n}"), v))
+        .collect();
+    Ok((ev.make_attrs(entries), aliases))
+}
+
 /// The bind-time policy for atom files.
 pub fn policy() -> BindPolicy {
     BindPolicy {
@@ -70,7 +101,10 @@ pub fn policy() -> BindPolicy {
 /// policy. Returns `std`: the pure builtins and the helpers of `std.nix`.
 pub fn prepare(ev: &mut Evaluator) -> Result<Value, EvalError> {
     let forbidden = forbidden();
-    let names: Vec<&str> = forbidden.keys().map(String::as_str).collect();
+    let mut names: Vec<&str> = forbidden.keys().map(String::as_str).collect();
+    // Each module gets its own, confined to its directory
+    // ([`module_scope_builtins`]).
+    names.extend(FILE_BUILTINS);
     ev.remove_builtins(&names);
     // Nix's global aliases stay (map, toString, throw, ...), minus the
     // removed ones; `__name` forms are caught by the policy.

@@ -54,6 +54,9 @@ impl AtomFiles for MemFiles {
         }
         Ok(out)
     }
+    fn is_executable(&self, _: &str) -> Result<bool, FsError> {
+        Ok(false)
+    }
     fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError> {
         if self.files.contains_key(rel) {
             return Ok(Some(FileType::Regular));
@@ -291,4 +294,164 @@ fn path_literals_fail_when_evaluated() {
             "{src}: {e}"
         );
     }
+}
+
+/// A dependency source with one atom, `dep`.
+struct OneDep(Rc<MemFiles>);
+
+impl crate::DepSource for OneDep {
+    fn load(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[String],
+        _: &str,
+        _: &semver::VersionReq,
+    ) -> Result<crate::LoadedAtom, crate::DepError> {
+        Ok(crate::LoadedAtom {
+            key: "dep".into(),
+            files: self.0.clone(),
+        })
+    }
+
+    fn load_direct(
+        &self,
+        _: &str,
+        request: &atom_format::manifest::DirectRequest,
+    ) -> Result<crate::DirectSource, crate::DepError> {
+        NoDeps.load_direct("", request)
+    }
+}
+
+fn eval_with(
+    deps: Box<dyn crate::DepSource>,
+    files: Rc<MemFiles>,
+    attr: &str,
+) -> Result<String, String> {
+    let mut c = Composer::new(deps, Limits::default()).unwrap();
+    let api = c.load("", files).map_err(|e| e.to_string())?;
+    let v = c
+        .select(&api, &[attr.to_string()])
+        .map_err(|e| e.to_string())?;
+    let ev = c.evaluator();
+    let v = ev.force_deep(&v).map_err(|e| e.to_string())?;
+    ev.print(&v).map_err(|e| e.to_string())
+}
+
+/// A module reads only below its own `"${mod}"`, however the path is
+/// spelled: not its parent's data, not a sibling's, not a dependency's
+/// (each was read before: the file system was one for every module).
+/// What a module's function reads is its own module's, whoever calls it,
+/// and a module's `readFile` handed to another module's code still reads
+/// only the first module's directory.
+#[test]
+fn a_module_reads_only_below_its_own_directory() {
+    let dep = MemFiles::new(&[
+        (
+            "atom.toml",
+            "[package]\nlabel = \"dep\"\nversion = \"1.0.0\"\n",
+        ),
+        (
+            "mod.nix",
+            "{ Own = name: builtins.readFile \"${mod}/${name}\"; Apply = f: x: f x; }",
+        ),
+        ("secret.txt", "dep secret"),
+    ]);
+    let files = MemFiles::new(&[
+        (
+            "atom.toml",
+            "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n\n[package.sets]\nreg = \"https://example.invalid/r\"\n\n[deps.from.reg]\ndep = \"^1\"\n",
+        ),
+        (
+            "mod.nix",
+            "{ Kid = mod.kid; Sib = mod.sib; Own = name: builtins.readFile \"${mod}/${name}\"; Apply = f: x: f x; \
+               DepThroughItsFunction = deps.from.reg.dep.own \"secret.txt\"; \
+               DepSpelled = builtins.readFile \"/dep@1.0.0/secret.txt\"; \
+               DepThroughItsApply = deps.from.reg.dep.apply builtins.readFile \"/dep@1.0.0/secret.txt\"; }",
+        ),
+        ("data.txt", "parent data"),
+        (
+            "kid/mod.nix",
+            "{ Own = builtins.readFile \"${mod}/mine.txt\"; \
+               Parent = builtins.readFile \"/a@1.0.0/data.txt\"; \
+               ParentAlias = __readFile \"/a@1.0.0/data.txt\"; \
+               ParentExists = builtins.pathExists \"/a@1.0.0/data.txt\"; \
+               ParentDir = builtins.readDir \"/a@1.0.0\"; \
+               ParentHash = builtins.hashFile \"sha256\" \"/a@1.0.0/data.txt\"; \
+               Sibling = std.readFile \"/a@1.0.0:sib/x.txt\"; \
+               ThroughParentFunction = pre.own \"data.txt\"; \
+               ThroughParentApply = pre.apply builtins.readFile \"/a@1.0.0/data.txt\"; }",
+        ),
+        ("kid/mine.txt", "kid data"),
+        ("sib/mod.nix", "{ }"),
+        ("sib/x.txt", "sibling data"),
+    ]);
+    let dep = || Box::new(OneDep(dep.clone()));
+    let kid = |attr: &str| {
+        let mut c = Composer::new(dep(), Limits::default()).unwrap();
+        let api = c
+            .load("", files.clone())
+            .map_err(|e| e.to_string())
+            .unwrap();
+        let v = c
+            .select(&api, &["kid".to_string(), attr.to_string()])
+            .map_err(|e| e.to_string())?;
+        let ev = c.evaluator();
+        let v = ev.force_deep(&v).map_err(|e| e.to_string())?;
+        ev.print(&v).map_err(|e| e.to_string())
+    };
+    assert_eq!(kid("own").unwrap(), "\"kid data\"");
+    assert_eq!(kid("throughParentFunction").unwrap(), "\"parent data\"");
+    for refused in [
+        "parent",
+        "parentAlias",
+        "parentExists",
+        "parentDir",
+        "parentHash",
+        "sibling",
+        "throughParentApply",
+    ] {
+        let e = kid(refused).unwrap_err();
+        assert!(
+            e.contains("reads only below its own directory"),
+            "{refused}: {e}"
+        );
+    }
+    assert_eq!(
+        eval_with(dep(), files.clone(), "depThroughItsFunction").unwrap(),
+        "\"dep secret\""
+    );
+    for refused in ["depSpelled", "depThroughItsApply"] {
+        let e = eval_with(dep(), files.clone(), refused).unwrap_err();
+        assert!(
+            e.contains("reads only below its own directory"),
+            "{refused}: {e}"
+        );
+    }
+}
+
+/// `cfg.system` is the host's system unless the composer is told
+/// another; the manifest's own keys stay.
+#[test]
+fn cfg_system_is_passed_in() {
+    let files = || {
+        MemFiles::new(&[
+            ("atom.toml", MANIFEST),
+            (
+                "mod.nix",
+                "{ System = cfg.system; Label = cfg.package.label; }",
+            ),
+        ])
+    };
+    assert_eq!(
+        eval(files(), &["system"]).unwrap(),
+        format!("\"{}\"", crate::host_system())
+    );
+    let mut c = Composer::new(Box::new(NoDeps), Limits::default()).unwrap();
+    c.set_system("riscv64-linux");
+    let api = c.load("", files()).unwrap();
+    let v = c.select(&api, &["system".into()]).unwrap();
+    let v = c.evaluator().force_deep(&v).unwrap();
+    assert_eq!(c.evaluator().print(&v).unwrap(), "\"riscv64-linux\"");
+    assert_eq!(eval(files(), &["label"]).unwrap(), "\"t\"");
 }

@@ -46,6 +46,8 @@ pub struct EvalOptions {
     /// Parse and bind only (files and expressions).
     pub parse_only: bool,
     pub limits: Limits,
+    /// The system atoms see as `cfg.system`; `None`: this machine's.
+    pub system: Option<String>,
 }
 
 /// What an evaluation printed, or why it failed, and what the parse cache
@@ -684,6 +686,9 @@ impl AtomRun {
         let mut composer =
             Composer::new(Box::new(deps), options.limits.clone()).map_err(EvalFailure::Composer)?;
         composer.set_read_ahead(threads);
+        if let Some(system) = &options.system {
+            composer.set_system(system);
+        }
         if let Some(pack) = pack {
             composer.use_compiled(pack);
         }

@@ -310,3 +310,133 @@ derivation {{ name = "hello-atom"; system = "x86_64-linux"; builder = "/bin/sh";
         "hello from an atom\n"
     );
 }
+
+/// A module builds from its own data, `"${mod}"`: the source eka computes
+/// and writes into the store is the one `builtins.path` gives for the
+/// same files (the module's directory without its Nix files), so the
+/// output path is `nix-build`'s for the plain file; the build reads the
+/// data. The system is `cfg.system`, this machine's unless `--system`.
+#[test]
+fn builds_from_the_modules_own_data() {
+    warm_store();
+    let sb = Sandbox::new();
+    let repo = sb.repo("repo");
+    let nonce = sb.path().display().to_string();
+    let greet = |src: &str, system: &str| {
+        format!(
+            r#"derivation {{ name = "greet"; system = {system}; builder = "/bin/sh"; nonce = "{nonce}";
+  args = [ "-c" "read -r l < {src}/greeting.txt; echo \"$l, built\" > $out" ]; }}
+"#
+        )
+    };
+    repo.write_atom("atoms/modsrc", "modsrc", "0.1.0")
+        .write("atoms/modsrc/mod.nix", "{ System = cfg.system; }\n")
+        .write("atoms/modsrc/greeting.txt", "hello from the data\n")
+        .write("atoms/modsrc/Greet.nix", greet("${mod}", "cfg.system"));
+    repo.commit("modsrc");
+    let plain = sb.path().join("plain.nix");
+    let source = format!(
+        "builtins.path {{ name = \"modsrc\"; path = {}; filter = p: t: builtins.match \".*[.]nix\" p == null; }}",
+        repo.path().join("atoms/modsrc").display()
+    );
+    let plain_text = format!(
+        "let src = {source}; in {}",
+        greet("${src}", "\"x86_64-linux\"")
+    );
+    std::fs::write(&plain, plain_text).unwrap();
+
+    let atom = repo.path().join("atoms/modsrc");
+    let target = format!("{}#greet", atom.display());
+    let ours = lines(
+        &sb.eka(repo.path(), &["build", "--no-link", &target])
+            .assert_success()
+            .stdout,
+    );
+    assert_eq!(ours, nix_build(&plain));
+    assert_eq!(
+        std::fs::read_to_string(&ours[0]).unwrap(),
+        "hello from the data, built\n"
+    );
+
+    let system = format!("{}#system", atom.display());
+    let run = sb.eka(repo.path(), &["eval", &system, "--system", "aarch64-linux"]);
+    assert_eq!(run.assert_success().stdout, "\"aarch64-linux\"\n");
+    let run = sb.eka(repo.path(), &["eval", &system]);
+    assert_eq!(run.assert_success().stdout, "\"x86_64-linux\"\n");
+    let run = sb.eka(repo.path(), &["eval", &system, "--system", "linux"]);
+    let err = squash(&run.assert_failure().stderr);
+    assert!(err.contains("'linux' is not a system name"), "{err}");
+}
+
+/// An atom's derivation uses a dependency atom's derivation through
+/// `deps` (published to a registry, locked, fetched by `eka build`): the
+/// output path is `nix-build`'s for the same two derivations in a plain
+/// file, and the output holds what both builds wrote (the dependency's
+/// from its own `"${mod}"` data).
+#[test]
+fn builds_through_a_dependency_atom() {
+    use crate::support::{RegistryBuilder, Transport};
+    warm_store();
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let nonce = sb.path().display().to_string();
+    let tool = |src: &str| {
+        format!(
+            r#"derivation {{ name = "tool"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "{nonce}";
+  args = [ "-c" "read -r l < {src}/word.txt; echo \"tool says $l\" > $out" ]; }}"#
+        )
+    };
+    let app = |tool: &str| {
+        format!(
+            r#"derivation {{ name = "app"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "{nonce}";
+  args = [ "-c" "read -r l < ${{{tool}}}; echo \"app got: $l\" > $out" ]; }}"#
+        )
+    };
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("tool", "1.0.0")
+        .dir("lib/tool")
+        .file("mod.nix", format!("{{ Drv = {}; }}\n", tool("${mod}")))
+        .file("word.txt", "dependency data\n")
+        .build();
+    let repo = sb.repo("consumer");
+    repo.write(
+        "app/atom.toml",
+        format!(
+            "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"{}\"\n\n[deps.from.reg]\ntool = \"^1\"\n",
+            reg.url
+        ),
+    )
+    .write(
+        "app/mod.nix",
+        format!("{{ App = {}; }}\n", app("deps.from.reg.tool.drv")),
+    );
+    sb.eka(&repo.path().join("app"), &["lock"]).assert_success();
+    repo.commit("app");
+
+    let plain = sb.path().join("plain.nix");
+    let source = format!(
+        "builtins.path {{ name = \"tool\"; path = {}; filter = p: t: builtins.match \".*[.]nix\" p == null; }}",
+        reg.source.path().join("lib/tool").display()
+    );
+    std::fs::write(
+        &plain,
+        format!(
+            "let src = {source}; tool = {}; in {}",
+            tool("${src}"),
+            app("tool")
+        ),
+    )
+    .unwrap();
+
+    let target = format!("{}#app", repo.path().join("app").display());
+    let ours = lines(
+        &sb.eka(repo.path(), &["build", "--no-link", &target])
+            .assert_success()
+            .stdout,
+    );
+    assert_eq!(ours, nix_build(&plain));
+    assert_eq!(
+        std::fs::read_to_string(&ours[0]).unwrap(),
+        "app got: tool says dependency data\n"
+    );
+}

@@ -51,6 +51,10 @@ pub struct Args {
     /// The `nix-daemon` program that reaches the store.
     #[arg(long, value_name = "PROGRAM", default_value = "nix-daemon")]
     pub(crate) nix_daemon: PathBuf,
+    /// The system an atom's modules see as `cfg.system` (default: this
+    /// machine's, e.g. x86_64-linux).
+    #[arg(long, value_name = "SYSTEM", value_parser = super::eval::parse_system)]
+    pub(crate) system: Option<String>,
 }
 
 impl Args {
@@ -67,6 +71,7 @@ impl Args {
             parse_cache: true,
             parse_only: false,
             limits: Limits::default(),
+            system: self.system.clone(),
         })
     }
 

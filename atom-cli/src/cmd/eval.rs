@@ -61,6 +61,27 @@ pub struct Args {
     /// no limit).
     #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = atom_eval::parse_byte_size)]
     pub(crate) max_memory: u64,
+    /// The system an atom's modules see as `cfg.system` (default: this
+    /// machine's, e.g. x86_64-linux).
+    #[arg(long, value_name = "SYSTEM", value_parser = parse_system)]
+    pub(crate) system: Option<String>,
+}
+
+/// A Nix system name (`x86_64-linux`): `<cpu>-<os>`, of the characters
+/// Nix's own names use.
+pub(crate) fn parse_system(text: &str) -> Result<String, String> {
+    let well_formed = text
+        .split_once('-')
+        .is_some_and(|(cpu, os)| !cpu.is_empty() && !os.is_empty())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    match well_formed {
+        true => Ok(text.to_owned()),
+        false => Err(format!(
+            "'{text}' is not a system name: write it as Nix does, <cpu>-<os> (e.g. x86_64-linux, aarch64-darwin)"
+        )),
+    }
 }
 
 impl Args {
@@ -81,6 +102,7 @@ impl Args {
                 max_steps: self.max_steps,
                 max_memory_bytes: (self.max_memory > 0).then_some(self.max_memory),
             },
+            system: self.system.clone(),
         }
     }
 }
@@ -227,6 +249,7 @@ mod tests {
             max_call_depth: Limits::default().max_call_depth,
             max_steps: None,
             max_memory: atom_eval::DEFAULT_MAX_MEMORY,
+            system: None,
         }
     }
 
