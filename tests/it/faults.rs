@@ -361,7 +361,8 @@ fn check_after_kill(sb: &Sandbox, dir: &Path, args: &[String]) -> Vec<String> {
 /// remote's receive-pack, a child of git push on `file://`) at many
 /// points: the remote holds every ref of the publish or none, `git fsck
 /// --strict` finds nothing wrong with it, the next publish finishes the
-/// work, and no scratch repository (`eka-push-*`) is left in `TMPDIR`.
+/// work, no scratch repository (`eka-push-*`) is left in `TMPDIR`, and no
+/// `index.lock` in the repository published from.
 /// The remote keeps received packs as packs (`receive.unpackLimit=1`), so
 /// that a kill can leave a pack's `.keep` behind (see
 /// [`a_push_killed_after_moving_its_pack_is_recovered`]).
@@ -404,6 +405,11 @@ fn kill_9_mid_publish_leaves_the_remote_all_or_nothing_and_the_next_publish_reco
         let (cmd, version) = publish(round);
         if kill_9_command_after(cmd, delay) {
             kills += 1;
+        }
+        // git status takes index.lock unless told not to: a kill left it.
+        if reg.source.path().join(".git/index.lock").exists() {
+            violations.push(format!("round {round}: .git/index.lock left in the source"));
+            let _ = std::fs::remove_file(reg.source.path().join(".git/index.lock"));
         }
         let landed = published_refs(&reg.url, &version);
         let (rerun, _) = publish_again(&sb, &reg.source, &reg.url, &tmp);
