@@ -70,15 +70,19 @@ struct Rendered {
     inner: Box<dyn Diagnostic + Send + Sync>,
     help: Option<String>,
     causes: Option<Box<Cause>>,
+    /// The snippet's source, escaped, when it holds terminal controls.
+    escaped: Option<EscapedSource>,
 }
 
 impl Rendered {
     fn new(inner: Box<dyn Diagnostic + Send + Sync>, help: Option<String>) -> Self {
         let causes = pruned_causes(&*inner);
+        let escaped = EscapedSource::of(&*inner);
         Rendered {
             inner,
             help,
             causes,
+            escaped,
         }
     }
 
@@ -132,16 +136,71 @@ impl Diagnostic for Rendered {
         self.inner.url()
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.inner.source_code()
+        match &self.escaped {
+            Some(e) => Some(&e.source),
+            None => self.inner.source_code(),
+        }
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.inner.labels()
+        match &self.escaped {
+            Some(e) => Some(Box::new(e.labels.iter().cloned())),
+            None => self.inner.labels(),
+        }
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         self.inner.related()
     }
     fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
         self.inner.diagnostic_source()
+    }
+}
+
+/// The source text of a diagnostic's snippet, escaped as
+/// [`escape_text`] escapes messages, with its labels moved to match: a
+/// manifest, lock or Nix file from a remote may hold ESC, OSC or CSI
+/// sequences, which miette would otherwise print raw under the error.
+struct EscapedSource {
+    source: miette::NamedSource<String>,
+    labels: Vec<miette::LabeledSpan>,
+}
+
+impl EscapedSource {
+    /// `None` when nothing needs escaping (or there is no snippet).
+    fn of(inner: &dyn Diagnostic) -> Option<Self> {
+        let code = inner.source_code()?;
+        let labels: Vec<miette::LabeledSpan> = inner.labels()?.collect();
+        let first = labels.first()?;
+        // The whole text: the first label's span with every line around it.
+        let whole = code.read_span(first.inner(), 1 << 20, 1 << 20).ok()?;
+        let text = std::str::from_utf8(whole.data()).ok()?;
+        let start = whole.span().offset();
+        let escaped = escape_text(text);
+        if matches!(escaped, std::borrow::Cow::Borrowed(_)) {
+            return None;
+        }
+        let moved = |offset: usize| {
+            let offset = offset.saturating_sub(start).min(text.len());
+            let before = text.get(..offset).unwrap_or(text);
+            escape_text(before).len()
+        };
+        let labels = labels
+            .iter()
+            .map(|l| {
+                let from = moved(l.offset());
+                let to = moved(l.offset() + l.len());
+                let label = l.label().map(str::to_owned);
+                match l.primary() {
+                    true => miette::LabeledSpan::new_primary_with_span(label, from..to),
+                    false => miette::LabeledSpan::new_with_span(label, from..to),
+                }
+            })
+            .collect();
+        let name = whole.name().unwrap_or("source").to_owned();
+        let mut source = miette::NamedSource::new(name, escaped.into_owned());
+        if let Some(language) = whole.language() {
+            source = source.with_language(language);
+        }
+        Some(EscapedSource { source, labels })
     }
 }
 

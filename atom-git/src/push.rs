@@ -44,6 +44,16 @@ fn headline(url: &str, timed_out: &Option<Duration>) -> String {
 
 fn details(refs: &[PushedRef], stderr: &str) -> String {
     let mut out = String::new();
+    if stderr.contains("cannot lock ref") && stderr.contains(".lock': File exists") {
+        out.push_str(
+            "\n  git left the remote wedged: a push killed there earlier left lock files (`refs/…/*.lock`, named above) that git will not remove; nothing of that push landed. On the remote, once no push is running, delete those `.lock` files and publish again",
+        );
+    }
+    if is_stale_keep(stderr) || refs.iter().any(|r| is_stale_keep(&r.summary)) {
+        out.push_str(
+            "\n  git left the remote wedged: a push killed there earlier left a `.keep` file beside a pack in `objects/pack/`, which git will not replace (pushing again with other compression did not get past it); on the remote, once no push is running, delete `objects/pack/pack-*.keep` and publish again",
+        );
+    }
     for r in refs.iter().filter(|r| !r.ok) {
         out.push_str(&format!("\n  {}: {}", r.name, r.summary));
     }
@@ -81,7 +91,58 @@ pub fn push_atomic(
     };
     let scratch =
         scratch_push_repo(repo, refs).map_err(|e| fail(format!("cannot prepare the push: {e}")))?;
+    let mut result = push_scratch(&scratch, url, None);
+    for level in REPACK_LEVELS {
+        match &result {
+            Err(e) if e.timed_out.is_none() && e.is_stale_keep() => {
+                result = push_scratch(&scratch, url, Some(level));
+            }
+            _ => break,
+        }
+    }
+    result
+}
+
+/// What receive-pack says when a pack it received is already on the
+/// remote with a `.keep` file of other content: a receive-pack killed
+/// (`kill -9` of a publish's process group) after moving a pack into place
+/// and before removing its `.keep` leaves one, and git will not overwrite
+/// it. A push sending the same objects makes the same pack (packs are
+/// named after their content), so every later publish failed the same
+/// way.
+fn is_stale_keep(said: &str) -> bool {
+    said.contains("unable to migrate objects to permanent storage")
+}
+
+impl PushError {
+    /// [`is_stale_keep`], in git's messages or the refs' summaries.
+    fn is_stale_keep(&self) -> bool {
+        is_stale_keep(&self.stderr) || self.refs.iter().any(|r| is_stale_keep(&r.summary))
+    }
+}
+
+/// Compression levels for pushing again when [`is_stale_keep`]: the same
+/// objects compressed otherwise make another pack, under another name,
+/// past the stale `.keep`.
+const REPACK_LEVELS: [&str; 2] = ["0", "9"];
+
+/// One `git push --atomic` of `scratch`'s refs to `url`, its packs
+/// compressed at `level` (git's default if `None`).
+fn push_scratch(
+    scratch: &ScratchRepo,
+    url: &str,
+    level: Option<&str>,
+) -> Result<Vec<PushedRef>, PushError> {
+    let fail = |stderr: String| PushError {
+        url: url.to_owned(),
+        refs: Vec::new(),
+        stderr,
+        timed_out: None,
+    };
     let mut command = Command::new("git");
+    if let Some(level) = level {
+        command.args(["-c", &format!("pack.compression={level}")]);
+    }
     command
         .arg("--git-dir")
         .arg(scratch.path())
@@ -229,12 +290,20 @@ fn scratch_push_repo(
     repo: &gix::Repository,
     refs: &[(String, ObjectId)],
 ) -> std::io::Result<ScratchRepo> {
-    remove_stale_scratch_repos(&std::env::temp_dir());
-    let dir = tempfile::Builder::new().prefix(SCRATCH_PREFIX).tempdir()?;
+    let tmp = std::env::temp_dir();
+    remove_stale_scratch_repos(&tmp);
+    // Making the directory and locking it are one step for the cleaner of
+    // another publish, which holds this lock exclusively.
+    let making = scratch_lock(&tmp)?;
+    making.lock_shared()?;
+    let dir = tempfile::Builder::new()
+        .prefix(SCRATCH_PREFIX)
+        .tempdir_in(&tmp)?;
     // Held while the push runs: a later publish removes only scratch
     // repositories nobody holds (whose publish was killed).
     let in_use = std::fs::File::open(dir.path())?;
     in_use.lock()?;
+    drop(making);
     let objects = repo.objects.store_ref().path().canonicalize()?;
     for sub in ["objects/info", "objects/pack", "refs/heads", "refs/tags"] {
         std::fs::create_dir_all(dir.path().join(sub))?;
@@ -262,6 +331,15 @@ fn scratch_push_repo(
 
 const SCRATCH_PREFIX: &str = "eka-push-";
 
+/// The lock file in `tmp` under which scratch repositories are made
+/// (shared) and stale ones removed (exclusive).
+fn scratch_lock(tmp: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(tmp.join("eka-push.lock"))
+}
+
 /// A scratch repository of [`push_atomic`], locked while it exists.
 struct ScratchRepo {
     dir: tempfile::TempDir,
@@ -274,24 +352,33 @@ impl ScratchRepo {
     }
 }
 
+/// Removes the scratch repositories (`$TMPDIR/eka-push-*`) of publishes
+/// that were killed and that no live publish holds: every push does, and
+/// a publish with nothing to push calls this.
+pub fn remove_stale_scratch_repositories() {
+    remove_stale_scratch_repos(&std::env::temp_dir());
+}
+
 /// Removes the scratch repositories of publishes that were killed
 /// (`kill -9` leaves no chance to clean up): those no process holds a lock
-/// on, older than a minute (one just made is locked right after).
+/// on. It holds [`scratch_lock`] exclusively, so none is between being
+/// made and being locked.
 fn remove_stale_scratch_repos(tmp: &std::path::Path) {
+    let Ok(cleaning) = scratch_lock(tmp) else {
+        return;
+    };
+    if cleaning.lock().is_err() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(tmp) else {
         return;
     };
-    let a_minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
     for entry in entries.flatten() {
         let is_scratch = entry
             .file_name()
             .to_str()
             .is_some_and(|n| n.starts_with(SCRATCH_PREFIX));
-        let is_old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t < a_minute_ago);
-        if !is_scratch || !is_old || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        if !is_scratch || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let Ok(handle) = std::fs::File::open(entry.path()) else {
@@ -308,7 +395,7 @@ mod tests {
     use super::*;
 
     /// A scratch repository left by a killed publish is removed by the
-    /// next; one in use (locked) or just made is kept.
+    /// next, however recent; one in use (locked) is kept.
     #[test]
     fn stale_scratch_repositories_are_removed() {
         let tmp = tempfile::tempdir().unwrap();
@@ -334,7 +421,7 @@ mod tests {
         remove_stale_scratch_repos(tmp.path());
         assert!(!stale.exists());
         assert!(in_use.exists());
-        assert!(fresh.exists());
+        assert!(!fresh.exists());
         assert!(other.exists());
         drop(held);
     }

@@ -11,7 +11,11 @@ pub fn uncommitted(repo: &gix::Repository, paths: &[&str]) -> std::io::Result<Ve
     let Some(workdir) = repo.workdir() else {
         return Ok(Vec::new());
     };
+    // No optional lock: `git status` otherwise takes `index.lock` to
+    // refresh the index, and a killed eka (`kill -9` of its group) left it
+    // behind, blocking every git command in the user's repository.
     let output = Command::new("git")
+        .env("GIT_OPTIONAL_LOCKS", "0")
         .arg("-C")
         .arg(workdir)
         .args([

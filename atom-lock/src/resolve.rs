@@ -18,6 +18,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
 use std::sync::Arc;
 
 use atom_format::manifest::{Manifest, LOCAL_SET};
@@ -125,7 +126,7 @@ pub enum ResolveError {
     #[error("{set} publishes no atom `{label}`")]
     #[diagnostic(code(eka::resolve::no_such_atom))]
     NoSuchAtom { set: String, label: Label },
-    #[error("no version of `{label}` in {set} matches `{req}`; it has {}", list_versions(.available))]
+    #[error("no version of `{label}` in {set} matches `{req}`; it has {}", list_some_versions(.available))]
     #[diagnostic(
         code(eka::resolve::no_match),
         help("change the requirement in atom.toml to one of the versions there are")
@@ -152,6 +153,21 @@ pub enum ResolveError {
         help("narrow the requirements in atom.toml (e.g. `=1.2.3` for the atom with many versions) so that fewer versions qualify")
     )]
     TooCostly { steps: u64, versions: usize },
+    #[error("resolution gave up after ruling out versions of {atom} one by one {conflicts} times: {} published versions whose dependencies disagree with the rest of the graph (most in conflict: {})", .versions, .involved.join(", "))]
+    #[diagnostic(
+        code(eka::resolve::too_costly),
+        help("require a narrower range of {atom} in atom.toml (e.g. `=1.2.3`), or one that agrees with the atoms named")
+    )]
+    Backtracking {
+        /// The atom whose versions were ruled out one at a time, as the
+        /// conflict explanations name it.
+        atom: String,
+        conflicts: u32,
+        /// Its listed versions.
+        versions: usize,
+        /// The atoms in most conflicts, the most first.
+        involved: Vec<String>,
+    },
     #[error("set `{name}` in {manifest}: {why}")]
     #[diagnostic(code(eka::resolve::set))]
     BadSet {
@@ -184,6 +200,20 @@ pub enum ResolveError {
         a: CommitId,
         b: CommitId,
     },
+}
+
+/// [`list_versions`], at most the 20 highest: a registry may list
+/// thousands.
+fn list_some_versions(v: &[Version]) -> String {
+    const SHOWN: usize = 20;
+    if v.len() <= SHOWN {
+        return list_versions(v);
+    }
+    let mut highest = v.to_vec();
+    highest.sort();
+    let rest = highest.len() - SHOWN;
+    let highest = highest.split_off(rest);
+    format!("{}, … ({} in all)", list_versions(&highest), v.len())
 }
 
 fn list_versions(v: &[Version]) -> String {
@@ -321,23 +351,31 @@ fn plan(
     let Some(root) = listing.root.or_else(|| d.roots.get(set).copied()) else {
         return request;
     };
+    // Each label's versions once, not once per requirement: thousands of
+    // versions may each require another version of one atom.
+    let mut listed: HashMap<&Label, BTreeMap<&Version, &VersionEntry>> = HashMap::new();
     for dep in frontier.iter().filter(|dep| &dep.set == set) {
         let id = AtomId::compute(&root, &dep.label);
-        let versions: BTreeMap<&Version, &VersionEntry> = if fresh.contains(&dep.label) {
-            listing
-                .versions(&dep.label)
-                .iter()
-                .map(|e| (&e.version, e))
-                .collect()
-        } else {
-            match d.atoms.get(&id) {
-                Some(info) => info.versions.iter().collect(),
-                None => continue,
-            }
-        };
+        if !listed.contains_key(&dep.label) {
+            let versions: BTreeMap<&Version, &VersionEntry> = if fresh.contains(&dep.label) {
+                listing
+                    .versions(&dep.label)
+                    .iter()
+                    .map(|e| (&e.version, e))
+                    .collect()
+            } else {
+                match d.atoms.get(&id) {
+                    Some(info) => info.versions.iter().collect(),
+                    None => continue,
+                }
+            };
+            listed.insert(&dep.label, versions);
+        }
+        let versions = &listed[&dep.label];
+        let (low, high) = req_bounds(&dep.req);
         let matching: Vec<&Version> = versions
-            .keys()
-            .copied()
+            .range::<Version, _>((low.as_ref(), high.as_ref()))
+            .map(|(v, _)| *v)
             .filter(|v| dep.req.matches(v))
             .collect();
         if let Some(v) = likely(prefer, &id, &matching) {
@@ -545,7 +583,8 @@ fn manifests_allowed(
         let info = &d.atoms[&id];
         let matching: Vec<Version> = info
             .versions
-            .keys()
+            .range(req_bounds(&dep.req))
+            .map(|(v, _)| v)
             .filter(|v| dep.req.matches(v))
             .cloned()
             .collect();
@@ -680,11 +719,61 @@ fn next_level(
 pub struct VSet {
     ranges: Ranges<Version>,
     text: Option<Arc<str>>,
+    /// The listed versions of the atom the set is about (ascending), when
+    /// known: the set is then kept as runs of listed versions (see
+    /// [`VSet::within`]).
+    listed: Option<Arc<[Version]>>,
 }
 
 impl VSet {
     fn plain(ranges: Ranges<Version>) -> Self {
-        VSet { ranges, text: None }
+        VSet {
+            ranges,
+            text: None,
+            listed: None,
+        }
+    }
+
+    /// `ranges`, kept as one interval per run of `listed` versions it
+    /// holds (or as it is, with no list). Only listed versions are ever
+    /// chosen, so this changes nothing the solver can tell, but it keeps
+    /// sets small: each version the solver rules out would otherwise cut
+    /// one more hole in the interval around it, every step dearer than the
+    /// last (quadratic over thousands of disagreeing versions). Ruling
+    /// out the highest listed versions one by one leaves one interval.
+    fn within(ranges: Ranges<Version>, listed: Option<Arc<[Version]>>) -> Self {
+        let Some(list) = &listed else {
+            return Self::plain(ranges);
+        };
+        let runs = listed_runs(&ranges, list);
+        VSet {
+            ranges: runs
+                .into_iter()
+                .map(|(start, end)| {
+                    (
+                        Included(list[start].clone()),
+                        Included(list[end - 1].clone()),
+                    )
+                })
+                .collect(),
+            text: None,
+            listed,
+        }
+    }
+
+    /// How many listed versions the set holds, if the list is known.
+    fn listed_count(&self) -> Option<usize> {
+        let list = self.listed.as_ref()?;
+        Some(
+            listed_runs(&self.ranges, list)
+                .iter()
+                .map(|(s, e)| e - s)
+                .sum(),
+        )
+    }
+
+    fn list_of<'a>(&'a self, other: &'a Self) -> Option<Arc<[Version]>> {
+        self.listed.as_ref().or(other.listed.as_ref()).cloned()
     }
 
     /// The versions of `available` that `req` matches (semver's rules, with
@@ -696,8 +785,7 @@ impl VSet {
     /// singletons united one at a time (quadratic: minutes and gigabytes
     /// in the solver).
     fn from_req<'a>(req: &VersionReq, available: impl Iterator<Item = &'a Version>) -> Self {
-        use std::ops::Bound::Included;
-        let mut segments: Vec<(std::ops::Bound<Version>, std::ops::Bound<Version>)> = Vec::new();
+        let mut segments: Vec<(Bound<Version>, Bound<Version>)> = Vec::new();
         let mut run: Option<(&Version, &Version)> = None;
         for v in available {
             match (req.matches(v), run) {
@@ -716,8 +804,35 @@ impl VSet {
         VSet {
             ranges: segments.into_iter().collect(),
             text: Some(req.to_string().into()),
+            listed: None,
         }
     }
+}
+
+/// The runs of `listed` (ascending) that `ranges` holds, as index ranges
+/// `start..end`, adjacent runs joined: a binary search per interval.
+fn listed_runs(ranges: &Ranges<Version>, listed: &[Version]) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (low, high) in ranges.iter() {
+        let start = match low {
+            Included(v) => listed.partition_point(|x| x < v),
+            Excluded(v) => listed.partition_point(|x| x <= v),
+            Unbounded => 0,
+        };
+        let end = match high {
+            Included(v) => listed.partition_point(|x| x <= v),
+            Excluded(v) => listed.partition_point(|x| x < v),
+            Unbounded => listed.len(),
+        };
+        if start >= end {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((_, last)) if *last == start => *last = end,
+            _ => runs.push((start, end)),
+        }
+    }
+    runs
 }
 
 impl PartialEq for VSet {
@@ -746,10 +861,10 @@ impl VersionSet for VSet {
         Self::plain(Ranges::singleton(v))
     }
     fn complement(&self) -> Self {
-        Self::plain(self.ranges.complement())
+        Self::within(self.ranges.complement(), self.listed.clone())
     }
     fn intersection(&self, other: &Self) -> Self {
-        Self::plain(self.ranges.intersection(&other.ranges))
+        Self::within(self.ranges.intersection(&other.ranges), self.list_of(other))
     }
     fn contains(&self, v: &Version) -> bool {
         self.ranges.contains(v)
@@ -758,13 +873,14 @@ impl VersionSet for VSet {
         Self::plain(Ranges::full())
     }
     fn union(&self, other: &Self) -> Self {
-        Self::plain(self.ranges.union(&other.ranges))
+        Self::within(self.ranges.union(&other.ranges), self.list_of(other))
     }
     fn is_disjoint(&self, other: &Self) -> bool {
-        self.ranges.is_disjoint(&other.ranges)
+        self.intersection(other).ranges.is_empty()
     }
     fn subset_of(&self, other: &Self) -> bool {
-        self.ranges.subset_of(&other.ranges)
+        let mine = Self::within(self.ranges.clone(), self.list_of(other));
+        mine == mine.intersection(other)
     }
 }
 
@@ -821,7 +937,18 @@ enum SolverStop {
     Cycle(Vec<Label>),
     #[error("over budget after {0} steps")]
     Budget(u64),
+    #[error("{0} conflicts on one atom")]
+    Backtracking(u32),
 }
+
+/// How many conflicts one atom may take part in before resolution gives
+/// up on it. Each conflict rules out (at least) one version; the solver
+/// then checks every incompatibility it learnt about the atom whenever
+/// the atom's range changes, so trying k versions one by one costs k²
+/// checks (and proving that none works, several times that). 500 tries
+/// keep the worst case under a second (`bench/resolve-cost.sh`), and a
+/// real graph rarely needs more than a few dozen.
+const MAX_CONFLICTS_PER_ATOM: u32 = 500;
 
 struct Provider<'a> {
     d: &'a Discovery,
@@ -833,6 +960,10 @@ struct Provider<'a> {
     /// Solver steps taken, and how many are allowed ([`solver_budget`]).
     steps: std::cell::Cell<u64>,
     budget: u64,
+    /// The listed versions of each atom, ascending (for [`VSet::within`]).
+    listed: HashMap<AtomId, Arc<[Version]>>,
+    /// The conflicts each atom took part in, as the solver last said.
+    conflicts: std::cell::RefCell<HashMap<AtomId, u32>>,
 }
 
 /// Bounds that hold every version `req` matches (and maybe more: the
@@ -928,7 +1059,10 @@ impl Provider<'_> {
             return set.clone();
         }
         let versions = &self.d.atoms[&id].versions;
-        let set = VSet::from_req(req, versions.range(req_bounds(req)).map(|(v, _)| v));
+        let set = VSet {
+            listed: self.listed.get(&id).cloned(),
+            ..VSet::from_req(req, versions.range(req_bounds(req)).map(|(v, _)| v))
+        };
         self.requirements.borrow_mut().insert(key, set.clone());
         set
     }
@@ -973,6 +1107,153 @@ impl Provider<'_> {
     }
 }
 
+impl Provider<'_> {
+    /// The error for a search stopped by [`MAX_CONFLICTS_PER_ATOM`]: the
+    /// atom in most conflicts, and the others in the most.
+    fn backtracking(&self, conflicts: u32) -> ResolveError {
+        let mut by_count: Vec<(u32, AtomId)> = self
+            .conflicts
+            .borrow()
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(id, n)| (*n, *id))
+            .collect();
+        by_count.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let (_, worst) = by_count[0];
+        ResolveError::Backtracking {
+            atom: self.pkg(worst).to_string(),
+            conflicts,
+            versions: self.d.atoms[&worst].versions.len(),
+            involved: by_count
+                .iter()
+                .skip(1)
+                .take(5)
+                .map(|(_, id)| self.pkg(*id).to_string())
+                .collect(),
+        }
+    }
+}
+
+/// How deep a derivation tree may be for PubGrub's reporter, which
+/// recurses once per level (and so does `collapse_no_versions`): a
+/// thousand levels stay well within a 2 MiB thread stack.
+const MAX_REPORTED_DEPTH: usize = 256;
+
+/// How long PubGrub's report may be before the facts are shown instead:
+/// a search through a hundred versions reports each step.
+const MAX_REPORTED_LINES: usize = 60;
+
+type Tree = pubgrub::DerivationTree<Pkg, VSet, String>;
+
+/// A conflict explained: PubGrub's report when the derivation is shallow
+/// enough for its recursive reporter, else the facts it rests on (each
+/// requirement and manifest involved, once), so that a search through
+/// hundreds of versions neither overflows the stack nor prints a
+/// thousand lines. The tree is taken apart without recursion too
+/// (dropping it would recurse once per level).
+fn explain(mut tree: Tree) -> String {
+    let out = match depth(&tree) <= MAX_REPORTED_DEPTH {
+        true => {
+            tree.collapse_no_versions();
+            let report = DefaultStringReporter::report(&tree);
+            match report.lines().count() <= MAX_REPORTED_LINES {
+                true => report,
+                false => facts(&tree),
+            }
+        }
+        false => facts(&tree),
+    };
+    dismantle(tree);
+    out
+}
+
+/// The depth of `tree`, without recursion.
+fn depth(tree: &Tree) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(tree, 1usize)];
+    let mut seen: HashSet<*const Tree> = HashSet::new();
+    while let Some((node, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        if let pubgrub::DerivationTree::Derived(derived) = node {
+            for cause in [&derived.cause1, &derived.cause2] {
+                if seen.insert(Arc::as_ptr(cause)) {
+                    stack.push((cause, d + 1));
+                }
+            }
+        }
+    }
+    deepest
+}
+
+/// The external facts `tree` derives from, each once, at most 20 shown:
+/// those about atoms with few facts first (the requirements that clash),
+/// the hundreds alike (`a 1.0.i depends on b =1.0.i`) last.
+fn facts(tree: &Tree) -> String {
+    const SHOWN: usize = 20;
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut known: HashSet<String> = HashSet::new();
+    let mut stack = vec![tree];
+    let mut seen: HashSet<*const Tree> = HashSet::new();
+    while let Some(node) = stack.pop() {
+        match node {
+            pubgrub::DerivationTree::External(external) => {
+                let line = external.to_string();
+                if known.insert(line.clone()) {
+                    let about = match external {
+                        pubgrub::External::NotRoot(p, _)
+                        | pubgrub::External::NoVersions(p, _)
+                        | pubgrub::External::Custom(p, _, _)
+                        | pubgrub::External::FromDependencyOf(p, _, _, _) => p.to_string(),
+                    };
+                    lines.push((about, line));
+                }
+            }
+            pubgrub::DerivationTree::Derived(derived) => {
+                for cause in [&derived.cause2, &derived.cause1] {
+                    if seen.insert(Arc::as_ptr(cause)) {
+                        stack.push(cause);
+                    }
+                }
+            }
+        }
+    }
+    let mut per_atom: HashMap<&str, usize> = HashMap::new();
+    for (about, _) in &lines {
+        *per_atom.entry(about).or_default() += 1;
+    }
+    let mut lines: Vec<(usize, &str)> = lines
+        .iter()
+        .map(|(about, line)| (per_atom[about.as_str()], line.as_str()))
+        .collect();
+    lines.sort_by_key(|(n, _)| *n);
+    let total = lines.len();
+    let mut out = format!(
+        "no combination works; the search ruled out versions one by one, from these {total} facts:"
+    );
+    for (_, line) in lines.iter().take(SHOWN) {
+        out.push_str("\n  ");
+        out.push_str(line);
+    }
+    if total > SHOWN {
+        out.push_str(&format!("\n  … and {} more", total - SHOWN));
+    }
+    out
+}
+
+/// Drops `tree` one node at a time: its own drop recurses once per level.
+fn dismantle(tree: Tree) {
+    let mut stack = vec![tree];
+    while let Some(node) = stack.pop() {
+        if let pubgrub::DerivationTree::Derived(derived) = node {
+            for cause in [derived.cause1, derived.cause2] {
+                if let Ok(inner) = Arc::try_unwrap(cause) {
+                    stack.push(inner);
+                }
+            }
+        }
+    }
+}
+
 impl DependencyProvider for Provider<'_> {
     type P = Pkg;
     type V = Version;
@@ -989,11 +1270,14 @@ impl DependencyProvider for Provider<'_> {
     ) -> Self::Priority {
         let count = match package {
             Pkg::Root(_) => 1,
-            Pkg::Atom { id, .. } => self.d.atoms[id]
-                .versions
-                .keys()
-                .filter(|v| range.contains(v))
-                .count(),
+            Pkg::Atom { id, .. } => {
+                self.conflicts
+                    .borrow_mut()
+                    .insert(*id, stats.conflict_count());
+                VSet::within(range.ranges.clone(), self.listed.get(id).cloned())
+                    .listed_count()
+                    .unwrap_or(0)
+            }
         };
         (stats.conflict_count(), Reverse(count))
     }
@@ -1001,9 +1285,12 @@ impl DependencyProvider for Provider<'_> {
     fn should_cancel(&self) -> Result<(), SolverStop> {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
-        match steps > self.budget {
-            true => Err(SolverStop::Budget(steps)),
-            false => Ok(()),
+        if steps > self.budget {
+            return Err(SolverStop::Budget(steps));
+        }
+        match self.conflicts.borrow().values().max() {
+            Some(&most) if most > MAX_CONFLICTS_PER_ATOM => Err(SolverStop::Backtracking(most)),
+            _ => Ok(()),
         }
     }
 
@@ -1016,11 +1303,21 @@ impl DependencyProvider for Provider<'_> {
                 // otherwise a yanked version is never chosen.
                 match self.prefer.get(id) {
                     Some(v) if range.contains(v) && versions.contains_key(v) => Some(v.clone()),
-                    _ => versions
+                    // The highest interval first, and in it the highest
+                    // version: no walk over the versions ruled out.
+                    _ => range
+                        .ranges
                         .iter()
+                        .collect::<Vec<_>>()
+                        .into_iter()
                         .rev()
-                        .find(|(v, e)| range.contains(v) && !e.is_yanked())
-                        .map(|(v, _)| v.clone()),
+                        .find_map(|(low, high)| {
+                            versions
+                                .range((low.clone(), high.clone()))
+                                .rev()
+                                .find(|(_, e)| !e.is_yanked())
+                                .map(|(v, _)| v.clone())
+                        }),
                 }
             }
         })
@@ -1079,6 +1376,12 @@ pub fn resolve(
         requirements: Default::default(),
         steps: std::cell::Cell::new(0),
         budget: solver_budget(listed),
+        listed: d
+            .atoms
+            .iter()
+            .map(|(id, a)| (*id, a.versions.keys().cloned().collect()))
+            .collect(),
+        conflicts: Default::default(),
     };
     let solution = match pubgrub::resolve(
         &provider,
@@ -1086,9 +1389,8 @@ pub fn resolve(
         root.version.clone(),
     ) {
         Ok(s) => s,
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
-            let mut explanation = DefaultStringReporter::report(&tree);
+        Err(PubGrubError::NoSolution(tree)) => {
+            let mut explanation = explain(tree);
             // Say what there is, for every atom the explanation names.
             let mut named: Vec<(&Label, String, &BTreeMap<Version, VersionEntry>)> = d
                 .atoms
@@ -1114,7 +1416,7 @@ pub fn resolve(
                 };
                 explanation.push_str(&format!(
                     "\n  ({label} in {set} has {}{yanked})",
-                    list_versions(&list)
+                    list_some_versions(&list)
                 ));
             }
             return Err(ResolveError::Conflict { explanation });
@@ -1128,6 +1430,9 @@ pub fn resolve(
                 steps,
                 versions: listed,
             })
+        }
+        Err(PubGrubError::ErrorInShouldCancel(SolverStop::Backtracking(conflicts))) => {
+            return Err(provider.backtracking(conflicts))
         }
         Err(e) => {
             return Err(ResolveError::Conflict {
@@ -1536,6 +1841,8 @@ mod tests {
             requirements: Default::default(),
             steps: std::cell::Cell::new(0),
             budget: 3,
+            listed: HashMap::new(),
+            conflicts: Default::default(),
         };
         for _ in 0..3 {
             provider.should_cancel().unwrap();
@@ -1679,5 +1986,143 @@ mod tests {
         )
         .unwrap();
         assert_eq!(versions(&r), ["b@1.0.0", "b@2.0.0"]);
+    }
+
+    /// `a` has `n` versions, `a 1.0.i` requiring `b =1.0.i`; `c` requires
+    /// `b =1.0.{c_wants}`: the solver tries `a`'s versions from the top.
+    fn disagreeing(n: u64, c_wants: u64) -> Fake {
+        let mut f = Fake::default();
+        for i in 0..n {
+            let v = format!("1.0.{i}");
+            f.publish(S, 1, "b", &v, &[]);
+            f.publish(S, 1, "a", &v, &[("b", &format!("={v}"))]);
+        }
+        f.publish(S, 1, "b", "2.0.0", &[]);
+        f.publish(S, 1, "c", "1.0.0", &[("b", &format!("=1.0.{c_wants}"))]);
+        f.publish(S, 1, "c", "2.0.0", &[("b", "=2.0.0")]);
+        f
+    }
+
+    /// Sets of an atom's versions are kept as runs of its listed
+    /// versions: ruling out the highest ones one at a time leaves one
+    /// interval (it left one hole more per version: quadratic), and every
+    /// operation means, over the listed versions, what it means over all.
+    #[test]
+    fn version_sets_stay_runs_of_listed_versions() {
+        let listed: Arc<[Version]> = (0..2_000u64).map(|p| Version::new(1, 0, p)).collect();
+        let req = VersionReq::parse("^1").unwrap();
+        let mut set = VSet {
+            listed: Some(listed.clone()),
+            ..VSet::from_req(&req, listed.iter())
+        };
+        for v in listed.iter().rev().take(1_500) {
+            set = set.intersection(&VSet::singleton(v.clone()).complement());
+            assert_eq!(set.ranges.iter().count(), 1);
+        }
+        assert_eq!(set.listed_count(), Some(500));
+        // A hole in the middle stays one hole.
+        let hole = set.intersection(&VSet::singleton(Version::new(1, 0, 7)).complement());
+        assert_eq!(hole.ranges.iter().count(), 2);
+        assert_eq!(hole.listed_count(), Some(499));
+        // Set algebra over the listed versions, against plain ranges.
+        let some = |seed: u64| {
+            let mut ranges = Ranges::empty();
+            for i in 0..5u64 {
+                let a = (seed * 7919 + i * 104_729) % 2_000;
+                let b = (a + seed % 300) % 2_000;
+                ranges = ranges.union(&Ranges::between(
+                    Version::new(1, 0, a.min(b)),
+                    Version::new(1, 0, a.max(b) + 1),
+                ));
+            }
+            ranges
+        };
+        for seed in 1..40u64 {
+            let (x, y) = (some(seed), some(seed * 31 + 5));
+            let (vx, vy) = (
+                VSet::within(x.clone(), Some(listed.clone())),
+                VSet::plain(y.clone()),
+            );
+            let union = vx.union(&vy);
+            let meet = vx.intersection(&vy);
+            let not = vx.complement();
+            for v in listed.iter() {
+                assert_eq!(union.contains(v), x.contains(v) || y.contains(v), "{v}");
+                assert_eq!(meet.contains(v), x.contains(v) && y.contains(v), "{v}");
+                assert_eq!(not.contains(v), !x.contains(v), "{v}");
+            }
+            let over_listed = |r: &Ranges<Version>| -> Vec<&Version> {
+                listed.iter().filter(|v| r.contains(v)).collect()
+            };
+            assert_eq!(
+                vx.subset_of(&vy),
+                over_listed(&x).iter().all(|v| y.contains(v))
+            );
+            assert_eq!(
+                vx.is_disjoint(&vy),
+                over_listed(&x).iter().all(|v| !y.contains(v))
+            );
+        }
+    }
+
+    /// Thousands of versions whose manifests disagree with the rest of the
+    /// graph: the solver gives up on the atom after
+    /// [`MAX_CONFLICTS_PER_ATOM`] tries, naming it and the atoms it clashes
+    /// with, instead of trying every version (minutes, gigabytes).
+    #[test]
+    fn ruling_out_versions_one_by_one_is_bounded() {
+        // Solvable below the bound: a 1.0.0 is the one that agrees.
+        let f = disagreeing(300, 0);
+        let r = resolve(
+            &f,
+            &root(&[(S, "a", "^1"), (S, "c", "^1")]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(versions(&r), ["a@1.0.0", "b@1.0.0", "c@1.0.0"]);
+        // Past it: a clear error naming the atoms.
+        let f = disagreeing(700, 0);
+        match resolve(
+            &f,
+            &root(&[(S, "a", "^1"), (S, "c", "^1")]),
+            &HashMap::new(),
+        ) {
+            Err(e @ ResolveError::Backtracking { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("versions of a one by one"), "{text}");
+                assert!(text.contains("700 published versions"), "{text}");
+                assert!(text.contains("most in conflict: "), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Narrowed as the help says, it resolves.
+        let r = resolve(
+            &f,
+            &root(&[(S, "a", "=1.0.0"), (S, "c", "^1")]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(versions(&r), ["a@1.0.0", "b@1.0.0", "c@1.0.0"]);
+    }
+
+    /// A conflict found after ruling out hundreds of versions one by one
+    /// derives from a chain hundreds of levels deep: PubGrub's recursive
+    /// reporter overflowed the stack on it (and so did dropping it). It is
+    /// explained by the facts it rests on, on a test thread's 2 MiB stack.
+    #[test]
+    fn a_deep_conflict_is_explained_without_overflow() {
+        let f = disagreeing(450, 0);
+        let e = resolve(
+            &f,
+            &root(&[(S, "a", "^1"), (S, "c", "^2")]),
+            &HashMap::new(),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, ResolveError::Conflict { .. }), "{text}");
+        assert!(text.contains("ruled out versions one by one"), "{text}");
+        assert!(text.contains("c 2.0.0 depends on b =2.0.0"), "{text}");
+        assert!(text.contains("… and "), "{text}");
+        assert!(text.lines().count() < 40, "{text}");
     }
 }

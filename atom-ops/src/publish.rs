@@ -315,6 +315,8 @@ pub fn publish(
     connections: &Connections,
 ) -> Result<PublishReport, PublishError> {
     let reading = tracing::info_span!(target: "eka::phase", "read commit, list remote").entered();
+    // What a killed publish left, even when this one has nothing to push.
+    git::push::remove_stale_scratch_repositories();
     let repo = git::open(&request.dir)?;
     let source = git::resolve_commit(&repo, &request.rev)?;
     let rev = describe_rev(&request.rev, source);

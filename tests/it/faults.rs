@@ -113,6 +113,86 @@ fn commands_end_against_a_stalling_server() {
     );
 }
 
+/// `ssh://` and `file://` run a local process (`ssh`, `git upload-pack`),
+/// whose pipes have no timeout of their own: an ssh server that accepts
+/// and never answers (a client that never speaks stands in for it) and a
+/// repository whose upload-pack blocks (its `packed-refs` a FIFO) are
+/// given up after the network timeout, and the next mirror answers.
+/// Before, both hung for ever.
+#[test]
+fn a_silent_ssh_or_local_mirror_is_skipped_for_the_next() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("b", "1.0.0")
+        .build();
+    let silent_ssh = sb.mkdir("bin").join("silent-ssh");
+    std::fs::write(&silent_ssh, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    make_executable(&silent_ssh);
+    let stuck = sb.mkdir("stuck").join("registry.git");
+    git(
+        sb.path(),
+        &[
+            "clone",
+            "--mirror",
+            "-q",
+            &reg.path.to_string_lossy(),
+            &stuck.to_string_lossy(),
+        ],
+    );
+    let _ = std::fs::remove_file(stuck.join("packed-refs"));
+    let fifo =
+        std::ffi::CString::new(stuck.join("packed-refs").to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: a C string this test owns.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    for first in [
+        "ssh://git@registry.invalid/registry.git".to_owned(),
+        format!("file://{}", stuck.display()),
+    ] {
+        let dir = sb.mkdir(&format!("app-{}", first.len()));
+        std::fs::write(
+            dir.join("atom.toml"),
+            format!(
+                "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = [\"{first}\", \"{}\"]\n\n[deps.from.reg]\nb = \"^1\"\n",
+                reg.url
+            ),
+        )
+        .unwrap();
+        let mut cmd = sb.eka_command(&dir);
+        cmd.env("EKA_NETWORK_TIMEOUT", "2")
+            .env("GIT_SSH_COMMAND", &silent_ssh)
+            .arg("lock");
+        let started = Instant::now();
+        let run = sb.run(cmd).assert_success();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(30), "{first}: {took:?}");
+        assert!(run.stderr.contains(&first), "{first}: {run}");
+        assert!(
+            flat(&run.stderr).contains("did not answer for 2 s"),
+            "{first}: {run}"
+        );
+        // Alone, the silent mirror fails the command, as timed out.
+        let mut cmd = sb.eka_command(&dir);
+        cmd.env("EKA_NETWORK_TIMEOUT", "2")
+            .env("GIT_SSH_COMMAND", &silent_ssh)
+            .args(["versions", &format!("{first}::b")]);
+        let started = Instant::now();
+        let run = sb.run(cmd).assert_failure();
+        assert!(started.elapsed() < Duration::from_secs(30), "{first}");
+        assert!(
+            flat(&run.stderr).contains("did not answer for 2 s"),
+            "{first}: {run}"
+        );
+    }
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    perms.set_mode(0o755);
+    std::fs::set_permissions(path, perms).unwrap();
+}
+
 /// A push whose server applies the refs but never finishes (a hook that
 /// does not return keeps git's receive-pack from reporting) is stopped
 /// after the timeout; the next publish finds what landed and finishes.
@@ -225,10 +305,15 @@ fn reset_project(dir: &Path) {
 /// Runs `eka ARGS` in its own process group and kills the group with
 /// SIGKILL after `delay`; whether it was still running then.
 fn kill_9_after(sb: &Sandbox, dir: &Path, args: &[String], delay: Duration) -> bool {
-    use std::os::unix::process::CommandExt as _;
     let mut cmd = sb.eka_command(dir);
-    cmd.args(args)
-        .stdout(std::process::Stdio::null())
+    cmd.args(args);
+    kill_9_command_after(cmd, delay)
+}
+
+/// [`kill_9_after`] for any command.
+fn kill_9_command_after(mut cmd: std::process::Command, delay: Duration) -> bool {
+    use std::os::unix::process::CommandExt as _;
+    cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0);
     let mut child = cmd.spawn().unwrap();
@@ -270,4 +355,302 @@ fn check_after_kill(sb: &Sandbox, dir: &Path, args: &[String]) -> Vec<String> {
         violations.push(format!("left behind: {names:?}"));
     }
     violations
+}
+
+/// `kill -9` of `eka publish`'s process group (eka, git push, and the
+/// remote's receive-pack, a child of git push on `file://`) at many
+/// points: the remote holds every ref of the publish or none, `git fsck
+/// --strict` finds nothing wrong with it, the next publish finishes the
+/// work, no scratch repository (`eka-push-*`) is left in `TMPDIR`, and no
+/// `index.lock` in the repository published from.
+/// The remote keeps received packs as packs (`receive.unpackLimit=1`), so
+/// that a kill can leave a pack's `.keep` behind (see
+/// [`a_push_killed_after_moving_its_pack_is_recovered`]).
+#[test]
+fn kill_9_mid_publish_leaves_the_remote_all_or_nothing_and_the_next_publish_recovers() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("b", "1.0.0")
+        .build();
+    git(&reg.path, &["config", "receive.unpackLimit", "1"]);
+    let tmp = sb.mkdir("tmp");
+    let publish = |round: u64| {
+        let version = format!("1.0.{round}");
+        for label in ["c", "d"] {
+            reg.source.write_atom(label, label, &version);
+            reg.source.write(
+                &format!("{label}/data-{round}.txt"),
+                format!("{label} {round}\n"),
+            );
+        }
+        reg.source.commit(&format!("round {round}"));
+        let mut cmd = sb.eka_command(reg.source.path());
+        cmd.env("TMPDIR", &tmp)
+            .args(["publish", "--remote", &reg.url, "c", "d"]);
+        (cmd, version)
+    };
+    let mut whole = Duration::MAX;
+    for round in 0..2 {
+        let (cmd, _) = publish(round);
+        let started = Instant::now();
+        sb.run(cmd).assert_success();
+        whole = whole.min(started.elapsed());
+    }
+    let mut kills = 0;
+    let mut violations = Vec::new();
+    let mut round = 2u64;
+    while kills < PUBLISH_KILLS_WANTED && round < MAX_KILL_ROUNDS {
+        let delay = whole * (round % 8) as u32 / 10;
+        let (cmd, version) = publish(round);
+        if kill_9_command_after(cmd, delay) {
+            kills += 1;
+        }
+        // git status takes index.lock unless told not to: a kill left it.
+        if reg.source.path().join(".git/index.lock").exists() {
+            violations.push(format!("round {round}: .git/index.lock left in the source"));
+            let _ = std::fs::remove_file(reg.source.path().join(".git/index.lock"));
+        }
+        let landed = published_refs(&reg.url, &version);
+        let (rerun, _) = publish_again(&sb, &reg.source, &reg.url, &tmp);
+        if !rerun.success() {
+            violations.push(format!("round {round}: the next publish failed: {rerun}"));
+        }
+        let all = published_refs(&reg.url, &version);
+        if all.len() != 6 {
+            violations.push(format!(
+                "round {round}: after the rerun the remote has {all:?}"
+            ));
+        }
+        if !landed.is_empty() && landed != all {
+            violations.push(format!("round {round}: half a publish landed: {landed:?}"));
+        }
+        violations.extend(fsck_problems(&reg.path).map(|p| format!("round {round}: {p}")));
+        let left: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("eka-push-"))
+            .collect();
+        if !left.is_empty() {
+            violations.push(format!("round {round}: left in TMPDIR: {left:?}"));
+        }
+        round += 1;
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(
+        kills >= PUBLISH_KILLS_WANTED,
+        "only {kills} of {round} kills landed mid-run (the quickest whole run took {whole:?})"
+    );
+}
+
+const PUBLISH_KILLS_WANTED: u32 = 10;
+
+/// The refs of `c` and `d` at `version` on the remote (atom, manifest
+/// and origin refs, six in all once published).
+fn published_refs(url: &str, version: &str) -> Vec<(String, String)> {
+    let mut refs: Vec<(String, String)> = ls_remote(url, &["refs/atoms/*"])
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(&format!("/{version}")))
+        .filter(|(name, _)| name.contains("/c/") || name.contains("/d/"))
+        .collect();
+    refs.sort();
+    refs
+}
+
+/// `eka publish` of `c` and `d` again, as the user would after a kill.
+fn publish_again(
+    sb: &Sandbox,
+    source: &crate::support::Repo,
+    url: &str,
+    tmp: &Path,
+) -> (Run, Duration) {
+    let mut cmd = sb.eka_command(source.path());
+    cmd.env("TMPDIR", tmp)
+        .args(["publish", "--remote", url, "c", "d"]);
+    let started = Instant::now();
+    let run = sb.run(cmd);
+    (run, started.elapsed())
+}
+
+/// What `git fsck --strict` says is wrong with the repository at `path`.
+fn fsck_problems(path: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["fsck", "--strict", "--no-dangling", "--no-progress"])
+        .current_dir(path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = text
+        .lines()
+        .any(|l| l.starts_with("error") || l.starts_with("warning") || l.contains("fatal"));
+    (!out.status.success() || bad).then(|| format!("git fsck --strict: {text}"))
+}
+
+/// A push killed after receive-pack moved the pack into place and before
+/// it removed the pack's `.keep` (here: while the remote's
+/// `reference-transaction` hook runs, with the refs locked) leaves that
+/// `.keep` and the refs' `.lock` files; git then refuses every push of the
+/// same objects ("unable to migrate objects to permanent storage": the new
+/// `.keep` differs) and of those refs. Nothing landed; the next publish
+/// says which lock files to delete, and once they are gone gets past the
+/// `.keep` (its pack compressed otherwise).
+#[test]
+fn a_push_killed_after_moving_its_pack_is_recovered() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("b", "1.0.0")
+        .build();
+    git(&reg.path, &["config", "receive.unpackLimit", "1"]);
+    let marker = sb.path().join("in-hook");
+    install_hook(
+        &reg.path,
+        "reference-transaction",
+        &format!(
+            "[ \"$1\" = prepared ] && {{ touch '{}'; sleep 600; }}\nexit 0",
+            marker.display()
+        ),
+    );
+    let tmp = sb.mkdir("tmp");
+    for label in ["c", "d"] {
+        reg.source.write_atom(label, label, "1.0.0");
+    }
+    reg.source.commit("c and d");
+    let mut cmd = sb.eka_command(reg.source.path());
+    cmd.env("TMPDIR", &tmp)
+        .args(["publish", "--remote", &reg.url, "c", "d"]);
+    kill_9_when_exists(cmd, &marker);
+    assert!(published_refs(&reg.url, "1.0.0").is_empty());
+    let kept: Vec<_> = std::fs::read_dir(reg.path.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".keep"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the killed push left no .keep: {kept:?}");
+    std::fs::remove_file(reg.path.join("hooks/reference-transaction")).unwrap();
+    let (run, _) = publish_again(&sb, &reg.source, &reg.url, &tmp);
+    let run = run.assert_failure();
+    assert!(
+        flat(&run.stderr)
+            .contains("git left the remote wedged: a push killed there earlier left lock files"),
+        "{run}"
+    );
+    let mut locks = Vec::new();
+    for entry in walkdir(&reg.path.join("refs")) {
+        if entry.extension().is_some_and(|e| e == "lock") {
+            locks.push(entry);
+        }
+    }
+    assert!(!locks.is_empty());
+    for lock in locks {
+        std::fs::remove_file(lock).unwrap();
+    }
+    let (run, _) = publish_again(&sb, &reg.source, &reg.url, &tmp);
+    run.assert_success();
+    assert_eq!(published_refs(&reg.url, "1.0.0").len(), 6);
+    assert_eq!(fsck_problems(&reg.path), None);
+}
+
+/// Every file below `dir`.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// Runs `cmd` in its own process group and kills the group with SIGKILL
+/// as soon as `marker` exists.
+fn kill_9_when_exists(mut cmd: std::process::Command, marker: &Path) {
+    use std::os::unix::process::CommandExt as _;
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while !marker.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the command ended before {}",
+            marker.display()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never reached {}",
+            marker.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signals the process group of a child this test spawned.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+/// `kill -9` of `eka fetch` at many points, each from an empty cache: the
+/// next fetch succeeds (the cache is never left broken).
+#[test]
+fn kill_9_mid_fetch_leaves_the_cache_usable() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("b", "1.0.0")
+        .atom("c", "1.0.0")
+        .build();
+    let dir = sb.mkdir("app");
+    std::fs::write(dir.join("atom.toml"), ORIGINAL_MANIFEST).unwrap();
+    sb.eka(
+        &dir,
+        &[
+            "add",
+            &format!("{}::b", reg.url),
+            &format!("{}::c", reg.url),
+        ],
+    )
+    .assert_success();
+    let cache = sb.home().join(".cache/eka");
+    let fetch = vec!["fetch".to_owned()];
+    let whole = (0..3)
+        .map(|_| {
+            let _ = std::fs::remove_dir_all(&cache);
+            let started = Instant::now();
+            sb.eka(&dir, &fetch).assert_success();
+            started.elapsed()
+        })
+        .min()
+        .unwrap();
+    let mut kills = 0;
+    let mut violations = Vec::new();
+    let mut round = 0u64;
+    while kills < KILLS_WANTED && round < MAX_KILL_ROUNDS {
+        if round % 2 == 0 {
+            let _ = std::fs::remove_dir_all(&cache);
+        }
+        let delay = whole * (round % 8) as u32 / 10;
+        if kill_9_after(&sb, &dir, &fetch, delay) {
+            kills += 1;
+        }
+        let rerun = sb.eka(&dir, &fetch);
+        if !rerun.success() {
+            violations.push(format!("round {round}: the next fetch failed: {rerun}"));
+        }
+        round += 1;
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(
+        kills >= KILLS_WANTED,
+        "only {kills} of {round} kills landed mid-run (the quickest whole run took {whole:?})"
+    );
 }

@@ -305,3 +305,45 @@ fn terminal_escapes_from_a_manifest_are_shown_escaped() {
         .assert_success();
     assert!(run.stdout.contains("\\u001b]0;owned"), "{run}");
 }
+
+/// An error's snippet of a file (here `atom.toml`, with an OSC that sets
+/// the terminal's title where a version should be) shows the file's
+/// terminal controls escaped, as messages do, its label still under the
+/// value. miette printed the bytes raw.
+#[test]
+fn terminal_escapes_in_an_error_snippet_are_shown_escaped() {
+    let sb = Sandbox::new();
+    let dir = sb.mkdir("app");
+    std::fs::write(
+        dir.join("atom.toml"),
+        "[package]\nlabel = \"app\"\nversion = \"0.1.0\u{1b}]0;title\u{7}\"\n",
+    )
+    .unwrap();
+    let run = sb.eka(&dir, &["lock"]).assert_failure();
+    assert!(
+        !run.stderr.contains('\u{1b}') && !run.stderr.contains('\u{7}'),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .contains(r#"version = "0.1.0\u{1b}]0;title\u{7}""#),
+        "{run}"
+    );
+    // The label still points at what it pointed at (the ESC, which TOML
+    // refuses in a string), now shown as `\u{1b}`: the underline starts
+    // under its `\` and is as long.
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(r#"version = "0.1.0\u{1b}"#))
+        .expect("the snippet's line");
+    let column = |l: &str, byte: usize| l[..byte].chars().count();
+    let esc = column(lines[at], lines[at].find(r"\u{1b}").unwrap());
+    let under: Vec<char> = lines[at + 1].chars().collect();
+    let start = under.iter().position(|c| *c == '─').expect("an underline");
+    let len = under[start..]
+        .iter()
+        .take_while(|c| matches!(c, '─' | '┬'))
+        .count();
+    assert_eq!((start, len), (esc, r"\u{1b}".len()), "{run}");
+}

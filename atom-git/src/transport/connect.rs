@@ -6,6 +6,7 @@ use gix::bstr::ByteSlice;
 use gix::protocol::transport;
 use gix::protocol::transport::client::TransportWithoutIO as _;
 
+use super::process::connect_process;
 use super::ssh::SshOptions;
 use super::TransportError;
 
@@ -17,9 +18,8 @@ pub(crate) type BoxedTransport = Box<dyn transport::client::blocking_io::Transpo
 ///
 /// Every read and write waits at most `timeout` (and so does connecting):
 /// `git://` through its socket's timeouts, `http(s)://` through the HTTP
-/// client's. `ssh://` and `file://` talk to a local process (`ssh`, or
-/// `git upload-pack`), which has its own (ssh's `ConnectTimeout` and
-/// `ServerAliveInterval`, as the user's ssh configuration sets them).
+/// client's, `ssh://` and `file://` (a local process: `ssh`, or `git
+/// upload-pack`) through waiting on its pipes (see `process`).
 pub(crate) fn connect(
     url: &str,
     ssh: impl FnOnce() -> Result<SshOptions, TransportError>,
@@ -27,22 +27,22 @@ pub(crate) fn connect(
 ) -> Result<BoxedTransport, TransportError> {
     let parsed =
         gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| TransportError::Url(e.into()))?;
-    if parsed.scheme == gix::url::Scheme::Git {
-        return Ok(Box::new(connect_git_daemon(&parsed, timeout)?));
+    match parsed.scheme {
+        gix::url::Scheme::Git => return Ok(Box::new(connect_git_daemon(&parsed, timeout)?)),
+        gix::url::Scheme::Ssh => {
+            return Ok(Box::new(connect_process(&parsed, Some(ssh()?), timeout)?))
+        }
+        gix::url::Scheme::File => return Ok(Box::new(connect_process(&parsed, None, timeout)?)),
+        _ => {}
     }
     let is_http = matches!(
         parsed.scheme,
         gix::url::Scheme::Http | gix::url::Scheme::Https
     );
-    let ssh = match parsed.scheme {
-        gix::url::Scheme::Ssh => ssh()?,
-        _ => Default::default(),
-    };
     let mut connection = transport::client::blocking_io::connect::connect(
         parsed,
         transport::client::blocking_io::connect::Options {
             version: transport::Protocol::V2,
-            ssh,
             ..Default::default()
         },
     )

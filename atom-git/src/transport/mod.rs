@@ -14,6 +14,7 @@
 mod connect;
 #[cfg(test)]
 mod faults;
+mod process;
 mod session;
 mod ssh;
 
@@ -134,6 +135,12 @@ pub enum TransportError {
     Ssh(#[source] Arc<SshConfigError>),
     #[error("cannot connect")]
     Connect(#[source] crate::BoxError),
+    #[error("cannot run `{program}`")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot connect to {addr}")]
     Tcp {
         addr: std::net::SocketAddr,
