@@ -5,6 +5,14 @@
 //! its tree and its blobs, never source history. Each commit is then checked against the
 //! lock: it must parse as an atom commit of that label and version with the
 //! locked origin, and its tree must have the locked content digest.
+//!
+//! An atom whose lock records signers (its set has a trust policy) has the
+//! signatures of those signers checked again when the remote is listed
+//! (`spec/trust.md` §5.3): their refs are listed beside the atom's, their
+//! tags come in the same fetch, and each must still be a good signature by
+//! that key, at the recorded time, over the atom as locked. A signature tag
+//! rewritten or removed after locking refuses the fetch before anything is
+//! pinned.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +20,7 @@ use std::path::Path;
 use atom_format::refs::{AtomRef, AtomVersion, Namespace, EKA03_ROOT_REF, ROOT_REF};
 use atom_format::Label;
 use atom_git::{Connections, RemoteRef};
+use atom_trust::{judge_signature, KeyFingerprint, ListedTag, RecordedSigner, TrustRef};
 use semver::Version;
 
 use crate::ids::{AtomId, CommitId, ContentDigest};
@@ -138,13 +147,50 @@ pub enum FetchError {
         #[source]
         source: AtomCheckError,
     },
+    #[error("the lock records a signature of {label}@{version} by {signer}, but `{url}` no longer has it")]
+    #[diagnostic(
+        code(eka::fetch::signature_gone),
+        help("signature refs are never removed from a registry; this one was deleted or the registry was replaced since locking; nothing was fetched")
+    )]
+    SignatureGone {
+        label: Label,
+        version: Version,
+        url: String,
+        signer: KeyFingerprint,
+    },
+    #[error("the signature of {label}@{version} by {signer} that the lock records does not hold on `{url}`: {why}")]
+    #[diagnostic(
+        code(eka::fetch::signature),
+        help("the registry's signature was rewritten since locking; nothing was fetched")
+    )]
+    Signature {
+        label: Label,
+        version: Version,
+        url: String,
+        signer: KeyFingerprint,
+        why: String,
+    },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cache(#[from] atom_git::CacheError),
 }
 
-/// What one set's fetch did: the indices fetched, the mirror used, warnings.
-type SetOutcome = (Vec<usize>, Option<String>, Vec<String>);
+/// What one set's fetch did.
+#[derive(Default)]
+struct SetOutcome {
+    /// The indices of the wants fetched.
+    fetched: Vec<usize>,
+    /// The mirror used.
+    url: Option<String>,
+    /// Mirrors skipped.
+    warnings: Vec<String>,
+    /// The recorded signatures listed: want index, signer, tag.
+    signatures: Vec<(usize, RecordedSigner, CommitId)>,
+}
+
+/// The signers a lock records for each want, in the order of the wants
+/// (empty: none).
+pub type Signers<'a> = &'a [&'a [RecordedSigner]];
 
 /// Options of [`fetch`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -167,9 +213,25 @@ pub fn fetch(
     wants: &[Want],
     opts: Options,
 ) -> Result<(Vec<Got>, Vec<String>), FetchError> {
+    fetch_signed(cache, connections, base, wants, &[], opts)
+}
+
+/// [`fetch`], checking again the signatures the lock records of each want
+/// (`signers`, in the order of `wants`; empty for none) when the remote is
+/// listed (`opts.check_remote`).
+pub fn fetch_signed(
+    cache: &Cache,
+    connections: &Connections,
+    base: &Path,
+    wants: &[Want],
+    signers: Signers<'_>,
+    opts: Options,
+) -> Result<(Vec<Got>, Vec<String>), FetchError> {
     let mut warnings = Vec::new();
     let mut status = vec![Status::Cached; wants.len()];
     let mut from: Vec<Option<String>> = vec![None; wants.len()];
+    let mut signatures: Vec<(usize, RecordedSigner, CommitId)> = Vec::new();
+    let mut listed_at: Vec<Option<String>> = vec![None; wants.len()];
     if !opts.offline {
         // Group by set (mirror list): one listing and one fetch per set.
         let mut groups: BTreeMap<&[RepoUrl], Vec<usize>> = BTreeMap::new();
@@ -180,7 +242,15 @@ pub fn fetch(
             let handles: Vec<_> = groups
                 .into_iter()
                 .map(|(mirrors, idx)| {
-                    s.spawn(move || fetch_set(cache, connections, base, mirrors, wants, idx, opts))
+                    s.spawn(move || {
+                        let set = SetWants {
+                            mirrors,
+                            wants,
+                            idx: &idx,
+                            signers,
+                        };
+                        fetch_set(cache, connections, base, set, opts)
+                    })
                 })
                 .collect();
             handles
@@ -189,12 +259,16 @@ pub fn fetch(
                 .collect()
         });
         for r in results {
-            let (fetched, url, warns) = r?;
-            warnings.extend(warns);
-            for i in fetched {
+            let outcome = r?;
+            warnings.extend(outcome.warnings);
+            for i in outcome.fetched {
                 status[i] = Status::Fetched;
-                from[i] = url.clone();
+                from[i] = outcome.url.clone();
             }
+            for (i, _, _) in &outcome.signatures {
+                listed_at[*i] = outcome.url.clone();
+            }
+            signatures.extend(outcome.signatures);
         }
     }
     let mut got = Vec::with_capacity(wants.len());
@@ -218,7 +292,7 @@ pub fn fetch(
                     source,
                 },
             })?;
-        got.push(Got {
+        let got_now = Got {
             id: w.id,
             label: w.label.clone(),
             version: w.version.clone(),
@@ -227,7 +301,12 @@ pub fn fetch(
             digest: checked.digest,
             status: status[i],
             from: from[i].take(),
-        });
+        };
+        for (_, signer, tag) in signatures.iter().filter(|(j, _, _)| *j == i) {
+            let url = listed_at[i].as_deref().unwrap_or_default();
+            check_signature(cache, w, &got_now, signer, *tag, url)?;
+        }
+        got.push(got_now);
     }
     if !opts.offline {
         let pins: Vec<_> = got
@@ -239,20 +318,127 @@ pub fn fetch(
     Ok((got, warnings))
 }
 
+/// Checks the signature `tag` by `signer` of the atom `w` (as fetched and
+/// checked: `got`): a good signature by that key, at the recorded time,
+/// over the atom as locked.
+fn check_signature(
+    cache: &Cache,
+    w: &Want,
+    got: &Got,
+    signer: &RecordedSigner,
+    tag: CommitId,
+    url: &str,
+) -> Result<(), FetchError> {
+    let refuse = |why: String| FetchError::Signature {
+        label: w.label.clone(),
+        version: w.version.clone(),
+        url: url.to_owned(),
+        signer: signer.fingerprint,
+        why,
+    };
+    let bytes = match atom_git::read_object(&cache.repo(), tag) {
+        Ok(Some((gix::object::Kind::Tag, bytes))) => bytes,
+        _ => {
+            return Err(refuse(format!(
+                "its ref points at {tag}, which is not a tag"
+            )))
+        }
+    };
+    let atom = atom_trust::Statement::new(
+        w.label.clone(),
+        w.version.clone(),
+        w.commit,
+        got.origin,
+        w.root,
+        got.digest,
+    );
+    let verdict = judge_signature(
+        &atom,
+        ListedTag {
+            listed: Some(signer.fingerprint),
+            bytes: &bytes,
+        },
+        None,
+    );
+    if !matches!(verdict.status, atom_trust::SignatureStatus::Good) {
+        return Err(refuse(verdict.status.to_string()));
+    }
+    match verdict.signed_at {
+        Some(at) if at.0 == signer.signed_at => Ok(()),
+        at => Err(refuse(format!(
+            "it is now signed at {}, but the lock records {}",
+            at.map_or_else(|| "no time".to_owned(), |t| t.to_string()),
+            atom_trust::Timestamp(signer.signed_at)
+        ))),
+    }
+}
+
+/// One set's share of a fetch: its mirrors, and which wants (with the
+/// signers the lock records of each) come from it.
+#[derive(Clone, Copy)]
+struct SetWants<'a> {
+    mirrors: &'a [RepoUrl],
+    wants: &'a [Want],
+    idx: &'a [usize],
+    signers: Signers<'a>,
+}
+
+impl SetWants<'_> {
+    /// The signers the lock records of want `i`.
+    fn signers_of(&self, i: usize) -> &[RecordedSigner] {
+        self.signers.get(i).copied().unwrap_or_default()
+    }
+}
+
+/// The ref of the signature of `w` by `signer` (`spec/trust.md` §3).
+fn signature_ref(w: &Want, signer: &RecordedSigner) -> String {
+    TrustRef::Signature {
+        atom: AtomVersion::new(w.label.clone(), w.version.clone()),
+        signer: signer.fingerprint,
+    }
+    .name()
+}
+
 /// The exact refs that `eka fetch` lists for the atoms `idx` of one set:
 /// the root and each version's atom ref, in this format's namespace and in
-/// eka 0.3's (the lock does not say which one published it).
-fn check_prefixes(wants: &[Want], idx: &[usize]) -> Vec<String> {
+/// eka 0.3's (the lock does not say which one published it), and the
+/// signature refs of the signers the lock records.
+fn check_prefixes(set: SetWants<'_>) -> Vec<String> {
     let mut out = vec![ROOT_REF.to_owned(), EKA03_ROOT_REF.to_owned()];
-    for &i in idx {
-        let atom = AtomRef::Atom(AtomVersion::new(
-            wants[i].label.clone(),
-            wants[i].version.clone(),
-        ));
+    for &i in set.idx {
+        let w = &set.wants[i];
+        let atom = AtomRef::Atom(AtomVersion::new(w.label.clone(), w.version.clone()));
         out.push(atom.name_in(Namespace::Atoms));
         out.push(atom.name_in(Namespace::Eka03));
+        out.extend(set.signers_of(i).iter().map(|s| signature_ref(w, s)));
     }
     out
+}
+
+/// The tags of the signatures the lock records for the atoms of `set`,
+/// from what `url` listed; a missing one refuses the set.
+fn listed_signatures(
+    url: &str,
+    listed: &[RemoteRef],
+    set: SetWants<'_>,
+) -> Result<Vec<(usize, RecordedSigner, CommitId)>, FetchError> {
+    let mut out = Vec::new();
+    for &i in set.idx {
+        let w = &set.wants[i];
+        for signer in set.signers_of(i) {
+            let name = signature_ref(w, signer);
+            let tag = listed.iter().find(|r| r.name == name).ok_or_else(|| {
+                FetchError::SignatureGone {
+                    label: w.label.clone(),
+                    version: w.version.clone(),
+                    url: url.to_owned(),
+                    signer: signer.fingerprint,
+                }
+            })?;
+            out.push((i, *signer, tag.target));
+        }
+    }
+    Ok(out)
 }
 
 /// Checks what `url` listed ([`check_prefixes`]) against the atoms `idx`:
@@ -328,26 +514,25 @@ fn fetch_set(
     cache: &Cache,
     connections: &Connections,
     base: &Path,
-    mirrors: &[RepoUrl],
-    wants: &[Want],
-    idx: Vec<usize>,
+    set: SetWants<'_>,
     opts: Options,
 ) -> Result<SetOutcome, FetchError> {
+    let (wants, idx) = (set.wants, set.idx);
     let first = &wants[idx[0]];
-    let missing: Vec<usize> = idx
+    let (missing, cached): (Vec<usize>, Vec<usize>) = idx
         .iter()
         .copied()
-        .filter(|&i| !cache.has(&wants[i].commit))
-        .collect();
+        .partition(|&i| !cache.has(&wants[i].commit));
     if missing.is_empty() && !opts.check_remote {
-        return Ok((Vec::new(), None, Vec::new()));
+        return Ok(SetOutcome::default());
     }
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
-    for m in mirrors {
+    for m in set.mirrors {
         let url = location(m, base);
+        let mut signatures = Vec::new();
         if opts.check_remote {
-            let prefixes = check_prefixes(wants, &idx);
+            let prefixes = check_prefixes(set);
             let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
             let listed = match connections.ls_refs_then_fetch(&url, &p) {
                 Ok(l) => l,
@@ -356,17 +541,32 @@ fn fetch_set(
                     continue;
                 }
             };
-            check_listed(&url, &listed, wants, &idx)?;
+            check_listed(&url, &listed, wants, idx)?;
+            signatures = listed_signatures(&url, &listed, set)?;
         }
-        let commits: Vec<CommitId> = missing.iter().map(|&i| wants[i].commit).collect();
-        match cache.fetch(connections, &url, &commits) {
+        // The missing atoms and signature tags in one fetch; the atoms
+        // already cached are said to be there, so a tag comes alone.
+        let mut ids: Vec<CommitId> = missing.iter().map(|&i| wants[i].commit).collect();
+        ids.extend(
+            signatures
+                .iter()
+                .map(|(_, _, tag)| *tag)
+                .filter(|tag| !cache.has(tag)),
+        );
+        let haves: Vec<CommitId> = cached.iter().map(|&i| wants[i].commit).collect();
+        match connections.fetch_objects_having(&cache.repo(), &url, &ids, &haves) {
             Ok(()) => {
                 warnings.extend(
                     failures
                         .iter()
                         .map(|f| format!("mirror unreachable, used `{url}` instead: {f}")),
                 );
-                return Ok((missing, Some(url), warnings));
+                return Ok(SetOutcome {
+                    fetched: missing,
+                    url: Some(url),
+                    warnings,
+                    signatures,
+                });
             }
             Err(e) => failures.push(format!("{url}: {}", e.reason())),
         }
@@ -414,8 +614,14 @@ mod tests {
     #[test]
     fn prefixes_are_exact_refs_in_both_namespaces() {
         let wants = [want("a", "1.0.0", 1), want("b", "2.0.0", 2)];
+        let set = SetWants {
+            mirrors: &[],
+            wants: &wants,
+            idx: &[0, 1],
+            signers: &[],
+        };
         assert_eq!(
-            check_prefixes(&wants, &[0, 1]),
+            check_prefixes(set),
             [
                 "refs/atoms/_root",
                 "refs/ekala/init",

@@ -468,12 +468,20 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
     }
     let cache = Cache::open(&cache::default_dir()?, access)?;
     let wants: Vec<Want> = lock.atoms().iter().map(Want::locked).collect();
+    let signers: Vec<&[atom_trust::RecordedSigner]> =
+        lock.atoms().iter().map(|a| a.signers.as_slice()).collect();
     let options = fetch::Options {
         offline,
         check_remote: !offline,
     };
-    let (atoms, warnings) =
-        fetch::fetch(&cache, &Connections::new(&p.dir), &p.dir, &wants, options)?;
+    let (atoms, warnings) = fetch::fetch_signed(
+        &cache,
+        &Connections::new(&p.dir),
+        &p.dir,
+        &wants,
+        &signers,
+        options,
+    )?;
     Ok(FetchReport {
         atoms,
         cache: cache.dir().to_owned(),
@@ -648,7 +656,7 @@ fn lock_manifest(
     let cache = tracing::info_span!(target: "eka::phase", "open the cache")
         .in_scope(project::open_cache)?;
     let connections = Connections::new(dir);
-    let registry = project::registry(&cache, &connections, dir);
+    let registry = crate::trust::registry(&policies, &cache, &connections, dir);
     let mut locked = project::lock(dir, &root, old, keep, &registry, &cache, &connections)?;
     // Pins of dependencies that are not atoms are not resolved: kept
     // while the manifest names them.

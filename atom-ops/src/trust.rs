@@ -140,6 +140,26 @@ pub fn policies(manifest: &Manifest, dir: &Path) -> Result<Vec<SetPolicy>, Trust
     Ok(out)
 }
 
+/// Resolution's registry for a project in `dir` with `policies`: on a set
+/// with a policy, only yanks signed by a key it allows count
+/// (`spec/trust.md` §6); the others are ignored with a warning.
+pub fn registry<'c>(
+    policies: &[SetPolicy],
+    cache: &'c atom_git::Cache,
+    connections: &atom_git::Connections,
+    dir: &Path,
+) -> atom_lock::registry::git::GitRegistry<'c> {
+    policies.iter().fold(
+        atom_lock::project::registry(cache, connections, dir),
+        |registry, p| {
+            registry.with_yank_signers(
+                atom_lock::registry::SetKey(p.mirrors.clone()),
+                p.policy.signers.clone(),
+            )
+        },
+    )
+}
+
 /// Checks every atom of a fresh lock that comes from a set with a policy
 /// (`spec/trust.md` §5.3): its signature tags (listed by resolution) are
 /// fetched into the cache, one fetch per mirror, and judged against the

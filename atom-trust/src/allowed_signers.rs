@@ -208,6 +208,14 @@ impl AllowedSigners {
         )
     }
 
+    /// Whether some line holds the key `fingerprint` (whatever its options
+    /// say): a key no line holds is refused without reading what it signed.
+    pub fn holds(&self, fingerprint: &KeyFingerprint) -> bool {
+        self.signers
+            .iter()
+            .any(|s| !s.cert_authority && KeyFingerprint::of(s.key.key_data()) == *fingerprint)
+    }
+
     fn judge_where(
         &self,
         holds_key: impl Fn(&AllowedSigner) -> bool,

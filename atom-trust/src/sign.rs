@@ -44,6 +44,8 @@ enum Source {
         /// `-U`: the key file is a public key whose private half is in
         /// ssh-agent (git's literal `key::` keys).
         agent: bool,
+        /// An encrypted private key: ssh-keygen asks for its passphrase.
+        encrypted: bool,
         /// Keeps a temporary public key file alive.
         _temp: Option<tempfile::TempPath>,
     },
@@ -97,6 +99,12 @@ pub enum SignError {
         help("an encrypted key needs its passphrase on a terminal; a public key needs its private key in ssh-agent (SSH_AUTH_SOCK)")
     )]
     SshKeygen(String),
+    #[error("the key `{}` is encrypted, and there is no terminal to ask its passphrase on (ssh-keygen: {ssh_keygen})", .key.display())]
+    #[diagnostic(
+        code(atom::trust::no_terminal),
+        help("load the key into ssh-agent (`ssh-add {}`) and sign with its public key file (`{}.pub`), which asks for nothing; or sign from a terminal", .key.display(), .key.display())
+    )]
+    NoTerminal { key: PathBuf, ssh_keygen: String },
     #[error("cannot exchange files with ssh-keygen")]
     #[diagnostic(code(atom::trust::temp))]
     Io(#[source] std::io::Error),
@@ -135,8 +143,10 @@ impl SigningKey {
         let text = String::from_utf8_lossy(&bytes);
         if let Ok(key) = PrivateKey::from_openssh(text.as_bytes()) {
             let public = key.public_key().clone();
-            return Ok(Self::in_process(key)
-                .unwrap_or_else(|| Self::ssh_keygen(path.to_owned(), false, None, Some(public))));
+            let encrypted = key.is_encrypted();
+            return Ok(Self::in_process(key).unwrap_or_else(|| {
+                Self::ssh_keygen(path.to_owned(), false, None, Some(public)).encrypted(encrypted)
+            }));
         }
         if let Ok(public) = PublicKey::from_openssh(text.trim()) {
             return Ok(Self::ssh_keygen(path.to_owned(), false, None, Some(public)));
@@ -152,7 +162,9 @@ impl SigningKey {
             let public = std::fs::read_to_string(public)
                 .ok()
                 .and_then(|p| PublicKey::from_openssh(p.trim()).ok());
-            return Ok(Self::ssh_keygen(path.to_owned(), false, None, public));
+            // PKCS#8's `ENCRYPTED PRIVATE KEY`, or PEM's `Proc-Type: 4,ENCRYPTED`.
+            let encrypted = text.contains("ENCRYPTED");
+            return Ok(Self::ssh_keygen(path.to_owned(), false, None, public).encrypted(encrypted));
         }
         Err(KeyError::Format(path.display().to_string()))
     }
@@ -195,10 +207,18 @@ impl SigningKey {
                 program: "ssh-keygen".into(),
                 key_file,
                 agent,
+                encrypted: false,
                 _temp: temp,
             },
             public,
         }
+    }
+
+    fn encrypted(mut self, is: bool) -> Self {
+        if let Source::SshKeygen { encrypted, .. } = &mut self.source {
+            *encrypted = is;
+        }
+        self
     }
 
     /// Uses this program instead of `ssh-keygen` (git's `gpg.ssh.program`).
@@ -234,16 +254,38 @@ impl SigningKey {
                 program,
                 key_file,
                 agent,
+                encrypted,
                 ..
             } => {
                 let mut out = Vec::with_capacity(payloads.len());
                 for batch in payloads.chunks(SSH_KEYGEN_BATCH) {
-                    out.extend(ssh_keygen_sign(program, key_file, *agent, batch)?);
+                    let signed = ssh_keygen_sign(program, key_file, *agent, batch);
+                    out.extend(signed.map_err(|e| match e {
+                        // ssh-keygen read an empty passphrase from stdin.
+                        SignError::SshKeygen(said) if *encrypted && !has_terminal() => {
+                            SignError::NoTerminal {
+                                key: key_file.clone(),
+                                ssh_keygen: said,
+                            }
+                        }
+                        e => e,
+                    })?);
                 }
                 Ok(out)
             }
         }
     }
+}
+
+/// Whether this process has a terminal for ssh-keygen to ask a passphrase
+/// on: ssh-keygen opens `/dev/tty`, and without one reads the passphrase
+/// from its standard input (which a script may pipe it to).
+fn has_terminal() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
 }
 
 /// One `ssh-keygen -Y sign` run over a batch of payloads, each in its own

@@ -1126,3 +1126,574 @@ fn signed_and_forged_yanks() {
     --- stderr ---
     ");
 }
+
+/// On a set with a policy, only yanks signed by an allowed key count
+/// (`spec/trust.md` §6): an unsigned yank forged with plain git, the same
+/// tag under a ref naming an allowed key, and a yank signed by a key the
+/// policy does not hold are each ignored with a warning naming who signed,
+/// and the version stays resolvable; a yank by the allowed key withdraws
+/// it. Without a policy, the forged yank counts, as before.
+#[test]
+fn forged_yanks_do_not_withdraw_a_version_under_a_policy() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let (alice, _) = keygen(&sb, "alice");
+    let (mallory, _) = keygen(&sb, "mallory");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let src = reg.source.path();
+    let (alice_key, mallory_key) = (alice.display().to_string(), mallory.display().to_string());
+    for version in ["a@0.1.0", "a@0.2.0"] {
+        sb.eka(
+            src,
+            &["sign", version, "--remote", &url, "--key", &alice_key],
+        )
+        .assert_success();
+    }
+    let alice_hex = signature_refs(&sb, &url, "alice")[0]
+        .0
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Mallory's yank, signed by a key no policy below holds.
+    let yank = |key: &str, reason: &str| {
+        let mut args = vec!["yank", "a@0.2.0", "--remote", &url, "--reason", reason];
+        if !key.is_empty() {
+            args.extend(["--key", key]);
+        }
+        sb.eka(src, &args).assert_success();
+    };
+    yank(&mallory_key, "mallory says so");
+    // An unsigned yank statement in a tag made by plain git, pushed under
+    // the unsigned ref and under a ref that names Alice's key.
+    let listed = ls_remote(&url, &["refs/atoms/_root", "refs/atoms/a/0.2.0"]);
+    let target = |name: &str| listed.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let (root, commit) = (target("refs/atoms/_root"), target("refs/atoms/a/0.2.0"));
+    let versions = sb.eka(sb.path(), &["versions", &format!("{url}::a")]);
+    let id = versions
+        .assert_success()
+        .stdout
+        .split("(atom id ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_owned();
+    let statement = format!(
+        "eka-atom-yank v1\nlabel a\nversion 0.2.0\nid {id}\ncommit {commit}\nroot {root}\nreason forged\n"
+    );
+    std::fs::write(sb.path().join("statement"), statement).unwrap();
+    crate::support::git(src, &["fetch", &url, "refs/atoms/a/0.2.0:refs/forge/a"]);
+    let statement_file = sb.path().join("statement").display().to_string();
+    crate::support::git(
+        src,
+        &["tag", "-a", "-F", &statement_file, "forged", "refs/forge/a"],
+    );
+    git_run(
+        src,
+        &[
+            "push",
+            &url,
+            "refs/tags/forged:refs/atoms/_yank/a/0.2.0/unsigned",
+            &format!("refs/tags/forged:refs/atoms/_yank/a/0.2.0/{alice_hex}"),
+        ],
+    )
+    .assert_success();
+
+    // Without a policy, the yanks count: 0.1.0 is locked.
+    let open = app(&sb);
+    let run = sb.eka(&open, &["add", &format!("{url}::a")]);
+    assert!(
+        run.success() && run.stdout.contains("locking a 0.1.0"),
+        "{run}"
+    );
+
+    // With Alice as the policy, none counts: 0.2.0 is locked, with a
+    // warning for each.
+    let dir = sb.mkdir("trusting");
+    std::fs::write(
+        dir.join("atom.toml"),
+        format!(
+            "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"{url}\"\n\n[trust.reg]\nallowed-signers = \"allowed_signers\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("allowed_signers"),
+        allowed_line("alice@example.org", &alice),
+    )
+    .unwrap();
+    let run = sb.eka(&dir, &["add", &format!("{url}::a")]);
+    let stderr = unwrapped(&run.stderr);
+    assert!(
+        run.success() && run.stdout.contains("locking a 0.2.0"),
+        "{run}"
+    );
+    assert_eq!(
+        stderr.matches("ignoring a yank of a@0.2.0 in").count(),
+        3,
+        "{run}"
+    );
+    assert!(stderr.contains("(unsigned): it is not signed"), "{run}");
+    assert!(
+        stderr.contains("a key the set's policy does not hold"),
+        "{run}"
+    );
+    assert!(stderr.contains("the ref names signer"), "{run}");
+
+    // Alice's own yank counts: the lock keeps 0.2.0 with a warning, and
+    // `eka update` moves off it.
+    yank(&alice_key, "alice withdraws it");
+    let run = sb.eka(&dir, &["update", "a"]);
+    assert!(
+        run.success() && run.stdout.contains("0.2.0 -> 0.1.0"),
+        "{run}"
+    );
+}
+
+/// `eka fetch` checks again the signatures the lock records (`spec/trust.md`
+/// §5.3): a signature ref moved to another version's tag, removed, or
+/// replaced by a new signature of the same key at another time refuses the
+/// fetch, naming the atom and the signer; the project's files are left as
+/// they are. Put back, the fetch goes through.
+#[test]
+fn fetch_checks_the_recorded_signatures_again() {
+    let sb = Sandbox::new();
+    sb.filter_times();
+    let server = sb.server(Transport::Http);
+    let (alice, _) = keygen(&sb, "alice");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let src = reg.source.path();
+    let alice_key = alice.display().to_string();
+    for version in ["a@0.1.0", "a@0.2.0"] {
+        sb.eka(
+            src,
+            &["sign", version, "--remote", &url, "--key", &alice_key],
+        )
+        .assert_success();
+    }
+    let sigs = signature_refs(&sb, &url, "alice");
+    let of = |v: &str| {
+        sigs.iter()
+            .find(|(r, _)| r.contains(&format!("/{v}/")))
+            .unwrap()
+            .clone()
+    };
+    let ((sig_ref, sig), (_, other_sig)) = (of("0.1.0"), of("0.2.0"));
+
+    let dir = sb.mkdir("app");
+    std::fs::write(
+        dir.join("atom.toml"),
+        format!(
+            "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"{url}\"\n\n[trust.reg]\nallowed-signers = \"allowed_signers\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("allowed_signers"),
+        allowed_line("alice@example.org", &alice),
+    )
+    .unwrap();
+    sb.eka(&dir, &["add", &format!("{url}::a@^0.1")])
+        .assert_success();
+    let files =
+        || ["atom.toml", "atom.lock"].map(|f| std::fs::read_to_string(dir.join(f)).unwrap());
+    let before = files();
+    sb.eka(&dir, &["fetch"]).assert_success();
+
+    // The ref moved to 0.2.0's signature (the registry has no hook).
+    let bare = &reg.path;
+    crate::support::git(bare, &["update-ref", &sig_ref, &other_sig]);
+    let run = sb.eka(&dir, &["fetch"]);
+    let stderr = unwrapped(&run.stderr);
+    assert!(
+        !run.success() && stderr.contains("eka::fetch::signature"),
+        "{run}"
+    );
+    assert!(
+        stderr.contains("signed for version 0.2.0, but the atom's is 0.1.0"),
+        "{run}"
+    );
+    // Removed.
+    crate::support::git(bare, &["update-ref", "-d", &sig_ref]);
+    let run = sb.eka(&dir, &["fetch"]);
+    let stderr = unwrapped(&run.stderr);
+    assert!(
+        !run.success() && stderr.contains("eka::fetch::signature_gone"),
+        "{run}"
+    );
+    // Signed again by the same key, later than the lock says.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sb.eka(
+        src,
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &alice_key],
+    )
+    .assert_success();
+    let run = sb.eka(&dir, &["fetch"]);
+    let stderr = unwrapped(&run.stderr);
+    assert!(
+        !run.success() && stderr.contains("it is now signed at"),
+        "{run}"
+    );
+    assert!(stderr.contains("but the lock records"), "{run}");
+    assert_eq!(files(), before);
+
+    // The signature the lock records, back in place.
+    crate::support::git(bare, &["update-ref", &sig_ref, &sig]);
+    sb.eka(&dir, &["fetch"]).assert_success();
+}
+
+/// Runs `cmd` in a session of its own whose controlling terminal, stdin,
+/// stdout and stderr are a new pseudo-terminal; types `input` once the
+/// terminal shows `prompt`. Returns whether it succeeded and everything
+/// the terminal showed (what was typed is not echoed by a passphrase
+/// prompt). Killed after a minute.
+fn run_in_pty(mut cmd: std::process::Command, prompt: &str, input: &str) -> (bool, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::process::CommandExt;
+    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+    assert!(
+        master >= 0,
+        "posix_openpt: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut name = [0 as libc::c_char; 128];
+    unsafe {
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+    }
+    let master = unsafe { std::fs::File::from_raw_fd(master) };
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // A new session, whose controlling terminal the slave (stdin) becomes.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn under a pty");
+    drop(cmd); // closes this process's copies of the slave
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut reader = master.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // EIO once every holder of the slave has exited.
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (mut seen, mut typed) = (Vec::new(), false);
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(bytes) => seen.extend(bytes),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if !typed && String::from_utf8_lossy(&seen).contains(prompt) {
+            (&master).write_all(input.as_bytes()).unwrap();
+            typed = true;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("timed out under a pty:\n{}", String::from_utf8_lossy(&seen));
+        }
+    }
+    let status = child.wait().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&seen).into_owned(),
+    )
+}
+
+/// An encrypted key asks for its passphrase on the terminal, once for all
+/// the atoms of a publish, and signs through ssh-keygen; without a
+/// terminal, the publish fails saying what to do, and nothing is pushed.
+#[test]
+fn an_encrypted_key_asks_for_its_passphrase_on_the_terminal() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let keys = sb.mkdir("keys");
+    let key = keys.join("enc_key");
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.args([
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "hunter2-secret",
+        "-C",
+        "enc",
+        "-f",
+    ])
+    .arg(&key);
+    sb.run(cmd).assert_success();
+    let url = server.create("registry");
+    let repo = sb.repo("mono");
+    repo.write_atom("a", "a", "0.1.0")
+        .write_atom("b", "b", "0.1.0");
+    repo.commit("a, b");
+    let key_arg = key.display().to_string();
+
+    // No terminal at all (a session of its own without one), stdin empty.
+    // Spawned directly: a process group leader (as `Sandbox::run` makes)
+    // cannot start a session.
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.args([
+        "publish", "--remote", &url, "--all", "--sign", "--key", &key_arg,
+    ])
+    .stdin(std::process::Stdio::null());
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run eka");
+    let stderr = unwrapped(&String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("atom::trust::no_terminal"), "{stderr}");
+    assert!(
+        stderr.contains("is encrypted, and there is no terminal to ask its passphrase on"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("ssh-add {key_arg}")) && stderr.contains("enc_key.pub"),
+        "{stderr}"
+    );
+    assert!(ls_remote(&url, &["refs/atoms/*"]).is_empty());
+
+    // On a terminal: one prompt, the passphrase typed (not echoed), two
+    // signatures that ssh-keygen verifies.
+    let mut cmd = sb.eka_command(repo.path());
+    cmd.args([
+        "publish", "--remote", &url, "--all", "--sign", "--key", &key_arg,
+    ]);
+    let (ok, screen) = run_in_pty(cmd, "Enter passphrase", "hunter2-secret\n");
+    assert!(ok, "{screen}");
+    assert_eq!(screen.matches("Enter passphrase").count(), 1, "{screen}");
+    assert!(!screen.contains("hunter2-secret"), "{screen}");
+    let sigs = signature_refs(&sb, &url, "enc");
+    assert_eq!(sigs.len(), 2, "{sigs:?}");
+    for (_, id) in &sigs {
+        ssh_keygen_verifies(&sb, &server.path("registry"), id, "enc", &key);
+    }
+}
+
+/// The hook's layout rules against plain `git push` (`spec/trust.md` §7
+/// rules 2 and 3): a version ref alone or without one of its manifest and
+/// origin refs, a commit that is not an atom commit, and another version's
+/// atom commit are each refused with the hook's reason, and nothing
+/// changes; the same refs complete and in the format are accepted.
+fn hook_refuses_bad_layouts(transport: Transport) {
+    let sb = Sandbox::new();
+    let server = sb.server(transport);
+    let reg = hooked(&sb, &server);
+    let src = reg.source.path();
+    // A real a@0.2.0, published by eka to a scratch registry without the
+    // hook; plain git pushes parts of it from there.
+    reg.source.write_atom("a", "a", "0.2.0");
+    reg.source.commit("a@0.2.0");
+    let scratch = sb.path().join("scratch.git");
+    crate::support::git(sb.path(), &["init", "--bare", "-q", "scratch.git"]);
+    let scratch_url = scratch.display().to_string();
+    sb.eka(src, &["publish", "--remote", &scratch_url, "a"])
+        .assert_success();
+    let before = ls_remote(&reg.url, &["refs/atoms/*"]);
+    let push = |from: &std::path::Path, refspecs: &[&str]| {
+        let mut args = vec!["push", reg.url.as_str()];
+        args.extend(refspecs);
+        let run = git_run(from, &args);
+        assert!(!run.success(), "{run}");
+        assert_eq!(ls_remote(&reg.url, &["refs/atoms/*"]), before);
+        run.stderr
+    };
+    let refused = |stderr: &str, line: &str| {
+        assert!(
+            stderr.contains(&format!("eka: refused {line}")),
+            "{line}\n{stderr}"
+        );
+    };
+    let (atom, manifest, origin) = (
+        "refs/atoms/a/0.2.0",
+        "refs/atoms/_manifest/a/0.2.0",
+        "refs/atoms/_origin/a/0.2.0",
+    );
+
+    // The version ref alone: its siblings are missing after the push.
+    let stderr = push(&scratch, &[atom]);
+    refused(
+        &stderr,
+        "refs/atoms/a/0.2.0: its manifest ref refs/atoms/_manifest/a/0.2.0 is missing",
+    );
+    let stderr = push(&scratch, &[atom, manifest]);
+    refused(
+        &stderr,
+        "refs/atoms/a/0.2.0: its origin ref refs/atoms/_origin/a/0.2.0 is missing",
+    );
+    let stderr = push(&scratch, &[atom, origin]);
+    refused(
+        &stderr,
+        "refs/atoms/a/0.2.0: its manifest ref refs/atoms/_manifest/a/0.2.0 is missing",
+    );
+    // An origin ref that is not the atom commit's origin.
+    let stderr = push(&scratch, &[atom, manifest, &format!("{origin}~1:{origin}")]);
+    refused(
+        &stderr,
+        "refs/atoms/a/0.2.0: its origin ref refs/atoms/_origin/a/0.2.0 holds ",
+    );
+    assert!(
+        stderr.contains("but the atom commit's origin is"),
+        "{stderr}"
+    );
+    // A source commit (with parents, no origin header) as a version.
+    let head = reg.source.head();
+    let stderr = push(
+        src,
+        &[
+            &format!("{head}:refs/atoms/a/0.3.0"),
+            &format!("{head}:refs/atoms/_origin/a/0.3.0"),
+        ],
+    );
+    refused(
+        &stderr,
+        &format!("refs/atoms/a/0.3.0: {head} is not an atom commit in the format's layout"),
+    );
+    // 0.2.0's atom commit, with its siblings, under 0.3.0's refs.
+    let commit = crate::support::git(&scratch, &["rev-parse", atom]);
+    let stderr = push(
+        &scratch,
+        &[
+            "refs/atoms/a/0.2.0:refs/atoms/a/0.3.0",
+            "refs/atoms/_manifest/a/0.2.0:refs/atoms/_manifest/a/0.3.0",
+            "refs/atoms/_origin/a/0.2.0:refs/atoms/_origin/a/0.3.0",
+        ],
+    );
+    refused(
+        &stderr,
+        &format!("refs/atoms/a/0.3.0: {commit} publishes a@0.2.0, not a@0.3.0"),
+    );
+
+    // Complete and in the format: accepted from plain git too.
+    git_run(&scratch, &["push", &reg.url, atom, manifest, origin]).assert_success();
+    assert_eq!(
+        ls_remote(&reg.url, &["refs/atoms/*"]).len(),
+        before.len() + 3
+    );
+}
+
+#[test]
+fn hook_refuses_bad_layouts_over_file() {
+    hook_refuses_bad_layouts(Transport::File);
+}
+
+#[test]
+fn hook_refuses_bad_layouts_over_ssh() {
+    hook_refuses_bad_layouts(Transport::Ssh);
+}
+
+#[test]
+fn hook_refuses_bad_layouts_over_http() {
+    hook_refuses_bad_layouts(Transport::Http);
+}
+
+/// The hook where self-hosted forges run it (`spec/trust.md` §7.1),
+/// emulated with plain git since no forge is installed here: as one of the
+/// scripts in `hooks/pre-receive.d/` that a dispatching `pre-receive` feeds
+/// its input to (the layout Gitea and Forgejo write), and in the
+/// environment GitLab's Gitaly gives custom hooks (`GIT_DIR` and the
+/// quarantine as `GIT_OBJECT_DIRECTORY`, without `GIT_QUARANTINE_PATH`). In
+/// both, a publish by eka goes through and a rewrite by plain git is
+/// refused with the hook's reason.
+#[test]
+fn the_hook_in_forge_layouts() {
+    use std::os::unix::fs::PermissionsExt;
+    for layout in ["pre-receive.d", "gitaly environment"] {
+        let sb = Sandbox::new();
+        let server = sb.server(Transport::File);
+        let reg = RegistryBuilder::new(&sb, &server)
+            .atom("a", "0.1.0")
+            .build();
+        if layout == "pre-receive.d" {
+            support::install_hook(
+                &reg.path,
+                "pre-receive",
+                "input=$(cat)\nstatus=0\nfor hook in hooks/pre-receive.d/*; do\n  [ -f \"$hook\" ] && [ -x \"$hook\" ] || continue\n  printf '%s\\n' \"$input\" | \"$hook\" || status=1\ndone\nexit $status",
+            );
+            let dir = reg.path.join("hooks/pre-receive.d");
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, body) in [
+                ("eka", format!("exec {EKA} hook pre-receive")),
+                ("forge", "cat >/dev/null".to_owned()),
+            ] {
+                let path = dir.join(name);
+                std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        } else {
+            support::install_hook(
+                &reg.path,
+                "pre-receive",
+                &format!(
+                    "export GIT_DIR=\"$(pwd)\"\nexec env -u GIT_QUARANTINE_PATH {EKA} hook pre-receive"
+                ),
+            );
+        }
+        let src = reg.source.path();
+        reg.source.write_atom("a", "a", "0.2.0");
+        reg.source.commit("a@0.2.0");
+        let run = sb.eka(src, &["publish", "--remote", &reg.url, "a"]);
+        assert!(run.success(), "{layout}: {run}");
+        let before = ls_remote(&reg.url, &["refs/atoms/*"]);
+        let head = reg.source.head();
+        let moved = git_run(
+            src,
+            &[
+                "push",
+                "--force",
+                &reg.url,
+                &format!("{head}:refs/atoms/a/0.1.0"),
+            ],
+        );
+        assert!(!moved.success(), "{layout}: {moved}");
+        assert!(
+            moved
+                .stderr
+                .contains("eka: refused refs/atoms/a/0.1.0: moving a published ref is refused"),
+            "{layout}: {moved}"
+        );
+        assert_eq!(ls_remote(&reg.url, &["refs/atoms/*"]), before, "{layout}");
+    }
+}

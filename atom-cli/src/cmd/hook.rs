@@ -38,6 +38,16 @@ enum Command {
     },
 }
 
+/// Where the pushed objects wait: git's `GIT_QUARANTINE_PATH`, else
+/// `GIT_OBJECT_DIRECTORY`, which is all GitLab's Gitaly passes on to
+/// custom hooks of the quarantine (the repository's own objects are then
+/// an alternate).
+fn quarantine() -> Option<PathBuf> {
+    std::env::var_os("GIT_QUARANTINE_PATH")
+        .or_else(|| std::env::var_os("GIT_OBJECT_DIRECTORY"))
+        .map(PathBuf::from)
+}
+
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let (mode, updates) = match args.command {
         Command::Install { path } => return install(&path, global),
@@ -60,7 +70,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             .map(PathBuf::from)
             .map_or_else(std::env::current_dir, Ok)
             .into_diagnostic()?,
-        quarantine: std::env::var_os("GIT_QUARANTINE_PATH").map(PathBuf::from),
+        quarantine: quarantine(),
         mode,
         updates,
         now: now(),

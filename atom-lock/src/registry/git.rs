@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 
 use atom_format::Label;
 use atom_git::{Cache, Connections};
+use atom_trust::AllowedSigners;
 
 use super::query::{self, QueryOptions};
+use super::yanks;
 use super::{
     Listing, ManifestRequest, MirrorFailure, Plan, Registry, RegistryError, Round, SetKey,
 };
@@ -57,6 +59,9 @@ pub struct GitRegistry<'c> {
     cache: &'c Cache,
     connections: Connections,
     base: PathBuf,
+    /// The sets with a trust policy, and whom it allows: only their
+    /// yanks signed by an allowed key count (`spec/trust.md` §6).
+    yank_signers: Vec<(SetKey, AllowedSigners)>,
 }
 
 impl<'c> GitRegistry<'c> {
@@ -66,7 +71,16 @@ impl<'c> GitRegistry<'c> {
             cache,
             connections: connections.clone(),
             base: base.to_owned(),
+            yank_signers: Vec::new(),
         }
+    }
+
+    /// On `set`, a listed yank counts only when `signers` allow the key
+    /// that signed it; the others are dropped from the set's listings,
+    /// each with a [`QueryWarning::IgnoredYank`](super::QueryWarning::IgnoredYank).
+    pub fn with_yank_signers(mut self, set: SetKey, signers: AllowedSigners) -> Self {
+        self.yank_signers.push((set, signers));
+        self
     }
 
     /// The mirrors of `set`, relative paths resolved against `base`.
@@ -98,7 +112,59 @@ impl<'c> GitRegistry<'c> {
         )
         .map_err(|e| e.in_set(&set.to_string()))?;
         listing.atoms.retain(|label, _| labels.contains(label));
+        if let Some((_, signers)) = self.yank_signers.iter().find(|(s, _)| s == set) {
+            self.keep_counting_yanks(set, signers, &mut listing)?;
+        }
         Ok(listing)
+    }
+
+    /// Drops the yanks of `listing` that `signers` do not allow, reading
+    /// the tags of those whose ref names a key they hold, in one fetch of
+    /// the tags alone from the first mirror that gives them.
+    fn keep_counting_yanks(
+        &self,
+        set: &SetKey,
+        signers: &AllowedSigners,
+        listing: &mut Listing,
+    ) -> Result<(), RegistryError> {
+        let (tags, commits) = yanks::tags_to_read(listing, signers);
+        let missing: Vec<CommitId> = tags.into_iter().filter(|t| !self.cache.has(t)).collect();
+        if !missing.is_empty() {
+            self.fetch_first(set, &listing.answered, &missing, &commits)?;
+        }
+        let repo = self.cache.repo();
+        let read_tag = |id| match atom_git::read_object(&repo, id) {
+            Ok(Some((gix::object::Kind::Tag, bytes))) => Some(bytes),
+            _ => None,
+        };
+        yanks::keep_counting(listing, &set.to_string(), signers, &read_tag);
+        Ok(())
+    }
+
+    /// Fetches `wants` into the cache from the first of `urls` that gives
+    /// them, telling it the cache has `haves`.
+    fn fetch_first(
+        &self,
+        set: &SetKey,
+        urls: &[RepoUrl],
+        wants: &[CommitId],
+        haves: &[CommitId],
+    ) -> Result<(), RegistryError> {
+        let mut failures = Vec::new();
+        for url in urls {
+            let location = location(url, &self.base);
+            match self
+                .connections
+                .fetch_objects_having(&self.cache.repo(), &location, wants, haves)
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => failures.push(MirrorFailure::new(url.to_string(), e.reason())),
+            }
+        }
+        Err(RegistryError::Fetch {
+            set: Some(set.to_string()),
+            failures,
+        })
     }
 
     /// One round's fetch from a set: the manifests and atom commits of

@@ -63,7 +63,9 @@ pub struct TrustTag {
 impl VersionEntry {
     /// Whether the listing shows a yank of this version. On a set without
     /// a policy, any yank counts (whoever can push one can also publish:
-    /// `spec/trust.md` §6), so the listing alone decides.
+    /// `spec/trust.md` §6), so the listing alone decides; on a set with
+    /// one, resolution's registry has already dropped the yanks that do
+    /// not count ([`GitRegistry::with_yank_signers`](super::git::GitRegistry::with_yank_signers)).
     pub fn is_yanked(&self) -> bool {
         !self.yanks.is_empty()
     }
@@ -87,6 +89,16 @@ pub enum QueryWarning {
     IgnoredRef {
         url: String,
         name: String,
+        why: String,
+    },
+    /// A yank that does not count on a set with a policy: it is not
+    /// signed by a key the policy allows (`spec/trust.md` §6).
+    #[error("ignoring a yank of {label}@{version} in {set} ({}): {why}", .signer.map_or_else(|| "unsigned".to_owned(), |s| format!("signer {s}")))]
+    IgnoredYank {
+        set: String,
+        label: Label,
+        version: Version,
+        signer: Option<KeyFingerprint>,
         why: String,
     },
     /// A mirror that could not be asked (others answered).

@@ -24,6 +24,7 @@ pub mod git;
 mod listing;
 pub mod manifests;
 pub mod query;
+mod yanks;
 
 use std::collections::BTreeMap;
 use std::fmt;
