@@ -36,6 +36,51 @@ pub fn uncommitted(repo: &gix::Repository, paths: &[&str]) -> std::io::Result<Ve
     Ok(parse_porcelain(&output.stdout))
 }
 
+/// The files under `dir` (a directory of a work tree) that git would
+/// commit: tracked ones and untracked ones that `.gitignore` (and
+/// `.git/info/exclude`, `core.excludesFile`) does not ignore, as
+/// `git add --all` takes them; paths relative to `dir`, `/`-separated.
+/// `Ok(None)` when `dir` is in no work tree (every file counts then). A
+/// nested repository is listed as its directory (`sub/`).
+pub fn committable(dir: &std::path::Path) -> std::io::Result<Option<Vec<String>>> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            ".",
+        ])
+        .output()?;
+    if !output.status.success() {
+        let inside = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "--is-inside-work-tree"])
+            .output()?;
+        if inside.stdout.trim_ascii() != b"true" {
+            return Ok(None);
+        }
+        return Err(std::io::Error::other(format!(
+            "git ls-files failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let mut paths: Vec<String> = output
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    Ok(Some(paths))
+}
+
 /// `:(top,literal)` pathspecs: from the root, no wildcards (an empty path
 /// is the whole tree).
 fn pathspecs(paths: &[&str]) -> Vec<String> {
@@ -82,6 +127,42 @@ mod tests {
             parse_porcelain(out),
             ["a/atom.toml", "a/new.nix", "a/x y.nix"]
         );
+    }
+
+    #[test]
+    fn committable_leaves_out_ignored_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        let a = dir.path().join("a");
+        std::fs::create_dir_all(a.join("sub")).unwrap();
+        std::fs::write(a.join("atom.toml"), "1").unwrap();
+        std::fs::write(a.join(".gitignore"), "result\n*.tmp\n").unwrap();
+        std::fs::write(a.join("tracked.tmp"), "1").unwrap();
+        git(&["add", "."]);
+        git(&["add", "-f", "a/tracked.tmp"]);
+        git(&["commit", "-qm", "c"]);
+        std::fs::write(a.join("sub/new.nix"), "{}").unwrap();
+        std::fs::write(a.join("junk.tmp"), "1").unwrap();
+        std::os::unix::fs::symlink("/nix/store", a.join("result")).unwrap();
+        std::fs::write(dir.path().join("outside.nix"), "{}").unwrap();
+        // Tracked files count even when ignored; ignored untracked ones not.
+        assert_eq!(
+            committable(&a).unwrap().unwrap(),
+            [".gitignore", "atom.toml", "sub/new.nix", "tracked.tmp"]
+        );
+        let plain = tempfile::tempdir().unwrap();
+        assert_eq!(committable(plain.path()).unwrap(), None);
     }
 
     #[test]

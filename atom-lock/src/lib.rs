@@ -40,6 +40,7 @@ pub mod lock;
 pub mod project;
 pub mod registry;
 pub mod resolve;
+pub mod siblings;
 pub mod uri;
 
 pub use alias::{Aliases, ConfigError, Shadowed};

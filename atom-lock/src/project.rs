@@ -21,6 +21,7 @@ use crate::lock::{AnyLock, Edge, Eka03Lock, LockError, LockedAtom, Lockfile, LOC
 use crate::registry::git::GitRegistry;
 use crate::registry::{Registry, SetKey};
 use crate::resolve::{self, Dependency, Resolution, ResolveError, ResolveWarning, RootInput};
+use crate::siblings::{self, SiblingError};
 use crate::uri::RepoUrl;
 use atom_git::{Cache, Connections};
 
@@ -52,6 +53,19 @@ pub enum ProjectError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cache(#[from] atom_git::CacheError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sibling(#[from] SiblingError),
+    #[error(
+        "in `{label}` (at {path}), an atom of this repository that this one reaches through \"::\""
+    )]
+    #[diagnostic(code(eka::project::in_sibling))]
+    InSibling {
+        label: Label,
+        path: String,
+        #[source]
+        source: Box<ProjectError>,
+    },
     #[error("set `{set}` in {MANIFEST_FILE}: {why}")]
     #[diagnostic(
         code(eka::project::set),
@@ -315,7 +329,7 @@ pub fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectE
             src: None,
             span: None,
         };
-        // `::` is this repository, never locked (see root_input); a set
+        // `::` is this repository, never resolved (see root_input); a set
         // that also names URLs is locked from them (eka 0.3's monorepo
         // sets, `["::", URL]`, which eka 0.3 resolved from the URL first).
         let remote: Vec<&String> = mirrors.urls().iter().filter(|u| *u != LOCAL_SET).collect();
@@ -341,24 +355,32 @@ pub fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectE
     Ok(out)
 }
 
-/// What the manifest asks for, as resolver input.
+/// What the manifest asks for from registries, as resolver input. Its
+/// dependencies on `::` (this repository's other atoms) are not resolved:
+/// [`root_input_with_siblings`] adds what those siblings need instead.
 pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
     let keys = set_keys(manifest)?;
     let mut deps = Vec::new();
     for (set, labels) in &manifest.deps.from {
+        if siblings::is_local(manifest, set) {
+            continue;
+        }
         let key = keys.get(set).ok_or_else(|| ProjectError::BadSet {
             set: set.clone(),
-            why: "`::` cannot be locked: it names this repository's own atoms, which `eka eval` reads from the same commit as this atom (like path dependencies), not a published version. To lock the versions this repository publishes, name its URL in [package.sets] instead, as a consumer would".into(),
+            why: "it is not in [package.sets]".into(),
             offending: Some(set.clone()),
             src: None,
             span: None,
         })?;
         for (label, req) in labels {
-            deps.push(Dependency {
-                set: key.clone(),
-                label: label.clone(),
-                req: req.clone(),
-            });
+            add_dependency(
+                &mut deps,
+                Dependency {
+                    set: key.clone(),
+                    label: label.clone(),
+                    req: req.clone(),
+                },
+            );
         }
     }
     Ok(RootInput {
@@ -368,14 +390,74 @@ pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
     })
 }
 
-/// [`root_input`] of the manifest `text` (at `path`), with errors
+/// [`root_input`] of the atom at `root_path` (relative to its
+/// repository's root) among `atoms` (its repository's), with the registry
+/// dependencies of every sibling it reaches through `::` beside its own:
+/// evaluating the atom evaluates them with its lock (`spec/lock.md`, "The
+/// set `::`"). Two requirements on one atom are one, both met (`^1, ^1.2`).
+pub fn root_input_with_siblings(
+    manifest: &Manifest,
+    root_path: &str,
+    atoms: &[siblings::RepoAtom],
+) -> Result<RootInput, ProjectError> {
+    let mut input = root_input(manifest)?;
+    for sibling in siblings::reached(manifest, atoms)? {
+        let rebased = siblings::rebased(sibling, root_path);
+        let own = root_input(&rebased).map_err(|source| ProjectError::InSibling {
+            label: sibling.manifest.package.label.clone(),
+            path: sibling.path.clone(),
+            source: Box::new(source),
+        })?;
+        for dep in own.deps {
+            add_dependency(&mut input.deps, dep);
+        }
+    }
+    Ok(input)
+}
+
+/// Adds `dep`, or its requirement to the one on the same atom of the same
+/// set already there.
+fn add_dependency(deps: &mut Vec<Dependency>, dep: Dependency) {
+    match deps
+        .iter_mut()
+        .find(|d| d.set == dep.set && d.label == dep.label)
+    {
+        Some(known) => {
+            for c in dep.req.comparators {
+                if !known.req.comparators.contains(&c) {
+                    known.req.comparators.push(c);
+                }
+            }
+        }
+        None => deps.push(dep),
+    }
+}
+
+/// [`root_input_at`] without a manifest text: the siblings of the atom in
+/// `dir` are read from its work tree (only when it has `::` dependencies).
+pub fn root_input_in(manifest: &Manifest, dir: &Path) -> Result<RootInput, ProjectError> {
+    if siblings::local_deps(manifest).next().is_none() {
+        return root_input(manifest);
+    }
+    let tree = siblings::worktree_atoms(dir)?;
+    root_input_with_siblings(manifest, &tree.here, &tree.atoms)
+}
+
+/// [`root_input_in`] of the manifest `text` (at `path`), with errors
 /// pointing into it.
 pub fn root_input_at(
     manifest: &Manifest,
     path: &Path,
     text: &str,
 ) -> Result<RootInput, ProjectError> {
-    root_input(manifest).map_err(|e| match e {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    root_input_in(manifest, dir).map_err(|e| match e {
+        ProjectError::Sibling(e) => {
+            ProjectError::Sibling(e.pointing_into(&manifest.package.label, path, text))
+        }
         ProjectError::BadSet {
             set,
             why,
@@ -757,6 +839,65 @@ impl ManifestEdit {
         Ok(set)
     }
 
+    /// Adds `label` with the requirement `req` (as written; the caller
+    /// checked that it parses) to the set of this repository's atoms
+    /// (the first set that is `"::"` alone, or a new set `local`).
+    pub fn add_sibling(&mut self, label: &Label, req: &str) -> Result<String, ProjectError> {
+        let set = match self.find_local_set() {
+            Some(name) => name,
+            None => {
+                let name = self.new_local_set_name();
+                let package = self
+                    .doc
+                    .get_mut("package")
+                    .and_then(|p| p.as_table_like_mut())
+                    .ok_or_else(|| ProjectError::Edit("no [package] table".into()))?;
+                if package.get("sets").is_none() {
+                    package.insert("sets", toml_edit::Item::Table(toml_edit::Table::new()));
+                }
+                let sets = package
+                    .get_mut("sets")
+                    .and_then(|s| s.as_table_like_mut())
+                    .ok_or_else(|| ProjectError::Edit("[package.sets] is not a table".into()))?;
+                sets.insert(&name, toml_edit::value(LOCAL_SET));
+                name
+            }
+        };
+        VersionReq::parse(req).map_err(|e| ProjectError::Edit(format!("`{req}`: {e}")))?;
+        let table = self.deps_table(&set)?;
+        table.insert(label.as_str(), toml_edit::value(req));
+        Ok(set)
+    }
+
+    /// The first set that is `"::"` alone.
+    fn find_local_set(&self) -> Option<String> {
+        let sets = self.doc.get("package")?.get("sets")?.as_table_like()?;
+        sets.iter()
+            .find(|(_, value)| match value.as_value() {
+                Some(toml_edit::Value::String(s)) => s.value() == LOCAL_SET,
+                Some(toml_edit::Value::Array(a)) => {
+                    !a.is_empty() && a.iter().all(|v| v.as_str() == Some(LOCAL_SET))
+                }
+                _ => false,
+            })
+            .map(|(name, _)| name.to_owned())
+    }
+
+    /// `local`, or `local-2`… when taken.
+    fn new_local_set_name(&self) -> String {
+        let taken = |n: &str| {
+            self.doc
+                .get("package")
+                .and_then(|p| p.get("sets"))
+                .and_then(|s| s.get(n))
+                .is_some()
+        };
+        std::iter::once("local".to_owned())
+            .chain((2..).map(|i| format!("local-{i}")))
+            .find(|n| !taken(n))
+            .expect("some suffix is free")
+    }
+
     /// Sets the requirement of `label` in `[deps.from.<set>]`.
     pub fn set_req(
         &mut self,
@@ -906,6 +1047,27 @@ pub fn with_root_req(
     Ok(Lockfile::new(deps, atoms)?.with_direct(direct)?)
 }
 
+/// The lock with each root edge's requirement as `root` states it (the
+/// same atoms: only the requirements' text differs).
+pub fn with_root_reqs(lock: Lockfile, root: &RootInput) -> Result<Lockfile, ProjectError> {
+    let direct = lock.direct().to_vec();
+    let mirrors: HashMap<AtomId, Vec<crate::RepoUrl>> = lock
+        .atoms()
+        .iter()
+        .map(|a| (a.id(), a.mirrors.clone()))
+        .collect();
+    let (mut deps, atoms) = lock.into_parts();
+    for e in &mut deps {
+        let stated = root.deps.iter().find(|d| {
+            d.label == e.label && mirrors.get(&e.id).map(Vec::as_slice) == Some(d.set.mirrors())
+        });
+        if let Some(d) = stated {
+            e.req = d.req.clone();
+        }
+    }
+    Ok(Lockfile::new(deps, atoms)?.with_direct(direct)?)
+}
+
 /// The root edge of the lock for `label` from `url`.
 pub fn root_edge<'l>(lock: &'l Lockfile, label: &Label, url: &RepoUrl) -> Option<&'l Edge> {
     lock.deps()
@@ -967,6 +1129,65 @@ mod tests {
             label: Label::parse(label).unwrap(),
             req: req.map(|r| VersionReq::parse(r).unwrap()),
         }
+    }
+
+    fn repo_atom(path: &str, text: &str) -> siblings::RepoAtom {
+        siblings::RepoAtom {
+            path: path.to_owned(),
+            manifest: Manifest::parse(path, text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn siblings_add_their_registry_dependencies_to_the_root() {
+        let a = "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n\n[package.sets]\nhere = \"::\"\nr = \"https://r.example/r\"\n\n[deps.from.here]\nb = \"^0.1\"\n\n[deps.from.r]\nc = \"^1\"\n";
+        let b = "[package]\nlabel = \"b\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"https://r.example/r\"\nlocal = \"../regs/s.git\"\n\n[deps.from.reg]\nc = \"^1.2\"\nd = \"^1\"\n\n[deps.from.local]\ne = \"^3\"\n";
+        let atoms = [repo_atom("app/a", a), repo_atom("lib/b", b)];
+        let root = root_input_with_siblings(&atoms[0].manifest, "app/a", &atoms).unwrap();
+        let deps: Vec<String> = root
+            .deps
+            .iter()
+            .map(|d| format!("{} {} {}", d.set, d.label, d.req))
+            .collect();
+        // One requirement per atom of a set, both met; the sibling's
+        // relative path made relative to the root's folder; b itself is
+        // not resolved.
+        assert_eq!(
+            deps,
+            [
+                "https://r.example/r c ^1, ^1.2",
+                "../../lib/regs/s.git e ^3",
+                "https://r.example/r d ^1",
+            ]
+        );
+        // Without siblings, `::` is simply not resolved.
+        let alone = root_input(&atoms[0].manifest).unwrap();
+        assert_eq!(alone.deps.len(), 1);
+    }
+
+    #[test]
+    fn add_sibling_reuses_or_creates_the_local_set() {
+        let mut e = ManifestEdit::new("[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n").unwrap();
+        assert_eq!(
+            e.add_sibling(&Label::parse("b").unwrap(), "^0.1.0")
+                .unwrap(),
+            "local"
+        );
+        assert_eq!(
+            e.add_sibling(&Label::parse("c").unwrap(), "1.x").unwrap(),
+            "local"
+        );
+        let m = Manifest::parse("atom.toml", &e.text()).unwrap();
+        assert_eq!(m.package.sets["local"].urls(), ["::"]);
+        assert_eq!(m.deps.from["local"].len(), 2);
+        let mut e = ManifestEdit::new("[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n\n[package.sets]\nlocal = \"https://x.example/x\"\nmine = \"::\"\n").unwrap();
+        assert_eq!(
+            e.add_sibling(&Label::parse("b").unwrap(), "^1").unwrap(),
+            "mine"
+        );
+        assert!(e
+            .add_sibling(&Label::parse("b").unwrap(), "not a req")
+            .is_err());
     }
 
     const TEXT: &str = "# top comment\n[package]\nlabel = \"app\" # the label\nversion = \"0.1.0\"\nsets.mine = [\"https://a.example/x.git\", \"https://b.example/x\"]\n\n[deps.from.mine]\nold = \"^1\" # keep\n";

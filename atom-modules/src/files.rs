@@ -277,15 +277,67 @@ impl AtomFiles for GitTreeFiles {
 
 /// An atom directory on disk (`--worktree`). Symlinks are refused rather
 /// than followed, so nothing outside the directory can be reached.
+#[derive(Clone)]
 pub struct DirFiles {
     root: PathBuf,
+    /// The paths that exist, if not all do (see [`DirFiles::committable`]).
+    visible: Option<Arc<Visible>>,
+}
+
+/// The files (and the directories holding them) of a directory that git
+/// would commit, relative to it.
+struct Visible {
+    files: std::collections::HashSet<String>,
+    dirs: std::collections::HashSet<String>,
+}
+
+impl Visible {
+    fn new(files: Vec<String>) -> Visible {
+        let mut dirs = std::collections::HashSet::new();
+        let files: std::collections::HashSet<String> = files
+            .into_iter()
+            .map(|f| f.trim_end_matches('/').to_owned())
+            .collect();
+        for f in &files {
+            let mut at = f.as_str();
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                if !dirs.insert(parent.to_owned()) {
+                    break;
+                }
+                at = parent;
+            }
+        }
+        Visible { files, dirs }
+    }
+
+    fn contains(&self, rel: &str) -> bool {
+        rel.is_empty() || self.files.contains(rel) || self.dirs.contains(rel)
+    }
 }
 
 impl DirFiles {
+    /// Every file under `root`.
     pub fn new(root: &Path) -> DirFiles {
         DirFiles {
             root: root.to_owned(),
+            visible: None,
         }
+    }
+
+    /// The files under `root` that git would commit (tracked, or untracked
+    /// and not ignored), as a flake sees its tree: a build's `result` link
+    /// or editor files that `.gitignore` names are not part of the atom.
+    /// Every file when `root` is in no git work tree.
+    pub fn committable(root: &Path) -> std::io::Result<DirFiles> {
+        let visible = atom_git::status::committable(root)?.map(|f| Arc::new(Visible::new(f)));
+        Ok(DirFiles {
+            root: root.to_owned(),
+            visible,
+        })
+    }
+
+    fn is_visible(&self, rel: &str) -> bool {
+        self.visible.as_ref().is_none_or(|v| v.contains(rel))
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -343,7 +395,7 @@ impl AtomFiles for DirFiles {
     }
 
     fn read_ahead(&self) -> Option<ReadAhead> {
-        let walker = DirFiles::new(&self.root);
+        let walker = self.clone();
         Some(ReadAhead {
             plan: Box::new(move || {
                 let mut found: Vec<(String, ())> = Vec::new();
@@ -377,6 +429,9 @@ impl AtomFiles for DirFiles {
     /// Reads a regular file only: a FIFO or a device would block or
     /// never end.
     fn read_file(&self, rel: &str) -> Result<Vec<u8>, FsError> {
+        if !self.is_visible(rel) {
+            return Err(FsError::NotFound);
+        }
         self.check(rel)?;
         let path = self.path(rel);
         let kind = std::fs::symlink_metadata(&path)
@@ -389,11 +444,21 @@ impl AtomFiles for DirFiles {
     }
 
     fn read_dir(&self, rel: &str) -> Result<Vec<(String, FileType)>, FsError> {
+        if !self.is_visible(rel) {
+            return Err(FsError::NotFound);
+        }
         self.check(rel)?;
         let mut out = Vec::new();
         for entry in std::fs::read_dir(self.path(rel)).map_err(io_error)? {
             let entry = entry.map_err(io_error)?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            let path = match rel.is_empty() {
+                true => name.clone(),
+                false => format!("{rel}/{name}"),
+            };
+            if !self.is_visible(&path) {
+                continue;
+            }
             let t = entry.file_type().map_err(io_error)?;
             out.push((name, disk_type(t)));
         }
@@ -401,6 +466,9 @@ impl AtomFiles for DirFiles {
     }
 
     fn file_type(&self, rel: &str) -> Result<Option<FileType>, FsError> {
+        if !self.is_visible(rel) {
+            return Ok(None);
+        }
         let (dir, _) = rel.rsplit_once('/').unwrap_or(("", rel));
         match self.check(dir) {
             Ok(()) => {}

@@ -39,6 +39,12 @@ pub enum SourceError {
         rev: String,
         commit: String,
     },
+    #[error("cannot list the files git would commit in '{}'", dir.display())]
+    List {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Git(#[from] atom_git::GitError),
 }
@@ -51,10 +57,15 @@ pub enum SiblingError {
         set: String,
         label: String,
         #[source]
-        source: Arc<atom_git::GitError>,
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
-    #[error("`{set}::{label}`: this repository has no atom labelled `{label}`")]
-    NoSuchAtom { set: String, label: String },
+    #[error("`{set}::{label}`: this repository has no atom labelled `{label}`{}", unreadable_text(.unreadable))]
+    NoSuchAtom {
+        set: String,
+        label: String,
+        /// Manifests that could not be read (one may be it): path, why.
+        unreadable: Vec<(String, String)>,
+    },
     #[error("`{set}::{label}` is version {version} in this repository (at {path}), which does not match `{req}`")]
     Unmatched {
         set: String,
@@ -63,6 +74,26 @@ pub enum SiblingError {
         path: String,
         req: semver::VersionReq,
     },
+    #[error("`{set}::{label}` (at {path}) cannot be read from the work tree")]
+    Read {
+        set: String,
+        label: String,
+        path: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+fn unreadable_text(unreadable: &[(String, String)]) -> String {
+    let list: Vec<String> = unreadable
+        .iter()
+        // The parser's message starts with the manifest's path.
+        .map(|(_, why)| why.clone())
+        .collect();
+    match list.is_empty() {
+        true => String::new(),
+        false => format!(" (these manifests cannot be read: {})", list.join("; ")),
+    }
 }
 
 /// Where an atom of this repository is and what it is.
@@ -72,62 +103,82 @@ struct Found {
     files: Rc<dyn AtomFiles>,
 }
 
-/// The other atoms of the repository at the same commit: what the set
-/// `"::"` (this repository) names.
+/// Where the repository's atoms are found.
+enum Where {
+    /// In the tree of a commit, read from it.
+    Tree {
+        repo: gix::Repository,
+        tree: gix::ObjectId,
+    },
+    /// In the work tree around a directory, read from disk (what git
+    /// would commit).
+    WorkTree(PathBuf),
+}
+
+/// The atoms, the work tree's root, and the manifests that cannot be read.
+type IndexedAtoms = (Vec<SiblingAtom>, PathBuf, Vec<(String, String)>);
+type Index = Result<IndexedAtoms, Arc<dyn std::error::Error + Send + Sync>>;
+
+/// The other atoms of the repository at the same commit (or in the same
+/// work tree): what the set `"::"` (this repository) names.
 pub struct Siblings {
-    repo: gix::Repository,
-    tree: gix::ObjectId,
-    /// Read siblings from the working tree under this directory.
-    worktree: Option<PathBuf>,
-    /// The repository's atoms (path, label, version, tree), found once.
-    index: std::cell::OnceCell<Result<Vec<SiblingAtom>, Arc<atom_git::GitError>>>,
+    at: Where,
+    /// The repository's atoms (path, label, version, tree) and the work
+    /// tree's root, found once.
+    index: std::cell::OnceCell<Index>,
 }
 
 struct SiblingAtom {
     path: String,
     label: String,
     version: semver::Version,
-    tree: gix::ObjectId,
+    /// Its tree, when read from a commit.
+    tree: Option<gix::ObjectId>,
 }
 
 impl Siblings {
-    fn new(repo: gix::Repository, tree: gix::ObjectId, worktree: Option<PathBuf>) -> Siblings {
+    fn in_tree(repo: gix::Repository, tree: gix::ObjectId) -> Siblings {
         Siblings {
-            repo,
-            tree,
-            worktree,
+            at: Where::Tree { repo, tree },
             index: std::cell::OnceCell::new(),
         }
     }
 
-    /// Walks the tree and reads every manifest, once per evaluation.
-    fn index(&self) -> Result<&[SiblingAtom], Arc<atom_git::GitError>> {
-        let index = self.index.get_or_init(|| {
-            let found = atom_git::discover_atoms(&self.repo, self.tree)?;
-            let mut atoms = Vec::new();
-            for atom in found.atoms {
-                let text = atom_git::read_blob(&self.repo, atom.manifest_blob)?;
-                let text = String::from_utf8_lossy(&text);
-                // Other atoms' broken manifests are not this evaluation's
-                // business; an atom whose manifest is broken has no label.
-                let Ok(m) = atom_format::manifest::Manifest::parse(&atom.path, &text) else {
-                    continue;
-                };
-                atoms.push(SiblingAtom {
-                    path: atom.path,
-                    label: m.package.label.to_string(),
-                    version: m.package.version,
-                    tree: atom.tree,
-                });
+    fn in_worktree(dir: &Path) -> Siblings {
+        Siblings {
+            at: Where::WorkTree(dir.to_owned()),
+            index: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Finds the atoms and reads every manifest, once per evaluation.
+    fn index(&self) -> Result<&IndexedAtoms, Arc<dyn std::error::Error + Send + Sync>> {
+        let index = self.index.get_or_init(|| match &self.at {
+            Where::Tree { repo, tree } => tree_index(repo, *tree)
+                .map(|atoms| (atoms, PathBuf::new(), Vec::new()))
+                .map_err(|e| Arc::new(e) as Arc<dyn std::error::Error + Send + Sync>),
+            Where::WorkTree(dir) => {
+                let found = atom_lock::siblings::worktree_atoms(dir)
+                    .map_err(|e| Arc::new(e) as Arc<dyn std::error::Error + Send + Sync>)?;
+                let atoms = found
+                    .atoms
+                    .into_iter()
+                    .map(|a| SiblingAtom {
+                        path: a.path,
+                        label: a.manifest.package.label.to_string(),
+                        version: a.manifest.package.version,
+                        tree: None,
+                    })
+                    .collect();
+                Ok((atoms, found.root, found.unreadable))
             }
-            Ok(atoms)
         });
-        index.as_deref().map_err(Clone::clone)
+        index.as_ref().map_err(Clone::clone)
     }
 
     /// The atom labelled `label` (of the set `set`, for errors).
     fn find(&self, set: &str, label: &str) -> Result<Found, SiblingError> {
-        let index = self.index().map_err(|source| SiblingError::List {
+        let (index, root, unreadable) = self.index().map_err(|source| SiblingError::List {
             set: set.to_owned(),
             label: label.to_owned(),
             source,
@@ -136,11 +187,21 @@ impl Siblings {
             return Err(SiblingError::NoSuchAtom {
                 set: set.to_owned(),
                 label: label.to_owned(),
+                unreadable: unreadable.clone(),
             });
         };
-        let files: Rc<dyn AtomFiles> = match &self.worktree {
-            Some(root) => Rc::new(DirFiles::new(&root.join(&atom.path))),
-            None => Rc::new(GitTreeFiles::new(self.repo.clone(), atom.tree)),
+        let files: Rc<dyn AtomFiles> = match (&self.at, atom.tree) {
+            (Where::Tree { repo, .. }, Some(tree)) => {
+                Rc::new(GitTreeFiles::new(repo.clone(), tree))
+            }
+            _ => Rc::new(DirFiles::committable(&root.join(&atom.path)).map_err(|e| {
+                SiblingError::Read {
+                    set: set.to_owned(),
+                    label: label.to_owned(),
+                    path: atom.path.clone(),
+                    source: Arc::new(e),
+                }
+            })?),
         };
         Ok(Found {
             path: atom.path.clone(),
@@ -148,6 +209,31 @@ impl Siblings {
             files,
         })
     }
+}
+
+/// The atoms of the commit tree `tree`.
+fn tree_index(
+    repo: &gix::Repository,
+    tree: gix::ObjectId,
+) -> Result<Vec<SiblingAtom>, atom_git::GitError> {
+    let found = atom_git::discover_atoms(repo, tree)?;
+    let mut atoms = Vec::new();
+    for atom in found.atoms {
+        let text = atom_git::read_blob(repo, atom.manifest_blob)?;
+        let text = String::from_utf8_lossy(&text);
+        // Other atoms' broken manifests are not this evaluation's
+        // business; an atom whose manifest is broken has no label.
+        let Ok(m) = atom_format::manifest::Manifest::parse(&atom.path, &text) else {
+            continue;
+        };
+        atoms.push(SiblingAtom {
+            path: atom.path,
+            label: m.package.label.to_string(),
+            version: m.package.version,
+            tree: Some(atom.tree),
+        });
+    }
+    Ok(atoms)
 }
 
 /// A [`DepSource`] that finds the set `"::"` among [`Siblings`] and asks
@@ -234,15 +320,15 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
             if !dir.join(MANIFEST).is_file() {
                 return Err(SourceError::NotAnAtom(dir));
             }
-            files = Rc::new(DirFiles::new(&dir));
+            files = Rc::new(
+                DirFiles::committable(&dir).map_err(|source| SourceError::List {
+                    dir: dir.clone(),
+                    source,
+                })?,
+            );
             from = "the working tree".to_string();
-            // Siblings are found in HEAD and read from disk.
-            siblings = gix::discover(&dir).ok().and_then(|repo| {
-                let root = repo.workdir().map(Path::to_path_buf)?;
-                let commit = atom_git::resolve_commit(&repo, "HEAD").ok()?;
-                let tree = atom_git::commit_tree(&repo, commit).ok()?;
-                Some(Siblings::new(repo, tree, Some(root)))
-            });
+            // Siblings are found and read in the work tree too.
+            siblings = Some(Siblings::in_worktree(&dir));
         }
         Checkout::Rev(rev) => {
             let repo = gix::discover(&dir).map_err(|_| SourceError::NoRepository(dir.clone()))?;
@@ -279,7 +365,7 @@ pub fn open_local(dir: &Path, checkout: &Checkout) -> Result<LocalAtom, SourceEr
             }
             files = Rc::new(GitTreeFiles::new(repo.clone(), atom_tree));
             from = format!("{rev} ({short})");
-            siblings = Some(Siblings::new(repo, tree, None));
+            siblings = Some(Siblings::in_tree(repo, tree));
         }
     }
     let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {

@@ -270,9 +270,11 @@ fn manifest_warnings(p: &Project) -> Vec<Warning> {
 /// needs no lock.
 pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
     let p = Project::find(dir)?;
+    let root = project::root_input_at(&p.manifest, &p.manifest_path(), &p.manifest_text)?;
     let lock = match p.lock {
-        // Nothing to lock: no lock is in line.
-        LockState::Missing if p.manifest.deps.from.is_empty() => {
+        // Nothing to lock (no dependency, or siblings needing nothing from
+        // a registry): no lock is in line.
+        LockState::Missing if root.deps.is_empty() => {
             return Ok(CheckReport {
                 stale: Vec::new(),
                 atoms: 0,
@@ -283,7 +285,6 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
         LockState::Eka03(_) => return Err(DepsError::Eka03Lock(p.lock_path())),
         LockState::Valid(ref l) => l,
     };
-    let root = project::root_input_at(&p.manifest, &p.manifest_path(), &p.manifest_text)?;
     let mut stale = project::stale_reasons(&root, lock);
     let policies = crate::trust::policies(&p.manifest, &p.dir)?;
     stale.extend(crate::trust::recheck(&policies, lock));
@@ -299,10 +300,15 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
 pub fn add(dir: &Path, uris: &[String], options: Options) -> Result<LockReport, DepsError> {
     let mut p = Project::find_for_writing(dir)?;
     let mut warnings = manifest_warnings(&p);
-    let adds = parse_adds(&p.dir, uris, &mut warnings)?;
+    let (sibling_uris, uris): (Vec<String>, Vec<String>) = uris
+        .iter()
+        .cloned()
+        .partition(|u| u.trim_start().starts_with("::"));
+    let adds = parse_adds(&p.dir, &uris, &mut warnings)?;
     let mut edit = ManifestEdit::new(&p.manifest_text)?;
+    add_siblings(&p, &mut edit, &sibling_uris)?;
     let mut sets = Vec::new();
-    for (a, text) in adds.iter().zip(uris) {
+    for (a, text) in adds.iter().zip(&uris) {
         let set = edit.add(a)?;
         sets.push(set.clone());
         // The requirement as the user wrote it (`1.x`, not semver's `1.*`).
@@ -327,12 +333,41 @@ pub fn add(dir: &Path, uris: &[String], options: Options) -> Result<LockReport, 
         pin_resolved(&mut edit, &mut locked, a, set)?;
     }
     let text = edit.text();
-    debug_assert!(project::stale_reasons(
-        &project::root_input(&Manifest::parse(&name, &text)?)?,
-        &locked.lock
-    )
-    .is_empty());
+    let root = project::root_input_in(&Manifest::parse(&name, &text)?, &p.dir)?;
+    // A requirement written now may join a sibling's on the same atom.
+    locked.lock = project::with_root_reqs(locked.lock, &root)?;
+    debug_assert!(project::stale_reasons(&root, &locked.lock).is_empty());
     finish(&p, &old, Some(text), locked, warnings, options)
+}
+
+/// Adds dependencies on atoms of this repository (`::label[@req]`, the
+/// set `"::"`) to `edit`; one without a requirement gets `^<its version>`.
+fn add_siblings(p: &Project, edit: &mut ManifestEdit, uris: &[String]) -> Result<(), DepsError> {
+    if uris.is_empty() {
+        return Ok(());
+    }
+    let tree = atom_lock::siblings::worktree_atoms(&p.dir).map_err(ProjectError::from)?;
+    for text in uris {
+        let uri = AtomUri::parse(text.trim(), &atom_lock::Aliases::empty())?;
+        let found = tree
+            .atoms
+            .iter()
+            .find(|a| a.manifest.package.label == uri.label)
+            .ok_or_else(|| {
+                ProjectError::from(atom_lock::siblings::SiblingError::Missing {
+                    dependent: p.manifest.package.label.clone(),
+                    label: uri.label.clone(),
+                    src: None,
+                    span: None,
+                })
+            })?;
+        let req = match written_requirement(text) {
+            Some(written) => written.to_owned(),
+            None => project::caret(&found.manifest.package.version).to_string(),
+        };
+        edit.add_sibling(&uri.label, &req)?;
+    }
+    Ok(())
 }
 
 /// The requirement of an atom URI as written (after its last `@`), if any.

@@ -452,9 +452,14 @@ pub fn fetch_uri(
     })
 }
 
-/// For a fetched atom without an atom.lock of its own but with
-/// dependencies: resolves them now (its set `"::"` being the repository it
-/// came from) and fetches them, as `eka lock` would.
+/// For a fetched atom whose own atom.lock cannot pin its dependencies:
+/// resolves them now, as a consumer's `eka lock` would, its set `"::"`
+/// being the repository it came from (`spec/lock.md`, "The set `::`").
+/// That is an atom without an atom.lock but with dependencies, and one
+/// with dependencies on `::`, which its repository read from the same
+/// commit and so never locked: those are the versions that repository
+/// published. What its own lock pins is preferred. `None`: its own lock
+/// (or none) is used as it is.
 fn resolve_unlocked(
     cache: &Cache,
     connections: &Connections,
@@ -465,9 +470,6 @@ fn resolve_unlocked(
     use gix::objs::tree::EntryKind;
     let repo = cache.repo();
     let tree = atom_git::commit_tree(&repo, commit)?;
-    if atom_git::lookup_path(&repo, tree, atom_lock::lock::LOCK_FILE)?.is_some() {
-        return Ok(None);
-    }
     let Some((EntryKind::Blob | EntryKind::BlobExecutable, blob)) =
         atom_git::lookup_path(&repo, tree, "atom.toml")?
     else {
@@ -478,24 +480,66 @@ fn resolve_unlocked(
     if manifest.deps.from.is_empty() {
         return Ok(None);
     }
-    let here: Vec<String> = came_from.iter().map(|u| u.to_string()).collect();
-    for mirrors in manifest.package.sets.values_mut() {
-        if mirrors.urls() == [atom_format::manifest::LOCAL_SET] {
-            *mirrors = atom_format::manifest::SetMirrors::Mirrors(here.clone());
+    let own = match atom_git::lookup_path(&repo, tree, atom_lock::lock::LOCK_FILE)? {
+        Some((EntryKind::Blob | EntryKind::BlobExecutable, blob)) => {
+            let text = String::from_utf8_lossy(&atom_git::read_blob(&repo, blob)?).into_owned();
+            Some(AnyLock::parse(&text, atom_lock::lock::LOCK_FILE)?)
         }
-    }
+        _ => None,
+    };
+    let has_siblings = atom_lock::siblings::local_deps(&manifest).next().is_some();
+    let old = match own {
+        None => None,
+        // eka 0.3's lock pins the atoms of its own repository itself.
+        Some(AnyLock::Eka03(_)) => return Ok(None),
+        Some(AnyLock::Eka(_)) if !has_siblings => return Ok(None),
+        Some(AnyLock::Eka(lock)) => Some(lock),
+    };
+    here_is(&mut manifest, came_from);
     let root = project::root_input(&manifest)?;
     let registry = project::registry(cache, connections, base);
     let locked = project::lock(
         base,
         &root,
-        None,
-        &Keep::Nothing,
+        old.as_ref(),
+        &Keep::Locked,
         &registry,
         cache,
         connections,
     )?;
     Ok(Some(locked.lock))
+}
+
+/// Makes the sets of a fetched atom's manifest that name its own
+/// repository (`"::"`) name `came_from`, the repository it was fetched
+/// from.
+fn here_is(manifest: &mut atom_format::Manifest, came_from: &[atom_lock::RepoUrl]) {
+    use atom_format::manifest::{SetMirrors, LOCAL_SET};
+    let here: Vec<String> = came_from.iter().map(|u| u.to_string()).collect();
+    let local: Vec<String> = manifest
+        .deps
+        .from
+        .keys()
+        .filter(|set| atom_lock::siblings::is_local(manifest, set))
+        .cloned()
+        .collect();
+    for set in local {
+        if set == LOCAL_SET {
+            // `[deps.from."::"]` names no set: give it one.
+            let labels = manifest.deps.from.remove(&set).unwrap_or_default();
+            let name = "(the repository it came from)".to_owned();
+            manifest.deps.from.insert(name.clone(), labels);
+            manifest
+                .package
+                .sets
+                .insert(name, SetMirrors::Mirrors(here.clone()));
+        } else {
+            manifest
+                .package
+                .sets
+                .insert(set, SetMirrors::Mirrors(here.clone()));
+        }
+    }
 }
 
 /// Evaluates an atom fetched by [`fetch_uri`], with the dependencies its
@@ -532,12 +576,16 @@ pub fn evaluate_fetched_with(
         };
         return run.evaluate(options, readers, finish);
     }
-    let lock = match files.read_file(atom_lock::lock::LOCK_FILE) {
-        Ok(bytes) => Some(AnyLock::parse(
-            &String::from_utf8_lossy(&bytes),
-            "atom.lock",
-        )?),
-        Err(_) => fetched.lock,
+    // Resolved when fetched (see resolve_unlocked), or its own.
+    let lock = match fetched.lock {
+        Some(lock) => Some(lock),
+        None => match files.read_file(atom_lock::lock::LOCK_FILE) {
+            Ok(bytes) => Some(AnyLock::parse(
+                &String::from_utf8_lossy(&bytes),
+                "atom.lock",
+            )?),
+            Err(_) => None,
+        },
     };
     let cache = cache_for(lock.as_ref(), options.offline, cwd, Some(fetched.cache));
     let run = AtomRun {

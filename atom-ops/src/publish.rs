@@ -334,8 +334,9 @@ pub fn publish(
         refuse_uncommitted(&repo, source, &rev, &prepared)?;
     }
     if !request.no_verify {
-        tracing::info_span!(target: "eka::phase", "check dependencies")
-            .in_scope(|| check_dependencies(&repo, &prepared, &manifests, connections))?;
+        tracing::info_span!(target: "eka::phase", "check dependencies").in_scope(|| {
+            check_dependencies(&repo, &prepared, &manifests, &remote_refs, connections)
+        })?;
     }
     adopt_local_commits(&repo, &mut prepared)?;
     let digests = tracing::info_span!(target: "eka::phase", "digests")
@@ -905,14 +906,23 @@ fn adopt_local_commits(
 
 /// Checks that each atom's dependencies can be resolved: those from `::`
 /// against the atoms of the same commit; the others against the atom's own
-/// atom.lock when it has one (no network), else against their sets.
+/// atom.lock when it has one (no network; it also pins what the siblings
+/// it reaches need), else against their sets.
 fn check_dependencies(
     repo: &gix::Repository,
     prepared: &[Prepared],
     manifests: &HashMap<String, Manifest>,
+    remote_refs: &HashMap<String, ObjectId>,
     connections: &Connections,
 ) -> Result<(), PublishError> {
     let mut cache = None;
+    let atoms: Vec<atom_lock::siblings::RepoAtom> = manifests
+        .iter()
+        .map(|(path, manifest)| atom_lock::siblings::RepoAtom {
+            path: path.clone(),
+            manifest: manifest.clone(),
+        })
+        .collect();
     for p in prepared {
         let m = &manifests[p.found.path.as_str()];
         if m.deps.from.is_empty() {
@@ -920,20 +930,22 @@ fn check_dependencies(
         }
         let path = p.found.path.clone();
         let (siblings, mut remote) = split_local_deps(m);
-        drop_published_together(&mut remote, prepared);
-        let problems = sibling_problems(&siblings, manifests);
+        let mut problems = sibling_problems(&siblings, manifests);
+        if problems.is_empty() {
+            problems = unpublished_siblings(&siblings, prepared, remote_refs);
+        }
         if !problems.is_empty() {
             return Err(PublishError::Unresolvable { path, problems });
-        }
-        if remote.deps.from.is_empty() {
-            continue;
         }
         let project = |source| PublishError::Project {
             path: path.clone(),
             source: Box::new(source),
         };
-        let root = atom_lock::project::root_input(&remote).map_err(project)?;
         if let Some(lock) = committed_lock(repo, p)? {
+            let mut root =
+                atom_lock::project::root_input_with_siblings(m, &path, &atoms).map_err(project)?;
+            root.deps
+                .retain(|d| !published_together(&d.label, &d.req, prepared));
             let stale = atom_lock::project::stale_reasons(&root, &lock);
             if !stale.is_empty() {
                 return Err(PublishError::Unresolvable {
@@ -943,6 +955,15 @@ fn check_dependencies(
             }
             continue;
         }
+        // Without a lock, the siblings' own dependencies are theirs to
+        // check (as they are published); a cycle among them is not.
+        atom_lock::siblings::reached(m, &atoms)
+            .map_err(|e| project(atom_lock::project::ProjectError::Sibling(e)))?;
+        drop_published_together(&mut remote, prepared);
+        if remote.deps.from.is_empty() {
+            continue;
+        }
+        let root = atom_lock::project::root_input(&remote).map_err(project)?;
         if cache.is_none() {
             cache = Some(atom_lock::project::open_cache().map_err(project)?);
         }
@@ -987,13 +1008,45 @@ fn split_local_deps(m: &Manifest) -> (Vec<(Label, semver::VersionReq)>, Manifest
 /// (an atom and the one it needs, published together to their registry).
 fn drop_published_together(m: &mut Manifest, prepared: &[Prepared]) {
     for labels in m.deps.from.values_mut() {
-        labels.retain(|label, req| {
-            !prepared
-                .iter()
-                .any(|p| &p.atom.label == label && req.matches(&p.atom.version))
-        });
+        labels.retain(|label, req| !published_together(label, req, prepared));
     }
     m.deps.from.retain(|_, labels| !labels.is_empty());
+}
+
+/// The `::` dependencies that the remote publishes no version of that
+/// meets them, and that this run does not publish either: a consumer
+/// resolves an atom's `::` from the registry it got the atom from
+/// (`spec/lock.md`, "The set `::`"), where they would be missing.
+fn unpublished_siblings(
+    siblings: &[(Label, semver::VersionReq)],
+    prepared: &[Prepared],
+    remote_refs: &HashMap<String, ObjectId>,
+) -> Vec<String> {
+    let published = |label: &Label, req: &semver::VersionReq| {
+        remote_refs.keys().any(|name| {
+            [ATOMS_PREFIX, EKA03_ATOMS_PREFIX].iter().any(|prefix| {
+                name.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix(label.as_str()))
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .and_then(|v| semver::Version::parse(v).ok())
+                    .is_some_and(|v| req.matches(&v))
+            })
+        })
+    };
+    siblings
+        .iter()
+        .filter(|(label, req)| !published_together(label, req, prepared) && !published(label, req))
+        .map(|(label, req)| {
+            format!("`::{label}` `{req}`: no version of `{label}` that matches is published on this remote, nor in this publish, and consumers resolve `::` there")
+        })
+        .collect()
+}
+
+/// Whether an atom published in this same run meets `label` `req`.
+fn published_together(label: &Label, req: &semver::VersionReq, prepared: &[Prepared]) -> bool {
+    prepared
+        .iter()
+        .any(|p| &p.atom.label == label && req.matches(&p.atom.version))
 }
 
 /// What is wrong with dependencies on atoms of the same commit.

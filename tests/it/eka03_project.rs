@@ -666,8 +666,11 @@ fn malformed_eka03_files_are_errors_that_point_at_the_fault() {
     status: 1
     --- stdout ---
     --- stderr ---
-      × lib/util/atom.toml:1:1: missing field `version`; an atom.toml needs at
-      │ least [package] with `label` and `version`
+      × `here::util`: this repository has no atom labelled `util` (these manifests
+      │ cannot be read: lib/util/atom.toml:1:1: missing field `version`)
+
+    Error: 
+      × in app@1.0.0, loading `deps.from.here.util`
 
     Error: 
       × while evaluating the attribute 'util'

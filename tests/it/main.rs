@@ -38,6 +38,9 @@
 //! - `module_deps`: `deps.from.<set>.<label>` through the lockfile.
 //! - `eka03_project`: a project eka 0.3 set up, on atoms eka 0.3 published:
 //!   evaluated as it is, its lock converted by `eka lock`.
+//! - `siblings`: atoms of one repository (`"::"`) beside registry atoms,
+//!   from `eka add` to a consumer of the published atoms; the work tree as
+//!   git would commit it.
 //! - `phases`: `eka -v`'s phase timings.
 //! - `ux`: the conventions of issue 14: closed pipes, `eka new`'s checks,
 //!   status lines, `--dry-run`/`--locked`/`--offline`/`-C`, remote names,
@@ -100,6 +103,7 @@ mod publish;
 mod query;
 mod resolve;
 mod servers;
+mod siblings;
 mod trust;
 mod ux;
 mod verify;

@@ -830,11 +830,16 @@ fn mirrors() {
 fn bad_sets_point_into_the_manifest() {
     let sb = Sandbox::new();
     let dir = app(&sb);
+    support::git(&dir, &["init", "-q"]);
     for (sets, shown) in [
         ("reg = \"gh:owner/repo\"", "\"gh:owner/repo\""),
-        ("\"::\" = \"::\"", "::"),
+        ("\"::\" = \"::\"", "x = \"^1\""),
     ] {
-        let set = if shown == "::" { "\"::\"" } else { "reg" };
+        let set = if sets.starts_with("\"::\"") {
+            "\"::\""
+        } else {
+            "reg"
+        };
         std::fs::write(
             dir.join("atom.toml"),
             format!(
@@ -849,10 +854,14 @@ fn bad_sets_point_into_the_manifest() {
             run.stderr.contains(shown) && run.stderr.contains("here"),
             "{run}"
         );
-        if shown == "::" {
-            // It says why (spec/lock.md, "The set `::`") and what to do.
-            assert!(run.stderr.contains("cannot be locked"), "{run}");
-            assert!(run.stderr.contains("[package.sets]"), "{run}");
+        if set == "\"::\"" {
+            // Not resolved: the repository's other atoms, and there is none
+            // here (spec/lock.md, "The set `::`").
+            assert!(
+                run.stderr
+                    .contains("this repository has no atom labelled `x`"),
+                "{run}"
+            );
         }
         assert!(!dir.join("atom.lock").exists());
     }
