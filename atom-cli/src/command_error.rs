@@ -20,10 +20,14 @@ use crate::Global;
 /// Prints an error: a miette report on stderr, and with `--json` also a
 /// JSON object on stdout so a script always gets a parsable answer.
 pub fn print(report: miette::Report, global: &Global) {
+    print_as(report, global.json);
+}
+
+fn print_as(report: miette::Report, json: bool) {
     let help = help_for(&report);
     let diagnostic: Box<dyn Diagnostic + Send + Sync> = report.into();
     let rendered = Rendered::new(diagnostic, help);
-    if global.json {
+    if json {
         let value = serde_json::json!({
             "schema": crate::output::JSON_SCHEMA,
             "error": rendered.to_string(),
@@ -34,6 +38,13 @@ pub fn print(report: miette::Report, global: &Global) {
         outln!("{value}");
     }
     eprintln!("{:?}", miette::Report::new(rendered));
+}
+
+/// Prints an error met before the command line is parsed (the
+/// configuration file's, an alias's), as [`print`] does; `--json` is
+/// looked for among the arguments.
+pub fn print_early(report: miette::Report) {
+    print_as(report, std::env::args_os().any(|a| a == "--json"));
 }
 
 /// Reports a command line clap refused (help and `--version` are printed
@@ -389,6 +400,33 @@ fn help_for_code(code: &str) -> Option<&'static str> {
             "choose a version git can store in a ref name (a pre-release may not end in `.lock`)"
         }
         "eka::new::exists" => "edit the existing atom.toml instead",
+        "eka::init::not_a_directory" => "name a directory (it is created if missing)",
+        "eka::init::label_differs" => {
+            "leave out --label to keep the atom as it is, or name another directory"
+        }
+        "eka::init::remote_differs" => {
+            "leave out --remote to keep it, change it with `git remote set-url`, or add another with --remote-name"
+        }
+        "eka::init::remote_url" => "give a URL (`https://…`, `ssh://…`, `file://…`) or a path",
+        "eka::init::remote_name" => "a remote's name is a word git accepts in a ref name, like `origin`",
+        "atom::git::setup" => "nothing more was written; fix the cause and run `eka init` again",
+        "eka::config::invalid" => {
+            "fix the file (its keys are listed in eka's README, \"Configuration\"); `eka config` shows what eka reads"
+        }
+        "eka::cache::gc_dir" => {
+            "name the directories holding your projects (`eka cache gc ~/src`): what their atom.lock files pin is kept"
+        }
+        "eka::cache::gc_lock" => {
+            "fix that atom.lock (`eka lock` writes it again), or leave its directory out of `eka cache gc`"
+        }
+        "eka::cache::walk" => "check the directory's permissions, or leave it out of `eka cache gc`",
+        "eka::cache::git_gc" | "eka::cache::remove" => {
+            "the atoms no lock pins may be partly removed; run `eka cache gc` again, and `eka fetch` brings back what a project needs"
+        }
+        "eka::config::io" => "check the file's permissions, or point EKA_CONFIG at another file",
+        "eka::config::recursive_alias" => {
+            "an alias may stand for another, but not come back to itself: edit [alias] in the configuration file"
+        }
         "eka::new::repository_root" => {
             "an atom is a subdirectory of the repository: `eka new <dir>` with a directory below the root"
         }

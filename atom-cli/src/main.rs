@@ -99,6 +99,12 @@ impl Global {
 enum Command {
     /// Create a new atom: a directory with an atom.toml
     New(cmd::new::Args),
+    /// Make a repository ready to publish: git init, an atom, its mod.nix, a remote (only what is missing)
+    Init(cmd::init::Args),
+    /// Show the configuration file's path, its settings and aliases
+    Config(cmd::config::Args),
+    /// Show where the cache is and what it holds; `eka cache gc DIR…` removes what no lock there uses
+    Cache(cmd::cache::Args),
     /// Publish atoms of a commit to a remote, as atom commits under refs/atoms/
     Publish(cmd::publish::Args),
     /// Check that published atoms are exactly what their origin commits produce
@@ -147,10 +153,24 @@ pub fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let expanded = match configured_args() {
+        Ok(expanded) => expanded,
+        Err(report) => {
+            command_error::print_early(report);
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = match Cli::try_parse_from(expanded.args) {
         Ok(cli) => cli,
         Err(e) => return command_error::usage(e),
     };
+    if !cli.global.quiet {
+        for name in &expanded.shadowed {
+            eprintln!(
+                "warning: user-defined alias `{name}` is ignored, because it is shadowed by a built-in command"
+            );
+        }
+    }
     output::set_color(cli.global.color);
     if cli.version {
         output::version(cli.global.verbose);
@@ -176,6 +196,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line with its command alias expanded (`[alias]` of the
+/// configuration file, as cargo's), the file's settings applied.
+fn configured_args() -> miette::Result<atom_ops::config::Expanded> {
+    let config = atom_ops::config::load()?;
+    if let Some(secs) = config.net_timeout {
+        atom_git::transport::set_configured_timeout(std::time::Duration::from_secs(secs));
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    Ok(atom_ops::config::expand(&config, args, is_builtin)?)
+}
+
+/// Whether `name` is one of eka's own commands (which no alias replaces).
+pub fn is_builtin(name: &str) -> bool {
+    name == "help" || <Command as clap::Subcommand>::has_subcommand(name)
+}
+
 /// `-C DIR`: everything after runs as if started there.
 fn enter_directory(global: &Global) -> miette::Result<()> {
     let Some(dir) = &global.directory else {
@@ -193,6 +229,9 @@ fn enter_directory(global: &Global) -> miette::Result<()> {
 fn run(command: Command, global: &Global) -> miette::Result<ExitCode> {
     match command {
         Command::New(args) => cmd::new::run(args, global),
+        Command::Init(args) => cmd::init::run(args, global),
+        Command::Config(args) => cmd::config::run(args, global),
+        Command::Cache(args) => cmd::cache::run(args, global),
         Command::Publish(args) => cmd::publish::run(args, global),
         Command::Verify(args) => cmd::verify::run(args, global),
         Command::Versions(args) => cmd::versions::run(args, global),

@@ -26,6 +26,7 @@ pub mod objects;
 pub mod push;
 pub mod refs;
 pub mod repo;
+pub mod setup;
 pub mod status;
 pub mod transport;
 pub mod tree;

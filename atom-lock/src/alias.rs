@@ -169,7 +169,7 @@ impl Aliases {
     ) -> Result<(Self, Vec<Shadowed>), ConfigError> {
         let mut table = Self::builtin();
         if let Some(path) = user_config {
-            for (name, value) in read_config(path)? {
+            for (name, value) in read_config(path, true)? {
                 // Validated by read_config.
                 table.map.insert(
                     name,
@@ -183,7 +183,7 @@ impl Aliases {
         let mut shadowed = Vec::new();
         if let Some(root) = repo_root {
             let path = root.join(REPO_CONFIG);
-            for (name, value) in read_config(&path)? {
+            for (name, value) in read_config(&path, false)? {
                 let alias = Alias {
                     value,
                     origin: AliasOrigin::Repo(path.clone()),
@@ -210,10 +210,18 @@ impl Aliases {
     }
 }
 
+/// The environment variable naming the user's configuration file, in
+/// place of the XDG path (for tests, and for several configurations).
+pub const CONFIG_VAR: &str = "EKA_CONFIG";
+
+/// `$EKA_CONFIG` when set (and not empty); else
 /// `$XDG_CONFIG_HOME/eka/config.toml`, or `$HOME/.config/eka/config.toml`
 /// when `XDG_CONFIG_HOME` is unset, empty or relative (the XDG base
 /// directory specification says to ignore relative values).
 pub fn user_config_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(CONFIG_VAR).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
     config_path_from(
         std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
         std::env::var_os("HOME").map(PathBuf::from),
@@ -263,10 +271,18 @@ pub enum ConfigError {
 struct ConfigFile {
     #[serde(default)]
     aliases: BTreeMap<toml::Spanned<String>, toml::Spanned<String>>,
+    /// The user's file only: command aliases and settings, read (and
+    /// checked) by `atom_ops::config`.
+    alias: Option<toml::Spanned<toml::Value>>,
+    net: Option<toml::Spanned<toml::Value>>,
 }
 
-/// Reads the `[aliases]` of one config file; a missing file has none.
-fn read_config(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+/// Tables only the user's configuration file may hold.
+const USER_ONLY: &str = "only the user's configuration file holds `[alias]` and `[net]`";
+
+/// Reads the `[aliases]` of one config file (the user's, or a
+/// repository's); a missing file has none.
+fn read_config(path: &Path, user: bool) -> Result<Vec<(String, String)>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -277,16 +293,29 @@ fn read_config(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
             })
         }
     };
-    parse_config(&text, &path.display().to_string())
+    parse_config(&text, &path.display().to_string(), user)
 }
 
-fn parse_config(text: &str, name: &str) -> Result<Vec<(String, String)>, ConfigError> {
+/// Checks the `[aliases]` of the user's configuration file `text` (named
+/// `name` in errors), returning them.
+pub fn parse_user_config(text: &str, name: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    parse_config(text, name, true)
+}
+
+fn parse_config(text: &str, name: &str, user: bool) -> Result<Vec<(String, String)>, ConfigError> {
     let src = || NamedSource::new(name, text.to_string());
     let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         message: e.message().to_string(),
         src: src(),
         span: e.span().map(Into::into),
     })?;
+    if let Some(table) = file.alias.as_ref().or(file.net.as_ref()).filter(|_| !user) {
+        return Err(ConfigError::Syntax {
+            message: USER_ONLY.to_owned(),
+            src: src(),
+            span: Some(table.span().into()),
+        });
+    }
     let mut out = Vec::with_capacity(file.aliases.len());
     for (name, value) in file.aliases {
         if let Err(source) = check_def(name.get_ref(), value.get_ref()) {
@@ -340,7 +369,7 @@ mod tests {
     #[test]
     fn config_errors_point_at_the_entry() {
         let text = "[aliases]\nok = \"gh:x\"\n\"a.b\" = \"gh:y\"\n";
-        let err = parse_config(text, "c.toml").unwrap_err();
+        let err = parse_config(text, "c.toml", true).unwrap_err();
         let ConfigError::Alias { span, source, .. } = err else {
             panic!("{err:?}")
         };
@@ -348,13 +377,15 @@ mod tests {
         assert_eq!(&text[span.offset()..span.offset() + span.len()], "\"a.b\"");
 
         let text = "[aliases]\nw = \"a b\"\n";
-        let ConfigError::Alias { span, .. } = parse_config(text, "c.toml").unwrap_err() else {
+        let ConfigError::Alias { span, .. } = parse_config(text, "c.toml", true).unwrap_err()
+        else {
             panic!()
         };
         assert_eq!(&text[span.offset()..span.offset() + span.len()], "\"a b\"");
 
         let text = "[alias]\nw = \"gh:x\"\n";
-        let err = parse_config(text, "c.toml").unwrap_err();
+        assert!(parse_config(text, "c.toml", true).is_ok());
+        let err = parse_config(text, "c.toml", false).unwrap_err();
         assert!(
             matches!(err, ConfigError::Syntax { span: Some(_), .. }),
             "{err:?}"
@@ -362,7 +393,7 @@ mod tests {
 
         let text = "[aliases]\nw = 3\n";
         assert!(matches!(
-            parse_config(text, "c.toml").unwrap_err(),
+            parse_config(text, "c.toml", true).unwrap_err(),
             ConfigError::Syntax { .. }
         ));
     }

@@ -46,14 +46,10 @@ pub enum Saved {
 impl PackStore {
     /// The pack of `files` in `dir`, if they have an identity.
     pub fn for_atom(dir: &Path, files: &dyn AtomFiles) -> Option<PackStore> {
-        let (name, keep_unused) = match files.identity()? {
-            Identity::Tree(id) => (format!("tree {id}"), true),
-            Identity::Dir(path) => (format!("dir {}", path.display()), false),
-        };
-        let hash = blake3::hash(name.as_bytes()).to_hex();
+        let identity = files.identity()?;
         Some(PackStore {
-            path: dir.join(format!("{}.pack", &hash[..32])),
-            keep_unused,
+            path: dir.join(file_name(&identity)),
+            keep_unused: matches!(identity, Identity::Tree(_)),
         })
     }
 
@@ -103,6 +99,17 @@ impl PackStore {
         prune(dir, SystemTime::now());
         Ok(Saved::Written(bytes.len()))
     }
+}
+
+/// The file name of the pack of the files `identity` names (what `eka
+/// cache gc` keeps).
+pub fn file_name(identity: &Identity) -> String {
+    let name = match identity {
+        Identity::Tree(id) => format!("tree {id}"),
+        Identity::Dir(path) => format!("dir {}", path.display()),
+    };
+    let hash = blake3::hash(name.as_bytes()).to_hex();
+    format!("{}.pack", &hash[..32])
 }
 
 /// Packs not used for this long are deleted when another is written.

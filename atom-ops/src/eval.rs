@@ -796,7 +796,7 @@ fn print_api(
 }
 
 /// The folder of parse caches under eka's cache directory.
-const PARSED_SUBDIR: &str = "parsed";
+pub(crate) const PARSED_SUBDIR: &str = "parsed";
 
 /// Writes the atom's pack of parsed files if this run added to it. The
 /// pack only saves time: failing to write it is reported, not an error.

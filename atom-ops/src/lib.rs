@@ -7,10 +7,15 @@
 //! arguments and renders reports, and other front ends (a plugin, a
 //! backend) can call the same code.
 //!
+//! - [`cache`]: the user's cache of fetched atoms and parse packs, shown
+//!   and collected;
+//! - [`config`]: the user's configuration file, and command aliases;
 //! - [`build`]: an atom's derivations, written into the local Nix store
 //!   and built by Nix;
 //! - [`deps`]: an atom's dependencies: add, remove, lock, update, fetch;
 //! - [`new`]: scaffolding an atom that `publish` will accept;
+//! - [`init`]: a repository ready to publish (`git init`, an atom, a
+//!   module, a remote), idempotent;
 //! - [`publish`]: atoms of a commit to a remote, all or nothing;
 //! - [`verify`]: published atoms against their origin commits;
 //! - [`sign`]: signing published versions, at publish or later;
@@ -22,9 +27,12 @@
 #![allow(clippy::result_large_err)]
 
 pub mod build;
+pub mod cache;
+pub mod config;
 pub mod deps;
 pub mod eval;
 pub mod hook;
+pub mod init;
 pub mod new;
 pub mod publish;
 pub mod query;

@@ -81,6 +81,21 @@ pub enum NewError {
 
 /// Creates the atom `request` describes, or nothing.
 pub fn create(request: &NewRequest) -> Result<NewReport, NewError> {
+    check(request)?.write()
+}
+
+/// An atom that [`check`] found can be created, not written yet.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    path: PathBuf,
+    manifest: PathBuf,
+    label: Label,
+    version: semver::Version,
+    in_repository: bool,
+}
+
+/// Checks everything [`create`] checks, writing nothing.
+pub fn check(request: &NewRequest) -> Result<Checked, NewError> {
     let label = label(request)?;
     let version = semver::Version::parse(&request.version).map_err(|source| NewError::Version {
         version: request.version.clone(),
@@ -100,27 +115,52 @@ pub fn create(request: &NewRequest) -> Result<NewReport, NewError> {
     if let Some(root) = &repo_root {
         check_place(&request.path, root, &label)?;
     }
-    let text = format!(
-        "[package]\nlabel = {}\nversion = \"{version}\"\n",
-        toml::Value::String(label.to_string())
-    );
-    // What we write must be what we read.
-    debug_assert!(Manifest::parse("atom.toml", &text).is_ok());
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| NewError::Io { path, source }
-    };
-    std::fs::create_dir_all(&request.path).map_err(io(&request.path))?;
-    atom_lock::files::stage(&manifest, text.as_bytes())
-        .and_then(|new| new.commit_new())
-        .map_err(io(&manifest))?;
-    Ok(NewReport {
-        has_module: request.path.join("mod.nix").is_file(),
+    Ok(Checked {
+        path: request.path.clone(),
         manifest,
         label,
         version,
         in_repository: repo_root.is_some(),
     })
+}
+
+impl Checked {
+    /// The label the atom will have.
+    pub fn label(&self) -> &Label {
+        &self.label
+    }
+
+    /// Writes the atom's directory and its `atom.toml`.
+    pub fn write(self) -> Result<NewReport, NewError> {
+        let Checked {
+            path,
+            manifest,
+            label,
+            version,
+            in_repository,
+        } = self;
+        let text = format!(
+            "[package]\nlabel = {}\nversion = \"{version}\"\n",
+            toml::Value::String(label.to_string())
+        );
+        // What we write must be what we read.
+        debug_assert!(Manifest::parse("atom.toml", &text).is_ok());
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| NewError::Io { path, source }
+        };
+        std::fs::create_dir_all(&path).map_err(io(&path))?;
+        atom_lock::files::stage(&manifest, text.as_bytes())
+            .and_then(|new| new.commit_new())
+            .map_err(io(&manifest))?;
+        Ok(NewReport {
+            has_module: path.join("mod.nix").is_file(),
+            manifest,
+            label,
+            version,
+            in_repository,
+        })
+    }
 }
 
 /// The label asked for, or the directory's name.
@@ -143,7 +183,7 @@ fn label(request: &NewRequest) -> Result<Label, NewError> {
 }
 
 /// The work tree root of the repository `path` is (or will be) in.
-fn repository_root(path: &Path) -> Option<PathBuf> {
+pub(crate) fn repository_root(path: &Path) -> Option<PathBuf> {
     let existing = absolute(path)
         .ancestors()
         .find(|p| p.exists())
@@ -180,7 +220,7 @@ fn check_place(path: &Path, root: &Path, label: &Label) -> Result<(), NewError> 
 
 /// `path` made absolute, `.` and `..` resolved (symlinks followed where
 /// it exists).
-fn absolute(path: &Path) -> PathBuf {
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     let abs = std::env::current_dir().unwrap_or_default().join(path);
     if let Ok(c) = abs.canonicalize() {
         return c;

@@ -30,6 +30,8 @@
 //! - `verify`: `eka verify`, locally and over every transport, against each
 //!   kind of tampering.
 //! - `new`: `eka new`.
+//! - `init_config_cache`: `eka init` (idempotent, then published), `eka
+//!   config` and command aliases, `eka cache` and `eka cache gc`.
 //! - `query`: the zero-object queries `eka versions`, `list`, `show` (and
 //!   the `atom_lock::registry` functions behind them).
 //! - `resolve`: `eka add`, `remove`, `lock`, `update`, `fetch`.
@@ -95,6 +97,7 @@ mod build;
 mod eka03_project;
 mod faults;
 mod hostile;
+mod init_config_cache;
 mod module_deps;
 mod modules;
 mod new;

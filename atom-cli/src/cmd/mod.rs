@@ -2,11 +2,14 @@
 
 pub mod add;
 pub mod build;
+pub mod cache;
 pub mod completions;
+pub mod config;
 mod deps;
 pub mod eval;
 pub mod fetch;
 pub mod hook;
+pub mod init;
 pub mod list;
 pub mod lock;
 pub mod man;

@@ -44,10 +44,20 @@ pub fn network_timeout() -> Duration {
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The timeout when `EKA_NETWORK_TIMEOUT` does not set one: the user's
+/// configuration file's (`[net] timeout`), set once at start-up.
+static CONFIGURED_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// Sets the timeout used when `EKA_NETWORK_TIMEOUT` is unset (the first
+/// call wins).
+pub fn set_configured_timeout(timeout: Duration) {
+    let _ = CONFIGURED_TIMEOUT.set(timeout);
+}
+
 fn parse_timeout(value: Option<&str>) -> Duration {
     match value.map(str::trim).map(str::parse::<u64>) {
         Some(Ok(secs)) if secs > 0 => Duration::from_secs(secs),
-        _ => DEFAULT_TIMEOUT,
+        _ => CONFIGURED_TIMEOUT.get().copied().unwrap_or(DEFAULT_TIMEOUT),
     }
 }
 
