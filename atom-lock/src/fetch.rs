@@ -176,11 +176,21 @@ pub fn fetch(
         for (i, w) in wants.iter().enumerate() {
             groups.entry(&w.mirrors).or_default().push(i);
         }
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        progress(0, wants.len());
         let results: Vec<Result<SetOutcome, FetchError>> = std::thread::scope(|s| {
             let handles: Vec<_> = groups
                 .into_iter()
                 .map(|(mirrors, idx)| {
-                    s.spawn(move || fetch_set(cache, connections, base, mirrors, wants, idx, opts))
+                    let done = &done;
+                    s.spawn(move || {
+                        let atoms = idx.len();
+                        let outcome =
+                            fetch_set(cache, connections, base, mirrors, wants, idx, opts);
+                        let now = done.fetch_add(atoms, std::sync::atomic::Ordering::Relaxed);
+                        progress(now + atoms, wants.len());
+                        outcome
+                    })
                 })
                 .collect();
             handles
@@ -237,6 +247,12 @@ pub fn fetch(
         cache.pin(&pins)?;
     }
     Ok((got, warnings))
+}
+
+/// How many of the atoms wanted are in the cache (for the caller's
+/// progress display: an `eka::progress` event, as phases are spans).
+fn progress(done: usize, total: usize) {
+    tracing::info!(target: "eka::progress", done, total, unit = "atoms");
 }
 
 /// The exact refs that `eka fetch` lists for the atoms `idx` of one set:

@@ -91,6 +91,7 @@ mod bad_input;
 mod build;
 mod eka03_project;
 mod faults;
+mod flags;
 mod hostile;
 mod module_deps;
 mod modules;
