@@ -279,11 +279,18 @@ fn transport_errors_say_what_failed() {
     list(&not_a_repo.display().to_string());
     list("git://127.0.0.1:1/reg.git");
     list("http://127.0.0.1:1/reg.git");
-    list("git://no-such-host.invalid/reg.git");
-    list("http://no-such-host.invalid/reg.git");
     for kind in [Transport::Git, Transport::Http] {
         let server = sb.server(kind);
         list(&server.url("missing"));
+    }
+    // What the resolver says varies with the machine's network; that it
+    // is the host's name that failed does not.
+    for url in [
+        "git://no-such-host.invalid/reg.git",
+        "http://no-such-host.invalid/reg.git",
+    ] {
+        let run = sb.eka(sb.path(), &["list", url]).assert_failure();
+        assert!(run.stderr.contains("cannot resolve"), "{run}");
     }
     let text = reasons.join("\n");
     let text = text.replace(&sb.path().display().to_string(), "[SANDBOX]");
@@ -293,8 +300,6 @@ fn transport_errors_say_what_failed() {
     cannot reach `[URL]` (`[URL]` does not appear to be a git repository): 
     cannot reach `[URL]` (cannot connect to 127.0.0.1:1: Connection refused (os error 111)): 
     cannot reach `[URL]` (cannot connect: Connection refused (os error 111)): 
-    cannot reach `[URL]` (cannot resolve `no-such-host.invalid`: failed to lookup address information: Name or service not known): 
-    cannot reach `[URL]` (cannot resolve the host: failed to lookup address information: Name or service not known): 
     cannot reach `[URL]` (the server has no such repository: no such repository: /missing.git): 
     cannot reach `[URL]` (the server has no such repository: HTTP status client error (404 Not Found) for url ([URL]/info/refs?service=git-upload-pack)):
     ");

@@ -28,7 +28,17 @@ pub fn atom_target(uri: &str, mirrors: &MirrorArgs, global: &Global) -> miette::
     let mut warnings = Vec::new();
     let target = atom_ops::query::atom_target(uri, &mirrors.mirrors, &cwd, &mut warnings);
     warn_all(&warnings, global);
-    let mut target = target?;
+    Ok(target?)
+}
+
+/// `target` of a query (`versions`, `show`): under `--offline`, on the
+/// repositories on this machine alone.
+pub fn query_target(
+    uri: &str,
+    mirrors: &MirrorArgs,
+    global: &Global,
+) -> miette::Result<AtomTarget> {
+    let mut target = atom_target(uri, mirrors, global)?;
     if global.offline() {
         target.urls = atom_ops::query::offline_urls(target.urls)?;
     }
