@@ -265,6 +265,7 @@ fn repeats(above: &str, cause: &str) -> bool {
 /// which flag to pass. `None` keeps the library's own help.
 pub fn help_for(report: &miette::Report) -> Option<String> {
     use atom_lock::fetch::FetchError;
+    use atom_lock::project::ProjectError;
     if let Some(fetch) = fetch_error(report) {
         match fetch {
             FetchError::Rewritten { label, .. } => return Some(format!(
@@ -275,6 +276,11 @@ pub fn help_for(report: &miette::Report) -> Option<String> {
             )),
             _ => {}
         }
+    }
+    if let Some(ProjectError::Rewritten { label, .. }) = project_error(report) {
+        return Some(format!(
+            "a published version must never change; if you trust the new commit, run `eka update {label}` to lock it again"
+        ));
     }
     if let Some(atom_ops::eval::EvalFailure::Source(e)) = report.downcast_ref() {
         return source_help(e).map(str::to_owned);
@@ -349,6 +355,19 @@ fn fetch_error(report: &miette::Report) -> Option<&atom_lock::fetch::FetchError>
     match report.downcast_ref::<EvalFailure>()? {
         EvalFailure::Fetch(f) => Some(f),
         EvalFailure::Project(p) => in_project(p),
+        _ => None,
+    }
+}
+
+/// The project error `report` is, through the operations' wrappers.
+fn project_error(report: &miette::Report) -> Option<&atom_lock::project::ProjectError> {
+    use atom_ops::deps::DepsError;
+    use atom_ops::eval::EvalFailure;
+    if let Some(DepsError::Project(p)) = report.downcast_ref::<DepsError>() {
+        return Some(p);
+    }
+    match report.downcast_ref::<EvalFailure>()? {
+        EvalFailure::Project(p) => Some(p),
         _ => None,
     }
 }
@@ -501,6 +520,21 @@ fn help_for_code(code: &str) -> Option<&'static str> {
         "eka::fetch::not_cached" => {
             "run `eka fetch` without --offline"
         }
+        "eka::query::offline" => {
+            "run it without --offline; offline, eka asks only repositories on this machine (a path or a file:// URL)"
+        }
+        "eka::verify::offline" => {
+            "run it without --offline; offline, eka verifies only repositories on this machine (the current one by default)"
+        }
+        "eka::publish::offline" => {
+            "publishing pushes to the remote: run it without --offline (`--dry-run` shows what would be published)"
+        }
+        "eka::deps::no_lock" | "eka::deps::not_locked" | "eka::deps::nothing_locked" => {
+            "run `eka lock`"
+        }
+        "eka::deps::ambiguous" => "run `eka lock` to lock it again",
+        "eka::deps::not_fetched" => "run `eka fetch` to bring the locked atoms into the cache",
+        "eka::deps::not_cached" => "evaluate without --offline, which fetches it",
 
         _ => return None,
     })

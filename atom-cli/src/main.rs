@@ -183,9 +183,7 @@ fn main() -> ExitCode {
             "a command is required",
         ));
     };
-    if cli.global.verbose > 0 {
-        phases::print_timings();
-    }
+    phases::install(cli.global.verbose > 0);
     let result = enter_directory(&cli.global).and_then(|()| run(command, &cli.global));
     match result {
         Ok(code) => code,

@@ -11,6 +11,14 @@ use std::io::Write;
 /// field changes meaning or goes away (new fields may appear within one).
 pub const JSON_SCHEMA: u32 = 1;
 
+/// `n` and the noun, singular for one: `1 atom`, `2 atoms`.
+pub fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// Writes to stdout; when the reader has closed the pipe, exits quietly.
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     let mut stdout = std::io::stdout().lock();
@@ -72,9 +80,22 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Prints a value as pretty JSON on stdout.
-pub fn json<T: serde::Serialize>(value: &T) -> miette::Result<()> {
-    let text = serde_json::to_string_pretty(value)
+/// A command's `--json` document: its report, after the schema version.
+#[derive(serde::Serialize)]
+struct Document<'a, T> {
+    schema: u32,
+    #[serde(flatten)]
+    report: &'a T,
+}
+
+/// Prints a command's report (a struct or map) as one pretty JSON document
+/// on stdout, with the `"schema"` version first.
+pub fn json<T: serde::Serialize>(report: &T) -> miette::Result<()> {
+    let document = Document {
+        schema: JSON_SCHEMA,
+        report,
+    };
+    let text = serde_json::to_string_pretty(&document)
         .map_err(|e| miette::miette!("cannot render JSON: {e}"))?;
     outln!("{text}");
     Ok(())
@@ -151,7 +172,12 @@ pub fn version(verbose: u8) {
 
 /// A spinner with a message on stderr while long work runs: only on a
 /// terminal, and not under `--quiet` or `--json`; cleared when dropped.
+/// The libraries' progress events ([`crate::phases`]) add counts to it
+/// (`3/12 atoms`).
 pub struct Progress(Option<indicatif::ProgressBar>);
+
+/// The bar on screen, for the progress events (one at a time).
+static SHOWN: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
 
 impl Progress {
     pub fn start(global: &crate::Global, message: &str) -> Progress {
@@ -163,18 +189,40 @@ impl Progress {
         if bar.is_hidden() {
             return Progress(None);
         }
-        let style = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .expect("a valid template");
-        bar.set_style(style);
+        bar.set_style(style("{spinner} {msg} ({elapsed})"));
         bar.set_message(message.to_owned());
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        if let Ok(mut shown) = SHOWN.lock() {
+            *shown = Some(bar.clone());
+        }
         Progress(Some(bar))
     }
+
+    /// Shows `done` of `total` `unit` on the bar on screen, if any.
+    pub fn count(done: u64, total: u64, unit: &str) {
+        let Ok(shown) = SHOWN.lock() else { return };
+        let Some(bar) = shown.as_ref() else { return };
+        if bar.length() != Some(total) {
+            bar.set_style(style(&format!(
+                "{{spinner}} {{msg}}: {{pos}}/{{len}} {unit} ({{elapsed}})"
+            )));
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+    }
+}
+
+fn style(template: &str) -> indicatif::ProgressStyle {
+    // Units are the libraries' words (`atoms`), never braces.
+    indicatif::ProgressStyle::with_template(template).expect("a valid template")
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(bar) = &self.0 {
+            if let Ok(mut shown) = SHOWN.lock() {
+                *shown = None;
+            }
             bar.finish_and_clear();
         }
     }

@@ -182,6 +182,9 @@ struct ErrorData {
     kind: ErrorKind,
     span: Option<Span>,
     trace: Vec<TraceFrame>,
+    /// The host's diagnostic code for an error it raised (a dependency
+    /// that is not locked), so that its caller can say what to do.
+    code: Option<&'static str>,
 }
 
 /// An evaluation (or parse/bind) error. Boxed so `Result<Value, EvalError>`
@@ -198,7 +201,17 @@ impl EvalError {
             kind,
             span,
             trace: Vec::new(),
+            code: None,
         }))
+    }
+    /// Marks a host's error with its diagnostic code.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.0.code = Some(code);
+        self
+    }
+    /// The host's diagnostic code ([`EvalError::with_code`]), if any.
+    pub fn code(&self) -> Option<&'static str> {
+        self.0.code
     }
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind

@@ -238,18 +238,25 @@ pub fn fetch_signed(
         for (i, w) in wants.iter().enumerate() {
             groups.entry(&w.mirrors).or_default().push(i);
         }
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        progress(0, wants.len());
         let results: Vec<Result<SetOutcome, FetchError>> = std::thread::scope(|s| {
             let handles: Vec<_> = groups
                 .into_iter()
                 .map(|(mirrors, idx)| {
+                    let done = &done;
                     s.spawn(move || {
+                        let atoms = idx.len();
                         let set = SetWants {
                             mirrors,
                             wants,
                             idx: &idx,
                             signers,
                         };
-                        fetch_set(cache, connections, base, set, opts)
+                        let outcome = fetch_set(cache, connections, base, set, opts);
+                        let now = done.fetch_add(atoms, std::sync::atomic::Ordering::Relaxed);
+                        progress(now + atoms, wants.len());
+                        outcome
                     })
                 })
                 .collect();
@@ -397,6 +404,12 @@ fn signature_ref(w: &Want, signer: &RecordedSigner) -> String {
         signer: signer.fingerprint,
     }
     .name()
+}
+
+/// How many of the atoms wanted are in the cache (for the caller's
+/// progress display: an `eka::progress` event, as phases are spans).
+fn progress(done: usize, total: usize) {
+    tracing::info!(target: "eka::progress", done, total, unit = "atoms");
 }
 
 /// The exact refs that `eka fetch` lists for the atoms `idx` of one set:

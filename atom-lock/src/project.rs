@@ -94,7 +94,9 @@ pub enum ProjectError {
     #[error("{label}@{version} was rewritten on its remote: atom.lock locks commit {locked}, the remote now has {now}; nothing was changed")]
     #[diagnostic(
         code(eka::project::rewritten),
-        help("a published version must never change; if you trust the new commit, run `eka update {label}` to lock it again")
+        help(
+            "a published version must never change; lock it again only if you trust the new commit"
+        )
     )]
     Rewritten {
         label: Label,

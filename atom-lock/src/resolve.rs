@@ -89,7 +89,7 @@ pub enum ResolveWarning {
     #[error("{warning}")]
     Listing { set: String, warning: QueryWarning },
     /// A locked version that was yanked since: kept, as the lock pins it.
-    #[error("{label}@{version} from {set} is yanked; the lock keeps it (`eka update {label}` moves off it)")]
+    #[error("{label}@{version} from {set} is yanked; the lock keeps it")]
     Yanked {
         label: Label,
         version: Version,

@@ -22,9 +22,7 @@ use crate::files::{join, AtomFiles, MountTable};
 #[derive(Debug, thiserror::Error)]
 pub enum DepError {
     /// The dependent has no lock at all.
-    #[error(
-        "`{set}::{label}` is not locked: there is no atom.lock beside atom.toml; run `eka lock`"
-    )]
+    #[error("`{set}::{label}` is not locked: there is no atom.lock beside atom.toml")]
     NoLock { set: String, label: String },
     /// A `[deps.direct.nix]` entry of a dependent without a lock.
     #[error("`deps.{key}.{name}` is not locked: there is no atom.lock beside atom.toml")]
@@ -33,6 +31,40 @@ pub enum DepError {
     Locked(#[from] crate::locked::LockedDepError),
     #[error(transparent)]
     Sibling(#[from] crate::source::SiblingError),
+}
+
+impl DepError {
+    /// The diagnostic code of the errors a caller can say what to do about
+    /// (which command locks or fetches the dependency); the evaluation
+    /// error raised for this one carries it ([`EvalError::code`]).
+    pub fn code(&self) -> Option<&'static str> {
+        use crate::locked::{CacheUnavailable, LockedDepError as Locked};
+        Some(match self {
+            DepError::NoLock { .. } => "eka::deps::no_lock",
+            DepError::Locked(Locked::NotLocked { .. }) => "eka::deps::not_locked",
+            DepError::Locked(Locked::Ambiguous { .. }) => "eka::deps::ambiguous",
+            DepError::Locked(Locked::Cache(CacheUnavailable::NothingLocked)) => {
+                "eka::deps::nothing_locked"
+            }
+            DepError::Locked(Locked::NotCached {
+                project_lock: true, ..
+            }) => "eka::deps::not_fetched",
+            DepError::Locked(Locked::NotCached {
+                project_lock: false,
+                ..
+            }) => "eka::deps::not_cached",
+            _ => return None,
+        })
+    }
+
+    /// The evaluation error that reports this one, with its code.
+    fn to_eval_error(&self) -> EvalError {
+        let error = fail(message_of(self));
+        match self.code() {
+            Some(code) => error.with_code(code),
+            None => error,
+        }
+    }
 }
 
 /// A non-atom dependency's value (`deps.pins.<name>`). No type is
@@ -685,7 +717,7 @@ fn direct_deps(
             );
             match shared.deps.load_direct(&dependent, &request) {
                 Ok(source) => match source {},
-                Err(e) => Err(fail(message_of(&e)).context(place)),
+                Err(e) => Err(e.to_eval_error().context(place)),
             }
         });
         by_key.entry(scope_key).or_default().push((entry, value));
@@ -773,7 +805,7 @@ pub(crate) fn load_atom(
                     .deps
                     .load(&dependent, &set, &urls, &label, &req)
                     .map_err(|e| {
-                        fail(message_of(&e))
+                        e.to_eval_error()
                             .context(format!("in {from}, loading `deps.from.{set}.{label}`"))
                     })?;
                 let public = load_atom(ev, &shared, &loaded.key, loaded.files, None)?;

@@ -32,7 +32,7 @@ use crate::files::GitTreeFiles;
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum CacheUnavailable {
     /// The lock pins no atom, so the cache was not opened.
-    #[error("no dependency is locked in atom.lock; run `eka lock`")]
+    #[error("no dependency is locked in atom.lock")]
     NothingLocked,
     /// Opening or filling the cache failed (the caller's error, which
     /// says so).
@@ -43,9 +43,9 @@ pub enum CacheUnavailable {
 /// A dependency that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LockedDepError {
-    #[error("`{set}::{label}` is declared in atom.toml but not in atom.lock; run `eka lock`")]
+    #[error("`{set}::{label}` is declared in atom.toml but not in atom.lock")]
     NotLocked { set: String, label: String },
-    #[error("atom.lock has several atoms labelled `{label}` and none is clearly from set `{set}`; run `eka lock` again")]
+    #[error("atom.lock has several atoms labelled `{label}` and none is clearly from set `{set}`")]
     Ambiguous { set: String, label: String },
     #[error("`{set}::{label}` is locked by eka 0.3 at {version}, an atom of its own repository that was never published (no commit), so it cannot be fetched")]
     LocalOnly {
@@ -53,12 +53,15 @@ pub enum LockedDepError {
         label: String,
         version: Version,
     },
-    #[error("`{label}@{version}` (from `{set}`) is not in the local cache; {hint}")]
+    /// `project_lock`: the project's atom.lock pins it, so fetching the
+    /// lock's atoms brings it; otherwise the eka 0.3 lock of a dependency
+    /// does, and evaluation fetches it when first used.
+    #[error("`{label}@{version}` (from `{set}`) is not in the local cache")]
     NotCached {
         set: String,
         label: String,
         version: Version,
-        hint: &'static str,
+        project_lock: bool,
     },
     #[error("`{label}@{version}` in the local cache does not match atom.lock")]
     Mismatch {
@@ -242,10 +245,7 @@ impl LockedDeps {
                 set: set.to_owned(),
                 label: label.clone(),
                 version: version.clone(),
-                hint: match scope {
-                    Scope::Unread { .. } => "`eka eval` without --offline fetches it",
-                    Scope::Known(_) => "run `eka fetch`",
-                },
+                project_lock: matches!(scope, Scope::Known(_)),
             },
             source => LockedDepError::Mismatch {
                 label: label.clone(),

@@ -160,19 +160,46 @@ impl From<atom_format::manifest::ManifestError> for EvalFailure {
 }
 
 /// An evaluation error with its source span and trace, for miette.
-#[derive(Debug, thiserror::Error, Diagnostic)]
+#[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct EvalDiagnostic {
     pub message: String,
-    #[source_code]
+    /// The module system's code for an error it raised (a dependency that
+    /// is not locked or not fetched), so that the caller can say what to
+    /// do; none for the language's own errors and for trace frames.
+    pub code: Option<&'static str>,
     source_code: Option<NamedSource<String>>,
-    #[label("{label}")]
     pub span: Option<SourceSpan>,
     label: String,
-    #[help]
     help: Option<String>,
-    #[related]
     pub trace: Vec<EvalDiagnostic>,
+}
+
+impl Diagnostic for EvalDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.code.map(|c| Box::new(c) as Box<dyn std::fmt::Display>)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source_code
+            .as_ref()
+            .map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let span = self.span?;
+        let label = miette::LabeledSpan::new_with_span(Some(self.label.clone()), span);
+        Some(Box::new(std::iter::once(label)))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        match self.trace.is_empty() {
+            true => None,
+            false => Some(Box::new(self.trace.iter().map(|t| t as &dyn Diagnostic))),
+        }
+    }
 }
 
 fn located(
@@ -202,6 +229,7 @@ pub fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
             let (source_code, span) = located(ev, frame.span);
             EvalDiagnostic {
                 message: frame.message.clone(),
+                code: None,
                 source_code,
                 span,
                 label: String::new(),
@@ -219,6 +247,7 @@ pub fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
     };
     EvalDiagnostic {
         message,
+        code: e.code(),
         source_code,
         span,
         label: "here".into(),

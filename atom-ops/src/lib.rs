@@ -71,6 +71,14 @@ pub enum Warning {
     },
 }
 
+/// Reports how far a long piece of work is: `done` of `total` `unit`
+/// (e.g. atoms). An event for the caller's progress display (the target
+/// `eka::progress`), as phases are spans (`eka::phase`); nothing is
+/// printed here.
+pub fn progress(done: usize, total: usize, unit: &'static str) {
+    tracing::info!(target: "eka::progress", done, total, unit);
+}
+
 /// The files under `dir` (an atom's directory) whose work tree or index
 /// content differs from `HEAD`, repository-relative; empty outside a
 /// repository or when git cannot tell. For the warning of commands that

@@ -1096,17 +1096,22 @@ fn digests(
     prepared: &[Prepared],
 ) -> Result<Vec<ContentDigest>, PublishError> {
     let sync = repo.clone().into_sync();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    crate::progress(0, prepared.len(), "atoms");
     prepared
         .par_iter()
         .map_init(
             || sync.to_thread_local(),
             |repo, p| {
-                Digester::new(&repo.objects)
+                let digest = Digester::new(&repo.objects)
                     .atom_digest(p.found.tree)
                     .map_err(|source| PublishError::UnsafeTree {
                         path: p.found.path.clone(),
                         source,
-                    })
+                    });
+                let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                crate::progress(done, prepared.len(), "atoms");
+                digest
             },
         )
         .collect()

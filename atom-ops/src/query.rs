@@ -31,6 +31,30 @@ pub enum QueryError {
     #[error("`{uri}` names no repository to ask")]
     #[diagnostic(code(eka::query::no_repository))]
     NoRepository { uri: String, label: Label },
+    /// Offline, with no repository on this machine to ask: eka keeps no
+    /// copy of a remote's refs (its cache holds atoms, not listings).
+    #[error("the refs of `{url}` are not cached, and the network may not be used: eka keeps no copy of a remote's ref listing")]
+    #[diagnostic(code(eka::query::offline))]
+    Offline { url: RepoUrl },
+}
+
+/// Whether `url` is a repository on this machine (a path or a `file://`
+/// URL): asking it uses no network.
+pub fn is_local(url: &RepoUrl) -> bool {
+    match url {
+        RepoUrl::Path(_) => true,
+        RepoUrl::Url(u) => u.scheme() == "file",
+    }
+}
+
+/// Of `urls` (a repository and its mirrors), those that can be asked
+/// without the network; none is an error naming the first.
+pub fn offline_urls(urls: Vec<RepoUrl>) -> Result<Vec<RepoUrl>, QueryError> {
+    let local: Vec<RepoUrl> = urls.iter().filter(|u| is_local(u)).cloned().collect();
+    match (local.is_empty(), urls.into_iter().next()) {
+        (true, Some(url)) => Err(QueryError::Offline { url }),
+        _ => Ok(local),
+    }
 }
 
 /// An atom named by URI, on a repository and its mirrors.

@@ -325,8 +325,14 @@ fn verify_repo_with(
     let mut origins = Origins::new(repo);
     let mut digester = Digester::new(&repo.objects);
     let mut verdicts = Vec::new();
+    let total = refs
+        .atoms
+        .keys()
+        .filter(|key| wanted.is_empty() || wanted.iter().any(|w| matches(w, &key.1)))
+        .count();
     for (key, commit) in &refs.atoms {
         if wanted.is_empty() || wanted.iter().any(|w| matches(w, &key.1)) {
+            crate::progress(verdicts.len(), total, "atoms");
             let recorded = refs.recorded(key, *commit);
             let mut verdict = judge(repo, &recorded, &mut origins, &mut digester)?;
             let signatures = refs.signatures.get(&key.1).map_or(&[][..], Vec::as_slice);

@@ -112,10 +112,7 @@ impl fmt::Display for Refusal {
 /// Why one ref update is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RefusalReason {
-    #[error(
-        "deleting a published ref is refused: published versions are immutable \
-         (withdraw a version with `eka yank`)"
-    )]
+    #[error("deleting a published ref is refused: published versions are immutable")]
     Delete,
     #[error(
         "moving a published ref is refused (from {old} to {new}): published versions are immutable"

@@ -215,7 +215,7 @@ fn ser_oid<S: serde::Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error>
 #[error("{atom}: {why}")]
 #[diagnostic(
     code(atom::trust::refused),
-    help("the set's policy (allowed_signers) decides whose signatures count; `eka verify` lists each signature")
+    help("the set's policy (allowed_signers) decides whose signatures count")
 )]
 pub struct PolicyRefusal {
     pub atom: String,
@@ -316,8 +316,7 @@ impl Policy {
         }
         if recorded.is_empty() {
             return Err(refuse(
-                "the lock records no signer, and the policy now requires one: run `eka update`"
-                    .into(),
+                "the lock records no signer, and the policy now requires one".into(),
             ));
         }
         let mut why = Vec::new();

@@ -96,6 +96,7 @@ mod bad_input;
 mod build;
 mod eka03_project;
 mod faults;
+mod flags;
 mod hostile;
 mod init_config_cache;
 mod module_deps;

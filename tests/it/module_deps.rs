@@ -121,7 +121,10 @@ fn deps_through_the_lock(transport: Transport) {
     status: 1
     --- stdout ---
     --- stderr ---
-      × `reg::other` is declared in atom.toml but not in atom.lock; run `eka lock`
+    eka::deps::not_locked
+
+      × `reg::other` is declared in atom.toml but not in atom.lock
+      help: run `eka lock`
 
     Error: 
       × in app@0.1.0, loading `deps.from.reg.other`

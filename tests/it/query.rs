@@ -650,7 +650,7 @@ fn mirrors() {
       0.2.0    183464af20f9c5c357eb03d2907b573cefa080a3
       0.1.0    710240f7791e13cc785e338cf0fed2c8ae14d938
     --- stderr ---
-    warning: mirror `http://127.0.0.1:[PORT]/gone.git` is unreachable: the handshake failed: Connection refused (os error 111)
+    warning: mirror `http://127.0.0.1:[PORT]/gone.git` is unreachable: cannot connect: Connection refused (os error 111)
     ");
     assert!(run.stderr.contains(&gone), "{run}");
     sb.eka(here, &["show", &uri, "--mirror", &gone])

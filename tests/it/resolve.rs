@@ -161,6 +161,7 @@ fn workflow(kind: Transport) {
     status: 1
     --- stdout ---
     {
+      "schema": 1,
       "atoms": [
         {
           "dir": "[SANDBOX]/app",
@@ -170,7 +171,6 @@ fn workflow(kind: Transport) {
           "up_to_date": false
         }
       ],
-      "schema": 1,
       "stale": [
         "the requirement on `b` is `^1` in atom.toml but `~1.0` in atom.lock"
       ],
@@ -244,6 +244,7 @@ fn workflow(kind: Transport) {
     status: 0
     --- stdout ---
     {
+      "schema": 1,
       "atoms": [
         {
           "commit": "[COMMIT]",

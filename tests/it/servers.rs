@@ -1020,7 +1020,7 @@ fn eka_ssh_client_as_git_chooses() {
     --- stdout ---
     LABEL  VERSION  STATUS   COMMIT                                    DIGEST
     a      0.1.0    fetched  8570dd1c177710162d090098c9fab155b95f447b  blake3:1fe0debbeb618d4a272232dce59b0d552656ef03d4e4c4563dd49a0f6b362049
-    1 atoms verified in [SANDBOX]/home/.cache/eka (1 fetched)
+    1 atom verified in [SANDBOX]/home/.cache/eka (1 fetched)
     --- stderr ---
     ");
     fsck(&sb.home().join(".cache/eka/git"));

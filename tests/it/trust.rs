@@ -123,7 +123,8 @@ fn hook_output_and_bad_input() {
     status: 1
     --- stdout ---
     --- stderr ---
-    eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable (withdraw a version with `eka yank`)
+    eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable
+    eka: to withdraw a published version, yank it (`eka yank`)
     ");
     let run = sb.eka_stdin(&reg.path, &["hook", "pre-receive"], b"not an update\n");
     assert_cli_snapshot!(sb, run, @"
@@ -178,7 +179,8 @@ fn hook_output_and_bad_input() {
     status: 1
     --- stdout ---
     --- stderr ---
-    eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable (withdraw a version with `eka yank`)
+    eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable
+    eka: to withdraw a published version, yank it (`eka yank`)
     ");
 }
 
@@ -774,7 +776,7 @@ fn yank_withdraws_a_version_from_resolution() {
     --- stdout ---
        adding a ^0.1.0 to [deps.from.registry]
       locking a 0.1.0
-    wrote atom.toml and atom.lock (1 atoms)
+    wrote atom.toml and atom.lock (1 atom)
     --- stderr ---
     ");
     let run = sb.eka(&fresh, &["add", &format!("{url}::a@=0.2.0")]);
@@ -842,7 +844,7 @@ fn the_lock_enforces_a_sets_policy() {
     --- stdout ---
        adding a ^0.1.0 to [deps.from.reg]
       locking a 0.1.0
-    wrote atom.toml and atom.lock (1 atoms)
+    wrote atom.toml and atom.lock (1 atom)
     --- stderr ---
     ");
     let lock = std::fs::read_to_string(dir.join("atom.lock")).unwrap();

@@ -179,7 +179,7 @@ fn status_lines_say_what_changed() {
     --- stdout ---
        adding hello 1.x to [deps.from.registry]
       locking hello 1.1.0
-    dry run: would write atom.toml and atom.lock (1 atoms); nothing written
+    dry run: would write atom.toml and atom.lock (1 atom); nothing written
     --- stderr ---
     ");
     assert!(!app.join("atom.lock").exists());
@@ -205,7 +205,7 @@ fn status_lines_say_what_changed() {
     --- stdout ---
        adding hello 1.x to [deps.from.registry]
       locking hello 1.1.0
-    wrote atom.toml and atom.lock (1 atoms)
+    wrote atom.toml and atom.lock (1 atom)
     --- stderr ---
     ");
     let manifest = std::fs::read_to_string(app.join("atom.toml")).unwrap();
@@ -215,14 +215,14 @@ fn status_lines_say_what_changed() {
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-    atom.lock is up to date (1 atoms)
+    atom.lock is up to date (1 atom)
     --- stderr ---
     ");
     let run = sb.eka(&app, &["update"]).assert_success();
     assert_cli_snapshot!(sb, run, @"
     status: 0
     --- stdout ---
-    atom.lock is up to date (1 atoms)
+    atom.lock is up to date (1 atom)
     --- stderr ---
     ");
     let run = sb.eka(&app, &["--json", "update"]).assert_success();
@@ -247,7 +247,7 @@ fn status_lines_say_what_changed() {
     status: 0
     --- stdout ---
       locking hello 1.1.0
-    wrote a new atom.lock (1 atoms)
+    wrote a new atom.lock (1 atom)
     --- stderr ---
     ");
     // A lock in line needs no network: --frozen passes.
@@ -263,7 +263,7 @@ fn status_lines_say_what_changed() {
     status: 0
     --- stdout ---
      updating hello 1.1.0 -> 1.0.0
-    wrote atom.lock (1 atoms)
+    wrote atom.lock (1 atom)
     --- stderr ---
     ");
     let run = sb
@@ -332,10 +332,10 @@ fn lock_all_checks_every_atom_of_the_repository() {
     status: 0
     --- stdout ---
     a:
-    atom.lock is up to date (1 atoms)
+    atom.lock is up to date (1 atom)
     libs/b:
       locking hello 1.1.0
-    wrote a new atom.lock (1 atoms)
+    wrote a new atom.lock (1 atom)
     tools/c:
     wrote a new atom.lock (0 atoms; no locked version changed)
     --- stderr ---
@@ -348,9 +348,9 @@ fn lock_all_checks_every_atom_of_the_repository() {
     status: 0
     --- stdout ---
     a:
-    atom.lock is up to date (1 atoms)
+    atom.lock is up to date (1 atom)
     libs/b:
-    atom.lock is up to date (1 atoms)
+    atom.lock is up to date (1 atom)
     tools/c:
     atom.lock is up to date (0 atoms)
     --- stderr ---
@@ -379,7 +379,7 @@ fn remote_names_mean_the_same_everywhere() {
     --- stdout ---
     LABEL  VERSIONS
     hello  1.1.0, 1.0.0
-    1 atoms, 2 versions on [URL]
+    1 atom, 2 versions on [URL]
     --- stderr ---
     ");
     let run = sb

@@ -24,6 +24,8 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         &args.uris,
         deps::options(global, args.dry_run.dry_run),
     )?;
-    deps::report(&report, global)?;
+    let mut json = deps::JsonReports::new(false);
+    deps::report(&cwd, &report, global, &mut json)?;
+    json.print(global)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,8 +13,19 @@ use crate::{output, Global};
 pub fn warn(warnings: &[Warning], global: &Global) {
     if !global.quiet {
         for w in warnings {
-            eprintln!("warning: {}", escape_line(&w.to_string()));
+            eprintln!("warning: {}", escape_line(&warning_text(w)));
         }
+    }
+}
+
+/// A warning, with what to run about it when there is something.
+fn warning_text(w: &Warning) -> String {
+    use atom_lock::resolve::ResolveWarning;
+    match w {
+        Warning::Resolve(ResolveWarning::Yanked { label, .. }) => {
+            format!("{w} (`eka update {label}` moves off it)")
+        }
+        _ => w.to_string(),
     }
 }
 
@@ -72,16 +83,58 @@ pub struct DryRun {
     pub dry_run: bool,
 }
 
-/// Prints what changed in atom.toml and atom.lock (or, with `--json`, the
-/// report and the lock's atoms), cargo's way: one line per change, then
-/// what was written.
-pub fn report(report: &LockReport, global: &Global) -> miette::Result<()> {
+/// The `--json` output of a command over one atom or, with `--all`, over
+/// several: one document either way, the atom's report or
+/// `{"atoms": [{"dir": …, …its report}]}`.
+pub struct JsonReports {
+    all: bool,
+    reports: Vec<serde_json::Value>,
+}
+
+impl JsonReports {
+    pub fn new(all: bool) -> Self {
+        JsonReports {
+            all,
+            reports: Vec::new(),
+        }
+    }
+
+    /// Adds the report of the atom in `dir` (a JSON object).
+    pub fn push(&mut self, dir: &Path, mut report: serde_json::Value) {
+        if let (true, Some(fields)) = (self.all, report.as_object_mut()) {
+            fields.insert("dir".to_owned(), serde_json::json!(dir));
+        }
+        self.reports.push(report);
+    }
+
+    /// Prints the one document (nothing without `--json`).
+    pub fn print(mut self, global: &Global) -> miette::Result<()> {
+        if !global.json {
+            return Ok(());
+        }
+        match (self.all, self.reports.len()) {
+            (false, 1) => output::json(&self.reports.remove(0)),
+            _ => output::json(&serde_json::json!({ "atoms": self.reports })),
+        }
+    }
+}
+
+/// Prints what changed in atom.toml and atom.lock, cargo's way: one line
+/// per change, then what was written; with `--json`, adds the report and
+/// the lock's atoms to `json` instead.
+pub fn report(
+    dir: &Path,
+    report: &LockReport,
+    global: &Global,
+    json: &mut JsonReports,
+) -> miette::Result<()> {
     warn(&report.warnings, global);
     if let (Some(conversion), false) = (&report.converted, global.quiet) {
         eprintln!("note: {conversion}");
     }
     if global.json {
-        return json(report);
+        json.push(dir, json_report(report));
+        return Ok(());
     }
     if global.quiet {
         return Ok(());
@@ -112,25 +165,25 @@ pub fn report(report: &LockReport, global: &Global) -> miette::Result<()> {
 
 /// The last line: what was (or would be) written.
 fn summary(report: &LockReport) -> String {
-    let atoms = report.lock.atoms().len();
+    let atoms = output::count(report.lock.atoms().len(), "atom");
     let files = match (report.manifest_changed, report.lock_changed) {
         (true, true) => "atom.toml and atom.lock",
         (true, false) => "atom.toml",
         (false, true) if report.lock_created => "a new atom.lock",
         (false, true) => "atom.lock",
-        (false, false) => return format!("atom.lock is up to date ({atoms} atoms)"),
+        (false, false) => return format!("atom.lock is up to date ({atoms})"),
     };
     let versions = match report.changes.is_empty() {
         true => "; no locked version changed",
         false => "",
     };
     match report.dry_run {
-        true => format!("dry run: would write {files} ({atoms} atoms{versions}); nothing written"),
-        false => format!("wrote {files} ({atoms} atoms{versions})"),
+        true => format!("dry run: would write {files} ({atoms}{versions}); nothing written"),
+        false => format!("wrote {files} ({atoms}{versions})"),
     }
 }
 
-fn json(report: &LockReport) -> miette::Result<()> {
+fn json_report(report: &LockReport) -> serde_json::Value {
     let atoms: Vec<_> = report
         .lock
         .atoms()
@@ -145,8 +198,7 @@ fn json(report: &LockReport) -> miette::Result<()> {
             })
         })
         .collect();
-    output::json(&serde_json::json!({
-        "schema": output::JSON_SCHEMA,
+    serde_json::json!({
         "up_to_date": report.up_to_date(),
         "dry_run": report.dry_run,
         "lock_created": report.lock_created,
@@ -155,5 +207,5 @@ fn json(report: &LockReport) -> miette::Result<()> {
         "requirements": report.requirements,
         "changes": report.changes,
         "atoms": atoms,
-    }))
+    })
 }

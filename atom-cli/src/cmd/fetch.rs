@@ -20,17 +20,23 @@ pub struct Args {
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
     let dirs = deps::targets(&cwd, args.all)?;
+    let mut json = deps::JsonReports::new(args.all);
     for dir in &dirs {
         if args.all && !dir.join(atom_lock::lock::LOCK_FILE).is_file() {
             continue;
         }
         deps::heading(dir, &dirs, global);
-        fetch_one(dir, global)?;
+        fetch_one(dir, global, &mut json)?;
     }
+    json.print(global)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn fetch_one(dir: &std::path::Path, global: &Global) -> miette::Result<()> {
+fn fetch_one(
+    dir: &std::path::Path,
+    global: &Global,
+    json: &mut deps::JsonReports,
+) -> miette::Result<()> {
     let report = {
         let _progress = output::Progress::start(global, "fetching and checking the locked atoms");
         atom_ops::deps::fetch(dir, global.offline())?
@@ -56,7 +62,10 @@ fn fetch_one(dir: &std::path::Path, global: &Global) -> miette::Result<()> {
                 })
             })
             .collect();
-        output::json(&serde_json::json!({ "cache": report.cache, "atoms": atoms }))?;
+        json.push(
+            dir,
+            serde_json::json!({ "cache": report.cache, "atoms": atoms }),
+        );
     } else if !global.quiet {
         let rows: Vec<Vec<String>> = got
             .iter()
@@ -73,8 +82,8 @@ fn fetch_one(dir: &std::path::Path, global: &Global) -> miette::Result<()> {
         output::table(&["LABEL", "VERSION", "STATUS", "COMMIT", "DIGEST"], &rows);
         let fetched = got.iter().filter(|g| g.status == Status::Fetched).count();
         outln!(
-            "{} atoms verified in {} ({fetched} fetched)",
-            got.len(),
+            "{} verified in {} ({fetched} fetched)",
+            output::count(got.len(), "atom"),
             report.cache.display()
         );
     }

@@ -81,6 +81,12 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     for refusal in &refusals {
         eprintln!("eka: refused {refusal}");
     }
+    let deletes = refusals
+        .iter()
+        .any(|r| matches!(r.reason, atom_trust::hook::RefusalReason::Delete));
+    if deletes {
+        eprintln!("eka: to withdraw a published version, yank it (`eka yank`)");
+    }
     Ok(if refusals.is_empty() {
         ExitCode::SUCCESS
     } else {

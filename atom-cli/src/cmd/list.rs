@@ -93,8 +93,9 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     if !global.quiet {
         let count: usize = listing.atoms.values().map(Vec::len).sum();
         outln!(
-            "{} atoms, {count} versions on {}",
-            listing.atoms.len(),
+            "{}, {} on {}",
+            output::count(listing.atoms.len(), "atom"),
+            output::count(count, "version"),
             listing.answered[0]
         );
     }

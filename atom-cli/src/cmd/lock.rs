@@ -28,14 +28,16 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     if args.check {
         return check(&dirs, global);
     }
+    let mut json = deps::JsonReports::new(args.all);
     for dir in &dirs {
         deps::heading(dir, &dirs, global);
         let report = {
             let _progress = output::Progress::start(global, "locking");
             atom_ops::deps::lock(dir, deps::options(global, args.dry_run.dry_run))?
         };
-        deps::report(&report, global)?;
+        deps::report(dir, &report, global, &mut json)?;
     }
+    json.print(global)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -61,7 +63,6 @@ fn check(dirs: &[PathBuf], global: &Global) -> miette::Result<ExitCode> {
     let up_to_date = stale.is_empty();
     if global.json {
         output::json(&serde_json::json!({
-            "schema": output::JSON_SCHEMA,
             "up_to_date": up_to_date,
             "stale": stale,
             "atoms": results,
@@ -81,8 +82,11 @@ fn check(dirs: &[PathBuf], global: &Global) -> miette::Result<ExitCode> {
     }
     if !global.quiet {
         match dirs.len() {
-            1 => outln!("atom.lock is up to date ({atoms} atoms)"),
-            n => outln!("{n} atoms, every atom.lock in line ({atoms} locked atoms)"),
+            1 => outln!("atom.lock is up to date ({})", output::count(atoms, "atom")),
+            n => outln!(
+                "{n} atoms, every atom.lock in line ({})",
+                output::count(atoms, "locked atom")
+            ),
         }
     }
     Ok(ExitCode::SUCCESS)

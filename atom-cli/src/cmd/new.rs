@@ -27,7 +27,6 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     })?;
     if global.json {
         crate::output::json(&serde_json::json!({
-            "schema": crate::output::JSON_SCHEMA,
             "path": report.manifest,
             "label": report.label,
             "version": report.version.to_string(),

@@ -42,6 +42,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
+    // As `cargo publish --offline`: publishing is talking to the remote
+    // (listing its refs, pushing), even for a dry run.
+    if global.offline() {
+        return Err(miette::miette!(
+            code = "eka::publish::offline",
+            "cannot publish offline: publishing lists and pushes the remote's refs"
+        ));
+    }
     let cwd = std::env::current_dir().into_diagnostic()?;
     let selection = if args.all {
         Selection::All
@@ -99,9 +107,9 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             outln!("{} up to date", report.remote);
         } else {
             outln!(
-                "published {new} to {} ({} refs)",
+                "published {new} to {} ({})",
                 report.remote,
-                report.pushed_refs.len()
+                output::count(report.pushed_refs.len(), "ref")
             );
         }
         if let Some(signer) = report.signer {

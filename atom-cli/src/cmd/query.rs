@@ -1,5 +1,9 @@
 //! What `eka versions`, `eka list` and `eka show` share: the mirror
 //! arguments, reading targets with the user's aliases, and warnings.
+//!
+//! `--offline`: eka keeps no copy of a remote's refs, so these ask only
+//! the repositories on this machine (paths, `file://`) among those named;
+//! with none, the error says the refs are not cached.
 
 use atom_format::terminal::escape_line;
 use atom_lock::registry::{Namespace, QueryWarning};
@@ -27,6 +31,20 @@ pub fn atom_target(uri: &str, mirrors: &MirrorArgs, global: &Global) -> miette::
     Ok(target?)
 }
 
+/// `target` of a query (`versions`, `show`): under `--offline`, on the
+/// repositories on this machine alone.
+pub fn query_target(
+    uri: &str,
+    mirrors: &MirrorArgs,
+    global: &Global,
+) -> miette::Result<AtomTarget> {
+    let mut target = atom_target(uri, mirrors, global)?;
+    if global.offline() {
+        target.urls = atom_ops::query::offline_urls(target.urls)?;
+    }
+    Ok(target)
+}
+
 /// The repository `repo` names, with the aliases of the current directory.
 pub fn repo_target(
     repo: &str,
@@ -37,7 +55,10 @@ pub fn repo_target(
     let mut warnings = Vec::new();
     let urls = atom_ops::query::repo_target(repo, &mirrors.mirrors, &cwd, &mut warnings);
     warn_all(&warnings, global);
-    Ok(urls?)
+    match global.offline() {
+        true => Ok(atom_ops::query::offline_urls(urls?)?),
+        false => Ok(urls?),
+    }
 }
 
 fn warn_all(warnings: &[Warning], global: &Global) {

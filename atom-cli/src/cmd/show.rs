@@ -38,7 +38,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
-    let target = query::atom_target(&args.uri, &args.mirrors, global)?;
+    let target = query::query_target(&args.uri, &args.mirrors, global)?;
     let show = atom_ops::query::show(&target, &Connections::default())?;
     query::warn(&show.warnings, global);
     let (entry, manifest) = (&show.entry, &show.manifest);

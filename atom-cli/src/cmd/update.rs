@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use miette::IntoDiagnostic;
 
 use crate::cmd::deps;
-use crate::Global;
+use crate::{output, Global};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,14 +22,19 @@ pub struct Args {
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let cwd = std::env::current_dir().into_diagnostic()?;
     let dirs = deps::targets(&cwd, args.all)?;
+    let mut json = deps::JsonReports::new(args.all);
     for dir in &dirs {
         deps::heading(dir, &dirs, global);
-        let report = atom_ops::deps::update(
-            dir,
-            &args.labels,
-            deps::options(global, args.dry_run.dry_run),
-        )?;
-        deps::report(&report, global)?;
+        let report = {
+            let _progress = output::Progress::start(global, "updating");
+            atom_ops::deps::update(
+                dir,
+                &args.labels,
+                deps::options(global, args.dry_run.dry_run),
+            )?
+        };
+        deps::report(dir, &report, global, &mut json)?;
     }
+    json.print(global)?;
     Ok(ExitCode::SUCCESS)
 }

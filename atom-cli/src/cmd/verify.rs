@@ -35,6 +35,14 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         }
         _ => (Registry::Local(cwd.clone()), &args.args[..]),
     };
+    if let (Registry::Remote(url), true) = (&registry, global.offline()) {
+        if !is_on_this_machine(url) {
+            return Err(miette!(
+            code = "eka::verify::offline",
+                "cannot verify `{url}` offline: eka keeps no copy of a remote's atoms and their origins"
+            ));
+        }
+    }
     let wanted = atoms
         .iter()
         .map(|a| parse_wanted(a))
@@ -152,6 +160,12 @@ fn is_target(arg: &str, here: Option<&gix::Repository>) -> bool {
         || arg.contains(':')
         || arg.starts_with('.')
         || here.is_some_and(|r| r.find_remote(arg).is_ok())
+}
+
+/// Whether a remote's URL is a repository on this machine (a `file://`
+/// URL or a path), which `--offline` may read.
+fn is_on_this_machine(url: &str) -> bool {
+    url.starts_with("file://") || Path::new(url).exists()
 }
 
 fn classify(arg: &str, here: Option<&gix::Repository>, cwd: &Path) -> Registry {

@@ -49,7 +49,7 @@ fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::E
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
-    let target = query::atom_target(&args.uri, &args.mirrors, global)?;
+    let target = query::query_target(&args.uri, &args.mirrors, global)?;
     let report = atom_ops::query::versions(&target, &Connections::default())?;
     let (listing, selected) = (&report.listing, &report.selected);
     query::warn(&listing.warnings, global);

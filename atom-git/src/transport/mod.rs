@@ -82,6 +82,28 @@ pub(crate) fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The path a `file://` URL or a plain path names.
+fn local_path(url: &str) -> Option<PathBuf> {
+    use gix::bstr::ByteSlice;
+    let parsed = gix::url::parse(url.as_bytes().as_bstr()).ok()?;
+    if parsed.scheme != gix::url::Scheme::File {
+        return None;
+    }
+    gix::path::from_bstring(parsed.path).ok()
+}
+
+/// An error and its causes, as one text (to tell failures apart).
+fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        text.push_str(&e.to_string());
+        text.push('\n');
+        next = e.source();
+    }
+    text
+}
+
 /// A ref advertised by a remote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteRef {
@@ -159,6 +181,17 @@ pub enum TransportError {
     },
     #[error("the handshake failed")]
     Handshake(#[source] crate::BoxError),
+    #[error("`{0}` does not exist")]
+    NoSuchPath(String),
+    #[error("`{0}` does not appear to be a git repository")]
+    NotARepository(String),
+    #[error("cannot resolve the host")]
+    UnknownHost(#[source] crate::BoxError),
+    /// The root cause says it was refused.
+    #[error("cannot connect")]
+    Refused(#[source] crate::BoxError),
+    #[error("the server has no such repository")]
+    NoSuchRepository(#[source] crate::BoxError),
     #[error("ls-refs failed")]
     ListRefs(#[source] crate::BoxError),
     #[error("the fetch failed")]
@@ -178,6 +211,49 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// A failed handshake as what failed, when that can be told: a local
+    /// path that is missing or no repository (git's upload-pack says so on
+    /// its stderr, which the transport does not keep), the host's name, the
+    /// connection, or a server without that repository. Other failures
+    /// (the protocol) stay [`TransportError::Handshake`].
+    fn or_which_failed(self, url: &str) -> TransportError {
+        let TransportError::Handshake(source) = self else {
+            return self;
+        };
+        if let Some(path) = local_path(url) {
+            let shown = path.display().to_string();
+            return match path.exists() {
+                false => TransportError::NoSuchPath(shown),
+                true if gix::open(&path).is_err() => TransportError::NotARepository(shown),
+                true => TransportError::Handshake(source),
+            };
+        }
+        let text = chain_text(&*source);
+        let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+        if has(&[
+            "failed to lookup address",
+            "Could not resolve hostname",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "dns error",
+        ]) {
+            TransportError::UnknownHost(source)
+        } else if has(&["Connection refused", "connection refused"]) {
+            TransportError::Refused(source)
+        } else if has(&[
+            "does not appear to be a git repository",
+            "no such repository",
+            "not found",
+            "Not Found",
+            "404",
+            "No such file or directory",
+        ]) {
+            TransportError::NoSuchRepository(source)
+        } else {
+            TransportError::Handshake(source)
+        }
+    }
+
     /// This error, as [`TransportError::TimedOut`] if it is one.
     fn or_timed_out(self, after: Duration) -> TransportError {
         match &self {
@@ -275,7 +351,7 @@ impl Connections {
 
     fn open(&self, url: &str) -> Result<Session, TransportError> {
         Session::open(connect(url, || self.ssh(), self.pool.timeout)?)
-            .map_err(|e| e.or_timed_out(self.pool.timeout))
+            .map_err(|e| e.or_timed_out(self.pool.timeout).or_which_failed(url))
     }
 
     /// Lists the refs under `prefixes` of the remote at `url`, fetching no
