@@ -635,7 +635,7 @@ fn kill_9_mid_fetch_leaves_the_cache_usable() {
     let mut violations = Vec::new();
     let mut round = 0u64;
     while kills < KILLS_WANTED && round < MAX_KILL_ROUNDS {
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             let _ = std::fs::remove_dir_all(&cache);
         }
         let delay = whole * (round % 8) as u32 / 10;
