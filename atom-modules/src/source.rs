@@ -107,7 +107,8 @@ struct Found {
 enum Where {
     /// In the tree of a commit, read from it.
     Tree {
-        repo: gix::Repository,
+        // Boxed: a repository handle is over a kilobyte, a path 24 bytes.
+        repo: Box<gix::Repository>,
         tree: gix::ObjectId,
     },
     /// In the work tree around a directory, read from disk (what git
@@ -139,7 +140,10 @@ struct SiblingAtom {
 impl Siblings {
     fn in_tree(repo: gix::Repository, tree: gix::ObjectId) -> Siblings {
         Siblings {
-            at: Where::Tree { repo, tree },
+            at: Where::Tree {
+                repo: Box::new(repo),
+                tree,
+            },
             index: std::cell::OnceCell::new(),
         }
     }
@@ -192,7 +196,7 @@ impl Siblings {
         };
         let files: Rc<dyn AtomFiles> = match (&self.at, atom.tree) {
             (Where::Tree { repo, .. }, Some(tree)) => {
-                Rc::new(GitTreeFiles::new(repo.clone(), tree))
+                Rc::new(GitTreeFiles::new((**repo).clone(), tree))
             }
             _ => Rc::new(DirFiles::committable(&root.join(&atom.path)).map_err(|e| {
                 SiblingError::Read {

@@ -84,7 +84,7 @@ fn siblings_and_registry_atoms_side_by_side() {
     --- stdout ---
        adding d ^1 to [deps.from.r]
       locking d 1.0.0
-    wrote atom.toml and atom.lock (1 atoms)
+    wrote atom.toml and atom.lock (1 atom)
     --- stderr ---
     ");
     let run = sb.eka(&a, &["add", &format!("{r}::c@^1")]).assert_success();
