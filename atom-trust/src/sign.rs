@@ -262,7 +262,7 @@ impl SigningKey {
                     let signed = ssh_keygen_sign(program, key_file, *agent, batch);
                     out.extend(signed.map_err(|e| match e {
                         // ssh-keygen read an empty passphrase from stdin.
-                        SignError::SshKeygen(said) if *encrypted && !has_terminal() => {
+                        SignError::SshKeygen(said) if *encrypted && !can_ask_passphrase() => {
                             SignError::NoTerminal {
                                 key: key_file.clone(),
                                 ssh_keygen: said,
@@ -275,6 +275,23 @@ impl SigningKey {
             }
         }
     }
+}
+
+/// Whether ssh-keygen had a way to ask for a passphrase: a terminal, or an
+/// askpass program it would run (`SSH_ASKPASS`, forced, or with a display).
+fn can_ask_passphrase() -> bool {
+    has_terminal() || askpass_usable()
+}
+
+/// Whether ssh-keygen would run `SSH_ASKPASS` (ssh's rule: when
+/// `SSH_ASKPASS_REQUIRE` is `force`, or, unless it is `never`, when a
+/// display is set).
+fn askpass_usable() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let require = std::env::var("SSH_ASKPASS_REQUIRE").unwrap_or_default();
+    set("SSH_ASKPASS")
+        && (require == "force"
+            || (require != "never" && (set("DISPLAY") || set("WAYLAND_DISPLAY"))))
 }
 
 /// Whether this process has a terminal for ssh-keygen to ask a passphrase
