@@ -20,11 +20,11 @@ use crate::Global;
 /// Prints an error: a miette report on stderr, and with `--json` also a
 /// JSON object on stdout so a script always gets a parsable answer.
 pub fn print(report: miette::Report, global: &Global) {
-    print_as(report, global.json);
+    print_as(report, global.json, &global.network);
 }
 
-fn print_as(report: miette::Report, json: bool) {
-    let help = help_for(&report);
+fn print_as(report: miette::Report, json: bool, network: &atom_ops::Network) {
+    let help = timeout_help(&report, network).or_else(|| help_for(&report));
     let diagnostic: Box<dyn Diagnostic + Send + Sync> = report.into();
     let rendered = Rendered::new(diagnostic, help);
     if json {
@@ -44,7 +44,8 @@ fn print_as(report: miette::Report, json: bool) {
 /// configuration file's, an alias's), as [`print`] does; `--json` is
 /// looked for among the arguments.
 pub fn print_early(report: miette::Report) {
-    print_as(report, std::env::args_os().any(|a| a == "--json"));
+    let json = std::env::args_os().any(|a| a == "--json");
+    print_as(report, json, &atom_ops::Network::default());
 }
 
 /// Reports a command line clap refused (help and `--version` are printed
@@ -259,6 +260,64 @@ fn pruned_causes(top: &dyn Diagnostic) -> Option<Box<Cause>> {
 /// that quotes its source, as `atom `x`: {source}` does).
 fn repeats(above: &str, cause: &str) -> bool {
     !cause.is_empty() && above.contains(cause)
+}
+
+/// What went silent past the network timeout.
+enum Silence {
+    /// A push, which may have landed.
+    Push,
+    /// A listing or a fetch.
+    Remote,
+}
+
+/// Whether `report` is (or was caused by) a remote that went silent: by
+/// its code, which wrappers that are transparent keep, or by its causes.
+fn timed_out(report: &miette::Report) -> Option<Silence> {
+    use atom_git::transport::TransportError;
+    let diagnostic: &dyn Diagnostic = report.as_ref();
+    match diagnostic.code().map(|c| c.to_string()).as_deref() {
+        Some("atom::remote::push_timed_out") => return Some(Silence::Push),
+        Some("atom::remote::timed_out" | "eka::registry::timed_out") => {
+            return Some(Silence::Remote)
+        }
+        _ => {}
+    }
+    report.chain().find_map(|e| {
+        if e.downcast_ref::<atom_git::PushError>()
+            .is_some_and(|p| p.timed_out.is_some())
+        {
+            return Some(Silence::Push);
+        }
+        let silent = matches!(e.downcast_ref(), Some(TransportError::TimedOut { .. }))
+            || matches!(
+                e.downcast_ref(),
+                Some(atom_lock::registry::RegistryError::TimedOut { .. })
+            );
+        silent.then_some(Silence::Remote)
+    })
+}
+
+/// For an error caused by a remote that went silent: where the timeout
+/// it ran out of was set, and how to raise it.
+fn timeout_help(report: &miette::Report, network: &atom_ops::Network) -> Option<String> {
+    use atom_ops::config::{Source, TIMEOUT_VAR};
+    let pushed = match timed_out(report)? {
+        Silence::Push => true,
+        Silence::Remote => false,
+    };
+    let secs = network.timeout.as_secs();
+    let set_by = match network.timeout_source {
+        Source::Env => format!("{TIMEOUT_VAR}={secs}"),
+        Source::File => format!("[net] timeout = {secs} in the configuration file"),
+        Source::Default | Source::Git => format!("the default of {secs} s"),
+    };
+    let again = match pushed {
+        true => "run the command again to finish it (it finds what landed); ",
+        false => "",
+    };
+    Some(format!(
+        "{again}the network timeout is {set_by}; for a slow remote, raise it with {TIMEOUT_VAR}=<seconds> or [net] timeout = <seconds> in the configuration file (`eka config` shows where it is)"
+    ))
 }
 
 /// The help line the command line adds to a library error: what to run or

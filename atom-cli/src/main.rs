@@ -75,6 +75,9 @@ pub struct Global {
     /// Run as if eka was started in DIR
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
+    /// The network settings of the environment and configuration file.
+    #[arg(skip)]
+    pub network: atom_ops::Network,
 }
 
 impl Global {
@@ -92,6 +95,13 @@ impl Global {
     /// or `--json` (a terminal check is the progress bar's own).
     pub fn chatty(&self) -> bool {
         !self.quiet && !self.json
+    }
+
+    /// Connections to remotes, reading git's configuration as git would in
+    /// the current directory (where `-C` moved).
+    pub fn connections(&self) -> atom_git::Connections {
+        self.network
+            .connections(&std::env::current_dir().unwrap_or_default())
     }
 }
 
@@ -153,17 +163,18 @@ pub fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
-    let expanded = match configured_args() {
-        Ok(expanded) => expanded,
+    let (expanded, network) = match configured_args() {
+        Ok(configured) => configured,
         Err(report) => {
             command_error::print_early(report);
             return ExitCode::FAILURE;
         }
     };
-    let cli = match Cli::try_parse_from(expanded.args) {
+    let mut cli = match Cli::try_parse_from(expanded.args) {
         Ok(cli) => cli,
         Err(e) => return command_error::usage(e),
     };
+    cli.global.network = network;
     if !cli.global.quiet {
         for name in &expanded.shadowed {
             eprintln!(
@@ -195,14 +206,16 @@ fn main() -> ExitCode {
 }
 
 /// The command line with its command alias expanded (`[alias]` of the
-/// configuration file, as cargo's), the file's settings applied.
-fn configured_args() -> miette::Result<atom_ops::config::Expanded> {
+/// configuration file, as cargo's), and the network settings of the file
+/// and the environment.
+fn configured_args() -> miette::Result<(atom_ops::config::Expanded, atom_ops::Network)> {
     let config = atom_ops::config::load()?;
-    if let Some(secs) = config.net_timeout {
-        atom_git::transport::set_configured_timeout(std::time::Duration::from_secs(secs));
-    }
+    let network = atom_ops::config::network(&config)?;
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    Ok(atom_ops::config::expand(&config, args, is_builtin)?)
+    Ok((
+        atom_ops::config::expand(&config, args, is_builtin)?,
+        network,
+    ))
 }
 
 /// Whether `name` is one of eka's own commands (which no alias replaces).

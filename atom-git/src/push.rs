@@ -18,10 +18,11 @@ pub struct PushedRef {
     pub summary: String,
 }
 
-/// Why a push did not land (or may not have).
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+/// Why a push did not land (or may not have). Its code is
+/// `atom::remote::push_timed_out` when it was stopped for silence (it may
+/// have landed), else `atom::remote::push_rejected` (nothing landed).
+#[derive(Debug, thiserror::Error)]
 #[error("{}{}", headline(.url, .timed_out), details(.refs, .stderr))]
-#[diagnostic(code(atom::remote::push_rejected))]
 pub struct PushError {
     pub url: String,
     pub refs: Vec<PushedRef>,
@@ -31,13 +32,21 @@ pub struct PushError {
     pub timed_out: Option<Duration>,
 }
 
+impl miette::Diagnostic for PushError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(match self.timed_out {
+            Some(_) => "atom::remote::push_timed_out",
+            None => "atom::remote::push_rejected",
+        }))
+    }
+}
+
 fn headline(url: &str, timed_out: &Option<Duration>) -> String {
     match timed_out {
         None => format!("the push to `{url}` was rejected; no ref was changed there"),
         Some(after) => format!(
-            "the push to `{url}` was stopped: the remote sent nothing for {} s ({}); being atomic, it landed whole or not at all: run the publish again to finish it",
-            after.as_secs(),
-            crate::transport::TIMEOUT_VAR
+            "the push to `{url}` was stopped: the remote sent nothing for {} s; being atomic, it landed whole or not at all",
+            after.as_secs()
         ),
     }
 }
@@ -77,11 +86,12 @@ fn details(refs: &[PushedRef], stderr: &str) -> String {
 /// forced: an existing atom ref can never be fast-forwarded (atom commits
 /// have no parents) and manifest refs point to blobs, so a version that
 /// someone else published in the meantime is refused, and with `--atomic`
-/// so is the whole push.
+/// so is the whole push. A remote silent for `timeout` stops it.
 pub fn push_atomic(
     repo: &gix::Repository,
     url: &str,
     refs: &[(String, ObjectId)],
+    timeout: Duration,
 ) -> Result<Vec<PushedRef>, PushError> {
     let fail = |stderr: String| PushError {
         url: url.to_owned(),
@@ -91,11 +101,11 @@ pub fn push_atomic(
     };
     let scratch =
         scratch_push_repo(repo, refs).map_err(|e| fail(format!("cannot prepare the push: {e}")))?;
-    let mut result = push_scratch(&scratch, url, None);
+    let mut result = push_scratch(&scratch, url, None, timeout);
     for level in REPACK_LEVELS {
         match &result {
             Err(e) if e.timed_out.is_none() && e.is_stale_keep() => {
-                result = push_scratch(&scratch, url, Some(level));
+                result = push_scratch(&scratch, url, Some(level), timeout);
             }
             _ => break,
         }
@@ -132,6 +142,7 @@ fn push_scratch(
     scratch: &ScratchRepo,
     url: &str,
     level: Option<&str>,
+    timeout: Duration,
 ) -> Result<Vec<PushedRef>, PushError> {
     let fail = |stderr: String| PushError {
         url: url.to_owned(),
@@ -155,7 +166,6 @@ fn push_scratch(
             url,
         ])
         .arg(format!("{0}*:{0}*", atom_format::refs::ATOMS_PREFIX));
-    let timeout = crate::transport::network_timeout();
     let output = run_watched(command, timeout).map_err(|e| fail(format!("cannot run git: {e}")))?;
     let stderr = without_progress(&String::from_utf8_lossy(&output.stderr));
     if output.timed_out {

@@ -9,7 +9,8 @@
 //! - `[aliases]`: URI aliases (`work = "gh:my-org"`), read by
 //!   [`atom_lock::Aliases`] (which see);
 //! - `[net]`: `timeout`, seconds eka waits for a silent remote (the
-//!   environment's `EKA_NETWORK_TIMEOUT` wins over it).
+//!   environment's `EKA_NETWORK_TIMEOUT` wins over it; [`network`] gives
+//!   the setting in effect, for the caller to hand to the operations).
 //!
 //! A missing file is an empty one. A file that is not TOML, or has a key
 //! not listed here, is an error naming the file and pointing at the key:
@@ -42,6 +43,9 @@ pub struct Config {
 /// A configuration file eka cannot use.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ConfigError {
+    #[error("{TIMEOUT_VAR}={value:?} is not a number of seconds (a whole number from 1)")]
+    #[diagnostic(code(eka::config::env))]
+    Env { value: String },
     #[error("cannot read the configuration file {}", path.display())]
     #[diagnostic(code(eka::config::io))]
     Io {
@@ -290,21 +294,43 @@ pub struct Setting {
     pub set_by: &'static str,
 }
 
-/// The settings in effect in `dir`: the configuration file's, the
-/// environment's, and git's configuration keys eka reads (signing).
-pub fn settings(config: &Config, dir: &Path) -> Vec<Setting> {
-    let env_timeout = std::env::var(atom_git::transport::TIMEOUT_VAR)
+/// The environment variable that sets the network timeout, in seconds;
+/// it wins over the file's `[net] timeout`.
+pub const TIMEOUT_VAR: &str = "EKA_NETWORK_TIMEOUT";
+
+/// The network settings in effect: `EKA_NETWORK_TIMEOUT` (unless unset or
+/// empty), else the file's `[net] timeout`, else the default. A value
+/// that is not a whole number of seconds is an error: a timeout mistyped
+/// must not silently become another.
+pub fn network(config: &Config) -> Result<crate::Network, ConfigError> {
+    let env = std::env::var(TIMEOUT_VAR)
         .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|secs| *secs > 0);
-    let timeout = match (env_timeout, config.net_timeout) {
-        (Some(secs), _) => (secs, Source::Env),
+        .filter(|v| !v.trim().is_empty());
+    network_from(config, env.as_deref())
+}
+
+fn network_from(config: &Config, env: Option<&str>) -> Result<crate::Network, ConfigError> {
+    let (secs, source) = match (env, config.net_timeout) {
+        (Some(value), _) => match value.trim().parse::<u64>() {
+            Ok(secs) if secs > 0 => (secs, Source::Env),
+            _ => {
+                return Err(ConfigError::Env {
+                    value: value.to_owned(),
+                })
+            }
+        },
         (None, Some(secs)) => (secs, Source::File),
-        (None, None) => (
-            atom_git::transport::network_timeout().as_secs(),
-            Source::Default,
-        ),
+        (None, None) => return Ok(crate::Network::default()),
     };
+    Ok(crate::Network {
+        timeout: std::time::Duration::from_secs(secs),
+        timeout_source: source,
+    })
+}
+
+/// The settings in effect in `dir`: the network's (see [`network`]), and
+/// git's configuration keys eka reads (signing).
+pub fn settings(network: &crate::Network, dir: &Path) -> Vec<Setting> {
     let repo = atom_git::open(dir).ok();
     let git = |key: &str| {
         let config = repo.as_ref()?.config_snapshot();
@@ -319,8 +345,8 @@ pub fn settings(config: &Config, dir: &Path) -> Vec<Setting> {
     vec![
         Setting {
             name: "net.timeout",
-            value: Some(timeout.0.to_string()),
-            source: timeout.1,
+            value: Some(network.timeout.as_secs().to_string()),
+            source: network.timeout_source,
             set_by: "[net] timeout = <seconds> in the configuration file, or EKA_NETWORK_TIMEOUT",
         },
         Setting {
@@ -365,6 +391,38 @@ mod tests {
 
     fn builtin(w: &str) -> bool {
         ["build", "publish", "help"].contains(&w)
+    }
+
+    /// The environment wins over the file, the file over the default; a
+    /// value that is not a whole number of seconds is an error, never the
+    /// default.
+    #[test]
+    fn network_timeout_setting() {
+        use std::time::Duration;
+        let none = Config::default();
+        let file = config("[net]\ntimeout = 7\n");
+        let n = network_from(&none, None).unwrap();
+        assert_eq!(
+            (n.timeout, n.timeout_source),
+            (Duration::from_secs(30), Source::Default)
+        );
+        let n = network_from(&file, None).unwrap();
+        assert_eq!(
+            (n.timeout, n.timeout_source),
+            (Duration::from_secs(7), Source::File)
+        );
+        let n = network_from(&file, Some(" 120 ")).unwrap();
+        assert_eq!(
+            (n.timeout, n.timeout_source),
+            (Duration::from_secs(120), Source::Env)
+        );
+        for bad in ["0", "-1", "1.5", "soon"] {
+            let e = network_from(&file, Some(bad)).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::Env { value } if value == bad),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

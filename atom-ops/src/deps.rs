@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use atom_format::manifest::MANIFEST_FILE;
 use atom_format::{Label, Manifest};
 use atom_git::cache::{self, Access, Cache};
-use atom_git::Connections;
 use atom_lock::fetch::{self, FetchError, Got, Want};
 use atom_lock::lock::{AnyLock, Conversion, ConversionError, Eka03Lock, LockError};
 use atom_lock::project::{
@@ -104,6 +103,8 @@ pub struct Options {
     /// Use no network: a lock in line is kept as it is; one that is not
     /// needs the remotes' listings to resolve, and fails (`--offline`).
     pub offline: bool,
+    /// How to reach remotes.
+    pub network: crate::Network,
 }
 
 /// What a lock-writing operation did.
@@ -219,7 +220,7 @@ fn convert(
     warnings: Vec<Warning>,
     options: Options,
 ) -> Result<LockReport, DepsError> {
-    let pinned = pinned_closure(&p.dir, old)?;
+    let pinned = pinned_closure(&p.dir, old, &options.network)?;
     let keep = Keep::Pinned(old.preferences_with(&pinned));
     let mut locked = lock_manifest(&p.dir, &p.manifest, &p.manifest_text, None, &keep, options)?;
     let names = p.manifest.deps.direct_nix();
@@ -244,15 +245,15 @@ fn convert(
 /// What eka 0.3's lock pins, and the locks of the atoms it pins below it,
 /// level by level: fetched into the cache (closed again before locking,
 /// which opens it itself).
-fn pinned_closure(dir: &Path, lock: &Eka03Lock) -> Result<Vec<Want>, DepsError> {
+fn pinned_closure(
+    dir: &Path,
+    lock: &Eka03Lock,
+    network: &crate::Network,
+) -> Result<Vec<Want>, DepsError> {
     let cache = project::open_cache()?;
     let any = AnyLock::Eka03(Box::new(lock.clone()));
-    Ok(atom_modules::fetch_locked(
-        &any,
-        &cache,
-        &Connections::new(dir),
-        dir,
-    )?)
+    let connections = network.connections(dir);
+    Ok(atom_modules::fetch_locked(&any, &cache, &connections, dir)?)
 }
 
 /// What the manifest should change, though it was read.
@@ -485,7 +486,11 @@ pub struct FetchReport {
 
 /// Brings the atoms the lock of the atom around `dir` pins into the cache,
 /// checked against the remote (unless `offline`) and against the lock.
-pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
+pub fn fetch(
+    dir: &Path,
+    offline: bool,
+    network: &crate::Network,
+) -> Result<FetchReport, DepsError> {
     let p = Project::find(dir)?;
     let lock = match p.lock {
         LockState::Missing => return Err(DepsError::NoLock(p.manifest_path())),
@@ -511,7 +516,7 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
     };
     let (atoms, warnings) = fetch::fetch_signed(
         &cache,
-        &Connections::new(&p.dir),
+        &network.connections(&p.dir),
         &p.dir,
         &wants,
         &signers,
@@ -690,7 +695,7 @@ fn lock_manifest(
     }
     let cache = tracing::info_span!(target: "eka::phase", "open the cache")
         .in_scope(project::open_cache)?;
-    let connections = Connections::new(dir);
+    let connections = options.network.connections(dir);
     let registry = crate::trust::registry(&policies, &cache, &connections, dir);
     let mut locked = project::lock(dir, &root, old, keep, &registry, &cache, &connections)?;
     // Pins of dependencies that are not atoms are not resolved: kept

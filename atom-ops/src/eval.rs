@@ -48,6 +48,8 @@ pub struct EvalOptions {
     pub limits: Limits,
     /// The system atoms see as `cfg.system`; `None`: this machine's.
     pub system: Option<String>,
+    /// How to reach remotes, for dependencies not yet in the cache.
+    pub network: crate::Network,
 }
 
 /// What an evaluation printed, or why it failed, and what the parse cache
@@ -427,10 +429,10 @@ pub fn fetch_uri(
     cwd: &Path,
 ) -> Result<Fetched, EvalFailure> {
     let attr = attr_path(attr);
-    let connections = Connections::new(cwd);
+    let connections = options.network.connections(cwd);
     if let Some((lock, atom)) = locked_in_project(target, cwd) {
         let lock = AnyLock::Eka(lock);
-        let cache = locked_cache(&lock, options.offline, cwd, None)?;
+        let cache = locked_cache(&lock, options, cwd, None)?;
         return Ok(Fetched {
             cache,
             commit: atom.commit,
@@ -616,7 +618,7 @@ pub fn evaluate_fetched_with(
             Err(_) => None,
         },
     };
-    let cache = cache_for(lock.as_ref(), options.offline, cwd, Some(fetched.cache));
+    let cache = cache_for(lock.as_ref(), options, cwd, Some(fetched.cache));
     let run = AtomRun {
         key: String::new(),
         files,
@@ -632,27 +634,27 @@ pub fn evaluate_fetched_with(
 /// only if a dependency is used).
 fn cache_for(
     lock: Option<&AnyLock>,
-    offline: bool,
+    options: &EvalOptions,
     base: &Path,
     open: Option<Cache>,
 ) -> Result<Cache, CacheUnavailable> {
     match lock {
-        Some(l) if l.pins_atoms() => locked_cache(l, offline, base, open)
+        Some(l) if l.pins_atoms() => locked_cache(l, options, base, open)
             .map_err(|e| CacheUnavailable::Failed(std::sync::Arc::new(e))),
         _ => Err(CacheUnavailable::NothingLocked),
     }
 }
 
 /// Opens the cache (or uses `open`) with the locked atoms in it, fetching
-/// the missing ones unless `offline`.
+/// the missing ones unless offline.
 fn locked_cache(
     lock: &AnyLock,
-    offline: bool,
+    options: &EvalOptions,
     base: &Path,
     open: Option<Cache>,
 ) -> Result<Cache, EvalFailure> {
     let dir = cache::default_dir()?;
-    if offline {
+    if options.offline {
         return match open {
             Some(c) => Ok(c),
             None => Ok(Cache::open(&dir, Access::Read)?),
@@ -662,7 +664,7 @@ fn locked_cache(
         Some(c) => c,
         None => Cache::open(&dir, Access::Write)?,
     };
-    fetch_locked(lock, &cache, &Connections::new(base), base)?;
+    fetch_locked(lock, &cache, &options.network.connections(base), base)?;
     Ok(cache)
 }
 
@@ -688,7 +690,7 @@ pub fn evaluate_atom_with(
         Some(text) => Some(AnyLock::parse(text, "atom.lock")?),
         None => None,
     };
-    let cache = cache_for(lock.as_ref(), options.offline, &target.dir, None);
+    let cache = cache_for(lock.as_ref(), options, &target.dir, None);
     let run = AtomRun {
         key: String::new(),
         files: local.files,

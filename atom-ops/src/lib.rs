@@ -48,6 +48,35 @@ use atom_lock::registry::QueryWarning;
 use atom_lock::resolve::ResolveWarning;
 use atom_lock::{Aliases, ConfigError, RepoUrl, Shadowed};
 
+/// How operations reach remotes: settings their caller resolved (the
+/// command line: from the environment and the configuration file, see
+/// [`config::network`]), passed down rather than read from the process's
+/// environment, so that two callers in one process may differ.
+#[derive(Clone, Copy, Debug)]
+pub struct Network {
+    /// How long to wait for a silent remote.
+    pub timeout: std::time::Duration,
+    /// Where `timeout` comes from.
+    pub timeout_source: config::Source,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            timeout: atom_git::transport::DEFAULT_TIMEOUT,
+            timeout_source: config::Source::Default,
+        }
+    }
+}
+
+impl Network {
+    /// Connections reading git's configuration as git would in `dir`,
+    /// with these settings.
+    pub fn connections(&self, dir: &Path) -> atom_git::Connections {
+        atom_git::Connections::new(dir).with_timeout(self.timeout)
+    }
+}
+
 /// Something an operation tells the user; it still went through.
 #[derive(Debug, thiserror::Error)]
 pub enum Warning {

@@ -373,7 +373,14 @@ pub fn publish(
         return Ok(report);
     }
     let fresh: Vec<&Prepared> = plan.fresh.iter().map(|&i| &prepared[i]).collect();
-    if let Err(e) = write_and_push(&repo, &url, &fresh, &wanted, &local_updates) {
+    if let Err(e) = write_and_push(
+        &repo,
+        &url,
+        connections.timeout(),
+        &fresh,
+        &wanted,
+        &local_updates,
+    ) {
         match e {
             Pushed::LocalRefsFailed(e) => report.warnings.push(format!(
                 "published, but the local refs under refs/atoms/ were not updated: {e}"
@@ -640,6 +647,7 @@ enum Pushed {
 fn write_and_push(
     repo: &gix::Repository,
     url: &str,
+    timeout: std::time::Duration,
     fresh: &[&Prepared],
     wanted: &[(String, ObjectId)],
     local_updates: &[RefUpdate],
@@ -665,7 +673,7 @@ fn write_and_push(
             .entered();
             refs.update(local_updates, "eka publish")
         });
-        let pushed = git::push_atomic(repo, url, wanted);
+        let pushed = git::push_atomic(repo, url, wanted, timeout);
         (pushed, local.join().expect("local ref thread panicked"))
     });
     drop(pushing);

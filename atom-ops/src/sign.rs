@@ -312,7 +312,7 @@ pub fn sign(request: &SignRequest, connections: &Connections) -> Result<SignRepo
         .cloned()
         .collect();
     if !new.is_empty() {
-        git::push_atomic(&repo, &url, &new)?;
+        git::push_atomic(&repo, &url, &new, connections.timeout())?;
     }
     Ok(SignReport {
         remote: url,

@@ -147,7 +147,12 @@ fn push_tag(
     let repo = gix::init_bare(scratch.path()).map_err(|e| SigningError::Scratch(e.into()))?;
     connections.fetch_objects(&repo, url, &[commit])?;
     let (ids, _pack) = git::write_tags(&repo, &[bytes.to_vec()]).map_err(SigningError::Write)?;
-    git::push_atomic(&repo, url, &[(name.to_owned(), ids[0])])?;
+    git::push_atomic(
+        &repo,
+        url,
+        &[(name.to_owned(), ids[0])],
+        connections.timeout(),
+    )?;
     Ok(())
 }
 

@@ -106,10 +106,49 @@ fn commands_end_against_a_stalling_server() {
             flat(&run.stderr).contains("did not answer for 2 s"),
             "{args:?}: {run}"
         );
+        assert!(
+            flat(&run.stderr).contains("the network timeout is EKA_NETWORK_TIMEOUT=2;"),
+            "{args:?}: {run}"
+        );
     }
     assert_eq!(
         std::fs::read_to_string(dir.join("atom.toml")).unwrap(),
         "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n"
+    );
+}
+
+/// The configuration file's `[net] timeout` is the one the commands wait
+/// (no environment variable set), and the error says where it was set; a
+/// mistyped `EKA_NETWORK_TIMEOUT` is an error before anything runs, not
+/// the default silently.
+#[test]
+fn the_configured_timeout_is_the_one_waited_and_named() {
+    let sb = Sandbox::new();
+    let config = sb.home().join(".config/eka/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[net]\ntimeout = 2\n").unwrap();
+    let stall = stalling_server("registry.git");
+    let mut cmd = sb.eka_command(sb.path());
+    cmd.env_remove("EKA_NETWORK_TIMEOUT").args(["list", &stall]);
+    let started = Instant::now();
+    let run = sb.run(cmd).assert_failure();
+    assert!(started.elapsed() < Duration::from_secs(20), "{run}");
+    let text = flat(&run.stderr);
+    assert!(text.contains("did not answer for 2 s"), "{run}");
+    assert!(
+        text.contains("the network timeout is [net] timeout = 2 in the configuration file;"),
+        "{run}"
+    );
+
+    let mut cmd = sb.eka_command(sb.path());
+    cmd.env("EKA_NETWORK_TIMEOUT", "soon")
+        .args(["--json", "list", &stall]);
+    let run = sb.run(cmd).assert_failure();
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(v["code"], "eka::config::env", "{run}");
+    assert!(
+        flat(&run.stderr).contains(r#"EKA_NETWORK_TIMEOUT="soon" is not a number of seconds"#),
+        "{run}"
     );
 }
 
@@ -214,7 +253,7 @@ fn a_push_that_never_finishes_is_stopped_and_recovered() {
     let run = run.assert_failure();
     assert!(took < Duration::from_secs(30), "{took:?}");
     assert!(flat(&run.stderr).contains("was stopped"), "{run}");
-    assert!(flat(&run.stderr).contains("run the publish again"), "{run}");
+    assert!(flat(&run.stderr).contains("run the command again to finish it"), "{run}");
     assert!(!run.stderr.contains("Writing objects"), "{run}");
     std::fs::remove_file(reg.path.join("hooks/post-receive")).unwrap();
     let (run, _) = eka_quick(

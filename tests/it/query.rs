@@ -773,7 +773,7 @@ fn silent_mirror_times_out() {
         &[silent.clone(), reg.url.parse().unwrap()],
         &Label::parse("a").unwrap(),
         &QueryOptions {
-            timeout: Duration::from_secs(2),
+            timeout: Some(Duration::from_secs(2)),
             ..QueryOptions::default()
         },
     )

@@ -55,6 +55,9 @@ pub struct Args {
     /// machine's, e.g. x86_64-linux).
     #[arg(long, value_name = "SYSTEM", value_parser = super::eval::parse_system)]
     pub(crate) system: Option<String>,
+    /// The global network settings.
+    #[arg(skip)]
+    pub(crate) network: atom_ops::Network,
 }
 
 impl Args {
@@ -72,6 +75,7 @@ impl Args {
             parse_only: false,
             limits: Limits::default(),
             system: self.system.clone(),
+            network: self.network,
         })
     }
 
@@ -127,7 +131,9 @@ fn fetch(args: &Args, cwd: &Path, global: &crate::Global) -> miette::Result<Opti
     )?))
 }
 
-pub fn run(args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
+pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
+    args.offline |= global.offline();
+    args.network = global.network;
     let cwd = std::env::current_dir().into_diagnostic()?;
     let fetched = fetch(&args, &cwd, global)?;
     let atom = match fetched {

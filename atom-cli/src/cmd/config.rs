@@ -15,7 +15,7 @@ pub struct Args {}
 pub fn run(_args: Args, global: &Global) -> miette::Result<ExitCode> {
     let config = config::load()?;
     let cwd = std::env::current_dir().into_diagnostic()?;
-    let settings = config::settings(&config, &cwd);
+    let settings = config::settings(&global.network, &cwd);
     let uri_aliases = config::uri_aliases(&cwd)?;
     let shadowed = |name: &str| crate::is_builtin(name);
     if global.json {

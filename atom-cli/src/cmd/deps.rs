@@ -72,6 +72,7 @@ pub fn options(global: &Global, dry_run: bool) -> Options {
         dry_run,
         locked: global.locked(),
         offline: global.offline(),
+        network: global.network,
     }
 }
 

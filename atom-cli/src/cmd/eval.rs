@@ -65,6 +65,9 @@ pub struct Args {
     /// machine's, e.g. x86_64-linux).
     #[arg(long, value_name = "SYSTEM", value_parser = parse_system)]
     pub(crate) system: Option<String>,
+    /// The global network settings.
+    #[arg(skip)]
+    pub(crate) network: atom_ops::Network,
 }
 
 /// A Nix system name (`x86_64-linux`): `<cpu>-<os>`, of the characters
@@ -103,6 +106,7 @@ impl Args {
                 max_memory_bytes: (self.max_memory > 0).then_some(self.max_memory),
             },
             system: self.system.clone(),
+            network: self.network,
         }
     }
 }
@@ -151,6 +155,7 @@ fn fetch(args: &Args, cwd: &Path, global: &crate::Global) -> miette::Result<Opti
 pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::process::ExitCode> {
     args.json = global.json;
     args.offline = global.offline();
+    args.network = global.network;
     let cwd = std::env::current_dir().into_diagnostic()?;
     let fetched = fetch(&args, &cwd, global)?;
     // An atom evaluated strictly is read ahead on the other cores; their
@@ -250,6 +255,7 @@ mod tests {
             max_steps: None,
             max_memory: atom_eval::DEFAULT_MAX_MEMORY,
             system: None,
+            network: Default::default(),
         }
     }
 

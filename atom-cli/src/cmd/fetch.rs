@@ -39,7 +39,7 @@ fn fetch_one(
 ) -> miette::Result<()> {
     let report = {
         let _progress = output::Progress::start(global, "fetching and checking the locked atoms");
-        atom_ops::deps::fetch(dir, global.offline())?
+        atom_ops::deps::fetch(dir, global.offline(), &global.network)?
     };
     deps::warn(&report.warnings, global);
     let got = &report.atoms;

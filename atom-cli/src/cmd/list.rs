@@ -32,7 +32,7 @@ struct Report<'a> {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let urls = query::repo_target(&args.repository, &args.mirrors, global)?;
-    let connections = atom_git::Connections::default();
+    let connections = global.connections();
     let listing = atom_ops::query::list(&urls, &connections)?;
     query::warn(&listing.warnings, global);
     let yanks = atom_ops::yank::yanks(&listing, listing.answered[0].as_str(), &connections);

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use atom_git::Connections;
 use atom_ops::publish::{self, PublishRequest, Selection, Status};
 use miette::IntoDiagnostic;
 
@@ -71,7 +70,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     };
     let report = {
         let _progress = output::Progress::start(global, "publishing");
-        publish::publish(&request, &Connections::new(&cwd))?
+        publish::publish(&request, &global.connections())?
     };
     for w in &report.warnings {
         eprintln!("warning: {w}");

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use atom_format::terminal::{escape_line, escape_text};
-use atom_git::Connections;
 use atom_lock::registry::{self, QueryWarning};
 
 use super::query::{self, MirrorArgs};
@@ -39,7 +38,7 @@ struct Report<'a> {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let target = query::query_target(&args.uri, &args.mirrors, global)?;
-    let show = atom_ops::query::show(&target, &Connections::default())?;
+    let show = atom_ops::query::show(&target, &global.connections())?;
     query::warn(&show.warnings, global);
     let (entry, manifest) = (&show.entry, &show.manifest);
     if global.json {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use atom_format::refs::AtomVersion;
 use atom_format::Label;
-use atom_git::Connections;
+
 use atom_ops::sign::{self, SignRequest, SignStatus};
 use miette::{miette, IntoDiagnostic};
 
@@ -36,7 +36,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         atoms,
         key: args.key,
     };
-    let report = sign::sign(&request, &Connections::new(&cwd))?;
+    let report = sign::sign(&request, &global.connections())?;
     if global.json {
         output::json(&report)?;
     } else if !global.quiet {

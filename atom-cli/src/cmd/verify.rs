@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use atom_format::refs::Namespace;
 use atom_format::Label;
-use atom_git::{self as git, Connections};
+use atom_git::{self as git};
 use atom_ops::verify::{self, Registry, VerifyRequest, Wanted};
 use miette::{miette, IntoDiagnostic};
 
@@ -65,7 +65,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     };
     let verified = {
         let _progress = output::Progress::start(global, "verifying");
-        verify::verify(&request, &Connections::new(&cwd))
+        verify::verify(&request, &global.connections())
     };
     let report = match verified {
         Err(verify::VerifyError::Unknown(label))

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use atom_git::Connections;
 use atom_lock::registry::{self, VersionEntry};
 
 use super::query::{self, MirrorArgs};
@@ -50,11 +49,11 @@ fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::E
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let target = query::query_target(&args.uri, &args.mirrors, global)?;
-    let report = atom_ops::query::versions(&target, &Connections::default())?;
+    let report = atom_ops::query::versions(&target, &global.connections())?;
     let (listing, selected) = (&report.listing, &report.selected);
     query::warn(&listing.warnings, global);
     let versions = listing.versions(&target.label);
-    let connections = Connections::default();
+    let connections = global.connections();
     let yanks = atom_ops::yank::yanks(listing, listing.answered[0].as_str(), &connections);
     if global.json {
         output::json(&Report {

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use atom_git::Connections;
 use atom_ops::yank::{self, YankRequest};
 use miette::IntoDiagnostic;
 
@@ -33,7 +32,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         reason: args.reason,
         key: args.key,
     };
-    let report = yank::yank(&request, &Connections::new(&cwd))?;
+    let report = yank::yank(&request, &global.connections())?;
     if global.json {
         output::json(&report)?;
     } else if !global.quiet {

@@ -127,14 +127,3 @@ fn a_fetch_from_a_stalled_server_ends() {
         err.reason()
     );
 }
-
-/// One setting: `EKA_NETWORK_TIMEOUT` seconds, else 30.
-#[test]
-fn the_timeout_setting() {
-    assert_eq!(parse_timeout(None), Duration::from_secs(30));
-    assert_eq!(parse_timeout(Some("5")), Duration::from_secs(5));
-    assert_eq!(parse_timeout(Some(" 120 ")), Duration::from_secs(120));
-    for bad in ["0", "-1", "1.5", "soon", ""] {
-        assert_eq!(parse_timeout(Some(bad)), Duration::from_secs(30), "{bad}");
-    }
-}

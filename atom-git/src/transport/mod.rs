@@ -30,36 +30,11 @@ use connect::connect;
 use session::Session;
 use ssh::SshOptions;
 
-/// The environment variable that sets [`network_timeout`], in seconds.
-pub const TIMEOUT_VAR: &str = "EKA_NETWORK_TIMEOUT";
-
-/// How long eka waits for a remote, for every command and transport: to
-/// connect, and then for each read or write (idle time, not the whole
-/// transfer). `EKA_NETWORK_TIMEOUT` seconds (a whole number from 1), else
-/// 30 s. A remote that stays silent longer is a failed remote: the next
-/// mirror of a set is tried.
-pub fn network_timeout() -> Duration {
-    parse_timeout(std::env::var(TIMEOUT_VAR).ok().as_deref())
-}
-
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The timeout when `EKA_NETWORK_TIMEOUT` does not set one: the user's
-/// configuration file's (`[net] timeout`), set once at start-up.
-static CONFIGURED_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-
-/// Sets the timeout used when `EKA_NETWORK_TIMEOUT` is unset (the first
-/// call wins).
-pub fn set_configured_timeout(timeout: Duration) {
-    let _ = CONFIGURED_TIMEOUT.set(timeout);
-}
-
-fn parse_timeout(value: Option<&str>) -> Duration {
-    match value.map(str::trim).map(str::parse::<u64>) {
-        Some(Ok(secs)) if secs > 0 => Duration::from_secs(secs),
-        _ => CONFIGURED_TIMEOUT.get().copied().unwrap_or(DEFAULT_TIMEOUT),
-    }
-}
+/// How long eka waits for a remote unless its caller says otherwise
+/// ([`Connections::with_timeout`]): to connect, and then for each read or
+/// write (idle time, not the whole transfer). A remote that stays silent
+/// longer is a failed remote: the next mirror of a set is tried.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether `error` (or one of its causes) is a read, write or connect that
 /// ran out of time.
@@ -127,10 +102,11 @@ impl std::fmt::Display for RemoteAction {
     }
 }
 
-/// Why a remote could not be asked.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+/// Why a remote could not be asked. Its code is `atom::remote::timed_out`
+/// when the remote stayed silent past the timeout, else
+/// `atom::remote::unreachable`.
+#[derive(Debug, thiserror::Error)]
 #[error("cannot {action} `{url}`")]
-#[diagnostic(code(atom::remote::unreachable))]
 pub struct RemoteError {
     pub url: String,
     pub action: RemoteAction,
@@ -138,7 +114,21 @@ pub struct RemoteError {
     pub source: TransportError,
 }
 
+impl miette::Diagnostic for RemoteError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(match self.timed_out() {
+            true => "atom::remote::timed_out",
+            false => "atom::remote::unreachable",
+        }))
+    }
+}
+
 impl RemoteError {
+    /// Whether the remote stayed silent past the timeout.
+    pub fn timed_out(&self) -> bool {
+        matches!(self.source, TransportError::TimedOut { .. })
+    }
+
     /// The cause in one line, for warnings and lists of failures: what
     /// failed, and the innermost cause (what the system said).
     pub fn reason(&self) -> String {
@@ -202,7 +192,7 @@ pub enum TransportError {
     Server(String),
     #[error("cannot store the received pack")]
     StorePack(#[source] crate::BoxError),
-    #[error("the remote did not answer for {} s ({TIMEOUT_VAR})", .after.as_secs())]
+    #[error("the remote did not answer for {} s", .after.as_secs())]
     TimedOut {
         after: Duration,
         #[source]
@@ -279,7 +269,7 @@ struct Pool {
     /// Where git's configuration (for the ssh client) is read.
     config_dir: PathBuf,
     ssh: OnceLock<Result<SshOptions, Arc<SshConfigError>>>,
-    /// [`network_timeout`].
+    /// How long to wait for a remote.
     timeout: Duration,
     /// Connections kept open for a fetch, by URL.
     parked: Mutex<Vec<(String, Session)>>,
@@ -307,20 +297,20 @@ impl Default for Connections {
 
 impl Connections {
     /// Connections that read git's configuration (for the ssh client) as
-    /// git would in `dir`.
+    /// git would in `dir`, waiting [`DEFAULT_TIMEOUT`] for a remote.
     pub fn new(dir: &Path) -> Self {
         Connections {
             pool: Arc::new(Pool {
                 config_dir: dir.to_owned(),
                 ssh: OnceLock::new(),
-                timeout: network_timeout(),
+                timeout: DEFAULT_TIMEOUT,
                 parked: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    /// These connections with `timeout` instead of [`network_timeout`]
-    /// (before any connection is made).
+    /// These connections waiting `timeout` for a remote instead of
+    /// [`DEFAULT_TIMEOUT`] (before any connection is made).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         match Arc::get_mut(&mut self.pool) {
             Some(pool) => pool.timeout = timeout,

@@ -319,11 +319,7 @@ fn ready(fd: &impl AsRawFd, events: libc::c_short, timeout: Duration) -> std::io
 fn timed_out(program: &str, timeout: Duration) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::TimedOut,
-        format!(
-            "`{program}` timed out: silent for {} s ({})",
-            timeout.as_secs(),
-            super::TIMEOUT_VAR
-        ),
+        format!("`{program}` timed out: silent for {} s", timeout.as_secs()),
     )
 }
 

@@ -76,6 +76,16 @@ pub enum RegistryError {
         legacy_ref: String,
         legacy: String,
     },
+    #[error("no answer in time from {}{}", in_set(.set), failures_text(.failures))]
+    #[diagnostic(
+        code(eka::registry::timed_out),
+        help("a remote stayed silent for longer than the network timeout; check that it is up, or raise the timeout for a slow one")
+    )]
+    TimedOut {
+        set: Option<String>,
+        /// What failed at each mirror (one at least ran out of time).
+        failures: Vec<MirrorFailure>,
+    },
     #[error("cannot fetch from {}{}", in_set(.set), failures_text(.failures))]
     #[diagnostic(code(eka::registry::fetch))]
     Fetch {
@@ -99,10 +109,29 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// No mirror could be asked: [`RegistryError::TimedOut`] if one ran out
+    /// of time (the advice differs), else [`RegistryError::Unreachable`].
+    pub fn unreachable(set: Option<String>, failures: Vec<MirrorFailure>) -> Self {
+        match failures.iter().any(|f| f.timed_out) {
+            true => RegistryError::TimedOut { set, failures },
+            false => RegistryError::Unreachable { set, failures },
+        }
+    }
+
+    /// No mirror could be fetched from: [`RegistryError::TimedOut`] if one
+    /// ran out of time, else [`RegistryError::Fetch`].
+    pub fn fetch(set: Option<String>, failures: Vec<MirrorFailure>) -> Self {
+        match failures.iter().any(|f| f.timed_out) {
+            true => RegistryError::TimedOut { set, failures },
+            false => RegistryError::Fetch { set, failures },
+        }
+    }
+
     /// The same error, said of the set `set` (as resolution reports it).
     pub fn in_set(mut self, name: &str) -> Self {
         use RegistryError::*;
         if let Unreachable { set, .. }
+        | TimedOut { set, .. }
         | Disagree { set, .. }
         | NamespaceConflict { set, .. }
         | Fetch { set, .. } = &mut self
@@ -132,6 +161,8 @@ pub struct MirrorFailure {
     pub url: String,
     /// What failed there, with its causes, in one line.
     pub reason: String,
+    /// Whether it failed by staying silent past the timeout.
+    pub timed_out: bool,
 }
 
 impl MirrorFailure {
@@ -139,6 +170,24 @@ impl MirrorFailure {
         MirrorFailure {
             url: url.into(),
             reason: reason.into(),
+            timed_out: false,
+        }
+    }
+
+    /// The failure `error` of the remote at `url`.
+    pub fn of(url: impl Into<String>, error: &atom_git::RemoteError) -> Self {
+        MirrorFailure {
+            timed_out: error.timed_out(),
+            ..MirrorFailure::new(url, error.reason())
+        }
+    }
+
+    /// A mirror that had not answered after `waited`.
+    pub fn silent(url: impl Into<String>, waited: std::time::Duration) -> Self {
+        let reason = format!("no answer within {} s", waited.as_secs_f32());
+        MirrorFailure {
+            timed_out: true,
+            ..MirrorFailure::new(url, reason)
         }
     }
 }

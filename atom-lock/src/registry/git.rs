@@ -158,13 +158,10 @@ impl<'c> GitRegistry<'c> {
                 .fetch_objects_having(&self.cache.repo(), &location, wants, haves)
             {
                 Ok(()) => return Ok(()),
-                Err(e) => failures.push(MirrorFailure::new(url.to_string(), e.reason())),
+                Err(e) => failures.push(MirrorFailure::of(url.to_string(), &e)),
             }
         }
-        Err(RegistryError::Fetch {
-            set: Some(set.to_string()),
-            failures,
-        })
+        Err(RegistryError::fetch(Some(set.to_string()), failures))
     }
 
     /// One round's fetch from a set: the manifests and atom commits of
@@ -198,14 +195,11 @@ impl<'c> GitRegistry<'c> {
                         fetched = true;
                         break;
                     }
-                    Err(e) => failures.push(MirrorFailure::new(url.to_string(), e.reason())),
+                    Err(e) => failures.push(MirrorFailure::of(url.to_string(), &e)),
                 }
             }
             if !fetched {
-                return Err(RegistryError::Fetch {
-                    set: Some(set.to_string()),
-                    failures,
-                });
+                return Err(RegistryError::fetch(Some(set.to_string()), failures));
             }
         }
         request

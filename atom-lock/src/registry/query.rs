@@ -65,7 +65,7 @@ use super::{Listing, MirrorFailure, QueryWarning, RegistryError};
 use crate::RepoUrl;
 
 /// How to query.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct QueryOptions {
     /// Also list the `_manifest` and `_origin` refs of a single atom
     /// ([`list_atom_versions`]): needed to fill [`VersionEntry::manifest`](super::listing::VersionEntry::manifest)
@@ -76,8 +76,10 @@ pub struct QueryOptions {
     /// is refused.
     pub expected_root: Option<ObjectId>,
     /// How long to wait for mirrors; those that have not answered by then
-    /// count as unreachable.
-    pub timeout: Duration,
+    /// count as unreachable. `None`: a minute, or twice the connections'
+    /// timeout if that is longer (each connection gives up on a silent
+    /// remote by itself; this bounds one that trickles).
+    pub timeout: Option<Duration>,
     /// Also refuse a mirror without a root while another has one
     /// ([`RegistryError::Disagree`]): what a resolver needs, where a set's
     /// mirrors must be copies of one repository. Off by default, so that a
@@ -94,18 +96,6 @@ pub struct QueryOptions {
     pub strict_namespaces: bool,
 }
 
-impl Default for QueryOptions {
-    fn default() -> Self {
-        QueryOptions {
-            metadata: false,
-            expected_root: None,
-            timeout: Duration::from_secs(60),
-            same_root: false,
-            keep_connection: false,
-            strict_namespaces: false,
-        }
-    }
-}
 
 /// The ref prefixes of a query for one atom.
 pub fn atom_prefixes(label: &Label, metadata: bool) -> Vec<String> {
@@ -212,7 +202,8 @@ pub fn query(
     }
     let answers = ask_mirrors(connections, urls, prefixes, options);
     let mut listing = Listing::default();
-    let mirrors = read_answers(urls, answers, options, &mut listing.warnings)?;
+    let waited = query_wait(connections, options);
+    let mirrors = read_answers(urls, answers, waited, &mut listing.warnings)?;
     listing.root = merged_root(&mirrors, options)?;
     listing.atoms = merged_versions(&mirrors, options, &mut listing.warnings)?;
     listing.answered = mirrors.into_iter().map(|(u, _)| u).collect();
@@ -221,7 +212,7 @@ pub fn query(
 
 /// A mirror's answer: its refs, or why it has none; `None` when it did not
 /// answer in time.
-type Answer = Option<Result<Vec<RemoteRef>, String>>;
+type Answer = Option<Result<Vec<RemoteRef>, MirrorFailure>>;
 
 /// Lists `prefixes` on each mirror, each in a thread of its own, and waits
 /// at most [`QueryOptions::timeout`] for the answers, in the order of
@@ -247,11 +238,11 @@ fn ask_mirrors(
                 true => connections.ls_refs_then_fetch(&url, &p),
                 false => connections.ls_refs(&url, &p),
             };
-            let _ = tx.send((i, listed.map_err(|e| e.reason())));
+            let _ = tx.send((i, listed.map_err(|e| MirrorFailure::of(url, &e))));
         });
     }
     drop(tx);
-    let deadline = Instant::now() + options.timeout;
+    let deadline = Instant::now() + query_wait(connections, options);
     let mut answers: Vec<Answer> = vec![None; urls.len()];
     for _ in 0..urls.len() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -263,12 +254,20 @@ fn ask_mirrors(
     answers
 }
 
+/// How long a query waits for its mirrors.
+fn query_wait(connections: &Connections, options: &QueryOptions) -> Duration {
+    const AT_LEAST: Duration = Duration::from_secs(60);
+    options
+        .timeout
+        .unwrap_or_else(|| AT_LEAST.max(connections.timeout() * 2))
+}
+
 /// The answering mirrors' refs, read into atoms; the others are warnings,
 /// or, when none answered, the error.
 fn read_answers(
     urls: &[RepoUrl],
     answers: Vec<Answer>,
-    options: &QueryOptions,
+    waited: Duration,
     warnings: &mut Vec<QueryWarning>,
 ) -> Result<Vec<(RepoUrl, MirrorRefs)>, RegistryError> {
     let mut failures = Vec::new();
@@ -277,20 +276,14 @@ fn read_answers(
         let text = url.to_string();
         match answer {
             Some(Ok(refs)) => mirrors.push((url.clone(), read_refs(&text, &refs, warnings))),
-            Some(Err(why)) => failures.push(MirrorFailure::new(text, why)),
-            None => failures.push(MirrorFailure::new(
-                text,
-                format!("no answer within {} s", options.timeout.as_secs_f32()),
-            )),
+            Some(Err(failure)) => failures.push(failure),
+            None => failures.push(MirrorFailure::silent(text, waited)),
         }
     }
     if mirrors.is_empty() {
-        return Err(RegistryError::Unreachable {
-            set: None,
-            failures,
-        });
+        return Err(RegistryError::unreachable(None, failures));
     }
-    for MirrorFailure { url, reason } in failures {
+    for MirrorFailure { url, reason, .. } in failures {
         warnings.push(QueryWarning::Unreachable { url, why: reason });
     }
     Ok(mirrors)
