@@ -41,7 +41,7 @@ fn print_as(report: miette::Report, json: bool, network: &atom_ops::Network) {
 }
 
 /// Prints an error met before the command line is parsed (the
-/// configuration file's, an alias's), as [`print`] does; `--json` is
+/// configuration file's, an alias's), as [`print()`] does; `--json` is
 /// looked for among the arguments.
 pub fn print_early(report: miette::Report) {
     let json = std::env::args_os().any(|a| a == "--json");

@@ -195,13 +195,7 @@ enum PackedRecord<'a> {
 
 /// Parses a `packed-refs` file into its header traits and its records by
 /// name; `None` for anything unexpected (left to git).
-#[allow(clippy::type_complexity)]
-fn parse_packed_refs(
-    content: &[u8],
-) -> Option<(
-    Vec<&[u8]>,
-    std::collections::BTreeMap<&[u8], PackedRecord<'_>>,
-)> {
+fn parse_packed_refs(content: &[u8]) -> Option<(Vec<&[u8]>, PackedRecords<'_>)> {
     let mut traits = Vec::new();
     let mut records = std::collections::BTreeMap::new();
     let mut last: Option<(&[u8], usize)> = None;
@@ -271,128 +265,195 @@ fn parse_packed_refs(
 /// The new refs' targets must not be annotated tags: the file declares
 /// itself fully peeled, and no peeled value is written for them.
 fn update_packed_refs(common_dir: &Path, updates: &[RefUpdate]) -> Result<bool, GitError> {
-    use std::io::Write as _;
-    let fail = transaction;
     if updates.is_empty() {
         return Ok(true);
     }
-    if updates.iter().any(|u| u.old.is_some() == u.new.is_some()) {
+    if updates.iter().any(|u| u.old.is_some() == u.new.is_some())
+        || !names_valid_without_reflogs(common_dir, updates)?
+    {
         return Ok(false);
     }
+    let path = common_dir.join("packed-refs");
+    let lock = lock_packed_refs(&path)?;
+    let content = read_packed_refs(&path)?;
+    let Some((traits, mut records)) = parse_packed_refs(&content) else {
+        return Ok(false);
+    };
+    let mut loose = Paths::new(common_dir.to_owned());
+    if !delete_packed(&mut records, &mut loose, updates)? {
+        return Ok(false);
+    }
+    create_packed(&mut records, updates)?;
+    for u in updates.iter().filter(|u| u.new.is_some()) {
+        check_no_clash(common_dir, &u.name, &records, &mut loose)?;
+    }
+    let traits = header_traits(traits, content.is_empty());
+    let text = packed_refs_text(&traits, &records, content.len() + 100 * updates.len());
+    commit_packed_refs(lock, &path, &text)?;
+    Ok(true)
+}
+
+/// The records of a `packed-refs` file, by name.
+type PackedRecords<'a> = std::collections::BTreeMap<&'a [u8], PackedRecord<'a>>;
+
+/// Whether every name is a valid ref name (else the error) with no reflog
+/// git would have to write or delete.
+fn names_valid_without_reflogs(common_dir: &Path, updates: &[RefUpdate]) -> Result<bool, GitError> {
     let mut reflogs = Paths::new(common_dir.join("logs"));
     for u in updates {
         if !u.name.starts_with("refs/") || gix::refs::FullName::try_from(u.name.as_str()).is_err() {
-            return Err(fail(RefTransactionError::InvalidName(u.name.clone())));
+            return Err(transaction(RefTransactionError::InvalidName(
+                u.name.clone(),
+            )));
         }
-        if reflogs.kind(&u.name).map_err(fail)? != PathKind::Missing {
+        if reflogs.kind(&u.name).map_err(transaction)? != PathKind::Missing {
             return Ok(false);
         }
     }
-    let path = common_dir.join("packed-refs");
-    let mut lock = gix::lock::File::acquire_to_update_resource(
-        &path,
+    Ok(true)
+}
+
+/// `packed-refs`' lock, held until the new file is committed.
+fn lock_packed_refs(path: &Path) -> Result<gix::lock::File, GitError> {
+    gix::lock::File::acquire_to_update_resource(
+        path,
         gix::lock::acquire::Fail::AfterDurationWithBackoff(std::time::Duration::from_secs(1)),
         None,
         0,
     )
     .map_err(|e| {
-        fail(RefTransactionError::Lock {
-            path: path.clone(),
+        transaction(RefTransactionError::Lock {
+            path: path.to_owned(),
             source: e.into(),
         })
-    })?;
-    let content = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(fail(RefTransactionError::Io {
-                path: path.clone(),
-                source,
-            }))
-        }
-    };
-    let Some((mut traits, mut records)) = parse_packed_refs(&content) else {
-        return Ok(false);
-    };
-    let mut loose = Paths::new(common_dir.to_owned());
-    let mut loose_kind = |name: &str| loose.kind(name).map_err(fail);
+    })
+}
+
+/// `packed-refs`' bytes (none if there is no such file).
+fn read_packed_refs(path: &Path) -> Result<Vec<u8>, GitError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(transaction(RefTransactionError::Io {
+            path: path.to_owned(),
+            source,
+        })),
+    }
+}
+
+/// Removes the deleted refs from `records`, each checked at its `old`
+/// value; `Ok(false)` when one is loose (left to git).
+fn delete_packed(
+    records: &mut PackedRecords<'_>,
+    loose: &mut Paths,
+    updates: &[RefUpdate],
+) -> Result<bool, GitError> {
     for u in updates.iter().filter(|u| u.new.is_none()) {
         let old = u.old.expect("a deletion has an old value");
-        if loose_kind(&u.name)? == PathKind::File {
+        if loose.kind(&u.name).map_err(transaction)? == PathKind::File {
             return Ok(false);
         }
         match records.remove(u.name.as_bytes()) {
             Some(PackedRecord::Existing { target, .. })
                 if target == old.to_hex().to_string().as_bytes() => {}
             _ => {
-                return Err(fail(RefTransactionError::NotAt {
+                return Err(transaction(RefTransactionError::NotAt {
                     name: u.name.clone(),
                     expected: old,
                 }))
             }
         }
     }
+    Ok(true)
+}
+
+/// Adds the created refs to `records`; one already packed is an error.
+fn create_packed<'a>(
+    records: &mut PackedRecords<'a>,
+    updates: &'a [RefUpdate],
+) -> Result<(), GitError> {
     for u in updates {
         let Some(new) = u.new else { continue };
         if records
             .insert(u.name.as_bytes(), PackedRecord::New(new))
             .is_some()
         {
-            return Err(fail(RefTransactionError::Exists(u.name.clone())));
+            return Err(transaction(RefTransactionError::Exists(u.name.clone())));
         }
     }
-    for u in updates.iter().filter(|u| u.new.is_some()) {
-        let name = u.name.as_str();
-        let clash = |other: &str| {
-            fail(RefTransactionError::Clash {
-                name: name.to_owned(),
-                other: other.to_owned(),
-            })
-        };
-        match loose_kind(name)? {
-            PathKind::Missing => {}
-            PathKind::File => return Err(fail(RefTransactionError::Exists(name.to_owned()))),
-            PathKind::Dir => {
-                if let Some(file) = first_file_below(&common_dir.join(name)) {
-                    let other = file.strip_prefix(common_dir).unwrap_or(&file);
-                    return Err(clash(&other.to_string_lossy()));
-                }
-            }
-        }
-        // An existing ref at a leading part of the name, packed or loose.
-        for (i, _) in name.match_indices('/').skip(1) {
-            let prefix = &name[..i];
-            if records.contains_key(prefix.as_bytes()) || loose_kind(prefix)? == PathKind::File {
-                return Err(clash(prefix));
-            }
-        }
-        // A packed ref below the name.
-        let below = format!("{name}/");
-        if let Some((other, _)) = records
-            .range::<[u8], _>((
-                std::ops::Bound::Excluded(name.as_bytes()),
-                std::ops::Bound::Unbounded,
-            ))
-            .next()
-            .filter(|(other, _)| other.starts_with(below.as_bytes()))
-        {
-            return Err(clash(&String::from_utf8_lossy(other)));
-        }
-    }
+    Ok(())
+}
 
-    let mut out = Vec::with_capacity(content.len() + 100 * updates.len());
-    if content.is_empty() {
+/// A ref `name` to create must not exist loose, nor clash as a directory
+/// with another ref, packed or loose (`a/b` against `a` or `a/b/c`).
+fn check_no_clash(
+    common_dir: &Path,
+    name: &str,
+    records: &PackedRecords<'_>,
+    loose: &mut Paths,
+) -> Result<(), GitError> {
+    let clash = |other: &str| {
+        transaction(RefTransactionError::Clash {
+            name: name.to_owned(),
+            other: other.to_owned(),
+        })
+    };
+    match loose.kind(name).map_err(transaction)? {
+        PathKind::Missing => {}
+        PathKind::File => return Err(transaction(RefTransactionError::Exists(name.to_owned()))),
+        PathKind::Dir => {
+            if let Some(file) = first_file_below(&common_dir.join(name)) {
+                let other = file.strip_prefix(common_dir).unwrap_or(&file);
+                return Err(clash(&other.to_string_lossy()));
+            }
+        }
+    }
+    // An existing ref at a leading part of the name, packed or loose.
+    for (i, _) in name.match_indices('/').skip(1) {
+        let prefix = &name[..i];
+        if records.contains_key(prefix.as_bytes())
+            || loose.kind(prefix).map_err(transaction)? == PathKind::File
+        {
+            return Err(clash(prefix));
+        }
+    }
+    // A packed ref below the name.
+    let below = format!("{name}/");
+    let next = records
+        .range::<[u8], _>((
+            std::ops::Bound::Excluded(name.as_bytes()),
+            std::ops::Bound::Unbounded,
+        ))
+        .next();
+    match next {
+        Some((other, _)) if other.starts_with(below.as_bytes()) => {
+            Err(clash(&String::from_utf8_lossy(other)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The header's traits of the new `packed-refs`: a new file's as git
+/// writes them, else the old ones with `sorted` (as the records are).
+fn header_traits(mut traits: Vec<&[u8]>, new_file: bool) -> Vec<&[u8]> {
+    if new_file {
         traits = vec![b"peeled", b"fully-peeled", b"sorted"];
     } else if !traits.contains(&&b"sorted"[..]) {
         traits.push(b"sorted");
     }
+    traits
+}
+
+/// The new `packed-refs` text: the header with `traits`, and every record.
+fn packed_refs_text(traits: &[&[u8]], records: &PackedRecords<'_>, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     out.extend_from_slice(b"# pack-refs with:");
-    for t in &traits {
+    for t in traits {
         out.push(b' ');
         out.extend_from_slice(t);
     }
     out.extend_from_slice(b" \n");
-    for (name, record) in &records {
+    for (name, record) in records {
         match record {
             PackedRecord::Existing { bytes, .. } => out.extend_from_slice(bytes),
             PackedRecord::New(id) => {
@@ -403,20 +464,26 @@ fn update_packed_refs(common_dir: &Path, updates: &[RefUpdate]) -> Result<bool, 
             }
         }
     }
+    out
+}
+
+/// Writes `text` to the lock and renames it over `packed-refs`.
+fn commit_packed_refs(mut lock: gix::lock::File, path: &Path, text: &[u8]) -> Result<(), GitError> {
+    use std::io::Write as _;
     let lock_path = lock.lock_path().to_owned();
-    lock.write_all(&out).map_err(|source| {
-        fail(RefTransactionError::Io {
+    lock.write_all(text).map_err(|source| {
+        transaction(RefTransactionError::Io {
             path: lock_path,
             source,
         })
     })?;
     lock.commit().map_err(|e| {
-        fail(RefTransactionError::Io {
-            path: path.clone(),
+        transaction(RefTransactionError::Io {
+            path: path.to_owned(),
             source: e.error,
         })
     })?;
-    Ok(true)
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -253,7 +253,10 @@ fn a_push_that_never_finishes_is_stopped_and_recovered() {
     let run = run.assert_failure();
     assert!(took < Duration::from_secs(30), "{took:?}");
     assert!(flat(&run.stderr).contains("was stopped"), "{run}");
-    assert!(flat(&run.stderr).contains("run the command again to finish it"), "{run}");
+    assert!(
+        flat(&run.stderr).contains("run the command again to finish it"),
+        "{run}"
+    );
     assert!(!run.stderr.contains("Writing objects"), "{run}");
     std::fs::remove_file(reg.path.join("hooks/post-receive")).unwrap();
     let (run, _) = eka_quick(

@@ -96,7 +96,6 @@ pub struct QueryOptions {
     pub strict_namespaces: bool,
 }
 
-
 /// The ref prefixes of a query for one atom.
 pub fn atom_prefixes(label: &Label, metadata: bool) -> Vec<String> {
     let mut p = vec![
