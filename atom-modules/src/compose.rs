@@ -748,91 +748,20 @@ pub(crate) fn load_atom(
     if let Some(v) = shared.loaded.borrow().get(key) {
         return Ok(v.clone());
     }
-    let manifest_bytes = files
-        .read_file(crate::MANIFEST)
-        .map_err(|e| fail(format!("reading atom.toml: {e}")))?;
-    let text = String::from_utf8(manifest_bytes)
-        .map_err(|_| fail("atom.toml is not valid UTF-8".into()))?;
-    let manifest =
-        atom_format::manifest::Manifest::parse(&manifest_path(key), &text).map_err(|e| match e
-            .help
-            .is_empty()
-        {
-            true => fail(e.to_string()),
-            false => fail(format!("{e}; {}", e.help)),
-        })?;
+    let (manifest, text) = read_manifest(key, &*files)?;
     let name = format!("{}@{}", manifest.package.label, manifest.package.version);
-    shared
-        .warnings
-        .borrow_mut()
-        .extend(manifest.warnings.iter().map(|w| Warning::Manifest {
-            atom: name.clone(),
-            warning: w.clone(),
-        }));
+    keep_manifest_warnings(shared, &manifest, &name);
     let entry = crate::entry_dir(&manifest).map_err(|e| fail(format!("{name}: {e}")))?;
-    let from_toml = ev.builtin("fromTOML").expect("fromTOML is a pure builtin");
-    let manifest_data = ev.apply(&from_toml, Value::string(&text))?;
-    // `cfg`: the manifest, and the system builds are for (a manifest
-    // cannot hold a top-level `system`: unknown keys are refused).
-    let mut cfg = ev.attr_entries(&manifest_data)?;
-    cfg.push(("system".to_owned(), Value::string(&shared.system.borrow())));
-    let cfg = ev.make_attrs(cfg);
-    let mount = shared.fs.mount(&name, files.clone());
-
-    // deps.from.<set>.<label>: each a lazy load of that atom.
-    let mut sets: Vec<(String, Value)> = Vec::new();
-    for (set, labels) in &manifest.deps.from {
-        let urls: Vec<String> = manifest
-            .package
-            .sets
-            .get(set)
-            .map(|m| m.urls().to_vec())
-            .unwrap_or_default();
-        let mut atoms: Vec<(String, Value)> = Vec::new();
-        for (label, req) in labels {
-            let exported = label.to_string();
-            let req = req.clone();
-            let (shared, dependent, set, urls, label, from) = (
-                shared.clone(),
-                key.to_string(),
-                set.clone(),
-                urls.clone(),
-                label.to_string(),
-                name.clone(),
-            );
-            let value = Value::lazy(move |ev| {
-                let loaded = shared
-                    .deps
-                    .load(&dependent, &set, &urls, &label, &req)
-                    .map_err(|e| {
-                        e.to_eval_error()
-                            .context(format!("in {from}, loading `deps.from.{set}.{label}`"))
-                    })?;
-                let public = load_atom(ev, &shared, &loaded.key, loaded.files, None)?;
-                ev.force_value(&public)
-            });
-            atoms.push((exported, value));
-        }
-        let set_value = ev.make_attrs(atoms);
-        sets.push((set.clone(), set_value));
-    }
-    let from = ev.make_attrs(sets);
+    let cfg = atom_cfg(ev, shared, &text)?;
+    let from = registry_deps(ev, shared, key, &manifest, &name);
     let mut deps = vec![("from".to_owned(), from)];
     deps.extend(direct_deps(ev, shared, key, &manifest, &name));
     let deps = ev.make_attrs(deps);
-
-    let threads = shared.read_ahead.get();
-    let prefetched = match started {
-        None if threads > 0 => {
-            crate::readahead::start(&*files, threads, shared.compiled.borrow().clone())
-        }
-        started => started,
-    };
     let atom = Rc::new(Atom {
-        name,
         key: key.to_string(),
-        mount,
-        prefetched,
+        mount: shared.fs.mount(&name, files.clone()),
+        prefetched: read_ahead(shared, &*files, started),
+        name,
         files,
         cfg,
         deps,
@@ -852,4 +781,124 @@ pub(crate) fn load_atom(
         .borrow_mut()
         .insert(atom.key.clone(), public.clone());
     Ok(public)
+}
+
+/// The atom's manifest, checked, and its text.
+fn read_manifest(
+    key: &str,
+    files: &dyn AtomFiles,
+) -> Result<(atom_format::manifest::Manifest, String), EvalError> {
+    let bytes = files
+        .read_file(crate::MANIFEST)
+        .map_err(|e| fail(format!("reading atom.toml: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| fail("atom.toml is not valid UTF-8".into()))?;
+    let manifest =
+        atom_format::manifest::Manifest::parse(&manifest_path(key), &text).map_err(|e| match e
+            .help
+            .is_empty()
+        {
+            true => fail(e.to_string()),
+            false => fail(format!("{e}; {}", e.help)),
+        })?;
+    Ok((manifest, text))
+}
+
+/// What the manifest of the atom `name` warns of, kept for the caller.
+fn keep_manifest_warnings(shared: &Shared, manifest: &atom_format::manifest::Manifest, name: &str) {
+    let warnings = manifest.warnings.iter().map(|w| Warning::Manifest {
+        atom: name.to_owned(),
+        warning: w.clone(),
+    });
+    shared.warnings.borrow_mut().extend(warnings);
+}
+
+/// `cfg`: the manifest (`text`) as data, and the system builds are for (a
+/// manifest cannot hold a top-level `system`: unknown keys are refused).
+fn atom_cfg(ev: &mut Evaluator, shared: &Shared, text: &str) -> Result<Value, EvalError> {
+    let from_toml = ev.builtin("fromTOML").expect("fromTOML is a pure builtin");
+    let manifest_data = ev.apply(&from_toml, Value::string(text))?;
+    let mut cfg = ev.attr_entries(&manifest_data)?;
+    cfg.push(("system".to_owned(), Value::string(&shared.system.borrow())));
+    Ok(ev.make_attrs(cfg))
+}
+
+/// `deps.from.<set>.<label>`: each a lazy load of that atom.
+fn registry_deps(
+    ev: &mut Evaluator,
+    shared: &Rc<Shared>,
+    key: &str,
+    manifest: &atom_format::manifest::Manifest,
+    name: &str,
+) -> Value {
+    let mut sets: Vec<(String, Value)> = Vec::new();
+    for (set, labels) in &manifest.deps.from {
+        let urls: Vec<String> = manifest
+            .package
+            .sets
+            .get(set)
+            .map(|m| m.urls().to_vec())
+            .unwrap_or_default();
+        let atoms: Vec<(String, Value)> = labels
+            .iter()
+            .map(|(label, req)| {
+                let load = DepLoad {
+                    shared: shared.clone(),
+                    dependent: key.to_owned(),
+                    set: set.clone(),
+                    urls: urls.clone(),
+                    label: label.to_string(),
+                    req: req.clone(),
+                    from: name.to_owned(),
+                };
+                (label.to_string(), Value::lazy(move |ev| load.public(ev)))
+            })
+            .collect();
+        sets.push((set.clone(), ev.make_attrs(atoms)));
+    }
+    ev.make_attrs(sets)
+}
+
+/// One `deps.from.<set>.<label>` of the atom `from`, loaded when used.
+struct DepLoad {
+    shared: Rc<Shared>,
+    dependent: String,
+    set: String,
+    urls: Vec<String>,
+    label: String,
+    req: semver::VersionReq,
+    from: String,
+}
+
+impl DepLoad {
+    /// The dependency's public API, forced.
+    fn public(&self, ev: &mut Evaluator) -> Result<Value, EvalError> {
+        let (set, label) = (&self.set, &self.label);
+        let loaded = self
+            .shared
+            .deps
+            .load(&self.dependent, set, &self.urls, label, &self.req)
+            .map_err(|e| {
+                let from = &self.from;
+                e.to_eval_error()
+                    .context(format!("in {from}, loading `deps.from.{set}.{label}`"))
+            })?;
+        let public = load_atom(ev, &self.shared, &loaded.key, loaded.files, None)?;
+        ev.force_value(&public)
+    }
+}
+
+/// The atom's files being read ahead: `started` (by the caller), else
+/// started now when reader threads are set.
+fn read_ahead(
+    shared: &Shared,
+    files: &dyn AtomFiles,
+    started: Option<crate::readahead::ReadAheadHandle>,
+) -> Option<crate::readahead::ReadAheadHandle> {
+    let threads = shared.read_ahead.get();
+    match started {
+        None if threads > 0 => {
+            crate::readahead::start(files, threads, shared.compiled.borrow().clone())
+        }
+        started => started,
+    }
 }
