@@ -227,90 +227,15 @@ pub fn fetch_signed(
     signers: Signers<'_>,
     opts: Options,
 ) -> Result<(Vec<Got>, Vec<String>), FetchError> {
-    let mut warnings = Vec::new();
-    let mut status = vec![Status::Cached; wants.len()];
-    let mut from: Vec<Option<String>> = vec![None; wants.len()];
-    let mut signatures: Vec<(usize, RecordedSigner, CommitId)> = Vec::new();
-    let mut listed_at: Vec<Option<String>> = vec![None; wants.len()];
-    if !opts.offline {
-        // Group by set (mirror list): one listing and one fetch per set.
-        let mut groups: BTreeMap<&[RepoUrl], Vec<usize>> = BTreeMap::new();
-        for (i, w) in wants.iter().enumerate() {
-            groups.entry(&w.mirrors).or_default().push(i);
-        }
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        progress(0, wants.len());
-        let results: Vec<Result<SetOutcome, FetchError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = groups
-                .into_iter()
-                .map(|(mirrors, idx)| {
-                    let done = &done;
-                    s.spawn(move || {
-                        let atoms = idx.len();
-                        let set = SetWants {
-                            mirrors,
-                            wants,
-                            idx: &idx,
-                            signers,
-                        };
-                        let outcome = fetch_set(cache, connections, base, set, opts);
-                        let now = done.fetch_add(atoms, std::sync::atomic::Ordering::Relaxed);
-                        progress(now + atoms, wants.len());
-                        outcome
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("fetch thread"))
-                .collect()
-        });
-        for r in results {
-            let outcome = r?;
-            warnings.extend(outcome.warnings);
-            for i in outcome.fetched {
-                status[i] = Status::Fetched;
-                from[i] = outcome.url.clone();
-            }
-            for (i, _, _) in &outcome.signatures {
-                listed_at[*i] = outcome.url.clone();
-            }
-            signatures.extend(outcome.signatures);
-        }
-    }
+    let mut fetched = match opts.offline {
+        true => FetchedSets::none(wants.len()),
+        false => fetch_sets(cache, connections, base, wants, signers, opts)?,
+    };
     let mut got = Vec::with_capacity(wants.len());
     for (i, w) in wants.iter().enumerate() {
-        let checked = cache
-            .check_atom(&Expected {
-                label: &w.label,
-                version: &w.version,
-                commit: w.commit,
-                origin: w.origin,
-                digest: w.digest,
-            })
-            .map_err(|source| match source {
-                AtomCheckError::Missing(_) => FetchError::NotCached {
-                    label: w.label.clone(),
-                    version: w.version.clone(),
-                },
-                source => FetchError::Check {
-                    label: w.label.clone(),
-                    version: w.version.clone(),
-                    source,
-                },
-            })?;
-        let got_now = Got {
-            id: w.id,
-            label: w.label.clone(),
-            version: w.version.clone(),
-            commit: w.commit,
-            origin: checked.origin,
-            digest: checked.digest,
-            status: status[i],
-            from: from[i].take(),
-        };
-        for (_, signer, tag) in signatures.iter().filter(|(j, _, _)| *j == i) {
-            let url = listed_at[i].as_deref().unwrap_or_default();
+        let got_now = checked(cache, w, fetched.status[i], fetched.from[i].take())?;
+        for (_, signer, tag) in fetched.signatures.iter().filter(|(j, _, _)| *j == i) {
+            let url = fetched.listed_at[i].as_deref().unwrap_or_default();
             check_signature(cache, w, &got_now, signer, *tag, url)?;
         }
         got.push(got_now);
@@ -322,7 +247,130 @@ pub fn fetch_signed(
             .collect();
         cache.pin(&pins)?;
     }
-    Ok((got, warnings))
+    Ok((got, fetched.warnings))
+}
+
+/// What fetching the wants' sets did, by want.
+struct FetchedSets {
+    status: Vec<Status>,
+    /// The mirror each fetched want came from.
+    from: Vec<Option<String>>,
+    /// The signature tags listed for each want (by index).
+    signatures: Vec<(usize, RecordedSigner, CommitId)>,
+    /// The mirror whose listing named a want's signatures.
+    listed_at: Vec<Option<String>>,
+    warnings: Vec<String>,
+}
+
+impl FetchedSets {
+    /// Nothing fetched (offline): every want from the cache.
+    fn none(wants: usize) -> Self {
+        FetchedSets {
+            status: vec![Status::Cached; wants],
+            from: vec![None; wants],
+            signatures: Vec::new(),
+            listed_at: vec![None; wants],
+            warnings: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, outcome: SetOutcome) {
+        self.warnings.extend(outcome.warnings);
+        for i in outcome.fetched {
+            self.status[i] = Status::Fetched;
+            self.from[i] = outcome.url.clone();
+        }
+        for (i, _, _) in &outcome.signatures {
+            self.listed_at[*i] = outcome.url.clone();
+        }
+        self.signatures.extend(outcome.signatures);
+    }
+}
+
+/// Fetches the wants grouped by set (mirror list), the sets in parallel:
+/// one listing and one fetch per set.
+fn fetch_sets(
+    cache: &Cache,
+    connections: &Connections,
+    base: &Path,
+    wants: &[Want],
+    signers: Signers<'_>,
+    opts: Options,
+) -> Result<FetchedSets, FetchError> {
+    let mut groups: BTreeMap<&[RepoUrl], Vec<usize>> = BTreeMap::new();
+    for (i, w) in wants.iter().enumerate() {
+        groups.entry(&w.mirrors).or_default().push(i);
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    progress(0, wants.len());
+    let results: Vec<Result<SetOutcome, FetchError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|(mirrors, idx)| {
+                let done = &done;
+                s.spawn(move || {
+                    let atoms = idx.len();
+                    let set = SetWants {
+                        mirrors,
+                        wants,
+                        idx: &idx,
+                        signers,
+                    };
+                    let outcome = fetch_set(cache, connections, base, set, opts);
+                    let now = done.fetch_add(atoms, std::sync::atomic::Ordering::Relaxed);
+                    progress(now + atoms, wants.len());
+                    outcome
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("fetch thread"))
+            .collect()
+    });
+    let mut fetched = FetchedSets::none(wants.len());
+    for outcome in results {
+        fetched.add(outcome?);
+    }
+    Ok(fetched)
+}
+
+/// The want `w` as the cache holds it, checked against the lock.
+fn checked(
+    cache: &Cache,
+    w: &Want,
+    status: Status,
+    from: Option<String>,
+) -> Result<Got, FetchError> {
+    let checked = cache
+        .check_atom(&Expected {
+            label: &w.label,
+            version: &w.version,
+            commit: w.commit,
+            origin: w.origin,
+            digest: w.digest,
+        })
+        .map_err(|source| match source {
+            AtomCheckError::Missing(_) => FetchError::NotCached {
+                label: w.label.clone(),
+                version: w.version.clone(),
+            },
+            source => FetchError::Check {
+                label: w.label.clone(),
+                version: w.version.clone(),
+                source,
+            },
+        })?;
+    Ok(Got {
+        id: w.id,
+        label: w.label.clone(),
+        version: w.version.clone(),
+        commit: w.commit,
+        origin: checked.origin,
+        digest: checked.digest,
+        status,
+        from,
+    })
 }
 
 /// Checks the signature `tag` by `signer` of the atom `w` (as fetched and
