@@ -35,23 +35,11 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         }
         _ => (Registry::Local(cwd.clone()), &args.args[..]),
     };
-    if let (Registry::Remote(url), true) = (&registry, global.offline()) {
-        if !is_on_this_machine(url) {
-            return Err(miette!(
-            code = "eka::verify::offline",
-                "cannot verify `{url}` offline: eka keeps no copy of a remote's atoms and their origins"
-            ));
-        }
-    }
+    refuse_remote_offline(&registry, global)?;
     let wanted = atoms
         .iter()
         .map(|a| parse_wanted(a))
         .collect::<miette::Result<Vec<_>>>()?;
-    // A bare word (no `@VERSION`) read as a label may be a mistyped remote.
-    let first_is_label = args
-        .args
-        .first()
-        .is_some_and(|f| !is_target(f, here.as_ref()) && !f.contains('@'));
     let signers = args
         .allowed_signers
         .as_deref()
@@ -67,73 +55,99 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
         let _progress = output::Progress::start(global, "verifying");
         verify::verify(&request, &global.connections())
     };
-    let report = match verified {
-        Err(verify::VerifyError::Unknown(label))
-            if first_is_label && args.args.first() == Some(&label) =>
-        {
-            return Err(not_a_remote_nor_atom(&label, here.as_ref()))
-        }
-        Err(verify::VerifyError::NoAtoms) if first_is_label => {
-            return Err(not_a_remote_nor_atom(&args.args[0], here.as_ref()))
-        }
-        other => other?,
-    };
-    if global.json {
-        output::json(&report)?;
-    } else {
-        for r in &report.foreign_refs {
-            if !global.quiet {
-                eprintln!("warning: ignoring `{r}`: not an atom ref of this format");
-            }
-        }
-        // One line per atom: `ok` with its id and digest, or `FAILED` with
-        // everything that failed.
-        let name = |v: &verify::Verdict| match v.namespace {
-            Namespace::Atoms => format!("{}@{}", v.label, v.version),
-            Namespace::Eka03 => format!("{}@{} (eka 0.3)", v.label, v.version),
-        };
-        let width = report
-            .verdicts
-            .iter()
-            .map(|v| name(v).chars().count())
-            .max()
-            .unwrap_or(0);
-        for v in &report.verdicts {
-            if !v.ok() {
-                let mut failures: Vec<String> =
-                    v.failures.iter().map(ToString::to_string).collect();
-                if v.missing_signature {
-                    failures.push(missing_signature(v));
-                }
-                outln!("FAILED  {}: {}", name(v), failures.join("; "));
-            } else if !global.quiet {
-                outln!(
-                    "ok      {:<width$}  {}  {}",
-                    name(v),
-                    v.id.map(|i| i.to_string()).unwrap_or_default(),
-                    v.digest.map(|d| d.to_string()).unwrap_or_default()
-                );
-            }
-            if !global.quiet {
-                for s in &v.signatures {
-                    outln!("{}", signature_text(s));
-                }
-            }
-        }
-        let failed = report.verdicts.iter().filter(|v| !v.ok()).count();
-        if !global.quiet || failed > 0 {
-            outln!(
-                "{} verified, {} failed",
-                report.verdicts.len() - failed,
-                failed
-            );
-        }
+    let report = verified.map_err(|e| mistyped_remote(e, &args.args, here.as_ref()))?;
+    match global.json {
+        true => output::json(&report)?,
+        false => print_report(&report, global),
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--offline` reads only repositories on this machine.
+fn refuse_remote_offline(registry: &Registry, global: &Global) -> miette::Result<()> {
+    match registry {
+        Registry::Remote(url) if global.offline() && !is_on_this_machine(url) => Err(miette!(
+            code = "eka::verify::offline",
+            "cannot verify `{url}` offline: eka keeps no copy of a remote's atoms and their origins"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A verification that found no atom named by the first argument, read
+/// as a label (a bare word, no `@VERSION`): it may be a mistyped remote.
+fn mistyped_remote(
+    e: verify::VerifyError,
+    args: &[String],
+    here: Option<&gix::Repository>,
+) -> miette::Report {
+    let first_is_label = args
+        .first()
+        .is_some_and(|f| !is_target(f, here) && !f.contains('@'));
+    match e {
+        verify::VerifyError::Unknown(label) if first_is_label && args.first() == Some(&label) => {
+            not_a_remote_nor_atom(&label, here)
+        }
+        verify::VerifyError::NoAtoms if first_is_label => not_a_remote_nor_atom(&args[0], here),
+        other => other.into(),
+    }
+}
+
+/// One line per atom: `ok` with its id and digest, or `FAILED` with
+/// everything that failed; its signatures; then the counts.
+fn print_report(report: &verify::VerifyReport, global: &Global) {
+    if !global.quiet {
+        for r in &report.foreign_refs {
+            eprintln!("warning: ignoring `{r}`: not an atom ref of this format");
+        }
+    }
+    let width = report
+        .verdicts
+        .iter()
+        .map(|v| verdict_name(v).chars().count())
+        .max()
+        .unwrap_or(0);
+    for v in &report.verdicts {
+        if !v.ok() {
+            let mut failures: Vec<String> = v.failures.iter().map(ToString::to_string).collect();
+            if v.missing_signature {
+                failures.push(missing_signature(v));
+            }
+            outln!("FAILED  {}: {}", verdict_name(v), failures.join("; "));
+        } else if !global.quiet {
+            outln!(
+                "ok      {:<width$}  {}  {}",
+                verdict_name(v),
+                v.id.map(|i| i.to_string()).unwrap_or_default(),
+                v.digest.map(|d| d.to_string()).unwrap_or_default()
+            );
+        }
+        if !global.quiet {
+            for s in &v.signatures {
+                outln!("{}", signature_text(s));
+            }
+        }
+    }
+    let failed = report.verdicts.iter().filter(|v| !v.ok()).count();
+    if !global.quiet || failed > 0 {
+        outln!(
+            "{} verified, {} failed",
+            report.verdicts.len() - failed,
+            failed
+        );
+    }
+}
+
+/// An atom as a verdict names it (eka 0.3's namespace said).
+fn verdict_name(v: &verify::Verdict) -> String {
+    match v.namespace {
+        Namespace::Atoms => format!("{}@{}", v.label, v.version),
+        Namespace::Eka03 => format!("{}@{} (eka 0.3)", v.label, v.version),
+    }
 }
 
 /// The first argument was read as a label and no atom has it: it may be
