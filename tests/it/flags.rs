@@ -250,7 +250,7 @@ fn shell_quote(s: &str) -> String {
 
 /// Each transport's failures say what failed: a missing path, a directory
 /// that is no repository, a host that does not resolve, a closed port, a
-/// server without that repository.
+/// server without that repository (git daemon, smart HTTP, ssh).
 #[test]
 fn transport_errors_say_what_failed() {
     let sb = Sandbox::new();
@@ -279,7 +279,7 @@ fn transport_errors_say_what_failed() {
     list(&not_a_repo.display().to_string());
     list("git://127.0.0.1:1/reg.git");
     list("http://127.0.0.1:1/reg.git");
-    for kind in [Transport::Git, Transport::Http] {
+    for kind in [Transport::Git, Transport::Http, Transport::Ssh] {
         let server = sb.server(kind);
         list(&server.url("missing"));
     }
@@ -293,7 +293,9 @@ fn transport_errors_say_what_failed() {
         assert!(run.stderr.contains("cannot resolve"), "{run}");
     }
     let text = reasons.join("\n");
-    let text = text.replace(&sb.path().display().to_string(), "[SANDBOX]");
+    let text = text
+        .replace(&sb.path().display().to_string(), "[SANDBOX]")
+        .replace(&support::ssh_command(), "ssh");
     insta::assert_snapshot!(text, @"
     cannot reach `[URL]` (`[URL]` does not exist): 
     cannot reach `[URL]` (`[SANDBOX]/missing.git` does not exist): 
@@ -301,6 +303,7 @@ fn transport_errors_say_what_failed() {
     cannot reach `[URL]` (cannot connect to 127.0.0.1:1: Connection refused (os error 111)): 
     cannot reach `[URL]` (cannot connect: Connection refused (os error 111)): 
     cannot reach `[URL]` (the server has no such repository: no such repository: /missing.git): 
-    cannot reach `[URL]` (the server has no such repository: HTTP status client error (404 Not Found) for url ([URL]/info/refs?service=git-upload-pack)):
+    cannot reach `[URL]` (the server has no such repository: HTTP status client error (404 Not Found) for url ([URL]/info/refs?service=git-upload-pack)): 
+    cannot reach `[URL]` (the server has no such repository: `ssh` ended: fatal: '[SANDBOX]/served-ssh/missing.git' does not appear to be a git repository):
     ");
 }
