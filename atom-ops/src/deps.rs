@@ -289,7 +289,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
         LockState::Valid(ref l) => l,
     };
     let mut stale = project::stale_reasons(&root, lock);
-    let policies = crate::trust::policies(&p.manifest, &p.dir)?;
+    let policies = crate::trust::project_policies(&p.manifest, &p.dir)?;
     stale.extend(crate::trust::recheck(&policies, lock));
     Ok(CheckReport {
         stale,
@@ -500,7 +500,8 @@ pub fn fetch(dir: &Path, offline: bool) -> Result<FetchReport, DepsError> {
         true => Access::Read,
         false => Access::Write,
     };
-    let untrusted = crate::trust::recheck(&crate::trust::policies(&p.manifest, &p.dir)?, lock);
+    let untrusted =
+        crate::trust::recheck(&crate::trust::project_policies(&p.manifest, &p.dir)?, lock);
     if !untrusted.is_empty() {
         return Err(DepsError::Untrusted(untrusted));
     }
@@ -669,7 +670,7 @@ fn lock_manifest(
     options: Options,
 ) -> Result<Locked, DepsError> {
     let root = project::root_input_at(manifest, &dir.join(MANIFEST_FILE), text)?;
-    let policies = crate::trust::policies(manifest, dir)?;
+    let policies = crate::trust::project_policies(manifest, dir)?;
     let mut stale = match old {
         Some(old) => project::stale_reasons(&root, old),
         None => vec!["there is no valid atom.lock".to_owned()],
