@@ -218,6 +218,46 @@ fn progress_counts_on_a_terminal_only() {
     assert!(out.contains("published 3 to"), "{out}");
 }
 
+/// `eka build` on a terminal counts the derivations Nix builds (and the
+/// store paths it writes first); on a pipe, only Nix's own lines.
+#[test]
+fn build_counts_derivations_on_a_terminal_only() {
+    let sb = Sandbox::new();
+    let dir = sb.mkdir("project");
+    // Two builds, one after the other, each a second long: the bar is
+    // drawn while the second runs. The nonce keeps them from being valid
+    // from an earlier run.
+    let write = |nonce: &str| {
+        std::fs::write(
+            dir.join("default.nix"),
+            format!(
+                r#"
+let
+  sh = name: script: derivation {{
+    inherit name; nonce = "{nonce}"; system = "x86_64-linux";
+    builder = "/bin/sh"; args = [ "-c" script ];
+  }};
+  first = sh "first" "/bin/sleep 1; echo first > $out";
+in sh "second" "/bin/sleep 1; echo ${{first}} > $out"
+"#
+            ),
+        )
+        .unwrap();
+    };
+    write(&format!("pipe {}", sb.path().display()));
+    let run = sb
+        .eka(&dir, &["build", "--no-link", "default.nix"])
+        .assert_success();
+    assert!(run.stderr.contains("building '/nix/store/"), "{run}");
+    assert!(!run.stderr.contains("derivations built"), "{run}");
+    write(&format!("terminal {}", sb.path().display()));
+    let mut eka = sb.eka_command(&dir);
+    eka.args(["--color", "never", "build", "--no-link", "default.nix"]);
+    let out = in_a_terminal(&eka);
+    assert!(out.contains("building: 1/2 derivations built"), "{out}");
+    assert!(out.contains("-second"), "{out}");
+}
+
 /// Runs `command` with a terminal as its stdin, stdout and stderr
 /// (`script`), returning what it wrote there.
 fn in_a_terminal(command: &Command) -> String {
