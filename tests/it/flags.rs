@@ -49,9 +49,10 @@ fn offline_reads_local_repositories_and_refuses_remotes() {
     eka::query::offline
 
       × the refs of `https://registry.invalid/reg.git` are not cached, and the
-      │ network may not be used: eka keeps no copy of a remote's ref listing
-      help: run it without --offline; offline, eka asks only repositories on this
-            machine (a path or a file:// URL)
+      │ network may not be used
+      help: run it once without --offline: eka keeps each remote's listing it
+            gets, and --offline answers from it (a path or a file:// URL is always
+            asked)
     ");
     let run = sb
         .eka(
@@ -116,6 +117,68 @@ fn offline_reads_local_repositories_and_refuses_remotes() {
         .eka(sb.path(), &["--offline", "--json", "list", remote])
         .assert_failure();
     assert_eq!(json(&run)["code"], "eka::query::offline", "{run}");
+}
+
+/// Online, `versions`, `list` and `show` keep each remote's listing (and
+/// `show` the manifest) in eka's cache; `--offline` answers from it, with
+/// the server gone, saying how old it is. What was never fetched online
+/// is still refused, and online the network is used again.
+#[test]
+fn offline_queries_answer_from_the_listings_kept_online() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("hello", "1.0.0")
+        .release()
+        .atom("other", "2.0.0")
+        .build();
+    sb.filter(&reg.url, "[URL]");
+    sb.filter_ids();
+    let hello = format!("{}::hello", reg.url);
+    let offline = |args: &[&str]| {
+        let mut all = vec!["--offline"];
+        all.extend_from_slice(args);
+        sb.eka(sb.path(), &all)
+    };
+    // Nothing kept yet.
+    let run = offline(&["versions", &hello]).assert_failure();
+    assert!(run.stderr.contains("eka::query::offline"), "{run}");
+    assert!(run.stderr.contains("once without --offline"), "{run}");
+
+    let online = [
+        sb.eka(sb.path(), &["versions", &hello]).assert_success(),
+        sb.eka(sb.path(), &["show", &hello]).assert_success(),
+        sb.eka(sb.path(), &["list", &reg.url]).assert_success(),
+    ];
+    let kept = std::fs::read_dir(sb.home().join(".cache/eka/listings"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1, "one file per remote URL");
+    // The server is gone: offline, the same answers, from the cache.
+    drop(server);
+    let answers = [
+        offline(&["versions", &hello]).assert_success(),
+        offline(&["show", &hello]).assert_success(),
+        offline(&["list", &reg.url]).assert_success(),
+    ];
+    for (live, cached) in online.iter().zip(&answers) {
+        assert_eq!(live.stdout, cached.stdout, "{cached}");
+        assert!(
+            cached.stderr.starts_with(&format!(
+                "note: offline: answered from the listing of `{}` kept ",
+                reg.url
+            )),
+            "{cached}"
+        );
+        assert!(cached.stderr.trim_end().ends_with(" ago"), "{cached}");
+    }
+    // `other` is in the kept listing (`list` listed everything), but its
+    // manifest was never fetched.
+    let run = offline(&["show", &format!("{}::other", reg.url)]).assert_failure();
+    assert!(run.stderr.contains("eka::query::offline"), "{run}");
+    // Online again, with the server gone: the network is used, and fails.
+    let run = sb.eka(sb.path(), &["versions", &hello]).assert_failure();
+    assert!(!run.stderr.contains("eka::query::offline"), "{run}");
 }
 
 /// Every command's JSON is one document starting with `"schema": 1`; with
