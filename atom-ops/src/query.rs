@@ -207,7 +207,9 @@ pub fn show(
     let entry = listing.select(&target.label, target.req.as_ref())?.clone();
     let want = entry.manifest_want(&target.label);
     let (manifest, repository) = match &options.listings {
-        Listings::Offline(cache) => kept_manifest(cache, &listing, &entry, &want, target)?,
+        Listings::Offline(cache) => {
+            kept_manifest(connections, cache, &listing, &entry, &want, target)?
+        }
         _ => fetch_manifest(connections, &listing, &entry, &want, &mut warnings)?,
     };
     if let (Listings::Keep(cache), false) = (&options.listings, is_local(&repository)) {
@@ -271,6 +273,7 @@ fn fetch_manifest(
 /// Offline: the manifest `want` from a repository on this machine that
 /// lists `entry`, or as kept by an earlier `eka show` of a remote.
 fn kept_manifest(
+    connections: &Connections,
     cache: &Path,
     listing: &Listing,
     entry: &VersionEntry,
@@ -283,9 +286,8 @@ fn kept_manifest(
         .filter(|u| entry.mirrors.iter().any(|m| m == u.as_str()));
     for url in listing_it {
         if is_local(url) {
-            let connections = Connections::default();
             if let Ok(mut m) =
-                registry::fetch_manifests(&connections, url, std::slice::from_ref(want))
+                registry::fetch_manifests(connections, url, std::slice::from_ref(want))
             {
                 return Ok((m.remove(0), url.clone()));
             }

@@ -204,13 +204,19 @@ pub fn kept(
     }))
 }
 
-/// The text of the manifest blob `blob` kept for `url`, if any.
+/// The text of the manifest blob `blob` kept for `url`, if any (and if it
+/// still hashes to `blob`: a changed copy is none).
 pub fn kept_manifest(
     cache_dir: &Path,
     url: &str,
     blob: ObjectId,
 ) -> Result<Option<String>, ListingCacheError> {
-    Ok(read_shared(cache_dir, url)?.and_then(|mut s| s.manifests.remove(&blob.to_string())))
+    let text = read_shared(cache_dir, url)?.and_then(|mut s| s.manifests.remove(&blob.to_string()));
+    let hashes_to_blob = |text: &String| {
+        gix::objs::compute_hash(blob.kind(), gix::objs::Kind::Blob, text.as_bytes())
+            .is_ok_and(|id| id == blob)
+    };
+    Ok(text.filter(hashes_to_blob))
 }
 
 /// The listing kept for `url`, read under the cache's shared lock; `None`
@@ -279,13 +285,22 @@ mod tests {
         assert_eq!(got.listed, later);
         let got = kept(dir.path(), url, &hello).unwrap().unwrap();
         assert!(got.refs.is_empty(), "{got:?}");
-        // Manifests by blob.
-        let blob = ObjectId::from_bytes_or_panic(&[9; 20]);
+        // Manifests by blob; a text that is not that blob is none.
+        let text = "[package]\n";
+        let blob = gix::objs::compute_hash(
+            gix::hash::Kind::Sha1,
+            gix::objs::Kind::Blob,
+            text.as_bytes(),
+        )
+        .unwrap();
         assert_eq!(kept_manifest(dir.path(), url, blob).unwrap(), None);
-        keep_manifest(dir.path(), url, blob, "[package]\n").unwrap();
+        keep_manifest(dir.path(), url, blob, text).unwrap();
         assert_eq!(
             kept_manifest(dir.path(), url, blob).unwrap().as_deref(),
-            Some("[package]\n")
+            Some(text)
         );
+        let other = ObjectId::from_bytes_or_panic(&[9; 20]);
+        keep_manifest(dir.path(), url, other, text).unwrap();
+        assert_eq!(kept_manifest(dir.path(), url, other).unwrap(), None);
     }
 }
