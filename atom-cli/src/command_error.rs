@@ -580,7 +580,7 @@ fn help_for_code(code: &str) -> Option<&'static str> {
             "run `eka fetch` without --offline"
         }
         "eka::query::offline" => {
-            "run it without --offline; offline, eka asks only repositories on this machine (a path or a file:// URL)"
+            "run it once without --offline: eka keeps each remote's listing it gets, and --offline answers from it (a path or a file:// URL is always asked)"
         }
         "eka::verify::offline" => {
             "run it without --offline; offline, eka verifies only repositories on this machine (the current one by default)"

@@ -176,8 +176,10 @@ pub fn version(verbose: u8) {
 /// (`3/12 atoms`).
 pub struct Progress(Option<indicatif::ProgressBar>);
 
-/// The bar on screen, for the progress events (one at a time).
-static SHOWN: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+/// The bar on screen, for the progress events (one at a time), and the
+/// unit it counts.
+static SHOWN: std::sync::Mutex<Option<(indicatif::ProgressBar, String)>> =
+    std::sync::Mutex::new(None);
 
 impl Progress {
     pub fn start(global: &crate::Global, message: &str) -> Progress {
@@ -193,22 +195,38 @@ impl Progress {
         bar.set_message(message.to_owned());
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
         if let Ok(mut shown) = SHOWN.lock() {
-            *shown = Some(bar.clone());
+            *shown = Some((bar.clone(), String::new()));
         }
         Progress(Some(bar))
     }
 
     /// Shows `done` of `total` `unit` on the bar on screen, if any.
     pub fn count(done: u64, total: u64, unit: &str) {
-        let Ok(shown) = SHOWN.lock() else { return };
-        let Some(bar) = shown.as_ref() else { return };
-        if bar.length() != Some(total) {
+        let Ok(mut shown) = SHOWN.lock() else { return };
+        let Some((bar, shown_unit)) = shown.as_mut() else {
+            return;
+        };
+        if bar.length() != Some(total) || shown_unit != unit {
             bar.set_style(style(&format!(
                 "{{spinner}} {{msg}}: {{pos}}/{{len}} {unit} ({{elapsed}})"
             )));
             bar.set_length(total);
+            unit.clone_into(shown_unit);
         }
         bar.set_position(done);
+    }
+
+    /// Prints `line` on stderr, above the bar on screen if there is one
+    /// (so that the bar is not drawn over).
+    pub fn eprintln(line: &str) {
+        let shown = SHOWN
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.0.clone()));
+        match shown {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
     }
 }
 

@@ -20,7 +20,9 @@ use crate::ids::AtomId;
 use crate::lock::{AnyLock, Edge, Eka03Lock, LockError, LockedAtom, Lockfile, LOCK_FILE};
 use crate::registry::git::GitRegistry;
 use crate::registry::{Registry, SetKey};
-use crate::resolve::{self, Dependency, Resolution, ResolveError, ResolveWarning, RootInput};
+use crate::resolve::{
+    self, Dependency, Requirer, Resolution, ResolveError, ResolveWarning, RootInput,
+};
 use crate::siblings::{self, SiblingError};
 use crate::uri::RepoUrl;
 use atom_git::{Cache, Connections};
@@ -363,6 +365,7 @@ pub fn set_keys(manifest: &Manifest) -> Result<HashMap<String, SetKey>, ProjectE
 pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
     let keys = set_keys(manifest)?;
     let mut deps = Vec::new();
+    let mut requirers = Vec::new();
     for (set, labels) in &manifest.deps.from {
         if siblings::is_local(manifest, set) {
             continue;
@@ -375,20 +378,23 @@ pub fn root_input(manifest: &Manifest) -> Result<RootInput, ProjectError> {
             span: None,
         })?;
         for (label, req) in labels {
-            add_dependency(
-                &mut deps,
-                Dependency {
-                    set: key.clone(),
-                    label: label.clone(),
-                    req: req.clone(),
-                },
-            );
+            let dep = Dependency {
+                set: key.clone(),
+                label: label.clone(),
+                req: req.clone(),
+            };
+            requirers.push(Requirer {
+                manifest: MANIFEST_FILE.to_owned(),
+                dep: dep.clone(),
+            });
+            add_dependency(&mut deps, dep);
         }
     }
     Ok(RootInput {
         label: manifest.package.label.clone(),
         version: manifest.package.version.clone(),
         deps,
+        requirers,
     })
 }
 
@@ -413,6 +419,13 @@ pub fn root_input_with_siblings(
         for dep in own.deps {
             add_dependency(&mut input.deps, dep);
         }
+        let manifest = format!("{}/{MANIFEST_FILE}", sibling.path);
+        input
+            .requirers
+            .extend(own.requirers.into_iter().map(|r| Requirer {
+                manifest: manifest.clone(),
+                dep: r.dep,
+            }));
     }
     Ok(input)
 }
@@ -500,13 +513,24 @@ pub fn stale_reasons(root: &RootInput, lock: &Lockfile) -> Vec<String> {
                     .is_some_and(|a| a.mirrors == dep.set.mirrors())
         });
         match found {
-            None => reasons.push(format!("`{}` from {} is not locked", dep.label, dep.set)),
+            None => reasons.push(format!(
+                "`{}` from {} is not locked{}",
+                dep.label,
+                dep.set,
+                match asked_in(root, dep) {
+                    own if own == format!("in {MANIFEST_FILE}") => String::new(),
+                    other => format!(" (asked for {other})"),
+                }
+            )),
             Some(e) => {
                 matched.insert(e.id);
                 if e.req.to_string() != dep.req.to_string() {
                     reasons.push(format!(
-                        "the requirement on `{}` is `{}` in {MANIFEST_FILE} but `{}` in {LOCK_FILE}",
-                        dep.label, dep.req, e.req
+                        "the requirement on `{}` is `{}` {} but `{}` in {LOCK_FILE}",
+                        dep.label,
+                        dep.req,
+                        asked_in(root, dep),
+                        e.req
                     ));
                 }
             }
@@ -521,6 +545,22 @@ pub fn stale_reasons(root: &RootInput, lock: &Lockfile) -> Vec<String> {
         }
     }
     reasons
+}
+
+/// Where `dep` is asked for: `in atom.toml`, or the manifests that share
+/// it, each with its own requirement (`in atom.toml (^1) and in
+/// lib/b/atom.toml (^1.1)`).
+fn asked_in(root: &RootInput, dep: &Dependency) -> String {
+    let requirers: Vec<&Requirer> = root.requirers_of(dep).collect();
+    match requirers.as_slice() {
+        [] => format!("in {MANIFEST_FILE}"),
+        [one] => format!("in {}", one.manifest),
+        [init @ .., last] => {
+            let each = |r: &Requirer| format!("in {} (`{}`)", r.manifest, r.dep.req);
+            let init: Vec<String> = init.iter().map(|r| each(r)).collect();
+            format!("{} and {}", init.join(", "), each(last))
+        }
+    }
 }
 
 /// What a workflow step should do with the locked versions.
@@ -1165,6 +1205,22 @@ mod tests {
         // Without siblings, `::` is simply not resolved.
         let alone = root_input(&atoms[0].manifest).unwrap();
         assert_eq!(alone.deps.len(), 1);
+    }
+
+    #[test]
+    fn a_shared_requirement_names_each_manifest_asking_for_it() {
+        let a = "[package]\nlabel = \"a\"\nversion = \"1.0.0\"\n\n[package.sets]\nhere = \"::\"\nr = \"https://r.example/r\"\n\n[deps.from.here]\nb = \"^0.1\"\n\n[deps.from.r]\nc = \"^1\"\n";
+        let b = "[package]\nlabel = \"b\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"https://r.example/r\"\n\n[deps.from.reg]\nc = \"^1.2\"\nd = \"^1\"\n";
+        let atoms = [repo_atom("app/a", a), repo_atom("lib/b", b)];
+        let root = root_input_with_siblings(&atoms[0].manifest, "app/a", &atoms).unwrap();
+        let [c, d] = [&root.deps[0], &root.deps[1]];
+        assert_eq!(
+            asked_in(&root, c),
+            "in atom.toml (`^1`) and in lib/b/atom.toml (`^1.2`)"
+        );
+        assert_eq!(asked_in(&root, d), "in lib/b/atom.toml");
+        let alone = root_input(&atoms[0].manifest).unwrap();
+        assert_eq!(asked_in(&alone, &alone.deps[0]), "in atom.toml");
     }
 
     #[test]

@@ -50,6 +50,28 @@ pub struct RootInput {
     pub label: Label,
     pub version: Version,
     pub deps: Vec<Dependency>,
+    /// Which manifest asks for what in `deps` (a requirement two manifests
+    /// share is one dependency there), for messages; not used to resolve.
+    pub requirers: Vec<Requirer>,
+}
+
+/// One manifest's own requirement on an atom of a set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requirer {
+    /// `atom.toml` (the root's), or a sibling's manifest from the
+    /// repository's root (`lib/b/atom.toml`).
+    pub manifest: String,
+    pub dep: Dependency,
+}
+
+impl RootInput {
+    /// The manifests asking for `dep` (its set and label), with their own
+    /// requirements, in the order they were read (the root's first).
+    pub fn requirers_of<'a>(&'a self, dep: &'a Dependency) -> impl Iterator<Item = &'a Requirer> {
+        self.requirers
+            .iter()
+            .filter(|r| r.dep.set == dep.set && r.dep.label == dep.label)
+    }
 }
 
 /// One atom of the solution.
@@ -1662,6 +1684,7 @@ mod tests {
                     req: VersionReq::parse(r).unwrap(),
                 })
                 .collect(),
+            requirers: Vec::new(),
         }
     }
 

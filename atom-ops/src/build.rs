@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use atom_eval::atom_store::daemon::{DerivedPath, LogSink, StoreError, StoreOptions};
+use atom_eval::atom_store::daemon::{
+    DerivedPath, LogSink, StoreError, StoreOptions, StoreProgress,
+};
 use atom_eval::atom_store::{ContextElem, KnownPaths, StorePath};
 use atom_eval::{EvalError, Evaluator, Value};
 use miette::Diagnostic;
@@ -228,7 +230,9 @@ fn wanted(ev: &mut Evaluator, name: String, value: &Value) -> Result<Wanted, Eva
 }
 
 /// Writes what the plan needs into the local Nix store and builds it.
-/// Build output goes to `log` line by line.
+/// Build output goes to `log` line by line; the counts of store paths
+/// written and derivations built are progress events
+/// ([`crate::progress`]).
 pub fn realise(
     plan: &Plan,
     store: StoreOptions,
@@ -238,6 +242,17 @@ pub fn realise(
     if let Some(log) = log {
         store.set_log_sink(log);
     }
+    store.set_progress_sink(Box::new(|p| {
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        match p {
+            StoreProgress::Written { done, total } => {
+                crate::progress(count(done), count(total), "store paths written")
+            }
+            StoreProgress::Built { done, total } => {
+                crate::progress(count(done), count(total), "derivations built")
+            }
+        }
+    }));
     let wanted: Vec<DerivedPath> = plan
         .wanted
         .iter()

@@ -69,6 +69,13 @@ pub enum DepsError {
     #[error("the repository of `{}` has no work tree", .0.display())]
     #[diagnostic(code(eka::deps::no_work_tree))]
     NoWorkTree(PathBuf),
+    #[error("cannot list the files of the work tree {}", .dir.display())]
+    #[diagnostic(code(eka::deps::list_work_tree))]
+    ListWorkTree {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("atom.lock would change, but it is locked:\n  - {}", .changes.join("\n  - "))]
     #[diagnostic(code(eka::lock::would_change))]
     LockWouldChange { changes: Vec<String> },
@@ -179,33 +186,29 @@ pub fn lock(dir: &Path, options: Options) -> Result<LockReport, DepsError> {
     finish(&p, &old, None, locked, warnings, options)
 }
 
-/// Every atom of the work tree around `dir`: the directories holding an
-/// atom.toml below the repository's root (hidden directories and nested
-/// repositories skipped), sorted; for `--all`.
+/// Every atom of the work tree around `dir`: the directories below the
+/// repository's root holding an atom.toml that git would commit (one
+/// under an ignored directory, such as a `result` link or a vendored
+/// checkout, is none; nor is one in a nested repository), sorted; for
+/// `--all`.
 pub fn atoms_of_repository(dir: &Path) -> Result<Vec<PathBuf>, DepsError> {
     let repo = atom_git::open(dir).map_err(Box::new)?;
     let root = repo
         .workdir()
         .map(Path::to_owned)
         .ok_or_else(|| DepsError::NoWorkTree(dir.to_owned()))?;
-    let mut atoms = Vec::new();
-    let mut todo = vec![root.clone()];
-    while let Some(d) = todo.pop() {
-        if d != root && d.join(MANIFEST_FILE).is_file() {
-            atoms.push(d.clone());
-        }
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let hidden = e.file_name().to_string_lossy().starts_with('.');
-            let path = e.path();
-            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-            if is_dir && !hidden && !path.join(".git").exists() {
-                todo.push(path);
-            }
-        }
-    }
+    let files = atom_git::status::committable(&root)
+        .map_err(|source| DepsError::ListWorkTree {
+            dir: root.clone(),
+            source,
+        })?
+        .ok_or_else(|| DepsError::NoWorkTree(dir.to_owned()))?;
+    let mut atoms: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|file| file.strip_suffix(MANIFEST_FILE)?.strip_suffix('/'))
+        .map(|atom| root.join(atom))
+        .filter(|atom| atom.join(MANIFEST_FILE).is_file())
+        .collect();
     atoms.sort();
     Ok(atoms)
 }
@@ -287,7 +290,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, DepsError> {
         LockState::Valid(ref l) => l,
     };
     let mut stale = project::stale_reasons(&root, lock);
-    let policies = crate::trust::policies(&p.manifest, &p.dir)?;
+    let policies = crate::trust::project_policies(&p.manifest, &p.dir)?;
     stale.extend(crate::trust::recheck(&policies, lock));
     Ok(CheckReport {
         stale,
@@ -502,7 +505,8 @@ pub fn fetch(
         true => Access::Read,
         false => Access::Write,
     };
-    let untrusted = crate::trust::recheck(&crate::trust::policies(&p.manifest, &p.dir)?, lock);
+    let untrusted =
+        crate::trust::recheck(&crate::trust::project_policies(&p.manifest, &p.dir)?, lock);
     if !untrusted.is_empty() {
         return Err(DepsError::Untrusted(untrusted));
     }
@@ -671,7 +675,7 @@ fn lock_manifest(
     options: Options,
 ) -> Result<Locked, DepsError> {
     let root = project::root_input_at(manifest, &dir.join(MANIFEST_FILE), text)?;
-    let policies = crate::trust::policies(manifest, dir)?;
+    let policies = crate::trust::project_policies(manifest, dir)?;
     let mut stale = match old {
         Some(old) => project::stale_reasons(&root, old),
         None => vec!["there is no valid atom.lock".to_owned()],

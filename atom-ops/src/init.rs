@@ -13,6 +13,13 @@
 //! label, a remote of that name with another URL. Each step writes whole
 //! files (or runs git), so a step that fails leaves no part of a file, and
 //! running `init` again carries on from there.
+//!
+//! When `DIR` is the repository's root, its `.gitignore` gets the links
+//! `eka build` makes (`result`, `result-*`, as `nix build` names them),
+//! as `cargo init` ignores `target/`: lines already there are kept, and
+//! only missing ones are added. Below a root (an atom added to a
+//! monorepo) the repository's files are its owner's, as cargo leaves a
+//! parent repository's `.gitignore` alone.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +33,10 @@ use crate::new::{self, NewError, NewRequest};
 /// The module `init` writes when the atom has none.
 pub const MODULE_FILE: &str = "mod.nix";
 const MODULE_TEXT: &str = "{ Hello = \"world\"; }\n";
+/// The ignore file `init` writes or extends at a repository's root.
+pub const GITIGNORE_FILE: &str = ".gitignore";
+/// The lines it holds: what `eka build` links (see spec/build.md).
+pub const IGNORED_LINKS: [&str; 2] = ["result", "result-*"];
 
 /// What [`init`] is asked to do.
 #[derive(Clone, Debug)]
@@ -48,6 +59,8 @@ pub enum Step {
     Created,
     /// It was there already, as asked; left alone.
     Exists,
+    /// It was there, lacking lines that were added (the rest kept).
+    Extended,
 }
 
 /// A remote of the repository.
@@ -55,6 +68,15 @@ pub enum Step {
 pub struct Remote {
     pub name: String,
     pub url: String,
+    pub step: Step,
+}
+
+/// The `.gitignore` at the repository's root.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Gitignore {
+    pub path: PathBuf,
+    /// The lines added (none when `step` is [`Step::Exists`]).
+    pub added: Vec<String>,
     pub step: Step,
 }
 
@@ -72,6 +94,9 @@ pub struct InitReport {
     /// The atom's module file.
     pub module: PathBuf,
     pub module_step: Step,
+    /// The repository root's `.gitignore`, when `init` looks after it (the
+    /// directory asked for is the root).
+    pub gitignore: Option<Gitignore>,
     /// The remote asked for, else the repository's `origin` if it has one.
     pub remote: Option<Remote>,
 }
@@ -83,8 +108,13 @@ impl InitReport {
             .remote
             .as_ref()
             .is_some_and(|r| r.step == Step::Created);
+        let ignore_written = self
+            .gitignore
+            .as_ref()
+            .is_some_and(|g| g.step != Step::Exists);
         [self.repository_step, self.atom_step, self.module_step].contains(&Step::Created)
             || remote_added
+            || ignore_written
     }
 }
 
@@ -152,6 +182,10 @@ pub fn init(request: &InitRequest) -> Result<InitReport, InitError> {
     };
     let plan = plan_atom(request, &atom)?;
     let remote = plan_remote(request, existing_root.as_deref())?;
+    let ignore = match here == root {
+        true => Some(plan_gitignore(&root.join(GITIGNORE_FILE))?),
+        false => None,
+    };
 
     let repository_step = match existing_root {
         Some(_) => Step::Exists,
@@ -169,6 +203,7 @@ pub fn init(request: &InitRequest) -> Result<InitReport, InitError> {
     };
     let module = atom.join(MODULE_FILE);
     let module_step = write_module(&module)?;
+    let gitignore = ignore.map(write_gitignore).transpose()?;
     if let Some(Remote {
         name,
         url,
@@ -186,6 +221,7 @@ pub fn init(request: &InitRequest) -> Result<InitReport, InitError> {
         version,
         module,
         module_step,
+        gitignore,
         remote,
     })
 }
@@ -286,6 +322,74 @@ fn check_remote_name(name: &str) -> Result<(), InitError> {
     }
 }
 
+/// The `.gitignore` as it is, and what it lacks.
+struct GitignorePlan {
+    path: PathBuf,
+    /// Its bytes, `None` when there is none.
+    old: Option<Vec<u8>>,
+    missing: Vec<String>,
+}
+
+fn plan_gitignore(path: &Path) -> Result<GitignorePlan, InitError> {
+    let old = match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(InitError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let present: Vec<&[u8]> = old
+        .as_deref()
+        .unwrap_or_default()
+        .split(|b| *b == b'\n')
+        .map(|line| line.trim_ascii())
+        .collect();
+    let missing = IGNORED_LINKS
+        .iter()
+        .filter(|line| !present.contains(&line.as_bytes()))
+        .map(|line| (*line).to_owned())
+        .collect();
+    Ok(GitignorePlan {
+        path: path.to_owned(),
+        old,
+        missing,
+    })
+}
+
+/// Adds the lines the `.gitignore` lacks after those it has (creating it
+/// when there is none), whole.
+fn write_gitignore(plan: GitignorePlan) -> Result<Gitignore, InitError> {
+    let step = match (&plan.old, plan.missing.is_empty()) {
+        (_, true) => Step::Exists,
+        (None, false) => Step::Created,
+        (Some(_), false) => Step::Extended,
+    };
+    if step != Step::Exists {
+        let mut bytes = plan.old.unwrap_or_default();
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        for line in &plan.missing {
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
+        atom_lock::files::write_whole(&plan.path, &bytes).map_err(|source| {
+            InitError::New(NewError::Io {
+                path: plan.path.clone(),
+                source,
+            })
+        })?;
+    }
+    Ok(Gitignore {
+        path: plan.path,
+        added: plan.missing,
+        step,
+    })
+}
+
 /// Writes the module unless the atom has one.
 fn write_module(path: &Path) -> Result<Step, InitError> {
     if path.exists() {
@@ -331,6 +435,32 @@ mod tests {
         let second = init(&request(&dir)).unwrap();
         assert!(!second.changed(), "{second:?}");
         assert_eq!(second.atom, first.atom);
+    }
+
+    #[test]
+    fn gitignore_gets_the_missing_lines_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("hello");
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join(GITIGNORE_FILE);
+        std::fs::write(&path, "/target\n  result\n*.swp").unwrap();
+        let first = init(&request(&dir)).unwrap();
+        let ignore = first.gitignore.unwrap();
+        assert_eq!(
+            (ignore.step, ignore.added),
+            (Step::Extended, vec!["result-*".to_owned()])
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "/target\n  result\n*.swp\nresult-*\n"
+        );
+        let second = init(&request(&dir)).unwrap();
+        assert_eq!(second.gitignore.unwrap().step, Step::Exists);
+        // Below the root, the repository's own file is left alone.
+        std::fs::remove_file(&path).unwrap();
+        let below = init(&request(&dir.join("hello"))).unwrap();
+        assert!(below.gitignore.is_none(), "{below:?}");
+        assert!(!path.exists());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use atom_format::{AtomId, Label, Manifest};
 use atom_git::Connections;
+use atom_lock::registry::listings::{self, Listings};
 use atom_lock::registry::{
     self, FetchedManifest, Listing, ManifestWant, QueryOptions, QueryWarning, RegistryError,
     VersionEntry,
@@ -28,32 +29,36 @@ pub enum QueryError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cache(atom_git::CacheError),
     #[error("`{uri}` names no repository to ask")]
     #[diagnostic(code(eka::query::no_repository))]
     NoRepository { uri: String, label: Label },
-    /// Offline, with no repository on this machine to ask: eka keeps no
-    /// copy of a remote's refs (its cache holds atoms, not listings).
-    #[error("the refs of `{url}` are not cached, and the network may not be used: eka keeps no copy of a remote's ref listing")]
+    /// Offline, the manifest of a version whose listing is kept, but not
+    /// its manifest (an earlier `eka show` of another version).
+    #[error("the manifest of {label}@{version} on `{url}` is not cached, and the network may not be used")]
     #[diagnostic(code(eka::query::offline))]
-    Offline { url: RepoUrl },
+    ManifestNotCached {
+        label: Label,
+        version: Version,
+        url: RepoUrl,
+    },
 }
 
-/// Whether `url` is a repository on this machine (a path or a `file://`
-/// URL): asking it uses no network.
-pub fn is_local(url: &RepoUrl) -> bool {
-    match url {
-        RepoUrl::Path(_) => true,
-        RepoUrl::Url(u) => u.scheme() == "file",
-    }
-}
+pub use atom_lock::registry::query::is_local;
 
-/// Of `urls` (a repository and its mirrors), those that can be asked
-/// without the network; none is an error naming the first.
-pub fn offline_urls(urls: Vec<RepoUrl>) -> Result<Vec<RepoUrl>, QueryError> {
-    let local: Vec<RepoUrl> = urls.iter().filter(|u| is_local(u)).cloned().collect();
-    match (local.is_empty(), urls.into_iter().next()) {
-        (true, Some(url)) => Err(QueryError::Offline { url }),
-        _ => Ok(local),
+/// How queries use the listings kept in eka's cache (see
+/// [`atom_lock::registry::listings`]): online, they keep what they list;
+/// under `--offline`, they answer from it. Without a cache directory
+/// (neither `XDG_CACHE_HOME` nor `HOME`), online queries keep nothing and
+/// offline ones fail.
+pub fn listings_for(offline: bool) -> Result<Listings, QueryError> {
+    match (atom_git::cache::default_dir(), offline) {
+        (Ok(dir), false) => Ok(Listings::Keep(dir)),
+        (Ok(dir), true) => Ok(Listings::Offline(dir)),
+        (Err(_), false) => Ok(Listings::Live),
+        (Err(e), true) => Err(QueryError::Cache(e)),
     }
 }
 
@@ -139,13 +144,13 @@ impl VersionsReport {
 pub fn versions(
     target: &AtomTarget,
     connections: &Connections,
+    listings: Listings,
 ) -> Result<VersionsReport, QueryError> {
-    let listing = registry::list_atom_versions(
-        connections,
-        &target.urls,
-        &target.label,
-        &QueryOptions::default(),
-    )?;
+    let options = QueryOptions {
+        listings,
+        ..QueryOptions::default()
+    };
+    let listing = registry::list_atom_versions(connections, &target.urls, &target.label, &options)?;
     let selected = match &target.req {
         Some(req) => Some(listing.select(&target.label, Some(req))?.version.clone()),
         None => None,
@@ -154,12 +159,16 @@ pub fn versions(
 }
 
 /// Every atom of a repository, with its versions.
-pub fn list(urls: &[RepoUrl], connections: &Connections) -> Result<Listing, QueryError> {
-    Ok(registry::list_repo(
-        connections,
-        urls,
-        &QueryOptions::default(),
-    )?)
+pub fn list(
+    urls: &[RepoUrl],
+    connections: &Connections,
+    listings: Listings,
+) -> Result<Listing, QueryError> {
+    let options = QueryOptions {
+        listings,
+        ..QueryOptions::default()
+    };
+    Ok(registry::list_repo(connections, urls, &options)?)
 }
 
 /// One version of an atom: its refs and its manifest.
@@ -174,22 +183,45 @@ pub struct ShowReport {
     pub manifest_ref: String,
     pub manifest: FetchedManifest,
     pub warnings: Vec<QueryWarning>,
+    /// Offline: when the kept listing it came from was made.
+    pub listed: Option<std::time::SystemTime>,
+    /// The repositories that answered the listing.
+    pub answered: Vec<RepoUrl>,
 }
 
 /// The version of `target` its requirement selects (or the newest
 /// release), with its manifest fetched from the first mirror that lists it
 /// (the next on failure) and checked against its refs.
-pub fn show(target: &AtomTarget, connections: &Connections) -> Result<ShowReport, QueryError> {
+pub fn show(
+    target: &AtomTarget,
+    connections: &Connections,
+    listings: Listings,
+) -> Result<ShowReport, QueryError> {
     let options = QueryOptions {
         metadata: true,
+        listings,
         ..QueryOptions::default()
     };
     let listing = registry::list_atom_versions(connections, &target.urls, &target.label, &options)?;
     let mut warnings = listing.warnings.clone();
     let entry = listing.select(&target.label, target.req.as_ref())?.clone();
     let want = entry.manifest_want(&target.label);
-    let (manifest, repository) =
-        fetch_manifest(connections, &listing, &entry, &want, &mut warnings)?;
+    let (manifest, repository) = match &options.listings {
+        Listings::Offline(cache) => {
+            kept_manifest(connections, cache, &listing, &entry, &want, target)?
+        }
+        _ => fetch_manifest(connections, &listing, &entry, &want, &mut warnings)?,
+    };
+    if let (Listings::Keep(cache), false) = (&options.listings, is_local(&repository)) {
+        let kept =
+            listings::keep_manifest(cache, repository.as_str(), manifest.blob, &manifest.text);
+        if let Err(e) = kept {
+            warnings.push(QueryWarning::NotKept {
+                url: repository.to_string(),
+                why: e.to_string(),
+            });
+        }
+    }
     if let Some(w) = manifest_mismatch(&repository, &want, &manifest, &target.label, &entry) {
         warnings.push(w);
     }
@@ -202,6 +234,8 @@ pub fn show(target: &AtomTarget, connections: &Connections) -> Result<ShowReport
         manifest_ref: want.manifest_ref(),
         manifest,
         warnings,
+        listed: listing.listed,
+        answered: listing.answered.clone(),
     })
 }
 
@@ -234,6 +268,52 @@ fn fetch_manifest(
     Err(last_err
         .expect("a selected version is listed by at least one mirror")
         .into())
+}
+
+/// Offline: the manifest `want` from a repository on this machine that
+/// lists `entry`, or as kept by an earlier `eka show` of a remote.
+fn kept_manifest(
+    connections: &Connections,
+    cache: &Path,
+    listing: &Listing,
+    entry: &VersionEntry,
+    want: &ManifestWant,
+    target: &AtomTarget,
+) -> Result<(FetchedManifest, RepoUrl), QueryError> {
+    let listing_it = listing
+        .answered
+        .iter()
+        .filter(|u| entry.mirrors.iter().any(|m| m == u.as_str()));
+    for url in listing_it {
+        if is_local(url) {
+            if let Ok(mut m) =
+                registry::fetch_manifests(connections, url, std::slice::from_ref(want))
+            {
+                return Ok((m.remove(0), url.clone()));
+            }
+            continue;
+        }
+        let Some(blob) = want.blob else { continue };
+        let text = listings::kept_manifest(cache, url.as_str(), blob).map_err(|e| {
+            RegistryError::NotCached {
+                urls: vec![format!("{url} ({e})")],
+            }
+        })?;
+        if let Some(text) = text {
+            let manifest = FetchedManifest {
+                label: target.label.clone(),
+                version: entry.version.clone(),
+                blob,
+                text,
+            };
+            return Ok((manifest, url.clone()));
+        }
+    }
+    Err(QueryError::ManifestNotCached {
+        label: target.label.clone(),
+        version: entry.version.clone(),
+        url: listing.answered[0].clone(),
+    })
 }
 
 /// A warning when the manifest does not declare the version its ref names,

@@ -71,6 +71,26 @@ pub enum TrustError {
     #[error("the set `{set}` refuses {}: {}", .refusal.atom, .refusal.why)]
     #[diagnostic(code(atom::trust::refused))]
     Refused { set: String, refusal: PolicyRefusal },
+    #[error("the trust policy of the sibling `{label}` ({manifest})")]
+    #[diagnostic(code(atom::trust::sibling_policy))]
+    InSibling {
+        label: atom_format::Label,
+        manifest: String,
+        #[source]
+        source: Box<TrustError>,
+    },
+    #[error("two trust policies for one set disagree: [trust.{first_set}] in {first} and [trust.{second_set}] in {second} (`{mirror}`)")]
+    #[diagnostic(
+        code(atom::trust::policies_differ),
+        help("one lock holds one version of each atom of a set, checked by one policy: give the set the same policy (signers and root) in both manifests, or leave it out of one")
+    )]
+    Disagree {
+        first_set: String,
+        first: String,
+        second_set: String,
+        second: String,
+        mirror: String,
+    },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Project(#[from] atom_lock::project::ProjectError),
@@ -91,6 +111,72 @@ pub struct SetPolicy {
     pub set: String,
     pub mirrors: Vec<atom_lock::RepoUrl>,
     pub policy: Policy,
+    /// The manifest declaring it (`atom.toml`, or a sibling's, from the
+    /// repository's root).
+    pub declared_in: String,
+}
+
+/// The policies that apply to the lock of the atom in `dir`: its
+/// manifest's `[trust.<set>]`, and those of the siblings it reaches
+/// through `::`, whose registry dependencies its lock pins
+/// (`spec/trust.md` §5.3, "Siblings"). A set is its mirrors: two
+/// manifests' policies for one set must be the same policy.
+pub fn project_policies(manifest: &Manifest, dir: &Path) -> Result<Vec<SetPolicy>, TrustError> {
+    let mut out = policies(manifest, dir)?;
+    if atom_lock::siblings::local_deps(manifest).next().is_none() {
+        return Ok(out);
+    }
+    let tree = atom_lock::siblings::worktree_atoms(dir).map_err(project_error)?;
+    let reached = atom_lock::siblings::reached(manifest, &tree.atoms).map_err(project_error)?;
+    let own = manifest_path(&tree.here);
+    for p in &mut out {
+        p.declared_in.clone_from(&own);
+    }
+    for sibling in reached {
+        let declared_in = manifest_path(&sibling.path);
+        let in_sibling = |source| TrustError::InSibling {
+            label: sibling.manifest.package.label.clone(),
+            manifest: declared_in.clone(),
+            source: Box::new(source),
+        };
+        // Its sets as the atom's lock names them; its files from its own
+        // directory.
+        let rebased = atom_lock::siblings::rebased(sibling, &tree.here);
+        let theirs = policies(&rebased, &tree.root.join(&sibling.path)).map_err(in_sibling)?;
+        for mut p in theirs {
+            p.declared_in.clone_from(&declared_in);
+            merge(&mut out, p)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `p` unless the same set has a policy already, which must be the
+/// same.
+fn merge(out: &mut Vec<SetPolicy>, p: SetPolicy) -> Result<(), TrustError> {
+    match out.iter().find(|q| q.mirrors == p.mirrors) {
+        None => out.push(p),
+        Some(q) if q.policy == p.policy => {}
+        Some(q) => {
+            return Err(TrustError::Disagree {
+                first_set: q.set.clone(),
+                first: q.declared_in.clone(),
+                second_set: p.set,
+                second: p.declared_in,
+                mirror: p.mirrors[0].to_string(),
+            })
+        }
+    }
+    Ok(())
+}
+
+fn project_error(e: atom_lock::siblings::SiblingError) -> TrustError {
+    TrustError::Project(e.into())
+}
+
+/// The manifest of the atom at `path` (from the repository's root).
+fn manifest_path(path: &str) -> String {
+    format!("{path}/{}", atom_format::manifest::MANIFEST_FILE)
 }
 
 /// The policies `[trust.<set>]` of a manifest in `dir`.
@@ -135,6 +221,7 @@ pub fn policies(manifest: &Manifest, dir: &Path) -> Result<Vec<SetPolicy>, Trust
             set: set.clone(),
             mirrors: key.mirrors().to_vec(),
             policy: Policy { signers, root },
+            declared_in: atom_format::manifest::MANIFEST_FILE.to_owned(),
         });
     }
     Ok(out)

@@ -59,6 +59,10 @@ const OP_ADD_INDIRECT_ROOT: u64 = 12;
 const OP_SET_OPTIONS: u64 = 19;
 
 const RES_BUILD_LOG_LINE: u64 = 101;
+/// A result with `done, expected, running, failed` of an activity.
+const RES_PROGRESS: u64 = 105;
+/// The activity counting a worker's builds (`actBuilds`).
+const ACT_BUILDS: u64 = 104;
 const LVL_ERROR: u64 = 0;
 const LVL_VOMIT: u64 = 7;
 
@@ -190,11 +194,27 @@ pub struct Store {
 /// Receives Nix's messages and build output, line by line.
 pub type LogSink = Box<dyn FnMut(&str) + Send>;
 
-/// Lines Nix printed during the current operation.
+/// How far the current operation is, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreProgress {
+    /// Store objects written, of those the store lacked.
+    Written { done: u64, total: u64 },
+    /// Derivations built, of those Nix has to build (as Nix counts them:
+    /// what is valid already is not counted).
+    Built { done: u64, total: u64 },
+}
+
+/// Receives [`StoreProgress`] as it changes.
+pub type ProgressSink = Box<dyn FnMut(StoreProgress) + Send>;
+
+/// Lines Nix printed during the current operation, and its progress.
 #[derive(Default)]
 struct Log {
     tail: VecDeque<String>,
     sink: Option<LogSink>,
+    progress: Option<ProgressSink>,
+    /// The id of Nix's activity counting builds, once started.
+    builds: Option<u64>,
 }
 
 impl Log {
@@ -207,6 +227,30 @@ impl Log {
             self.tail.pop_front();
         }
         self.tail.push_back(line);
+    }
+
+    fn progress(&mut self, progress: StoreProgress) {
+        if let Some(sink) = &mut self.progress {
+            sink(progress);
+        }
+    }
+
+    /// A result of Nix's activity `id`: the builds' counts, if it is them.
+    fn result(&mut self, id: u64, kind: u64, fields: &[Field]) {
+        match (kind, fields) {
+            (RES_BUILD_LOG_LINE, [Field::String(line), ..]) => {
+                self.line(&String::from_utf8_lossy(line));
+            }
+            (RES_PROGRESS, [Field::Int(done), Field::Int(expected), ..])
+                if self.builds == Some(id) && *expected > 0 =>
+            {
+                self.progress(StoreProgress::Built {
+                    done: *done,
+                    total: *expected,
+                });
+            }
+            _ => {}
+        }
     }
 }
 
@@ -269,6 +313,11 @@ impl Store {
         self.log.sink = Some(sink);
     }
 
+    /// Where the counts of [`Store::upload`] and [`Store::build`] go.
+    pub fn set_progress_sink(&mut self, sink: ProgressSink) {
+        self.log.progress = Some(sink);
+    }
+
     /// Whether `path` is valid (registered) in the store.
     pub fn is_valid(&mut self, path: &StorePath) -> Result<bool, StoreError> {
         self.op(OP_IS_VALID_PATH)?;
@@ -319,10 +368,17 @@ impl Store {
         roots: &[StorePath],
     ) -> Result<Vec<StorePath>, StoreError> {
         let mut added = Vec::new();
+        let mut missing = Vec::new();
         for path in known.closure(roots)? {
-            if self.is_valid(&path)? {
-                continue;
+            if !self.is_valid(&path)? {
+                missing.push(path);
             }
+        }
+        let total = missing.len() as u64;
+        if total > 0 {
+            self.log.progress(StoreProgress::Written { done: 0, total });
+        }
+        for path in missing {
             let entry = known
                 .get(&path)
                 .ok_or_else(|| StoreError::Unknown(self.store_dir.print(&path)))?;
@@ -336,6 +392,8 @@ impl Store {
             let got = self.check_path(path.name(), &path, &got)?;
             self.add_temp_root(&got)?;
             added.push(got);
+            let done = added.len() as u64;
+            self.log.progress(StoreProgress::Written { done, total });
         }
         Ok(added)
     }
@@ -399,6 +457,7 @@ impl Store {
         }
         self.write_u64(0)?; // bmNormal
         self.log.tail.clear();
+        self.log.builds = None;
         match self.process_stderr() {
             Ok(()) => {}
             Err(StoreError::Nix { message }) => {
@@ -734,9 +793,12 @@ fn process_stderr(from: &mut impl Read, log: &mut Log, minor: u64) -> Result<(),
                 &read_string(from).map_err(io_error)?,
             )),
             STDERR_START_ACTIVITY => {
-                let _id = read_u64(from).map_err(io_error)?;
+                let id = read_u64(from).map_err(io_error)?;
                 let _level = read_u64(from).map_err(io_error)?;
-                let _kind = read_u64(from).map_err(io_error)?;
+                let kind = read_u64(from).map_err(io_error)?;
+                if kind == ACT_BUILDS {
+                    log.builds = Some(id);
+                }
                 let text = read_string(from).map_err(io_error)?;
                 read_fields(from)?;
                 let _parent = read_u64(from).map_err(io_error)?;
@@ -748,14 +810,10 @@ fn process_stderr(from: &mut impl Read, log: &mut Log, minor: u64) -> Result<(),
                 read_u64(from).map_err(io_error)?;
             }
             STDERR_RESULT => {
-                let _id = read_u64(from).map_err(io_error)?;
+                let id = read_u64(from).map_err(io_error)?;
                 let kind = read_u64(from).map_err(io_error)?;
                 let fields = read_fields(from)?;
-                if kind == RES_BUILD_LOG_LINE {
-                    if let Some(Field::String(line)) = fields.first() {
-                        log.line(&String::from_utf8_lossy(line));
-                    }
-                }
+                log.result(id, kind, &fields);
             }
             STDERR_READ | STDERR_WRITE => {
                 return Err(StoreError::Protocol(
@@ -772,7 +830,7 @@ fn process_stderr(from: &mut impl Read, log: &mut Log, minor: u64) -> Result<(),
 }
 
 enum Field {
-    Int,
+    Int(u64),
     String(Vec<u8>),
 }
 
@@ -780,7 +838,7 @@ fn read_fields(from: &mut impl Read) -> Result<Vec<Field>, StoreError> {
     let count = read_u64(from).map_err(io_error)?;
     (0..count)
         .map(|_| match read_u64(from).map_err(io_error)? {
-            0 => read_u64(from).map(|_| Field::Int).map_err(io_error),
+            0 => read_u64(from).map(Field::Int).map_err(io_error),
             1 => read_string(from).map(Field::String).map_err(io_error),
             other => Err(StoreError::Protocol(format!("unknown field type {other}"))),
         })
@@ -933,6 +991,44 @@ mod tests {
             out,
             [2, 0, 0, 0, 0, 0, 0, 0, b'h', b'i', 0, 0, 0, 0, 0, 0, 0, 0]
         );
+    }
+
+    /// Nix's builds activity (`actBuilds`) reports `done, expected,
+    /// running, failed`; other activities' counts are not the builds'.
+    #[test]
+    fn build_counts_come_from_the_builds_activity() {
+        let mut wire = Vec::new();
+        let mut put = |n: u64| wire.extend_from_slice(&n.to_le_bytes());
+        let ints = |put: &mut dyn FnMut(u64), values: &[u64]| {
+            put(values.len() as u64);
+            for v in values {
+                put(0);
+                put(*v);
+            }
+        };
+        for (id, kind) in [(7, ACT_BUILDS), (8, 103)] {
+            put(STDERR_START_ACTIVITY);
+            put(id);
+            put(3); // level
+            put(kind);
+            put(0); // empty text
+            put(0); // no fields
+            put(0); // parent
+        }
+        for (id, done) in [(8, 5), (7, 0), (7, 1), (7, 2)] {
+            put(STDERR_RESULT);
+            put(id);
+            put(RES_PROGRESS);
+            ints(&mut put, &[done, 2, 1, 0]);
+        }
+        put(STDERR_LAST);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut log = Log::default();
+        let sink = seen.clone();
+        log.progress = Some(Box::new(move |p| sink.lock().unwrap().push(p)));
+        process_stderr(&mut &wire[..], &mut log, 34).unwrap();
+        let built = |done| StoreProgress::Built { done, total: 2 };
+        assert_eq!(*seen.lock().unwrap(), [built(0), built(1), built(2)]);
     }
 
     #[test]

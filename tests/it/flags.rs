@@ -49,9 +49,10 @@ fn offline_reads_local_repositories_and_refuses_remotes() {
     eka::query::offline
 
       × the refs of `https://registry.invalid/reg.git` are not cached, and the
-      │ network may not be used: eka keeps no copy of a remote's ref listing
-      help: run it without --offline; offline, eka asks only repositories on this
-            machine (a path or a file:// URL)
+      │ network may not be used
+      help: run it once without --offline: eka keeps each remote's listing it
+            gets, and --offline answers from it (a path or a file:// URL is always
+            asked)
     ");
     let run = sb
         .eka(
@@ -116,6 +117,68 @@ fn offline_reads_local_repositories_and_refuses_remotes() {
         .eka(sb.path(), &["--offline", "--json", "list", remote])
         .assert_failure();
     assert_eq!(json(&run)["code"], "eka::query::offline", "{run}");
+}
+
+/// Online, `versions`, `list` and `show` keep each remote's listing (and
+/// `show` the manifest) in eka's cache; `--offline` answers from it, with
+/// the server gone, saying how old it is. What was never fetched online
+/// is still refused, and online the network is used again.
+#[test]
+fn offline_queries_answer_from_the_listings_kept_online() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("hello", "1.0.0")
+        .release()
+        .atom("other", "2.0.0")
+        .build();
+    sb.filter(&reg.url, "[URL]");
+    sb.filter_ids();
+    let hello = format!("{}::hello", reg.url);
+    let offline = |args: &[&str]| {
+        let mut all = vec!["--offline"];
+        all.extend_from_slice(args);
+        sb.eka(sb.path(), &all)
+    };
+    // Nothing kept yet.
+    let run = offline(&["versions", &hello]).assert_failure();
+    assert!(run.stderr.contains("eka::query::offline"), "{run}");
+    assert!(run.stderr.contains("once without --offline"), "{run}");
+
+    let online = [
+        sb.eka(sb.path(), &["versions", &hello]).assert_success(),
+        sb.eka(sb.path(), &["show", &hello]).assert_success(),
+        sb.eka(sb.path(), &["list", &reg.url]).assert_success(),
+    ];
+    let kept = std::fs::read_dir(sb.home().join(".cache/eka/listings"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1, "one file per remote URL");
+    // The server is gone: offline, the same answers, from the cache.
+    drop(server);
+    let answers = [
+        offline(&["versions", &hello]).assert_success(),
+        offline(&["show", &hello]).assert_success(),
+        offline(&["list", &reg.url]).assert_success(),
+    ];
+    for (live, cached) in online.iter().zip(&answers) {
+        assert_eq!(live.stdout, cached.stdout, "{cached}");
+        assert!(
+            cached.stderr.starts_with(&format!(
+                "note: offline: answered from the listing of `{}` kept ",
+                reg.url
+            )),
+            "{cached}"
+        );
+        assert!(cached.stderr.trim_end().ends_with(" ago"), "{cached}");
+    }
+    // `other` is in the kept listing (`list` listed everything), but its
+    // manifest was never fetched.
+    let run = offline(&["show", &format!("{}::other", reg.url)]).assert_failure();
+    assert!(run.stderr.contains("eka::query::offline"), "{run}");
+    // Online again, with the server gone: the network is used, and fails.
+    let run = sb.eka(sb.path(), &["versions", &hello]).assert_failure();
+    assert!(!run.stderr.contains("eka::query::offline"), "{run}");
 }
 
 /// Every command's JSON is one document starting with `"schema": 1`; with
@@ -218,6 +281,46 @@ fn progress_counts_on_a_terminal_only() {
     assert!(out.contains("published 3 to"), "{out}");
 }
 
+/// `eka build` on a terminal counts the derivations Nix builds (and the
+/// store paths it writes first); on a pipe, only Nix's own lines.
+#[test]
+fn build_counts_derivations_on_a_terminal_only() {
+    let sb = Sandbox::new();
+    let dir = sb.mkdir("project");
+    // Two builds, one after the other, each a second long: the bar is
+    // drawn while the second runs. The nonce keeps them from being valid
+    // from an earlier run.
+    let write = |nonce: &str| {
+        std::fs::write(
+            dir.join("default.nix"),
+            format!(
+                r#"
+let
+  sh = name: script: derivation {{
+    inherit name; nonce = "{nonce}"; system = "x86_64-linux";
+    builder = "/bin/sh"; args = [ "-c" script ];
+  }};
+  first = sh "first" "/bin/sleep 1; echo first > $out";
+in sh "second" "/bin/sleep 1; echo ${{first}} > $out"
+"#
+            ),
+        )
+        .unwrap();
+    };
+    write(&format!("pipe {}", sb.path().display()));
+    let run = sb
+        .eka(&dir, &["build", "--no-link", "default.nix"])
+        .assert_success();
+    assert!(run.stderr.contains("building '/nix/store/"), "{run}");
+    assert!(!run.stderr.contains("derivations built"), "{run}");
+    write(&format!("terminal {}", sb.path().display()));
+    let mut eka = sb.eka_command(&dir);
+    eka.args(["--color", "never", "build", "--no-link", "default.nix"]);
+    let out = in_a_terminal(&eka);
+    assert!(out.contains("building: 1/2 derivations built"), "{out}");
+    assert!(out.contains("-second"), "{out}");
+}
+
 /// Runs `command` with a terminal as its stdin, stdout and stderr
 /// (`script`), returning what it wrote there.
 fn in_a_terminal(command: &Command) -> String {
@@ -250,7 +353,7 @@ fn shell_quote(s: &str) -> String {
 
 /// Each transport's failures say what failed: a missing path, a directory
 /// that is no repository, a host that does not resolve, a closed port, a
-/// server without that repository.
+/// server without that repository (git daemon, smart HTTP, ssh).
 #[test]
 fn transport_errors_say_what_failed() {
     let sb = Sandbox::new();
@@ -279,7 +382,7 @@ fn transport_errors_say_what_failed() {
     list(&not_a_repo.display().to_string());
     list("git://127.0.0.1:1/reg.git");
     list("http://127.0.0.1:1/reg.git");
-    for kind in [Transport::Git, Transport::Http] {
+    for kind in [Transport::Git, Transport::Http, Transport::Ssh] {
         let server = sb.server(kind);
         list(&server.url("missing"));
     }
@@ -293,7 +396,9 @@ fn transport_errors_say_what_failed() {
         assert!(run.stderr.contains("cannot resolve"), "{run}");
     }
     let text = reasons.join("\n");
-    let text = text.replace(&sb.path().display().to_string(), "[SANDBOX]");
+    let text = text
+        .replace(&sb.path().display().to_string(), "[SANDBOX]")
+        .replace(&support::ssh_command(), "ssh");
     insta::assert_snapshot!(text, @"
     cannot reach `[URL]` (`[URL]` does not exist): 
     cannot reach `[URL]` (`[SANDBOX]/missing.git` does not exist): 
@@ -301,6 +406,7 @@ fn transport_errors_say_what_failed() {
     cannot reach `[URL]` (cannot connect to 127.0.0.1:1: Connection refused (os error 111)): 
     cannot reach `[URL]` (cannot connect: Connection refused (os error 111)): 
     cannot reach `[URL]` (the server has no such repository: no such repository: /missing.git): 
-    cannot reach `[URL]` (the server has no such repository: HTTP status client error (404 Not Found) for url ([URL]/info/refs?service=git-upload-pack)):
+    cannot reach `[URL]` (the server has no such repository: HTTP status client error (404 Not Found) for url ([URL]/info/refs?service=git-upload-pack)): 
+    cannot reach `[URL]` (the server has no such repository: `ssh` ended: fatal: '[SANDBOX]/served-ssh/missing.git' does not appear to be a git repository):
     ");
 }

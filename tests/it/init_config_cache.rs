@@ -56,11 +56,12 @@ fn init_makes_a_repository_that_publishes() {
     Created git repository hello
     Created atom `hello` 0.1.0 in hello/hello
     Created hello/hello/mod.nix
+    Created hello/.gitignore (result, result-*)
     Added remote `origin`: [REGISTRY]
     --- stderr ---
     next:
       cd hello
-      git add hello && git commit -m 'hello 0.1.0'
+      git add hello .gitignore && git commit -m 'hello 0.1.0'
       eka publish hello
     ");
     let dir = sb.path().join("hello");
@@ -160,6 +161,55 @@ fn init_below_a_repository_root_makes_only_the_atom() {
     next:
       git add libs/x && git commit -m 'x 1.0.0'
       eka publish libs/x --remote <remote>   # a git remote's name or URL
+    ");
+}
+
+/// At a repository's root, `init` ignores what `eka build` links
+/// (`result`, `result-*`), as `cargo init` ignores `target/`: a new
+/// `.gitignore`, or the lines an existing one lacks, its own kept.
+#[test]
+fn init_ignores_the_build_links_at_the_root() {
+    let sb = Sandbox::new();
+    sb.eka(sb.path(), &["init", "fresh"]).assert_success();
+    let fresh = sb.path().join("fresh");
+    assert_eq!(
+        std::fs::read_to_string(fresh.join(".gitignore")).unwrap(),
+        "result\nresult-*\n"
+    );
+    // What `eka build` links stays out of git's way.
+    std::os::unix::fs::symlink("/nix/store/x", fresh.join("result")).unwrap();
+    std::os::unix::fs::symlink("/nix/store/y", fresh.join("fresh/result-dev")).unwrap();
+    let status = git(&fresh, &["status", "--porcelain", "--untracked-files=all"]);
+    assert_eq!(
+        status,
+        "?? .gitignore\n?? fresh/atom.toml\n?? fresh/mod.nix"
+    );
+
+    let repo = sb.repo("mono");
+    repo.write(".gitignore", "/target\nresult\n*.swp");
+    repo.write_atom("a", "a", "1.0.0");
+    let run = sb.eka(repo.path(), &["init", ".", "--label", "a"]);
+    let run = run.assert_success();
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    Created ./a/mod.nix
+    Added result-* to .gitignore
+    --- stderr ---
+    next:
+      git add a .gitignore && git commit -m 'a 1.0.0'
+      eka publish a --remote <remote>   # a git remote's name or URL
+    ");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join(".gitignore")).unwrap(),
+        "/target\nresult\n*.swp\nresult-*\n"
+    );
+    let run = sb.eka(repo.path(), &["init", ".", "--label", "a"]);
+    assert_cli_snapshot!(sb, run.assert_success(), @"
+    status: 0
+    --- stdout ---
+    Nothing to do: atom `a` 1.0.0 in ./a is set up
+    --- stderr ---
     ");
 }
 

@@ -166,8 +166,8 @@ fn siblings_and_registry_atoms_side_by_side() {
     eka::lock::stale
 
       × atom.lock is not in line with atom.toml:
-      │   - the requirement on `c` is `^1, ^1.1` in atom.toml but `^1` in
-      │ atom.lock
+      │   - the requirement on `c` is `^1, ^1.1` in atom.toml (`^1`) and in lib/b/
+      │ atom.toml (`^1.1`) but `^1` in atom.lock
       help: run `eka lock` and commit atom.lock
     ");
     let run = sb.eka(&a, &["lock"]).assert_success();

@@ -963,6 +963,119 @@ fn the_lock_enforces_a_sets_policy() {
 }
 
 /// The `SHA256:…` fingerprint of a key made by [`keygen`].
+/// A sibling's policy (`[trust.<set>]` in the manifest of an atom reached
+/// through `::`) checks the atoms of that set the dependent's lock pins
+/// (the sibling is evaluated with that lock); two policies for one set
+/// must be the same, or the lock is refused naming both manifests.
+#[test]
+fn a_siblings_policy_applies_to_the_lock_that_pins_its_dependencies() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let (alice, _) = keygen(&sb, "alice");
+    let (mallory, _) = keygen(&sb, "mallory");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .atom("b", "1.0.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    let alice_key = alice.display().to_string();
+    sb.eka(
+        reg.source.path(),
+        &["sign", "a@0.1.0", "--remote", &url, "--key", &alice_key],
+    )
+    .assert_success();
+
+    // `app` reaches `lib` through `::`; `lib` trusts alice for `reg` and
+    // needs `b`, which nobody signed.
+    let repo = sb.repo("work");
+    let lib_manifest = |dep: &str| {
+        format!(
+            "[package]\nlabel = \"lib\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"{url}\"\n\n[deps.from.reg]\n{dep}\n\n[trust.reg]\nallowed-signers = \"allowed_signers\"\n"
+        )
+    };
+    repo.write("lib/atom.toml", lib_manifest("b = \"^1\""))
+        .write("lib/allowed_signers", allowed_line("alice@example.org", &alice))
+        .write(
+            "app/atom.toml",
+            "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nhere = \"::\"\n\n[deps.from.here]\nlib = \"^0.1\"\n",
+        );
+    let app = repo.path().join("app");
+    let run = sb.eka(&app, &["lock"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::refused
+
+      × the set `reg` refuses b@1.0.0: not signed, and the policy requires a
+      │ signature by an allowed key
+      help: `eka verify <repository> <label> --allowed-signers <file>` shows each
+            signature; have the version signed by a key the set trusts (`eka
+            sign`), or trust its key in the set's allowed_signers
+    ");
+    assert!(!app.join("atom.lock").exists());
+
+    // Signed by alice: locked, her signature recorded as lib's policy
+    // asks; `--check` re-checks it against lib's policy.
+    repo.write("lib/atom.toml", lib_manifest("a = \"^0.1\""));
+    let run = sb.eka(&app, &["lock"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+      locking a 0.1.0
+    wrote a new atom.lock (1 atom)
+    --- stderr ---
+    ");
+    let lock = std::fs::read_to_string(app.join("atom.lock")).unwrap();
+    let fingerprint = keygen_fingerprint(&alice);
+    assert!(lock.contains(&fingerprint), "{lock}");
+    let revoked =
+        allowed_line("alice@example.org", &alice).replacen(' ', " valid-before=\"20000101Z\" ", 1);
+    repo.write("lib/allowed_signers", &revoked);
+    let run = sb.eka(&app, &["lock", "--check"]);
+    assert!(
+        run.stderr.contains("the set `reg` refuses a@0.1.0"),
+        "{run}"
+    );
+    repo.write(
+        "lib/allowed_signers",
+        allowed_line("alice@example.org", &alice),
+    );
+
+    // app's own policy for the same set: the same one is fine, another
+    // is an error naming both manifests.
+    let app_manifest = |signers: &str| {
+        format!(
+            "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nhere = \"::\"\nmine = \"{url}\"\n\n[deps.from.here]\nlib = \"^0.1\"\n\n[trust.mine]\nsigners = [\"{}\"]\n",
+            signers.trim()
+        )
+    };
+    repo.write(
+        "app/atom.toml",
+        app_manifest(&allowed_line("alice@example.org", &alice)),
+    );
+    sb.eka(&app, &["lock", "--check"]).assert_success();
+    repo.write(
+        "app/atom.toml",
+        app_manifest(&allowed_line("mallory@example.org", &mallory)),
+    );
+    let run = sb.eka(&app, &["lock", "--check"]);
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    atom::trust::policies_differ
+
+      × two trust policies for one set disagree: [trust.mine] in app/atom.toml and
+      │ [trust.reg] in lib/atom.toml (`file://[SANDBOX]/served-file/
+      │ registry.git`)
+      help: one lock holds one version of each atom of a set, checked by one
+            policy: give the set the same policy (signers and root) in both
+            manifests, or leave it out of one
+    ");
+}
+
 fn keygen_fingerprint(key: &std::path::Path) -> String {
     let out = std::process::Command::new("ssh-keygen")
         .arg("-lf")

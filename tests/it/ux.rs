@@ -365,6 +365,64 @@ fn lock_all_checks_every_atom_of_the_repository() {
     ");
 }
 
+/// `--all` takes the atoms git would commit: an atom.toml under an
+/// ignored directory (a `result` link's target, a vendored checkout) is
+/// not one of the repository's atoms.
+#[test]
+fn lock_all_leaves_out_ignored_atoms() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let reg = hello_registry(&sb, &server);
+    sb.filter(&reg.url, "[URL]");
+    let repo = sb.repo("work");
+    sb.eka(repo.path(), &["new", "a"]).assert_success();
+    sb.eka(
+        &repo.path().join("a"),
+        &["add", &format!("{}::hello@^1", reg.url)],
+    )
+    .assert_success();
+    repo.write(".gitignore", "result\nvendor/\n");
+    // Unlocked, and one that does not even parse: either would fail the
+    // check if it were taken for an atom of the repository.
+    let manifest = std::fs::read_to_string(repo.path().join("a/atom.toml")).unwrap();
+    repo.write(
+        "vendor/other/atom.toml",
+        manifest.replace("label = \"a\"", "label = \"other\""),
+    );
+    repo.write("result/lib/atom.toml", "not toml [");
+    let run = sb
+        .eka(repo.path(), &["lock", "--check", "--all"])
+        .assert_success();
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    atom.lock is up to date (1 atom)
+    --- stderr ---
+    ");
+    let run = sb.eka(repo.path(), &["update", "--all"]).assert_success();
+    assert_cli_snapshot!(sb, run, @"
+    status: 0
+    --- stdout ---
+    atom.lock is up to date (1 atom)
+    --- stderr ---
+    ");
+    // Tracked, an ignored file is git's all the same.
+    repo.git(&["add", "--force", "vendor/other/atom.toml"]);
+    let run = sb
+        .eka(repo.path(), &["lock", "--check", "--all"])
+        .assert_failure();
+    assert_cli_snapshot!(sb, run, @"
+    status: 1
+    --- stdout ---
+    --- stderr ---
+    eka::lock::missing
+
+      × there is no atom.lock beside [SANDBOX]/work/vendor/other/
+      │ atom.toml
+      help: run `eka lock` first, and commit atom.lock
+    ");
+}
+
 #[test]
 fn remote_names_mean_the_same_everywhere() {
     let sb = Sandbox::new();

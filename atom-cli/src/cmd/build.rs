@@ -152,10 +152,13 @@ pub fn run(mut args: Args, global: &crate::Global) -> miette::Result<std::proces
     let quiet = global.quiet;
     let log = Box::new(move |line: &str| {
         if !quiet {
-            eprintln!("{line}");
+            crate::output::Progress::eprintln(line);
         }
     });
-    let built = build::realise(&plan, args.store(), Some(log))?;
+    let built = {
+        let _progress = crate::output::Progress::start(global, "building");
+        build::realise(&plan, args.store(), Some(log))?
+    };
     if !args.no_link {
         build::make_links(&plan, &args.out_link, args.store())?;
     }

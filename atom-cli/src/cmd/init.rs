@@ -52,6 +52,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 "step": report.atom_step,
             },
             "module": { "path": report.module, "step": report.module_step },
+            "gitignore": report.gitignore,
             "remote": report.remote,
         }))?;
     } else if !global.quiet {
@@ -92,6 +93,14 @@ fn print_steps(report: &InitReport, dir: &Path) {
     if report.module_step == Step::Created {
         outln!("Created {}", report.module.display());
     }
+    if let Some(ignore) = &report.gitignore {
+        let path = shown(&ignore.path);
+        match ignore.step {
+            Step::Created => outln!("Created {path} ({})", ignore.added.join(", ")),
+            Step::Extended => outln!("Added {} to {path}", ignore.added.join(", ")),
+            Step::Exists => {}
+        }
+    }
     if let Some(r) = report.remote.as_ref().filter(|r| r.step == Step::Created) {
         outln!("Added remote `{}`: {}", r.name, r.url);
     }
@@ -113,8 +122,16 @@ fn next_steps(report: &InitReport) {
         let shown = root.strip_prefix(&cwd).unwrap_or(root);
         eprintln!("  cd {}", shown.display());
     }
+    let ignore_written = report
+        .gitignore
+        .as_ref()
+        .is_some_and(|g| g.step != Step::Exists);
+    let ignore = match ignore_written {
+        true => format!(" {}", init::GITIGNORE_FILE),
+        false => String::new(),
+    };
     eprintln!(
-        "  git add {in_root} && git commit -m '{} {}'",
+        "  git add {in_root}{ignore} && git commit -m '{} {}'",
         report.label, report.version
     );
     match &report.remote {
@@ -123,6 +140,17 @@ fn next_steps(report: &InitReport) {
         None => {
             eprintln!("  eka publish {in_root} --remote <remote>   # a git remote's name or URL")
         }
+    }
+}
+
+/// `path` (absolute) as the user would type it from the current
+/// directory: relative when it is below it.
+fn shown(path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let cwd = cwd.canonicalize().unwrap_or(cwd);
+    match path.strip_prefix(&cwd) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => path.display().to_string(),
     }
 }
 

@@ -33,9 +33,14 @@ struct Report<'a> {
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let urls = query::repo_target(&args.repository, &args.mirrors, global)?;
     let connections = global.connections();
-    let listing = atom_ops::query::list(&urls, &connections)?;
+    let listing = atom_ops::query::list(&urls, &connections, query::listings(global)?)?;
     query::warn(&listing.warnings, global);
-    let yanks = atom_ops::yank::yanks(&listing, listing.answered[0].as_str(), &connections);
+    query::note_kept(&listing, global);
+    // Why a version is yanked is in its tag: not read offline.
+    let yanks = match listing.listed {
+        Some(_) => Default::default(),
+        None => atom_ops::yank::yanks(&listing, listing.answered[0].as_str(), &connections),
+    };
     if global.json {
         output::json(&Report {
             repositories: listing.answered.iter().map(|u| u.as_str()).collect(),

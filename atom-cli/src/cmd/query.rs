@@ -1,12 +1,14 @@
 //! What `eka versions`, `eka list` and `eka show` share: the mirror
 //! arguments, reading targets with the user's aliases, and warnings.
 //!
-//! `--offline`: eka keeps no copy of a remote's refs, so these ask only
-//! the repositories on this machine (paths, `file://`) among those named;
-//! with none, the error says the refs are not cached.
+//! `--offline`: online, these keep each remote's listing in eka's cache
+//! (as cargo keeps its index); under `--offline` they answer from it,
+//! saying how old it is, and ask the repositories on this machine (paths,
+//! `file://`) as usual.
 
 use atom_format::terminal::escape_line;
-use atom_lock::registry::{Namespace, QueryWarning};
+use atom_lock::registry::listings::Listings;
+use atom_lock::registry::{Listing, Namespace, QueryWarning};
 use atom_ops::query::AtomTarget;
 use atom_ops::Warning;
 use miette::IntoDiagnostic;
@@ -31,18 +33,63 @@ pub fn atom_target(uri: &str, mirrors: &MirrorArgs, global: &Global) -> miette::
     Ok(target?)
 }
 
-/// `target` of a query (`versions`, `show`): under `--offline`, on the
-/// repositories on this machine alone.
+/// `target` of a query (`versions`, `show`).
 pub fn query_target(
     uri: &str,
     mirrors: &MirrorArgs,
     global: &Global,
 ) -> miette::Result<AtomTarget> {
-    let mut target = atom_target(uri, mirrors, global)?;
-    if global.offline() {
-        target.urls = atom_ops::query::offline_urls(target.urls)?;
+    atom_target(uri, mirrors, global)
+}
+
+/// Whether the query keeps its listings or, under `--offline`, answers
+/// from them.
+pub fn listings(global: &Global) -> miette::Result<Listings> {
+    Ok(atom_ops::query::listings_for(global.offline())?)
+}
+
+/// Under `--offline`, a note on stderr saying that the answer comes from
+/// a kept listing, and how old it is (unless `--quiet`).
+pub fn note_kept(listing: &Listing, global: &Global) {
+    note_kept_at(listing.listed, &listing.answered, global);
+}
+
+/// [`note_kept`] of a listing made at `listed` (if it was kept) of the
+/// repositories `answered`.
+pub fn note_kept_at(
+    listed: Option<std::time::SystemTime>,
+    answered: &[atom_lock::RepoUrl],
+    global: &Global,
+) {
+    let Some(listed) = listed else { return };
+    if global.quiet {
+        return;
     }
-    Ok(target)
+    let age = std::time::SystemTime::now()
+        .duration_since(listed)
+        .unwrap_or_default();
+    eprintln!(
+        "note: offline: answered from the listing of {} kept {} ago",
+        answered
+            .iter()
+            .filter(|u| !atom_ops::query::is_local(u))
+            .map(|u| format!("`{u}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        age_text(age)
+    );
+}
+
+/// `42 seconds`, `3 minutes`, `5 hours`, `2 days`: the largest whole unit.
+fn age_text(age: std::time::Duration) -> String {
+    let s = age.as_secs();
+    let (n, unit) = match s {
+        0..60 => (s, "second"),
+        60..3600 => (s / 60, "minute"),
+        3600..86400 => (s / 3600, "hour"),
+        _ => (s / 86400, "day"),
+    };
+    crate::output::count(usize::try_from(n).unwrap_or(usize::MAX), unit)
 }
 
 /// The repository `repo` names, with the aliases of the current directory.
@@ -55,10 +102,7 @@ pub fn repo_target(
     let mut warnings = Vec::new();
     let urls = atom_ops::query::repo_target(repo, &mirrors.mirrors, &cwd, &mut warnings);
     warn_all(&warnings, global);
-    match global.offline() {
-        true => Ok(atom_ops::query::offline_urls(urls?)?),
-        false => Ok(urls?),
-    }
+    Ok(urls?)
 }
 
 fn warn_all(warnings: &[Warning], global: &Global) {

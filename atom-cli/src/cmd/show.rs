@@ -38,8 +38,10 @@ struct Report<'a> {
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let target = query::query_target(&args.uri, &args.mirrors, global)?;
-    let show = atom_ops::query::show(&target, &global.connections())?;
+    let listings = query::listings(global)?;
+    let show = atom_ops::query::show(&target, &global.connections(), listings)?;
     query::warn(&show.warnings, global);
+    query::note_kept_at(show.listed, &show.answered, global);
     let (entry, manifest) = (&show.entry, &show.manifest);
     if global.json {
         output::json(&Report {

@@ -49,12 +49,18 @@ fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::E
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let target = query::query_target(&args.uri, &args.mirrors, global)?;
-    let report = atom_ops::query::versions(&target, &global.connections())?;
+    let listings = query::listings(global)?;
+    let report = atom_ops::query::versions(&target, &global.connections(), listings)?;
     let (listing, selected) = (&report.listing, &report.selected);
     query::warn(&listing.warnings, global);
+    query::note_kept(listing, global);
     let versions = listing.versions(&target.label);
     let connections = global.connections();
-    let yanks = atom_ops::yank::yanks(listing, listing.answered[0].as_str(), &connections);
+    // Why a version is yanked is in its tag: not read offline.
+    let yanks = match listing.listed {
+        Some(_) => Default::default(),
+        None => atom_ops::yank::yanks(listing, listing.answered[0].as_str(), &connections),
+    };
     if global.json {
         output::json(&Report {
             label: &target.label,

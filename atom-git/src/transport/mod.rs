@@ -231,12 +231,15 @@ impl TransportError {
         } else if has(&["Connection refused", "connection refused"]) {
             TransportError::Refused(source)
         } else if has(&[
+            // git-upload-pack over ssh (its stderr is in the error).
             "does not appear to be a git repository",
             "no such repository",
             "not found",
             "Not Found",
             "404",
             "No such file or directory",
+            // GitLab over ssh.
+            "could not be found",
         ]) {
             TransportError::NoSuchRepository(source)
         } else {
@@ -514,4 +517,40 @@ fn advertised(map: &gix::remote::fetch::RefMap) -> Vec<RemoteRef> {
             Source::ObjectId(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a failed ssh handshake's text (the client's stderr) says, as
+    /// what failed.
+    fn kind(stderr: &str) -> TransportError {
+        let source: crate::BoxError = stderr.to_owned().into();
+        TransportError::Handshake(source).or_which_failed("ssh://git@example.org/reg.git")
+    }
+
+    #[test]
+    fn ssh_stderr_tells_a_missing_repository() {
+        for stderr in [
+            "`ssh` ended: fatal: '/srv/reg.git' does not appear to be a git repository",
+            "`ssh` ended: git-upload-pack: /srv/reg.git: No such file or directory",
+            "`ssh` ended: ERROR: Repository not found.",
+            "`ssh` ended: remote: The project you were looking for could not be found \
+             or you don't have permission to view it.",
+        ] {
+            assert!(
+                matches!(kind(stderr), TransportError::NoSuchRepository(_)),
+                "{stderr}"
+            );
+        }
+        assert!(matches!(
+            kind("`ssh` ended: ssh: Could not resolve hostname example.org"),
+            TransportError::UnknownHost(_)
+        ));
+        assert!(matches!(
+            kind("`ssh` ended: git@example.org: Permission denied (publickey)."),
+            TransportError::Handshake(_)
+        ));
+    }
 }

@@ -13,6 +13,11 @@ pub enum RegistryError {
     #[error("no repository URL to ask")]
     #[diagnostic(code(eka::registry::no_mirror))]
     NoMirrors,
+    /// Offline, and no listing of these remotes is kept (or none covers
+    /// what is asked).
+    #[error("the refs of {} are not cached, and the network may not be used", .urls.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "))]
+    #[diagnostic(code(eka::query::offline))]
+    NotCached { urls: Vec<String> },
     #[error("cannot reach {}{}", in_set(.set), failures_text(.failures))]
     #[diagnostic(
         code(eka::registry::unreachable),

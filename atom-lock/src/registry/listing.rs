@@ -104,6 +104,9 @@ pub enum QueryWarning {
     /// A mirror that could not be asked (others answered).
     #[error("mirror `{url}` is unreachable: {why}")]
     Unreachable { url: String, why: String },
+    /// A listing that could not be kept for `--offline`.
+    #[error("the listing of `{url}` could not be kept for --offline: {why}")]
+    NotKept { url: String, why: String },
     /// One version in both namespaces of one mirror, with different commits:
     /// the `refs/atoms/` one is used.
     #[error("`{url}`: `{legacy_ref}` points to {legacy}, but `{atom_ref}` to {current}; using the latter")]
@@ -129,6 +132,10 @@ pub struct Listing {
     #[serde(serialize_with = "ser_urls")]
     pub answered: Vec<RepoUrl>,
     pub warnings: Vec<QueryWarning>,
+    /// Offline, answered from kept listings: when the oldest one used was
+    /// made (see [`super::listings`]).
+    #[serde(skip)]
+    pub listed: Option<std::time::SystemTime>,
 }
 
 impl Listing {

@@ -22,6 +22,7 @@
 mod error;
 pub mod git;
 mod listing;
+pub mod listings;
 pub mod manifests;
 pub mod query;
 mod yanks;

@@ -61,6 +61,7 @@ use atom_git::{Connections, RemoteRef};
 use gix::ObjectId;
 
 use super::listing::{merged_root, merged_versions, read_refs, MirrorRefs};
+use super::listings::{self, Listings};
 use super::{Listing, MirrorFailure, QueryWarning, RegistryError};
 use crate::RepoUrl;
 
@@ -94,6 +95,9 @@ pub struct QueryOptions {
     /// what a resolver needs, which must not lock either while they
     /// disagree.
     pub strict_namespaces: bool,
+    /// Whether listings are kept for `--offline`, or answered from those
+    /// kept ([`listings`]).
+    pub listings: Listings,
 }
 
 /// The ref prefixes of a query for one atom.
@@ -199,8 +203,16 @@ pub fn query(
     if urls.is_empty() {
         return Err(RegistryError::NoMirrors);
     }
-    let answers = ask_mirrors(connections, urls, prefixes, options);
     let mut listing = Listing::default();
+    let answers = match &options.listings {
+        Listings::Offline(cache) => {
+            kept_answers(connections, cache, urls, prefixes, &mut listing.listed)?
+        }
+        _ => ask_mirrors(connections, urls, prefixes, options),
+    };
+    if let Listings::Keep(cache) = &options.listings {
+        keep_answers(cache, urls, prefixes, &answers, &mut listing.warnings);
+    }
     let waited = query_wait(connections, options);
     let mirrors = read_answers(urls, answers, waited, &mut listing.warnings)?;
     listing.root = merged_root(&mirrors, options)?;
@@ -259,6 +271,81 @@ fn query_wait(connections: &Connections, options: &QueryOptions) -> Duration {
     options
         .timeout
         .unwrap_or_else(|| AT_LEAST.max(connections.timeout() * 2))
+}
+
+/// Whether `url` is a repository on this machine (a path or a `file://`
+/// URL): asking it uses no network.
+pub fn is_local(url: &RepoUrl) -> bool {
+    match url {
+        RepoUrl::Path(_) => true,
+        RepoUrl::Url(u) => u.scheme() == "file",
+    }
+}
+
+/// The answers of `urls` without the network: the repositories on this
+/// machine are asked, the others answered from their kept listings
+/// (`listed`: when the oldest one used was made). None of them able to
+/// answer is [`RegistryError::NotCached`].
+fn kept_answers(
+    connections: &Connections,
+    cache: &std::path::Path,
+    urls: &[RepoUrl],
+    prefixes: &[String],
+    listed: &mut Option<std::time::SystemTime>,
+) -> Result<Vec<Answer>, RegistryError> {
+    let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let mut answers = Vec::new();
+    for url in urls {
+        let text = url.to_string();
+        let answer = match is_local(url) {
+            true => connections
+                .ls_refs(&text, &p)
+                .map_err(|e| MirrorFailure::of(text.clone(), &e)),
+            false => match listings::kept(cache, &text, prefixes) {
+                Ok(Some(kept)) => {
+                    *listed = Some(listed.map_or(kept.listed, |l| l.min(kept.listed)));
+                    Ok(kept.refs)
+                }
+                Ok(None) => Err(MirrorFailure::new(text.clone(), "no listing of it is cached")),
+                Err(e) => Err(MirrorFailure::new(
+                    text.clone(),
+                    format!("its cached listing cannot be read: {e}"),
+                )),
+            },
+        };
+        answers.push(Some(answer));
+    }
+    let none_answered = answers.iter().all(|a| matches!(a, Some(Err(_))));
+    if none_answered && urls.iter().all(|u| !is_local(u)) {
+        return Err(RegistryError::NotCached {
+            urls: urls.iter().map(ToString::to_string).collect(),
+        });
+    }
+    Ok(answers)
+}
+
+/// Keeps the answers that came for `--offline`; one that cannot be kept
+/// is a warning (the query itself succeeded).
+fn keep_answers(
+    cache: &std::path::Path,
+    urls: &[RepoUrl],
+    prefixes: &[String],
+    answers: &[Answer],
+    warnings: &mut Vec<QueryWarning>,
+) {
+    let now = std::time::SystemTime::now();
+    for (url, answer) in urls.iter().zip(answers) {
+        let (Some(Ok(refs)), false) = (answer, is_local(url)) else {
+            continue;
+        };
+        let url = url.to_string();
+        if let Err(e) = listings::keep(cache, &url, prefixes, refs, now) {
+            warnings.push(QueryWarning::NotKept {
+                url,
+                why: e.to_string(),
+            });
+        }
+    }
 }
 
 /// The answering mirrors' refs, read into atoms; the others are warnings,
