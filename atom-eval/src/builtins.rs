@@ -1019,6 +1019,10 @@ fn split(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
         }
     };
     ev.regex_spent(fuel, searched, &pattern)?;
+    if out.is_empty() {
+        // No match: the string itself, its context kept, as Nix 2.8 does.
+        return Ok(list_value(vec![ev.force(a[1].clone())?]));
+    }
     out.push(byte_slice(&s, last, s.len()));
     Ok(list_value(out))
 }
