@@ -786,7 +786,7 @@ impl Evaluator {
             AttrKey::Static(s) => Ok(*s),
             AttrKey::Dynamic(e) => {
                 let v = self.eval(env, e)?;
-                let s = self.expect_string(v)?;
+                let s = self.expect_string_no_context(v)?;
                 Ok(self.sym(&s))
             }
         }
@@ -861,7 +861,7 @@ impl Evaluator {
                 continue; // `${null} = ...` defines nothing, as in Nix.
             }
             let name = self
-                .expect_string(key)
+                .expect_string_no_context(key)
                 .map_err(|e| e.with_span_if_none(d.span))?;
             let sym = self.sym(&name);
             match entries.binary_search_by_key(&sym, |e| e.0) {
@@ -1515,6 +1515,32 @@ impl Evaluator {
             Value::ContextString(s) => Ok(s.text.clone()),
             other => Err(type_error("a string", &other)),
         }
+    }
+
+    /// Nix's `forceStringNoCtx`: the text of a string that must not refer
+    /// to the store (names, versions, patterns, texts to parse).
+    pub(crate) fn expect_string_no_context(&mut self, v: Value) -> Result<NixStr> {
+        match self.force(v)? {
+            Value::String(s) => Ok(s),
+            Value::ContextString(s) => Err(self.context_not_allowed(&s)),
+            other => Err(type_error("a string", &other)),
+        }
+    }
+
+    /// The error for a string with context where none is allowed, naming
+    /// the element Nix would name: the first of its context in Nix's
+    /// encoding (`!out!/nix/store/….drv` before `/nix/store/…` before
+    /// `=/nix/store/….drv`).
+    pub(crate) fn context_not_allowed(&self, s: &ContextStr) -> EvalError {
+        let dir = self.store.known.store_dir();
+        let reference = s.context.iter().map(|e| e.encode(dir)).min();
+        EvalError::new(
+            ErrorKind::ContextNotAllowed {
+                text: s.text.to_string(),
+                reference: reference.unwrap_or_default(),
+            },
+            None,
+        )
     }
 
     /// `forceString`, the context added to `context`.

@@ -415,3 +415,34 @@ fn value_representations_stay_small() {
         std::mem::size_of::<Env>()
     );
 }
+
+#[test]
+fn names_refuse_strings_that_refer_to_the_store() {
+    let text = "builtins.toFile \"t\" \"x\"";
+    let path = ok(text).trim_matches('"').to_string();
+    assert_eq!(
+        fails(&format!("{{ ${{{text}}} = 1; }}")),
+        ErrorKind::ContextNotAllowed {
+            text: path.clone(),
+            reference: path.clone(),
+        }
+    );
+    // The element named is the first in Nix's encoding: an output's
+    // `!out!…` before a plain path.
+    let drv = "derivation { name = \"d\"; system = \"x\"; builder = \"/bin/sh\"; }";
+    match fails(&format!(
+        "let d = {drv}; in builtins.getAttr \"${{{text}}}${{d}}\" {{ }}"
+    )) {
+        ErrorKind::ContextNotAllowed { reference, .. } => {
+            assert!(reference.starts_with("!out!/nix/store/"), "{reference}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without context the same names are fine.
+    assert_eq!(
+        ok(&format!(
+            "builtins.attrNames {{ ${{builtins.unsafeDiscardStringContext ({text})}} = 1; }}"
+        )),
+        format!("[ \"{path}\" ]")
+    );
+}

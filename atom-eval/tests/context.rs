@@ -20,7 +20,7 @@ use common::NixStore;
 /// Strings with every kind of context, bound before each expression:
 /// `d` has two outputs, `e` depends on `d.dev`, `t` is a text and `u` a
 /// text referring to `t`, `p` a placeholder (no context), `dd` the `.drv`
-/// file of `d` as a plain path. `reveal` shows each string of a value
+/// file of `d` as a plain path, `c` an empty string with context. `reveal` shows each string of a value
 /// with its context (a derivation by its `outPath`, as its set nests
 /// itself without end).
 const PRELUDE: &str = r#"
@@ -30,6 +30,7 @@ const PRELUDE: &str = r#"
   u = builtins.toFile "u" "refers to ${t}";
   p = builtins.placeholder "out";
   dd = builtins.unsafeDiscardOutputDependency d.drvPath;
+  c = builtins.substring 0 0 "${d}";
   plain = builtins.unsafeDiscardStringContext;
   reveal = v:
     if builtins.isString v then { s = v; c = builtins.getContext v; }
@@ -333,6 +334,43 @@ const REFUSED: &[&str] = &[
     r#"builtins.toFile "f" "${d}""#,
     r#"builtins.toFile "f" d.drvPath"#,
     r#"builtins.toFile "f" "${t} ${e.dev or e}""#,
+    // attribute names: literal sets, selection, `?`, and the builtins
+    r#"{ ${t} = 1; }"#,
+    r#"{ "a${c}" = 1; }"#,
+    r#"{ a.${c} = 1; }"#,
+    r#"{ a = 1; }.${t} or 2"#,
+    r#"{ a = 1; }."a${c}""#,
+    r#"{ a = 1; } ? ${t}"#,
+    r#"builtins.getAttr t { }"#,
+    r#"builtins.getAttr "a${c}" { a = 1; }"#,
+    r#"builtins.getAttr "${t}${d}${d.drvPath}" { }"#,
+    r#"builtins.hasAttr "${u}${dd}" { }"#,
+    r#"builtins.removeAttrs { a = 1; } [ "a${c}" ]"#,
+    r#"builtins.listToAttrs [ { name = t; value = 1; } ]"#,
+    r#"builtins.catAttrs t [ { } ]"#,
+    r#"builtins.groupBy (x: "k${c}") [ 1 ]"#,
+    // names of store objects and outputs
+    r#"builtins.placeholder "out${c}""#,
+    r#"builtins.toFile t "x""#,
+    r#"builtins.path { path = ./.; name = "n${c}"; }"#,
+    r#"builtins.appendContext "" { ${plain d.drvPath} = { outputs = [ "out${c}" ]; }; }"#,
+    r#"derivation { name = "d${c}"; system = "x86_64-linux"; builder = "/bin/sh"; }"#,
+    r#"(derivation { name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "out${c}" ]; }).drvPath"#,
+    r#"(derivation { __structuredAttrs = true; name = "d"; system = "x86_64-linux${c}"; builder = "/bin/sh"; }).drvPath"#,
+    r#"(derivation { __structuredAttrs = true; name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "out${c}" ]; }).drvPath"#,
+    r#"(derivation { __structuredAttrs = true; name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; outputHashMode = "flat${c}"; outputHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="; }).drvPath"#,
+    r#"(derivation { __structuredAttrs = true; name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; outputHashAlgo = "sha256${c}"; outputHash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="; }).drvPath"#,
+    r#"(derivation { __structuredAttrs = true; name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; outputHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=${c}"; }).drvPath"#,
+    // texts to parse, versions, patterns, algorithm names
+    r#"builtins.fromJSON "1${c}""#,
+    r#"builtins.fromTOML "a = 1${c}""#,
+    r#"builtins.match "a${c}" "a""#,
+    r#"builtins.split "a${c}" "a""#,
+    r#"builtins.parseDrvName "a-1${c}""#,
+    r#"builtins.compareVersions "1${c}" "2""#,
+    r#"builtins.compareVersions "1" "2${c}""#,
+    r#"builtins.splitVersion "1${c}""#,
+    r#"builtins.hashString "sha256${c}" "x""#,
 ];
 
 /// Nix's message for `expr` (the first line after `error: `).
