@@ -1460,7 +1460,9 @@ impl Evaluator {
     /// with whatever path: a host binds them in the scope of code that may
     /// read only its own directory (a module), so that a path string naming
     /// another directory, however it was spelled or obtained, is refused,
-    /// and code elsewhere it hands them to still reads only `root`.
+    /// and code elsewhere it hands them to still reads only `root`. Each
+    /// prints and is described as the builtin it stands for (`<PRIMOP>`,
+    /// as Nix prints `builtins.readFile`), not as an application.
     pub fn confined_file_builtins(&self, root: &str) -> Vec<(&'static str, Value)> {
         CONFINED
             .iter()
@@ -1473,6 +1475,7 @@ impl Evaluator {
                 let app = PrimOpApp {
                     op,
                     args: vec![Value::string(root)],
+                    bound_by_host: true,
                 };
                 (*name, Value::PrimOpApp(Rc::new(app)))
             })

@@ -980,6 +980,7 @@ impl Evaluator {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op: p,
                         args: vec![arg],
+                        bound_by_host: false,
                     })))
                 }
             }
@@ -993,6 +994,7 @@ impl Evaluator {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op: app.op.clone(),
                         args,
+                        bound_by_host: false,
                     })))
                 }
             }

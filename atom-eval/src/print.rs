@@ -176,6 +176,8 @@ fn print_into(
         }
         Value::Lambda(_) => out.push_str("<LAMBDA>"),
         Value::PrimOp(_) => out.push_str("<PRIMOP>"),
+        // A builtin the host bound arguments to shows as the builtin.
+        Value::PrimOpApp(app) if app.bound_by_host => out.push_str("<PRIMOP>"),
         Value::PrimOpApp(_) => out.push_str("<PRIMOP-APP>"),
         Value::Thunk(t) => match t.done() {
             Some(inner) => print_into(ev, &inner, out, seen, depth)?,

@@ -446,3 +446,29 @@ fn names_refuse_strings_that_refer_to_the_store() {
         format!("[ \"{path}\" ]")
     );
 }
+
+#[test]
+fn confined_file_builtins_show_as_the_builtins() {
+    let shown = crate::run_with_large_stack(|| {
+        let mut ev = evaluator();
+        let confined = ev.confined_file_builtins("/m");
+        let files = ev.make_attrs(confined);
+        let v = ev
+            .eval_source_scoped(
+                "test",
+                "[ files.readFile files.readDir (files.hashFile \"sha256\") builtins.readFile ]",
+                "/m",
+                &[("files", files.clone())],
+            )
+            .unwrap();
+        let v = ev.force_deep(&v).unwrap();
+        let printed = ev.print(&v).unwrap();
+        let error = ev
+            .eval_source_scoped("test", "files.readFile + 1", "/m", &[("files", files)])
+            .unwrap_err();
+        (printed, error.to_string())
+    })
+    .unwrap();
+    assert_eq!(shown.0, "[ <PRIMOP> <PRIMOP> <PRIMOP-APP> <PRIMOP> ]");
+    assert!(shown.1.contains("a built-in function"), "{}", shown.1);
+}
