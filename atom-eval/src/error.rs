@@ -111,6 +111,9 @@ pub enum ErrorKind {
     /// `reference` is the first element of its context in Nix's form.
     #[error("the string '{text}' is not allowed to refer to a store path (such as '{reference}')")]
     ContextNotAllowed { text: String, reference: String },
+    /// `path + s` or `./a/${s}` where `s` refers to the store.
+    #[error("a string that refers to a store path cannot be appended to a path")]
+    ContextAppendedToPath,
     #[error("{what} is not available here: {help}")]
     Forbidden { what: String, help: String },
     #[error("{message}")]

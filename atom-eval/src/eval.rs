@@ -745,9 +745,7 @@ impl Evaluator {
         let mut out = String::new();
         for p in parts {
             let v = self.eval(env, p)?;
-            let s = self
-                .coerce_to_string(v, false, false)
-                .map_err(|e| e.with_span_if_none(span))?;
+            let s = self.path_suffix(v).map_err(|e| e.with_span_if_none(span))?;
             out.push_str(&s);
         }
         if !out.starts_with('/') {
@@ -1236,7 +1234,7 @@ impl Evaluator {
             BinOp::Add => match (&l, &r) {
                 (Value::Int(_) | Value::Float(_), _) => self.arith(op, l, r),
                 (Value::Path(p), _) => {
-                    let s = self.coerce_to_string(r, false, false)?;
+                    let s = self.path_suffix(r)?;
                     Ok(Value::Path(path::canon_path(&format!("{p}{s}")).into()))
                 }
                 _ => {
@@ -1517,6 +1515,18 @@ impl Evaluator {
             Value::ContextString(s) => Ok(s.text.clone()),
             other => Err(type_error("a string", &other)),
         }
+    }
+
+    /// What is appended to a path (`p + v`, `./a/${v}`): `v` as a string,
+    /// which may not refer to the store (a path is not a store object).
+    fn path_suffix(&mut self, v: Value) -> Result<NixStr> {
+        let mut context = StringContext::new();
+        let s = self.coerce_to_string_ctx(v, false, false, &mut context)?;
+        if !context.is_empty() {
+            return err(ErrorKind::ContextAppendedToPath);
+        }
+        forget_empty(context);
+        Ok(s)
     }
 
     /// Nix's `forceStringNoCtx`: the text of a string that must not refer

@@ -349,6 +349,11 @@ const REFUSED: &[&str] = &[
     r#"builtins.listToAttrs [ { name = t; value = 1; } ]"#,
     r#"builtins.catAttrs t [ { } ]"#,
     r#"builtins.groupBy (x: "k${c}") [ 1 ]"#,
+    // a path extended by a string that refers to the store
+    r#"./. + "${t}""#,
+    r#"./. + "/a${c}""#,
+    r#"./a/${t}"#,
+    r#"./a/${c}b"#,
     // names of store objects and outputs
     r#"builtins.placeholder "out${c}""#,
     r#"builtins.toFile t "x""#,
