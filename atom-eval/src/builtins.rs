@@ -235,6 +235,11 @@ fn string(ev: &mut Evaluator, v: &Value) -> Result<NixStr> {
     ev.expect_string(v.clone())
 }
 
+/// A string that must not refer to the store (Nix's `forceStringNoCtx`).
+fn plain_string(ev: &mut Evaluator, v: &Value) -> Result<NixStr> {
+    ev.expect_string_no_context(v.clone())
+}
+
 /// A builtin by name, as a value.
 pub(crate) fn primop(name: &str) -> Option<Value> {
     PRIMOPS
@@ -395,13 +400,13 @@ fn attr_values(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 }
 
 fn get_attr(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
-    let name = string(ev, &a[0])?;
+    let name = plain_string(ev, &a[0])?;
     let sym = ev.sym(&name);
     ev.select(a[1].clone(), sym, span)
 }
 
 fn has_attr(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let name = string(ev, &a[0])?;
+    let name = plain_string(ev, &a[0])?;
     let set = attrs(ev, &a[1])?;
     Ok(Value::Bool(
         ev.interner.lookup(&name).is_some_and(|s| set.contains(s)),
@@ -415,7 +420,7 @@ fn list_to_attrs(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     for item in items.iter() {
         let set = attrs(ev, item)?;
         let name = match set.get(name_sym) {
-            Some(n) => string(ev, &n.clone())?,
+            Some(n) => plain_string(ev, &n.clone())?,
             None => return Err(ev.missing_attr(&set, name_sym, span)),
         };
         named.push((ev.sym(&name), set));
@@ -455,7 +460,7 @@ fn remove_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let names = list(ev, &a[1])?;
     let mut remove = FxHashSet::default();
     for n in names.iter() {
-        let s = string(ev, n)?;
+        let s = plain_string(ev, n)?;
         if let Some(sym) = ev.interner.lookup(&s) {
             remove.insert(sym);
         }
@@ -480,7 +485,7 @@ fn intersect_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 }
 
 fn cat_attrs(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let name = string(ev, &a[0])?;
+    let name = plain_string(ev, &a[0])?;
     let sym = ev.sym(&name);
     let items = list(ev, &a[1])?;
     let mut out = Vec::new();
@@ -738,7 +743,7 @@ fn group_by(ev: &mut Evaluator, a: &[Value], span: Span) -> Result<Value> {
     let mut groups: FxHashMap<Sym, Vec<Value>> = FxHashMap::default();
     for item in l.iter() {
         let key = call1(ev, &f, item.clone(), span)?;
-        let key = ev.expect_string(key)?;
+        let key = ev.expect_string_no_context(key)?;
         let sym = ev.sym(&key);
         groups.entry(sym).or_default().push(item.clone());
     }
@@ -988,7 +993,7 @@ fn groups(s: &str, m: &Match) -> Value {
 }
 
 fn regex_match(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let pattern = string(ev, &a[0])?;
+    let pattern = plain_string(ev, &a[0])?;
     let s = string(ev, &a[1])?;
     let re = regex_for(ev, &pattern)?;
     let mut fuel = ev.regex_fuel(s.len());
@@ -1000,7 +1005,7 @@ fn regex_match(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 }
 
 fn split(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let pattern = string(ev, &a[0])?;
+    let pattern = plain_string(ev, &a[0])?;
     let s = string(ev, &a[1])?;
     let re = regex_for(ev, &pattern)?;
     let mut fuel = ev.regex_fuel(s.len());
@@ -1019,6 +1024,10 @@ fn split(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
         }
     };
     ev.regex_spent(fuel, searched, &pattern)?;
+    if out.is_empty() {
+        // No match: the string itself, its context kept, as Nix 2.8 does.
+        return Ok(list_value(vec![ev.force(a[1].clone())?]));
+    }
     out.push(byte_slice(&s, last, s.len()));
     Ok(list_value(out))
 }
@@ -1037,7 +1046,7 @@ fn to_xml(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 
 fn from_json(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     use serde::de::DeserializeSeed as _;
-    let s = string(ev, &a[0])?;
+    let s = plain_string(ev, &a[0])?;
     let mut de = serde_json::Deserializer::from_str(&s);
     JsonSeed(ev)
         .deserialize(&mut de)
@@ -1135,7 +1144,7 @@ impl<'de> serde::de::Visitor<'de> for JsonKey<'_> {
 }
 
 fn from_toml(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let s = string(ev, &a[0])?;
+    let s = plain_string(ev, &a[0])?;
     let table: toml::Table = toml::from_str(&s).map_err(|e| {
         EvalError::new(
             ErrorKind::InvalidToml {
@@ -1268,13 +1277,13 @@ pub(crate) fn compare_version_strings(mut a: &str, mut b: &str) -> i64 {
 }
 
 fn compare_versions(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let x = string(ev, &a[0])?;
-    let y = string(ev, &a[1])?;
+    let x = plain_string(ev, &a[0])?;
+    let y = plain_string(ev, &a[1])?;
     Ok(Value::Int(compare_version_strings(&x, &y)))
 }
 
 fn split_version(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let s = string(ev, &a[0])?;
+    let s = plain_string(ev, &a[0])?;
     let mut rest: &str = &s;
     let mut out = Vec::new();
     loop {
@@ -1289,7 +1298,7 @@ fn split_version(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
 }
 
 fn parse_drv_name(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let s = ev.coerce_to_string(a[0].clone(), false, false)?;
+    let s = plain_string(ev, &a[0])?;
     let bytes = s.as_bytes();
     let split = (0..bytes.len())
         .find(|&i| bytes[i] == b'-' && i + 1 < bytes.len() && !bytes[i + 1].is_ascii_alphabetic());
@@ -1322,7 +1331,7 @@ fn hash_bytes(algo: &str, data: &[u8]) -> Result<String> {
 }
 
 fn hash_string(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let algo = string(ev, &a[0])?;
+    let algo = plain_string(ev, &a[0])?;
     let s = ev.coerce_to_string(a[1].clone(), false, false)?;
     Ok(Value::string(&hash_bytes(&algo, s.as_bytes())?))
 }
@@ -1451,7 +1460,9 @@ impl Evaluator {
     /// with whatever path: a host binds them in the scope of code that may
     /// read only its own directory (a module), so that a path string naming
     /// another directory, however it was spelled or obtained, is refused,
-    /// and code elsewhere it hands them to still reads only `root`.
+    /// and code elsewhere it hands them to still reads only `root`. Each
+    /// prints and is described as the builtin it stands for (`<PRIMOP>`,
+    /// as Nix prints `builtins.readFile`), not as an application.
     pub fn confined_file_builtins(&self, root: &str) -> Vec<(&'static str, Value)> {
         CONFINED
             .iter()
@@ -1464,6 +1475,7 @@ impl Evaluator {
                 let app = PrimOpApp {
                     op,
                     args: vec![Value::string(root)],
+                    bound_by_host: true,
                 };
                 (*name, Value::PrimOpApp(Rc::new(app)))
             })
@@ -1472,7 +1484,7 @@ impl Evaluator {
 }
 
 fn hash_file(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let algo = string(ev, &a[0])?;
+    let algo = plain_string(ev, &a[0])?;
     let p = path_arg(ev, &a[1])?;
     let data = ev.fs.read_file(&p).map_err(|e| ev.fs_error(&p, e))?;
     Ok(Value::string(&hash_bytes(&algo, &data)?))

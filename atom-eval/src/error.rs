@@ -106,6 +106,14 @@ pub enum ErrorKind {
         #[source]
         source: Option<SharedCause>,
     },
+    /// A string that must be plain (an attribute name, a version, a
+    /// regular expression, a text to parse, …) refers to the store;
+    /// `reference` is the first element of its context in Nix's form.
+    #[error("the string '{text}' is not allowed to refer to a store path (such as '{reference}')")]
+    ContextNotAllowed { text: String, reference: String },
+    /// `path + s` or `./a/${s}` where `s` refers to the store.
+    #[error("a string that refers to a store path cannot be appended to a path")]
+    ContextAppendedToPath,
     #[error("{what} is not available here: {help}")]
     Forbidden { what: String, help: String },
     #[error("{message}")]

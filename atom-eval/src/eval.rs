@@ -745,9 +745,7 @@ impl Evaluator {
         let mut out = String::new();
         for p in parts {
             let v = self.eval(env, p)?;
-            let s = self
-                .coerce_to_string(v, false, false)
-                .map_err(|e| e.with_span_if_none(span))?;
+            let s = self.path_suffix(v).map_err(|e| e.with_span_if_none(span))?;
             out.push_str(&s);
         }
         if !out.starts_with('/') {
@@ -786,7 +784,7 @@ impl Evaluator {
             AttrKey::Static(s) => Ok(*s),
             AttrKey::Dynamic(e) => {
                 let v = self.eval(env, e)?;
-                let s = self.expect_string(v)?;
+                let s = self.expect_string_no_context(v)?;
                 Ok(self.sym(&s))
             }
         }
@@ -861,7 +859,7 @@ impl Evaluator {
                 continue; // `${null} = ...` defines nothing, as in Nix.
             }
             let name = self
-                .expect_string(key)
+                .expect_string_no_context(key)
                 .map_err(|e| e.with_span_if_none(d.span))?;
             let sym = self.sym(&name);
             match entries.binary_search_by_key(&sym, |e| e.0) {
@@ -980,6 +978,7 @@ impl Evaluator {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op: p,
                         args: vec![arg],
+                        bound_by_host: false,
                     })))
                 }
             }
@@ -993,6 +992,7 @@ impl Evaluator {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op: app.op.clone(),
                         args,
+                        bound_by_host: false,
                     })))
                 }
             }
@@ -1234,7 +1234,7 @@ impl Evaluator {
             BinOp::Add => match (&l, &r) {
                 (Value::Int(_) | Value::Float(_), _) => self.arith(op, l, r),
                 (Value::Path(p), _) => {
-                    let s = self.coerce_to_string(r, false, false)?;
+                    let s = self.path_suffix(r)?;
                     Ok(Value::Path(path::canon_path(&format!("{p}{s}")).into()))
                 }
                 _ => {
@@ -1515,6 +1515,44 @@ impl Evaluator {
             Value::ContextString(s) => Ok(s.text.clone()),
             other => Err(type_error("a string", &other)),
         }
+    }
+
+    /// What is appended to a path (`p + v`, `./a/${v}`): `v` as a string,
+    /// which may not refer to the store (a path is not a store object).
+    fn path_suffix(&mut self, v: Value) -> Result<NixStr> {
+        let mut context = StringContext::new();
+        let s = self.coerce_to_string_ctx(v, false, false, &mut context)?;
+        if !context.is_empty() {
+            return err(ErrorKind::ContextAppendedToPath);
+        }
+        forget_empty(context);
+        Ok(s)
+    }
+
+    /// Nix's `forceStringNoCtx`: the text of a string that must not refer
+    /// to the store (names, versions, patterns, texts to parse).
+    pub(crate) fn expect_string_no_context(&mut self, v: Value) -> Result<NixStr> {
+        match self.force(v)? {
+            Value::String(s) => Ok(s),
+            Value::ContextString(s) => Err(self.context_not_allowed(&s)),
+            other => Err(type_error("a string", &other)),
+        }
+    }
+
+    /// The error for a string with context where none is allowed, naming
+    /// the element Nix would name: the first of its context in Nix's
+    /// encoding (`!out!/nix/store/….drv` before `/nix/store/…` before
+    /// `=/nix/store/….drv`).
+    pub(crate) fn context_not_allowed(&self, s: &ContextStr) -> EvalError {
+        let dir = self.store.known.store_dir();
+        let reference = s.context.iter().map(|e| e.encode(dir)).min();
+        EvalError::new(
+            ErrorKind::ContextNotAllowed {
+                text: s.text.to_string(),
+                reference: reference.unwrap_or_default(),
+            },
+            None,
+        )
     }
 
     /// `forceString`, the context added to `context`.

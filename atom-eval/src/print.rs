@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::builtins::sorted_by_name;
 use crate::error::{err, ErrorKind, Result};
 use crate::eval::Evaluator;
-use crate::value::{StringContext, Sym, Value};
+use crate::value::{Attrs, NixStr, StringContext, Sym, Value};
 use rustc_hash::FxHashSet;
 
 /// Formats a float as C's `%g` (six significant digits), which is how Nix
@@ -176,6 +176,8 @@ fn print_into(
         }
         Value::Lambda(_) => out.push_str("<LAMBDA>"),
         Value::PrimOp(_) => out.push_str("<PRIMOP>"),
+        // A builtin the host bound arguments to shows as the builtin.
+        Value::PrimOpApp(app) if app.bound_by_host => out.push_str("<PRIMOP>"),
         Value::PrimOpApp(_) => out.push_str("<PRIMOP-APP>"),
         Value::Thunk(t) => match t.done() {
             Some(inner) => print_into(ev, &inner, out, seen, depth)?,
@@ -217,6 +219,9 @@ struct Ancestors {
     deep: FxHashSet<usize>,
     /// The context of every string written.
     context: StringContext,
+    /// The `drvPath`s of derivations already written in full (XML writes
+    /// a derivation met again as `<repeated />`, as Nix does).
+    drvs_seen: FxHashSet<NixStr>,
 }
 
 impl Ancestors {
@@ -343,6 +348,77 @@ fn json_value(
     Ok(())
 }
 
+/// Nix's `isDerivation`: a set whose `type` is the string `"derivation"`.
+fn is_derivation(ev: &mut Evaluator, a: &Attrs) -> Result<bool> {
+    let Some(kind) = a.get(ev.sym("type")) else {
+        return Ok(false);
+    };
+    let kind = ev.force(kind.clone())?;
+    Ok(matches!(kind.as_str(), Some(s) if &**s == "derivation"))
+}
+
+/// The text of a set's attribute `name` if it is a string (its context is
+/// not taken: Nix shows it without).
+fn string_attr(ev: &mut Evaluator, a: &Attrs, name: &str) -> Result<Option<NixStr>> {
+    let Some(v) = a.get(ev.sym(name)) else {
+        return Ok(None);
+    };
+    Ok(ev.force(v.clone())?.as_str().cloned())
+}
+
+/// A derivation as Nix writes it: `drvPath` and `outPath` shown on the
+/// element, its attributes only the first time its `drvPath` is met.
+fn xml_derivation(
+    ev: &mut Evaluator,
+    a: &Attrs,
+    out: &mut String,
+    indent: usize,
+    ancestors: &mut Ancestors,
+) -> Result<()> {
+    let pad = " ".repeat(indent);
+    let drv_path = string_attr(ev, a, "drvPath")?;
+    let out_path = string_attr(ev, a, "outPath")?;
+    let _ = write!(out, "{pad}<derivation");
+    for (key, value) in [("drvPath", &drv_path), ("outPath", &out_path)] {
+        if let Some(value) = value {
+            let _ = write!(out, " {key}=\"");
+            xml_escape(value, out);
+            out.push('"');
+        }
+    }
+    out.push_str(">\n");
+    let first_time = match drv_path {
+        Some(p) if !p.is_empty() => ancestors.drvs_seen.insert(p),
+        _ => false,
+    };
+    if first_time {
+        xml_attrs(ev, a, out, indent, ancestors)?;
+    } else {
+        xml_empty(out, indent + 2, "repeated", &[]);
+    }
+    let _ = writeln!(out, "{pad}</derivation>");
+    Ok(())
+}
+
+/// The attributes of a set, each an `<attr>` element, in name order.
+fn xml_attrs(
+    ev: &mut Evaluator,
+    a: &Attrs,
+    out: &mut String,
+    indent: usize,
+    ancestors: &mut Ancestors,
+) -> Result<()> {
+    let pad = " ".repeat(indent);
+    for (name, value) in sorted_by_name(ev, a) {
+        let _ = write!(out, "{pad}  <attr name=\"");
+        xml_escape(&name, out);
+        out.push_str("\">\n");
+        xml_into(ev, &value, out, indent + 4, ancestors)?;
+        let _ = writeln!(out, "{pad}  </attr>");
+    }
+    Ok(())
+}
+
 fn xml_escape(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
@@ -427,15 +503,10 @@ fn xml_value(
             ev.make_room(out, p.len())?;
             xml_empty(out, indent, "path", &[("value", p)])
         }
+        Value::Attrs(a) if is_derivation(ev, a)? => xml_derivation(ev, a, out, indent, ancestors)?,
         Value::Attrs(a) => {
             let _ = writeln!(out, "{pad}<attrs>");
-            for (name, value) in sorted_by_name(ev, a) {
-                let _ = write!(out, "{pad}  <attr name=\"");
-                xml_escape(&name, out);
-                out.push_str("\">\n");
-                xml_into(ev, &value, out, indent + 4, ancestors)?;
-                let _ = writeln!(out, "{pad}  </attr>");
-            }
+            xml_attrs(ev, a, out, indent, ancestors)?;
             let _ = writeln!(out, "{pad}</attrs>");
         }
         Value::List(l) => {

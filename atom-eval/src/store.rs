@@ -271,20 +271,8 @@ impl DrvAttr for Attr<'_, '_> {
     }
 
     fn force_string_no_context(&mut self) -> Result<String> {
-        let v = self.ev.borrow_mut().force(self.value.clone())?;
-        match &v {
-            Value::String(s) => Ok(s.to_string()),
-            Value::ContextString(s) => {
-                let dir = self.ev.borrow().store.known.store_dir().clone();
-                let first = s.context.iter().next().map(|e| e.encode(&dir));
-                other(format!(
-                    "the string '{}' is not allowed to refer to a store path (such as '{}')",
-                    s.text,
-                    first.unwrap_or_default()
-                ))
-            }
-            other_value => Err(type_error("a string", other_value)),
-        }
+        let mut ev = self.ev.borrow_mut();
+        Ok(ev.expect_string_no_context(self.value.clone())?.to_string())
     }
 
     fn force_list(&mut self) -> Result<Vec<Self>> {
@@ -377,13 +365,13 @@ fn drv_error(e: DeriveError<EvalError>) -> EvalError {
 
 /// `builtins.placeholder output`.
 pub(crate) fn placeholder(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let output = ev.expect_string(a[0].clone())?;
+    let output = ev.expect_string_no_context(a[0].clone())?;
     Ok(Value::string(&atom_store::hash_placeholder(&output)))
 }
 
 /// `builtins.toFile name text`.
 pub(crate) fn to_file(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
-    let name = ev.expect_string(a[0].clone())?;
+    let name = ev.expect_string_no_context(a[0].clone())?;
     let mut context = StringContext::new();
     let text = ev.expect_string_ctx(a[1].clone(), &mut context)?;
     let text = ev.stored_text(text.to_string(), &context);
@@ -516,7 +504,7 @@ pub(crate) fn append_context(ev: &mut Evaluator, a: &[Value], _: Span) -> Result
                 ));
             }
             for output in outputs.iter() {
-                let output = ev.expect_string(output.clone())?;
+                let output = ev.expect_string_no_context(output.clone())?;
                 context.insert(ContextElem::Built {
                     drv: path.clone(),
                     output: output.to_string(),
@@ -551,7 +539,7 @@ pub(crate) fn path(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
                     }
                 })
             }
-            "name" => name = Some(ev.expect_string(value.clone())?),
+            "name" => name = Some(ev.expect_string_no_context(value.clone())?),
             "filter" | "recursive" | "sha256" => {
                 return err(ErrorKind::Unsupported {
                     what: format!("'{key}' in 'builtins.path'"),

@@ -415,3 +415,60 @@ fn value_representations_stay_small() {
         std::mem::size_of::<Env>()
     );
 }
+
+#[test]
+fn names_refuse_strings_that_refer_to_the_store() {
+    let text = "builtins.toFile \"t\" \"x\"";
+    let path = ok(text).trim_matches('"').to_string();
+    assert_eq!(
+        fails(&format!("{{ ${{{text}}} = 1; }}")),
+        ErrorKind::ContextNotAllowed {
+            text: path.clone(),
+            reference: path.clone(),
+        }
+    );
+    // The element named is the first in Nix's encoding: an output's
+    // `!out!…` before a plain path.
+    let drv = "derivation { name = \"d\"; system = \"x\"; builder = \"/bin/sh\"; }";
+    match fails(&format!(
+        "let d = {drv}; in builtins.getAttr \"${{{text}}}${{d}}\" {{ }}"
+    )) {
+        ErrorKind::ContextNotAllowed { reference, .. } => {
+            assert!(reference.starts_with("!out!/nix/store/"), "{reference}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without context the same names are fine.
+    assert_eq!(
+        ok(&format!(
+            "builtins.attrNames {{ ${{builtins.unsafeDiscardStringContext ({text})}} = 1; }}"
+        )),
+        format!("[ \"{path}\" ]")
+    );
+}
+
+#[test]
+fn confined_file_builtins_show_as_the_builtins() {
+    let shown = crate::run_with_large_stack(|| {
+        let mut ev = evaluator();
+        let confined = ev.confined_file_builtins("/m");
+        let files = ev.make_attrs(confined);
+        let v = ev
+            .eval_source_scoped(
+                "test",
+                "[ files.readFile files.readDir (files.hashFile \"sha256\") builtins.readFile ]",
+                "/m",
+                &[("files", files.clone())],
+            )
+            .unwrap();
+        let v = ev.force_deep(&v).unwrap();
+        let printed = ev.print(&v).unwrap();
+        let error = ev
+            .eval_source_scoped("test", "files.readFile + 1", "/m", &[("files", files)])
+            .unwrap_err();
+        (printed, error.to_string())
+    })
+    .unwrap();
+    assert_eq!(shown.0, "[ <PRIMOP> <PRIMOP> <PRIMOP-APP> <PRIMOP> ]");
+    assert!(shown.1.contains("a built-in function"), "{}", shown.1);
+}

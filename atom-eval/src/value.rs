@@ -205,6 +205,7 @@ impl Value {
             Value::List(_) => "a list",
             Value::Lambda(_) => "a function",
             Value::PrimOp(_) => "a built-in function",
+            Value::PrimOpApp(app) if app.bound_by_host => "a built-in function",
             Value::PrimOpApp(_) => "a partially applied built-in function",
             Value::Thunk(_) => "a thunk",
         }
@@ -501,6 +502,10 @@ pub struct PrimOp {
 pub struct PrimOpApp {
     pub(crate) op: Rc<PrimOp>,
     pub(crate) args: Vec<Value>,
+    /// The arguments were bound by the host, not by the program (a
+    /// module's file builtins confined to its directory): to the program
+    /// this is the builtin itself, so it prints and is described as one.
+    pub(crate) bound_by_host: bool,
 }
 
 /// A host computation behind a thunk. `Fn`, not `FnOnce`: a failed thunk is

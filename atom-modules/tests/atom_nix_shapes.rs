@@ -76,6 +76,7 @@ fn std_shaped_atom() {
         &[],
         concat!(
             "{ attrs = { deep = <LAMBDA>; inject = <PRIMOP-APP>; keep = <LAMBDA>; only = <LAMBDA>; }; ",
+            "files = { exists = <PRIMOP>; hash = <PRIMOP-APP>; read = <PRIMOP>; }; ",
             "fix = <LAMBDA>; name = { split = <LAMBDA>; }; ",
             "seq = { indexed = <LAMBDA>; slice = <LAMBDA>; }; ",
             "text = { lower = <PRIMOP-APP>; lowerFirst = <LAMBDA>; }; ",

@@ -6,6 +6,9 @@
   Seq = mod.seq;
   Attrs = mod.attrs;
   Text = mod.text;
+  # The file builtins, which eka binds to the module's directory: shown
+  # as the builtins themselves.
+  Files = { read = builtins.readFile; exists = std.pathExists; hash = builtins.hashFile "sha256"; };
   # Using the library from inside, through `mod` and through `atom`.
   Uses = {
     split = [ (mod.name.split "lib.tar.gz") (atom.name.split "README") ];
