@@ -85,12 +85,7 @@ fn a_stalling_mirror_is_skipped_for_the_next() {
 fn commands_end_against_a_stalling_server() {
     let sb = Sandbox::new();
     let stall = stalling_server("registry.git");
-    let dir = sb.mkdir("app");
-    std::fs::write(
-        dir.join("atom.toml"),
-        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
-    )
-    .unwrap();
+    let dir = sb.consumer("app");
     let b = format!("{stall}::b");
     for args in [
         vec!["versions", b.as_str()],
@@ -124,9 +119,7 @@ fn commands_end_against_a_stalling_server() {
 #[test]
 fn the_configured_timeout_is_the_one_waited_and_named() {
     let sb = Sandbox::new();
-    let config = sb.home().join(".config/eka/config.toml");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::write(&config, "[net]\ntimeout = 2\n").unwrap();
+    sb.write_config("[net]\ntimeout = 2\n");
     let stall = stalling_server("registry.git");
     let mut cmd = sb.eka_command(sb.path());
     cmd.env_remove("EKA_NETWORK_TIMEOUT").args(["list", &stall]);

@@ -2,7 +2,7 @@
 //! locked version rewritten on its remote is never re-pinned silently;
 //! nothing is lost or half written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::support::{git, git_stdin, GitServer, Registry, RegistryBuilder, Sandbox, Transport};
 
@@ -19,17 +19,6 @@ fn registry(sb: &Sandbox, server: &GitServer) -> Registry {
         .release()
         .atom("b", "2.0.0")
         .build()
-}
-
-/// An atom folder `app` depending on nothing yet.
-fn app(sb: &Sandbox) -> PathBuf {
-    let dir = sb.mkdir("app");
-    std::fs::write(
-        dir.join("atom.toml"),
-        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
-    )
-    .unwrap();
-    dir
 }
 
 /// Republishes `b@1.0.0` of `reg` with other content, and makes the
@@ -70,7 +59,7 @@ fn a_rewritten_version_is_never_repinned_silently() {
     let sb = Sandbox::new();
     let server = sb.server(Transport::File);
     let reg = registry(&sb, &server);
-    let dir = app(&sb);
+    let dir = sb.consumer("app");
     sb.eka(&dir, &["add", &format!("{}::b@=1.0.0", reg.url)])
         .assert_success();
     sb.eka(&dir, &["add", &format!("{}::d", reg.url)])
@@ -169,7 +158,7 @@ fn build_metadata_never_swaps_content_under_one_version() {
         ],
     );
     assert!(git(&reg.path, &["for-each-ref"]).contains("refs/atoms/lib/1.0.0+zzz"));
-    let dir = app(&sb);
+    let dir = sb.consumer("app");
     let run = sb
         .eka(&dir, &["add", &format!("{}::lib@=1.0.0", reg.url)])
         .assert_failure();
@@ -201,7 +190,7 @@ fn concurrent_adds_in_one_project_both_survive() {
         reg = reg.atom(l, "1.0.0");
     }
     let reg = reg.build();
-    let dir = app(&sb);
+    let dir = sb.consumer("app");
     for pair in labels.chunks(2) {
         let runs: Vec<_> = std::thread::scope(|s| {
             let spawned: Vec<_> = pair
@@ -236,7 +225,7 @@ fn concurrent_adds_in_one_project_both_survive() {
 #[test]
 fn a_fifo_in_place_of_the_lock_is_refused() {
     let sb = Sandbox::new();
-    let dir = app(&sb);
+    let dir = sb.consumer("app");
     let made = std::process::Command::new("mkfifo")
         .arg(dir.join("atom.lock"))
         .status()
@@ -253,7 +242,7 @@ fn a_fifo_in_place_of_the_lock_is_refused() {
 #[test]
 fn stale_temporaries_are_cleaned_by_the_next_writer() {
     let sb = Sandbox::new();
-    let dir = app(&sb);
+    let dir = sb.consumer("app");
     for name in [".atom.lock.Ab12Cd", ".atom.toml.x9Y8z7"] {
         std::fs::write(dir.join(name), "half").unwrap();
     }

@@ -626,17 +626,6 @@ fn verify_reports_and_requires_signatures() {
     ");
 }
 
-/// A project's directory holding an atom `app` with no dependencies.
-fn app(sb: &Sandbox) -> std::path::PathBuf {
-    let dir = sb.mkdir("app");
-    std::fs::write(
-        dir.join("atom.toml"),
-        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
-    )
-    .unwrap();
-    dir
-}
-
 /// `eka yank`: the version shows as yanked with its reason, a new lock
 /// never picks it, a lock that pins it keeps it with a warning, and
 /// `eka update` moves off it. Nothing is deleted or moved.
@@ -652,7 +641,7 @@ fn yank_withdraws_a_version_from_resolution() {
         .build();
     let url = reg.url.clone();
     sb.filter(&url, "[URL]");
-    let dir = app(&sb);
+    let dir = sb.consumer("app");
     sb.eka(&dir, &["add", &format!("{url}::a@^0")])
         .assert_success();
     let before = ls_remote(
@@ -1324,7 +1313,7 @@ fn forged_yanks_do_not_withdraw_a_version_under_a_policy() {
     .assert_success();
 
     // Without a policy, the yanks count: 0.1.0 is locked.
-    let open = app(&sb);
+    let open = sb.consumer("app");
     let run = sb.eka(&open, &["add", &format!("{url}::a")]);
     assert!(
         run.success() && run.stdout.contains("locking a 0.1.0"),

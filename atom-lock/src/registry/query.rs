@@ -306,7 +306,10 @@ fn kept_answers(
                     *listed = Some(listed.map_or(kept.listed, |l| l.min(kept.listed)));
                     Ok(kept.refs)
                 }
-                Ok(None) => Err(MirrorFailure::new(text.clone(), "no listing of it is cached")),
+                Ok(None) => Err(MirrorFailure::new(
+                    text.clone(),
+                    "no listing of it is cached",
+                )),
                 Err(e) => Err(MirrorFailure::new(
                     text.clone(),
                     format!("its cached listing cannot be read: {e}"),

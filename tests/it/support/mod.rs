@@ -217,6 +217,23 @@ impl Sandbox {
     }
 
     /// A new, empty directory `name` in the sandbox.
+    /// Writes the user's configuration file (`~/.config/eka/config.toml`
+    /// of the sandbox's home); its path.
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.home().join(".config/eka/config.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A directory `name` holding an atom `name` 0.1.0 with no dependency
+    /// (not in a repository): a consumer for `eka add`.
+    pub fn consumer(&self, name: &str) -> PathBuf {
+        let dir = self.mkdir(name);
+        std::fs::write(dir.join("atom.toml"), atom_toml(name, "0.1.0")).unwrap();
+        dir
+    }
+
     pub fn mkdir(&self, name: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::create_dir_all(&path).expect("create directory in sandbox");
