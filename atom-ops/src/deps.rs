@@ -60,7 +60,7 @@ pub enum DepsError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Trust(#[from] crate::trust::TrustError),
-    #[error("atom.lock no longer satisfies the trust policy of atom.toml:\n  {}", .0.join("\n  "))]
+    #[error("atom.lock no longer satisfies the trust policies it was locked under:\n  {}", .0.join("\n  "))]
     #[diagnostic(code(atom::trust::lock_untrusted))]
     Untrusted(Vec<String>),
     #[error(transparent)]

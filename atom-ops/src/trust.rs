@@ -349,7 +349,12 @@ pub fn recheck(policies: &[SetPolicy], lock: &Lockfile) -> Vec<String> {
         };
         let name = format!("{}@{}", a.label, a.version);
         if let Err(e) = p.policy.check_recorded(&name, a.root, &a.signers) {
-            out.push(format!("the set `{}` refuses {}: {}", p.set, e.atom, e.why));
+            let (set, atom, why) = (&p.set, &e.atom, &e.why);
+            let origin = match p.declared_in.as_str() {
+                atom_format::manifest::MANIFEST_FILE => String::new(),
+                sibling => format!(" (policy of {sibling})"),
+            };
+            out.push(format!("the set `{set}`{origin} refuses {atom}: {why}"));
         }
     }
     out

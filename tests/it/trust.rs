@@ -910,7 +910,7 @@ fn the_lock_enforces_a_sets_policy() {
     --- stderr ---
     atom::trust::lock_untrusted
 
-      × atom.lock no longer satisfies the trust policy of atom.toml:
+      × atom.lock no longer satisfies the trust policies it was locked under:
       │   the set `reg` refuses a@0.1.0: the signers the lock records no longer
       │ satisfy the policy ([ALICE]:
       │ line 1: the key expired (valid-before [TIME]) before the
@@ -1024,7 +1024,8 @@ fn a_siblings_policy_applies_to_the_lock_that_pins_its_dependencies() {
     repo.write("lib/allowed_signers", &revoked);
     let run = sb.eka(&app, &["lock", "--check"]);
     assert!(
-        run.stderr.contains("the set `reg` refuses a@0.1.0"),
+        run.stderr
+            .contains("the set `reg` (policy of lib/atom.toml) refuses a@0.1.0"),
         "{run}"
     );
     repo.write(
