@@ -60,13 +60,18 @@ git -C "$base" config gc.auto 0
 git -C "$base" add -A
 git -C "$base" commit -q -m atoms
 git -C "$base" gc -q
-# Each run publishes from its own copy of the monorepo to its own remote.
+# Each run publishes from its own copy of the monorepo (work tree too:
+# publish refuses a work tree that differs from HEAD, and git's index is
+# refreshed so that both cases find it clean without hashing files again)
+# to its own remote; the previous run's copies are removed.
 cat > "$W/fresh.sh" <<SH
 set -e
-n=\$(( \$(cat "$W/n" 2>/dev/null || echo 0) + 1 ))
+p=\$(cat "$W/n" 2>/dev/null || echo 0)
+n=\$(( p + 1 ))
 echo \$n > "$W/n"
-mkdir "$W/mono.\$n"
-cp -a "$base/.git" "$W/mono.\$n/.git"
+rm -rf "$W/mono.\$p" "$W/remote.\$p.git"
+cp -a "$base" "$W/mono.\$n"
+git -C "$W/mono.\$n" update-index -q --refresh
 git init -q --bare "$W/remote.\$n.git"
 git -C "$W/remote.\$n.git" config gc.auto 0
 git -C "$W/remote.\$n.git" config maintenance.auto false
@@ -132,7 +137,8 @@ import json, sys
 for path in sys.argv[1:]:
     r = json.load(open(path))["results"]
     for x in r:
-        print(f"median {x['median']:.3f} s  (mean {x['mean']:.3f} ± {x['stddev']:.3f})  {x['command']}")
-    print(f"ratio (second / first, medians): {r[1]['median'] / r[0]['median']:.3f}")
+        print(f"median {x['median']:.3f} s  (mean {x['mean']:.3f} ± {x['stddev']:.3f}, min {x['min']:.3f})  {x['command']}")
+    ratio = lambda k: r[1][k] / r[0][k]
+    print(f"ratio (second / first): medians {ratio('median'):.3f}, means {ratio('mean'):.3f}, minima {ratio('min'):.3f}")
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -331,7 +331,8 @@ pub fn publish(
     let (remote_refs, (root, mut prepared, manifests)) = (remote_refs?, prepared?);
     drop(reading);
     if !request.allow_dirty {
-        refuse_uncommitted(&repo, source, &rev, &prepared)?;
+        tracing::info_span!(target: "eka::phase", "check work tree")
+            .in_scope(|| refuse_uncommitted(&repo, source, &rev, &prepared))?;
     }
     if !request.no_verify {
         tracing::info_span!(target: "eka::phase", "check dependencies").in_scope(|| {
@@ -344,6 +345,7 @@ pub fn publish(
     check_root(&remote_refs, root)?;
     let plan = plan(&repo, connections, &url, &remote_refs, &prepared)?;
     let mut wanted = wanted_refs(&plan, &prepared, root, &remote_refs);
+    let signing = tracing::info_span!(target: "eka::phase", "sign").entered();
     let signatures = crate::sign::at_publish(
         &repo,
         request.sign,
@@ -358,6 +360,7 @@ pub fn publish(
                 .collect()
         },
     )?;
+    drop(signing);
     wanted.extend(signatures.iter().flat_map(|s| s.refs.iter().cloned()));
     let local_updates = local_updates(&repo, &wanted)?;
     let mut report = PublishReport {
