@@ -345,7 +345,6 @@ pub fn publish(
     check_root(&remote_refs, root)?;
     let plan = plan(&repo, connections, &url, &remote_refs, &prepared)?;
     let mut wanted = wanted_refs(&plan, &prepared, root, &remote_refs);
-    let signing = tracing::info_span!(target: "eka::phase", "sign").entered();
     let signatures = crate::sign::at_publish(
         &repo,
         request.sign,
@@ -360,7 +359,6 @@ pub fn publish(
                 .collect()
         },
     )?;
-    drop(signing);
     wanted.extend(signatures.iter().flat_map(|s| s.refs.iter().cloned()));
     let local_updates = local_updates(&repo, &wanted)?;
     let mut report = PublishReport {
