@@ -3,7 +3,10 @@
 # whose manifests disagree with the rest of the graph (issue 17 #14);
 # figures, not a test.
 #
-#   bench/resolve-cost.sh [path/to/eka]      (default: target/release/eka)
+#   bench/resolve-cost.sh [path/to/eka ...]  (default: target/release/eka)
+#   bench/resolve-cost.sh before/eka after/eka   side by side: each N is
+#                                            measured with each binary in turn
+#   RUNS=3 bench/resolve-cost.sh             runs per binary and N (1)
 #   NS="1000 5000 20000" bench/resolve-cost.sh
 #   KEEP=1 bench/resolve-cost.sh             keeps the work folder
 #
@@ -19,9 +22,15 @@
 # `/usr/bin/time -v` (wall time, peak memory) from an empty cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EKA=$(realpath "${1:-target/release/eka}")
+[ $# -gt 0 ] || set -- target/release/eka
+for bin in "$@"; do
+    [ -x "$bin" ] || { echo "no eka at $bin (cargo build --release -p atom-cli)" >&2; exit 2; }
+done
+EKAS=()
+for bin in "$@"; do EKAS+=("$(realpath "$bin")"); done
+# The registries are published with the first binary.
+EKA=${EKAS[0]}
 NS=${NS:-1000 5000 20000}
-[ -x "$EKA" ] || { echo "no eka at $EKA (cargo build --release -p atom-cli)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/eka-bench-resolve.XXXXXX")
 cleanup() { if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi; }
@@ -84,7 +93,7 @@ PY
     echo "$url"
 }
 
-printf '| N versions of a | result | wall time | peak memory |\n|---:|:---|---:|---:|\n'
+printf '| N versions of a | eka | result | wall time | CPU (user + sys) | peak memory |\n|---:|:---|:---|---:|---:|---:|\n'
 for n in $NS; do
     url=$(registry "$n")
     app=$W/app-$n
@@ -92,21 +101,28 @@ for n in $NS; do
     printf '[package]\nlabel = "app"\nversion = "0.1.0"\n\n[package.sets]\nreg = "%s"\n\n[deps.from.reg]\nc = "^1"\n' "$url" >"$app/atom.toml"
     (cd "$app" && "$EKA" lock >/dev/null 2>&1)
     cp "$app/atom.toml" "$app/atom.toml.orig"
-    rm -rf "$XDG_CACHE_HOME/eka"
-    set +e
-    (cd "$app" && /usr/bin/time -v "$EKA" add "$url::a@^1") >"$W/out-$n" 2>&1
-    status=$?
-    set -e
-    wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$W/out-$n")
-    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/out-$n")
-    if [ "$status" = 0 ]; then
-        result="added: $(grep -o 'a@1\.0\.[0-9]*\|a 1\.0\.[0-9]*' "$app/atom.lock" "$W/out-$n" 2>/dev/null | head -1 | sed 's/.*://')"
-    elif grep -q too_costly "$W/out-$n"; then
-        result="eka::resolve::too_costly"
-    else
-        result="failed (exit $status)"
-    fi
-    printf '| %s | %s | %s | %s MiB |\n' "$n" "$result" "$wall" "$((rss / 1024))"
-    [ -n "${VERBOSE:-}" ] && cat "$W/out-$n"
-    mv "$app/atom.toml.orig" "$app/atom.toml"
+    for run in $(seq "${RUNS:-1}"); do
+        for bin in "${EKAS[@]}"; do
+            rm -rf "$XDG_CACHE_HOME/eka"
+            set +e
+            (cd "$app" && /usr/bin/time -v "$bin" add "$url::a@^1") >"$W/out-$n" 2>&1
+            status=$?
+            set -e
+            wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$W/out-$n")
+            rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/out-$n")
+            user=$(sed -n 's/.*User time (seconds): //p' "$W/out-$n")
+            sys=$(sed -n 's/.*System time (seconds): //p' "$W/out-$n")
+            cpu=$(python3 -c "print(f'{$user + $sys:.2f} s')")
+            if [ "$status" = 0 ]; then
+                result="added: $(grep -o 'a@1\.0\.[0-9]*\|a 1\.0\.[0-9]*' "$app/atom.lock" "$W/out-$n" 2>/dev/null | head -1 | sed 's/.*://')"
+            elif grep -q too_costly "$W/out-$n"; then
+                result="eka::resolve::too_costly"
+            else
+                result="failed (exit $status)"
+            fi
+            printf '| %s | %s | %s | %s | %s | %s MiB |\n' "$n" "${bin#$PWD/}" "$result" "$wall" "$cpu" "$((rss / 1024))"
+            [ -n "${VERBOSE:-}" ] && cat "$W/out-$n"
+            cp "$app/atom.toml.orig" "$app/atom.toml"
+        done
+    done
 done

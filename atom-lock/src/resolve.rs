@@ -376,6 +376,9 @@ fn plan(
     // Each label's versions once, not once per requirement: thousands of
     // versions may each require another version of one atom.
     let mut listed: HashMap<&Label, BTreeMap<&Version, &VersionEntry>> = HashMap::new();
+    // Thousands of requirements may allow thousands of versions each: what
+    // is asked already is looked up, not searched for.
+    let mut asked_blobs: HashSet<CommitId> = HashSet::new();
     for dep in frontier.iter().filter(|dep| &dep.set == set) {
         let id = AtomId::compute(&root, &dep.label);
         if !listed.contains_key(&dep.label) {
@@ -411,7 +414,7 @@ fn plan(
                 continue;
             }
             if let Some(blob) = versions[v].manifest {
-                if !request.manifests.iter().any(|(_, _, b)| *b == blob) {
+                if asked_blobs.insert(blob) {
                     request.manifests.push((dep.label.clone(), v.clone(), blob));
                 }
             }

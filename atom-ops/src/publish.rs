@@ -331,7 +331,8 @@ pub fn publish(
     let (remote_refs, (root, mut prepared, manifests)) = (remote_refs?, prepared?);
     drop(reading);
     if !request.allow_dirty {
-        refuse_uncommitted(&repo, source, &rev, &prepared)?;
+        tracing::info_span!(target: "eka::phase", "check work tree")
+            .in_scope(|| refuse_uncommitted(&repo, source, &rev, &prepared))?;
     }
     if !request.no_verify {
         tracing::info_span!(target: "eka::phase", "check dependencies").in_scope(|| {

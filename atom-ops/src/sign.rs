@@ -400,5 +400,7 @@ pub fn at_publish(
     if dry_run || statements.is_empty() {
         return Ok(None);
     }
-    sign_into(repo, &key, &statements).map(Some)
+    tracing::info_span!(target: "eka::phase", "sign")
+        .in_scope(|| sign_into(repo, &key, &statements))
+        .map(Some)
 }

@@ -8,12 +8,14 @@
 //! security key, and RSA keys (the `rsa` crate's private-key operations are
 //! not constant-time, RUSTSEC-2023-0071; OpenSSH's are). Many statements are
 //! signed in one `ssh-keygen` run, so a passphrase is asked once, not once
-//! per atom.
+//! per atom. In-process signatures of many statements are made on every
+//! core.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use gix::ObjectId;
+use rayon::prelude::*;
 use ssh_key::private::KeypairData;
 use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
 
@@ -244,7 +246,7 @@ impl SigningKey {
     pub fn sign(&self, payloads: &[Vec<u8>]) -> Result<Vec<SshSig>, SignError> {
         match &self.source {
             Source::InProcess(key) => payloads
-                .iter()
+                .par_iter()
                 .map(|p| {
                     key.sign(NAMESPACE, HashAlg::Sha512, p)
                         .map_err(SignError::InProcess)
@@ -399,12 +401,12 @@ pub fn sign_statements(
     tagger: &Tagger,
 ) -> Result<Vec<StatementTag>, SignError> {
     let tags: Vec<TagObject> = statements
-        .iter()
+        .par_iter()
         .map(|s| signature_tag(s, tagger))
         .collect();
     let signed = sign_tags(key, tags)?;
     Ok(statements
-        .iter()
+        .par_iter()
         .zip(signed)
         .map(|(statement, (tag, signer))| {
             let atom = atom_format::refs::AtomVersion::new(
@@ -444,7 +446,7 @@ fn sign_tags(
 ) -> Result<Vec<(TagObject, KeyFingerprint)>, SignError> {
     let payloads: Vec<Vec<u8>> = tags.iter().map(TagObject::payload).collect();
     let signatures = key.sign(&payloads)?;
-    tags.into_iter()
+    tags.into_par_iter()
         .zip(signatures)
         .map(|(mut tag, signature)| {
             let armored = signature

@@ -39,6 +39,7 @@ fn publish_and_lock_print_their_phases() {
         phases(&run.stderr),
         [
             "read commit, list remote",
+            "check work tree",
             "check dependencies",
             "digests",
             "write commits",

@@ -7,7 +7,7 @@
 //! [`Registry::round`] each goes on to its fetch as soon as its own
 //! listing is in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use atom_format::Label;
@@ -173,13 +173,14 @@ impl<'c> GitRegistry<'c> {
     ) -> Result<Vec<(CommitId, Vec<u8>)>, RegistryError> {
         let set = &request.set;
         let mut wants: Vec<CommitId> = Vec::new();
+        let mut seen: HashSet<&CommitId> = HashSet::new();
         for id in request
             .manifests
             .iter()
             .map(|(_, _, blob)| blob)
             .chain(&request.atoms)
         {
-            if !wants.contains(id) && !self.cache.has(id) {
+            if seen.insert(id) && !self.cache.has(id) {
                 wants.push(*id);
             }
         }
