@@ -54,8 +54,9 @@ fresh() {
     done
   else
     repo="$work/mono.$n" remote="$work/remote.$n.git"
-    mkdir "$repo"
-    cp -a "$mono/.git" "$repo/.git"
+    # The work tree too: publish refuses one that differs from HEAD.
+    cp -a "$mono" "$repo"
+    git -C "$repo" update-index -q --refresh
   fi
   git init -q --bare "$remote"
   sync
