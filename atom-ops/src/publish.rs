@@ -729,13 +729,35 @@ fn prepare(
     let root = git::root_commit(repo, source)?;
     let tree = git::commit_tree(repo, source)?;
     let discovery = git::discover_atoms(repo, tree)?;
+    let selected = select(repo, tree, &discovery, rev, selection)?;
+    let parsed = parse_manifests(repo, &discovery, &selected, rev)?;
+    let prepared = selected
+        .into_iter()
+        .map(|found| prepare_atom(found, &parsed[found.path.as_str()], source, &root))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((root, prepared, parsed))
+}
+
+/// The atoms `selection` names among those found in `tree`; none is an
+/// error.
+fn select<'d>(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    discovery: &'d git::Discovery,
+    rev: &str,
+    selection: &Selection,
+) -> Result<Vec<&'d FoundAtom>, PublishError> {
     let by_path: BTreeMap<&str, &FoundAtom> = discovery
         .atoms
         .iter()
         .map(|a| (a.path.as_str(), a))
         .collect();
-    let found_paths = || discovery.atoms.iter().map(|a| a.path.clone()).collect();
-
+    let root_manifest = || match discovery.root_manifest {
+        true => Err(PublishError::RootManifest {
+            rev: rev.to_owned(),
+        }),
+        false => Ok(()),
+    };
     let selected: Vec<&FoundAtom> = match selection {
         Selection::Enclosing | Selection::Dirs(_) => {
             unreachable!("selections are made repository-relative first")
@@ -744,10 +766,8 @@ fn prepare(
             let mut out = Vec::new();
             for p in paths {
                 let norm = normalize_path(p);
-                if norm.is_empty() && discovery.root_manifest {
-                    return Err(PublishError::RootManifest {
-                        rev: rev.to_owned(),
-                    });
+                if norm.is_empty() {
+                    root_manifest()?;
                 }
                 match by_path.get(norm.as_str()) {
                     Some(a) if !out.contains(a) => out.push(*a),
@@ -756,7 +776,7 @@ fn prepare(
                         return Err(PublishError::NotAnAtom {
                             path: p.clone(),
                             rev: rev.to_owned(),
-                            found: found_paths(),
+                            found: discovery.atoms.iter().map(|a| a.path.clone()).collect(),
                         })
                     }
                 }
@@ -764,25 +784,20 @@ fn prepare(
             out
         }
         Selection::All => match ekala_packages(repo, tree)? {
-            Some(listed) => {
-                let mut out = Vec::new();
-                for p in listed {
-                    let a = by_path.get(normalize_path(&p).as_str()).ok_or_else(|| {
-                        PublishError::EkalaMissing {
+            Some(listed) => listed
+                .iter()
+                .map(|p| {
+                    by_path
+                        .get(normalize_path(p).as_str())
+                        .copied()
+                        .ok_or_else(|| PublishError::EkalaMissing {
                             path: p.clone(),
                             rev: rev.to_owned(),
-                        }
-                    })?;
-                    out.push(*a);
-                }
-                out
-            }
+                        })
+                })
+                .collect::<Result<_, _>>()?,
             None => {
-                if discovery.root_manifest {
-                    return Err(PublishError::RootManifest {
-                        rev: rev.to_owned(),
-                    });
-                }
+                root_manifest()?;
                 discovery.atoms.iter().collect()
             }
         },
@@ -792,9 +807,19 @@ fn prepare(
             rev: rev.to_owned(),
         });
     }
+    Ok(selected)
+}
 
-    // Labels must be unique among all atoms of the commit, not only the
-    // selected ones: verification finds an atom in its origin by label.
+/// Every atom's manifest, parsed (in parallel), by path. Labels must be
+/// unique among all atoms of the commit, not only the selected ones:
+/// verification finds an atom in its origin by label. A broken manifest
+/// outside the selection does not stop others from being published.
+fn parse_manifests(
+    repo: &gix::Repository,
+    discovery: &git::Discovery,
+    selected: &[&FoundAtom],
+    rev: &str,
+) -> Result<Manifests, PublishError> {
     let sync = repo.clone().into_sync();
     let manifests = discovery
         .atoms
@@ -829,37 +854,39 @@ fn prepare(
                 }
                 parsed.insert(found.path, m);
             }
-            // A broken manifest outside the selection does not stop others
-            // from being published.
             Err(e) if selected.iter().any(|s| s.path == found.path) => return Err(e),
             Err(_) => {}
         }
     }
+    Ok(parsed)
+}
 
-    let mut prepared = Vec::with_capacity(selected.len());
-    for found in selected {
-        let m = &parsed[found.path.as_str()];
-        let atom = AtomVersion::new(m.package.label.clone(), m.package.version.clone());
-        atom.check_ref_names()
-            .map_err(|source| PublishError::RefName {
-                path: found.path.clone(),
-                source,
-            })?;
-        let commit = AtomCommit {
-            tree: found.tree,
-            origin: source,
-            label: atom.label.clone(),
-            version: atom.version.clone(),
-        };
-        prepared.push(Prepared {
-            found: found.clone(),
-            commit_id: commit.id(),
-            id: AtomId::compute(&root, &atom.label),
-            atom,
-            commit,
-        });
-    }
-    Ok((root, prepared, parsed))
+/// The atom commit of `found` (its manifest `m`) from `source`.
+fn prepare_atom(
+    found: &FoundAtom,
+    m: &Manifest,
+    source: ObjectId,
+    root: &ObjectId,
+) -> Result<Prepared, PublishError> {
+    let atom = AtomVersion::new(m.package.label.clone(), m.package.version.clone());
+    atom.check_ref_names()
+        .map_err(|source| PublishError::RefName {
+            path: found.path.clone(),
+            source,
+        })?;
+    let commit = AtomCommit {
+        tree: found.tree,
+        origin: source,
+        label: atom.label.clone(),
+        version: atom.version.clone(),
+    };
+    Ok(Prepared {
+        found: found.clone(),
+        commit_id: commit.id(),
+        id: AtomId::compute(root, &atom.label),
+        atom,
+        commit,
+    })
 }
 
 /// Refuses to publish `HEAD` while the work tree changes the files of
