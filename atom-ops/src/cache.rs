@@ -5,12 +5,15 @@
 //!   and the manifests resolution read; each atom that passed its checks
 //!   is kept alive by a ref `refs/cache/<atom id>/<version>`;
 //! - `parsed/`: packs of parsed and bound Nix files, one per evaluated atom
-//!   ([`atom_modules::packs`]), named by the atom's git tree or directory.
+//!   ([`atom_modules::packs`]), named by the atom's git tree or directory;
+//! - `listings/`: remotes' ref listings kept for `--offline` queries
+//!   ([`atom_lock::registry::listings`]).
 //!
 //! [`gc`] keeps what the locks (`atom.lock`) under the given directories
 //! use, and removes the rest: the refs of atoms no lock pins, then every
 //! object no remaining ref reaches (`git gc --prune=now`), then the packs
-//! of atoms that neither a lock pins nor lie under those directories.
+//! of atoms that neither a lock pins nor lie under those directories, then
+//! the listings of remotes that no lock names as a mirror.
 //!
 //! Concurrency. The repository is collected under the cache's exclusive
 //! lock ([`Access::Write`]), the lock every eka takes for as long as it
@@ -28,6 +31,7 @@ use atom_format::commit::AtomCommit;
 use atom_git::cache;
 use atom_git::{Access, Cache, CacheError, GitError, RefUpdate};
 use atom_lock::lock::{AnyLock, LockError, LOCK_FILE};
+use atom_lock::registry::listings::{self, KeptFile};
 use atom_modules::packs;
 use atom_modules::Identity;
 use gix::ObjectId;
@@ -87,6 +91,8 @@ pub struct GcReport {
     pub removed: Vec<CachedAtom>,
     pub packs_kept: usize,
     pub packs_removed: Vec<RemovedPack>,
+    pub listings_kept: usize,
+    pub listings_removed: Vec<KeptFile>,
     /// Bytes of the cache before.
     pub bytes_before: u64,
     /// Bytes freed: measured after removing; with `dry_run`, the disk size
@@ -190,6 +196,13 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
             .file_name()
             .is_some_and(|n| keep_packs.contains(&*n.to_string_lossy()))
     });
+    let mirrors = locked_mirrors(&locks)?;
+    let (listings_keep, listings_gone): (Vec<_>, Vec<_>) = cache
+        .as_ref()
+        .map(listings::kept_files)
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|f| mirrors.contains(&f.url));
     let bytes_freed = match (&cache, request.dry_run) {
         (_, true) => {
             let git = match &cache {
@@ -197,6 +210,7 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
                 None => 0,
             };
             git + packs_gone.iter().map(|p| p.bytes).sum::<u64>()
+                + listings_gone.iter().map(|f| f.bytes).sum::<u64>()
         }
         (cache, false) => {
             if let Some(c) = cache {
@@ -204,6 +218,7 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
                 collect_git(c)?;
             }
             remove_packs(&packs_gone)?;
+            remove_files(listings_gone.iter().map(|f| f.path.as_path()))?;
             bytes_before.saturating_sub(dir_bytes(&dir))
         }
     };
@@ -215,6 +230,8 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
         removed,
         packs_kept: packs_keep.len(),
         packs_removed: packs_gone,
+        listings_kept: listings_keep.len(),
+        listings_removed: listings_gone,
         bytes_before,
         bytes_freed,
     })
@@ -501,20 +518,45 @@ fn list_packs(dir: &Path) -> Vec<RemovedPack> {
 }
 
 fn remove_packs(packs: &[RemovedPack]) -> Result<(), CacheOpsError> {
-    for pack in packs {
-        match std::fs::remove_file(&pack.path) {
+    remove_files(packs.iter().map(|p| p.path.as_path()))
+}
+
+fn remove_files<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<(), CacheOpsError> {
+    for path in paths {
+        match std::fs::remove_file(path) {
             Ok(()) => {}
             // Removed meanwhile (another eka's pruning): what was wanted.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
                 return Err(CacheOpsError::Remove {
-                    path: pack.path.clone(),
+                    path: path.to_owned(),
                     source,
                 })
             }
         }
     }
     Ok(())
+}
+
+/// The mirrors the locks name (as URLs are written in listings), whose
+/// kept listings stay.
+fn locked_mirrors(locks: &[PathBuf]) -> Result<HashSet<String>, CacheOpsError> {
+    let mut mirrors = HashSet::new();
+    for path in locks {
+        let lock = AnyLock::read(path).map_err(|source| CacheOpsError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+        match lock {
+            AnyLock::Eka(l) => mirrors.extend(
+                l.atoms()
+                    .iter()
+                    .flat_map(|a| a.mirrors.iter().map(ToString::to_string)),
+            ),
+            AnyLock::Eka03(l) => mirrors.extend(l.atoms().filter_map(|a| a.mirror.clone())),
+        }
+    }
+    Ok(mirrors)
 }
 
 /// Bytes of the files under `dir` (0 when there is none).

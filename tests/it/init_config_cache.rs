@@ -613,6 +613,16 @@ fn cache_shows_and_gc_keeps_what_locks_pin() {
         .join(".cache/eka/parsed/0123456789abcdef0123456789abcdef.pack");
     std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
     std::fs::write(&stale, vec![7u8; 3000]).unwrap();
+    // Listings kept for --offline: of a mirror the kept lock names, and of
+    // a remote no lock names.
+    let listings = sb.home().join(".cache/eka/listings");
+    std::fs::create_dir_all(&listings).unwrap();
+    let listing =
+        |url: &str| format!("url = \"{url}\"\n\n[listed]\n\"refs/atoms/\" = 1\n\n[refs]\n");
+    let used = listings.join("used.toml");
+    std::fs::write(&used, listing(&reg.url)).unwrap();
+    let unused = listings.join("unused.toml");
+    std::fs::write(&unused, listing("https://example.invalid/gone.git")).unwrap();
 
     // --dry-run lists, removes nothing.
     let refs_before = cache_refs(&sb);
@@ -621,17 +631,18 @@ fn cache_shows_and_gc_keeps_what_locks_pin() {
         .assert_success();
     size_settings(&sb).bind(|| {
         insta::assert_snapshot!(run.transcript(), @"
-    status: 0
-    --- stdout ---
-    Read 1 lock; keeping 1 atom
-    Would remove c 1.0.0 (e87b886450ec)
-    Would remove [SANDBOX]/home/.cache/eka/parsed/0123456789abcdef0123456789abcdef.pack ([SIZE])
-    1 atom and 1 parse pack to remove; would free about [SIZE]
-    --- stderr ---
-    ")
+        status: 0
+        --- stdout ---
+        Read 1 lock; keeping 1 atom
+        Would remove c 1.0.0 (e87b886450ec)
+        Would remove [SANDBOX]/home/.cache/eka/parsed/0123456789abcdef0123456789abcdef.pack ([SIZE])
+        Would remove the listing of https://example.invalid/gone.git ([SIZE])
+        1 atom, 1 parse pack and 1 listing to remove; would free about [SIZE]
+        --- stderr ---
+        ")
     });
     assert_eq!(cache_refs(&sb), refs_before);
-    assert!(stale.exists());
+    assert!(stale.exists() && unused.exists());
     git(&cache_git(&sb), &["cat-file", "-e", &c_commit]);
 
     let run = sb
@@ -644,6 +655,12 @@ fn cache_shows_and_gc_keeps_what_locks_pin() {
     assert_eq!(v["packs_kept"], 1);
     assert_eq!(v["packs_removed"].as_array().unwrap().len(), 1);
     assert!(v["bytes_freed"].as_u64().unwrap() >= 3000, "{v}");
+    assert_eq!(v["listings_kept"], 1, "{v}");
+    assert_eq!(
+        v["listings_removed"][0]["url"],
+        "https://example.invalid/gone.git"
+    );
+    assert!(used.exists() && !unused.exists());
     assert_eq!(cache_refs(&sb).len(), 1);
     assert!(!stale.exists());
     // The atom's objects are gone, not only its ref.
@@ -662,12 +679,12 @@ fn cache_shows_and_gc_keeps_what_locks_pin() {
         .assert_success();
     size_settings(&sb).bind(|| {
         insta::assert_snapshot!(run.transcript(), @"
-    status: 0
-    --- stdout ---
-    Read 2 locks; keeping 2 atoms
-    0 atoms and 0 parse packs removed; freed [SIZE]
-    --- stderr ---
-    ")
+        status: 0
+        --- stdout ---
+        Read 2 locks; keeping 2 atoms
+        0 atoms, 0 parse packs and 0 listings removed; freed [SIZE]
+        --- stderr ---
+        ")
     });
     assert_eq!(cache_refs(&sb).len(), 2);
 }

@@ -92,6 +92,8 @@ fn collected(report: &GcReport, global: &Global) -> miette::Result<ExitCode> {
             "removed": report.removed,
             "packs_kept": report.packs_kept,
             "packs_removed": report.packs_removed,
+            "listings_kept": report.listings_kept,
+            "listings_removed": report.listings_removed,
             "bytes_before": report.bytes_before,
             "bytes_freed": report.bytes_freed,
         }))?;
@@ -117,16 +119,25 @@ fn collected(report: &GcReport, global: &Global) -> miette::Result<ExitCode> {
     for pack in &report.packs_removed {
         outln!("{verb} {} ({})", pack.path.display(), bytes(pack.bytes));
     }
+    for listing in &report.listings_removed {
+        let url = match listing.url.is_empty() {
+            true => listing.path.display().to_string(),
+            false => listing.url.clone(),
+        };
+        outln!("{verb} the listing of {url} ({})", bytes(listing.bytes));
+    }
     let freed = match report.dry_run {
         true => format!("would free about {}", bytes(report.bytes_freed)),
         false => format!("freed {}", bytes(report.bytes_freed)),
     };
     outln!(
-        "{} atom{} and {} parse pack{} {}; {freed}",
+        "{} atom{}, {} parse pack{} and {} listing{} {}; {freed}",
         report.removed.len(),
         plural(report.removed.len()),
         report.packs_removed.len(),
         plural(report.packs_removed.len()),
+        report.listings_removed.len(),
+        plural(report.listings_removed.len()),
         match report.dry_run {
             true => "to remove",
             false => "removed",

@@ -73,6 +73,39 @@ pub struct KeptListing {
     pub listed: SystemTime,
 }
 
+/// A file of a kept listing, for collecting them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeptFile {
+    /// The remote it is a listing of (empty if the file does not read).
+    pub url: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Every listing kept in `cache` (whose lock the caller holds), sorted by
+/// path.
+pub fn kept_files(cache: &Cache) -> Vec<KeptFile> {
+    let Ok(entries) = std::fs::read_dir(cache.dir().join(LISTINGS_SUBDIR)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<KeptFile> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            let path = e.path();
+            let url = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| toml::from_str::<Stored>(&t).ok())
+                .map(|s| s.url)
+                .unwrap_or_default();
+            let bytes = e.metadata().map_or(0, |m| m.len());
+            KeptFile { url, path, bytes }
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
 /// Whether `name` is under `prefix` (or is that exact ref).
 fn under(name: &str, prefix: &str) -> bool {
     name.starts_with(prefix)
