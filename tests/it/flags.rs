@@ -172,6 +172,21 @@ fn offline_queries_answer_from_the_listings_kept_online() {
         );
         assert!(cached.stderr.trim_end().ends_with(" ago"), "{cached}");
     }
+    // --json says when the answering listing was made; online, nothing.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for args in [
+        vec!["--json", "versions", &hello],
+        vec!["--json", "show", &hello],
+        vec!["--json", "list", &reg.url],
+    ] {
+        let run = offline(&args).assert_success();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let at = v["listed_at"].as_u64().unwrap_or_else(|| panic!("{run}"));
+        assert!(now - 600 < at && at <= now, "{run}");
+    }
     // `other` is in the kept listing (`list` listed everything), but its
     // manifest was never fetched.
     let run = offline(&["show", &format!("{}::other", reg.url)]).assert_failure();

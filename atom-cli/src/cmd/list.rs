@@ -28,6 +28,10 @@ struct Report<'a> {
     root: Option<String>,
     atoms: Vec<Atom<'a>>,
     warnings: &'a [QueryWarning],
+    /// Offline: when the kept listing answering was made (seconds since
+    /// the epoch); absent when the remotes were asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listed_at: Option<u64>,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
@@ -55,6 +59,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 })
                 .collect(),
             warnings: &listing.warnings,
+            listed_at: query::epoch_seconds(listing.listed),
         })?;
         return Ok(ExitCode::SUCCESS);
     }

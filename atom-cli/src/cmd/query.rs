@@ -48,6 +48,14 @@ pub fn listings(global: &Global) -> miette::Result<Listings> {
     Ok(atom_ops::query::listings_for(global.offline())?)
 }
 
+/// `time` in whole seconds since the epoch.
+pub fn epoch_seconds(time: Option<std::time::SystemTime>) -> Option<u64> {
+    time.map(|t| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
 /// Under `--offline`, a note on stderr saying that the answer comes from
 /// a kept listing, and how old it is (unless `--quiet`).
 pub fn note_kept(listing: &Listing, global: &Global) {

@@ -34,6 +34,10 @@ struct Report<'a> {
     /// The manifest as data (`null` if it is not valid TOML).
     manifest: Option<toml::Table>,
     warnings: &'a [QueryWarning],
+    /// Offline: when the kept listing answering was made (seconds since
+    /// the epoch); absent when the remotes were asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listed_at: Option<u64>,
 }
 
 pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
@@ -58,6 +62,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             manifest_text: &manifest.text,
             manifest: toml::from_str::<toml::Table>(&manifest.text).ok(),
             warnings: &show.warnings,
+            listed_at: query::epoch_seconds(show.listed),
         })?;
         return Ok(ExitCode::SUCCESS);
     }

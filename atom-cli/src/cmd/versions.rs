@@ -32,6 +32,10 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     yanked: Vec<Yanked>,
     warnings: &'a [registry::QueryWarning],
+    /// Offline: when the kept listing answering was made (seconds since
+    /// the epoch); absent when the remotes were asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listed_at: Option<u64>,
 }
 
 #[derive(serde::Serialize)]
@@ -78,6 +82,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                 })
                 .collect(),
             warnings: &listing.warnings,
+            listed_at: query::epoch_seconds(listing.listed),
         })?;
         return Ok(ExitCode::SUCCESS);
     }
