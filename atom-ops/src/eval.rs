@@ -245,6 +245,14 @@ pub fn diagnose(ev: &Evaluator, e: &EvalError) -> EvalDiagnostic {
         atom_eval::ErrorKind::Forbidden { what, help } => {
             (format!("{what} is not available here"), Some(help.clone()))
         }
+        atom_eval::ErrorKind::ContextNotAllowed { .. } => (
+            e.to_string(),
+            Some("as in Nix, a string that refers to the store cannot name anything; if only its text matters, take it with builtins.unsafeDiscardStringContext".to_owned()),
+        ),
+        atom_eval::ErrorKind::ContextAppendedToPath => (
+            e.to_string(),
+            Some("as in Nix, keep it a string (\"${path}/${s}\") instead of extending a path".to_owned()),
+        ),
         _ => (e.to_string(), None),
     };
     EvalDiagnostic {

@@ -1133,3 +1133,30 @@ fn paths_that_are_not_ref_names() {
     }
     s.sb.eka(s.repo.path(), &["verify"]).assert_success();
 }
+
+/// A string that refers to the store used as a name is refused as Nix
+/// refuses it, with what to do instead.
+#[test]
+fn a_string_with_context_as_a_name_says_what_to_do() {
+    let sb = Sandbox::new();
+    // miette wraps at 80 columns.
+    let flat = |s: &str| {
+        s.replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let expr = r#"{ ${builtins.toFile "n" "x"} = 1; }"#;
+    let run = sb.eka(sb.path(), &["eval", "-E", expr]).assert_failure();
+    assert!(
+        flat(&run.stderr).contains("is not allowed to refer to a store path"),
+        "{run}"
+    );
+    assert!(
+        flat(&run.stderr).contains("builtins.unsafeDiscardStringContext"),
+        "{run}"
+    );
+    let expr = r#"./. + "${builtins.toFile "n" "x"}""#;
+    let run = sb.eka(sb.path(), &["eval", "-E", expr]).assert_failure();
+    assert!(flat(&run.stderr).contains("keep it a string"), "{run}");
+}
