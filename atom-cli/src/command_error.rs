@@ -277,7 +277,7 @@ fn timed_out(report: &miette::Report) -> Option<Silence> {
     let diagnostic: &dyn Diagnostic = report.as_ref();
     match diagnostic.code().map(|c| c.to_string()).as_deref() {
         Some("atom::remote::push_timed_out") => return Some(Silence::Push),
-        Some("atom::remote::timed_out" | "eka::registry::timed_out") => {
+        Some("atom::remote::timed_out" | "eka::registry::timed_out" | "eka::fetch::timed_out") => {
             return Some(Silence::Remote)
         }
         _ => {}
@@ -292,6 +292,10 @@ fn timed_out(report: &miette::Report) -> Option<Silence> {
             || matches!(
                 e.downcast_ref(),
                 Some(atom_lock::registry::RegistryError::TimedOut { .. })
+            )
+            || matches!(
+                e.downcast_ref(),
+                Some(atom_lock::fetch::FetchError::TimedOut { .. })
             );
         silent.then_some(Silence::Remote)
     })

@@ -133,6 +133,15 @@ pub enum FetchError {
         version: Version,
         why: String,
     },
+    /// [`FetchError::Unreachable`] where a mirror stayed silent past the
+    /// network timeout (the advice differs).
+    #[error("no mirror of {label}@{version} answered in time: {why}")]
+    #[diagnostic(code(eka::fetch::timed_out))]
+    TimedOut {
+        label: Label,
+        version: Version,
+        why: String,
+    },
     #[error("{label}@{version} is not in the cache")]
     #[diagnostic(code(eka::fetch::not_cached))]
     NotCached { label: Label, version: Version },
@@ -589,6 +598,7 @@ fn fetch_set(
     }
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
+    let mut timed_out = false;
     for m in set.mirrors {
         let url = location(m, base);
         let mut signatures = Vec::new();
@@ -598,6 +608,7 @@ fn fetch_set(
             let listed = match connections.ls_refs_then_fetch(&url, &p) {
                 Ok(l) => l,
                 Err(e) => {
+                    timed_out |= e.timed_out();
                     failures.push(format!("{url}: {}", e.reason()));
                     continue;
                 }
@@ -629,13 +640,28 @@ fn fetch_set(
                     signatures,
                 });
             }
-            Err(e) => failures.push(format!("{url}: {}", e.reason())),
+            Err(e) => {
+                timed_out |= e.timed_out();
+                failures.push(format!("{url}: {}", e.reason()));
+            }
         }
     }
-    Err(FetchError::Unreachable {
-        label: first.label.clone(),
-        version: first.version.clone(),
-        why: failures.join("; "),
+    let (label, version, why) = (
+        first.label.clone(),
+        first.version.clone(),
+        failures.join("; "),
+    );
+    Err(match timed_out {
+        true => FetchError::TimedOut {
+            label,
+            version,
+            why,
+        },
+        false => FetchError::Unreachable {
+            label,
+            version,
+            why,
+        },
     })
 }
 

@@ -77,6 +77,18 @@ fn a_stalling_mirror_is_skipped_for_the_next() {
     let run = run.assert_success();
     assert!(took < Duration::from_secs(30), "{took:?}");
     assert!(run.stderr.contains("mirror unreachable"), "{run}");
+    // The second mirror gone too: a fetch that timed out says so, and
+    // where the timeout was set.
+    std::fs::remove_dir_all(sb.home().join(".cache/eka")).unwrap();
+    std::fs::rename(&reg.path, reg.path.with_extension("moved")).unwrap();
+    let (run, took) = eka_quick(&sb, &dir, &["fetch"]);
+    let run = run.assert_failure();
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert!(run.stderr.contains("eka::fetch::timed_out"), "{run}");
+    assert!(
+        flat(&run.stderr).contains("the network timeout is EKA_NETWORK_TIMEOUT=2;"),
+        "{run}"
+    );
 }
 
 /// Every command that reads a remote ends against a server that never

@@ -143,7 +143,7 @@ impl ManifestStore {
     ) -> Result<BTreeMap<String, ObjectId>, RegistryError> {
         let refs = connections
             .fetch_refspecs(&self.repo, url, names)
-            .map_err(|e| fetch_failed(url, e.reason()))?;
+            .map_err(|e| RegistryError::fetch(None, vec![MirrorFailure::of(url, &e)]))?;
         Ok(refs.into_iter().map(|r| (r.name, r.target)).collect())
     }
 
