@@ -435,11 +435,11 @@ impl KnownPaths {
         for elem in context {
             match elem {
                 ContextElem::Plain(path) => {
-                    self.lookup(&self.store_dir().print(path))?;
+                    self.check_known(path)?;
                     drv.input_srcs.insert(path.clone());
                 }
                 ContextElem::Built { drv: input, output } => {
-                    self.lookup(&self.store_dir().print(input))?;
+                    self.check_known(input)?;
                     drv.input_drvs
                         .entry(input.clone())
                         .or_default()
