@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use crate::hash::{Base, Hash, HashAlgo, Hasher};
-use crate::store_path::{output_path_name, IngestionMethod, StoreDir, StorePath, StorePathError};
+use crate::store_path::{IngestionMethod, StoreDir, StorePath, StorePathError};
 
 /// A store derivation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,8 +30,13 @@ pub enum DerivationOutput {
     /// The path follows from the derivation's hash modulo (the usual case).
     InputAddressed(StorePath),
     /// A fixed-output derivation's output: the path follows from the hash
-    /// the content must have.
-    Fixed { method: IngestionMethod, hash: Hash },
+    /// the content must have (computed once, when the output is made,
+    /// since the `.drv` text and the hash modulo both need it).
+    Fixed {
+        method: IngestionMethod,
+        hash: Hash,
+        path: StorePath,
+    },
     /// Not yet known: an input-addressed output while its derivation's
     /// hash is being computed (printed with an empty path).
     Deferred,
@@ -41,11 +46,10 @@ pub enum DerivationOutput {
 /// the derivation in the `.drv` of a derivation that uses it.
 pub type OutputHashes = BTreeMap<String, Hash>;
 
-impl DerivationOutput {
-    /// `<method><algo>` as in a `.drv` (`r:sha256`), for fixed outputs.
-    fn method_algo(method: IngestionMethod, hash: &Hash) -> String {
-        format!("{}{}", method.prefix(), hash.algo())
-    }
+/// `<method><algo>` as in a `.drv` (`r:sha256`), for fixed outputs.
+fn push_method_algo(s: &mut String, method: IngestionMethod, hash: &Hash) {
+    s.push_str(method.prefix());
+    s.push_str(hash.algo().name());
 }
 
 impl Derivation {
@@ -57,23 +61,12 @@ impl Derivation {
     }
 
     /// The store path of an output, when known.
-    pub fn output_path(
-        &self,
-        store_dir: &StoreDir,
-        output: &str,
-    ) -> Result<Option<StorePath>, StorePathError> {
+    pub fn output_path(&self, output: &str) -> Option<&StorePath> {
         match self.outputs.get(output) {
-            Some(DerivationOutput::InputAddressed(path)) => Ok(Some(path.clone())),
-            Some(DerivationOutput::Fixed { method, hash }) => store_dir
-                .make_fixed_output_path(
-                    *method,
-                    hash,
-                    &output_path_name(&self.name, output),
-                    &BTreeSet::new(),
-                    false,
-                )
-                .map(Some),
-            Some(DerivationOutput::Deferred) | None => Ok(None),
+            Some(DerivationOutput::InputAddressed(path) | DerivationOutput::Fixed { path, .. }) => {
+                Some(path)
+            }
+            Some(DerivationOutput::Deferred) | None => None,
         }
     }
 
@@ -86,14 +79,14 @@ impl Derivation {
     }
 
     /// The `.drv` file's text (`Derivation::unparse(store, false)`).
-    pub fn to_aterm(&self, store_dir: &StoreDir) -> Result<String, StorePathError> {
-        Ok(self.unparse(store_dir, false, None)?.0)
+    pub fn to_aterm(&self, store_dir: &StoreDir) -> String {
+        self.unparse(store_dir, false, None).0
     }
 
     /// The `.drv` file's store path: a text path named `<name>.drv` whose
     /// references are [`Derivation::references`].
     pub fn store_path(&self, store_dir: &StoreDir) -> Result<StorePath, StorePathError> {
-        let text = self.to_aterm(store_dir)?;
+        let text = self.to_aterm(store_dir);
         store_dir.make_text_path(
             &format!("{}.drv", self.name),
             text.as_bytes(),
@@ -116,7 +109,7 @@ impl Derivation {
             return self.fixed_output_hashes(store_dir);
         }
         let inputs = self.modulo_inputs(input_hashes)?;
-        let (text, _) = self.unparse(store_dir, mask_outputs, Some(&inputs))?;
+        let (text, _) = self.unparse(store_dir, mask_outputs, Some(&inputs));
         Ok(self.same_hash_for_each_output(Hash::digest(HashAlgo::Sha256, text.as_bytes())))
     }
 
@@ -129,7 +122,7 @@ impl Derivation {
         store_dir: &StoreDir,
         input_hashes: impl FnMut(&StorePath) -> Result<OutputHashes, E>,
     ) -> Result<(String, OutputHashes), HashModuloError<E>> {
-        let (aterm, inputs_at) = self.unparse(store_dir, false, None)?;
+        let (aterm, inputs_at) = self.unparse(store_dir, false, None);
         if self.is_fixed_output() {
             return Ok((aterm, self.fixed_output_hashes(store_dir)?));
         }
@@ -188,18 +181,16 @@ impl Derivation {
     ) -> Result<OutputHashes, HashModuloError<E>> {
         let mut hashes = OutputHashes::new();
         for (output, kind) in &self.outputs {
-            let DerivationOutput::Fixed { method, hash } = kind else {
+            let DerivationOutput::Fixed { method, hash, path } = kind else {
                 return Err(HashModuloError::MixedOutputs);
             };
-            let path = self
-                .output_path(store_dir, output)?
-                .expect("fixed outputs have paths");
-            let fingerprint = format!(
-                "fixed:out:{}:{}:{}",
-                DerivationOutput::method_algo(*method, hash),
-                hash.to_base16(),
-                store_dir.print(&path)
-            );
+            let mut fingerprint = String::with_capacity(200);
+            fingerprint.push_str("fixed:out:");
+            push_method_algo(&mut fingerprint, *method, hash);
+            fingerprint.push(':');
+            hash.encode_into(&mut fingerprint, Base::Base16, false);
+            fingerprint.push(':');
+            store_dir.print_into(&mut fingerprint, path);
             hashes.insert(
                 output.clone(),
                 Hash::digest(HashAlgo::Sha256, fingerprint.as_bytes()),
@@ -217,7 +208,7 @@ impl Derivation {
         store_dir: &StoreDir,
         mask_outputs: bool,
         modulo_inputs: Option<&ModuloInputs<'_>>,
-    ) -> Result<(String, Range<usize>), StorePathError> {
+    ) -> (String, Range<usize>) {
         let mut s = String::with_capacity(self.estimated_aterm_len(store_dir));
         s.push_str("Derive([");
         for (i, (name, output)) in self.outputs.iter().enumerate() {
@@ -233,16 +224,12 @@ impl Derivation {
                 DerivationOutput::InputAddressed(_) | DerivationOutput::Deferred => {
                     s.push_str("\",\"\",\"\"");
                 }
-                DerivationOutput::Fixed { method, hash } => {
+                DerivationOutput::Fixed { method, hash, path } => {
                     if !mask_outputs {
-                        let path = self
-                            .output_path(store_dir, name)?
-                            .expect("fixed outputs have paths");
-                        store_dir.print_into(&mut s, &path);
+                        store_dir.print_into(&mut s, path);
                     }
                     s.push_str("\",\"");
-                    s.push_str(method.prefix());
-                    s.push_str(hash.algo().name());
+                    push_method_algo(&mut s, *method, hash);
                     s.push_str("\",\"");
                     hash.encode_into(&mut s, Base::Base16, false);
                     s.push('"');
@@ -281,7 +268,7 @@ impl Derivation {
             s.push(')');
         }
         s.push_str("])");
-        Ok((s, inputs_at))
+        (s, inputs_at)
     }
 
     /// About the length of the `.drv` text, so that it is written into
@@ -416,7 +403,7 @@ mod tests {
 
     #[test]
     fn aterm_escapes_only_quoted_fields() {
-        let text = simple().to_aterm(&StoreDir::default()).unwrap();
+        let text = simple().to_aterm(&StoreDir::default());
         assert_eq!(
             text,
             r#"Derive([("out","","","")],[],[],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n\tdone\\"],[("builder","/bin/sh"),("name","simple"),("out",""),("system","x86_64-linux")])"#
@@ -474,7 +461,7 @@ mod tests {
                 .collect())
         };
         let (aterm, together) = drv.aterm_and_hash_modulo(&dir, hashes).unwrap();
-        assert_eq!(aterm, drv.to_aterm(&dir).unwrap());
+        assert_eq!(aterm, drv.to_aterm(&dir));
         assert_eq!(together, drv.hash_modulo(&dir, false, hashes).unwrap());
         assert_ne!(together, drv.hash_modulo(&dir, true, hashes).unwrap());
     }

@@ -408,13 +408,10 @@ impl KnownPaths {
             .outputs
             .keys()
             .map(|name| {
-                let path = drv
-                    .output_path(self.store_dir(), name)?
-                    .expect("outputs have paths now");
-                Ok((name.clone(), path))
+                let path = drv.output_path(name).expect("outputs have paths now");
+                (name.clone(), path.clone())
             })
-            .collect::<Result<_, StorePathError>>()
-            .map_err(DeriveError::StorePath)?;
+            .collect();
         let drv_path = self.add_derivation(drv)?;
         Ok(Instantiated {
             drv_path,
@@ -481,8 +478,10 @@ impl KnownPaths {
             .map_err(DeriveError::StorePath)?;
         drv.env
             .insert("out".to_owned(), self.store_dir().print(&path));
-        drv.outputs
-            .insert("out".to_owned(), DerivationOutput::Fixed { method, hash });
+        drv.outputs.insert(
+            "out".to_owned(),
+            DerivationOutput::Fixed { method, hash, path },
+        );
         Ok(())
     }
 

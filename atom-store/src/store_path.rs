@@ -176,11 +176,11 @@ impl StoreDir {
             self.make_store_path_of_type(kind, hash, name)
         } else {
             debug_assert!(references.is_empty() && !self_reference);
-            let inner = format!(
-                "fixed:out:{}{}:",
-                method.prefix(),
-                hash.encode(Base::Base16, true)
-            );
+            let mut inner = String::with_capacity(150);
+            inner.push_str("fixed:out:");
+            inner.push_str(method.prefix());
+            hash.encode_into(&mut inner, Base::Base16, true);
+            inner.push(':');
             let inner = Hash::digest(HashAlgo::Sha256, inner.as_bytes());
             self.make_store_path("output:out", &inner, name)
         }
