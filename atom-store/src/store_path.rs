@@ -17,6 +17,11 @@ pub const HASH_PART_LEN: usize = 32;
 /// The longest name Nix accepts.
 pub const MAX_NAME_LEN: usize = 211;
 
+/// About what [`StoreDir::make_store_path`] appends to a path's type
+/// besides the store directory (`:sha256:<64 digits>:` and the name), so
+/// that the fingerprint is written into one allocation.
+const FINGERPRINT_TAIL: usize = 80 + MAX_NAME_LEN;
+
 /// A store directory such as `/nix/store`. Store paths are computed from
 /// it, so it must be the one of the Nix store they are written to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -138,7 +143,8 @@ impl StoreDir {
         hash: &Hash,
         drv_name: &str,
     ) -> Result<StorePath, StorePathError> {
-        let mut kind = String::with_capacity(7 + output.len() + 100);
+        let mut kind =
+            String::with_capacity("output:".len() + output.len() + self.0.len() + FINGERPRINT_TAIL);
         kind.push_str("output:");
         kind.push_str(output);
         self.make_store_path_of_type(kind, hash, &output_path_name(drv_name, output))
@@ -210,7 +216,9 @@ impl StoreDir {
     ) -> String {
         let printed_len = |r: &StorePath| self.0.len() + 2 + r.base.len();
         let refs_len: usize = references.iter().map(printed_len).sum();
-        let mut out = String::with_capacity(kind.len() + refs_len + 5 + 150 + self.0.len());
+        let mut out = String::with_capacity(
+            kind.len() + refs_len + ":self".len() + self.0.len() + FINGERPRINT_TAIL,
+        );
         out.push_str(kind);
         for reference in references {
             out.push(':');
