@@ -10,14 +10,14 @@
 #          which outputs are valid) against `nix-instantiate F` (evaluates
 #          and writes the .drv files, already there after the first run)
 #
-# usage: bench/build.sh [N] [RUNS]   (default 400 derivations, 10 runs)
+# usage: bench/build.sh [N] [RUNS]   (default 400 derivations, 20 runs)
 # EKA names the binary (default: target/release/eka, built here).
 # Needs: hyperfine, nix-instantiate.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-400}"
-runs="${2:-10}"
+runs="${2:-20}"
 for tool in hyperfine nix-instantiate; do
     command -v "$tool" >/dev/null || { echo "bench/build.sh: $tool is required" >&2; exit 1; }
 done
@@ -45,7 +45,7 @@ let
     {
       outputs = [ "out" "dev" ];
       deps = [ prev (fetched (i / 10)) ];
-      meta = builtins.toJSON { index = i; previous = prev.name; fetched = "${fetched (i / 10)}"; };
+      meta = builtins.toJSON { index = i; previous = prev.name; fetched = "\${fetched (i / 10)}"; };
     };
   base = sh "base" "echo base > \$out; echo > \$dev" { outputs = [ "out" "dev" ]; };
   chain = builtins.genList (i: i) n;
@@ -64,7 +64,7 @@ echo "$n derivations (+ $((n / 10 + 1)) fixed-output, $n texts): identical drvPa
 
 sed 's/in map (d: d.drvPath) all/in all/' "$work/drvs.nix" > "$work/drvs-set.nix"
 nix-instantiate "$work/drvs-set.nix" >/dev/null
-hyperfine --style basic --warmup 1 --runs "$runs" -N \
+hyperfine --style basic --warmup 3 --runs "$runs" -N \
     -n "eka eval --strict" "$EKA eval --strict $work/drvs.nix" \
     -n "nix-instantiate --eval --strict --read-write-mode" "nix-instantiate --eval --strict --read-write-mode $work/drvs.nix" \
     -n "eka build --dry-run" "$EKA build --dry-run --no-link $work/drvs-set.nix" \

@@ -355,7 +355,7 @@ impl Store {
 
     /// Adds a store derivation; its inputs must be valid already.
     pub fn add_derivation(&mut self, drv: &Derivation) -> Result<StorePath, StoreError> {
-        let aterm = drv.to_aterm(&self.store_dir).map_err(KnownError::from)?;
+        let aterm = drv.to_aterm(&self.store_dir);
         self.add_text(&format!("{}.drv", drv.name), &aterm, &drv.references())
     }
 
@@ -419,14 +419,13 @@ impl Store {
                         .derivation(drv)
                         .ok_or_else(|| StoreError::Unknown(self.store_dir.print(drv)))?;
                     for output in outputs {
-                        let path = derivation
-                            .output_path(&self.store_dir, output)
-                            .map_err(KnownError::from)?
-                            .ok_or_else(|| StoreError::NoSuchOutput {
+                        let path = derivation.output_path(output).ok_or_else(|| {
+                            StoreError::NoSuchOutput {
                                 drv: self.store_dir.print(drv),
                                 output: output.clone(),
-                            })?;
-                        results.push(path);
+                            }
+                        })?;
+                        results.push(path.clone());
                     }
                     roots.push(drv.clone());
                 }

@@ -2,9 +2,10 @@
 //! as `libstore/derivations.cc` of Nix 2.8 writes and computes them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
-use crate::hash::{Base, Hash, HashAlgo};
-use crate::store_path::{output_path_name, IngestionMethod, StoreDir, StorePath, StorePathError};
+use crate::hash::{Base, Hash, HashAlgo, Hasher};
+use crate::store_path::{IngestionMethod, StoreDir, StorePath, StorePathError};
 
 /// A store derivation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,8 +30,13 @@ pub enum DerivationOutput {
     /// The path follows from the derivation's hash modulo (the usual case).
     InputAddressed(StorePath),
     /// A fixed-output derivation's output: the path follows from the hash
-    /// the content must have.
-    Fixed { method: IngestionMethod, hash: Hash },
+    /// the content must have (computed once, when the output is made,
+    /// since the `.drv` text and the hash modulo both need it).
+    Fixed {
+        method: IngestionMethod,
+        hash: Hash,
+        path: StorePath,
+    },
     /// Not yet known: an input-addressed output while its derivation's
     /// hash is being computed (printed with an empty path).
     Deferred,
@@ -40,11 +46,10 @@ pub enum DerivationOutput {
 /// the derivation in the `.drv` of a derivation that uses it.
 pub type OutputHashes = BTreeMap<String, Hash>;
 
-impl DerivationOutput {
-    /// `<method><algo>` as in a `.drv` (`r:sha256`), for fixed outputs.
-    fn method_algo(method: IngestionMethod, hash: &Hash) -> String {
-        format!("{}{}", method.prefix(), hash.algo())
-    }
+/// `<method><algo>` as in a `.drv` (`r:sha256`), for fixed outputs.
+fn push_method_algo(s: &mut String, method: IngestionMethod, hash: &Hash) {
+    s.push_str(method.prefix());
+    s.push_str(hash.algo().name());
 }
 
 impl Derivation {
@@ -56,23 +61,12 @@ impl Derivation {
     }
 
     /// The store path of an output, when known.
-    pub fn output_path(
-        &self,
-        store_dir: &StoreDir,
-        output: &str,
-    ) -> Result<Option<StorePath>, StorePathError> {
+    pub fn output_path(&self, output: &str) -> Option<&StorePath> {
         match self.outputs.get(output) {
-            Some(DerivationOutput::InputAddressed(path)) => Ok(Some(path.clone())),
-            Some(DerivationOutput::Fixed { method, hash }) => store_dir
-                .make_fixed_output_path(
-                    *method,
-                    hash,
-                    &output_path_name(&self.name, output),
-                    &BTreeSet::new(),
-                    false,
-                )
-                .map(Some),
-            Some(DerivationOutput::Deferred) | None => Ok(None),
+            Some(DerivationOutput::InputAddressed(path) | DerivationOutput::Fixed { path, .. }) => {
+                Some(path)
+            }
+            Some(DerivationOutput::Deferred) | None => None,
         }
     }
 
@@ -85,14 +79,14 @@ impl Derivation {
     }
 
     /// The `.drv` file's text (`Derivation::unparse(store, false)`).
-    pub fn to_aterm(&self, store_dir: &StoreDir) -> Result<String, StorePathError> {
-        self.unparse(store_dir, false, None)
+    pub fn to_aterm(&self, store_dir: &StoreDir) -> String {
+        self.unparse(store_dir, false, None).0
     }
 
     /// The `.drv` file's store path: a text path named `<name>.drv` whose
     /// references are [`Derivation::references`].
     pub fn store_path(&self, store_dir: &StoreDir) -> Result<StorePath, StorePathError> {
-        let text = self.to_aterm(store_dir)?;
+        let text = self.to_aterm(store_dir);
         store_dir.make_text_path(
             &format!("{}.drv", self.name),
             text.as_bytes(),
@@ -109,12 +103,53 @@ impl Derivation {
         &self,
         store_dir: &StoreDir,
         mask_outputs: bool,
-        mut input_hashes: impl FnMut(&StorePath) -> Result<OutputHashes, E>,
+        input_hashes: impl FnMut(&StorePath) -> Result<OutputHashes, E>,
     ) -> Result<OutputHashes, HashModuloError<E>> {
         if self.is_fixed_output() {
             return self.fixed_output_hashes(store_dir);
         }
-        let mut inputs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let inputs = self.modulo_inputs(input_hashes)?;
+        let (text, _) = self.unparse(store_dir, mask_outputs, Some(&inputs));
+        Ok(self.same_hash_for_each_output(Hash::digest(HashAlgo::Sha256, text.as_bytes())))
+    }
+
+    /// The `.drv` text and the unmasked hash modulo at once: the two texts
+    /// differ only in how the input derivations are written, so the hash
+    /// is taken over the `.drv` text with that part replaced, without
+    /// writing the rest again.
+    pub fn aterm_and_hash_modulo<E>(
+        &self,
+        store_dir: &StoreDir,
+        input_hashes: impl FnMut(&StorePath) -> Result<OutputHashes, E>,
+    ) -> Result<(String, OutputHashes), HashModuloError<E>> {
+        let (aterm, inputs_at) = self.unparse(store_dir, false, None);
+        if self.is_fixed_output() {
+            return Ok((aterm, self.fixed_output_hashes(store_dir)?));
+        }
+        let inputs = self.modulo_inputs(input_hashes)?;
+        let mut modulo_inputs = String::with_capacity(inputs.len() * 80);
+        write_input_drvs(
+            &mut modulo_inputs,
+            store_dir,
+            &self.input_drvs,
+            Some(&inputs),
+        );
+        let mut hasher = Hasher::new(HashAlgo::Sha256);
+        hasher.update(&aterm.as_bytes()[..inputs_at.start]);
+        hasher.update(modulo_inputs.as_bytes());
+        hasher.update(&aterm.as_bytes()[inputs_at.end..]);
+        let hashes = self.same_hash_for_each_output(hasher.finish());
+        Ok((aterm, hashes))
+    }
+
+    /// The input derivations as `hashDerivationModulo` writes them: each
+    /// one's hash with the outputs wanted of it (several inputs may share
+    /// a hash).
+    fn modulo_inputs<E>(
+        &self,
+        mut input_hashes: impl FnMut(&StorePath) -> Result<OutputHashes, E>,
+    ) -> Result<ModuloInputs<'_>, HashModuloError<E>> {
+        let mut inputs = ModuloInputs::new();
         for (drv_path, wanted) in &self.input_drvs {
             let hashes = input_hashes(drv_path).map_err(HashModuloError::Input)?;
             for output in wanted {
@@ -125,18 +160,19 @@ impl Derivation {
                         output: output.clone(),
                     })?;
                 inputs
-                    .entry(hash.to_base16())
+                    .entry(hash.clone())
                     .or_default()
-                    .insert(output.clone());
+                    .insert(output.as_str());
             }
         }
-        let text = self.unparse(store_dir, mask_outputs, Some(&inputs))?;
-        let hash = Hash::digest(HashAlgo::Sha256, text.as_bytes());
-        Ok(self
-            .outputs
+        Ok(inputs)
+    }
+
+    fn same_hash_for_each_output(&self, hash: Hash) -> OutputHashes {
+        self.outputs
             .keys()
             .map(|o| (o.clone(), hash.clone()))
-            .collect())
+            .collect()
     }
 
     fn fixed_output_hashes<E>(
@@ -145,18 +181,16 @@ impl Derivation {
     ) -> Result<OutputHashes, HashModuloError<E>> {
         let mut hashes = OutputHashes::new();
         for (output, kind) in &self.outputs {
-            let DerivationOutput::Fixed { method, hash } = kind else {
+            let DerivationOutput::Fixed { method, hash, path } = kind else {
                 return Err(HashModuloError::MixedOutputs);
             };
-            let path = self
-                .output_path(store_dir, output)?
-                .expect("fixed outputs have paths");
-            let fingerprint = format!(
-                "fixed:out:{}:{}:{}",
-                DerivationOutput::method_algo(*method, hash),
-                hash.to_base16(),
-                store_dir.print(&path)
-            );
+            let mut fingerprint = String::with_capacity(200);
+            fingerprint.push_str("fixed:out:");
+            push_method_algo(&mut fingerprint, *method, hash);
+            fingerprint.push(':');
+            hash.encode_into(&mut fingerprint, Base::Base16, false);
+            fingerprint.push(':');
+            store_dir.print_into(&mut fingerprint, path);
             hashes.insert(
                 output.clone(),
                 Hash::digest(HashAlgo::Sha256, fingerprint.as_bytes()),
@@ -165,78 +199,65 @@ impl Derivation {
         Ok(hashes)
     }
 
-    /// `Derivation::unparse`. Output names, store paths and the platform
-    /// are written between quotes without escaping, as Nix does; the
-    /// builder, arguments and environment are escaped (`\"`, `\\`, `\n`,
-    /// `\r`, `\t`).
+    /// `Derivation::unparse`, and where in the text the input derivations
+    /// are. Output names, store paths and the platform are written between
+    /// quotes without escaping, as Nix does; the builder, arguments and
+    /// environment are escaped (`\"`, `\\`, `\n`, `\r`, `\t`).
     fn unparse(
         &self,
         store_dir: &StoreDir,
         mask_outputs: bool,
-        actual_inputs: Option<&BTreeMap<String, BTreeSet<String>>>,
-    ) -> Result<String, StorePathError> {
-        let mut s = String::with_capacity(1024);
+        modulo_inputs: Option<&ModuloInputs<'_>>,
+    ) -> (String, Range<usize>) {
+        let mut s = String::with_capacity(self.estimated_aterm_len(store_dir));
         s.push_str("Derive([");
         for (i, (name, output)) in self.outputs.iter().enumerate() {
             comma(&mut s, i);
             s.push('(');
             raw(&mut s, name);
-            let (path, method_algo, hash) = match output {
+            s.push_str(",\"");
+            match output {
                 DerivationOutput::InputAddressed(path) if !mask_outputs => {
-                    (store_dir.print(path), String::new(), String::new())
+                    store_dir.print_into(&mut s, path);
+                    s.push_str("\",\"\",\"\"");
                 }
                 DerivationOutput::InputAddressed(_) | DerivationOutput::Deferred => {
-                    Default::default()
+                    s.push_str("\",\"\",\"\"");
                 }
-                DerivationOutput::Fixed { method, hash } => {
-                    let path = match mask_outputs {
-                        true => String::new(),
-                        false => store_dir.print(
-                            &self
-                                .output_path(store_dir, name)?
-                                .expect("fixed outputs have paths"),
-                        ),
-                    };
-                    (
-                        path,
-                        DerivationOutput::method_algo(*method, hash),
-                        hash.encode(Base::Base16, false),
-                    )
+                DerivationOutput::Fixed { method, hash, path } => {
+                    if !mask_outputs {
+                        store_dir.print_into(&mut s, path);
+                    }
+                    s.push_str("\",\"");
+                    push_method_algo(&mut s, *method, hash);
+                    s.push_str("\",\"");
+                    hash.encode_into(&mut s, Base::Base16, false);
+                    s.push('"');
                 }
-            };
-            for field in [path, method_algo, hash] {
-                s.push(',');
-                raw(&mut s, &field);
             }
             s.push(')');
         }
-        s.push_str("],[");
-        let input_drvs: Vec<(String, &BTreeSet<String>)> = match actual_inputs {
-            Some(inputs) => inputs.iter().map(|(h, o)| (h.clone(), o)).collect(),
-            None => self
-                .input_drvs
-                .iter()
-                .map(|(p, o)| (store_dir.print(p), o))
-                .collect(),
-        };
-        for (i, (drv, outputs)) in input_drvs.iter().enumerate() {
+        s.push_str("],");
+        let inputs_start = s.len();
+        write_input_drvs(&mut s, store_dir, &self.input_drvs, modulo_inputs);
+        let inputs_at = inputs_start..s.len();
+        s.push_str(",[");
+        for (i, src) in self.input_srcs.iter().enumerate() {
             comma(&mut s, i);
-            s.push('(');
-            raw(&mut s, drv);
-            s.push(',');
-            list(&mut s, outputs.iter().map(String::as_str), raw);
-            s.push(')');
+            s.push('"');
+            store_dir.print_into(&mut s, src);
+            s.push('"');
         }
         s.push_str("],");
-        let srcs: Vec<String> = self.input_srcs.iter().map(|p| store_dir.print(p)).collect();
-        list(&mut s, srcs.iter().map(String::as_str), raw);
-        s.push(',');
         raw(&mut s, &self.platform);
         s.push(',');
         escaped(&mut s, &self.builder);
-        s.push(',');
-        list(&mut s, self.args.iter().map(String::as_str), escaped);
         s.push_str(",[");
+        for (i, arg) in self.args.iter().enumerate() {
+            comma(&mut s, i);
+            escaped(&mut s, arg);
+        }
+        s.push_str("],[");
         for (i, (key, value)) in self.env.iter().enumerate() {
             comma(&mut s, i);
             s.push('(');
@@ -247,8 +268,57 @@ impl Derivation {
             s.push(')');
         }
         s.push_str("])");
-        Ok(s)
+        (s, inputs_at)
     }
+
+    /// About the length of the `.drv` text, so that it is written into
+    /// one allocation.
+    fn estimated_aterm_len(&self, store_dir: &StoreDir) -> usize {
+        let path_len = store_dir.as_str().len() + 100;
+        let outputs = self.outputs.len() * (path_len + 32);
+        let inputs = (self.input_drvs.len() + self.input_srcs.len()) * (path_len + 16);
+        let args: usize = self.args.iter().map(|a| a.len() + 3).sum();
+        let env: usize = self.env.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+        64 + outputs + inputs + args + env + self.builder.len() + self.platform.len()
+    }
+}
+
+/// The input derivations of a derivation's hash modulo: each one's hash
+/// (in the order of its base-16 form: all are SHA-256, so the order of
+/// their bytes) and the outputs wanted of it.
+type ModuloInputs<'a> = BTreeMap<Hash, BTreeSet<&'a str>>;
+
+/// The list of input derivations: `.drv` paths, or their hashes modulo.
+fn write_input_drvs(
+    s: &mut String,
+    store_dir: &StoreDir,
+    input_drvs: &BTreeMap<StorePath, BTreeSet<String>>,
+    modulo_inputs: Option<&ModuloInputs<'_>>,
+) {
+    s.push('[');
+    match modulo_inputs {
+        Some(inputs) => {
+            for (i, (hash, outputs)) in inputs.iter().enumerate() {
+                comma(s, i);
+                s.push_str("(\"");
+                hash.encode_into(s, Base::Base16, false);
+                s.push_str("\",");
+                list(s, outputs.iter().copied(), raw);
+                s.push(')');
+            }
+        }
+        None => {
+            for (i, (drv, outputs)) in input_drvs.iter().enumerate() {
+                comma(s, i);
+                s.push_str("(\"");
+                store_dir.print_into(s, drv);
+                s.push_str("\",");
+                list(s, outputs.iter().map(String::as_str), raw);
+                s.push(')');
+            }
+        }
+    }
+    s.push(']');
 }
 
 /// Why a derivation's hash modulo could not be computed.
@@ -276,18 +346,26 @@ fn raw(s: &mut String, text: &str) {
     s.push('"');
 }
 
+/// `text` quoted and escaped, copied by runs between the characters
+/// to escape (all ASCII, so never inside a UTF-8 sequence).
 fn escaped(s: &mut String, text: &str) {
+    s.reserve(text.len() + 2);
     s.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            c => s.push(c),
-        }
+    let mut run_start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            _ => continue,
+        };
+        s.push_str(&text[run_start..i]);
+        s.push_str(escape);
+        run_start = i + 1;
     }
+    s.push_str(&text[run_start..]);
     s.push('"');
 }
 
@@ -325,7 +403,7 @@ mod tests {
 
     #[test]
     fn aterm_escapes_only_quoted_fields() {
-        let text = simple().to_aterm(&StoreDir::default()).unwrap();
+        let text = simple().to_aterm(&StoreDir::default());
         assert_eq!(
             text,
             r#"Derive([("out","","","")],[],[],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n\tdone\\"],[("builder","/bin/sh"),("name","simple"),("out",""),("system","x86_64-linux")])"#
@@ -348,5 +426,43 @@ mod tests {
         deferred.env.insert("out".into(), String::new());
         assert_eq!(masked, deferred.hash_modulo(&dir, false, none).unwrap());
         assert_ne!(masked, drv.hash_modulo(&dir, false, none).unwrap());
+    }
+
+    #[test]
+    fn the_hash_taken_beside_the_aterm_is_the_hash_modulo() {
+        let dir = StoreDir::default();
+        let input = |c: char| {
+            StorePath::from_base_name(&format!("{}-in.drv", c.to_string().repeat(32))).unwrap()
+        };
+        let mut drv = simple();
+        let out = StorePath::from_base_name(&format!("{}-simple", "f".repeat(32))).unwrap();
+        drv.env.insert("out".into(), dir.print(&out));
+        drv.outputs
+            .insert("out".into(), DerivationOutput::InputAddressed(out));
+        for (c, outputs) in [
+            ('a', vec!["out", "dev"]),
+            ('b', vec!["out"]),
+            ('c', vec!["lib"]),
+        ] {
+            let outputs = outputs.into_iter().map(str::to_owned).collect();
+            drv.input_drvs.insert(input(c), outputs);
+        }
+        let hashes = |path: &StorePath| -> Result<OutputHashes, std::convert::Infallible> {
+            // Two inputs with the same hash, as two fixed-output ones may have.
+            let seed = if path == &input('c') {
+                "a"
+            } else {
+                path.base_name()
+            };
+            let hash = Hash::digest(HashAlgo::Sha256, seed.as_bytes());
+            Ok(["out", "dev", "lib"]
+                .into_iter()
+                .map(|o| (o.to_owned(), hash.clone()))
+                .collect())
+        };
+        let (aterm, together) = drv.aterm_and_hash_modulo(&dir, hashes).unwrap();
+        assert_eq!(aterm, drv.to_aterm(&dir));
+        assert_eq!(together, drv.hash_modulo(&dir, false, hashes).unwrap());
+        assert_ne!(together, drv.hash_modulo(&dir, true, hashes).unwrap());
     }
 }

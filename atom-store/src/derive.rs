@@ -408,13 +408,10 @@ impl KnownPaths {
             .outputs
             .keys()
             .map(|name| {
-                let path = drv
-                    .output_path(self.store_dir(), name)?
-                    .expect("outputs have paths now");
-                Ok((name.clone(), path))
+                let path = drv.output_path(name).expect("outputs have paths now");
+                (name.clone(), path.clone())
             })
-            .collect::<Result<_, StorePathError>>()
-            .map_err(DeriveError::StorePath)?;
+            .collect();
         let drv_path = self.add_derivation(drv)?;
         Ok(Instantiated {
             drv_path,
@@ -435,11 +432,11 @@ impl KnownPaths {
         for elem in context {
             match elem {
                 ContextElem::Plain(path) => {
-                    self.lookup(&self.store_dir().print(path))?;
+                    self.check_known(path)?;
                     drv.input_srcs.insert(path.clone());
                 }
                 ContextElem::Built { drv: input, output } => {
-                    self.lookup(&self.store_dir().print(input))?;
+                    self.check_known(input)?;
                     drv.input_drvs
                         .entry(input.clone())
                         .or_default()
@@ -481,8 +478,10 @@ impl KnownPaths {
             .map_err(DeriveError::StorePath)?;
         drv.env
             .insert("out".to_owned(), self.store_dir().print(&path));
-        drv.outputs
-            .insert("out".to_owned(), DerivationOutput::Fixed { method, hash });
+        drv.outputs.insert(
+            "out".to_owned(),
+            DerivationOutput::Fixed { method, hash, path },
+        );
         Ok(())
     }
 

@@ -146,19 +146,22 @@ impl Hash {
 
     /// Nix's `Hash::to_string(base, includeType)`.
     pub fn encode(&self, base: Base, include_algo: bool) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.algo.name().len() + 1 + self.algo.base16_len());
+        self.encode_into(&mut out, base, include_algo);
+        out
+    }
+
+    /// [`Hash::encode`] appended to `out`.
+    pub fn encode_into(&self, out: &mut String, base: Base, include_algo: bool) {
         if base == Base::Sri || include_algo {
             out.push_str(self.algo.name());
             out.push(if base == Base::Sri { '-' } else { ':' });
         }
         match base {
-            Base::Base16 => out.push_str(&data_encoding::HEXLOWER.encode(self.as_bytes())),
-            Base::Base32 => out.push_str(&base32::encode(self.as_bytes())),
-            Base::Base64 | Base::Sri => {
-                out.push_str(&data_encoding::BASE64.encode(self.as_bytes()))
-            }
+            Base::Base16 => data_encoding::HEXLOWER.encode_append(self.as_bytes(), out),
+            Base::Base32 => base32::encode_into(out, self.as_bytes()),
+            Base::Base64 | Base::Sri => data_encoding::BASE64.encode_append(self.as_bytes(), out),
         }
-        out
     }
 
     /// Lower-case base 16 without the algorithm.
@@ -381,8 +384,15 @@ pub mod base32 {
     }
 
     pub fn encode(bytes: &[u8]) -> String {
+        let mut out = String::with_capacity(encoded_len(bytes.len()));
+        encode_into(&mut out, bytes);
+        out
+    }
+
+    /// [`encode`] appended to `out`.
+    pub fn encode_into(out: &mut String, bytes: &[u8]) {
         let len = encoded_len(bytes.len());
-        let mut out = String::with_capacity(len);
+        out.reserve(len);
         for n in (0..len).rev() {
             let bit = n * 5;
             let (i, j) = (bit / 8, bit % 8);
@@ -390,7 +400,6 @@ pub mod base32 {
             let high = bytes.get(i + 1).map_or(0, |&b| u16::from(b) << (8 - j));
             out.push(char::from(ALPHABET[usize::from((low | high) & 0x1f)]));
         }
-        out
     }
 
     /// Decodes `text` into `size` bytes; `None` for a character outside

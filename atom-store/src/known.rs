@@ -218,17 +218,21 @@ impl KnownPaths {
     /// Registers a complete derivation (its outputs' paths filled in)
     /// whose inputs are all known; returns its `.drv` path.
     pub fn add_derivation(&mut self, drv: Derivation) -> Result<StorePath, KnownError> {
-        for input in drv.references() {
-            self.check_known(&input)?;
+        for input in drv.input_srcs.iter().chain(drv.input_drvs.keys()) {
+            self.check_known(input)?;
         }
-        let aterm = drv.to_aterm(&self.store_dir)?;
+        let (aterm, hashes) = drv
+            .aterm_and_hash_modulo(&self.store_dir, |path| self.input_hashes(path))
+            .map_err(|source| KnownError::HashModulo {
+                name: drv.name.clone(),
+                source,
+            })?;
         let references = drv.references();
         let path = self.store_dir.make_text_path(
             &format!("{}.drv", drv.name),
             aterm.as_bytes(),
             &references,
         )?;
-        let hashes = self.hash_modulo(&drv, false)?;
         self.paths.insert(
             path.clone(),
             KnownPath {
@@ -245,16 +249,21 @@ impl KnownPaths {
         drv: &Derivation,
         mask_outputs: bool,
     ) -> Result<OutputHashes, KnownError> {
-        let input_hashes = |path: &StorePath| match self.paths.get(path).map(|known| &known.content)
-        {
+        drv.hash_modulo(&self.store_dir, mask_outputs, |path| {
+            self.input_hashes(path)
+        })
+        .map_err(|source| KnownError::HashModulo {
+            name: drv.name.clone(),
+            source,
+        })
+    }
+
+    /// The hash modulo of a known derivation, as Nix memoises it.
+    fn input_hashes(&self, path: &StorePath) -> Result<OutputHashes, Box<KnownError>> {
+        match self.paths.get(path).map(|known| &known.content) {
             Some(Content::Derivation { hashes, .. }) => Ok(hashes.clone()),
             _ => Err(Box::new(KnownError::Unknown(self.store_dir.print(path)))),
-        };
-        drv.hash_modulo(&self.store_dir, mask_outputs, input_hashes)
-            .map_err(|source| KnownError::HashModulo {
-                name: drv.name.clone(),
-                source,
-            })
+        }
     }
 
     /// `path` and everything it refers to, transitively, references
@@ -286,7 +295,7 @@ impl KnownPaths {
         Ok(())
     }
 
-    fn check_known(&self, path: &StorePath) -> Result<&KnownPath, KnownError> {
+    pub(crate) fn check_known(&self, path: &StorePath) -> Result<&KnownPath, KnownError> {
         self.paths
             .get(path)
             .ok_or_else(|| KnownError::Unknown(self.store_dir.print(path)))

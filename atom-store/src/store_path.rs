@@ -17,6 +17,11 @@ pub const HASH_PART_LEN: usize = 32;
 /// The longest name Nix accepts.
 pub const MAX_NAME_LEN: usize = 211;
 
+/// About what [`StoreDir::make_store_path`] appends to a path's type
+/// besides the store directory (`:sha256:<64 digits>:` and the name), so
+/// that the fingerprint is written into one allocation.
+const FINGERPRINT_TAIL: usize = 80 + MAX_NAME_LEN;
+
 /// A store directory such as `/nix/store`. Store paths are computed from
 /// it, so it must be the one of the Nix store they are written to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -64,7 +69,16 @@ impl StoreDir {
 
     /// `<store dir>/<base name>`.
     pub fn print(&self, path: &StorePath) -> String {
-        format!("{}/{}", self.0, path.base)
+        let mut out = String::with_capacity(self.0.len() + 1 + path.base.len());
+        self.print_into(&mut out, path);
+        out
+    }
+
+    /// [`StoreDir::print`] appended to `out`.
+    pub fn print_into(&self, out: &mut String, path: &StorePath) {
+        out.push_str(&self.0);
+        out.push('/');
+        out.push_str(&path.base);
     }
 
     /// Parses a full store path (`/nix/store/<hash>-<name>`, nothing after).
@@ -97,11 +111,26 @@ impl StoreDir {
         inner: &Hash,
         name: &str,
     ) -> Result<StorePath, StorePathError> {
-        let fingerprint = format!(
-            "{kind}:{}:{}:{name}",
-            inner.encode(Base::Base16, true),
-            self.0
+        self.make_store_path_of_type(kind.to_owned(), inner, name)
+    }
+
+    /// [`StoreDir::make_store_path`] with the type already in
+    /// `fingerprint`, which the rest is appended to (one buffer for all).
+    fn make_store_path_of_type(
+        &self,
+        mut fingerprint: String,
+        inner: &Hash,
+        name: &str,
+    ) -> Result<StorePath, StorePathError> {
+        fingerprint.reserve(
+            inner.algo().name().len() + 2 * inner.algo().size() + self.0.len() + name.len() + 3,
         );
+        fingerprint.push(':');
+        inner.encode_into(&mut fingerprint, Base::Base16, true);
+        fingerprint.push(':');
+        fingerprint.push_str(&self.0);
+        fingerprint.push(':');
+        fingerprint.push_str(name);
         let digest = Hash::digest(HashAlgo::Sha256, fingerprint.as_bytes()).compress(20);
         StorePath::from_parts(&digest, name)
     }
@@ -114,11 +143,11 @@ impl StoreDir {
         hash: &Hash,
         drv_name: &str,
     ) -> Result<StorePath, StorePathError> {
-        self.make_store_path(
-            &format!("output:{output}"),
-            hash,
-            &output_path_name(drv_name, output),
-        )
+        let mut kind =
+            String::with_capacity("output:".len() + output.len() + self.0.len() + FINGERPRINT_TAIL);
+        kind.push_str("output:");
+        kind.push_str(output);
+        self.make_store_path_of_type(kind, hash, &output_path_name(drv_name, output))
     }
 
     /// A text file with references (`builtins.toFile`, `.drv` files):
@@ -130,8 +159,8 @@ impl StoreDir {
         references: &BTreeSet<StorePath>,
     ) -> Result<StorePath, StorePathError> {
         let hash = Hash::digest(HashAlgo::Sha256, text);
-        self.make_store_path(
-            &self.type_with_references("text", references, false),
+        self.make_store_path_of_type(
+            self.type_with_references("text", references, false),
             &hash,
             name,
         )
@@ -150,14 +179,14 @@ impl StoreDir {
     ) -> Result<StorePath, StorePathError> {
         if hash.algo() == HashAlgo::Sha256 && method == IngestionMethod::Recursive {
             let kind = self.type_with_references("source", references, self_reference);
-            self.make_store_path(&kind, hash, name)
+            self.make_store_path_of_type(kind, hash, name)
         } else {
             debug_assert!(references.is_empty() && !self_reference);
-            let inner = format!(
-                "fixed:out:{}{}:",
-                method.prefix(),
-                hash.encode(Base::Base16, true)
-            );
+            let mut inner = String::with_capacity(150);
+            inner.push_str("fixed:out:");
+            inner.push_str(method.prefix());
+            hash.encode_into(&mut inner, Base::Base16, true);
+            inner.push(':');
             let inner = Hash::digest(HashAlgo::Sha256, inner.as_bytes());
             self.make_store_path("output:out", &inner, name)
         }
@@ -185,10 +214,15 @@ impl StoreDir {
         references: &BTreeSet<StorePath>,
         self_reference: bool,
     ) -> String {
-        let mut out = kind.to_owned();
+        let printed_len = |r: &StorePath| self.0.len() + 2 + r.base.len();
+        let refs_len: usize = references.iter().map(printed_len).sum();
+        let mut out = String::with_capacity(
+            kind.len() + refs_len + ":self".len() + self.0.len() + FINGERPRINT_TAIL,
+        );
+        out.push_str(kind);
         for reference in references {
             out.push(':');
-            out.push_str(&self.print(reference));
+            self.print_into(&mut out, reference);
         }
         if self_reference {
             out.push_str(":self");
@@ -247,7 +281,10 @@ impl StorePath {
 
     /// From a 20-byte digest and a name.
     pub fn from_parts(digest: &[u8], name: &str) -> Result<StorePath, StorePathError> {
-        let base = format!("{}-{name}", base32::encode(digest));
+        let mut base = String::with_capacity(base32::encoded_len(digest.len()) + 1 + name.len());
+        base32::encode_into(&mut base, digest);
+        base.push('-');
+        base.push_str(name);
         check_name(&base, name)?;
         Ok(StorePath { base })
     }
