@@ -136,11 +136,31 @@ pub fn default_dir() -> Result<PathBuf, CacheError> {
     Ok(base.join(CACHE_SUBDIR))
 }
 
+/// A lock taken (`true`), or held by another process (`false`).
+fn busy_is_false(tried: Result<(), std::fs::TryLockError>) -> std::io::Result<bool> {
+    match tried {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 impl Cache {
     /// Opens (with [`Access::Write`], creating) the cache in `dir`, and
     /// locks it for this process; blocks while another process holds a
     /// conflicting lock.
     pub fn open(dir: &Path, access: Access) -> Result<Self, CacheError> {
+        Self::open_locking(dir, access, true).map(|c| c.expect("a waiting open ends open"))
+    }
+
+    /// [`Cache::open`] without waiting: `None` while another process holds
+    /// a conflicting lock (for what may be skipped, such as keeping a
+    /// listing).
+    pub fn try_open(dir: &Path, access: Access) -> Result<Option<Self>, CacheError> {
+        Self::open_locking(dir, access, false)
+    }
+
+    fn open_locking(dir: &Path, access: Access, wait: bool) -> Result<Option<Self>, CacheError> {
         let io = |source: BoxError| CacheError::Io {
             dir: dir.to_owned(),
             source,
@@ -159,11 +179,16 @@ impl Cache {
             .write(true)
             .open(dir.join("lock"))
             .map_err(|e| io(e.into()))?;
-        match access {
-            Access::Read => lock.lock_shared(),
-            Access::Write => lock.lock(),
+        let locked = match (access, wait) {
+            (Access::Read, true) => lock.lock_shared().map(|()| true),
+            (Access::Write, true) => lock.lock().map(|()| true),
+            (Access::Read, false) => busy_is_false(lock.try_lock_shared()),
+            (Access::Write, false) => busy_is_false(lock.try_lock()),
         }
         .map_err(|e| io(e.into()))?;
+        if !locked {
+            return Ok(None);
+        }
         // Under the lock: no other process is creating it at the same time.
         let repo = if repo_dir.join("HEAD").exists() {
             gix::open(&repo_dir).map_err(|e| io(e.into()))?
@@ -191,11 +216,11 @@ impl Cache {
             std::fs::rename(&tmp, &repo_dir).map_err(|e| io(e.into()))?;
             gix::open(&repo_dir).map_err(|e| io(e.into()))?
         };
-        Ok(Cache {
+        Ok(Some(Cache {
             dir: dir.to_owned(),
             repo: repo.into_sync(),
             _lock: lock,
-        })
+        }))
     }
 
     /// The cache folder.
@@ -312,4 +337,32 @@ impl Cache {
 /// The ref that keeps a cached atom alive.
 pub fn pin_ref(id: &AtomId, version: &Version) -> String {
     format!("refs/cache/{id}/{version}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `try_open` does not wait: busy while another holder's lock
+    /// conflicts, open once it is gone (flock locks conflict between open
+    /// files of one process too).
+    #[test]
+    fn try_open_does_not_wait_for_a_conflicting_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Cache::open(dir.path(), Access::Write).unwrap();
+        assert!(Cache::try_open(dir.path(), Access::Write)
+            .unwrap()
+            .is_none());
+        assert!(Cache::try_open(dir.path(), Access::Read).unwrap().is_none());
+        drop(writer);
+        let reader = Cache::try_open(dir.path(), Access::Read).unwrap().unwrap();
+        assert!(Cache::try_open(dir.path(), Access::Read).unwrap().is_some());
+        assert!(Cache::try_open(dir.path(), Access::Write)
+            .unwrap()
+            .is_none());
+        drop(reader);
+        assert!(Cache::try_open(dir.path(), Access::Write)
+            .unwrap()
+            .is_some());
+    }
 }

@@ -114,6 +114,8 @@ pub struct SetPolicy {
     /// The manifest declaring it (`atom.toml`, or a sibling's, from the
     /// repository's root).
     pub declared_in: String,
+    /// Whether a sibling's manifest declares it (not the atom's own).
+    pub from_sibling: bool,
 }
 
 /// The policies that apply to the lock of the atom in `dir`: its
@@ -145,6 +147,7 @@ pub fn project_policies(manifest: &Manifest, dir: &Path) -> Result<Vec<SetPolicy
         let theirs = policies(&rebased, &tree.root.join(&sibling.path)).map_err(in_sibling)?;
         for mut p in theirs {
             p.declared_in.clone_from(&declared_in);
+            p.from_sibling = true;
             merge(&mut out, p)?;
         }
     }
@@ -222,6 +225,7 @@ pub fn policies(manifest: &Manifest, dir: &Path) -> Result<Vec<SetPolicy>, Trust
             mirrors: key.mirrors().to_vec(),
             policy: Policy { signers, root },
             declared_in: atom_format::manifest::MANIFEST_FILE.to_owned(),
+            from_sibling: false,
         });
     }
     Ok(out)
@@ -350,9 +354,9 @@ pub fn recheck(policies: &[SetPolicy], lock: &Lockfile) -> Vec<String> {
         let name = format!("{}@{}", a.label, a.version);
         if let Err(e) = p.policy.check_recorded(&name, a.root, &a.signers) {
             let (set, atom, why) = (&p.set, &e.atom, &e.why);
-            let origin = match p.declared_in.as_str() {
-                atom_format::manifest::MANIFEST_FILE => String::new(),
-                sibling => format!(" (policy of {sibling})"),
+            let origin = match p.from_sibling {
+                true => format!(" (policy of {})", p.declared_in),
+                false => String::new(),
             };
             out.push(format!("the set `{set}`{origin} refuses {atom}: {why}"));
         }

@@ -44,6 +44,8 @@ pub enum Listings {
 pub enum ListingCacheError {
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error("another eka is using the cache")]
+    Busy,
     #[error("cannot write {}", .path.display())]
     Write {
         path: PathBuf,
@@ -149,13 +151,15 @@ fn seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Changes the listing kept for `url` under the cache's exclusive lock.
+/// Changes the listing kept for `url` under the cache's exclusive lock;
+/// busy, it keeps nothing rather than wait (a query must not wait for an
+/// eka building or collecting the cache just to keep a copy).
 fn update(
     cache_dir: &Path,
     url: &str,
     change: impl FnOnce(&mut Stored),
 ) -> Result<(), ListingCacheError> {
-    let cache = Cache::open(cache_dir, Access::Write)?;
+    let cache = Cache::try_open(cache_dir, Access::Write)?.ok_or(ListingCacheError::Busy)?;
     let path = file_of(&cache, url);
     let mut stored = read(&path, url);
     change(&mut stored);
