@@ -168,6 +168,7 @@ pub fn info() -> Result<CacheInfo, CacheOpsError> {
 /// see the module docs.
 pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
     let locks = find_locks(&request.dirs)?;
+    let read = read_locks(&locks)?;
     let dir = cache::default_dir()?;
     let access = match request.dry_run {
         true => Access::Read,
@@ -180,7 +181,7 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
     };
     let bytes_before = dir_bytes(&dir);
     let pinned = match &cache {
-        Some(c) => pinned_commits(c, &locks)?,
+        Some(c) => pinned_commits(c, &read)?,
         None => HashSet::new(),
     };
     let atoms = match &cache {
@@ -196,7 +197,7 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
             .file_name()
             .is_some_and(|n| keep_packs.contains(&*n.to_string_lossy()))
     });
-    let mirrors = locked_mirrors(&locks)?;
+    let mirrors = locked_mirrors(&read);
     let (listings_keep, listings_gone): (Vec<_>, Vec<_>) = cache
         .as_ref()
         .map(listings::kept_files)
@@ -263,14 +264,24 @@ fn find_locks(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, CacheOpsError> {
 /// The atom commits `locks` pin; for eka 0.3's locks, which pin direct
 /// dependencies only, also those the pinned atoms' own locks pin (read
 /// from the cache, as evaluation reads them).
-fn pinned_commits(cache: &Cache, locks: &[PathBuf]) -> Result<HashSet<ObjectId>, CacheOpsError> {
+/// The locks at `paths`, read; one that cannot be read stops gc before
+/// anything is removed.
+fn read_locks(paths: &[PathBuf]) -> Result<Vec<AnyLock>, CacheOpsError> {
+    paths
+        .iter()
+        .map(|path| {
+            AnyLock::read(path).map_err(|source| CacheOpsError::Lock {
+                path: path.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
+fn pinned_commits(cache: &Cache, locks: &[AnyLock]) -> Result<HashSet<ObjectId>, CacheOpsError> {
     let mut pinned = HashSet::new();
     let mut eka03_level = Vec::new();
-    for path in locks {
-        let lock = AnyLock::read(path).map_err(|source| CacheOpsError::Lock {
-            path: path.clone(),
-            source,
-        })?;
+    for lock in locks {
         match lock {
             AnyLock::Eka(l) => pinned.extend(l.atoms().iter().map(|a| a.commit)),
             AnyLock::Eka03(l) => eka03_level.extend(l.atoms().filter_map(|a| a.rev)),
@@ -540,13 +551,9 @@ fn remove_files<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<(), CacheOp
 
 /// The mirrors the locks name (as URLs are written in listings), whose
 /// kept listings stay.
-fn locked_mirrors(locks: &[PathBuf]) -> Result<HashSet<String>, CacheOpsError> {
+fn locked_mirrors(locks: &[AnyLock]) -> HashSet<String> {
     let mut mirrors = HashSet::new();
-    for path in locks {
-        let lock = AnyLock::read(path).map_err(|source| CacheOpsError::Lock {
-            path: path.clone(),
-            source,
-        })?;
+    for lock in locks {
         match lock {
             AnyLock::Eka(l) => mirrors.extend(
                 l.atoms()
@@ -556,7 +563,7 @@ fn locked_mirrors(locks: &[PathBuf]) -> Result<HashSet<String>, CacheOpsError> {
             AnyLock::Eka03(l) => mirrors.extend(l.atoms().filter_map(|a| a.mirror.clone())),
         }
     }
-    Ok(mirrors)
+    mirrors
 }
 
 /// Bytes of the files under `dir` (0 when there is none).

@@ -40,11 +40,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let listing = atom_ops::query::list(&urls, &connections, query::listings(global)?)?;
     query::warn(&listing.warnings, global);
     query::note_kept(&listing, global);
-    // Why a version is yanked is in its tag: not read offline.
-    let yanks = match listing.listed {
-        Some(_) => Default::default(),
-        None => atom_ops::yank::yanks(&listing, listing.answered[0].as_str(), &connections),
-    };
+    let yanks = query::yanks(&listing, &connections);
     if global.json {
         output::json(&Report {
             repositories: listing.answered.iter().map(|u| u.as_str()).collect(),

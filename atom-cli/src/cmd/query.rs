@@ -48,6 +48,19 @@ pub fn listings(global: &Global) -> miette::Result<Listings> {
     Ok(atom_ops::query::listings_for(global.offline())?)
 }
 
+/// Why `listing`'s yanked versions are yanked, read from their tags on
+/// its first repository; none from a kept listing (tags are not kept).
+pub fn yanks(
+    listing: &Listing,
+    connections: &atom_git::Connections,
+) -> std::collections::BTreeMap<(atom_format::Label, semver::Version), Vec<atom_ops::yank::YankLine>>
+{
+    match listing.listed {
+        Some(_) => Default::default(),
+        None => atom_ops::yank::yanks(listing, listing.answered[0].as_str(), connections),
+    }
+}
+
 /// `time` in whole seconds since the epoch.
 pub fn epoch_seconds(time: Option<std::time::SystemTime>) -> Option<u64> {
     time.map(|t| {

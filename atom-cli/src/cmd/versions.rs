@@ -60,11 +60,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     query::note_kept(listing, global);
     let versions = listing.versions(&target.label);
     let connections = global.connections();
-    // Why a version is yanked is in its tag: not read offline.
-    let yanks = match listing.listed {
-        Some(_) => Default::default(),
-        None => atom_ops::yank::yanks(listing, listing.answered[0].as_str(), &connections),
-    };
+    let yanks = query::yanks(listing, &connections);
     if global.json {
         output::json(&Report {
             label: &target.label,

@@ -95,11 +95,7 @@ pub fn kept_files(cache: &Cache) -> Vec<KeptFile> {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| {
             let path = e.path();
-            let url = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| toml::from_str::<Stored>(&t).ok())
-                .map(|s| s.url)
-                .unwrap_or_default();
+            let url = parse(&path).map(|s| s.url).unwrap_or_default();
             let bytes = e.metadata().map_or(0, |m| m.len());
             KeptFile { url, path, bytes }
         })
@@ -125,14 +121,18 @@ fn file_of(cache: &Cache, url: &str) -> PathBuf {
 /// The listing kept for `url`, if any (one that does not read is none: it
 /// is only a copy).
 fn read(path: &Path, url: &str) -> Stored {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| toml::from_str::<Stored>(&t).ok())
+    parse(path)
         .filter(|s| s.url == url)
         .unwrap_or_else(|| Stored {
             url: url.to_owned(),
             ..Stored::default()
         })
+}
+
+/// The listing file at `path`, if it reads.
+fn parse(path: &Path) -> Option<Stored> {
+    let text = std::fs::read_to_string(path).ok()?;
+    toml::from_str(&text).ok()
 }
 
 fn write(path: &Path, stored: &Stored) -> Result<(), ListingCacheError> {
