@@ -11,6 +11,7 @@
 
 #[path = "../../atom-store/tests/common/mod.rs"]
 mod common;
+mod compare;
 
 use std::process::Command;
 
@@ -158,21 +159,7 @@ fn compare(exprs: &[String]) {
     let store = NixStore::new();
     let theirs = nix_eval_all(&store, exprs);
     let ours = our_eval(exprs);
-    assert_eq!(theirs.len(), exprs.len());
-    let mut mismatches = Vec::new();
-    for ((e, t), o) in exprs.iter().zip(&theirs).zip(&ours) {
-        match o {
-            Ok(v) if v == t => {}
-            Ok(v) => mismatches.push(format!("{e}\n    nix:  {t}\n    ours: {v}")),
-            Err(err) => mismatches.push(format!("{e}\n    nix:  {t}\n    ours: error {err}")),
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} mismatches:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    compare::assert_same_as_nix(exprs, &theirs, &ours);
 }
 
 #[test]

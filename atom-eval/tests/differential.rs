@@ -6,6 +6,8 @@
 //! Skipped, with a printed notice, when `nix-instantiate` is not installed
 //! (CI installs it).
 
+mod compare;
+
 use std::process::Command;
 
 use atom_eval::{Evaluator, Limits, NoFileSystem};
@@ -262,21 +264,7 @@ fn list_source(exprs: &[String]) -> String {
 fn compare(exprs: &[String]) {
     let theirs = nix_eval(exprs);
     let ours = our_eval(exprs);
-    assert_eq!(theirs.len(), exprs.len());
-    let mut mismatches = Vec::new();
-    for ((e, t), o) in exprs.iter().zip(&theirs).zip(&ours) {
-        match o {
-            Ok(v) if v == t => {}
-            Ok(v) => mismatches.push(format!("{e}\n    nix:  {t}\n    ours: {v}")),
-            Err(err) => mismatches.push(format!("{e}\n    nix:  {t}\n    ours: error {err}")),
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} mismatches:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    compare::assert_same_as_nix(exprs, &theirs, &ours);
 }
 
 #[test]

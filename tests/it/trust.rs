@@ -36,23 +36,7 @@ fn hook_refuses_rewrites(transport: Transport) {
     let head = reg.source.head();
 
     // Force-moving the version to another commit.
-    let moved = git_run(
-        src,
-        &[
-            "push",
-            "--force",
-            &reg.url,
-            &format!("{head}:refs/atoms/a/0.1.0"),
-        ],
-    );
-    assert!(!moved.success(), "{moved}");
-    // Substrings: the rest is git's own output, which varies by transport.
-    assert!(
-        moved
-            .stderr
-            .contains("eka: refused refs/atoms/a/0.1.0: moving a published ref is refused"),
-        "{moved}"
-    );
+    force_move_is_refused(src, &reg.url, &head, "");
     // Deleting it.
     let deleted = git_run(src, &["push", &reg.url, ":refs/atoms/a/0.1.0"]);
     assert!(!deleted.success(), "{deleted}");
@@ -1796,22 +1780,22 @@ fn the_hook_in_forge_layouts() {
         assert!(run.success(), "{layout}: {run}");
         let before = ls_remote(&reg.url, &["refs/atoms/*"]);
         let head = reg.source.head();
-        let moved = git_run(
-            src,
-            &[
-                "push",
-                "--force",
-                &reg.url,
-                &format!("{head}:refs/atoms/a/0.1.0"),
-            ],
-        );
-        assert!(!moved.success(), "{layout}: {moved}");
-        assert!(
-            moved
-                .stderr
-                .contains("eka: refused refs/atoms/a/0.1.0: moving a published ref is refused"),
-            "{layout}: {moved}"
-        );
+        force_move_is_refused(src, &reg.url, &head, layout);
         assert_eq!(ls_remote(&reg.url, &["refs/atoms/*"]), before, "{layout}");
     }
+}
+
+/// A `git push --force` of `head` over `a@0.1.0` at `url` is refused by
+/// the hook (`context` names the case in failures). Substrings: the rest
+/// is git's own output, which varies by transport.
+fn force_move_is_refused(src: &std::path::Path, url: &str, head: &str, context: &str) {
+    let refspec = format!("{head}:refs/atoms/a/0.1.0");
+    let moved = git_run(src, &["push", "--force", url, &refspec]);
+    assert!(!moved.success(), "{context}: {moved}");
+    assert!(
+        moved
+            .stderr
+            .contains("eka: refused refs/atoms/a/0.1.0: moving a published ref is refused"),
+        "{context}: {moved}"
+    );
 }
