@@ -13,6 +13,13 @@ use crate::path;
 use crate::posix_regex::{Fuel, OutOfFuel};
 use crate::value::*;
 
+/// What [`Evaluator::eval_apply`] got to: a value (or error), or a
+/// lambda's body to evaluate, with its environment.
+enum Applied {
+    Value(Result<Value>),
+    Entered(Rc<Env>, Rc<Closure>),
+}
+
 /// Limits the host sets on one evaluation.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -86,6 +93,9 @@ pub struct Evaluator {
     pub(crate) store: crate::store::StoreState,
     call_depth: usize,
     eval_depth: usize,
+    /// The call sites of the lambda calls being evaluated, for the traces
+    /// of an error (see [`Self::leave_calls`]).
+    call_spans: Vec<Span>,
     steps_left: u64,
 }
 
@@ -136,6 +146,7 @@ impl Evaluator {
             store: Default::default(),
             call_depth: 0,
             eval_depth: 0,
+            call_spans: Vec::new(),
             steps_left,
         }
     }
@@ -472,38 +483,174 @@ impl Evaluator {
     /// Evaluates to weak head normal form. Only the hottest forms are handled
     /// here: this function's stack frame is paid on every level of Nix
     /// recursion, so the rest live in [`Self::eval_cold`].
+    ///
+    /// An `if`'s branch and the body of a called lambda are evaluated in
+    /// this same frame (a loop, not a native call): a level of Nix
+    /// recursion then costs one frame of `eval` (plus the operator's, if
+    /// any) instead of five, and deep recursion sweeps less than half the
+    /// stack. The calls entered here are left in [`Self::leave_calls`],
+    /// with the same depth accounting and error traces as
+    /// [`Self::call_lambda`].
     pub(crate) fn eval(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
+        let mut env = env;
+        let mut expr = expr;
+        // What `env` and `expr` borrow from once a call was entered.
+        let mut entered_env: Option<Rc<Env>> = None;
+        let mut entered: Option<Rc<Closure>> = None;
+        let mut calls = 0;
+        let result = loop {
+            match expr {
+                Expr::Const(v) => break Ok(v.clone()),
+                Expr::Var { up, idx } => break self.eval_var(env, *up, *idx),
+                Expr::Apply { func, arg, span } => {
+                    match self.eval_apply(env, expr, func, arg, *span) {
+                        Applied::Value(v) => break v,
+                        Applied::Entered(body_env, c) => {
+                            env = entered_env.insert(body_env);
+                            calls += 1;
+                            expr = &entered.insert(c).def.body;
+                        }
+                    }
+                }
+                Expr::If {
+                    cond,
+                    then,
+                    otherwise,
+                    span,
+                } => match self.eval_operand(env, cond) {
+                    Ok(Value::Bool(true)) => expr = then,
+                    Ok(Value::Bool(false)) => expr = otherwise,
+                    Ok(other) => {
+                        break Err(type_error("a Boolean", &other).with_span_if_none(*span))
+                    }
+                    Err(e) => break Err(e),
+                },
+                Expr::Bin { op, lhs, rhs, span } => break self.eval_bin(env, *op, lhs, rhs, *span),
+                _ => break self.eval_cold(env, expr),
+            }
+        };
+        if calls == 0 {
+            return result;
+        }
+        self.leave_calls(calls, result)
+    }
+
+    /// [`Self::eval`] for an operand, a condition or a called function,
+    /// with the commonest of those, a constant, a variable or an operator,
+    /// evaluated without going through `eval`.
+    #[inline(always)]
+    fn eval_operand(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
         match expr {
             Expr::Const(v) => Ok(v.clone()),
-            Expr::Var { up, idx } => {
-                let frame = env_at(env, *up);
-                let v = frame.slots.borrow()[*idx as usize].clone();
-                match v {
-                    Value::Thunk(t) => self.force_slot(frame, *idx, t),
-                    v => Ok(v),
-                }
-            }
-            Expr::Apply { func, arg, span } => {
-                if let Expr::Apply { .. } = &**func {
-                    return self.eval_apply_chain(env, expr);
-                }
-                let f = self.eval(env, func)?;
-                let a = self.delay_arg(&f, env, arg);
-                self.call(f, a, *span)
-            }
-            Expr::If {
-                cond,
-                then,
-                otherwise,
-                span,
-            } => match self.eval(env, cond)? {
-                Value::Bool(true) => self.eval(env, then),
-                Value::Bool(false) => self.eval(env, otherwise),
-                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
-            },
+            Expr::Var { up, idx } => self.eval_var(env, *up, *idx),
             Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
-            _ => self.eval_cold(env, expr),
+            _ => self.eval(env, expr),
         }
+    }
+
+    #[inline(always)]
+    fn eval_var(&mut self, env: &Rc<Env>, up: u32, idx: u32) -> Result<Value> {
+        let frame = env_at(env, up);
+        let v = frame.slots.borrow()[idx as usize].clone();
+        match v {
+            Value::Thunk(t) => self.force_slot(frame, idx, t),
+            v => Ok(v),
+        }
+    }
+
+    /// `func arg` as far as entering the lambda it calls: the rest, the
+    /// lambda's body, is evaluated in [`Self::eval`]'s loop. Out of line, as
+    /// its locals would otherwise enlarge `eval`'s frame.
+    #[inline(never)]
+    fn eval_apply(
+        &mut self,
+        env: &Rc<Env>,
+        expr: &Expr,
+        func: &Expr,
+        arg: &Rc<Expr>,
+        span: Span,
+    ) -> Applied {
+        if let Expr::Apply { .. } = func {
+            return Applied::Value(self.eval_apply_chain(env, expr));
+        }
+        let f = match self.eval_operand(env, func) {
+            Ok(f) => f,
+            Err(e) => return Applied::Value(Err(e)),
+        };
+        let a = self.delay_arg(&f, env, arg);
+        let Value::Lambda(c) = f else {
+            return Applied::Value(self.call_other(f, a, span));
+        };
+        match self.enter_call(&c, a, span) {
+            Ok(body_env) => Applied::Entered(body_env, c),
+            Err(e) => Applied::Value(Err(e)),
+        }
+    }
+
+    /// The first half of [`Self::call_lambda`]: counts the call, checks the
+    /// limits and builds the body's environment. On success the call's span
+    /// is on [`Self::call_spans`] until [`Self::leave_calls`].
+    #[inline]
+    fn enter_call(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Rc<Env>> {
+        self.call_depth += 1;
+        if self.call_depth > self.limits.max_call_depth {
+            self.call_depth -= 1;
+            return Err(self.call_depth_exceeded(span));
+        }
+        let env = match self.step().and_then(|()| self.lambda_env(c, arg, span)) {
+            Ok(env) => env,
+            Err(e) => {
+                self.call_depth -= 1;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.enter() {
+            self.call_depth -= 1;
+            return Err(e);
+        }
+        self.call_spans.push(span);
+        Ok(env)
+    }
+
+    /// The second half of [`Self::call_lambda`] for the last `calls` calls
+    /// [`Self::enter_call`] entered: each one's depth is given back, and an
+    /// error is traced through each, the innermost first.
+    #[inline(never)]
+    fn leave_calls(&mut self, calls: usize, result: Result<Value>) -> Result<Value> {
+        self.call_depth -= calls;
+        self.eval_depth -= calls;
+        let from = self.call_spans.len() - calls;
+        match result {
+            Ok(v) => {
+                self.call_spans.truncate(from);
+                Ok(v)
+            }
+            Err(mut e) => {
+                for span in self.call_spans.drain(from..).rev() {
+                    e = e.push_trace(|| "while calling a function".into(), Some(span));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The environment a lambda's body is evaluated in.
+    #[inline]
+    fn lambda_env(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Rc<Env>> {
+        match &c.def.param {
+            Param::Ident => Ok(Env::new(Some(c.env.clone()), smallvec::smallvec![arg])),
+            Param::Pattern { .. } => self.pattern_env(c, arg, span),
+        }
+    }
+
+    #[cold]
+    fn call_depth_exceeded(&self, span: Span) -> EvalError {
+        EvalError::new(
+            ErrorKind::CallDepthExceeded {
+                limit: self.limits.max_call_depth,
+            },
+            Some(span),
+        )
     }
 
     /// Forces the thunk in a variable's slot and puts its value there in
@@ -553,11 +700,11 @@ impl Evaluator {
     #[inline(never)]
     fn eval_cold(&mut self, env: &Rc<Env>, expr: &Expr) -> Result<Value> {
         match expr {
-            Expr::Const(v) => Ok(v.clone()),
-            Expr::Var { up, idx } => {
-                let v = slot(env, *up, *idx);
-                self.force(v)
-            }
+            Expr::Const(_)
+            | Expr::Var { .. }
+            | Expr::Apply { .. }
+            | Expr::If { .. }
+            | Expr::Bin { .. } => self.eval(env, expr),
             Expr::WithVar { name, withs, span } => self.with_var(env, *name, withs, *span),
             Expr::Attrs(def) => self.eval_attrs(env, def),
             Expr::Let { binds, body } => self.eval_let(env, binds, body),
@@ -569,11 +716,6 @@ impl Evaluator {
                 env: env.clone(),
                 def: def.clone(),
             }))),
-            Expr::Apply { func, arg, span } => {
-                let f = self.eval(env, func)?;
-                let a = self.delay_arg(&f, env, arg);
-                self.call(f, a, *span)
-            }
             Expr::Select {
                 expr,
                 path,
@@ -581,16 +723,6 @@ impl Evaluator {
                 span,
             } => self.eval_select(env, expr, path, default.as_ref(), *span),
             Expr::HasAttr { expr, path } => self.eval_has_attr(env, expr, path),
-            Expr::If {
-                cond,
-                then,
-                otherwise,
-                span,
-            } => match self.eval(env, cond)? {
-                Value::Bool(true) => self.eval(env, then),
-                Value::Bool(false) => self.eval(env, otherwise),
-                other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
-            },
             Expr::Assert {
                 cond,
                 body,
@@ -602,7 +734,6 @@ impl Evaluator {
                 let new = Env::new(Some(env.clone()), smallvec::smallvec![scope]);
                 self.eval(&new, body)
             }
-            Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
             Expr::Not(e, span) => match self.eval(env, e)? {
                 Value::Bool(b) => Ok(Value::Bool(!b)),
                 other => Err(type_error("a Boolean", &other).with_span_if_none(*span)),
@@ -938,12 +1069,7 @@ impl Evaluator {
             if let (Param::Ident, Expr::Lambda(inner)) = (&c.def.param, &*c.def.body) {
                 if let Param::Ident = inner.param {
                     if self.call_depth + 2 > self.limits.max_call_depth {
-                        return Err(EvalError::new(
-                            ErrorKind::CallDepthExceeded {
-                                limit: self.limits.max_call_depth,
-                            },
-                            Some(span),
-                        ));
+                        return Err(self.call_depth_exceeded(span));
                     }
                     self.step()?;
                     self.step()?;
@@ -1054,31 +1180,9 @@ impl Evaluator {
     }
 
     fn call_lambda(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Value> {
-        self.call_depth += 1;
-        if self.call_depth > self.limits.max_call_depth {
-            self.call_depth -= 1;
-            return Err(EvalError::new(
-                ErrorKind::CallDepthExceeded {
-                    limit: self.limits.max_call_depth,
-                },
-                Some(span),
-            ));
-        }
-        let result = self.call_lambda_inner(c, arg, span);
-        self.call_depth -= 1;
-        result
-    }
-
-    fn call_lambda_inner(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Value> {
-        self.step()?;
-        let env = match &c.def.param {
-            Param::Ident => Env::new(Some(c.env.clone()), smallvec::smallvec![arg]),
-            Param::Pattern { .. } => self.pattern_env(c, arg, span)?,
-        };
-        self.enter()?;
+        let env = self.enter_call(c, arg, span)?;
         let result = self.eval(&env, &c.def.body);
-        self.leave();
-        result.map_err(|e| e.push_trace(|| "while calling a function".into(), Some(span)))
+        self.leave_calls(1, result)
     }
 
     /// The environment of a call to `{ a, b ? d, ... } @ x: body`.
@@ -1157,7 +1261,7 @@ impl Evaluator {
         let at = |e: EvalError| e.with_span_if_none(span);
         match op {
             BinOp::And | BinOp::Or | BinOp::Implies => {
-                let l = match self.eval(env, lhs)? {
+                let l = match self.eval_operand(env, lhs)? {
                     Value::Bool(b) => b,
                     other => return Err(at(type_error("a Boolean", &other))),
                 };
@@ -1169,14 +1273,14 @@ impl Evaluator {
                 if let Some(b) = short {
                     return Ok(Value::Bool(b));
                 }
-                match self.eval(env, rhs)? {
+                match self.eval_operand(env, rhs)? {
                     Value::Bool(b) => Ok(Value::Bool(b)),
                     other => Err(at(type_error("a Boolean", &other))),
                 }
             }
             _ => {
-                let l = self.eval(env, lhs)?;
-                let r = self.eval(env, rhs)?;
+                let l = self.eval_operand(env, lhs)?;
+                let r = self.eval_operand(env, rhs)?;
                 // Small-integer fast path: most arithmetic and comparisons.
                 if let (Value::Int(a), Value::Int(b)) = (&l, &r) {
                     let (a, b) = (*a, *b);
@@ -1703,8 +1807,8 @@ impl Evaluator {
 fn known_int(env: &Rc<Env>, expr: &Expr) -> Option<i64> {
     match expr {
         Expr::Const(Value::Int(i)) => Some(*i),
-        Expr::Var { up, idx } => match slot(env, *up, *idx) {
-            Value::Int(i) => Some(i),
+        Expr::Var { up, idx } => match &env_at(env, *up).slots.borrow()[*idx as usize] {
+            Value::Int(i) => Some(*i),
             Value::Thunk(t) => match t.known() {
                 Some(Value::Int(i)) => Some(i),
                 _ => None,

@@ -472,3 +472,37 @@ fn confined_file_builtins_show_as_the_builtins() {
     assert_eq!(shown.0, "[ <PRIMOP> <PRIMOP> <PRIMOP-APP> <PRIMOP> ]");
     assert!(shown.1.contains("a built-in function"), "{}", shown.1);
 }
+
+#[test]
+fn calls_in_tail_position_keep_the_depth_limit_and_the_traces() {
+    // The body of a call in tail position is evaluated in its caller's
+    // native frame; the call depth counts it all the same.
+    let tail = "let f = n: if n == 0 then 0 else f (n - 1); in";
+    assert_eq!(ok(&format!("{tail} f 9999")), "0");
+    assert_eq!(
+        fails(&format!("{tail} f 10000")),
+        ErrorKind::CallDepthExceeded { limit: 10_000 }
+    );
+    // An error is traced through the calls it passed, innermost first.
+    let src = r#"let f = n: if n == 0 then throw "bottom" else f (n - 1); in f 3"#;
+    let e = run(src).expect_err("throws");
+    let called_at: Vec<&str> = e
+        .trace()
+        .iter()
+        .filter(|t| t.message == "while calling a function")
+        .map(|t| {
+            let span = t.span.expect("a call site");
+            &src[span.start as usize..span.end as usize]
+        })
+        .collect();
+    assert_eq!(called_at, ["f (n - 1)", "f 3"]);
+    // A caught error gives back the depth of the calls it unwound.
+    let deep = "g = n: if n == 0 then 0 else 1 + g (n - 1);";
+    let thrower = r#"t = n: if n == 0 then throw "x" else t (n - 1);"#;
+    assert_eq!(
+        ok(&format!(
+            "let {deep} {thrower} in builtins.seq (builtins.tryEval (t 5000)) (g 9999)"
+        )),
+        "9999"
+    );
+}

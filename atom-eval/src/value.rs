@@ -122,7 +122,6 @@ impl Interner {
 }
 
 /// A Nix value, or a thunk that will become one.
-#[derive(Clone)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -142,6 +141,45 @@ pub enum Value {
     PrimOp(Rc<PrimOp>),
     PrimOpApp(Rc<PrimOpApp>),
     Thunk(Rc<Thunk>),
+}
+
+impl Clone for Value {
+    /// Numbers, Booleans, thunks and functions, the values the evaluator
+    /// copies on every variable lookup, are cloned inline; the rest out of
+    /// line, which keeps the callers' code small.
+    #[inline(always)]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Thunk(t) => Value::Thunk(Rc::clone(t)),
+            Value::Lambda(c) => Value::Lambda(Rc::clone(c)),
+            _ => self.clone_shared(),
+        }
+    }
+}
+
+impl Value {
+    #[inline(never)]
+    fn clone_shared(&self) -> Value {
+        match self {
+            Value::String(s) => Value::String(s.clone()),
+            Value::ContextString(s) => Value::ContextString(Rc::clone(s)),
+            Value::Path(p) => Value::Path(p.clone()),
+            Value::Attrs(a) => Value::Attrs(Rc::clone(a)),
+            Value::List(l) => Value::List(Rc::clone(l)),
+            Value::PrimOp(p) => Value::PrimOp(Rc::clone(p)),
+            Value::PrimOpApp(p) => Value::PrimOpApp(Rc::clone(p)),
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Thunk(t) => Value::Thunk(Rc::clone(t)),
+            Value::Lambda(c) => Value::Lambda(Rc::clone(c)),
+        }
+    }
 }
 
 /// Drops an empty context without running `BTreeSet`'s destructor, which
