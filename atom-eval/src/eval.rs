@@ -355,22 +355,48 @@ impl Evaluator {
         self.eval_depth -= 1;
     }
 
+    /// Forces a thunk. The commonest state, an expression waiting for its
+    /// environment, is evaluated here with only those two pointers kept
+    /// across the evaluation (this frame is paid on every level of a deep
+    /// chain of thunks); the other states in [`Self::force_thunk_other`].
     pub(crate) fn force_thunk(&mut self, t: &Rc<Thunk>) -> Result<Value> {
-        let state = t.take();
-        match state {
+        let (env, expr) = match t.take() {
+            ThunkState::Pending(env, expr) => (env, expr),
             ThunkState::Done(v) | ThunkState::Ready(v) => {
                 t.set(ThunkState::Done(v.clone()));
                 return Ok(v);
             }
-            ThunkState::Blackhole => return err(ErrorKind::InfiniteRecursion),
-            _ => {}
+            state => return self.force_thunk_other(t, state),
+        };
+        if let Err(e) = self.step().and_then(|()| self.enter()) {
+            t.set(ThunkState::Pending(env, expr));
+            return Err(e);
+        }
+        let result = self.eval(&env, &expr);
+        self.leave();
+        match result {
+            Ok(v) => {
+                t.set(ThunkState::Done(v.clone()));
+                Ok(v)
+            }
+            Err(e) => {
+                // Restored so that `tryEval` callers can force it again.
+                t.set(ThunkState::Pending(env, expr));
+                Err(e)
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn force_thunk_other(&mut self, t: &Rc<Thunk>, state: ThunkState) -> Result<Value> {
+        if let ThunkState::Blackhole = state {
+            return err(ErrorKind::InfiniteRecursion);
         }
         if let Err(e) = self.step().and_then(|()| self.enter()) {
             t.set(state);
             return Err(e);
         }
         let result = match &state {
-            ThunkState::Pending(env, expr) => self.eval(env, expr),
             ThunkState::Call1(f, a) => self.call_lazy(f, std::slice::from_ref(a)),
             ThunkState::Call2(fab) => {
                 let [f, a, b] = &**fab;
@@ -386,9 +412,10 @@ impl Evaluator {
                 )
             }
             ThunkState::Host(f) => f(self),
-            ThunkState::Blackhole | ThunkState::Ready(_) | ThunkState::Done(_) => {
-                unreachable_state()
-            }
+            ThunkState::Pending(..)
+            | ThunkState::Blackhole
+            | ThunkState::Ready(_)
+            | ThunkState::Done(_) => unreachable_state(),
         };
         self.leave();
         match result {
@@ -397,7 +424,6 @@ impl Evaluator {
                 Ok(v)
             }
             Err(e) => {
-                // Restored so that `tryEval` callers can force it again.
                 t.set(state);
                 Err(e)
             }
@@ -526,6 +552,17 @@ impl Evaluator {
                     Err(e) => break Err(e),
                 },
                 Expr::Bin { op, lhs, rhs, span } => break self.eval_bin(env, *op, lhs, rhs, *span),
+                Expr::Select {
+                    expr: of,
+                    path,
+                    default,
+                    span,
+                } => break self.eval_select(env, of, path, default.as_ref(), *span),
+                Expr::Let { binds, body } => {
+                    let let_env = self.let_env(env, binds);
+                    env = entered_env.insert(let_env);
+                    expr = body;
+                }
                 _ => break self.eval_cold(env, expr),
             }
         };
@@ -704,10 +741,11 @@ impl Evaluator {
             | Expr::Var { .. }
             | Expr::Apply { .. }
             | Expr::If { .. }
-            | Expr::Bin { .. } => self.eval(env, expr),
+            | Expr::Bin { .. }
+            | Expr::Select { .. }
+            | Expr::Let { .. } => self.eval(env, expr),
             Expr::WithVar { name, withs, span } => self.with_var(env, *name, withs, *span),
             Expr::Attrs(def) => self.eval_attrs(env, def),
-            Expr::Let { binds, body } => self.eval_let(env, binds, body),
             Expr::List(items) => {
                 let list: Vec<Value> = items.iter().map(|e| self.delay(env, e)).collect();
                 Ok(Value::List(Rc::new(list)))
@@ -716,12 +754,6 @@ impl Evaluator {
                 env: env.clone(),
                 def: def.clone(),
             }))),
-            Expr::Select {
-                expr,
-                path,
-                default,
-                span,
-            } => self.eval_select(env, expr, path, default.as_ref(), *span),
             Expr::HasAttr { expr, path } => self.eval_has_attr(env, expr, path),
             Expr::Assert {
                 cond,
@@ -749,7 +781,10 @@ impl Evaluator {
         }
     }
 
-    fn eval_let(&mut self, env: &Rc<Env>, binds: &[Binding], body: &Expr) -> Result<Value> {
+    /// The environment of `let binds; in body`, whose body [`Self::eval`]
+    /// evaluates in its own frame.
+    #[inline(never)]
+    fn let_env(&mut self, env: &Rc<Env>, binds: &[Binding]) -> Rc<Env> {
         let new = Env::new(Some(env.clone()), Slots::with_capacity(binds.len()));
         for b in binds {
             let v = if b.outer {
@@ -759,10 +794,11 @@ impl Evaluator {
             };
             new.slots.borrow_mut().push(v);
         }
-        self.eval(&new, body)
+        new
     }
 
     /// `e.a.b or default`.
+    #[inline(never)]
     fn eval_select(
         &mut self,
         env: &Rc<Env>,

@@ -183,6 +183,22 @@ impl Node {
         }
     }
 
+    /// Appends the bytes every match of this node starts with; true when
+    /// the node is nothing but those bytes (so what follows it extends
+    /// the prefix).
+    fn literal_prefix(&self, out: &mut Vec<u8>) -> bool {
+        match self {
+            Node::Empty => true,
+            Node::Byte(b) => {
+                out.push(*b);
+                true
+            }
+            Node::Group(_, inner) => inner.literal_prefix(out),
+            Node::Concat(items) => items.iter().all(|item| item.literal_prefix(out)),
+            _ => false,
+        }
+    }
+
     /// The bytes a non-empty match can start with, and whether the node can
     /// match without consuming anything (anchors count as such).
     fn first_bytes(&self) -> (ByteSet, bool) {
@@ -794,6 +810,10 @@ pub(crate) struct Regex {
     /// The bytes a match can start with, when the pattern cannot match
     /// the empty string (lets a search skip hopeless positions).
     first: Option<ByteSet>,
+    /// The bytes every match starts with (`Wone` in `Wone.*`): a subject
+    /// that does not start with them is no match for `builtins.match`,
+    /// decided without running the engine.
+    prefix: Vec<u8>,
 }
 
 /// A match: its span and its groups' spans (`None`: did not take part).
@@ -876,6 +896,8 @@ impl Regex {
             return Err(RegexError::TooBig);
         }
         let (first, nullable) = node.first_bytes();
+        let mut prefix = Vec::new();
+        node.literal_prefix(&mut prefix);
         let mut compiler = Compiler {
             program: vec![Inst::Accept],
             repeats: 0,
@@ -887,6 +909,7 @@ impl Regex {
             groups: parser.groups,
             repeats: compiler.repeats,
             first: (!nullable).then_some(first),
+            prefix,
         })
     }
 
@@ -896,6 +919,9 @@ impl Regex {
         subject: &[u8],
         fuel: &mut Fuel,
     ) -> Result<Option<Match>, OutOfFuel> {
+        if !subject.starts_with(&self.prefix) {
+            return Ok(None);
+        }
         let mode = Mode {
             whole: true,
             not_empty: false,
@@ -1210,6 +1236,21 @@ mod tests {
     }
 
     // Expected values below are what nix-instantiate 2.8 prints.
+
+    #[test]
+    fn the_literal_prefix_decides_only_what_it_determines() {
+        let prefix = |p: &str| Regex::new(p).unwrap().prefix;
+        assert_eq!(prefix("Wone.*"), b"Wone");
+        assert_eq!(prefix("(ab)c(d|e)f"), b"abc");
+        assert_eq!(prefix("ab?c"), b"a");
+        assert_eq!(prefix("a|b"), b"");
+        assert_eq!(prefix("a^b"), b"a");
+        assert_eq!(whole("(ab)c.*", "abcd"), g(&[Some("ab")]));
+        assert_eq!(whole("(ab)c.*", "abd"), None);
+        assert_eq!(whole("(ab)c.*", "ab"), None);
+        assert_eq!(whole("ab?c", "ac"), g(&[]));
+        assert_eq!(whole("a|b", "b"), g(&[]));
+    }
 
     #[test]
     fn alternation_prefers_the_longest_then_the_first() {
