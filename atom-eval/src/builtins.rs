@@ -821,11 +821,17 @@ fn substring(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     } else {
         from.saturating_add(len as usize).min(bytes.len())
     };
+    let piece = if from == 0 && to == bytes.len() {
+        s.clone()
+    } else {
+        match s.get(from..to) {
+            Some(piece) => NixStr::from(piece),
+            // Cut inside a character: Nix's bytes are not UTF-8 here.
+            None => String::from_utf8_lossy(&bytes[from..to]).into(),
+        }
+    };
     // Nix keeps the context even of an empty piece.
-    Ok(Value::string_with_context(
-        String::from_utf8_lossy(&bytes[from..to]).into(),
-        context,
-    ))
+    Ok(Value::string_with_context(piece, context))
 }
 
 fn concat_strings_sep(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {

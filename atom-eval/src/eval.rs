@@ -244,7 +244,19 @@ impl Evaluator {
         }
     }
 
+    #[inline]
     fn step(&mut self) -> Result<()> {
+        if self.steps_left & (crate::memory::PERIOD - 1) <= 1 {
+            return self.step_checked();
+        }
+        self.steps_left -= 1;
+        Ok(())
+    }
+
+    /// [`Self::step`] when the budget is spent or the memory is due to be
+    /// checked (every [`crate::memory::PERIOD`] steps).
+    #[inline(never)]
+    fn step_checked(&mut self) -> Result<()> {
         if self.steps_left == 0 {
             return err(ErrorKind::StepBudgetExhausted {
                 budget: self.limits.max_steps.unwrap_or(0),
@@ -1324,6 +1336,8 @@ impl Evaluator {
                         BinOp::Add => a.checked_add(b).map(Value::Int),
                         BinOp::Sub => a.checked_sub(b).map(Value::Int),
                         BinOp::Mul => a.checked_mul(b).map(Value::Int),
+                        // Zero and overflow are left to `binary`'s errors.
+                        BinOp::Div => a.checked_div(b).map(Value::Int),
                         BinOp::Less => Some(Value::Bool(a < b)),
                         BinOp::LessEq => Some(Value::Bool(a <= b)),
                         BinOp::Greater => Some(Value::Bool(a > b)),
