@@ -173,6 +173,12 @@ fn arithmetic_and_comparison() {
     );
     assert_eq!(fails("1 / 0"), ErrorKind::DivisionByZero);
     assert_eq!(
+        fails("let min = -9223372036854775807 - 1; in min / -1"),
+        ErrorKind::IntegerOverflow {
+            operation: "division"
+        }
+    );
+    assert_eq!(
         fails("1 + \"a\""),
         ErrorKind::TypeMismatch {
             expected: "an integer",
