@@ -810,7 +810,14 @@ fn substring(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
     let start = int(ev, &a[0])?;
     let len = int(ev, &a[1])?;
     let mut context = StringContext::new();
-    let s = ev.coerce_to_string_ctx(a[2].clone(), false, false, &mut context)?;
+    let coerced;
+    let s = match &a[2] {
+        Value::String(s) => s,
+        v => {
+            coerced = ev.coerce_to_string_ctx(v.clone(), false, false, &mut context)?;
+            &coerced
+        }
+    };
     if start < 0 {
         return other("negative start position in 'substring'");
     }
@@ -986,7 +993,19 @@ fn byte_slice(s: &str, start: usize, end: usize) -> Value {
     }
 }
 
+/// `[]`, one list shared by all: `split` returns one for each match of a
+/// pattern without groups (an empty list is never printed as repeated).
+fn empty_list() -> Value {
+    thread_local! {
+        static EMPTY: Rc<Vec<Value>> = Rc::new(Vec::new());
+    }
+    EMPTY.with(|l| Value::List(Rc::clone(l)))
+}
+
 fn groups(s: &str, m: &Match) -> Value {
+    if m.groups.is_empty() {
+        return empty_list();
+    }
     list_value(
         m.groups
             .iter()

@@ -13,6 +13,21 @@ use crate::path;
 use crate::posix_regex::{Fuel, OutOfFuel};
 use crate::value::*;
 
+/// A piece of an interpolated string.
+enum Piece<'e> {
+    Literal(&'e NixStr),
+    Computed(NixStr),
+}
+
+impl Piece<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Piece::Literal(s) => s,
+            Piece::Computed(s) => s,
+        }
+    }
+}
+
 /// What [`Evaluator::eval_apply`] got to: a value (or error), or a
 /// lambda's body to evaluate, with its environment.
 enum Applied {
@@ -890,24 +905,34 @@ impl Evaluator {
 
     /// `"a${b}c"`.
     fn eval_interpolate(&mut self, env: &Rc<Env>, parts: &[Rc<Expr>], span: Span) -> Result<Value> {
-        let mut strs: smallvec::SmallVec<[NixStr; 4]> = smallvec::SmallVec::new();
+        // The literal pieces are borrowed from the expression: string
+        // reference counts are atomic, and most pieces are literals.
+        let mut strs: smallvec::SmallVec<[Piece<'_>; 4]> = smallvec::SmallVec::new();
         let mut context = StringContext::new();
         for p in parts {
+            if let Expr::Const(Value::String(literal)) = &**p {
+                if !literal.is_empty() {
+                    strs.push(Piece::Literal(literal));
+                }
+                continue;
+            }
             let v = self.eval(env, p)?;
             let s = self
                 .coerce_to_string_ctx(v, false, true, &mut context)
                 .map_err(|e| e.with_span_if_none(span))?;
             if !s.is_empty() {
-                strs.push(s);
+                strs.push(Piece::Computed(s));
             }
         }
-        let text = match strs.len() {
-            0 => NixStr::new(),
+        let text = match strs.pop() {
+            None => NixStr::new(),
             // Strings are immutable: `"${s}"` can share `s`.
-            1 => strs.pop().unwrap_or_default(),
-            _ => {
-                self.reserve(strs.iter().map(|s| s.len()).sum())?;
-                let refs: smallvec::SmallVec<[&str; 4]> = strs.iter().map(|s| &**s).collect();
+            Some(Piece::Computed(s)) if strs.is_empty() => s,
+            Some(Piece::Literal(s)) if strs.is_empty() => s.clone(),
+            Some(last) => {
+                strs.push(last);
+                self.reserve(strs.iter().map(|s| s.as_str().len()).sum())?;
+                let refs: smallvec::SmallVec<[&str; 4]> = strs.iter().map(Piece::as_str).collect();
                 concat_strs(&refs)
             }
         };
