@@ -283,13 +283,14 @@ pub fn enforce(
             Some((a, p, tags))
         })
         .collect();
-    fetch_tags(&cache.repo(), connections, &judged)?;
+    cache.with_handle(|repo| fetch_tags(repo, connections, &judged))?;
     let signers = map_in_order(&judged, MIN_PER_THREAD, |chunk| {
-        let repo = cache.repo();
-        chunk
-            .iter()
-            .map(|(a, p, tags)| judge_atom(&repo, a, p, tags))
-            .collect()
+        cache.with_handle(|repo| {
+            chunk
+                .iter()
+                .map(|(a, p, tags)| judge_atom(repo, a, p, tags))
+                .collect()
+        })
     });
     let mut signers = signers.into_iter();
     for a in &mut atoms {
