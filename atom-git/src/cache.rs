@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use atom_format::commit::{AtomCommit, AtomCommitError};
 use atom_format::digest::{DigestError, Digester};
@@ -46,6 +47,11 @@ pub enum Access {
 pub struct Cache {
     dir: PathBuf,
     repo: gix::ThreadSafeRepository,
+    /// Handles on `repo` for object lookups, taken and given back by
+    /// [`Cache::with_handle`]: opening one costs as much as a few object
+    /// reads (its own object and pack caches, a zlib state), and a lock
+    /// looks objects up a few hundred times, from several threads.
+    handles: Mutex<Vec<gix::Repository>>,
     _lock: File,
 }
 
@@ -219,6 +225,7 @@ impl Cache {
         Ok(Some(Cache {
             dir: dir.to_owned(),
             repo: repo.into_sync(),
+            handles: Mutex::new(Vec::new()),
             _lock: lock,
         }))
     }
@@ -233,14 +240,35 @@ impl Cache {
         self.repo.to_thread_local()
     }
 
+    /// Runs `f` with a handle on the repository for object lookups: one
+    /// given back by an earlier call if there is one, else a new one.
+    ///
+    /// A handle given back sees what was written since: the object store
+    /// looks for new packs and loose objects whenever an object is not in
+    /// those it knows, and objects never change under their id.
+    pub fn with_handle<R>(&self, f: impl FnOnce(&gix::Repository) -> R) -> R {
+        let pooled = self
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let repo = pooled.unwrap_or_else(|| self.repo());
+        let out = f(&repo);
+        self.handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(repo);
+        out
+    }
+
     /// Whether the object `id` is in the cache.
     pub fn has(&self, id: &ObjectId) -> bool {
-        self.repo().has_object(id)
+        self.with_handle(|repo| repo.has_object(id))
     }
 
     /// A blob's bytes, if the cache has it.
     pub fn blob(&self, id: ObjectId) -> Option<Vec<u8>> {
-        match read_object(&self.repo(), id) {
+        match self.with_handle(|repo| read_object(repo, id)) {
             Ok(Some((gix::object::Kind::Blob, data))) => Some(data),
             _ => None,
         }
@@ -262,51 +290,8 @@ impl Cache {
     /// is a well-formed atom commit of that label, version (and origin),
     /// and that its tree is complete and safe with the expected digest.
     pub fn check_atom(&self, expect: &Expected<'_>) -> Result<Checked, AtomCheckError> {
-        let repo = self.repo();
-        let commit = expect.commit;
-        let (kind, bytes) = read_object(&repo, commit)
-            .ok()
-            .flatten()
-            .ok_or(AtomCheckError::Missing(commit))?;
-        if kind != gix::object::Kind::Commit {
-            return Err(AtomCheckError::NotACommit(commit, kind));
-        }
-        let parsed =
-            AtomCommit::parse(&bytes).map_err(|e| AtomCheckError::NotAnAtomCommit(commit, e))?;
-        if &parsed.label != expect.label || &parsed.version != expect.version {
-            return Err(AtomCheckError::WrongAtom {
-                commit,
-                expected: format!("{}@{}", expect.label, expect.version),
-                found: format!("{}@{}", parsed.label, parsed.version),
-            });
-        }
-        if let Some(origin) = expect.origin {
-            if origin != parsed.origin {
-                return Err(AtomCheckError::Origin {
-                    commit,
-                    expected: origin,
-                    found: parsed.origin,
-                });
-            }
-        }
-        let digest = Digester::new(&repo.objects)
-            .atom_digest(parsed.tree)
-            .map_err(|source| AtomCheckError::Tree { commit, source })?;
-        if let Some(expected) = expect.digest {
-            if expected != digest {
-                return Err(AtomCheckError::Digest {
-                    commit,
-                    expected,
-                    found: digest,
-                });
-            }
-        }
-        Ok(Checked {
-            origin: parsed.origin,
-            digest,
-        })
+        self.with_handle(|repo| check_atom_in(repo, expect))
     }
-
     /// Keeps checked atoms alive: `refs/cache/<atom id>/<version>` → commit.
     pub fn pin(&self, atoms: &[(AtomId, Version, CommitId)]) -> Result<(), CacheError> {
         let repo = self.repo();
@@ -332,6 +317,52 @@ impl Cache {
             source: Box::new(e),
         }
     }
+}
+
+/// [`Cache::check_atom`] with a handle on the cache.
+fn check_atom_in(repo: &gix::Repository, expect: &Expected<'_>) -> Result<Checked, AtomCheckError> {
+    let commit = expect.commit;
+    let (kind, bytes) = read_object(repo, commit)
+        .ok()
+        .flatten()
+        .ok_or(AtomCheckError::Missing(commit))?;
+    if kind != gix::object::Kind::Commit {
+        return Err(AtomCheckError::NotACommit(commit, kind));
+    }
+    let parsed =
+        AtomCommit::parse(&bytes).map_err(|e| AtomCheckError::NotAnAtomCommit(commit, e))?;
+    if &parsed.label != expect.label || &parsed.version != expect.version {
+        return Err(AtomCheckError::WrongAtom {
+            commit,
+            expected: format!("{}@{}", expect.label, expect.version),
+            found: format!("{}@{}", parsed.label, parsed.version),
+        });
+    }
+    if let Some(origin) = expect.origin {
+        if origin != parsed.origin {
+            return Err(AtomCheckError::Origin {
+                commit,
+                expected: origin,
+                found: parsed.origin,
+            });
+        }
+    }
+    let digest = Digester::new(&repo.objects)
+        .atom_digest(parsed.tree)
+        .map_err(|source| AtomCheckError::Tree { commit, source })?;
+    if let Some(expected) = expect.digest {
+        if expected != digest {
+            return Err(AtomCheckError::Digest {
+                commit,
+                expected,
+                found: digest,
+            });
+        }
+    }
+    Ok(Checked {
+        origin: parsed.origin,
+        digest,
+    })
 }
 
 /// The ref that keeps a cached atom alive.
@@ -364,5 +395,82 @@ mod tests {
         assert!(Cache::try_open(dir.path(), Access::Write)
             .unwrap()
             .is_some());
+    }
+
+    /// A handle given back to the pool sees the objects written after it
+    /// was opened, loose or in a new pack, and only those.
+    #[test]
+    fn a_pooled_handle_sees_objects_written_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), Access::Write).unwrap();
+        let git_dir = dir.path().join("git");
+        let hash = |data: &str| {
+            let id = std::process::Command::new("git")
+                .arg("--git-dir")
+                .arg(&git_dir)
+                .args(["hash-object", "--stdin"])
+                .stdin_bytes(data)
+                .trim()
+                .to_owned();
+            ObjectId::from_hex(id.as_bytes()).unwrap()
+        };
+        let (loose, packed) = (hash("loose\n"), hash("packed\n"));
+        assert!(!cache.has(&loose) && !cache.has(&packed));
+        assert_eq!(cache.handles.lock().unwrap().len(), 1);
+
+        // Loose, as git writes it.
+        std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&git_dir)
+            .args(["hash-object", "-w", "--stdin"])
+            .stdin_bytes("loose\n");
+        assert!(cache.has(&loose));
+        assert_eq!(cache.blob(loose).as_deref(), Some(&b"loose\n"[..]));
+        assert!(!cache.has(&packed));
+
+        // In a pack made elsewhere and moved in, as a fetch writes one.
+        let other = tempfile::tempdir().unwrap();
+        crate::test_support::git(other.path(), &["init", "-q", "--bare"]);
+        let written = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(other.path())
+            .args(["hash-object", "-w", "--stdin"])
+            .stdin_bytes("packed\n");
+        assert_eq!(written.trim(), packed.to_string());
+        let pack = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(other.path())
+            .args(["pack-objects", "-q"])
+            .arg(git_dir.join("objects/pack/pack"))
+            .stdin_bytes(&format!("{packed}\n"));
+        assert_eq!(pack.trim().len(), 40, "{pack}");
+        assert!(cache.has(&packed));
+        assert_eq!(cache.blob(packed).as_deref(), Some(&b"packed\n"[..]));
+        assert_eq!(cache.handles.lock().unwrap().len(), 1);
+    }
+
+    trait StdinBytes {
+        /// Runs the command with `input` on its stdin; its stdout.
+        fn stdin_bytes(&mut self, input: &str) -> String;
+    }
+
+    impl StdinBytes for std::process::Command {
+        fn stdin_bytes(&mut self, input: &str) -> String {
+            use std::io::Write as _;
+            let mut child = self
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{self:?}");
+            String::from_utf8(out.stdout).unwrap()
+        }
     }
 }

@@ -935,6 +935,81 @@ fn the_lock_enforces_a_sets_policy() {
     );
 }
 
+/// A lock of many atoms under a policy judges them on every core: each
+/// atom is judged by its own signatures, and the refusal is the first in
+/// the lock's order (here on the second half, judged on another thread),
+/// whatever the split.
+#[test]
+fn a_lock_of_many_atoms_judges_each_by_its_own_signatures() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::File);
+    let (alice, alice_fingerprint) = keygen(&sb, "alice");
+    let (mallory, _) = keygen(&sb, "mallory");
+    let labels: Vec<String> = (0..12).map(|i| format!("a{i:02}")).collect();
+    let reg = labels
+        .iter()
+        .fold(RegistryBuilder::new(&sb, &server), |r, l| {
+            r.atom(l, "1.0.0")
+        })
+        .build();
+    let url = reg.url.clone();
+    let sign = |atoms: &[&str], key: &std::path::Path| {
+        let key = key.display().to_string();
+        let mut args = vec!["sign"];
+        args.extend(atoms);
+        args.extend(["--remote", &url, "--key", &key]);
+        sb.eka(reg.source.path(), &args).assert_success();
+    };
+    let by_alice: Vec<String> = labels
+        .iter()
+        .filter(|l| !matches!(l.as_str(), "a07" | "a09"))
+        .map(|l| format!("{l}@1.0.0"))
+        .collect();
+    sign(
+        &by_alice.iter().map(String::as_str).collect::<Vec<_>>(),
+        &alice,
+    );
+    sign(&["a07@1.0.0"], &mallory);
+
+    let dir = sb.mkdir("app");
+    let deps: String = labels.iter().map(|l| format!("{l} = \"^1\"\n")).collect();
+    std::fs::write(
+        dir.join("atom.toml"),
+        format!(
+            "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n\n[package.sets]\nreg = \"{url}\"\n\n[trust.reg]\nallowed-signers = \"allowed_signers\"\n\n[deps.from.reg]\n{deps}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("allowed_signers"),
+        allowed_line("alice@example.org", &alice),
+    )
+    .unwrap();
+    let run = sb.eka(&dir, &["lock"]).assert_failure();
+    assert!(
+        run.stderr
+            .contains("the set `reg` refuses a07@1.0.0: no valid signature by an allowed key"),
+        "{run}"
+    );
+    assert!(!dir.join("atom.lock").exists());
+
+    // a07 signed by alice too: a09, unsigned, is the first refused.
+    sign(&["a07@1.0.0"], &alice);
+    let run = sb.eka(&dir, &["lock"]).assert_failure();
+    assert!(
+        run.stderr
+            .contains("the set `reg` refuses a09@1.0.0: not signed"),
+        "{run}"
+    );
+
+    sign(&["a09@1.0.0"], &alice);
+    sb.eka(&dir, &["lock"]).assert_success();
+    let lock = std::fs::read_to_string(dir.join("atom.lock")).unwrap();
+    let recorded = format!("signers = [\n    \"{alice_fingerprint} ");
+    assert_eq!(lock.matches(&recorded).count(), labels.len(), "{lock}");
+    sb.eka(&dir, &["lock", "--check"]).assert_success();
+}
+
 /// The `SHA256:…` fingerprint of a key made by [`keygen`].
 /// A sibling's policy (`[trust.<set>]` in the manifest of an atom reached
 /// through `::`) checks the atoms of that set the dependent's lock pins
