@@ -5,6 +5,8 @@
 #   bench/trust.sh [ATOMS]      (default 1000; needs hyperfine and ssh-keygen)
 #   EKA=PATH  the binary to measure (default: build target/release-lto/eka)
 #   RUNS=N    runs per case (10)
+#   REF_FORMAT=reftable  the publish remotes' ref store (default: files,
+#             git's default, one file per ref)
 #
 # 1. `eka publish --all` of ATOMS atoms to a fresh file:// remote, unsigned
 #    against `--sign` with an unencrypted ed25519 key (signed in-process;
@@ -18,6 +20,9 @@
 #    without a policy whose atoms are unsigned, against the same atoms each
 #    signed, locked under a `[trust]` policy that checks every signature
 #    (goal: signed <= 1.1x unsigned).
+# Each pair is also timed interleaved (hyperfine runs all of one case before
+# the other, which charges a drifting machine to the second); the lock once
+# with the served refs loose, as a push leaves them, and once packed.
 set -euo pipefail
 atoms="${1:-1000}"
 top="$(cd "$(dirname "$0")/.." && pwd)"
@@ -72,7 +77,7 @@ echo \$n > "$W/n"
 rm -rf "$W/mono.\$p" "$W/remote.\$p.git"
 cp -a "$base" "$W/mono.\$n"
 git -C "$W/mono.\$n" update-index -q --refresh
-git init -q --bare "$W/remote.\$n.git"
+git init -q --bare --ref-format=${REF_FORMAT:-files} "$W/remote.\$n.git"
 git -C "$W/remote.\$n.git" config gc.auto 0
 git -C "$W/remote.\$n.git" config maintenance.auto false
 ln -sfn "$W/mono.\$n" "$W/mono"
@@ -157,6 +162,33 @@ hyperfine --warmup 1 --runs "${RUNS:-10}" --export-json "$W/lock.json" \
   -n "lock 50 unsigned deps (no policy, warm cache)" "cd $W/app-unsigned && $eka -q lock" \
   --prepare "rm -f $W/app-signed/atom.lock" \
   -n "lock 50 signed deps (policy checks each, warm cache)" "cd $W/app-signed && $eka -q lock"
+# The same pair interleaved (unsigned, signed, then signed, unsigned, ...),
+# with the served refs loose as a push leaves them, then packed as a
+# registry's maintenance (or a forge) keeps them: with loose refs the
+# signed listing makes git upload-pack read 50 more ref files.
+lock_interleaved() {
+  python3 - "$W" "$eka" "$(( ${RUNS:-10} * 3 ))" "$1" <<'PY'
+import os, statistics, subprocess, sys, time
+w, eka, runs, label = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+times = {"unsigned": [], "signed": []}
+for i in range(runs):
+    for case in (["unsigned", "signed"] if i % 2 == 0 else ["signed", "unsigned"]):
+        app = f"{w}/app-{case}"
+        os.remove(f"{app}/atom.lock")
+        start = time.perf_counter()
+        subprocess.run([eka, "-q", "lock"], cwd=app, check=True)
+        times[case].append(time.perf_counter() - start)
+for case, t in times.items():
+    print(f"lock interleaved, {label}, {case}: mean {statistics.mean(t)*1000:.1f} ms, "
+          f"median {statistics.median(t)*1000:.1f} ms, min {min(t)*1000:.1f} ms ({len(t)} runs)")
+ratio = lambda f: f(times["signed"]) / f(times["unsigned"])
+print(f"lock interleaved, {label}, ratio (signed / unsigned): means {ratio(statistics.mean):.3f}, "
+      f"medians {ratio(statistics.median):.3f}, minima {ratio(min):.3f}")
+PY
+}
+lock_interleaved "loose refs"
+for kind in unsigned signed; do git -C "$W/served/$kind.git" pack-refs --all; done
+lock_interleaved "packed refs"
 
 python3 - "$W/publish.json" "$W/lock.json" <<'PY'
 import json, sys
