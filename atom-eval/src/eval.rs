@@ -401,17 +401,7 @@ impl Evaluator {
         }
         let result = self.eval(&env, &expr);
         self.leave();
-        match result {
-            Ok(v) => {
-                t.set(ThunkState::Done(v.clone()));
-                Ok(v)
-            }
-            Err(e) => {
-                // Restored so that `tryEval` callers can force it again.
-                t.set(ThunkState::Pending(env, expr));
-                Err(e)
-            }
-        }
+        settle(t, result, || ThunkState::Pending(env, expr))
     }
 
     #[inline(never)]
@@ -445,16 +435,7 @@ impl Evaluator {
             | ThunkState::Done(_) => unreachable_state(),
         };
         self.leave();
-        match result {
-            Ok(v) => {
-                t.set(ThunkState::Done(v.clone()));
-                Ok(v)
-            }
-            Err(e) => {
-                t.set(state);
-                Err(e)
-            }
-        }
+        settle(t, result, || state)
     }
 
     /// A lazy value for `expr` in `env`, as Nix makes one: constants and
@@ -537,8 +518,8 @@ impl Evaluator {
     /// here: this function's stack frame is paid on every level of Nix
     /// recursion, so the rest live in [`Self::eval_cold`].
     ///
-    /// An `if`'s branch and the body of a called lambda are evaluated in
-    /// this same frame (a loop, not a native call): a level of Nix
+    /// An `if`'s branch, a `let`'s body and the body of a called lambda are
+    /// evaluated in this same frame (a loop, not a native call): a level of Nix
     /// recursion then costs one frame of `eval` (plus the operator's, if
     /// any) instead of five, and deep recursion sweeps less than half the
     /// stack. The calls entered here are left in [`Self::leave_calls`],
@@ -1919,6 +1900,26 @@ fn eager_int_op(env: &Rc<Env>, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Valu
         BinOp::Mul => a.checked_mul(b).map(Value::Int),
         BinOp::Less => Some(Value::Bool(a < b)),
         _ => Some(Value::Bool(a == b)),
+    }
+}
+
+/// Puts a forced thunk's value in it, or, when forcing it failed, the
+/// state it was forced from: `tryEval` callers can force it again.
+#[inline]
+fn settle(
+    t: &Thunk,
+    result: Result<Value>,
+    forced_from: impl FnOnce() -> ThunkState,
+) -> Result<Value> {
+    match result {
+        Ok(v) => {
+            t.set(ThunkState::Done(v.clone()));
+            Ok(v)
+        }
+        Err(e) => {
+            t.set(forced_from());
+            Err(e)
+        }
     }
 }
 
