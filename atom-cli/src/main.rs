@@ -162,11 +162,12 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// the heap: an evaluation touches tens of megabytes of fresh heap, and at
 /// 4 KiB a page the kernel's page faults for it took a tenth of the time
 /// of the attribute-heavy benchmark rows (`bench/eval-results.md`); with
-/// 2 MiB pages they almost vanish. Where the system turns huge pages off,
-/// this changes nothing.
+/// 2 MiB pages they almost vanish. jemalloc's own metadata stays on small
+/// pages (a huge page for it cost 0.4 ms at start-up). Where the system
+/// turns huge pages off, this changes nothing.
 #[cfg(target_os = "linux")]
 #[export_name = "_rjem_malloc_conf"]
-static JEMALLOC_OPTIONS: &[u8; 31] = b"thp:always,metadata_thp:always\0";
+static JEMALLOC_OPTIONS: &[u8; 11] = b"thp:always\0";
 
 /// The clap command, for completions and man pages.
 pub fn command() -> clap::Command {
