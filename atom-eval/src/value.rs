@@ -172,12 +172,13 @@ impl Value {
             Value::List(l) => Value::List(Rc::clone(l)),
             Value::PrimOp(p) => Value::PrimOp(Rc::clone(p)),
             Value::PrimOpApp(p) => Value::PrimOpApp(Rc::clone(p)),
-            Value::Null => Value::Null,
-            Value::Bool(b) => Value::Bool(*b),
-            Value::Int(i) => Value::Int(*i),
-            Value::Float(f) => Value::Float(*f),
-            Value::Thunk(t) => Value::Thunk(Rc::clone(t)),
-            Value::Lambda(c) => Value::Lambda(Rc::clone(c)),
+            // Cloned inline by `clone`, which never sends them here.
+            Value::Null
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Thunk(_)
+            | Value::Lambda(_) => self.clone(),
         }
     }
 }
