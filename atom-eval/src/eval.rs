@@ -111,6 +111,7 @@ pub struct Evaluator {
     /// The call sites of the lambda calls being evaluated, for the traces
     /// of an error (see [`Self::leave_calls`]).
     call_spans: Vec<Span>,
+    env_pool: EnvPool,
     steps_left: u64,
 }
 
@@ -162,6 +163,7 @@ impl Evaluator {
             call_depth: 0,
             eval_depth: 0,
             call_spans: Vec::new(),
+            env_pool: EnvPool::default(),
             steps_left,
         }
     }
@@ -540,7 +542,11 @@ impl Evaluator {
                     match self.eval_apply(env, expr, func, arg, *span) {
                         Applied::Value(v) => break v,
                         Applied::Entered(body_env, c) => {
-                            env = entered_env.insert(body_env);
+                            let left = entered_env.replace(body_env);
+                            env = entered_env.as_ref().expect("just set");
+                            if let Some(left) = left {
+                                self.env_pool.recycle(left);
+                            }
                             calls += 1;
                             expr = &entered.insert(c).def.body;
                         }
@@ -574,6 +580,9 @@ impl Evaluator {
                 _ => break self.eval_cold(env, expr),
             }
         };
+        if let Some(left) = entered_env {
+            self.env_pool.recycle(left);
+        }
         if calls == 0 {
             return result;
         }
@@ -683,7 +692,7 @@ impl Evaluator {
     #[inline]
     fn lambda_env(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Rc<Env>> {
         match &c.def.param {
-            Param::Ident => Ok(Env::new(Some(c.env.clone()), smallvec::smallvec![arg])),
+            Param::Ident => Ok(self.env_pool.one_slot(c.env.clone(), arg)),
             Param::Pattern { .. } => self.pattern_env(c, arg, span),
         }
     }
@@ -1129,9 +1138,10 @@ impl Evaluator {
                     self.step()?;
                     self.enter()?;
                     self.call_depth += 2;
-                    let outer = Env::new(Some(c.env.clone()), smallvec::smallvec![a]);
-                    let env = Env::new(Some(outer), smallvec::smallvec![b]);
+                    let outer = self.env_pool.one_slot(c.env.clone(), a);
+                    let env = self.env_pool.one_slot(outer, b);
                     let result = self.eval(&env, &inner.body);
+                    self.env_pool.recycle(env);
                     self.call_depth -= 2;
                     self.leave();
                     return result.map_err(|e| {
@@ -1236,6 +1246,7 @@ impl Evaluator {
     fn call_lambda(&mut self, c: &Closure, arg: Value, span: Span) -> Result<Value> {
         let env = self.enter_call(c, arg, span)?;
         let result = self.eval(&env, &c.def.body);
+        self.env_pool.recycle(env);
         self.leave_calls(1, result)
     }
 

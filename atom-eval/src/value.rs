@@ -525,6 +525,49 @@ impl Env {
     }
 }
 
+/// Frames of finished calls, kept for the next calls. A Nix recursion
+/// allocates and frees one frame per level, and deep ones (thousands of
+/// levels) outgrow the allocator's thread cache, so that every frame goes
+/// the allocator's slow way twice; a frame from here costs a `Vec` pop.
+#[derive(Default)]
+pub(crate) struct EnvPool(Vec<Rc<Env>>);
+
+impl EnvPool {
+    /// At most this many frames are kept (some 1 MB).
+    const MAX: usize = 1 << 14;
+
+    /// A one-slot frame (a lambda's argument) below `parent`.
+    #[inline]
+    pub(crate) fn one_slot(&mut self, parent: Rc<Env>, value: Value) -> Rc<Env> {
+        let Some(mut env) = self.0.pop() else {
+            return Env::new(Some(parent), smallvec::smallvec![value]);
+        };
+        let frame = Rc::get_mut(&mut env).expect("only unshared frames are pooled");
+        frame.parent = Some(parent);
+        frame.slots.get_mut().push(value);
+        env
+    }
+
+    /// Keeps `env` for a later call if nothing else holds it (no thunk or
+    /// closure captured it) and its slots are inline; otherwise drops it.
+    #[inline]
+    pub(crate) fn recycle(&mut self, mut env: Rc<Env>) {
+        if self.0.len() >= Self::MAX {
+            return;
+        }
+        let Some(frame) = Rc::get_mut(&mut env) else {
+            return;
+        };
+        let slots = frame.slots.get_mut();
+        if slots.spilled() {
+            return;
+        }
+        slots.clear();
+        frame.parent = None;
+        self.0.push(env);
+    }
+}
+
 pub struct Closure {
     pub(crate) env: Rc<Env>,
     pub(crate) def: Rc<LambdaDef>,
@@ -711,5 +754,41 @@ mod tests {
                 sets.push((acc.clone(), model.clone()));
             }
         }
+    }
+
+    fn int_slot(env: &Env) -> Option<i64> {
+        match env.slots.borrow().first() {
+            Some(Value::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_env_pool_reuses_only_frames_nothing_else_holds() {
+        let root = Env::new(None, Slots::new());
+        let mut pool = EnvPool::default();
+        let captured = pool.one_slot(root.clone(), Value::Int(1));
+        let kept = captured.clone();
+        pool.recycle(captured);
+        assert!(pool.0.is_empty(), "a frame a thunk still holds was pooled");
+        assert_eq!(int_slot(&kept), Some(1));
+
+        let free = pool.one_slot(root.clone(), Value::Int(2));
+        let free_at = Rc::as_ptr(&free);
+        pool.recycle(free);
+        assert_eq!(pool.0.len(), 1);
+        let reused = pool.one_slot(kept.clone(), Value::Int(3));
+        assert_eq!(
+            Rc::as_ptr(&reused),
+            free_at,
+            "the pooled frame is handed out again"
+        );
+        assert_eq!(int_slot(&reused), Some(3));
+        assert_eq!(reused.slots.borrow().len(), 1);
+        assert!(Rc::ptr_eq(reused.parent.as_ref().unwrap(), &kept));
+
+        let wide = Env::new(Some(root), (0..3).map(Value::Int).collect());
+        pool.recycle(wide);
+        assert!(pool.0.is_empty(), "a frame with spilled slots was pooled");
     }
 }
