@@ -565,7 +565,12 @@ impl Evaluator {
                     }
                     Err(e) => break Err(e),
                 },
-                Expr::Bin { op, lhs, rhs, span } => break self.eval_bin(env, *op, lhs, rhs, *span),
+                Expr::Bin { op, lhs, rhs, span } => {
+                    break match strict_int_op(env, *op, lhs, rhs) {
+                        Some(v) => Ok(v),
+                        None => self.eval_bin(env, *op, lhs, rhs, *span),
+                    }
+                }
                 Expr::Select {
                     expr: of,
                     path,
@@ -597,7 +602,10 @@ impl Evaluator {
         match expr {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Var { up, idx } => self.eval_var(env, *up, *idx),
-            Expr::Bin { op, lhs, rhs, span } => self.eval_bin(env, *op, lhs, rhs, *span),
+            Expr::Bin { op, lhs, rhs, span } => match strict_int_op(env, *op, lhs, rhs) {
+                Some(v) => Ok(v),
+                None => self.eval_bin(env, *op, lhs, rhs, *span),
+            },
             _ => self.eval(env, expr),
         }
     }
@@ -1868,9 +1876,53 @@ impl Evaluator {
     }
 }
 
+/// `a op b` when both are integer constants or variables holding integers
+/// and the result is an integer or a Boolean, computed without
+/// [`Evaluator::eval_bin`]'s frame: the commonest operator in loops and
+/// recursions (`n == 0`, `n - 1`, `a < b`). Everything else, a division by
+/// zero and an overflow included, is left to `eval_bin`.
+///
+/// Inlined into every caller only in optimised builds: unoptimised ones
+/// give each inlined copy's locals their own room in the caller's frame,
+/// which is paid on every level of a deep evaluation.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn strict_int_op(env: &Rc<Env>, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Value> {
+    let b = int_operand(env, rhs)?;
+    let a = int_operand(env, lhs)?;
+    match op {
+        BinOp::Add => a.checked_add(b).map(Value::Int),
+        BinOp::Sub => a.checked_sub(b).map(Value::Int),
+        BinOp::Mul => a.checked_mul(b).map(Value::Int),
+        BinOp::Div => a.checked_div(b).map(Value::Int),
+        BinOp::Less => Some(Value::Bool(a < b)),
+        BinOp::LessEq => Some(Value::Bool(a <= b)),
+        BinOp::Greater => Some(Value::Bool(a > b)),
+        BinOp::GreaterEq => Some(Value::Bool(a >= b)),
+        BinOp::Eq => Some(Value::Bool(a == b)),
+        BinOp::NotEq => Some(Value::Bool(a != b)),
+        _ => None,
+    }
+}
+
+/// An integer constant, or a variable whose slot holds an integer (not a
+/// thunk: [`Evaluator::force_slot`] puts forced values in their slots).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn int_operand(env: &Rc<Env>, expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Const(Value::Int(i)) => Some(*i),
+        Expr::Var { up, idx } => match env_at(env, *up).slots.borrow()[*idx as usize] {
+            Value::Int(i) => Some(i),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// An already evaluated integer, if `expr` is a constant or a variable
 /// whose value is known.
-#[inline]
+#[inline(always)]
 fn known_int(env: &Rc<Env>, expr: &Expr) -> Option<i64> {
     match expr {
         Expr::Const(Value::Int(i)) => Some(*i),
