@@ -814,6 +814,10 @@ pub(crate) struct Regex {
     /// that does not start with them is no match for `builtins.match`,
     /// decided without running the engine.
     prefix: Vec<u8>,
+    /// When the pattern is nothing but a non-empty run of bytes, without
+    /// groups (`" "`, `"\\."`, `"::"`): its matches are that run's
+    /// occurrences, found with a substring search instead of the engine.
+    literal: Option<memchr::memmem::Finder<'static>>,
 }
 
 /// A match: its span and its groups' spans (`None`: did not take part).
@@ -822,6 +826,17 @@ pub(crate) struct Match {
     pub start: usize,
     pub end: usize,
     pub groups: Vec<Option<(usize, usize)>>,
+}
+
+impl Match {
+    /// A match of a pattern without groups.
+    fn plain(start: usize, end: usize) -> Match {
+        Match {
+            start,
+            end,
+            groups: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -897,7 +912,9 @@ impl Regex {
         }
         let (first, nullable) = node.first_bytes();
         let mut prefix = Vec::new();
-        node.literal_prefix(&mut prefix);
+        let all_literal = node.literal_prefix(&mut prefix);
+        let literal = (all_literal && parser.groups == 0 && !prefix.is_empty())
+            .then(|| memchr::memmem::Finder::new(&prefix).into_owned());
         let mut compiler = Compiler {
             program: vec![Inst::Accept],
             repeats: 0,
@@ -910,6 +927,7 @@ impl Regex {
             repeats: compiler.repeats,
             first: (!nullable).then_some(first),
             prefix,
+            literal,
         })
     }
 
@@ -921,6 +939,9 @@ impl Regex {
     ) -> Result<Option<Match>, OutOfFuel> {
         if !subject.starts_with(&self.prefix) {
             return Ok(None);
+        }
+        if self.literal.is_some() {
+            return Ok((subject.len() == self.prefix.len()).then(|| Match::plain(0, subject.len())));
         }
         let mode = Mode {
             whole: true,
@@ -953,6 +974,17 @@ impl Regex {
         not_empty: bool,
         fuel: &mut Fuel,
     ) -> Result<Option<Match>, OutOfFuel> {
+        if let Some(literal) = &self.literal {
+            // A non-empty literal: every match is non-empty, and the
+            // leftmost one is its first occurrence.
+            let rest = subject.get(from..).unwrap_or_default();
+            let at = if anchored {
+                rest.starts_with(&self.prefix).then_some(0)
+            } else {
+                literal.find(rest)
+            };
+            return Ok(at.map(|at| Match::plain(from + at, from + at + self.prefix.len())));
+        }
         let mode = Mode {
             whole: false,
             not_empty,
@@ -1236,6 +1268,43 @@ mod tests {
     }
 
     // Expected values below are what nix-instantiate 2.8 prints.
+
+    #[test]
+    fn literal_patterns_match_as_the_engine_does() {
+        let engine_only = |pattern: &str| {
+            let mut re = Regex::new(pattern).unwrap();
+            assert!(re.literal.is_some(), "{pattern} is a literal");
+            re.literal = None;
+            re
+        };
+        let subjects = [
+            "", "a", "aaa", "aaaa", "a a  a ", "x::y::", "::", "é.é", "a*b.c", "ab",
+        ];
+        for pattern in [" ", "aa", "::", "\\.", "a\\*", "é", "ab"] {
+            let (fast, slow) = (Regex::new(pattern).unwrap(), engine_only(pattern));
+            for subject in subjects {
+                let spans = |re: &Regex| -> Vec<(usize, usize)> {
+                    re.matches(subject.as_bytes(), &mut Fuel::new(u64::MAX))
+                        .map(|m| m.map(|m| (m.start, m.end)).unwrap())
+                        .collect()
+                };
+                assert_eq!(spans(&fast), spans(&slow), "split {pattern:?} {subject:?}");
+                let whole =
+                    |re: &Regex| re.match_whole(subject.as_bytes(), &mut Fuel::new(u64::MAX));
+                assert_eq!(
+                    whole(&fast).unwrap(),
+                    whole(&slow).unwrap(),
+                    "match {pattern:?} {subject:?}"
+                );
+            }
+        }
+        for not_literal in ["", "a|b", "(a)", "a*", "^a", "."] {
+            assert!(
+                Regex::new(not_literal).unwrap().literal.is_none(),
+                "{not_literal}"
+            );
+        }
+    }
 
     #[test]
     fn the_literal_prefix_decides_only_what_it_determines() {
