@@ -903,8 +903,8 @@ impl Evaluator {
 
     /// `"a${b}c"`.
     fn eval_interpolate(&mut self, env: &Rc<Env>, parts: &[Rc<Expr>], span: Span) -> Result<Value> {
-        // The literal pieces are borrowed from the expression: string
-        // reference counts are atomic, and most pieces are literals.
+        // The literal pieces are borrowed from the expression (most pieces
+        // are literals): no reference count is touched for them.
         let mut strs: smallvec::SmallVec<[Piece<'_>; 4]> = smallvec::SmallVec::new();
         let mut context = StringContext::new();
         for p in parts {
@@ -1611,7 +1611,7 @@ impl Evaluator {
         context: &mut StringContext,
     ) -> Result<NixStr> {
         let v = match self.force(v)? {
-            // Moved out, not cloned: string reference counts are atomic.
+            // Moved out, not cloned: no reference count is touched.
             Value::String(s) => return Ok(s),
             v => v,
         };

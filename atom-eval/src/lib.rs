@@ -52,6 +52,7 @@ mod path;
 mod policy;
 mod posix_regex;
 mod print;
+mod rcstr;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -257,7 +258,7 @@ impl Evaluator {
         scope: &[(&str, Value)],
     ) -> Result<Value> {
         let (names, values) = self.scope_slots(scope);
-        let text = parsed.text.clone();
+        let text = NixStr::from(&*parsed.text);
         let compiled = self.compile_parsed(name, Some(&parsed), text, base_dir, Some(names));
         drop(parsed);
         let expr = compiled?;

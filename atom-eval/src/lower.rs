@@ -52,7 +52,9 @@ struct Binder<'a, 'c> {
 /// error. Parsing needs no evaluator, so a host can do it on another thread
 /// ([`crate::Evaluator::eval_parsed_scoped`] binds and evaluates it).
 pub struct ParsedSource {
-    pub(crate) text: crate::value::NixStr,
+    /// A plain `str`, not the evaluator's string: a parsed source crosses
+    /// threads, which evaluator values never do.
+    pub(crate) text: Box<str>,
     /// `None`: not parsed yet (see [`ParsedSource::unparsed`]).
     pub(crate) outcome: Option<std::result::Result<rowan::GreenNode, (String, TextRange)>>,
 }

@@ -13,7 +13,7 @@ use crate::ir::{Expr, LambdaDef};
 
 /// A string value: one thin pointer to a shared, immutable allocation, so
 /// that [`Value`] stays two words.
-pub type NixStr = arcstr::ArcStr;
+pub type NixStr = crate::rcstr::RcStr;
 
 /// The concatenation of `parts` in one allocation of the exact size.
 pub(crate) fn concat_strs(parts: &[&str]) -> NixStr {
