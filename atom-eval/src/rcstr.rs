@@ -54,6 +54,27 @@ impl RcStr {
         Ok(string)
     }
 
+    /// The concatenation of `parts`, copied once into an allocation of
+    /// the exact size.
+    pub fn concat(parts: &[&str]) -> RcStr {
+        let len = parts
+            .iter()
+            .try_fold(0usize, |len, p| len.checked_add(p.len()))
+            .expect("a string shorter than isize::MAX");
+        let string = RcStr::allocate(len);
+        let mut at = string.data_ptr();
+        for part in parts {
+            // SAFETY: the allocation is unshared and has room for the
+            // parts' `len` bytes in total after the header.
+            unsafe {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+                at = at.add(part.len());
+            }
+        }
+        // Concatenated `str`s are UTF-8: `as_str` may trust the bytes.
+        string
+    }
+
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor checked (or copied from a `str`) the
         // `len` bytes after the header, which are never written again.
@@ -309,6 +330,14 @@ mod tests {
         assert!(set.contains("é-a"));
         assert_eq!(RcStr::new().len(), 0);
         assert_eq!(RcStr::default(), "");
+    }
+
+    #[test]
+    fn concat_copies_every_part_in_order() {
+        assert_eq!(&*RcStr::concat(&["word", "", "42", "é"]), "word42é");
+        assert_eq!(&*RcStr::concat(&[]), "");
+        let long = "x".repeat(300);
+        assert_eq!(RcStr::concat(&[&long, "-", &long]).len(), 601);
     }
 
     #[test]

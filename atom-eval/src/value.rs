@@ -17,30 +17,7 @@ pub type NixStr = crate::rcstr::RcStr;
 
 /// The concatenation of `parts` in one allocation of the exact size.
 pub(crate) fn concat_strs(parts: &[&str]) -> NixStr {
-    match parts {
-        [] => NixStr::new(),
-        [one] => NixStr::from(*one),
-        _ => {
-            let len = parts.iter().map(|p| p.len()).sum();
-            // Short results are assembled on the stack (a zeroed heap
-            // buffer costs more than the copy).
-            let mut short = arrayvec::ArrayString::<128>::new();
-            if len <= short.capacity() {
-                for p in parts {
-                    short.push_str(p);
-                }
-                return NixStr::from(short.as_str());
-            }
-            NixStr::init_with(len, |buf| {
-                let mut at = 0;
-                for p in parts {
-                    buf[at..at + p.len()].copy_from_slice(p.as_bytes());
-                    at += p.len();
-                }
-            })
-            .expect("a concatenation of strings is UTF-8")
-        }
-    }
+    NixStr::concat(parts)
 }
 
 /// The decimal digits of `n`, formatted without an intermediate `String`.
