@@ -1356,22 +1356,8 @@ impl Evaluator {
                 let r = self.eval_operand(env, rhs)?;
                 // Small-integer fast path: most arithmetic and comparisons.
                 if let (Value::Int(a), Value::Int(b)) = (&l, &r) {
-                    let (a, b) = (*a, *b);
-                    let fast = match op {
-                        BinOp::Add => a.checked_add(b).map(Value::Int),
-                        BinOp::Sub => a.checked_sub(b).map(Value::Int),
-                        BinOp::Mul => a.checked_mul(b).map(Value::Int),
-                        // Zero and overflow are left to `binary`'s errors.
-                        BinOp::Div => a.checked_div(b).map(Value::Int),
-                        BinOp::Less => Some(Value::Bool(a < b)),
-                        BinOp::LessEq => Some(Value::Bool(a <= b)),
-                        BinOp::Greater => Some(Value::Bool(a > b)),
-                        BinOp::GreaterEq => Some(Value::Bool(a >= b)),
-                        BinOp::Eq => Some(Value::Bool(a == b)),
-                        BinOp::NotEq => Some(Value::Bool(a != b)),
-                        _ => None,
-                    };
-                    if let Some(v) = fast {
+                    // Zero and overflow are left to `binary`'s errors.
+                    if let Some(v) = int_op(op, *a, *b) {
                         return Ok(v);
                     }
                 }
@@ -1890,6 +1876,14 @@ impl Evaluator {
 fn strict_int_op(env: &Rc<Env>, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Value> {
     let b = int_operand(env, rhs)?;
     let a = int_operand(env, lhs)?;
+    int_op(op, a, b)
+}
+
+/// `a op b` on two integers, for the arithmetic and comparison operators;
+/// `None` for the others, a division by zero and an overflow (whose errors
+/// the slow path reports).
+#[inline(always)]
+fn int_op(op: BinOp, a: i64, b: i64) -> Option<Value> {
     match op {
         BinOp::Add => a.checked_add(b).map(Value::Int),
         BinOp::Sub => a.checked_sub(b).map(Value::Int),
@@ -1957,13 +1951,7 @@ fn eager_int_op(env: &Rc<Env>, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Valu
     }
     let a = known_int(env, lhs)?;
     let b = known_int(env, rhs)?;
-    match op {
-        BinOp::Add => a.checked_add(b).map(Value::Int),
-        BinOp::Sub => a.checked_sub(b).map(Value::Int),
-        BinOp::Mul => a.checked_mul(b).map(Value::Int),
-        BinOp::Less => Some(Value::Bool(a < b)),
-        _ => Some(Value::Bool(a == b)),
-    }
+    int_op(op, a, b)
 }
 
 /// Puts a forced thunk's value in it, or, when forcing it failed, the
