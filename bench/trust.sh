@@ -65,22 +65,36 @@ git -C "$base" config gc.auto 0
 git -C "$base" add -A
 git -C "$base" commit -q -m atoms
 git -C "$base" gc -q
-# Each run publishes from its own copy of the monorepo (work tree too:
-# publish refuses a work tree that differs from HEAD, and git's index is
-# refreshed so that both cases find it clean without hashing files again)
-# to its own remote; the previous run's copies are removed.
+# Each run publishes from its own copy of the monorepo's git directory
+# (publish writes its commits, tags and local refs there) to its own
+# remote. The work tree is one, shared: `$W/mono/.git` is a gitfile naming
+# the run's git directory, whose index was refreshed against that work tree
+# once, so that both cases find it clean without hashing files again.
+# Nothing is deleted until the script ends (some 40 MB per run with a
+# `files` remote: 2 GB for RUNS=10). On a file system without a
+# journal (ext4 as on the VM of bench/trust-results.md), a new inode is not
+# one deleted in the last minutes: the kernel scans past each of those in
+# the inode bitmap, reading its inode, for every file and directory it
+# creates. Removing the previous run's copies here (some 20,000 inodes, in
+# the untimed --prepare) made the next run's remote pay for them: its
+# receive-pack creates a loose ref file and directories for every ref,
+# and spent 65-70% of the run's CPU time in that scan (perf: ext4
+# `recently_deleted`, `find_inode_bit`), growing with every run. For the
+# same reason, leave a few minutes between two runs of this script: the
+# end of one deletes everything it made.
+mv "$base/.git" "$W/base.git"
+mv "$base" "$W/mono"
+printf 'gitdir: %s\n' "$W/base.git" > "$W/mono/.git"
+git -C "$W/mono" update-index -q --refresh
 cat > "$W/fresh.sh" <<SH
 set -e
-p=\$(cat "$W/n" 2>/dev/null || echo 0)
-n=\$(( p + 1 ))
+n=\$(( \$(cat "$W/n" 2>/dev/null || echo 0) + 1 ))
 echo \$n > "$W/n"
-rm -rf "$W/mono.\$p" "$W/remote.\$p.git"
-cp -a "$base" "$W/mono.\$n"
-git -C "$W/mono.\$n" update-index -q --refresh
+cp -a "$W/base.git" "$W/git.\$n"
+printf 'gitdir: %s\\n' "$W/git.\$n" > "$W/mono/.git"
 git init -q --bare --ref-format=${REF_FORMAT:-files} "$W/remote.\$n.git"
 git -C "$W/remote.\$n.git" config gc.auto 0
 git -C "$W/remote.\$n.git" config maintenance.auto false
-ln -sfn "$W/mono.\$n" "$W/mono"
 ln -sfn "$W/remote.\$n.git" "$W/remote.git"
 SH
 bash "$W/fresh.sh"

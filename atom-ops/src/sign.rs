@@ -199,6 +199,7 @@ pub fn sign_into(
     statements: &[Statement],
 ) -> Result<Signatures, SigningError> {
     let tags = sign_statements(&key.key, statements, &key.tagger)?;
+    let _writing = tracing::info_span!(target: "eka::phase", "of which writing the tags").entered();
     let bytes: Vec<Vec<u8>> = tags.iter().map(|t| t.bytes.clone()).collect();
     let (ids, pack) = git::write_tags(repo, &bytes).map_err(SigningError::Write)?;
     debug_assert!(ids.iter().zip(&tags).all(|(id, t)| *id == t.id));
