@@ -110,28 +110,9 @@ hyperfine --warmup 1 --runs "${RUNS:-10}" --export-json "$W/publish.json" \
 # machine whose file-system cost drifts over minutes, that charges the
 # drift to one case. The same pair again, interleaved (unsigned, signed,
 # then signed, unsigned, ...), timed here.
-python3 - "$W" "$eka" "${RUNS:-10}" <<'PY'
-import statistics, subprocess, sys, time
-w, eka, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-cases = {
-    "unsigned": [eka, "-q", "publish", "--all", "--remote", f"file://{w}/remote.git"],
-    "signed": [eka, "-q", "publish", "--all", "--sign", "--key", f"{w}/key",
-               "--remote", f"file://{w}/remote.git"],
-}
-times = {k: [] for k in cases}
-for i in range(runs):
-    for case in (["unsigned", "signed"] if i % 2 == 0 else ["signed", "unsigned"]):
-        subprocess.run(["bash", f"{w}/fresh.sh"], check=True)
-        start = time.perf_counter()
-        subprocess.run(cases[case], cwd=f"{w}/mono", check=True)
-        times[case].append(time.perf_counter() - start)
-for case, t in times.items():
-    print(f"interleaved, {case}: mean {statistics.mean(t):.3f} ± {statistics.stdev(t):.3f} s, "
-          f"median {statistics.median(t):.3f} s, min {min(t):.3f} s ({len(t)} runs)")
-ratio = lambda f: f(times["signed"]) / f(times["unsigned"])
-print(f"interleaved ratio (signed / unsigned): means {ratio(statistics.mean):.3f}, "
-      f"medians {ratio(statistics.median):.3f}, minima {ratio(min):.3f}")
-PY
+python3 "$top/bench/interleave.py" "interleaved" s "${RUNS:-10}" \
+  "bash $W/fresh.sh" "cd $W/mono && $eka -q publish --all --remote file://$W/remote.git" \
+  "bash $W/fresh.sh" "cd $W/mono && $eka -q publish --all --sign --key $W/key --remote file://$W/remote.git"
 
 # --- 2. lock of 50 dependencies, unsigned against signed under a policy ----
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -181,24 +162,9 @@ hyperfine --warmup 1 --runs "${RUNS:-10}" --export-json "$W/lock.json" \
 # registry's maintenance (or a forge) keeps them: with loose refs the
 # signed listing makes git upload-pack read 50 more ref files.
 lock_interleaved() {
-  python3 - "$W" "$eka" "$(( ${RUNS:-10} * 3 ))" "$1" <<'PY'
-import os, statistics, subprocess, sys, time
-w, eka, runs, label = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-times = {"unsigned": [], "signed": []}
-for i in range(runs):
-    for case in (["unsigned", "signed"] if i % 2 == 0 else ["signed", "unsigned"]):
-        app = f"{w}/app-{case}"
-        os.remove(f"{app}/atom.lock")
-        start = time.perf_counter()
-        subprocess.run([eka, "-q", "lock"], cwd=app, check=True)
-        times[case].append(time.perf_counter() - start)
-for case, t in times.items():
-    print(f"lock interleaved, {label}, {case}: mean {statistics.mean(t)*1000:.1f} ms, "
-          f"median {statistics.median(t)*1000:.1f} ms, min {min(t)*1000:.1f} ms ({len(t)} runs)")
-ratio = lambda f: f(times["signed"]) / f(times["unsigned"])
-print(f"lock interleaved, {label}, ratio (signed / unsigned): means {ratio(statistics.mean):.3f}, "
-      f"medians {ratio(statistics.median):.3f}, minima {ratio(min):.3f}")
-PY
+  python3 "$top/bench/interleave.py" "lock interleaved, $1" ms "$(( ${RUNS:-10} * 3 ))" \
+    "rm -f $W/app-unsigned/atom.lock" "cd $W/app-unsigned && $eka -q lock" \
+    "rm -f $W/app-signed/atom.lock" "cd $W/app-signed && $eka -q lock"
 }
 lock_interleaved "loose refs"
 for kind in unsigned signed; do git -C "$W/served/$kind.git" pack-refs --all; done
