@@ -36,7 +36,7 @@ mod test_support;
 
 pub use cache::{Access, Cache, CacheError};
 pub use error::{BoxError, GitError, RefTransactionError};
-pub use objects::{write_commits, write_tags, NewPack};
+pub use objects::{write_commits, write_tags, NewPack, PackDraft};
 pub use push::{push_atomic, PushError, PushedRef};
 pub use refs::{local_ref, local_refs, update_refs, RefStore, RefUpdate};
 pub use repo::{open, remote_url, resolve_commit};

@@ -37,46 +37,98 @@ pub fn write_tags(
 fn write_pack(
     repo: &gix::Repository,
     kind: gix::object::Kind,
-    commits: &[Vec<u8>],
+    objects: &[Vec<u8>],
 ) -> Result<(Vec<ObjectId>, NewPack), GitError> {
-    use gix::odb::pack::data;
-    let header = match kind {
-        gix::object::Kind::Commit => data::entry::Header::Commit,
-        gix::object::Kind::Tag => data::entry::Header::Tag,
-        gix::object::Kind::Tree => data::entry::Header::Tree,
-        gix::object::Kind::Blob => data::entry::Header::Blob,
-    };
-    let hash = repo.object_hash();
-    let mut ids = Vec::with_capacity(commits.len());
-    let mut new = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for bytes in commits {
-        let id = gix::objs::compute_hash(hash, kind, bytes).map_err(GitError::write_pack)?;
-        ids.push(id);
-        if seen.insert(id) && !repo.objects.exists_without_refresh(&id) {
-            new.push(bytes.as_slice());
-        }
-    }
-    if new.is_empty() {
-        return Ok((ids, NewPack { keep: None }));
-    }
-    // The pack: a header, each commit as a whole (not a delta) and deflated,
-    // and the hash of all that.
-    let count = u32::try_from(new.len()).map_err(GitError::write_pack)?;
-    let entries = pack_entries(header, &new)?;
-    let mut stream = data::header::encode(data::Version::V2, count).to_vec();
-    stream.reserve(entries.iter().map(Vec::len).sum::<usize>() + hash.len_in_bytes());
-    for entry in &entries {
-        stream.extend_from_slice(entry);
-    }
-    let mut hasher = gix::hash::hasher(hash);
-    hasher.update(&stream);
-    let trailer = hasher.try_finalize().map_err(GitError::write_pack)?;
-    stream.extend_from_slice(trailer.as_slice());
+    let draft = PackDraft::new(repo, kind, objects)?;
+    let ids = draft.ids.clone();
+    Ok((ids, draft.write(repo)?))
+}
 
+/// [`write_tags`] in two steps: the objects hashed and deflated into pack
+/// entries ([`PackDraft::tags`], most of the cost, and nothing written), then
+/// the pack written ([`PackDraft::write`]). A publish drafts its signature
+/// tags while git checks the work tree, and writes them only once it is
+/// known to be clean.
+#[derive(Debug)]
+pub struct PackDraft {
+    /// Every object's id, in the order given.
+    ids: Vec<ObjectId>,
+    /// The pack entries of the objects the repository lacks.
+    entries: Vec<Vec<u8>>,
+}
+
+impl PackDraft {
+    /// Drafts a pack of tag objects with exactly these bytes.
+    pub fn tags(repo: &gix::Repository, tags: &[Vec<u8>]) -> Result<Self, GitError> {
+        Self::new(repo, gix::object::Kind::Tag, tags)
+    }
+
+    fn new(
+        repo: &gix::Repository,
+        kind: gix::object::Kind,
+        objects: &[Vec<u8>],
+    ) -> Result<Self, GitError> {
+        use gix::odb::pack::data;
+        let header = match kind {
+            gix::object::Kind::Commit => data::entry::Header::Commit,
+            gix::object::Kind::Tag => data::entry::Header::Tag,
+            gix::object::Kind::Tree => data::entry::Header::Tree,
+            gix::object::Kind::Blob => data::entry::Header::Blob,
+        };
+        let hash = repo.object_hash();
+        let mut ids = Vec::with_capacity(objects.len());
+        let mut new = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for bytes in objects {
+            let id = gix::objs::compute_hash(hash, kind, bytes).map_err(GitError::write_pack)?;
+            ids.push(id);
+            if seen.insert(id) && !repo.objects.exists_without_refresh(&id) {
+                new.push(bytes.as_slice());
+            }
+        }
+        let entries = pack_entries(header, &new)?;
+        Ok(Self { ids, entries })
+    }
+
+    /// Every object's id, in the order given.
+    pub fn ids(&self) -> &[ObjectId] {
+        &self.ids
+    }
+
+    /// Writes the pack (and its index) into `repo`'s object store.
+    pub fn write(self, repo: &gix::Repository) -> Result<NewPack, GitError> {
+        use gix::odb::pack::data;
+        if self.entries.is_empty() {
+            return Ok(NewPack { keep: None });
+        }
+        let hash = repo.object_hash();
+        // The pack: a header, each object as a whole (not a delta) and
+        // deflated, and the hash of all that.
+        let count = u32::try_from(self.entries.len()).map_err(GitError::write_pack)?;
+        let mut stream = data::header::encode(data::Version::V2, count).to_vec();
+        stream.reserve(self.entries.iter().map(Vec::len).sum::<usize>() + hash.len_in_bytes());
+        for entry in &self.entries {
+            stream.extend_from_slice(entry);
+        }
+        let mut hasher = gix::hash::hasher(hash);
+        hasher.update(&stream);
+        let trailer = hasher.try_finalize().map_err(GitError::write_pack)?;
+        stream.extend_from_slice(trailer.as_slice());
+        write_pack_stream(repo, &stream, count)
+    }
+}
+
+/// Writes a whole pack stream of `count` objects, and its index, into
+/// `repo`'s object store.
+fn write_pack_stream(
+    repo: &gix::Repository,
+    stream: &[u8],
+    count: u32,
+) -> Result<NewPack, GitError> {
+    let hash = repo.object_hash();
     // Indexing it checks every entry and hashes every object again.
     let outcome = gix::odb::pack::Bundle::write_to_directory(
-        &mut stream.as_slice(),
+        &mut &stream[..],
         Some(&repo.objects.store_ref().path().join("pack")),
         &mut gix::progress::Discard,
         &std::sync::atomic::AtomicBool::new(false),
@@ -106,7 +158,7 @@ fn write_pack(
         use std::os::unix::fs::PermissionsExt as _;
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444));
     }
-    Ok((ids, pack))
+    Ok(pack)
 }
 
 /// Each object as a pack entry (its header, then its bytes deflated), in

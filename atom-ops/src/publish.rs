@@ -7,6 +7,11 @@
 //! write; objects are written first (unreferenced objects are harmless); local
 //! refs change in one transaction; the remote changes in one atomic push; and
 //! if the push fails, the local refs go back to what they were.
+//!
+//! Since computing writes nothing, it runs beside git's check of the work
+//! tree (`git status` of every atom, most of a publish's wall time), on
+//! another core: the dependency check, the digests and the signatures (in
+//! memory) are ready when the work tree is known to be clean.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -330,35 +335,31 @@ pub fn publish(
     });
     let (remote_refs, (root, mut prepared, manifests)) = (remote_refs?, prepared?);
     drop(reading);
-    if !request.allow_dirty {
-        tracing::info_span!(target: "eka::phase", "check work tree")
-            .in_scope(|| refuse_uncommitted(&repo, source, &rev, &prepared))?;
-    }
-    if !request.no_verify {
-        tracing::info_span!(target: "eka::phase", "check dependencies").in_scope(|| {
-            check_dependencies(&repo, &prepared, &manifests, &remote_refs, connections)
-        })?;
-    }
-    adopt_local_commits(&repo, &mut prepared)?;
-    let digests = tracing::info_span!(target: "eka::phase", "digests")
-        .in_scope(|| digests(&repo, &prepared))?;
-    check_root(&remote_refs, root)?;
-    let plan = plan(&repo, connections, &url, &remote_refs, &prepared)?;
-    let mut wanted = wanted_refs(&plan, &prepared, root, &remote_refs);
-    let signatures = crate::sign::at_publish(
-        &repo,
-        request.sign,
-        request.key.as_deref(),
-        request.dry_run,
-        || {
-            let fresh = plan.fresh.iter().map(|&i| (&prepared[i], digests[i]));
-            fresh
-                .map(|(p, d)| {
-                    crate::sign::statement(&p.atom, p.commit_id, p.commit.origin, root, d)
-                })
-                .collect()
-        },
-    )?;
+    let paths: Vec<String> = prepared.iter().map(|p| p.found.path.clone()).collect();
+    let checked = WorkTreeCheck {
+        repo: &repo,
+        source,
+        rev: &rev,
+        paths: &paths,
+    };
+    let Staged {
+        digests,
+        plan,
+        mut wanted,
+        signing,
+    } = checked.beside(request.allow_dirty, || {
+        let staging = Staging {
+            repo: &repo,
+            request,
+            connections,
+            url: &url,
+            root,
+            remote_refs: &remote_refs,
+            manifests: &manifests,
+        };
+        staging.stage(&mut prepared)
+    })?;
+    let signatures = signing.map(|s| s.finish(&repo)).transpose()?;
     wanted.extend(signatures.iter().flat_map(|s| s.refs.iter().cloned()));
     let local_updates = local_updates(&repo, &wanted)?;
     let mut report = PublishReport {
@@ -391,6 +392,109 @@ pub fn publish(
     }
     report.pushed_refs = wanted.into_iter().map(|(n, _)| n).collect();
     Ok(report)
+}
+
+/// What a publish computes before it writes anything.
+struct Staged {
+    digests: Vec<ContentDigest>,
+    plan: Plan,
+    /// The refs to push, signatures aside.
+    wanted: Vec<(String, ObjectId)>,
+    signing: Option<crate::sign::PendingSignatures>,
+}
+
+/// What [`Staging::stage`] reads.
+struct Staging<'a> {
+    repo: &'a gix::Repository,
+    request: &'a PublishRequest,
+    connections: &'a Connections,
+    url: &'a str,
+    root: ObjectId,
+    remote_refs: &'a HashMap<String, ObjectId>,
+    manifests: &'a Manifests,
+}
+
+impl Staging<'_> {
+    /// Checks the atoms' dependencies, digests the atoms, sorts them into
+    /// fresh and up to date, and signs the fresh ones (in memory).
+    fn stage(&self, prepared: &mut [Prepared]) -> Result<Staged, PublishError> {
+        let repo = self.repo;
+        if !self.request.no_verify {
+            tracing::info_span!(target: "eka::phase", "check dependencies").in_scope(|| {
+                check_dependencies(
+                    repo,
+                    prepared,
+                    self.manifests,
+                    self.remote_refs,
+                    self.connections,
+                )
+            })?;
+        }
+        adopt_local_commits(repo, prepared)?;
+        let digests = tracing::info_span!(target: "eka::phase", "digests")
+            .in_scope(|| digests(repo, prepared))?;
+        check_root(self.remote_refs, self.root)?;
+        let plan = plan(repo, self.connections, self.url, self.remote_refs, prepared)?;
+        let wanted = wanted_refs(&plan, prepared, self.root, self.remote_refs);
+        let signing = crate::sign::at_publish(
+            repo,
+            self.request.sign,
+            self.request.key.as_deref(),
+            self.request.dry_run,
+            || {
+                let fresh = plan.fresh.iter().map(|&i| (&prepared[i], digests[i]));
+                fresh
+                    .map(|(p, d)| {
+                        crate::sign::statement(&p.atom, p.commit_id, p.commit.origin, self.root, d)
+                    })
+                    .collect()
+            },
+        )?;
+        Ok(Staged {
+            digests,
+            plan,
+            wanted,
+            signing,
+        })
+    }
+}
+
+/// Whether the work tree changes the files of the atoms at `paths`
+/// (see [`refuse_uncommitted`]).
+struct WorkTreeCheck<'a> {
+    repo: &'a gix::Repository,
+    source: ObjectId,
+    rev: &'a str,
+    paths: &'a [String],
+}
+
+impl WorkTreeCheck<'_> {
+    /// Runs `work` while git checks the work tree (unless `allow_dirty`),
+    /// on another core: `git status` of many atoms is most of a publish's
+    /// wall time, and `work` writes nothing. A dirty work tree is reported
+    /// before whatever `work` found.
+    fn beside<T>(
+        &self,
+        allow_dirty: bool,
+        work: impl FnOnce() -> Result<T, PublishError>,
+    ) -> Result<T, PublishError> {
+        if allow_dirty {
+            return work();
+        }
+        let _span = tracing::info_span!(
+            target: "eka::phase",
+            "check work tree",
+            summary = "check work tree, beside the phases above"
+        )
+        .entered();
+        let (checker, source, rev, paths) = (self.repo.clone(), self.source, self.rev, self.paths);
+        std::thread::scope(|s| {
+            let clean = s.spawn(move || refuse_uncommitted(&checker, source, rev, paths));
+            let done = work();
+            clean.join().expect("work tree thread panicked")?;
+            done
+        })
+    }
 }
 
 /// How a revision is named in messages: `HEAD (0123456789ab)`.
@@ -896,13 +1000,13 @@ fn refuse_uncommitted(
     repo: &gix::Repository,
     source: ObjectId,
     rev: &str,
-    prepared: &[Prepared],
+    paths: &[String],
 ) -> Result<(), PublishError> {
     let head = repo.head_id().ok().map(|id| id.detach());
     if head != Some(source) {
         return Ok(());
     }
-    let paths: Vec<&str> = prepared.iter().map(|p| p.found.path.as_str()).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     let changed = git::status::uncommitted(repo, &paths).map_err(PublishError::Status)?;
     match changed.is_empty() {
         true => Ok(()),

@@ -198,20 +198,79 @@ pub fn sign_into(
     key: &Key,
     statements: &[Statement],
 ) -> Result<Signatures, SigningError> {
+    draft(repo, key, statements)?.write(repo, "of which writing the tags")
+}
+
+/// Signs `statements` and drafts the pack of their tags, writing nothing.
+fn draft(
+    repo: &gix::Repository,
+    key: &Key,
+    statements: &[Statement],
+) -> Result<SignedDraft, SigningError> {
     let tags = sign_statements(&key.key, statements, &key.tagger)?;
-    let _writing = tracing::info_span!(target: "eka::phase", "of which writing the tags").entered();
-    let bytes: Vec<Vec<u8>> = tags.iter().map(|t| t.bytes.clone()).collect();
-    let (ids, pack) = git::write_tags(repo, &bytes).map_err(SigningError::Write)?;
-    debug_assert!(ids.iter().zip(&tags).all(|(id, t)| *id == t.id));
     let signer = match tags.first().and_then(|t| t.signer) {
         Some(signer) => signer,
         None => return Err(SigningError::NoKey),
     };
-    Ok(Signatures {
+    let bytes: Vec<Vec<u8>> = tags.iter().map(|t| t.bytes.clone()).collect();
+    let pack = git::PackDraft::tags(repo, &bytes).map_err(SigningError::Write)?;
+    debug_assert!(pack.ids().iter().zip(&tags).all(|(id, t)| *id == t.id));
+    Ok(SignedDraft {
         refs: tags.into_iter().map(|t| (t.ref_name, t.id)).collect(),
         signer,
-        _pack: pack,
+        pack,
     })
+}
+
+/// Signature tags made, their pack drafted but not written.
+#[derive(Debug)]
+pub struct SignedDraft {
+    refs: Vec<(String, ObjectId)>,
+    signer: KeyFingerprint,
+    pack: git::PackDraft,
+}
+
+impl SignedDraft {
+    /// Writes the tags' pack into `repo`, timed as the phase `phase`.
+    fn write(self, repo: &gix::Repository, phase: &str) -> Result<Signatures, SigningError> {
+        let _writing =
+            tracing::info_span!(target: "eka::phase", "write", summary = phase).entered();
+        let pack = self.pack.write(repo).map_err(SigningError::Write)?;
+        Ok(Signatures {
+            refs: self.refs,
+            signer: self.signer,
+            _pack: pack,
+        })
+    }
+}
+
+/// The signatures of a publish, as far as they are made before the
+/// publish is known to go ahead (its work tree clean): nothing is written
+/// until [`PendingSignatures::finish`].
+#[derive(Debug)]
+pub enum PendingSignatures {
+    /// Signed in-process, their pack drafted: only writing it is left.
+    Drafted(SignedDraft),
+    /// The key signs through ssh-keygen (ssh-agent, or a passphrase it
+    /// asks for): signed only in [`PendingSignatures::finish`], so that
+    /// nobody is asked for a passphrase for a publish that is refused.
+    Deferred {
+        key: Box<Key>,
+        statements: Vec<Statement>,
+    },
+}
+
+impl PendingSignatures {
+    /// Signs what is left to sign, and writes the tags into `repo`.
+    pub fn finish(self, repo: &gix::Repository) -> Result<Signatures, SigningError> {
+        match self {
+            PendingSignatures::Drafted(draft) => draft.write(repo, "write signature tags"),
+            PendingSignatures::Deferred { key, statements } => {
+                tracing::info_span!(target: "eka::phase", "sign")
+                    .in_scope(|| sign_into(repo, &key, &statements))
+            }
+        }
+    }
 }
 
 /// The statement of a fresh atom of a publish.
@@ -385,14 +444,15 @@ fn atom_statement(
 /// The signing step of `eka publish`: with `sign` (`--sign`), a `key`
 /// (`--key`) or git config `eka.sign`, loads the key (so a dry run checks
 /// it too) and, unless `dry_run`, signs the statements of the fresh atoms
-/// and writes their tags. `None` when not signing or nothing is fresh.
+/// in-process (see [`PendingSignatures`]). `None` when not signing or
+/// nothing is fresh.
 pub fn at_publish(
     repo: &gix::Repository,
     sign: bool,
     key: Option<&str>,
     dry_run: bool,
     statements: impl FnOnce() -> Vec<Statement>,
-) -> Result<Option<Signatures>, SigningError> {
+) -> Result<Option<PendingSignatures>, SigningError> {
     if !sign && key.is_none() && !sign_always(repo) {
         return Ok(None);
     }
@@ -401,7 +461,13 @@ pub fn at_publish(
     if dry_run || statements.is_empty() {
         return Ok(None);
     }
+    if !key.key.is_in_process() {
+        return Ok(Some(PendingSignatures::Deferred {
+            key: Box::new(key),
+            statements,
+        }));
+    }
     tracing::info_span!(target: "eka::phase", "sign")
-        .in_scope(|| sign_into(repo, &key, &statements))
-        .map(Some)
+        .in_scope(|| draft(repo, &key, &statements))
+        .map(|draft| Some(PendingSignatures::Drafted(draft)))
 }

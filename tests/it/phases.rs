@@ -39,9 +39,40 @@ fn publish_and_lock_print_their_phases() {
         phases(&run.stderr),
         [
             "read commit, list remote",
-            "check work tree",
-            "check dependencies",
-            "digests",
+            "  check dependencies",
+            "  digests",
+            "check work tree, beside the phases above",
+            "write commits",
+            "  of which local refs, beside the push",
+            "push and local refs",
+        ],
+        "{run}"
+    );
+
+    // Signed in-process beside the work tree check; the tags are written
+    // once the work tree is known to be clean.
+    repo.write_atom("q", "q", "0.1.0");
+    repo.commit("q");
+    let key = sb.mkdir("keys").join("key");
+    let mut keygen = std::process::Command::new("ssh-keygen");
+    keygen
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key);
+    sb.run(keygen).assert_success();
+    let key = key.to_str().unwrap();
+    let args = [
+        "-v", "publish", "--all", "--sign", "--key", key, "--remote", &url,
+    ];
+    let run = sb.eka(repo.path(), &args).assert_success();
+    assert_eq!(
+        phases(&run.stderr),
+        [
+            "read commit, list remote",
+            "  check dependencies",
+            "  digests",
+            "  sign",
+            "check work tree, beside the phases above",
+            "write signature tags",
             "write commits",
             "  of which local refs, beside the push",
             "push and local refs",

@@ -913,3 +913,43 @@ fn eka03_published_versions_are_respected() {
     );
     fsck(&bare);
 }
+
+/// A signed publish signs while git checks the work tree, but writes its
+/// tags only once the work tree is known to be clean: refused for a dirty
+/// work tree, it leaves no object, pack or ref behind.
+#[test]
+fn a_refused_signed_publish_writes_no_signature() {
+    let sb = Sandbox::new();
+    let url = support::file_url(&sb.bare("registry"));
+    let repo = monorepo(&sb);
+    let key = sb.mkdir("keys").join("key");
+    let mut keygen = std::process::Command::new("ssh-keygen");
+    keygen
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key);
+    sb.run(keygen).assert_success();
+    let all_objects = || {
+        support::git(
+            repo.path(),
+            &["cat-file", "--batch-all-objects", "--batch-check"],
+        )
+    };
+    let before = all_objects();
+    repo.write("a/src/lib.txt", "changed\n");
+
+    let key = key.to_str().unwrap();
+    let args = ["publish", "--all", "--sign", "--key", key, "--remote", &url];
+    let run = sb.eka(repo.path(), &args).assert_failure();
+    assert!(run.stderr.contains("atom::publish::dirty"), "{run}");
+    assert_eq!(all_objects(), before, "objects written: {run}");
+    assert_eq!(local_atom_refs(&repo), vec![]);
+    assert_eq!(remote_atom_refs(&url), vec![]);
+
+    repo.write("a/src/lib.txt", "hello\n");
+    sb.eka(repo.path(), &args).assert_success();
+    let tags = all_objects()
+        .lines()
+        .filter(|l| l.contains(" tag "))
+        .count();
+    assert_eq!(tags, 3, "one signature tag per atom");
+}
