@@ -1,6 +1,6 @@
 //! Writing objects: the atom commits of a publish, as one new pack.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
@@ -53,8 +53,18 @@ fn write_pack(
 pub struct PackDraft {
     /// Every object's id, in the order given.
     ids: Vec<ObjectId>,
-    /// The pack entries of the objects the repository lacks.
-    entries: Vec<Vec<u8>>,
+    /// The objects the repository lacks, as pack entries.
+    entries: Vec<PackEntry>,
+}
+
+/// One object of a new pack.
+#[derive(Debug)]
+struct PackEntry {
+    id: ObjectId,
+    /// Its entry header, then its bytes deflated.
+    bytes: Vec<u8>,
+    /// The CRC-32 of `bytes`, as the pack index records it.
+    crc32: u32,
 }
 
 impl PackDraft {
@@ -83,7 +93,7 @@ impl PackDraft {
             let id = gix::objs::compute_hash(hash, kind, bytes).map_err(GitError::write_pack)?;
             ids.push(id);
             if seen.insert(id) && !repo.objects.exists_without_refresh(&id) {
-                new.push(bytes.as_slice());
+                new.push((id, bytes.as_slice()));
             }
         }
         let entries = pack_entries(header, &new)?;
@@ -95,70 +105,131 @@ impl PackDraft {
         &self.ids
     }
 
-    /// Writes the pack (and its index) into `repo`'s object store.
+    /// Writes the pack and its index into `repo`'s object store.
     pub fn write(self, repo: &gix::Repository) -> Result<NewPack, GitError> {
-        use gix::odb::pack::data;
         if self.entries.is_empty() {
             return Ok(NewPack { keep: None });
         }
         let hash = repo.object_hash();
-        // The pack: a header, each object as a whole (not a delta) and
-        // deflated, and the hash of all that.
+        let (pack, offsets) = self.pack(hash)?;
+        let pack_hash = &pack[pack.len() - hash.len_in_bytes()..];
+        let index = self.index(hash, &offsets, pack_hash)?;
+        let dir = repo.objects.store_ref().path().join("pack");
+        let name = format!("pack-{}", ObjectId::from_bytes_or_panic(pack_hash));
+        write_pack_files(&dir, &name, &pack, &index).map_err(GitError::write_pack)
+    }
+
+    /// The pack: a header, each object whole (not a delta) and deflated,
+    /// and the hash of all that; and where each entry starts.
+    fn pack(&self, hash: gix::hash::Kind) -> Result<(Vec<u8>, Vec<u64>), GitError> {
+        use gix::odb::pack::data;
         let count = u32::try_from(self.entries.len()).map_err(GitError::write_pack)?;
-        let mut stream = data::header::encode(data::Version::V2, count).to_vec();
-        stream.reserve(self.entries.iter().map(Vec::len).sum::<usize>() + hash.len_in_bytes());
+        let mut pack = data::header::encode(data::Version::V2, count).to_vec();
+        let size = self.entries.iter().map(|e| e.bytes.len()).sum::<usize>();
+        pack.reserve(size + hash.len_in_bytes());
+        let mut offsets = Vec::with_capacity(self.entries.len());
         for entry in &self.entries {
-            stream.extend_from_slice(entry);
+            offsets.push(pack.len() as u64);
+            pack.extend_from_slice(&entry.bytes);
         }
         let mut hasher = gix::hash::hasher(hash);
-        hasher.update(&stream);
+        hasher.update(&pack);
         let trailer = hasher.try_finalize().map_err(GitError::write_pack)?;
-        stream.extend_from_slice(trailer.as_slice());
-        write_pack_stream(repo, &stream, count)
+        pack.extend_from_slice(trailer.as_slice());
+        Ok((pack, offsets))
+    }
+
+    /// The pack's index, version 2 (gitformat-pack(5)), from what writing
+    /// the entries already knows: their ids, offsets and CRC-32s. (gix's
+    /// indexer would inflate and hash every object again to find them.)
+    fn index(
+        &self,
+        hash: gix::hash::Kind,
+        offsets: &[u64],
+        pack_hash: &[u8],
+    ) -> Result<Vec<u8>, GitError> {
+        let mut sorted: Vec<(&PackEntry, u64)> =
+            self.entries.iter().zip(offsets.iter().copied()).collect();
+        sorted.sort_unstable_by_key(|(e, _)| e.id);
+        let per_object = hash.len_in_bytes() + 8;
+        let mut index = Vec::with_capacity(8 + 256 * 4 + sorted.len() * per_object + 64);
+        index.extend_from_slice(b"\xfftOc");
+        index.extend_from_slice(&2u32.to_be_bytes());
+        let mut fan_out = [0u32; 256];
+        for (entry, _) in &sorted {
+            fan_out[usize::from(entry.id.as_bytes()[0])] += 1;
+        }
+        let mut running = 0;
+        for count in fan_out {
+            running += count;
+            index.extend_from_slice(&running.to_be_bytes());
+        }
+        for (entry, _) in &sorted {
+            index.extend_from_slice(entry.id.as_bytes());
+        }
+        for (entry, _) in &sorted {
+            index.extend_from_slice(&entry.crc32.to_be_bytes());
+        }
+        // Offsets from 2 GiB on go to a table of 64-bit ones.
+        let mut large = Vec::new();
+        for &(_, offset) in &sorted {
+            let small = match u32::try_from(offset) {
+                Ok(small) if small < 0x8000_0000 => small,
+                _ => {
+                    large.push(offset);
+                    0x8000_0000 | u32::try_from(large.len() - 1).map_err(GitError::write_pack)?
+                }
+            };
+            index.extend_from_slice(&small.to_be_bytes());
+        }
+        for offset in large {
+            index.extend_from_slice(&offset.to_be_bytes());
+        }
+        index.extend_from_slice(pack_hash);
+        let mut hasher = gix::hash::hasher(hash);
+        hasher.update(&index);
+        let trailer = hasher.try_finalize().map_err(GitError::write_pack)?;
+        index.extend_from_slice(trailer.as_slice());
+        Ok(index)
     }
 }
 
-/// Writes a whole pack stream of `count` objects, and its index, into
-/// `repo`'s object store.
-fn write_pack_stream(
-    repo: &gix::Repository,
-    stream: &[u8],
-    count: u32,
-) -> Result<NewPack, GitError> {
-    let hash = repo.object_hash();
-    // Indexing it checks every entry and hashes every object again.
-    let outcome = gix::odb::pack::Bundle::write_to_directory(
-        &mut &stream[..],
-        Some(&repo.objects.store_ref().path().join("pack")),
-        &mut gix::progress::Discard,
-        &std::sync::atomic::AtomicBool::new(false),
-        None::<gix::objs::find::Never>,
-        hash,
-        gix::odb::pack::bundle::write::Options {
-            thread_limit: Some(1),
-            ..Default::default()
-        },
-    )
-    .map_err(GitError::write_pack)?;
-    let pack = NewPack {
-        keep: outcome.keep_path,
-    };
-    if outcome.index.num_objects != count {
-        return Err(GitError::write_pack(format!(
-            "the new pack holds {} objects, not {count}",
-            outcome.index.num_objects
-        )));
+/// Writes `<name>.pack` and `<name>.idx` into `dir` as git does: each to
+/// a temporary file renamed into place, the pack before its index, so that
+/// readers see all of it or none of it; with a `.keep` file first, so that
+/// a concurrent repack leaves the pack alone until refs point at its
+/// objects. A pack of that name already there has the same content (packs
+/// are named by it), and is left as it is.
+fn write_pack_files(dir: &Path, name: &str, pack: &[u8], index: &[u8]) -> std::io::Result<NewPack> {
+    let pack_path = dir.join(format!("{name}.pack"));
+    let index_path = dir.join(format!("{name}.idx"));
+    // Dropped on an error below, `new` removes the keep file again.
+    let mut new = NewPack { keep: None };
+    if !pack_path.is_file() {
+        let keep = dir.join(format!("{name}.keep"));
+        std::fs::write(&keep, b"")?;
+        new.keep = Some(keep);
+        write_into_place(dir, pack, &pack_path)?;
+    }
+    if !index_path.is_file() {
+        write_into_place(dir, index, &index_path)?;
     }
     // Read-only, as git leaves its packs.
     #[cfg(unix)]
-    for path in [&outcome.data_path, &outcome.index_path]
-        .into_iter()
-        .flatten()
-    {
+    for path in [&pack_path, &index_path] {
         use std::os::unix::fs::PermissionsExt as _;
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444));
     }
-    Ok(pack)
+    Ok(new)
+}
+
+/// Writes `bytes` to a temporary file in `dir`, renamed to `path`.
+fn write_into_place(dir: &Path, bytes: &[u8], path: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Each object as a pack entry (its header, then its bytes deflated), in
@@ -167,21 +238,22 @@ fn write_pack_stream(
 /// thread with its own compressor.
 fn pack_entries(
     header: gix::odb::pack::data::entry::Header,
-    objects: &[&[u8]],
-) -> Result<Vec<Vec<u8>>, GitError> {
+    objects: &[(ObjectId, &[u8])],
+) -> Result<Vec<PackEntry>, GitError> {
     use gix::zlib::{stream::deflate::Compress, Compression};
     use rayon::prelude::*;
     objects
         .par_iter()
         .map_init(
             || Compress::new(Compression::DEFAULT),
-            |zlib, bytes| {
-                let mut entry = Vec::new();
+            |zlib, &(id, object)| {
+                let mut bytes = Vec::new();
                 header
-                    .write_to(bytes.len() as u64, &mut entry)
+                    .write_to(object.len() as u64, &mut bytes)
                     .map_err(GitError::write_pack)?;
-                deflate(zlib, bytes, &mut entry).map_err(GitError::write_pack)?;
-                Ok(entry)
+                deflate(zlib, object, &mut bytes).map_err(GitError::write_pack)?;
+                let crc32 = crc32fast::hash(&bytes);
+                Ok(PackEntry { id, bytes, crc32 })
             },
         )
         .collect()
@@ -352,5 +424,36 @@ mod tests {
         for idx in packs(dir.path()).iter().filter(|p| p.ends_with(".idx")) {
             git(&pack_dir, &["verify-pack", idx]);
         }
+    }
+
+    /// The index written from what packing knew (ids, offsets, CRC-32s)
+    /// is byte for byte the one gix's indexer makes by reading the pack.
+    #[test]
+    fn the_pack_index_is_the_indexers() {
+        let (dir, _) = repo();
+        let repo = open(dir.path()).unwrap();
+        let blobs: Vec<Vec<u8>> = (0..700)
+            .map(|i| format!("blob {i}\n{}", "y".repeat(i % 131)).into_bytes())
+            .collect();
+        let draft = PackDraft::new(&repo, gix::object::Kind::Blob, &blobs).unwrap();
+        let hash = repo.object_hash();
+        let (pack, offsets) = draft.pack(hash).unwrap();
+        let ours = draft
+            .index(hash, &offsets, &pack[pack.len() - hash.len_in_bytes()..])
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let outcome = gix::odb::pack::Bundle::write_to_directory(
+            &mut &pack[..],
+            Some(out.path()),
+            &mut gix::progress::Discard,
+            &std::sync::atomic::AtomicBool::new(false),
+            None::<gix::objs::find::Never>,
+            hash,
+            Default::default(),
+        )
+        .unwrap();
+        let theirs = std::fs::read(outcome.index_path.unwrap()).unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours == theirs, "the indexes differ");
     }
 }
