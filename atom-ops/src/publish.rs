@@ -347,9 +347,9 @@ pub fn publish(
         plan,
         mut wanted,
         signing,
-    } = checked.beside(request.allow_dirty, || {
+    } = checked.beside(request.allow_dirty, |repo| {
         let staging = Staging {
-            repo: &repo,
+            repo,
             request,
             connections,
             url: &url,
@@ -469,17 +469,19 @@ struct WorkTreeCheck<'a> {
 }
 
 impl WorkTreeCheck<'_> {
-    /// Runs `work` while git checks the work tree (unless `allow_dirty`),
-    /// on another core: `git status` of many atoms is most of a publish's
-    /// wall time, and `work` writes nothing. A dirty work tree is reported
-    /// before whatever `work` found.
-    fn beside<T>(
+    /// Runs `work` (on a handle of the repository) while git checks the
+    /// work tree (unless `allow_dirty`): `git status` of many atoms is most
+    /// of a publish's wall time, and `work` writes nothing. `work` gets
+    /// every core but one meanwhile, so that the two do not slow each
+    /// other down. A dirty work tree is reported before whatever `work`
+    /// found.
+    fn beside<T: Send>(
         &self,
         allow_dirty: bool,
-        work: impl FnOnce() -> Result<T, PublishError>,
+        work: impl FnOnce(&gix::Repository) -> Result<T, PublishError> + Send,
     ) -> Result<T, PublishError> {
         if allow_dirty {
-            return work();
+            return work(self.repo);
         }
         let _span = tracing::info_span!(
             target: "eka::phase",
@@ -488,13 +490,32 @@ impl WorkTreeCheck<'_> {
         )
         .entered();
         let (checker, source, rev, paths) = (self.repo.clone(), self.source, self.rev, self.paths);
+        let shared = self.repo.clone().into_sync();
+        let span = tracing::Span::current();
+        let work = move || span.in_scope(|| work(&shared.to_thread_local()));
         std::thread::scope(|s| {
             let clean = s.spawn(move || refuse_uncommitted(&checker, source, rev, paths));
-            let done = work();
+            let done = match all_cores_but_one() {
+                Some(pool) => pool.install(work),
+                None => work(),
+            };
             clean.join().expect("work tree thread panicked")?;
             done
         })
     }
+}
+
+/// A thread pool of every core but one (at least one thread); `None` on a
+/// single core, or if no thread can be started.
+fn all_cores_but_one() -> Option<rayon::ThreadPool> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if cores < 2 {
+        return None;
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores - 1)
+        .build()
+        .ok()
 }
 
 /// How a revision is named in messages: `HEAD (0123456789ab)`.
