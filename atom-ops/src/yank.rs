@@ -3,13 +3,20 @@
 //! `refs/atoms/_yank/<label>/<version>/<signer|unsigned>` to a tag whose
 //! message is the yank statement, signed when a key is given or
 //! configured.
+//!
+//! Reading yanks ([`yanks`], [`kept_yanks`]): `eka versions` and `eka list`
+//! show why a version was yanked, read from its yank tags. Online they keep
+//! the tags in the user's cache ([`atom_git::cache`]), because `--offline`
+//! answers from a kept listing that names the tags but cannot fetch them:
+//! without the kept tags, offline would show a version yanked but never
+//! why.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use atom_format::refs::{AtomRef, AtomVersion, Namespace, ATOMS_PREFIX, EKA03_ROOT_REF, ROOT_REF};
 use atom_format::Label;
-use atom_git::{self as git, Connections};
+use atom_git::{self as git, Access, Cache, Connections};
 use atom_lock::registry::{Listing, TrustTag, VersionEntry};
 use atom_trust::statement::ReasonError;
 use atom_trust::{
@@ -164,100 +171,214 @@ pub struct YankLine {
     /// The reason, when the tag was read and holds a yank statement.
     pub reason: Option<String>,
     /// Why it does not count (a yank of another version, a bad
-    /// signature), or why it could not be read.
+    /// signature, a tag the server did not send).
     pub ignored: Option<String>,
+    /// Why its tag could not be read, so that whether it counts and why
+    /// are unknown (a failed fetch; offline, a tag the cache does not
+    /// keep). The version is still yanked: the listing says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
+
+/// What [`yanks`] read of a yank tag.
+enum Found<'a> {
+    Bytes(&'a [u8]),
+    /// The fetch's answer holds no tag of that id.
+    NotSent,
+    /// Its tag could not be read, for this reason.
+    Unread(&'a str),
+}
+
+/// Why the reason is unknown, offline, when the cache does not keep the
+/// yank's tag (an online query keeps it).
+pub const NOT_KEPT: &str = "its tag was not kept";
+
+/// A kept yank tag's bytes, by tag id.
+type TagBytes = HashMap<ObjectId, Vec<u8>>;
 
 /// The yanks of every yanked version of `listing`, read from their tags in
 /// one fetch from `url` of the tags alone (the server is told we have the
 /// atom commits, so only the tags come). Without a policy (`spec/trust.md`
 /// §6): a yank counts when it is about this version and any signature it
 /// carries verifies.
+///
+/// With `cache_dir`, the tags are read from and kept in the user's cache
+/// (only those it lacks are fetched), for [`kept_yanks`] to read offline;
+/// when the cache cannot be used (busy, unwritable), they are read as
+/// without it, from a scratch repository. Nothing here fails the query: a
+/// tag that cannot be read gives a line saying why.
 pub fn yanks(
     listing: &Listing,
     url: &str,
     connections: &Connections,
+    cache_dir: Option<&Path>,
 ) -> BTreeMap<(Label, Version), Vec<YankLine>> {
-    let yanked: Vec<(&Label, &VersionEntry)> = listing
-        .atoms
-        .iter()
-        .flat_map(|(l, vs)| vs.iter().filter(|v| v.is_yanked()).map(move |v| (l, v)))
-        .collect();
+    let yanked = yanked_versions(listing);
     if yanked.is_empty() {
         return BTreeMap::new();
     }
-    let read = read_tags(&yanked, url, connections);
+    let read = cache_dir
+        .and_then(|dir| read_tags_keeping(dir, &yanked, url, connections))
+        .unwrap_or_else(|| read_tags_scratch(&yanked, url, connections));
+    judge_all(listing, &yanked, |id| match &read {
+        Err(why) => Found::Unread(why),
+        Ok(tags) => tags.get(&id).map_or(Found::NotSent, |b| Found::Bytes(b)),
+    })
+}
+
+/// [`yanks`] offline: the yank tags of `listing` (a kept listing) read
+/// from the cache in `cache_dir`, and judged as online; a tag the cache
+/// does not keep gives a line saying so ([`NOT_KEPT`]).
+pub fn kept_yanks(
+    listing: &Listing,
+    cache_dir: &Path,
+) -> BTreeMap<(Label, Version), Vec<YankLine>> {
+    let yanked = yanked_versions(listing);
+    if yanked.is_empty() {
+        return BTreeMap::new();
+    }
+    let cache = Cache::open(cache_dir, Access::Read).ok();
+    let tags: TagBytes = match &cache {
+        Some(cache) => tag_ids(&yanked)
+            .into_iter()
+            .filter_map(|id| Some((id, cache.yank_tag(id)?)))
+            .collect(),
+        None => TagBytes::new(),
+    };
+    judge_all(listing, &yanked, |id| {
+        tags.get(&id)
+            .map_or(Found::Unread(NOT_KEPT), |b| Found::Bytes(b))
+    })
+}
+
+/// The yanked versions of `listing`.
+fn yanked_versions(listing: &Listing) -> Vec<(&Label, &VersionEntry)> {
+    listing
+        .atoms
+        .iter()
+        .flat_map(|(l, vs)| vs.iter().filter(|v| v.is_yanked()).map(move |v| (l, v)))
+        .collect()
+}
+
+fn tag_ids(yanked: &[(&Label, &VersionEntry)]) -> Vec<ObjectId> {
+    yanked
+        .iter()
+        .flat_map(|(_, e)| e.yanks.iter().map(|t| t.tag))
+        .collect()
+}
+
+/// The lines of each yanked version, judging the tags `find` reads.
+fn judge_all<'t>(
+    listing: &Listing,
+    yanked: &[(&Label, &VersionEntry)],
+    find: impl Fn(ObjectId) -> Found<'t>,
+) -> BTreeMap<(Label, Version), Vec<YankLine>> {
     let mut out = BTreeMap::new();
     for (label, entry) in yanked {
         let lines = entry
             .yanks
             .iter()
-            .map(|t| match (&read, listing.root) {
-                (Err(why), _) => YankLine {
+            .map(|t| match (find(t.tag), listing.root) {
+                (Found::Unread(why), _) => YankLine {
                     signer: t.signer,
                     reason: None,
-                    ignored: Some(format!("its tag could not be read: {why}")),
+                    ignored: None,
+                    unknown: Some(why.to_owned()),
                 },
-                (Ok(_), None) => YankLine {
-                    signer: t.signer,
-                    reason: None,
-                    ignored: Some("the registry has no root".into()),
-                },
-                (Ok(repo), Some(root)) => {
+                (_, None) => ignored(t, "the registry has no root".into()),
+                (Found::NotSent, _) => {
+                    ignored(t, format!("its tag {} is not a tag the server sent", t.tag))
+                }
+                (Found::Bytes(bytes), Some(root)) => {
                     let target = YankTarget {
-                        label: label.clone(),
+                        label: (*label).clone(),
                         version: entry.version.clone(),
                         commit: entry.commit,
                         root,
                     };
-                    yank_line(repo, &target, t)
+                    yank_line(bytes, &target, t)
                 }
             })
             .collect();
-        out.insert((label.clone(), entry.version.clone()), lines);
+        out.insert(((*label).clone(), entry.version.clone()), lines);
     }
     out
 }
 
-/// The yank tags of `yanked`, fetched into a scratch repository.
-fn read_tags(
+fn ignored(t: &TrustTag, why: String) -> YankLine {
+    YankLine {
+        signer: t.signer,
+        reason: None,
+        ignored: Some(why),
+        unknown: None,
+    }
+}
+
+/// The yank tags of `yanked`, read from the cache in `dir` after fetching
+/// into it those it lacks, and kept there; `None` when the cache cannot
+/// be used (the caller reads them without it).
+fn read_tags_keeping(
+    dir: &Path,
     yanked: &[(&Label, &VersionEntry)],
     url: &str,
     connections: &Connections,
-) -> Result<(tempfile::TempDir, gix::Repository), String> {
-    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let repo = gix::init_bare(scratch.path()).map_err(|e| e.to_string())?;
-    let tags: Vec<ObjectId> = yanked
+) -> Option<Result<TagBytes, String>> {
+    // A query does not wait for an eka building or collecting the cache.
+    let cache = Cache::try_open(dir, Access::Write).ok()??;
+    let ids = tag_ids(yanked);
+    let missing: Vec<ObjectId> = ids
         .iter()
-        .flat_map(|(_, e)| e.yanks.iter().map(|t| t.tag))
+        .copied()
+        .filter(|id| cache.yank_tag(*id).is_none())
         .collect();
+    if !missing.is_empty() {
+        let commits: Vec<ObjectId> = yanked.iter().map(|(_, e)| e.commit).collect();
+        if let Err(e) = connections.fetch_objects_having(&cache.repo(), url, &missing, &commits) {
+            return Some(Err(format!(
+                "its tag could not be read: {}",
+                git::causes(&e)
+            )));
+        }
+    }
+    let tags: TagBytes = ids
+        .into_iter()
+        .filter_map(|id| Some((id, cache.yank_tag(id)?)))
+        .collect();
+    let keep: Vec<(ObjectId, &[u8])> = tags.iter().map(|(id, b)| (*id, b.as_slice())).collect();
+    // Not kept, `--offline` says so; the query goes on.
+    let _ = cache.keep_yank_tags(&keep);
+    Some(Ok(tags))
+}
+
+/// The yank tags of `yanked`, fetched into a scratch repository.
+fn read_tags_scratch(
+    yanked: &[(&Label, &VersionEntry)],
+    url: &str,
+    connections: &Connections,
+) -> Result<TagBytes, String> {
+    let unread = |why: String| format!("its tag could not be read: {why}");
+    let scratch = tempfile::tempdir().map_err(|e| unread(e.to_string()))?;
+    let repo = gix::init_bare(scratch.path()).map_err(|e| unread(e.to_string()))?;
+    let tags = tag_ids(yanked);
     let commits: Vec<ObjectId> = yanked.iter().map(|(_, e)| e.commit).collect();
     connections
         .fetch_objects_having(&repo, url, &tags, &commits)
-        .map_err(|e| git::causes(&e))?;
-    Ok((scratch, repo))
+        .map_err(|e| unread(git::causes(&e)))?;
+    Ok(tags
+        .into_iter()
+        .filter_map(|id| match git::read_object(&repo, id) {
+            Ok(Some((gix::object::Kind::Tag, bytes))) => Some((id, bytes)),
+            _ => None,
+        })
+        .collect())
 }
 
-fn yank_line(
-    (_, repo): &(tempfile::TempDir, gix::Repository),
-    target: &YankTarget,
-    t: &TrustTag,
-) -> YankLine {
-    let bytes = match git::read_object(repo, t.tag) {
-        Ok(Some((gix::object::Kind::Tag, bytes))) => bytes,
-        _ => {
-            return YankLine {
-                signer: t.signer,
-                reason: None,
-                ignored: Some(format!("its tag {} is not a tag the server sent", t.tag)),
-            }
-        }
-    };
+fn yank_line(bytes: &[u8], target: &YankTarget, t: &TrustTag) -> YankLine {
     let verdict = judge_yank(
         target,
         ListedTag {
             listed: t.signer,
-            bytes: &bytes,
+            bytes,
         },
         None,
     );
@@ -268,5 +389,6 @@ fn yank_line(
             YankStatus::Counts { .. } => None,
             YankStatus::Ignored { why } => Some(why),
         },
+        unknown: None,
     }
 }
