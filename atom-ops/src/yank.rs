@@ -392,3 +392,159 @@ fn yank_line(bytes: &[u8], target: &YankTarget, t: &TrustTag) -> YankLine {
         unknown: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atom_lock::registry::Namespace;
+    use atom_trust::Tagger;
+
+    fn oid(n: u8) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&[n; 20])
+    }
+
+    fn target(version: &str) -> YankTarget {
+        YankTarget {
+            label: Label::parse("a").unwrap(),
+            version: Version::parse(version).unwrap(),
+            commit: oid(1),
+            root: oid(9),
+        }
+    }
+
+    /// An unsigned yank tag of `target`: the listing's view of it, and its
+    /// bytes.
+    fn yank(target: &YankTarget, reason: &str) -> (TrustTag, Vec<u8>) {
+        let statement = YankStatement::new(target, Reason::new(reason).unwrap());
+        let tagger = Tagger::new("CI", "ci@example.com", 1_760_000_000).unwrap();
+        let tag = make_yank(None, &statement, &tagger).unwrap();
+        let listed = TrustTag {
+            signer: tag.signer,
+            tag: tag.id,
+        };
+        (listed, tag.bytes)
+    }
+
+    /// A listing of `a` 1.0.0 (commit 1, root 9) with `yanks`.
+    fn listing(yanks: Vec<TrustTag>) -> Listing {
+        let mut listing = Listing {
+            root: Some(oid(9)),
+            ..Listing::default()
+        };
+        listing.atoms.insert(
+            Label::parse("a").unwrap(),
+            vec![VersionEntry {
+                version: Version::parse("1.0.0").unwrap(),
+                commit: oid(1),
+                manifest: None,
+                origin: None,
+                namespace: Namespace::Atoms,
+                mirrors: vec![],
+                signatures: vec![],
+                yanks,
+            }],
+        );
+        listing
+    }
+
+    fn lines(map: &BTreeMap<(Label, Version), Vec<YankLine>>) -> Vec<YankLine> {
+        assert_eq!(map.len(), 1, "{map:?}");
+        map.values().next().unwrap().clone()
+    }
+
+    /// Nothing answers at this URL: a fetch from it fails.
+    const NOWHERE: &str = "file:///nonexistent/eka-yank-tests.git";
+
+    /// Held by the tests that lock a cache: a process one of them forks
+    /// (`git update-ref`) holds every open file of this one, another's
+    /// cache lock included, until it runs git, which would make that
+    /// other's [`Cache::try_open`] find its cache busy.
+    static CACHE_LOCKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+        CACHE_LOCKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Offline, kept tags are judged as online (one counts, one copied
+    /// from another version does not), and a tag the cache lacks gives a
+    /// line saying so; without a cache, every tag is one it lacks.
+    #[test]
+    fn kept_yanks_are_judged_as_online() {
+        let _one = one_at_a_time();
+        let dir = tempfile::tempdir().unwrap();
+        let counts = yank(&target("1.0.0"), "broken");
+        let copied = yank(&target("2.0.0"), "copied");
+        let unkept = yank(&target("1.0.0"), "not kept");
+        let listing = listing(vec![counts.0, copied.0, unkept.0]);
+        let none = lines(&kept_yanks(&listing, dir.path()));
+        assert!(none.iter().all(|l| l.unknown.as_deref() == Some(NOT_KEPT)));
+
+        let cache = Cache::open(dir.path(), Access::Write).unwrap();
+        cache
+            .keep_yank_tags(&[(counts.0.tag, &counts.1), (copied.0.tag, &copied.1)])
+            .unwrap();
+        drop(cache);
+        let got = lines(&kept_yanks(&listing, dir.path()));
+        assert_eq!(got[0].reason.as_deref(), Some("broken"));
+        assert_eq!((&got[0].ignored, &got[0].unknown), (&None, &None));
+        assert!(
+            got[1]
+                .ignored
+                .as_deref()
+                .unwrap()
+                .starts_with("a yank of another atom"),
+            "{:?}",
+            got[1]
+        );
+        assert_eq!(got[1].unknown, None);
+        assert_eq!(got[2].reason, None);
+        assert_eq!(got[2].unknown.as_deref(), Some(NOT_KEPT));
+    }
+
+    /// Online, the tags the cache keeps are not fetched again: with every
+    /// tag kept, the reasons show though the remote cannot be reached.
+    /// One it lacks is fetched, and that failing is a line, not an error;
+    /// a cache that cannot be used is read around.
+    #[test]
+    fn online_reads_fetch_only_the_tags_the_cache_lacks() {
+        let _one = one_at_a_time();
+        let dir = tempfile::tempdir().unwrap();
+        let connections = Connections::new(dir.path());
+        let kept = yank(&target("1.0.0"), "broken");
+        let cache = Cache::open(dir.path(), Access::Write).unwrap();
+        cache.keep_yank_tags(&[(kept.0.tag, &kept.1)]).unwrap();
+        drop(cache);
+        let all_kept = listing(vec![kept.0]);
+        let got = lines(&yanks(&all_kept, NOWHERE, &connections, Some(dir.path())));
+        assert_eq!(got[0].reason.as_deref(), Some("broken"), "{got:?}");
+
+        let missing = yank(&target("1.0.0"), "missing");
+        let one_missing = listing(vec![kept.0, missing.0]);
+        let got = lines(&yanks(
+            &one_missing,
+            NOWHERE,
+            &connections,
+            Some(dir.path()),
+        ));
+        assert!(got.iter().all(|l| l
+            .unknown
+            .as_deref()
+            .unwrap()
+            .starts_with("its tag could not be read")));
+
+        // A file where the cache's folder would be: no cache, no failure.
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "").unwrap();
+        let got = lines(&yanks(&all_kept, NOWHERE, &connections, Some(&file)));
+        assert!(
+            got[0]
+                .unknown
+                .as_deref()
+                .unwrap()
+                .starts_with("its tag could not be read"),
+            "{got:?}"
+        );
+    }
+}
