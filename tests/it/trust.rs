@@ -1888,8 +1888,12 @@ fn cache_git(sb: &Sandbox) -> std::path::PathBuf {
     sb.home().join(".cache/eka/git")
 }
 
-/// The cache's kept yank tags: `(ref, blob)`, sorted.
+/// The cache's kept yank tags: `(ref, blob)`, sorted (none without a
+/// cache).
 fn kept_yank_tags(sb: &Sandbox) -> Vec<(String, String)> {
+    if !cache_git(sb).exists() {
+        return Vec::new();
+    }
     let out = support::git(
         &cache_git(sb),
         &[
@@ -1955,6 +1959,18 @@ fn offline_queries_show_the_yank_reasons_kept_online() {
         &reg.path,
         &["update-ref", &yank.0.replace("/0.2.0/", "/0.1.0/"), &yank.1],
     );
+
+    // A repository on this machine is asked, offline too: its tags are
+    // read from it, not kept.
+    let local = format!("{}::a", reg.path.display());
+    for args in [
+        vec!["versions", &local],
+        vec!["--offline", "versions", &local],
+    ] {
+        let run = sb.eka(sb.path(), &args).assert_success();
+        assert!(run.stdout.contains("yanked: CVE-2026-0001"), "{run}");
+    }
+    assert_eq!(kept_yank_tags(&sb), []);
 
     let a = format!("{url}::a");
     let queries = [

@@ -59,18 +59,18 @@ pub type YankLines = std::collections::BTreeMap<
 /// its first repository and kept in the cache; from a kept listing, read
 /// from the tags the cache keeps.
 pub fn yanks(listing: &Listing, connections: &atom_git::Connections) -> YankLines {
-    let cache_dir = atom_git::cache::default_dir().ok();
     let url = &listing.answered[0];
+    // A repository on this machine is asked, offline too, and its tags are
+    // not kept (nor is its listing).
+    if atom_ops::query::is_local(url) {
+        return atom_ops::yank::yanks(listing, url.as_str(), connections, None);
+    }
+    let cache_dir = atom_git::cache::default_dir().ok();
     match (listing.listed, cache_dir) {
         (Some(_), Some(dir)) => atom_ops::yank::kept_yanks(listing, &dir),
         // A kept listing comes from a cache directory.
         (Some(_), None) => Default::default(),
-        // A repository on this machine is asked, offline too, and its tags
-        // are not kept (nor is its listing).
-        (None, dir) => {
-            let keep_in = dir.filter(|_| !atom_ops::query::is_local(url));
-            atom_ops::yank::yanks(listing, url.as_str(), connections, keep_in.as_deref())
-        }
+        (None, dir) => atom_ops::yank::yanks(listing, url.as_str(), connections, dir.as_deref()),
     }
 }
 
