@@ -193,8 +193,25 @@ enum Found<'a> {
 /// yank's tag (an online query keeps it).
 pub const NOT_KEPT: &str = "its tag was not kept";
 
-/// A kept yank tag's bytes, by tag id.
+/// Yank tags' bytes, by tag id.
 type TagBytes = HashMap<ObjectId, Vec<u8>>;
+
+/// The yank tags read online, and why the others could not be read (a
+/// failed fetch; `None`: the server sent no tag of theirs).
+struct TagsRead {
+    tags: TagBytes,
+    unread: Option<String>,
+}
+
+impl TagsRead {
+    fn find(&self, id: ObjectId) -> Found<'_> {
+        match (self.tags.get(&id), &self.unread) {
+            (Some(bytes), _) => Found::Bytes(bytes),
+            (None, Some(why)) => Found::Unread(why),
+            (None, None) => Found::NotSent,
+        }
+    }
+}
 
 /// The yanks of every yanked version of `listing`, read from their tags in
 /// one fetch from `url` of the tags alone (the server is told we have the
@@ -220,10 +237,7 @@ pub fn yanks(
     let read = cache_dir
         .and_then(|dir| read_tags_keeping(dir, &yanked, url, connections))
         .unwrap_or_else(|| read_tags_scratch(&yanked, url, connections));
-    judge_all(listing, &yanked, |id| match &read {
-        Err(why) => Found::Unread(why),
-        Ok(tags) => tags.get(&id).map_or(Found::NotSent, |b| Found::Bytes(b)),
-    })
+    judge_all(listing, &yanked, |id| read.find(id))
 }
 
 /// [`yanks`] offline: the yank tags of `listing` (a kept listing) read
@@ -322,7 +336,7 @@ fn read_tags_keeping(
     yanked: &[(&Label, &VersionEntry)],
     url: &str,
     connections: &Connections,
-) -> Option<Result<TagBytes, String>> {
+) -> Option<TagsRead> {
     // A query does not wait for an eka building or collecting the cache.
     let cache = Cache::try_open(dir, Access::Write).ok()??;
     let ids = tag_ids(yanked);
@@ -331,13 +345,11 @@ fn read_tags_keeping(
         .copied()
         .filter(|id| cache.yank_tag(*id).is_none())
         .collect();
+    let mut unread = None;
     if !missing.is_empty() {
         let commits: Vec<ObjectId> = yanked.iter().map(|(_, e)| e.commit).collect();
         if let Err(e) = connections.fetch_objects_having(&cache.repo(), url, &missing, &commits) {
-            return Some(Err(format!(
-                "its tag could not be read: {}",
-                git::causes(&e)
-            )));
+            unread = Some(format!("its tag could not be read: {}", git::causes(&e)));
         }
     }
     let tags: TagBytes = ids
@@ -347,7 +359,7 @@ fn read_tags_keeping(
     let keep: Vec<(ObjectId, &[u8])> = tags.iter().map(|(id, b)| (*id, b.as_slice())).collect();
     // Not kept, `--offline` says so; the query goes on.
     let _ = cache.keep_yank_tags(&keep);
-    Some(Ok(tags))
+    Some(TagsRead { tags, unread })
 }
 
 /// The yank tags of `yanked`, fetched into a scratch repository.
@@ -355,15 +367,28 @@ fn read_tags_scratch(
     yanked: &[(&Label, &VersionEntry)],
     url: &str,
     connections: &Connections,
+) -> TagsRead {
+    match fetch_tags_scratch(yanked, url, connections) {
+        Ok(tags) => TagsRead { tags, unread: None },
+        Err(why) => TagsRead {
+            tags: TagBytes::new(),
+            unread: Some(format!("its tag could not be read: {why}")),
+        },
+    }
+}
+
+fn fetch_tags_scratch(
+    yanked: &[(&Label, &VersionEntry)],
+    url: &str,
+    connections: &Connections,
 ) -> Result<TagBytes, String> {
-    let unread = |why: String| format!("its tag could not be read: {why}");
-    let scratch = tempfile::tempdir().map_err(|e| unread(e.to_string()))?;
-    let repo = gix::init_bare(scratch.path()).map_err(|e| unread(e.to_string()))?;
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let repo = gix::init_bare(scratch.path()).map_err(|e| e.to_string())?;
     let tags = tag_ids(yanked);
     let commits: Vec<ObjectId> = yanked.iter().map(|(_, e)| e.commit).collect();
     connections
         .fetch_objects_having(&repo, url, &tags, &commits)
-        .map_err(|e| unread(git::causes(&e)))?;
+        .map_err(|e| git::causes(&e))?;
     Ok(tags
         .into_iter()
         .filter_map(|id| match git::read_object(&repo, id) {
@@ -505,8 +530,8 @@ mod tests {
 
     /// Online, the tags the cache keeps are not fetched again: with every
     /// tag kept, the reasons show though the remote cannot be reached.
-    /// One it lacks is fetched, and that failing is a line, not an error;
-    /// a cache that cannot be used is read around.
+    /// One it lacks is fetched, and that failing is a line for that tag,
+    /// not an error; a cache that cannot be used is read around.
     #[test]
     fn online_reads_fetch_only_the_tags_the_cache_lacks() {
         let _one = one_at_a_time();
@@ -528,11 +553,15 @@ mod tests {
             &connections,
             Some(dir.path()),
         ));
-        assert!(got.iter().all(|l| l
-            .unknown
-            .as_deref()
-            .unwrap()
-            .starts_with("its tag could not be read")));
+        assert_eq!(got[0].reason.as_deref(), Some("broken"), "{got:?}");
+        assert!(
+            got[1]
+                .unknown
+                .as_deref()
+                .unwrap()
+                .starts_with("its tag could not be read"),
+            "{got:?}"
+        );
 
         // A file where the cache's folder would be: no cache, no failure.
         let file = dir.path().join("not-a-dir");

@@ -2165,7 +2165,7 @@ fn cache_gc_keeps_the_yank_tags_of_the_listings_it_keeps() {
         .assert_success();
     assert!(
         run.stdout
-            .contains("Would remove 1 kept yank tag (no kept listing names them)"),
+            .contains("Would remove 1 kept yank tag that no kept listing names"),
         "{run}"
     );
     assert_eq!(kept_yank_tags(&sb), before);

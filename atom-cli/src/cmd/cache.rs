@@ -134,7 +134,7 @@ fn collected(report: &GcReport, global: &Global) -> miette::Result<ExitCode> {
     }
     if report.yank_tags_removed > 0 {
         outln!(
-            "{verb} {} kept yank tag{} (no kept listing names them)",
+            "{verb} {} kept yank tag{} that no kept listing names",
             report.yank_tags_removed,
             plural(report.yank_tags_removed)
         );
