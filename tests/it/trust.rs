@@ -2158,6 +2158,13 @@ fn cache_gc_keeps_the_yank_tags_of_the_listings_it_keeps() {
     let cache = sb.eka(sb.path(), &["--json", "cache"]).assert_success();
     let v: serde_json::Value = serde_json::from_str(&cache.stdout).unwrap();
     assert_eq!(v["yank_tags"], 2, "{cache}");
+    let cache = sb.eka(sb.path(), &["cache"]).assert_success();
+    assert!(
+        cache
+            .stdout
+            .contains("\nkept yank tags: 2 (for --offline)\n"),
+        "{cache}"
+    );
 
     // --dry-run says so, and removes nothing.
     let run = sb
