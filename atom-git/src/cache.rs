@@ -7,6 +7,13 @@
 //! no parents. Every atom that passed its checks is kept alive by a ref
 //! `refs/cache/<atom id>/<version>`.
 //!
+//! It also keeps the yank tags `eka versions` and `eka list` read, so that
+//! `--offline` can say why a version was yanked: each under
+//! `refs/yanks/<tag id>`, to a blob holding the tag's bytes (whose hash as
+//! a tag is that id). Not the tag object itself: its commit is usually not
+//! in the cache (only the tags are fetched), and a ref to a tag whose
+//! target is missing makes `git gc` (hence `eka cache gc`) fail.
+//!
 //! Concurrency: a process holds `$XDG_CACHE_HOME/eka/lock` (an advisory
 //! file lock) for as long as it uses the cache, exclusively to write and
 //! shared to read, so two `eka` processes never write the repository at the
@@ -32,6 +39,9 @@ type CommitId = ObjectId;
 
 /// The cache folder's name under the user's cache directory.
 const CACHE_SUBDIR: &str = "eka";
+
+/// Where the refs of kept yank tags live (see the module docs).
+pub const YANK_TAGS_PREFIX: &str = "refs/yanks/";
 
 /// How a process uses the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +81,9 @@ pub enum CacheError {
     #[error("the cache at {} is empty", dir.display())]
     #[diagnostic(code(eka::cache::empty))]
     Empty { dir: PathBuf },
+    #[error("the bytes given for the yank tag {id} are not that tag")]
+    #[diagnostic(code(eka::cache::not_the_tag))]
+    NotTheTag { id: ObjectId },
 }
 
 /// Why a cached atom does not match what was expected of it.
@@ -311,6 +324,70 @@ impl Cache {
         update_refs(&repo, &updates, "eka: cache atoms").map_err(|e| self.err(e))
     }
 
+    /// The bytes of the yank tag `id`, if the cache keeps it (under
+    /// [`yank_tag_ref`]) or holds the tag object itself (as resolution's
+    /// fetch of yank tags leaves it); a kept copy that does not hash to
+    /// `id` is none.
+    pub fn yank_tag(&self, id: ObjectId) -> Option<Vec<u8>> {
+        self.with_handle(|repo| {
+            let kept = local_ref(repo, &yank_tag_ref(&id))
+                .ok()
+                .flatten()
+                .and_then(|blob| match read_object(repo, blob) {
+                    Ok(Some((gix::object::Kind::Blob, bytes))) => Some(bytes),
+                    _ => None,
+                })
+                .filter(|bytes| is_tag(id, bytes));
+            kept.or_else(|| match read_object(repo, id) {
+                Ok(Some((gix::object::Kind::Tag, bytes))) => Some(bytes),
+                _ => None,
+            })
+        })
+    }
+
+    /// Keeps yank tags, each `(tag id, its bytes)`: writes the bytes as a
+    /// blob and points `refs/yanks/<tag id>` at it, all refs in one
+    /// transaction. Tags already kept are left as they are; bytes that
+    /// are not the tag `id` are refused (nothing is kept).
+    pub fn keep_yank_tags(&self, tags: &[(ObjectId, &[u8])]) -> Result<(), CacheError> {
+        let repo = self.repo();
+        let mut updates = Vec::new();
+        for (id, bytes) in tags {
+            if !is_tag(*id, bytes) {
+                return Err(CacheError::NotTheTag { id: *id });
+            }
+            let name = yank_tag_ref(id);
+            if local_ref(&repo, &name).map_err(|e| self.err(e))?.is_some() {
+                continue;
+            }
+            let blob = repo.write_blob(bytes).map_err(|e| CacheError::Io {
+                dir: self.dir.clone(),
+                source: e.into(),
+            })?;
+            updates.push(RefUpdate {
+                name,
+                old: None,
+                new: Some(blob.detach()),
+            });
+        }
+        update_refs(&repo, &updates, "eka: keep yank tags").map_err(|e| self.err(e))
+    }
+
+    /// The yank tags the cache keeps: each tag id, with the blob its ref
+    /// points at (refs under [`YANK_TAGS_PREFIX`] not named by an id are
+    /// left out).
+    pub fn kept_yank_tags(&self) -> Result<Vec<(ObjectId, ObjectId)>, CacheError> {
+        let refs =
+            crate::refs::local_refs(&self.repo(), YANK_TAGS_PREFIX).map_err(|e| self.err(e))?;
+        Ok(refs
+            .into_iter()
+            .filter_map(|(name, blob)| {
+                let id = name.strip_prefix(YANK_TAGS_PREFIX)?;
+                Some((ObjectId::from_hex(id.as_bytes()).ok()?, blob))
+            })
+            .collect())
+    }
+
     fn err(&self, e: GitError) -> CacheError {
         CacheError::Io {
             dir: self.dir.clone(),
@@ -365,6 +442,16 @@ fn check_atom_in(repo: &gix::Repository, expect: &Expected<'_>) -> Result<Checke
     })
 }
 
+/// The ref that keeps the yank tag `tag` (see the module docs).
+pub fn yank_tag_ref(tag: &ObjectId) -> String {
+    format!("{YANK_TAGS_PREFIX}{tag}")
+}
+
+/// Whether `bytes` are the tag object `id`.
+fn is_tag(id: ObjectId, bytes: &[u8]) -> bool {
+    gix::objs::compute_hash(id.kind(), gix::objs::Kind::Tag, bytes).is_ok_and(|h| h == id)
+}
+
 /// The ref that keeps a cached atom alive.
 pub fn pin_ref(id: &AtomId, version: &Version) -> String {
     format!("refs/cache/{id}/{version}")
@@ -386,15 +473,26 @@ mod tests {
             .is_none());
         assert!(Cache::try_open(dir.path(), Access::Read).unwrap().is_none());
         drop(writer);
-        let reader = Cache::try_open(dir.path(), Access::Read).unwrap().unwrap();
+        let reader = open_soon(dir.path(), Access::Read);
         assert!(Cache::try_open(dir.path(), Access::Read).unwrap().is_some());
         assert!(Cache::try_open(dir.path(), Access::Write)
             .unwrap()
             .is_none());
         drop(reader);
-        assert!(Cache::try_open(dir.path(), Access::Write)
-            .unwrap()
-            .is_some());
+        open_soon(dir.path(), Access::Write);
+    }
+
+    /// [`Cache::try_open`] of a lock just released, retried for a while: a
+    /// process another test forks holds every open file of this one until
+    /// it runs its program (or exits), its locks with them.
+    fn open_soon(dir: &Path, access: Access) -> Cache {
+        for _ in 0..200 {
+            if let Some(cache) = Cache::try_open(dir, access).unwrap() {
+                return cache;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the cache at {} stays locked", dir.display());
     }
 
     /// A handle given back to the pool sees the objects written after it
@@ -447,6 +545,51 @@ mod tests {
         assert!(cache.has(&packed));
         assert_eq!(cache.blob(packed).as_deref(), Some(&b"packed\n"[..]));
         assert_eq!(cache.handles.lock().unwrap().len(), 1);
+    }
+
+    /// A yank tag is kept as a blob of its bytes under `refs/yanks/<id>`
+    /// (a ref `git gc` accepts though the tag's commit is absent), read
+    /// back by its id, listed, and refused when the bytes are not the tag.
+    #[test]
+    fn yank_tags_are_kept_as_blobs_under_their_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), Access::Write).unwrap();
+        let git_dir = dir.path().join("git");
+        // A tag of a commit the cache does not hold.
+        let bytes = "object 0123456789012345678901234567890123456789\ntype commit\n\
+                     tag eka-yank/a/1.0.0\ntagger T <t@e> 0 +0000\n\nbroken\n";
+        let id = gix::objs::compute_hash(
+            gix::hash::Kind::Sha1,
+            gix::objs::Kind::Tag,
+            bytes.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(cache.yank_tag(id), None);
+        cache.keep_yank_tags(&[(id, bytes.as_bytes())]).unwrap();
+        assert_eq!(cache.yank_tag(id).as_deref(), Some(bytes.as_bytes()));
+        let kept = cache.kept_yank_tags().unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].0, id);
+        assert_eq!(cache.blob(kept[0].1).as_deref(), Some(bytes.as_bytes()));
+        // Again: nothing changes.
+        cache.keep_yank_tags(&[(id, bytes.as_bytes())]).unwrap();
+        assert_eq!(cache.kept_yank_tags().unwrap(), kept);
+        // Bytes that are not the tag are refused.
+        let other = ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap();
+        assert!(matches!(
+            cache.keep_yank_tags(&[(other, bytes.as_bytes())]),
+            Err(CacheError::NotTheTag { .. })
+        ));
+        assert_eq!(cache.yank_tag(other), None);
+        // git collects the cache with the ref in place, and keeps the tag.
+        let gc = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&git_dir)
+            .args(["gc", "--prune=now", "--quiet"])
+            .status()
+            .unwrap();
+        assert!(gc.success());
+        assert_eq!(cache.yank_tag(id).as_deref(), Some(bytes.as_bytes()));
     }
 
     trait StdinBytes {

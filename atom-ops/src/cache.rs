@@ -7,13 +7,18 @@
 //! - `parsed/`: packs of parsed and bound Nix files, one per evaluated atom
 //!   ([`atom_modules::packs`]), named by the atom's git tree or directory;
 //! - `listings/`: remotes' ref listings kept for `--offline` queries
-//!   ([`atom_lock::registry::listings`]).
+//!   ([`atom_lock::registry::listings`]), and in `git/` the yank tags those
+//!   queries read, each kept by a ref `refs/yanks/<tag id>` (to a blob of
+//!   the tag's bytes), so that `--offline` shows why a version was yanked.
 //!
 //! [`gc`] keeps what the locks (`atom.lock`) under the given directories
-//! use, and removes the rest: the refs of atoms no lock pins, then every
-//! object no remaining ref reaches (`git gc --prune=now`), then the packs
-//! of atoms that neither a lock pins nor lie under those directories, then
-//! the listings of remotes that no lock names as a mirror.
+//! use, and removes the rest: the refs of atoms no lock pins and of yank
+//! tags no kept listing names, then every object no remaining ref reaches
+//! (`git gc --prune=now`), then the packs of atoms that neither a lock
+//! pins nor lie under those directories, then the listings of remotes
+//! that no lock names as a mirror. A yank tag follows its listing: the
+//! tags a kept listing names stay, so that listing still answers with
+//! the reasons offline.
 //!
 //! Concurrency. The repository is collected under the cache's exclusive
 //! lock ([`Access::Write`]), the lock every eka takes for as long as it
@@ -28,8 +33,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use atom_format::commit::AtomCommit;
+use atom_format::refs::ATOMS_PREFIX;
 use atom_git::cache;
-use atom_git::{Access, Cache, CacheError, GitError, RefUpdate};
+use atom_git::{Access, Cache, CacheError, GitError, RefUpdate, RemoteRef};
 use atom_lock::lock::{AnyLock, LockError, LOCK_FILE};
 use atom_lock::registry::listings::{self, KeptFile};
 use atom_modules::packs;
@@ -58,6 +64,8 @@ pub struct CacheInfo {
     /// Bytes of the repository of fetched atoms.
     pub git_bytes: u64,
     pub atoms: Vec<CachedAtom>,
+    /// How many yank tags are kept for `--offline` queries.
+    pub yank_tags: usize,
     /// Bytes and number of parse packs.
     pub packs_bytes: u64,
     pub packs: usize,
@@ -93,6 +101,9 @@ pub struct GcReport {
     pub packs_removed: Vec<RemovedPack>,
     pub listings_kept: usize,
     pub listings_removed: Vec<KeptFile>,
+    /// Yank tags kept (a kept listing names them) and removed.
+    pub yank_tags_kept: usize,
+    pub yank_tags_removed: usize,
     /// Bytes of the cache before.
     pub bytes_before: u64,
     /// Bytes freed: measured after removing; with `dry_run`, the disk size
@@ -149,9 +160,9 @@ pub fn info() -> Result<CacheInfo, CacheOpsError> {
     let (packs, packs_bytes) = list_packs(&dir)
         .iter()
         .fold((0, 0), |(n, b), p| (n + 1, b + p.bytes));
-    let atoms = match Cache::open(&dir, Access::Read) {
-        Ok(c) => cached_atoms(&c)?,
-        Err(CacheError::Empty { .. }) => Vec::new(),
+    let (atoms, yank_tags) = match Cache::open(&dir, Access::Read) {
+        Ok(c) => (cached_atoms(&c)?, c.kept_yank_tags()?.len()),
+        Err(CacheError::Empty { .. }) => (Vec::new(), 0),
         Err(e) => return Err(e.into()),
     };
     Ok(CacheInfo {
@@ -159,6 +170,7 @@ pub fn info() -> Result<CacheInfo, CacheOpsError> {
         git_bytes: dir_bytes(&dir.join("git")),
         dir,
         atoms,
+        yank_tags,
         packs_bytes,
         packs,
     })
@@ -204,10 +216,17 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
         .unwrap_or_default()
         .into_iter()
         .partition(|f| mirrors.contains(&f.url));
+    let (yanks_keep, yanks_gone) = match &cache {
+        Some(c) => split_yank_tags(
+            c.kept_yank_tags()?,
+            listings_keep.iter().flat_map(listings::kept_refs),
+        ),
+        None => Default::default(),
+    };
     let bytes_freed = match (&cache, request.dry_run) {
         (_, true) => {
             let git = match &cache {
-                Some(c) => unreachable_bytes(c, &kept)?,
+                Some(c) => unreachable_bytes(c, &kept, &yanks_keep)?,
                 None => 0,
             };
             git + packs_gone.iter().map(|p| p.bytes).sum::<u64>()
@@ -215,7 +234,7 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
         }
         (cache, false) => {
             if let Some(c) = cache {
-                unpin(c, &removed)?;
+                unpin(c, &removed, &yanks_gone)?;
                 collect_git(c)?;
             }
             remove_packs(&packs_gone)?;
@@ -233,6 +252,8 @@ pub fn gc(request: &GcRequest) -> Result<GcReport, CacheOpsError> {
         packs_removed: packs_gone,
         listings_kept: listings_keep.len(),
         listings_removed: listings_gone,
+        yank_tags_kept: yanks_keep.len(),
+        yank_tags_removed: yanks_gone.len(),
         bytes_before,
         bytes_freed,
     })
@@ -342,20 +363,41 @@ fn cached_atoms(cache: &Cache) -> Result<Vec<CachedAtom>, CacheOpsError> {
     Ok(atoms)
 }
 
-/// Deletes the refs of `atoms` (each only if it still points where it
-/// did), in one transaction.
-fn unpin(cache: &Cache, atoms: &[CachedAtom]) -> Result<(), CacheOpsError> {
-    let updates: Vec<RefUpdate> = atoms
-        .iter()
-        .filter_map(|a| {
-            let commit = ObjectId::from_hex(a.commit.as_bytes()).ok()?;
-            Some(RefUpdate {
-                name: format!("refs/cache/{}/{}", a.id, a.version),
-                old: Some(commit),
-                new: None,
-            })
-        })
+/// A yank tag the cache keeps: its id, and the blob its ref points at.
+type KeptYankTag = (ObjectId, ObjectId);
+
+/// The kept yank tags `kept` split into those to keep, named by a yank ref
+/// (`refs/atoms/_yank/…`) of the kept listings' `refs`, and those to drop.
+fn split_yank_tags(
+    kept: Vec<KeptYankTag>,
+    refs: impl IntoIterator<Item = RemoteRef>,
+) -> (Vec<KeptYankTag>, Vec<KeptYankTag>) {
+    let yank_refs = format!("{ATOMS_PREFIX}_yank/");
+    let named: HashSet<ObjectId> = refs
+        .into_iter()
+        .filter(|r| r.name.starts_with(&yank_refs) && !r.name.ends_with("^{}"))
+        .map(|r| r.target)
         .collect();
+    kept.into_iter().partition(|(tag, _)| named.contains(tag))
+}
+
+/// Deletes the refs of `atoms` and of the yank tags `yanks` (each only if
+/// it still points where it did), in one transaction.
+fn unpin(cache: &Cache, atoms: &[CachedAtom], yanks: &[KeptYankTag]) -> Result<(), CacheOpsError> {
+    let atom_refs = atoms.iter().filter_map(|a| {
+        let commit = ObjectId::from_hex(a.commit.as_bytes()).ok()?;
+        Some(RefUpdate {
+            name: format!("refs/cache/{}/{}", a.id, a.version),
+            old: Some(commit),
+            new: None,
+        })
+    });
+    let yank_refs = yanks.iter().map(|(tag, blob)| RefUpdate {
+        name: cache::yank_tag_ref(tag),
+        old: Some(*blob),
+        new: None,
+    });
+    let updates: Vec<RefUpdate> = atom_refs.chain(yank_refs).collect();
     atom_git::update_refs(&cache.repo(), &updates, "eka: cache gc")?;
     Ok(())
 }
@@ -382,8 +424,13 @@ fn collect_git(cache: &Cache) -> Result<(), CacheOpsError> {
     run_git(cache, &args, None).map(drop)
 }
 
-/// The disk size of the objects that no ref of `kept` reaches.
-fn unreachable_bytes(cache: &Cache, kept: &[CachedAtom]) -> Result<u64, CacheOpsError> {
+/// The disk size of the objects that no ref of `kept` (atoms) nor of
+/// `yanks` reaches.
+fn unreachable_bytes(
+    cache: &Cache,
+    kept: &[CachedAtom],
+    yanks: &[KeptYankTag],
+) -> Result<u64, CacheOpsError> {
     let all = run_git(
         cache,
         &[
@@ -393,7 +440,11 @@ fn unreachable_bytes(cache: &Cache, kept: &[CachedAtom]) -> Result<u64, CacheOps
         ],
         None,
     )?;
-    let tips: String = kept.iter().map(|a| format!("{}\n", a.commit)).collect();
+    let tips: String = kept
+        .iter()
+        .map(|a| format!("{}\n", a.commit))
+        .chain(yanks.iter().map(|(_, blob)| format!("{blob}\n")))
+        .collect();
     let reached = match tips.is_empty() {
         true => String::new(),
         false => run_git(cache, &["rev-list", "--objects", "--stdin"], Some(&tips))?,
@@ -575,4 +626,42 @@ fn dir_bytes(dir: &Path) -> u64 {
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&[n; 20])
+    }
+
+    fn r(name: &str, n: u8) -> RemoteRef {
+        RemoteRef {
+            name: name.to_owned(),
+            target: id(n),
+        }
+    }
+
+    /// gc keeps the yank tags a kept listing names by a yank ref, and only
+    /// those: not a tag named by another kind of ref, nor one no listing
+    /// names.
+    #[test]
+    fn gc_keeps_the_yank_tags_kept_listings_name() {
+        let kept = vec![(id(1), id(11)), (id(2), id(12)), (id(3), id(13))];
+        let refs = [
+            r("refs/atoms/_yank/a/1.0.0/unsigned", 1),
+            r("refs/atoms/_yank/a/1.0.0/unsigned^{}", 3),
+            r("refs/atoms/a/1.0.0", 2),
+            r("refs/atoms/_sig/a/1.0.0/SHA256:x", 2),
+            r("refs/atoms/_yank/b/2.0.0/SHA256:y", 4),
+        ];
+        let (keep, drop) = split_yank_tags(kept, refs);
+        assert_eq!(keep, [(id(1), id(11))]);
+        assert_eq!(drop, [(id(2), id(12)), (id(3), id(13))]);
+        // No kept listing: every kept yank tag goes.
+        let (keep, drop) = split_yank_tags(vec![(id(1), id(11))], []);
+        assert!(keep.is_empty());
+        assert_eq!(drop, [(id(1), id(11))]);
+    }
 }

@@ -1874,3 +1874,327 @@ fn force_move_is_refused(src: &std::path::Path, url: &str, head: &str, context: 
         "{context}: {moved}"
     );
 }
+
+/// The yank tags (`(ref, tag id)`, peeled entries left out) of `url`.
+fn yank_refs(url: &str) -> Vec<(String, String)> {
+    ls_remote(url, &["refs/atoms/_yank/*"])
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("^{}"))
+        .collect()
+}
+
+/// The cache's repository in `sb`.
+fn cache_git(sb: &Sandbox) -> std::path::PathBuf {
+    sb.home().join(".cache/eka/git")
+}
+
+/// The cache's kept yank tags: `(ref, blob)`, sorted (none without a
+/// cache).
+fn kept_yank_tags(sb: &Sandbox) -> Vec<(String, String)> {
+    if !cache_git(sb).exists() {
+        return Vec::new();
+    }
+    let out = support::git(
+        &cache_git(sb),
+        &[
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(objecttype)",
+            "refs/yanks/",
+        ],
+    );
+    out.lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split(' ').collect();
+            assert_eq!(parts[2], "blob", "{l}");
+            (parts[0].to_owned(), parts[1].to_owned())
+        })
+        .collect()
+}
+
+/// Insta settings of `sb` with the age of a kept listing as `[AGE]`.
+fn offline_settings(sb: &Sandbox) -> insta::Settings {
+    let mut settings = sb.insta_settings();
+    settings.add_filter(r"kept \d+ (second|minute)s? ago", "kept [AGE] ago");
+    settings
+}
+
+/// Online, `eka versions` and `eka list` keep the yank tags they read in
+/// the cache (`refs/yanks/<tag id>`, to a blob of the tag); `--offline`,
+/// answering from the kept listing with the server gone, they show the
+/// same reasons, judged the same way (a signed yank verifies, a yank
+/// copied onto another version stays ignored). A tag the cache lacks
+/// leaves the version yanked, saying why its reason is unknown.
+#[test]
+fn offline_queries_show_the_yank_reasons_kept_online() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let (alice, _) = keygen(&sb, "alice");
+    let reg = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .atom("c", "1.0.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let url = reg.url.clone();
+    sb.filter(&url, "[URL]");
+    sb.filter_ids();
+    let key = alice.display().to_string();
+    sb.eka(
+        reg.source.path(),
+        &[
+            "yank",
+            "a@0.2.0",
+            "--remote",
+            &url,
+            "--reason",
+            "CVE-2026-0001",
+            "--key",
+            &key,
+        ],
+    )
+    .assert_success();
+    // The same tag under 0.1.0's yank ref, by plain git.
+    let yank = yank_refs(&url).remove(0);
+    support::git(
+        &reg.path,
+        &["update-ref", &yank.0.replace("/0.2.0/", "/0.1.0/"), &yank.1],
+    );
+
+    // A repository on this machine is asked, offline too: its tags are
+    // read from it, not kept.
+    let local = format!("{}::a", reg.path.display());
+    for args in [
+        vec!["versions", &local],
+        vec!["--offline", "versions", &local],
+    ] {
+        let run = sb.eka(sb.path(), &args).assert_success();
+        assert!(run.stdout.contains("yanked: CVE-2026-0001"), "{run}");
+    }
+    assert_eq!(kept_yank_tags(&sb), []);
+
+    let a = format!("{url}::a");
+    let queries = [
+        vec!["versions", a.as_str()],
+        vec!["list", url.as_str()],
+        vec!["-v", "list", url.as_str()],
+    ];
+    let online: Vec<_> = queries
+        .iter()
+        .map(|args| sb.eka(sb.path(), args).assert_success())
+        .collect();
+    assert_cli_snapshot!(sb, online[0], @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id 31s9r1cd4qqitlosh87o1tdas5pv120c3virojqogrjd87g8dqt0)
+      VERSION  COMMIT
+      0.2.0    [COMMIT]  yanked: CVE-2026-0001
+      0.1.0    [COMMIT]  yanked (its yank does not hold: a yank of another atom: signed for version 0.2.0, but the atom's is 0.1.0; signed for commit [COMMIT], but the atom's is [COMMIT])
+    --- stderr ---
+    ");
+    assert_cli_snapshot!(sb, online[1], @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSIONS
+    a      0.2.0 (yanked: CVE-2026-0001), 0.1.0 (yanked (its yank does not hold: a yank of another atom: signed for version 0.2.0, but the atom's is 0.1.0; signed for commit [COMMIT], but the atom's is [COMMIT]))
+    c      1.0.0
+    2 atoms, 3 versions on [URL]
+    --- stderr ---
+    ");
+    // One tag (named twice), kept once.
+    let kept = kept_yank_tags(&sb);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].0, format!("refs/yanks/{}", yank.1));
+
+    // The server is gone: offline, the same answers, from the cache.
+    drop(server);
+    let offline = |args: &[&str]| {
+        let mut all = vec!["--offline"];
+        all.extend_from_slice(args);
+        sb.eka(sb.path(), &all).assert_success()
+    };
+    for (args, live) in queries.iter().zip(&online) {
+        let run = offline(args);
+        assert_eq!(run.stdout, live.stdout, "{run}");
+    }
+    let run = offline(&["versions", &a]);
+    offline_settings(&sb).bind(|| insta::assert_snapshot!(run.transcript(), @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id 31s9r1cd4qqitlosh87o1tdas5pv120c3virojqogrjd87g8dqt0)
+      VERSION  COMMIT
+      0.2.0    [COMMIT]  yanked: CVE-2026-0001
+      0.1.0    [COMMIT]  yanked (its yank does not hold: a yank of another atom: signed for version 0.2.0, but the atom's is 0.1.0; signed for commit [COMMIT], but the atom's is [COMMIT])
+    --- stderr ---
+    note: offline: answered from the listing of `[URL]` kept [AGE] ago
+    "));
+    let run = offline(&["--json", "versions", &a]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let yanked = json["yanked"].as_array().unwrap();
+    let of = |v: &str| yanked.iter().find(|y| y["version"] == v).unwrap()["yanks"][0].clone();
+    assert_eq!(of("0.2.0")["reason"], "CVE-2026-0001", "{run}");
+    assert!(of("0.2.0")["ignored"].is_null(), "{run}");
+    assert!(of("0.2.0").get("unknown").is_none(), "{run}");
+    let forged = of("0.1.0");
+    assert!(
+        forged["ignored"]
+            .as_str()
+            .unwrap()
+            .starts_with("a yank of another atom: signed for version 0.2.0"),
+        "{forged}"
+    );
+
+    // A cache that lacks the tag (kept by an older eka, say): the versions
+    // stay yanked, with why the reason is unknown.
+    support::git(&cache_git(&sb), &["update-ref", "-d", &kept[0].0]);
+    support::git(
+        &cache_git(&sb),
+        &[
+            "-c",
+            "gc.reflogExpire=now",
+            "-c",
+            "gc.reflogExpireUnreachable=now",
+            "gc",
+            "--prune=now",
+            "--quiet",
+        ],
+    );
+    let gone = git_run(&cache_git(&sb), &["cat-file", "-e", &yank.1]);
+    assert!(!gone.success(), "{gone}");
+    let run = offline(&["versions", &a]);
+    offline_settings(&sb).bind(|| insta::assert_snapshot!(run.transcript(), @"
+    status: 0
+    --- stdout ---
+    a on [URL] (atom id 31s9r1cd4qqitlosh87o1tdas5pv120c3virojqogrjd87g8dqt0)
+      VERSION  COMMIT
+      0.2.0    [COMMIT]  yanked (reason unknown: its tag was not kept)
+      0.1.0    [COMMIT]  yanked (reason unknown: its tag was not kept)
+    --- stderr ---
+    note: offline: answered from the listing of `[URL]` kept [AGE] ago
+    note: offline: the reasons of some yanks are unknown (their tags were not kept); run the query once without --offline to keep them
+    "));
+    let run = offline(&["list", &url]);
+    offline_settings(&sb).bind(|| insta::assert_snapshot!(run.transcript(), @"
+    status: 0
+    --- stdout ---
+    LABEL  VERSIONS
+    a      0.2.0 (yanked (reason unknown: its tag was not kept)), 0.1.0 (yanked (reason unknown: its tag was not kept))
+    c      1.0.0
+    2 atoms, 3 versions on [URL]
+    --- stderr ---
+    note: offline: answered from the listing of `[URL]` kept [AGE] ago
+    note: offline: the reasons of some yanks are unknown (their tags were not kept); run the query once without --offline to keep them
+    "));
+    let run = offline(&["--json", "versions", &a]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let line = &json["yanked"][0]["yanks"][0];
+    assert!(
+        line["reason"].is_null() && line["ignored"].is_null(),
+        "{run}"
+    );
+    assert_eq!(line["unknown"], "its tag was not kept", "{run}");
+}
+
+/// `eka cache gc` keeps the yank tags named by a listing it keeps (of a
+/// remote a kept lock names), so that listing still gives the reasons
+/// offline, and drops those of the listings it removes.
+#[test]
+fn cache_gc_keeps_the_yank_tags_of_the_listings_it_keeps() {
+    let sb = Sandbox::new();
+    let server = sb.server(Transport::Git);
+    let used = RegistryBuilder::new(&sb, &server)
+        .atom("a", "0.1.0")
+        .release()
+        .atom("a", "0.2.0")
+        .build();
+    let unused = RegistryBuilder::new(&sb, &server)
+        .name("unused")
+        .source("mono2")
+        .atom("b", "1.0.0")
+        .release()
+        .atom("b", "2.0.0")
+        .build();
+    for (reg, atom) in [(&used, "a@0.2.0"), (&unused, "b@2.0.0")] {
+        sb.eka(
+            reg.source.path(),
+            &["yank", atom, "--remote", &reg.url, "--reason", "withdrawn"],
+        )
+        .assert_success();
+    }
+    let project = sb.mkdir("projects");
+    let app = project.join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("atom.toml"),
+        "[package]\nlabel = \"app\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    sb.eka(&app, &["add", &format!("{}::a@=0.1.0", used.url)])
+        .assert_success();
+    let a = format!("{}::a", used.url);
+    let b = format!("{}::b", unused.url);
+    for uri in [&a, &b] {
+        sb.eka(sb.path(), &["versions", uri]).assert_success();
+    }
+    let used_tag = yank_refs(&used.url).remove(0).1;
+    let unused_tag = yank_refs(&unused.url).remove(0).1;
+    let before = kept_yank_tags(&sb);
+    let mut names: Vec<&str> = before.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    let mut expected = [
+        format!("refs/yanks/{used_tag}"),
+        format!("refs/yanks/{unused_tag}"),
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+    let blob_of = |tag: &str| {
+        before
+            .iter()
+            .find(|(n, _)| n.ends_with(tag))
+            .unwrap()
+            .1
+            .clone()
+    };
+    let (used_blob, unused_blob) = (blob_of(&used_tag), blob_of(&unused_tag));
+    let cache = sb.eka(sb.path(), &["--json", "cache"]).assert_success();
+    let v: serde_json::Value = serde_json::from_str(&cache.stdout).unwrap();
+    assert_eq!(v["yank_tags"], 2, "{cache}");
+    let cache = sb.eka(sb.path(), &["cache"]).assert_success();
+    assert!(
+        cache
+            .stdout
+            .contains("\nkept yank tags: 2 (for --offline)\n"),
+        "{cache}"
+    );
+
+    // --dry-run says so, and removes nothing.
+    let run = sb
+        .eka(sb.path(), &["cache", "gc", "projects", "--dry-run"])
+        .assert_success();
+    assert!(
+        run.stdout
+            .contains("Would remove 1 kept yank tag that no kept listing names"),
+        "{run}"
+    );
+    assert_eq!(kept_yank_tags(&sb), before);
+
+    let run = sb
+        .eka(sb.path(), &["--json", "cache", "gc", "projects"])
+        .assert_success();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["listings_kept"], 1, "{run}");
+    assert_eq!(v["yank_tags_kept"], 1, "{run}");
+    assert_eq!(v["yank_tags_removed"], 1, "{run}");
+    assert_eq!(
+        kept_yank_tags(&sb),
+        [(format!("refs/yanks/{used_tag}"), used_blob.clone())]
+    );
+    git_run(&cache_git(&sb), &["cat-file", "-e", &used_blob]).assert_success();
+    let gone = git_run(&cache_git(&sb), &["cat-file", "-e", &unused_blob]);
+    assert!(!gone.success(), "{gone}");
+    support::git(&cache_git(&sb), &["fsck", "--no-dangling"]);
+    // The kept listing still answers with the reason, offline.
+    let run = sb
+        .eka(sb.path(), &["--offline", "versions", &a])
+        .assert_success();
+    assert!(run.stdout.contains("yanked: withdrawn"), "{run}");
+}

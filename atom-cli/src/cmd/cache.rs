@@ -52,6 +52,7 @@ fn show(info: &CacheInfo, global: &Global) -> miette::Result<ExitCode> {
             "bytes": info.bytes,
             "git_bytes": info.git_bytes,
             "atoms": info.atoms,
+            "yank_tags": info.yank_tags,
             "packs": info.packs,
             "packs_bytes": info.packs_bytes,
         }))?;
@@ -68,6 +69,9 @@ fn show(info: &CacheInfo, global: &Global) -> miette::Result<ExitCode> {
         bytes(info.git_bytes),
         info.dir.join("git").display()
     );
+    if info.yank_tags > 0 {
+        outln!("kept yank tags: {} (for --offline)", info.yank_tags);
+    }
     outln!(
         "parse packs: {} ({}, in {})",
         info.packs,
@@ -94,6 +98,8 @@ fn collected(report: &GcReport, global: &Global) -> miette::Result<ExitCode> {
             "packs_removed": report.packs_removed,
             "listings_kept": report.listings_kept,
             "listings_removed": report.listings_removed,
+            "yank_tags_kept": report.yank_tags_kept,
+            "yank_tags_removed": report.yank_tags_removed,
             "bytes_before": report.bytes_before,
             "bytes_freed": report.bytes_freed,
         }))?;
@@ -125,6 +131,13 @@ fn collected(report: &GcReport, global: &Global) -> miette::Result<ExitCode> {
             false => listing.url.clone(),
         };
         outln!("{verb} the listing of {url} ({})", bytes(listing.bytes));
+    }
+    if report.yank_tags_removed > 0 {
+        outln!(
+            "{verb} {} kept yank tag{} that no kept listing names",
+            report.yank_tags_removed,
+            plural(report.yank_tags_removed)
+        );
     }
     let freed = match report.dry_run {
         true => format!("would free about {}", bytes(report.bytes_freed)),

@@ -41,6 +41,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     query::warn(&listing.warnings, global);
     query::note_kept(&listing, global);
     let yanks = query::yanks(&listing, &connections);
+    query::note_unkept(&yanks, global);
     if global.json {
         output::json(&Report {
             repositories: listing.answered.iter().map(|u| u.as_str()).collect(),

@@ -4,7 +4,8 @@
 //! `--offline`: online, these keep each remote's listing in eka's cache
 //! (as cargo keeps its index); under `--offline` they answer from it,
 //! saying how old it is, and ask the repositories on this machine (paths,
-//! `file://`) as usual.
+//! `file://`) as usual. The yank tags read online are kept in the cache
+//! too, so that an offline answer says why a version was yanked.
 
 use atom_format::terminal::escape_line;
 use atom_lock::registry::listings::Listings;
@@ -48,16 +49,44 @@ pub fn listings(global: &Global) -> miette::Result<Listings> {
     Ok(atom_ops::query::listings_for(global.offline())?)
 }
 
+/// The yanks of each yanked version, by label and version.
+pub type YankLines = std::collections::BTreeMap<
+    (atom_format::Label, semver::Version),
+    Vec<atom_ops::yank::YankLine>,
+>;
+
 /// Why `listing`'s yanked versions are yanked, read from their tags on
-/// its first repository; none from a kept listing (tags are not kept).
-pub fn yanks(
-    listing: &Listing,
-    connections: &atom_git::Connections,
-) -> std::collections::BTreeMap<(atom_format::Label, semver::Version), Vec<atom_ops::yank::YankLine>>
-{
-    match listing.listed {
-        Some(_) => Default::default(),
-        None => atom_ops::yank::yanks(listing, listing.answered[0].as_str(), connections),
+/// its first repository and kept in the cache; from a kept listing, read
+/// from the tags the cache keeps.
+pub fn yanks(listing: &Listing, connections: &atom_git::Connections) -> YankLines {
+    let url = &listing.answered[0];
+    // A repository on this machine is asked, offline too, and its tags are
+    // not kept (nor is its listing).
+    if atom_ops::query::is_local(url) {
+        return atom_ops::yank::yanks(listing, url.as_str(), connections, None);
+    }
+    let cache_dir = atom_git::cache::default_dir().ok();
+    match (listing.listed, cache_dir) {
+        (Some(_), Some(dir)) => atom_ops::yank::kept_yanks(listing, &dir),
+        // A kept listing comes from a cache directory.
+        (Some(_), None) => Default::default(),
+        (None, dir) => atom_ops::yank::yanks(listing, url.as_str(), connections, dir.as_deref()),
+    }
+}
+
+/// Under `--offline`, a note on stderr when a yank's reason is unknown
+/// because the cache did not keep its tag, saying how to keep it (unless
+/// `--quiet`).
+pub fn note_unkept(yanks: &YankLines, global: &Global) {
+    let unkept = yanks
+        .values()
+        .flatten()
+        .any(|l| l.unknown.as_deref() == Some(atom_ops::yank::NOT_KEPT));
+    if unkept && !global.quiet {
+        eprintln!(
+            "note: offline: the reasons of some yanks are unknown (their tags were not \
+             kept); run the query once without --offline to keep them"
+        );
     }
 }
 
@@ -175,20 +204,56 @@ pub fn notes(
 
 /// `yanked: <reason>` (each reason once), or why the reason is unknown.
 pub fn yank_note(lines: Option<&Vec<atom_ops::yank::YankLine>>) -> String {
+    let lines = lines.map_or(&[][..], Vec::as_slice);
     let mut reasons: Vec<&str> = lines
-        .map_or(&[][..], Vec::as_slice)
         .iter()
         .filter(|l| l.ignored.is_none())
         .filter_map(|l| l.reason.as_deref())
         .collect();
     reasons.dedup();
-    let ignored = lines
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .find_map(|l| l.ignored.as_deref());
-    match (reasons.as_slice(), ignored) {
-        ([], Some(why)) => format!("yanked (its yank does not hold: {why})"),
-        ([], None) => "yanked".to_owned(),
+    let unknown = lines.iter().find_map(|l| l.unknown.as_deref());
+    let ignored = lines.iter().find_map(|l| l.ignored.as_deref());
+    match (reasons.as_slice(), unknown, ignored) {
+        ([], Some(why), _) => format!("yanked (reason unknown: {why})"),
+        ([], None, Some(why)) => format!("yanked (its yank does not hold: {why})"),
+        ([], None, None) => "yanked".to_owned(),
         _ => format!("yanked: {}", reasons.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use atom_ops::yank::{YankLine, NOT_KEPT};
+
+    fn line(reason: Option<&str>, ignored: Option<&str>, unknown: Option<&str>) -> YankLine {
+        YankLine {
+            signer: None,
+            reason: reason.map(str::to_owned),
+            ignored: ignored.map(str::to_owned),
+            unknown: unknown.map(str::to_owned),
+        }
+    }
+
+    /// A reason that counts wins; else a yank whose tag was not read says
+    /// the reason is unknown (it may count) before one that does not hold.
+    #[test]
+    fn a_yank_note_says_the_reason_or_why_it_is_unknown() {
+        let note = |lines: Vec<YankLine>| super::yank_note(Some(&lines));
+        let counts = line(Some("CVE-1"), None, None);
+        let forged = line(Some("copied"), Some("a yank of another atom"), None);
+        let unkept = line(None, None, Some(NOT_KEPT));
+        assert_eq!(
+            note(vec![forged.clone(), unkept.clone(), counts.clone()]),
+            "yanked: CVE-1"
+        );
+        assert_eq!(
+            note(vec![forged.clone(), unkept]),
+            "yanked (reason unknown: its tag was not kept)"
+        );
+        assert_eq!(
+            note(vec![forged]),
+            "yanked (its yank does not hold: a yank of another atom)"
+        );
+        assert_eq!(super::yank_note(None), "yanked");
     }
 }

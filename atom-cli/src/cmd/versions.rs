@@ -61,6 +61,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
     let versions = listing.versions(&target.label);
     let connections = global.connections();
     let yanks = query::yanks(listing, &connections);
+    query::note_unkept(&yanks, global);
     if global.json {
         output::json(&Report {
             label: &target.label,

@@ -104,6 +104,22 @@ pub fn kept_files(cache: &Cache) -> Vec<KeptFile> {
     files
 }
 
+/// The refs the kept listing `file` holds (none if it does not read), for
+/// keeping what they name when collecting the cache.
+pub fn kept_refs(file: &KeptFile) -> Vec<RemoteRef> {
+    let Some(stored) = parse(&file.path) else {
+        return Vec::new();
+    };
+    stored
+        .refs
+        .into_iter()
+        .filter_map(|(name, target)| {
+            let target = ObjectId::from_hex(target.as_bytes()).ok()?;
+            Some(RemoteRef { name, target })
+        })
+        .collect()
+}
+
 /// Whether `name` is under `prefix` (or is that exact ref).
 fn under(name: &str, prefix: &str) -> bool {
     name.starts_with(prefix)
