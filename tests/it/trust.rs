@@ -2027,6 +2027,20 @@ fn offline_queries_show_the_yank_reasons_kept_online() {
     --- stderr ---
     note: offline: answered from the listing of `[URL]` kept [AGE] ago
     "));
+    // `list --json` reports the same yanks per atom.
+    let run = offline(&["--json", "list", url.as_str()]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let atom = json["atoms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["label"] == "a");
+    let listed = atom.unwrap()["yanked"].as_array().unwrap();
+    let reason =
+        |v: &str| listed.iter().find(|y| y["version"] == v).unwrap()["yanks"][0]["reason"].clone();
+    assert_eq!(reason("0.2.0"), "CVE-2026-0001", "{run}");
+    assert_eq!(listed.len(), 2, "{run}");
+
     let run = offline(&["--json", "versions", &a]);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let yanked = json["yanked"].as_array().unwrap();

@@ -20,6 +20,10 @@ struct Atom<'a> {
     label: &'a atom_format::Label,
     id: Option<atom_format::AtomId>,
     versions: &'a [VersionEntry],
+    /// The yanks of its yanked versions, read from their tags, as
+    /// `eka versions` reports them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    yanked: Vec<query::Yanked>,
 }
 
 #[derive(serde::Serialize)]
@@ -53,6 +57,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
                     label,
                     id: listing.atom_id(label),
                     versions,
+                    yanked: query::yanked_of(&yanks, label),
                 })
                 .collect(),
             warnings: &listing.warnings,

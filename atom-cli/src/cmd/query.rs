@@ -90,6 +90,31 @@ pub fn note_unkept(yanks: &YankLines, global: &Global) {
     }
 }
 
+/// The yanks of one yanked version, for `--json`.
+#[derive(serde::Serialize)]
+pub struct Yanked {
+    version: String,
+    yanks: Vec<atom_ops::yank::YankLine>,
+}
+
+/// The yanked versions of `label` among `yanks` (from [`yanks`]).
+pub fn yanked_of(
+    yanks: &std::collections::BTreeMap<
+        (atom_format::Label, semver::Version),
+        Vec<atom_ops::yank::YankLine>,
+    >,
+    label: &atom_format::Label,
+) -> Vec<Yanked> {
+    yanks
+        .iter()
+        .filter(|((l, _), _)| l == label)
+        .map(|((_, v), lines)| Yanked {
+            version: v.to_string(),
+            yanks: lines.clone(),
+        })
+        .collect()
+}
+
 /// `time` in whole seconds since the epoch.
 pub fn epoch_seconds(time: Option<std::time::SystemTime>) -> Option<u64> {
     time.map(|t| {

@@ -30,18 +30,12 @@ struct Report<'a> {
     versions: &'a [VersionEntry],
     /// The yanks of yanked versions, read from their tags.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    yanked: Vec<Yanked>,
+    yanked: Vec<query::Yanked>,
     warnings: &'a [registry::QueryWarning],
     /// Offline: when the kept listing answering was made (seconds since
     /// the epoch); absent when the remotes were asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     listed_at: Option<u64>,
-}
-
-#[derive(serde::Serialize)]
-struct Yanked {
-    version: String,
-    yanks: Vec<atom_ops::yank::YankLine>,
 }
 
 fn ser_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -71,13 +65,7 @@ pub fn run(args: Args, global: &Global) -> miette::Result<ExitCode> {
             requirement: target.req.as_ref().map(ToString::to_string),
             selected: selected.as_ref().map(ToString::to_string),
             versions,
-            yanked: yanks
-                .iter()
-                .map(|((_, v), lines)| Yanked {
-                    version: v.to_string(),
-                    yanks: lines.clone(),
-                })
-                .collect(),
+            yanked: query::yanked_of(&yanks, &target.label),
             warnings: &listing.warnings,
             listed_at: query::epoch_seconds(listing.listed),
         })?;
