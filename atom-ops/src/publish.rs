@@ -10,8 +10,8 @@
 //!
 //! Since computing writes nothing, it runs beside git's check of the work
 //! tree (`git status` of every atom, most of a publish's wall time), on
-//! another core: the dependency check, the digests and the signatures (in
-//! memory) are ready when the work tree is known to be clean.
+//! the other cores: the dependency check, the digests and the signatures
+//! (in memory) are ready when the work tree is known to be clean.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
