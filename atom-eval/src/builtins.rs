@@ -132,6 +132,7 @@ const PRIMOPS: &[(&str, usize, PrimOpFn)] = &[
     ("pathExists", 1, path_exists),
     ("readFileType", 1, read_file_type),
     ("hashFile", 2, hash_file),
+    ("toPath", 1, to_path),
 ];
 
 /// Builtins of Nix that need a store, the network, the environment or the
@@ -142,6 +143,7 @@ const ABSENT: &[&str] = &[
     "fetchTarball",
     "fetchGit",
     "fetchTree",
+    "fetchMercurial",
     "fetchClosure",
     "getEnv",
     "currentTime",
@@ -1381,6 +1383,22 @@ fn dir_of(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
             Ok(Value::string_with_context(path::dir_of(&s).into(), context))
         }
     }
+}
+
+/// `toPath` (deprecated in Nix, kept for old code): a string (not a path)
+/// holding its argument, an absolute path, made canonical; its context
+/// kept. It reads nothing, so no policy applies.
+fn to_path(ev: &mut Evaluator, a: &[Value], _: Span) -> Result<Value> {
+    let v = force(ev, &a[0])?;
+    let mut context = StringContext::new();
+    let s = ev.coerce_to_string_ctx(v, false, false, &mut context)?;
+    if !s.starts_with('/') {
+        return other(format!("string '{s}' doesn't represent an absolute path"));
+    }
+    Ok(Value::string_with_context(
+        path::canon_path(&s).into(),
+        context,
+    ))
 }
 
 /// A path argument: a path value, or a string holding an absolute path.

@@ -512,3 +512,17 @@ fn calls_in_tail_position_keep_the_depth_limit_and_the_traces() {
         "9999"
     );
 }
+
+/// `toPath` as Nix 2.8 has it: a canonical absolute path as a string.
+#[test]
+fn to_path_gives_a_canonical_string() {
+    assert_eq!(
+        ok(
+            r#"let r = builtins.toPath "/a/b/../c//d/"; in [ (builtins.typeOf r) r (builtins.toPath /x/y) ]"#
+        ),
+        r#"[ "string" "/a/c/d" "/x/y" ]"#
+    );
+    assert!(
+        matches!(fails(r#"builtins.toPath "a/b""#), ErrorKind::Other { message } if message.contains("doesn't represent an absolute path"))
+    );
+}
