@@ -155,6 +155,9 @@ const ABSENT: &[&str] = &[
     "outputOf",
 ];
 
+/// `builtins.nixVersion`.
+pub(crate) const NIX_VERSION: &str = "2.8.0";
+
 /// Names Nix puts in the global scope besides `builtins` and `__name`.
 pub(crate) const GLOBAL_ALIASES: &[&str] = &[
     "abort",
@@ -204,6 +207,10 @@ pub(crate) fn all_builtins(ev: &mut Evaluator) -> Vec<(&'static str, Value)> {
     out.push(("false", Value::Bool(false)));
     out.push(("null", Value::Null));
     out.push(("langVersion", Value::Int(6)));
+    // The Nix whose language this evaluator follows and is tested against
+    // (its language tests; langVersion 6): code that checks a minimum Nix
+    // runs as it would there.
+    out.push(("nixVersion", Value::string(NIX_VERSION)));
     out.push((
         "storeDir",
         Value::string(ev.store.known.store_dir().as_str()),

@@ -526,3 +526,13 @@ fn to_path_gives_a_canonical_string() {
         matches!(fails(r#"builtins.toPath "a/b""#), ErrorKind::Other { message } if message.contains("doesn't represent an absolute path"))
     );
 }
+
+/// `nixVersion` names the Nix whose language eka follows, as that Nix does.
+#[test]
+fn nix_version_is_the_reference() {
+    assert_eq!(ok("builtins.nixVersion"), "\"2.8.0\"");
+    assert_eq!(
+        ok(r#"builtins.compareVersions builtins.nixVersion "2.3""#),
+        "1"
+    );
+}
