@@ -2,7 +2,7 @@
 //! on stderr from the libraries' `eka::phase` spans (and nothing without
 //! `-v`).
 
-use crate::support::{RegistryBuilder, Sandbox, Transport};
+use crate::support::{keygen, RegistryBuilder, Sandbox, Transport};
 
 /// The phase names of `-v` output, in order, timings left out; fails on a
 /// line that is not `<indent><phase>: <float> ms`.
@@ -53,12 +53,7 @@ fn publish_and_lock_print_their_phases() {
     // once the work tree is known to be clean.
     repo.write_atom("q", "q", "0.1.0");
     repo.commit("q");
-    let key = sb.mkdir("keys").join("key");
-    let mut keygen = std::process::Command::new("ssh-keygen");
-    keygen
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key);
-    sb.run(keygen).assert_success();
+    let (key, _) = keygen(&sb, "key");
     let key = key.to_str().unwrap();
     let args = [
         "-v", "publish", "--all", "--sign", "--key", key, "--remote", &url,

@@ -922,12 +922,7 @@ fn a_refused_signed_publish_writes_no_signature() {
     let sb = Sandbox::new();
     let url = support::file_url(&sb.bare("registry"));
     let repo = monorepo(&sb);
-    let key = sb.mkdir("keys").join("key");
-    let mut keygen = std::process::Command::new("ssh-keygen");
-    keygen
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key);
-    sb.run(keygen).assert_success();
+    let (key, _) = support::keygen(&sb, "key");
     let all_objects = || {
         support::git(
             repo.path(),

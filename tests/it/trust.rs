@@ -2,8 +2,8 @@
 //! hook behind every transport, with eka and plain git as the attacker.
 
 use crate::support::{
-    self, assert_cli_snapshot, git_run, ls_remote, Registry, RegistryBuilder, Sandbox, Transport,
-    EKA,
+    self, assert_cli_snapshot, git_run, keygen, ls_remote, Registry, RegistryBuilder, Sandbox,
+    Transport, EKA,
 };
 
 /// A registry with `a` 0.1.0 on `transport`, its hook installed.
@@ -166,24 +166,6 @@ fn hook_output_and_bad_input() {
     eka: refused refs/atoms/a/0.1.0: deleting a published ref is refused: published versions are immutable
     eka: to withdraw a published version, yank it (`eka yank`)
     ");
-}
-
-/// An unencrypted ed25519 key `<sandbox>/keys/<name>` (and `.pub`), made by
-/// ssh-keygen; returns its path and its `SHA256:…` fingerprint, filtered as
-/// `[<NAME>]` in snapshots.
-fn keygen(sb: &Sandbox, name: &str) -> (std::path::PathBuf, String) {
-    let dir = sb.mkdir("keys");
-    let path = dir.join(name);
-    let mut cmd = std::process::Command::new("ssh-keygen");
-    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path);
-    sb.run(cmd).assert_success();
-    let mut cmd = std::process::Command::new("ssh-keygen");
-    cmd.arg("-lf").arg(path.with_extension("pub"));
-    let listed = sb.run(cmd).assert_success();
-    let fingerprint = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
-    sb.filter(&fingerprint, &format!("[{}]", name.to_uppercase()));
-    (path, fingerprint)
 }
 
 /// The signature refs of `url`, their signer (hex) filtered as

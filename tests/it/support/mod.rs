@@ -365,3 +365,21 @@ pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// An unencrypted ed25519 key `<sandbox>/keys/<name>` (and `.pub`), made by
+/// ssh-keygen; returns its path and its `SHA256:…` fingerprint, filtered as
+/// `[<NAME>]` in snapshots.
+pub fn keygen(sb: &Sandbox, name: &str) -> (std::path::PathBuf, String) {
+    let dir = sb.mkdir("keys");
+    let path = dir.join(name);
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path);
+    sb.run(cmd).assert_success();
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.arg("-lf").arg(path.with_extension("pub"));
+    let listed = sb.run(cmd).assert_success();
+    let fingerprint = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    sb.filter(&fingerprint, &format!("[{}]", name.to_uppercase()));
+    (path, fingerprint)
+}
