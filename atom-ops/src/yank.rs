@@ -339,23 +339,25 @@ fn read_tags_keeping(
 ) -> Option<TagsRead> {
     // A query does not wait for an eka building or collecting the cache.
     let cache = Cache::try_open(dir, Access::Write).ok()??;
+    let read = |ids: &[ObjectId]| -> Vec<(ObjectId, Vec<u8>)> {
+        ids.iter()
+            .filter_map(|&id| Some((id, cache.yank_tag(id)?)))
+            .collect()
+    };
     let ids = tag_ids(yanked);
+    let mut tags: TagBytes = read(&ids).into_iter().collect();
     let missing: Vec<ObjectId> = ids
-        .iter()
-        .copied()
-        .filter(|id| cache.yank_tag(*id).is_none())
+        .into_iter()
+        .filter(|id| !tags.contains_key(id))
         .collect();
     let mut unread = None;
     if !missing.is_empty() {
         let commits: Vec<ObjectId> = yanked.iter().map(|(_, e)| e.commit).collect();
-        if let Err(e) = connections.fetch_objects_having(&cache.repo(), url, &missing, &commits) {
-            unread = Some(format!("its tag could not be read: {}", git::causes(&e)));
+        match connections.fetch_objects_having(&cache.repo(), url, &missing, &commits) {
+            Ok(()) => tags.extend(read(&missing)),
+            Err(e) => unread = Some(format!("its tag could not be read: {}", git::causes(&e))),
         }
     }
-    let tags: TagBytes = ids
-        .into_iter()
-        .filter_map(|id| Some((id, cache.yank_tag(id)?)))
-        .collect();
     let keep: Vec<(ObjectId, &[u8])> = tags.iter().map(|(id, b)| (*id, b.as_slice())).collect();
     // Not kept, `--offline` says so; the query goes on.
     let _ = cache.keep_yank_tags(&keep);
