@@ -98,13 +98,7 @@ pub struct Yanked {
 }
 
 /// The yanked versions of `label` among `yanks` (from [`yanks`]).
-pub fn yanked_of(
-    yanks: &std::collections::BTreeMap<
-        (atom_format::Label, semver::Version),
-        Vec<atom_ops::yank::YankLine>,
-    >,
-    label: &atom_format::Label,
-) -> Vec<Yanked> {
+pub fn yanked_of(yanks: &YankLines, label: &atom_format::Label) -> Vec<Yanked> {
     yanks
         .iter()
         .filter(|((l, _), _)| l == label)
